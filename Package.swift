@@ -1,0 +1,38 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "cairn",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "cairn", targets: ["cairn"]),
+        .library(name: "CairnCore", targets: ["CairnCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
+        .target(
+            name: "CairnCore",
+            dependencies: [
+                .product(name: "Yams", package: "Yams"),
+                "COpenSSL", "CZlib", "CZstd", "CArchive",
+            ]
+        ),
+        .executableTarget(
+            name: "cairn",
+            dependencies: [
+                "CairnCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "CairnCoreTests", dependencies: ["CairnCore"]),
+        .testTarget(name: "CairnEndToEndTests", dependencies: ["cairn", "CairnCore"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,243 @@
+import Foundation
+import Yams
+
+/// Backup sets and their options.
+extension ConfigDecoder {
+    static let backupSetKeys = [
+        "account", "repository", "host", "sources", "exclude", "filters", "schedules", "retention",
+        "encryption", "compression", "in-file-delta", "commands", "follow-symlinks", "permissions",
+        "local-copy", "notify",
+    ]
+
+    func backupSet(_ name: String, key: Node, _ node: Node) -> BackupSet? {
+        let what = "backup set '\(name)'"
+        guard let fields = mapping(node, what, keys: Self.backupSetKeys, owner: key) else { return nil }
+        var failed = false
+        func required<T>(_ value: T?) -> T? {
+            if value == nil { failed = true }
+            return value
+        }
+        func optional<T>(_ key: String, _ read: (Node) -> T?) -> T? {
+            guard let node = fields[key] else { return nil }
+            return required(read(node))
+        }
+
+        let account = required(fields.required("account").flatMap { locatedString($0, "\(what): account") })
+        let repository = optional("repository") { repositoryFolder($0, "\(what): repository") } ?? name
+        let host = optional("host") { locatedString($0, "\(what): host") }
+        var sources: [Located<String>] = []
+        if let node = fields.required("sources") {
+            sources = required(pathList(node, "\(what): sources")) ?? []
+            if case .sequence(let items) = node, items.isEmpty {
+                error("\(what) has no sources: list at least one file or folder to back up", at: node)
+                failed = true
+            }
+        } else {
+            failed = true
+        }
+        let exclude = optional("exclude") { pathList($0, "\(what): exclude") } ?? []
+        let filters = optional("filters") { nameList($0, "\(what): filters") } ?? []
+        let schedules = optional("schedules") { nameList($0, "\(what): schedules") } ?? []
+        let retention = optional("retention") { locatedString($0, "\(what): retention") }
+        let encryption =
+            optional("encryption") { locatedString($0, "\(what): encryption") }
+            ?? Located("default", at: location(of: key))
+        let compression = optional("compression") { self.compression($0, "\(what): compression") } ?? .default
+        let delta = optional("in-file-delta") { self.inFileDelta($0, "\(what): in-file-delta") } ?? .off
+        let commands = optional("commands") { self.commands($0, "\(what): commands") } ?? Commands()
+        let followSymlinks = optional("follow-symlinks") { boolean($0, "\(what): follow-symlinks") } ?? false
+        let permissions = optional("permissions") { boolean($0, "\(what): permissions") } ?? true
+        let localCopy = optional("local-copy") { locatedPath($0, "\(what): local-copy") }
+        let notify = optional("notify") { self.notify($0, "\(what): notify") }
+
+        // A set with errors is still returned, so its references are checked too; the errors
+        // already make the config invalid.
+        _ = failed
+        guard let account else { return nil }
+        return BackupSet(
+            name: name, location: location(of: key), account: account, repository: repository, host: host,
+            sources: sources, exclude: exclude, filters: filters, schedules: schedules, retention: retention,
+            encryption: encryption, compression: compression, inFileDelta: delta, commands: commands,
+            followSymlinks: followSymlinks, permissions: permissions, localCopy: localCopy, notify: notify)
+    }
+
+    /// A folder name, or a relative path of names, under the account's destination.
+    func repositoryFolder(_ node: Node, _ what: String) -> String? {
+        guard let text = string(node, what) else { return nil }
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        guard !text.hasPrefix("/"), !parts.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }) else {
+            error("\(what) must be a folder name under the account's destination (no leading '/', no '.' or '..'), found '\(text)'", at: node)
+            return nil
+        }
+        return text
+    }
+
+    func pathList(_ node: Node, _ what: String) -> [Located<String>]? {
+        guard let items = list(node, what) else { return nil }
+        let paths = items.map { locatedPath($0, what) }
+        return paths.contains { $0 == nil } ? nil : paths.compactMap { $0 }
+    }
+
+    func nameList(_ node: Node, _ what: String) -> [Located<String>]? {
+        guard let items = list(node, what) else { return nil }
+        let names = items.map { locatedString($0, what) }
+        return names.contains { $0 == nil } ? nil : names.compactMap { $0 }
+    }
+
+    func compression(_ node: Node, _ what: String) -> Compression? {
+        guard let text = string(node, what) else { return nil }
+        let parts = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        let names = Compression.Algorithm.allCases.map(\.rawValue)
+        guard let algorithm = Compression.Algorithm(rawValue: parts[0]) else {
+            error("\(what) must be zstd, zlib or none, optionally with :LEVEL, found '\(text)'\(Suggestion.didYouMean(parts[0], among: names))", at: node)
+            return nil
+        }
+        guard parts.count == 2 else { return Compression(algorithm: algorithm, level: algorithm.defaultLevel) }
+        guard let levels = algorithm.levels else {
+            error("\(what): none takes no level", at: node)
+            return nil
+        }
+        guard let level = Int(parts[1]), parts[1].allSatisfy(\.isNumber), levels.contains(level) else {
+            error("\(what): \(algorithm.rawValue) levels are \(levels.lowerBound) to \(levels.upperBound), found '\(parts[1])'", at: node)
+            return nil
+        }
+        return Compression(algorithm: algorithm, level: level)
+    }
+
+    func inFileDelta(_ node: Node, _ what: String) -> InFileDelta? {
+        let keys = ["mode", "block-size", "min-size", "max-deltas", "max-delta-ratio", "full-on"]
+        guard let fields = mapping(node, what, keys: keys) else { return nil }
+        var delta = InFileDelta(mode: .incremental)
+        var failed = false
+        if let node = fields["mode"] {
+            if let mode = word(node, "\(what): mode", as: InFileDelta.Mode.self) { delta.mode = mode } else { failed = true }
+        }
+        if let node = fields["block-size"] {
+            if case .scalar(let scalar) = node, scalar.string == "auto" {
+                delta.blockSize = .auto
+            } else if let size = size(node, "\(what): block-size") {
+                let allowed = [4, 8, 16, 32, 64].map { ByteSize(bytes: UInt64($0) << 10) }
+                if allowed.contains(size) {
+                    delta.blockSize = .fixed(size)
+                } else {
+                    error("\(what): block-size must be auto, 4KiB, 8KiB, 16KiB, 32KiB or 64KiB, found '\(size)'", at: node)
+                    failed = true
+                }
+            } else {
+                failed = true
+            }
+        }
+        if let node = fields["min-size"] {
+            if let size = size(node, "\(what): min-size") { delta.minSize = size } else { failed = true }
+        }
+        if let node = fields["max-deltas"] {
+            if let value = orOff(node, { integer($0, "\(what): max-deltas", in: 1...100_000) }) { delta.maxDeltas = value } else { failed = true }
+        }
+        if let node = fields["max-delta-ratio"] {
+            let value = orOff(node) { node -> Percentage? in
+                guard let text = string(node, "\(what): max-delta-ratio") else { return nil }
+                guard let percent = Percentage(parsing: text), percent.value > 0, percent.value <= 100 else {
+                    error("\(what): max-delta-ratio must be a percentage above 0% and at most 100%, or off, found '\(text)'", at: node)
+                    return nil
+                }
+                return percent
+            }
+            if let value { delta.maxDeltaRatio = value } else { failed = true }
+        }
+        if let node = fields["full-on"] {
+            if let items = list(node, "\(what): full-on") {
+                let days = items.map { fullOnDay($0, "\(what): full-on") }
+                if days.contains(where: { $0 == nil }) { failed = true } else { delta.fullOn = days.compactMap { $0 } }
+            } else {
+                failed = true
+            }
+        }
+        return failed ? nil : delta
+    }
+
+    private func fullOnDay(_ node: Node, _ what: String) -> InFileDelta.FullOnDay? {
+        if case .mapping = node {
+            guard let fields = mapping(node, "\(what) entry", keys: ["day"]), let dayNode = fields.required("day") else { return nil }
+            return integer(dayNode, "\(what): day", in: 1...31).map { .dayOfMonth($0) }
+        }
+        return weekday(node, what).map { .weekday($0) }
+    }
+
+    func commands(_ node: Node, _ what: String) -> Commands? {
+        guard let fields = mapping(node, what, keys: ["pre", "post"]) else { return nil }
+        let pre = fields["pre"].map { commandList($0, "\(what): pre") } ?? []
+        let post = fields["post"].map { commandList($0, "\(what): post") } ?? []
+        guard let pre, let post else { return nil }
+        return Commands(pre: pre, post: post)
+    }
+
+    private func commandList(_ node: Node, _ what: String) -> [Command]? {
+        guard let items = list(node, what) else { return nil }
+        let commands = items.map { command($0, what) }
+        var seen: Set<String> = []
+        for (index, command) in commands.enumerated() {
+            guard let command else { continue }
+            if !seen.insert(command.name).inserted {
+                error("\(what): the command name '\(command.name)' is used twice", at: items[index])
+            }
+        }
+        return commands.contains { $0 == nil } ? nil : commands.compactMap { $0 }
+    }
+
+    private func command(_ node: Node, _ what: String) -> Command? {
+        let keys = ["name", "run", "cwd", "timeout", "env", "on-failure"]
+        guard let fields = mapping(node, "\(what) entry", keys: keys) else { return nil }
+        let name = fields.required("name").flatMap { string($0, "\(what): name") }
+        let what = name.map { "\(what) '\($0)'" } ?? what
+        let run = fields.required("run").flatMap { string($0, "\(what): run") }
+        var failed = false
+        var cwd: String?
+        if let node = fields["cwd"] {
+            cwd = path(node, "\(what): cwd")
+            failed = failed || cwd == nil
+        }
+        var timeout: ConfigDuration?
+        if let node = fields["timeout"] {
+            timeout = duration(node, "\(what): timeout")
+            failed = failed || timeout == nil
+        }
+        let onFailure = fields["on-failure"].map { word($0, "\(what): on-failure", as: Command.OnFailure.self) } ?? .abort
+        let environment = fields["env"].map { namedEnvironment($0, "\(what): env") } ?? []
+        guard !failed, let name, let run, let onFailure, let environment else { return nil }
+        return Command(
+            name: name, location: location(of: node), run: run, cwd: cwd, timeout: timeout,
+            environment: environment, onFailure: onFailure)
+    }
+
+    private func namedEnvironment(_ node: Node, _ what: String) -> [(name: String, value: String)]? {
+        guard case .mapping(let mapping) = node else {
+            error("\(what) must be a mapping of variable names to values, found \(describe(node))", at: node)
+            return nil
+        }
+        var result: [(String, String)] = []
+        var failed = false
+        for (keyNode, valueNode) in mapping {
+            guard let name = string(keyNode, "\(what): variable name"),
+                name.range(of: "^[A-Za-z_][A-Za-z0-9_]*$", options: .regularExpression) != nil
+            else {
+                error("\(what): variable names are letters, digits and '_', not starting with a digit", at: keyNode)
+                failed = true
+                continue
+            }
+            guard let value = string(valueNode, "\(what): \(name)", allowEmpty: true) else {
+                failed = true
+                continue
+            }
+            result.append((name, value))
+        }
+        return failed ? nil : result
+    }
+
+    func notify(_ node: Node, _ what: String) -> Notify? {
+        guard let fields = mapping(node, what, keys: ["command"]),
+            let commandNode = fields.required("command"),
+            let command = string(commandNode, "\(what): command")
+        else { return nil }
+        return Notify(location: location(of: node), command: command)
+    }
+}

@@ -1,0 +1,133 @@
+import Foundation
+import Yams
+
+/// Accounts, encryption profiles and filters.
+extension ConfigDecoder {
+    func account(_ name: String, key: Node, _ node: Node) -> Account? {
+        let what = "account '\(name)'"
+        guard let fields = mapping(node, what, keys: ["destination"], owner: key),
+            let destinationNode = fields.required("destination"),
+            let text = string(destinationNode, "\(what): destination")
+        else { return nil }
+        guard let destination = destination(text, at: destinationNode, what: what) else { return nil }
+        return Account(name: name, location: location(of: key), destination: destination)
+    }
+
+    private func destination(_ text: String, at node: Node, what: String) -> Destination? {
+        if let colon = text.range(of: "://") {
+            let scheme = String(text[..<colon.lowerBound]).lowercased()
+            if scheme == "file" {
+                let path = String(text[colon.upperBound...])
+                guard path.hasPrefix("/") else {
+                    error("\(what): a file:// destination needs an absolute path, as file:///srv/backup", at: node)
+                    return nil
+                }
+                return .localFolder(PathExpansion.normalize(path))
+            }
+            guard Destination.plannedSchemes.contains(scheme) else {
+                error(
+                    "\(what): unknown destination scheme '\(scheme)://'; use a local folder path\(Suggestion.didYouMean(scheme, among: Destination.plannedSchemes))",
+                    at: node)
+                return nil
+            }
+            return .remote(scheme: scheme, url: text)
+        }
+        return path(node, "\(what): destination").map { .localFolder($0) }
+    }
+
+    func encryptionProfile(_ name: String, key: Node, _ node: Node) -> EncryptionProfile? {
+        let what = "encryption '\(name)'"
+        guard let fields = mapping(node, what, keys: ["algorithm", "key"], owner: key) else { return nil }
+        guard let algorithmNode = fields.required("algorithm"),
+            let algorithm = word(algorithmNode, "\(what): algorithm", as: EncryptionProfile.Algorithm.self)
+        else { return nil }
+        var secret: SecretReference?
+        if let keyNode = fields["key"] {
+            if algorithm == .none {
+                error("\(what): algorithm none stores data in clear and takes no key; remove 'key'", at: keyNode)
+                return nil
+            }
+            secret = secretReference(keyNode, "\(what): key")
+            if secret == nil { return nil }
+        } else if algorithm != .none {
+            error("\(what) is missing the required key 'key' ({env: VAR}, {file: PATH} or {command: \"...\"})", at: node)
+            return nil
+        } else {
+            warning("\(what): algorithm none stores file contents and names in clear at the destination", at: algorithmNode)
+        }
+        return EncryptionProfile(name: name, location: location(of: key), algorithm: algorithm, key: secret)
+    }
+
+    /// `{env: VAR}`, `{file: PATH}` or `{command: "..."}`; a literal secret is refused.
+    func secretReference(_ node: Node, _ what: String) -> SecretReference? {
+        if case .scalar(let scalar) = node, !isNull(scalar) {
+            error("\(what) must be a reference ({env: VAR}, {file: PATH} or {command: \"...\"}): secrets never live in the config", at: node)
+            return nil
+        }
+        guard let fields = mapping(node, what, keys: ["env", "file", "command"]) else { return nil }
+        guard fields.values.count == 1, let (kind, entry) = fields.values.first else {
+            error("\(what) must have exactly one of env, file or command", at: node)
+            return nil
+        }
+        let here = location(of: node)
+        switch kind {
+        case "env":
+            guard let name = string(entry.value, "\(what): env") else { return nil }
+            return SecretReference(.environment(name), at: here)
+        case "file":
+            guard let path = path(entry.value, "\(what): file") else { return nil }
+            return SecretReference(.file(path), at: here)
+        default:
+            guard let command = string(entry.value, "\(what): command") else { return nil }
+            return SecretReference(.command(command), at: here)
+        }
+    }
+
+    func filter(_ name: String, key: Node, _ node: Node) -> Filter? {
+        let what = "filter '\(name)'"
+        let keys = ["top", "apply-to", "match", "patterns", "mode", "others"]
+        guard let fields = mapping(node, what, keys: keys, owner: key) else { return nil }
+        let top = fields.required("top").flatMap { path($0, "\(what): top") }
+        var applyTo: [Filter.Target]? = [.files]
+        if let node = fields["apply-to"] {
+            let targets = oneOrMany(node).map { word($0, "\(what): apply-to", as: Filter.Target.self) }
+            applyTo = targets.contains { $0 == nil } ? nil : Array(Set(targets.compactMap { $0 })).sorted { $0.rawValue > $1.rawValue }
+            if targets.isEmpty {
+                error("\(what): apply-to must name files, directories or both", at: node)
+                applyTo = nil
+            }
+        }
+        let match = fields.required("match").flatMap { word($0, "\(what): match", as: Filter.Match.self) }
+        let mode = fields.required("mode").flatMap { word($0, "\(what): mode", as: Filter.Mode.self) }
+        let others = fields["others"].map { word($0, "\(what): others", as: Filter.Others.self) } ?? .keep
+        var patterns: [String]?
+        if let node = fields.required("patterns"), let items = list(node, "\(what): patterns") {
+            if items.isEmpty { error("\(what): patterns must not be empty", at: node) }
+            let read = items.map { item -> String? in
+                guard let pattern = string(item, "\(what): pattern") else { return nil }
+                if match == .regex, let problem = RegexCheck.problem(in: pattern) {
+                    error("\(what): invalid regular expression '\(pattern)': \(problem)", at: item)
+                    return nil
+                }
+                return pattern
+            }
+            patterns = read.contains { $0 == nil } || items.isEmpty ? nil : read.compactMap { $0 }
+        }
+        guard let top, let applyTo, let match, let mode, let others, let patterns else { return nil }
+        return Filter(
+            name: name, location: location(of: key), top: top, applyTo: applyTo, match: match,
+            patterns: patterns, mode: mode, others: others)
+    }
+}
+
+/// Regular expressions of filters are ICU expressions matched against an entry's name.
+enum RegexCheck {
+    static func problem(in pattern: String) -> String? {
+        do {
+            _ = try NSRegularExpression(pattern: pattern)
+            return nil
+        } catch {
+            return "not a valid regular expression"
+        }
+    }
+}

@@ -1,0 +1,28 @@
+/// A config key that is accepted and checked, but whose feature this version of cairn does not
+/// carry out yet. `validate` warns about each; a run that needs one fails with the same words,
+/// so a setting is never silently ignored.
+public struct UnbuiltFeature: Hashable, Sendable {
+    public var key: String
+    public var location: SourceLocation
+
+    /// The unbuilt features a set uses, in the order of its keys.
+    public static func used(by set: BackupSet) -> [UnbuiltFeature] {
+        var features: [UnbuiltFeature] = []
+        if set.inFileDelta.mode != .off {
+            features.append(UnbuiltFeature(key: "in-file-delta", location: set.location))
+        }
+        if let retention = set.retention {
+            features.append(UnbuiltFeature(key: "retention", location: retention.location))
+        }
+        if let schedule = set.schedules.first {
+            features.append(UnbuiltFeature(key: "schedules (cairn run-due)", location: schedule.location))
+        }
+        if let copy = set.localCopy {
+            features.append(UnbuiltFeature(key: "local-copy", location: copy.location))
+        }
+        if let notify = set.notify {
+            features.append(UnbuiltFeature(key: "notify", location: notify.location))
+        }
+        return features.sorted { $0.location < $1.location }
+    }
+}

@@ -1,0 +1,151 @@
+import Foundation
+
+/// The merged, normalised config as `cairn validate --show` prints it: every default filled in,
+/// paths absolute, secrets shown as the reference (never a value; command text masked).
+/// The YAML form is itself a valid config that loads to the same values.
+extension Config {
+    public var normalized: StructuredValue {
+        func section<T>(_ values: [String: T], _ render: (T) -> StructuredValue) -> StructuredValue {
+            .map(values.keys.sorted().map { ($0, render(values[$0]!)) })
+        }
+        return .map([
+            ("version", .integer(version)),
+            ("timezone", .string(timeZone.identifier)),
+            ("accounts", section(accounts) { .map([("destination", .string($0.destination.description))]) }),
+            ("encryption", section(encryption, Self.render)),
+            ("filters", section(filters, Self.render)),
+            ("schedules", section(schedules, Self.render)),
+            ("retention", section(retention, Self.render)),
+            ("backup-sets", section(backupSets, Self.render)),
+        ])
+    }
+
+    static func strings(_ values: [String]) -> StructuredValue { .list(values.map { .string($0) }) }
+
+    static func render(_ profile: EncryptionProfile) -> StructuredValue {
+        var pairs: [(String, StructuredValue)] = [("algorithm", .string(profile.algorithm.rawValue))]
+        if let key = profile.key {
+            switch key.source {
+            case .environment(let name): pairs.append(("key", .map([("env", .string(name))])))
+            case .file(let path): pairs.append(("key", .map([("file", .string(path))])))
+            case .command: pairs.append(("key", .map([("command", .string("***"))])))
+            }
+        }
+        return .map(pairs)
+    }
+
+    static func render(_ filter: Filter) -> StructuredValue {
+        .map([
+            ("top", .string(filter.top)),
+            ("apply-to", strings(filter.applyTo.map(\.rawValue))),
+            ("match", .string(filter.match.rawValue)),
+            ("patterns", strings(filter.patterns)),
+            ("mode", .string(filter.mode.rawValue)),
+            ("others", .string(filter.others.rawValue)),
+        ])
+    }
+
+    static func render(_ schedule: Schedule) -> StructuredValue {
+        var pairs: [(String, StructuredValue)] = [("type", .string(schedule.kind.typeName))]
+        let times = { (at: [TimeOfDay]) in strings(at.map(\.description)) }
+        switch schedule.kind {
+        case .daily(let at):
+            pairs.append(("at", times(at)))
+        case .weekly(let days, let at):
+            pairs += [("days", strings(days.map(\.rawValue))), ("at", times(at))]
+        case .monthly(let day, let at):
+            let dayValue: StructuredValue = if case .number(let n) = day { .integer(n) } else { .string(day.description) }
+            pairs += [("day", dayValue), ("at", times(at))]
+        case .once(let at):
+            pairs.append(("at", .string(at.description)))
+        case .interval(let every):
+            pairs.append(("every", .string(every.description)))
+        }
+        if let maxDuration = schedule.maxDuration { pairs.append(("max-duration", .string(maxDuration.description))) }
+        return .map(pairs)
+    }
+
+    static func render(_ policy: RetentionPolicy) -> StructuredValue {
+        switch policy.kind {
+        case .keepDays(let days): return .map([("keep-days", .integer(days))])
+        case .keepJobs(let jobs): return .map([("keep-jobs", .integer(jobs))])
+        case .advanced(let removeOverlap, let rules):
+            return .map([("remove-overlap", .boolean(removeOverlap)), ("keep", .list(rules.map(render)))])
+        }
+    }
+
+    static func render(_ day: RetentionRule.DayOfMonth) -> StructuredValue {
+        switch day {
+        case .number(let n): return .integer(n)
+        case .last: return .string("last")
+        }
+    }
+
+    static func render(_ rule: RetentionRule) -> StructuredValue {
+        var pairs: [(String, StructuredValue)] = [("every", .string(rule.frequency.name))]
+        switch rule.frequency {
+        case .day: break
+        case .week(let day): pairs.append(("day", .string(day.rawValue)))
+        case .month(let day): pairs.append(("day", render(day)))
+        case .quarter(let day, let months): pairs += [("day", render(day)), ("months", .list(months.map { .integer($0) }))]
+        case .year(let month, let day): pairs.append(("date", .string(String(format: "%02d-%02d", month, day))))
+        case .custom(let dates): pairs.append(("dates", strings(dates.map(\.description))))
+        }
+        if let copies = rule.copies { pairs.append(("copies", .integer(copies))) }
+        return .map(pairs)
+    }
+
+    static func render(_ set: BackupSet) -> StructuredValue {
+        var pairs: [(String, StructuredValue)] = [
+            ("account", .string(set.account.value)),
+            ("repository", .string(set.repository)),
+        ]
+        if let host = set.host { pairs.append(("host", .string(host.value))) }
+        pairs += [
+            ("sources", strings(set.sources.map(\.value))),
+            ("exclude", strings(set.exclude.map(\.value))),
+            ("filters", strings(set.filters.map(\.value))),
+            ("schedules", strings(set.schedules.map(\.value))),
+        ]
+        if let retention = set.retention { pairs.append(("retention", .string(retention.value))) }
+        pairs += [
+            ("encryption", .string(set.encryption.value)),
+            ("compression", .string(set.compression.description)),
+            ("in-file-delta", render(set.inFileDelta)),
+            ("commands", .map([("pre", .list(set.commands.pre.map(render))), ("post", .list(set.commands.post.map(render)))])),
+            ("follow-symlinks", .boolean(set.followSymlinks)),
+            ("permissions", .boolean(set.permissions)),
+        ]
+        if let copy = set.localCopy { pairs.append(("local-copy", .string(copy.value))) }
+        if let notify = set.notify { pairs.append(("notify", .map([("command", .string(notify.command))]))) }
+        return .map(pairs)
+    }
+
+    static func render(_ delta: InFileDelta) -> StructuredValue {
+        guard delta.mode != .off else { return .map([("mode", .string("off"))]) }
+        return .map([
+            ("mode", .string(delta.mode.rawValue)),
+            ("block-size", .string(delta.blockSize.description)),
+            ("min-size", .string(delta.minSize.description)),
+            ("max-deltas", delta.maxDeltas.map { .integer($0) } ?? .string("off")),
+            ("max-delta-ratio", .string(delta.maxDeltaRatio?.description ?? "off")),
+            ("full-on", .list(delta.fullOn.map { day in
+                switch day {
+                case .weekday(let weekday): return .string(weekday.rawValue)
+                case .dayOfMonth(let n): return .map([("day", .integer(n))])
+                }
+            })),
+        ])
+    }
+
+    static func render(_ command: Command) -> StructuredValue {
+        var pairs: [(String, StructuredValue)] = [("name", .string(command.name)), ("run", .string(command.run))]
+        if let cwd = command.cwd { pairs.append(("cwd", .string(cwd))) }
+        if let timeout = command.timeout { pairs.append(("timeout", .string(timeout.description))) }
+        if !command.environment.isEmpty {
+            pairs.append(("env", .map(command.environment.map { ($0.name, .string($0.value)) })))
+        }
+        pairs.append(("on-failure", .string(command.onFailure.rawValue)))
+        return .map(pairs)
+    }
+}

@@ -1,0 +1,12 @@
+import ArgumentParser
+
+/// The option every command that reads the config shares.
+struct ConfigOptions: ParsableArguments {
+    @Option(
+        name: [.customShort("c"), .long],
+        help: ArgumentHelp(
+            "The config file, or a directory whose *.yaml files are merged.",
+            discussion: "Defaults to $CAIRN_CONFIG, then ./cairn.yaml.",
+            valueName: "path"))
+    var config: String?
+}
