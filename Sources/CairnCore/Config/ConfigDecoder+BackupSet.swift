@@ -97,7 +97,7 @@ extension ConfigDecoder {
             error("\(what): none takes no level", at: node)
             return nil
         }
-        guard let level = Int(parts[1]), parts[1].allSatisfy(\.isNumber), levels.contains(level) else {
+        guard let level = Int(parts[1]), parts[1] == String(level), levels.contains(level) else {
             error("\(what): \(algorithm.rawValue) levels are \(levels.lowerBound) to \(levels.upperBound), found '\(parts[1])'", at: node)
             return nil
         }
@@ -113,17 +113,13 @@ extension ConfigDecoder {
             if let mode = word(node, "\(what): mode", as: InFileDelta.Mode.self) { delta.mode = mode } else { failed = true }
         }
         if let node = fields["block-size"] {
-            if case .scalar(let scalar) = node, scalar.string == "auto" {
-                delta.blockSize = .auto
-            } else if let size = size(node, "\(what): block-size") {
-                let allowed = [4, 8, 16, 32, 64].map { ByteSize(bytes: UInt64($0) << 10) }
-                if allowed.contains(size) {
-                    delta.blockSize = .fixed(size)
-                } else {
-                    error("\(what): block-size must be auto, 4KiB, 8KiB, 16KiB, 32KiB or 64KiB, found '\(size)'", at: node)
-                    failed = true
-                }
+            let sizes = ["4KiB", "8KiB", "16KiB", "32KiB", "64KiB"]
+            if let text = string(node, "\(what): block-size"), text == "auto" || sizes.contains(text) {
+                delta.blockSize = text == "auto" ? .auto : .fixed(ByteSize(parsing: text)!)
             } else {
+                if case .scalar(let scalar) = node, !isNull(scalar) {
+                    error("\(what): block-size must be auto, \(sizes.joined(separator: ", ")), found '\(scalar.string)'", at: node)
+                }
                 failed = true
             }
         }
@@ -131,7 +127,14 @@ extension ConfigDecoder {
             if let size = size(node, "\(what): min-size") { delta.minSize = size } else { failed = true }
         }
         if let node = fields["max-deltas"] {
-            if let value = orOff(node, { integer($0, "\(what): max-deltas", in: 1...100_000) }) { delta.maxDeltas = value } else { failed = true }
+            if case .scalar(let scalar) = node, scalar.style == .plain, scalar.string != "off", Self.coreInteger(scalar.string) == nil {
+                error("\(what): max-deltas must be an integer or off, found '\(scalar.string)'", at: node)
+                failed = true
+            } else if let value = orOff(node, { integer($0, "\(what): max-deltas", in: 1...100_000) }) {
+                delta.maxDeltas = value
+            } else {
+                failed = true
+            }
         }
         if let node = fields["max-delta-ratio"] {
             let value = orOff(node) { node -> Percentage? in

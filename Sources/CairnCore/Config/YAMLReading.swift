@@ -69,8 +69,8 @@ enum YAMLReading {
         switch error {
         case let .scanner(context, problem, mark, _), let .parser(context, problem, mark, _),
             let .composer(context, problem, mark, _):
-            let while_ = context.map { " \($0.text)" } ?? ""
-            diagnostics.error("invalid YAML: \(problem)\(while_.isEmpty ? "" : ";" + while_)", at: at(mark))
+            let started = context.map { "; \($0.text) that starts at line \($0.mark.line), column \($0.mark.column)" } ?? ""
+            diagnostics.error("invalid YAML: \(problem)\(started)", at: at(mark))
         case let .reader(problem, _, _, _):
             diagnostics.error("cannot read YAML: \(problem)", at: SourceLocation(file: file, line: 1, column: 1))
         default:
