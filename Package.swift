@@ -31,8 +31,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "CairnCoreTests", dependencies: ["CairnCore"]),
-        .testTarget(name: "CairnEndToEndTests", dependencies: ["cairn", "CairnCore"]),
+        .target(name: "CairnTesting", dependencies: ["CairnCore"]),
+        .testTarget(name: "CairnCoreTests", dependencies: ["CairnCore", "CairnTesting"]),
+        .testTarget(name: "CairnEndToEndTests", dependencies: ["cairn", "CairnCore", "CairnTesting"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -10,6 +10,8 @@ public struct Config: Sendable {
     public var version: Int
     /// The zone schedule times, retention days and `--at` times are read in.
     public var timeZone: TimeZone
+    /// The zone's name as written (`TimeZone` may report another alias, such as GMT for UTC).
+    public var timeZoneName: String
     /// Where `timezone:` was written, or nil when the system's zone is used.
     public var timeZoneLocation: SourceLocation?
     public var accounts: [String: Account]
@@ -29,6 +31,7 @@ public struct Config: Sendable {
     ) {
         self.version = version
         self.timeZone = timeZone
+        self.timeZoneName = timeZone.identifier
         self.timeZoneLocation = timeZoneLocation
         self.accounts = accounts
         self.encryption = encryption

@@ -36,6 +36,7 @@ struct ConfigMerger {
         config.version = firstVersion?.value ?? Config.supportedVersion
         if let zone, let timeZone = TimeZone(identifier: zone.value) {
             config.timeZone = timeZone
+            config.timeZoneName = zone.value
             config.timeZoneLocation = zone.location
         }
 

@@ -8,6 +8,10 @@ enum Suggestion {
 
     static func closest(to word: String, among candidates: some Sequence<String>) -> String? {
         let lowered = word.lowercased()
+        let candidates = Array(candidates)
+        if lowered.count >= 3, let prefixed = candidates.first(where: { $0.lowercased().hasPrefix(lowered) }) {
+            return prefixed
+        }
         var best: (name: String, distance: Int)?
         for candidate in candidates {
             let distance = editDistance(lowered, candidate.lowercased())

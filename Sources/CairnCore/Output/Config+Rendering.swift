@@ -10,7 +10,7 @@ extension Config {
         }
         return .map([
             ("version", .integer(version)),
-            ("timezone", .string(timeZone.identifier)),
+            ("timezone", .string(timeZoneName)),
             ("accounts", section(accounts) { .map([("destination", .string($0.destination.description))]) }),
             ("encryption", section(encryption, Self.render)),
             ("filters", section(filters, Self.render)),

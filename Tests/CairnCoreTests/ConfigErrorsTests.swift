@@ -1,0 +1,119 @@
+import Foundation
+import Testing
+
+@testable import CairnCore
+
+@Suite("Config errors: every problem, at its place")
+struct ConfigErrorsTests {
+    @Test func reportsEveryProblemOfAFileInOneRun() throws {
+        let yaml = """
+            version: 1
+            accounts:
+              nas:
+                destinaton: /srv
+            schedules:
+              a: {type: daily, at: 25:00}
+            retention:
+              r: {keep-days: "30"}
+            backup-sets:
+              s:
+                account: naz
+                sources: []
+                permissions: yes
+                permissions: false
+            """
+        let result = try ConfigFixture().load(yaml)
+        #expect(result.config == nil)
+        #expect(result.located == [
+            "3:3 account 'nas' is missing the required key 'destination'",
+            "4:5 unknown key 'destinaton' in account 'nas' (did you mean 'destination'?)",
+            "6:24 schedule 'a': at must be a time of day HH:MM (00:00 to 23:59), found '25:00'",
+            "8:18 retention 'r': keep-days must be an integer, found the quoted string \"30\" (quoted values are always strings)",
+            "10:3 backup set 's' names no encryption and no profile named 'default' is defined: add 'encryption: NAME' or define encryption.default (algorithm: none stores data in clear)",
+            "11:14 backup set 's' refers to account 'naz', which is not defined (did you mean 'nas'?)",
+            "12:14 backup set 's' has no sources: list at least one file or folder to back up",
+            "13:18 backup set 's': permissions must be true or false, found 'yes'",
+            "14:5 the key 'permissions' is repeated in this mapping; each key may appear once",
+        ])
+    }
+
+    @Test func readsTimesAsYAML12Does() throws {
+        // YAML 1.1 would read 13:00 as the integer 780.
+        let result = try ConfigFixture().load(preamble + "schedules:\n  n: {type: daily, at: 13:00}\n")
+        #expect(result.config?.schedules["n"]?.kind == .daily(at: [TimeOfDay(hour: 13, minute: 0)]))
+    }
+
+    @Test(arguments: [
+        ("version: 1\nbackup-sets: []\n", "2:14 backup-sets must be a mapping of names to definitions, found a list"),
+        ("- version: 1\n", "1:1 the config file must be a mapping, found a list"),
+        ("version: 1\nfoo: 1\n", "2:1 unknown key 'foo' in the config file"),
+        ("version: 1\nbackup-set: {}\n", "2:1 unknown key 'backup-set' in the config file (did you mean 'backup-sets'?)"),
+        ("version: 0x2\n", "1:10 this cairn reads config version 1, found version 2"),
+        ("version: 1\ntimezone: Mars/Olympus\n", "2:11 unknown time zone 'Mars/Olympus'; use an IANA name such as Europe/Berlin"),
+        ("", "1:1 the file is empty: a config needs at least 'version: 1'"),
+        ("version: 1\n---\nversion: 1\n", "3:1 a config file holds one YAML document; split further documents into files of a config directory"),
+        ("version: 1\nkey: \"unterminated\n", "3:1 invalid YAML: found unexpected end of stream; while scanning a quoted scalar that starts at line 2, column 6"),
+    ])
+    func locatesFileLevelProblems(yaml: String, expected: String) throws {
+        let result = try ConfigFixture().load(yaml)
+        #expect(result.located.first == expected)
+        #expect(result.config == nil)
+    }
+
+    @Test(arguments: [
+        ("schedules:\n  n: {type: weekly, days: [sat], at: \"01:00\"}\n", "saturday"),
+        ("schedules:\n  n: {type: monthly, day: last-workday, at: \"01:00\"}\n", "last-weekday"),
+        ("filters:\n  f: {top: /, match: endswith, patterns: [x], mode: include}\n", "ends-with"),
+        ("retention:\n  r: {keep: [{every: weak, copies: 2}]}\n", "week"),
+        ("backup-sets:\n  s: {account: nas, sources: [/x], compresion: zstd}\n", "compression"),
+        ("backup-sets:\n  s: {account: nas, sources: [/x], in-file-delta: {mode: diferential}}\n", "differential"),
+    ])
+    func suggestsTheIntendedWord(yaml: String, suggestion: String) throws {
+        let result = try ConfigFixture().load(preamble + yaml)
+        #expect(result.errorMessages.contains { $0.contains("did you mean '\(suggestion)'?") }, "\(result.errorMessages)")
+    }
+
+    @Test(arguments: [
+        "backup-sets:\n  s: {account: nas, sources: [/x], repository: /abs}\n",
+        "backup-sets:\n  s: {account: nas, sources: [/x], repository: a/../b}\n",
+        "backup-sets:\n  s: {account: nas, sources: [/x], compression: \"zlib:10\"}\n",
+        "backup-sets:\n  s: {account: nas, sources: [/x], compression: \"none:1\"}\n",
+        "backup-sets:\n  s: {account: nas, sources: [/x], compression: \"zstd:03\"}\n",
+        "backup-sets:\n  s: {account: nas, sources: [/x], in-file-delta: {block-size: 4096}}\n",
+        "backup-sets:\n  s: {account: nas, sources: [/x], in-file-delta: {max-delta-ratio: 150%}}\n",
+        "backup-sets:\n  s: {account: nas, sources: [/x], in-file-delta: {full-on: [{day: 0}]}}\n",
+        "backup-sets:\n  s: {account: nas, sources: [/x], commands: {pre: [{name: a, run: x}, {name: a, run: y}]}}\n",
+        "backup-sets:\n  s: {account: nas, sources: [/x], commands: {pre: [{name: a, run: x, env: {1BAD: v}}]}}\n",
+        "backup-sets:\n  s: {account: nas, sources: [\"${UNSET_VARIABLE_FOR_TEST}\"]}\n",
+        "backup-sets:\n  s: {account: nas, sources: [\"${DATA\"]}\n",
+        "schedules:\n  n: {type: interval, every: 15m, at: \"01:00\"}\n",
+        "schedules:\n  n: {type: daily, at: []}\n",
+        "retention:\n  r: {keep-days: 0}\n",
+        "retention:\n  r: {keep-days: 3, remove-overlap: true}\n",
+        "retention:\n  r: {}\n",
+        "retention:\n  r: {keep: [{every: quarter, day: 1, months: [1, 4, 7], copies: 4}]}\n",
+        "retention:\n  r: {keep: [{every: custom, dates: [2026-02-30]}]}\n",
+        "retention:\n  r: {keep: [{every: custom, dates: [2026-06-30], copies: 3}]}\n",
+        "filters:\n  f: {top: /, match: regex, patterns: [\"(\"], mode: include}\n",
+        "accounts:\n  bad name: {destination: /x}\n",
+        "accounts:\n  file: {destination: \"file://relative\"}\n",
+        "encryption:\n  e: {algorithm: aes-256-gcm, key: {env: \"\"}}\n",
+    ])
+    func rejects(yaml: String) throws {
+        let result = try ConfigFixture().load(preamble + yaml)
+        #expect(result.config == nil)
+        #expect(!result.diagnostics.errors.isEmpty)
+        #expect(result.diagnostics.errors.allSatisfy { $0.location != nil }, "every error has a place")
+    }
+
+    @Test func remoteDestinationsAreAcceptedWithAWarning() throws {
+        let result = try ConfigFixture().load(preamble.replacingOccurrences(of: "/srv/backup", with: "s3://bucket/cairn"))
+        #expect(result.config != nil)
+        #expect(result.warningMessages.contains { $0.contains("s3:// destinations are not built yet") })
+    }
+
+    @Test func aMissingConfigSaysWhereItLooked() throws {
+        let result = ConfigLoader(environment: [:], currentDirectory: "/nonexistent-cairn-dir").load(explicitPath: nil)
+        #expect(result.errorMessages == ["no config at 'cairn.yaml': pass -c PATH, set CAIRN_CONFIG, or create cairn.yaml"])
+    }
+}
