@@ -1,5 +1,6 @@
 import ArgumentParser
 import CairnCore
+import Foundation
 
 @main
 struct Cairn: AsyncParsableCommand {
@@ -17,6 +18,25 @@ struct Cairn: AsyncParsableCommand {
         version: CairnVersion.full,
         subcommands: [Validate.self]
     )
+
+    /// Runs the command; help text is printed with its EXIT STATUS block last.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var command = command as? AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            let message = fullMessage(for: error)
+            if exitCode(for: error) == .success, message.contains(ExitStatus.heading) {
+                print(ExitStatus.movedToEnd(of: message))
+                Foundation.exit(ExitCode.success.rawValue)
+            }
+            exit(withError: error)
+        }
+    }
 }
 
 enum CairnVersion {

@@ -13,10 +13,12 @@ extension Cairn {
                 Each problem is printed as FILE:LINE:COL: severity: message, followed by the \
                 source line and a caret. Warnings (a once schedule in the past, a key whose \
                 feature is not built yet, a path that cannot have an effect) do not make the \
-                config invalid.
+                config invalid. With --show, the merged config is printed with every default \
+                filled in, paths made absolute and secret commands masked; it is itself a \
+                valid config.
 
-            \(ExitStatus.text)
-            """
+                \(ExitStatus.text)
+                """
         )
 
         @OptionGroup var options: ConfigOptions
