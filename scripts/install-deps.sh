@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what building and testing cairn needs and is missing: the C libraries'
+# development packages (Debian), tzdata, and the Python tools the schema tests use.
+set -euo pipefail
+
+packages=(pkg-config libssl-dev zlib1g-dev libzstd-dev libarchive-dev libyaml-dev tzdata)
+missing=()
+for package in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if ((${#missing[@]})); then
+    sudo=""
+    [[ $(id -u) == 0 ]] || sudo="sudo"
+    echo "installing ${missing[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if ! python3 -c "import ruamel.yaml, jsonschema, pytest" 2>/dev/null; then
+    echo "installing ruamel.yaml, jsonschema and pytest for python3"
+    if ! python3 -m pip install --quiet --disable-pip-version-check ruamel.yaml jsonschema pytest 2>/dev/null; then
+        # Debian's own python3 refuses pip installs (PEP 668): use its packages.
+        sudo=""
+        [[ $(id -u) == 0 ]] || sudo="sudo"
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-ruamel.yaml python3-jsonschema python3-pytest >/dev/null
+    fi
+fi
