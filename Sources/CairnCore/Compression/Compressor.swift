@@ -1,0 +1,105 @@
+import Foundation
+internal import CZlib
+internal import CZstd
+
+/// Compresses object payloads. Each compressed payload records its method, so a repository can
+/// mix methods (a set's `compression:` may change) and incompressible pieces stay as they are.
+public struct Compressor: Sendable {
+    /// How a stored payload is compressed: the first byte of every object's plaintext.
+    public enum Method: UInt8, Sendable {
+        case none = 0
+        case zstd = 1
+        case zlib = 2
+    }
+
+    public let setting: Compression
+
+    public init(_ setting: Compression) {
+        self.setting = setting
+    }
+
+    /// The payload compressed by the set's method, or kept as it is when compression would not
+    /// save at least 1/32 of it; returns the method used.
+    public func compress(_ data: [UInt8]) throws -> (method: Method, payload: [UInt8]) {
+        guard data.count >= 64 else { return (.none, data) }
+        let compressed: [UInt8]
+        let method: Method
+        switch setting.algorithm {
+        case .none: return (.none, data)
+        case .zstd:
+            compressed = try Self.zstdCompress(data, level: setting.level ?? 3)
+            method = .zstd
+        case .zlib:
+            compressed = try Self.zlibCompress(data, level: setting.level ?? 6)
+            method = .zlib
+        }
+        guard compressed.count < data.count - data.count / 32 else { return (.none, data) }
+        return (method, compressed)
+    }
+
+    /// Decompresses a payload to exactly `originalSize` bytes; anything else is damage.
+    public static func decompress(_ payload: [UInt8], method: Method, originalSize: Int) throws -> [UInt8] {
+        switch method {
+        case .none:
+            guard payload.count == originalSize else { throw CompressionError.sizeMismatch }
+            return payload
+        case .zstd: return try zstdDecompress(payload, originalSize: originalSize)
+        case .zlib: return try zlibDecompress(payload, originalSize: originalSize)
+        }
+    }
+
+    static func zstdCompress(_ data: [UInt8], level: Int) throws -> [UInt8] {
+        var output = [UInt8](repeating: 0, count: ZSTD_compressBound(data.count))
+        let written = output.withUnsafeMutableBytes { out in
+            data.withUnsafeBytes { input in
+                ZSTD_compress(out.baseAddress, out.count, input.baseAddress, input.count, Int32(level))
+            }
+        }
+        guard ZSTD_isError(written) == 0 else { throw CompressionError.failed("zstd: " + String(cString: ZSTD_getErrorName(written))) }
+        output.removeSubrange(written...)
+        return output
+    }
+
+    static func zstdDecompress(_ payload: [UInt8], originalSize: Int) throws -> [UInt8] {
+        var output = [UInt8](repeating: 0, count: max(originalSize, 1))
+        let written = output.withUnsafeMutableBytes { out in
+            payload.withUnsafeBytes { input in
+                ZSTD_decompress(out.baseAddress, originalSize, input.baseAddress, input.count)
+            }
+        }
+        guard ZSTD_isError(written) == 0, written == originalSize else { throw CompressionError.sizeMismatch }
+        output.removeSubrange(originalSize...)
+        return output
+    }
+
+    static func zlibCompress(_ data: [UInt8], level: Int) throws -> [UInt8] {
+        var length = compressBound(uLong(data.count))
+        var output = [UInt8](repeating: 0, count: Int(length))
+        let status = compress2(&output, &length, data, uLong(data.count), Int32(level))
+        guard status == Z_OK else { throw CompressionError.failed("zlib: status \(status)") }
+        output.removeSubrange(Int(length)...)
+        return output
+    }
+
+    static func zlibDecompress(_ payload: [UInt8], originalSize: Int) throws -> [UInt8] {
+        var length = uLong(originalSize)
+        var output = [UInt8](repeating: 0, count: max(originalSize, 1))
+        let status = uncompress(&output, &length, payload, uLong(payload.count))
+        guard status == Z_OK, Int(length) == originalSize else { throw CompressionError.sizeMismatch }
+        output.removeSubrange(originalSize...)
+        return output
+    }
+}
+
+public enum CompressionError: Error, Equatable, CustomStringConvertible {
+    case failed(String)
+    /// The payload did not decompress to the recorded size: it is damaged.
+    case sizeMismatch
+
+    public var description: String {
+        switch self {
+        case .failed(let text): return "compression failed: \(text)"
+        case .sizeMismatch: return "a compressed payload is damaged: it does not decompress to its recorded size"
+        }
+    }
+}

@@ -1,0 +1,107 @@
+import Foundation
+internal import COpenSSL
+
+/// Authenticated encryption with associated data: AES-256-GCM or ChaCha20-Poly1305.
+///
+/// A sealed box is `nonce (12 bytes) || ciphertext || tag (16 bytes)`; the nonce is fresh and
+/// random for every call. The associated data is authenticated but not stored: opening with
+/// different associated data fails, which is how cairn binds an object's kind and id to it.
+public struct AEAD: Sendable {
+    public enum Algorithm: String, Sendable, Codable, CaseIterable {
+        case aes256GCM = "aes-256-gcm"
+        case chacha20Poly1305 = "chacha20-poly1305"
+    }
+
+    public static let keySize = 32
+    public static let nonceSize = 12
+    public static let tagSize = 16
+    public static let overhead = nonceSize + tagSize
+
+    public let algorithm: Algorithm
+    private let key: [UInt8]
+
+    public init(_ algorithm: Algorithm, key: [UInt8]) throws {
+        guard key.count == Self.keySize else { throw CryptoError.invalidInput("an AEAD key is 32 bytes, got \(key.count)") }
+        self.algorithm = algorithm
+        self.key = key
+    }
+
+    private var cipher: OpaquePointer? {
+        switch algorithm {
+        case .aes256GCM: return EVP_aes_256_gcm()
+        case .chacha20Poly1305: return EVP_chacha20_poly1305()
+        }
+    }
+
+    public func seal(_ plaintext: [UInt8], associatedData: [UInt8] = []) throws -> [UInt8] {
+        let nonce = try SecureRandom.bytes(Self.nonceSize)
+        guard let context = EVP_CIPHER_CTX_new() else { throw CryptoError.fromQueue("EVP_CIPHER_CTX_new") }
+        defer { EVP_CIPHER_CTX_free(context) }
+        var output = [UInt8](repeating: 0, count: Self.nonceSize + plaintext.count + Self.tagSize)
+        output.replaceSubrange(0..<Self.nonceSize, with: nonce)
+        var length: Int32 = 0
+        guard EVP_EncryptInit_ex(context, cipher, nil, nil, nil) == 1,
+            EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_SET_IVLEN, Int32(Self.nonceSize), nil) == 1,
+            EVP_EncryptInit_ex(context, nil, nil, key, nonce) == 1
+        else { throw CryptoError.fromQueue("encryption setup") }
+        if !associatedData.isEmpty {
+            guard EVP_EncryptUpdate(context, nil, &length, associatedData, Int32(associatedData.count)) == 1 else {
+                throw CryptoError.fromQueue("associated data")
+            }
+        }
+        let written = try output.withUnsafeMutableBufferPointer { buffer -> Int in
+            let out = buffer.baseAddress! + Self.nonceSize
+            var total: Int32 = 0
+            if !plaintext.isEmpty {
+                guard EVP_EncryptUpdate(context, out, &length, plaintext, Int32(plaintext.count)) == 1 else {
+                    throw CryptoError.fromQueue("encryption")
+                }
+                total = length
+            }
+            guard EVP_EncryptFinal_ex(context, out + Int(total), &length) == 1 else { throw CryptoError.fromQueue("encryption final") }
+            total += length
+            guard EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_GET_TAG, Int32(Self.tagSize), out + Int(total)) == 1 else {
+                throw CryptoError.fromQueue("tag")
+            }
+            return Int(total)
+        }
+        precondition(written == plaintext.count)
+        return output
+    }
+
+    public func open(_ box: [UInt8], associatedData: [UInt8] = []) throws -> [UInt8] {
+        guard box.count >= Self.overhead else { throw CryptoError.authenticationFailed }
+        guard let context = EVP_CIPHER_CTX_new() else { throw CryptoError.fromQueue("EVP_CIPHER_CTX_new") }
+        defer { EVP_CIPHER_CTX_free(context) }
+        let ciphertextCount = box.count - Self.overhead
+        // One block of room beyond the plaintext, so the final call always has a valid pointer.
+        var output = [UInt8](repeating: 0, count: ciphertextCount + 16)
+        var length: Int32 = 0
+        let ok = box.withUnsafeBufferPointer { boxBuffer -> Bool in
+            let base = boxBuffer.baseAddress!
+            guard EVP_DecryptInit_ex(context, cipher, nil, nil, nil) == 1,
+                EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_SET_IVLEN, Int32(Self.nonceSize), nil) == 1,
+                EVP_DecryptInit_ex(context, nil, nil, key, base) == 1
+            else { return false }
+            if !associatedData.isEmpty {
+                guard EVP_DecryptUpdate(context, nil, &length, associatedData, Int32(associatedData.count)) == 1 else { return false }
+            }
+            return output.withUnsafeMutableBufferPointer { out -> Bool in
+                var total: Int32 = 0
+                if ciphertextCount > 0 {
+                    guard EVP_DecryptUpdate(context, out.baseAddress, &length, base + Self.nonceSize, Int32(ciphertextCount)) == 1 else {
+                        return false
+                    }
+                    total = length
+                }
+                let tag = UnsafeMutableRawPointer(mutating: base + Self.nonceSize + ciphertextCount)
+                guard EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_SET_TAG, Int32(Self.tagSize), tag) == 1 else { return false }
+                return EVP_DecryptFinal_ex(context, out.baseAddress! + Int(total), &length) == 1
+            }
+        }
+        ERR_clear_error()
+        guard ok else { throw CryptoError.authenticationFailed }
+        output.removeLast(16)
+        return output
+    }
+}

@@ -1,0 +1,63 @@
+import Foundation
+internal import COpenSSL
+
+/// SHA-256 and HMAC-SHA-256 through OpenSSL.
+public enum Hashing {
+    public static func sha256<D: ContiguousBytes>(_ data: D) -> [UInt8] {
+        var digest = [UInt8](repeating: 0, count: 32)
+        data.withUnsafeBytes { bytes in
+            var length: UInt32 = 0
+            _ = EVP_Digest(bytes.baseAddress, bytes.count, &digest, &length, EVP_sha256(), nil)
+        }
+        return digest
+    }
+
+    /// HMAC-SHA-256 of `data` under `key`: cairn's keyed content hash, so the destination
+    /// cannot test whether a repository holds a known file.
+    public static func hmacSHA256<K: ContiguousBytes, D: ContiguousBytes>(key: K, _ data: D) -> [UInt8] {
+        var digest = [UInt8](repeating: 0, count: 32)
+        key.withUnsafeBytes { keyBytes in
+            data.withUnsafeBytes { bytes in
+                var length: UInt32 = 0
+                _ = HMAC(
+                    EVP_sha256(), keyBytes.baseAddress, Int32(keyBytes.count),
+                    bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count, &digest, &length)
+            }
+        }
+        return digest
+    }
+}
+
+/// Incremental SHA-256, for hashing a stream without holding it.
+public final class SHA256Stream {
+    private let context: OpaquePointer
+
+    public init() {
+        context = EVP_MD_CTX_new()
+        EVP_DigestInit_ex(context, EVP_sha256(), nil)
+    }
+
+    deinit { EVP_MD_CTX_free(context) }
+
+    public func update<D: ContiguousBytes>(_ data: D) {
+        data.withUnsafeBytes { bytes in
+            _ = EVP_DigestUpdate(context, bytes.baseAddress, bytes.count)
+        }
+    }
+
+    public func finish() -> [UInt8] {
+        var digest = [UInt8](repeating: 0, count: 32)
+        var length: UInt32 = 0
+        EVP_DigestFinal_ex(context, &digest, &length)
+        return digest
+    }
+}
+
+/// Cryptographically secure random bytes.
+public enum SecureRandom {
+    public static func bytes(_ count: Int) throws -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        guard count == 0 || RAND_bytes(&bytes, Int32(count)) == 1 else { throw CryptoError.fromQueue("RAND_bytes") }
+        return bytes
+    }
+}

@@ -1,0 +1,194 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The built-in destination: a folder on a local or mounted file system.
+///
+/// Writes are crash-safe: a file is written under a temporary name in its folder, flushed with
+/// fsync, renamed into place (or hard-linked, for `putIfAbsent`), and the folder is flushed too.
+public struct LocalFolderStorage: StorageBackend {
+    public let root: String
+    public var location: String { root }
+
+    static let temporaryPrefix = ".tmp-"
+
+    public init(root: String) {
+        self.root = root.hasSuffix("/") && root.count > 1 ? String(root.dropLast()) : root
+    }
+
+    func path(_ key: String) throws -> String {
+        try StorageKey.check(key)
+        return root + "/" + key
+    }
+
+    static func failure(_ path: String, _ code: Int32 = errno) -> StorageError {
+        switch code {
+        case ENOENT: return .notFound(path)
+        case ENOSPC, EDQUOT: return .noSpace(path)
+        case EACCES, EPERM: return .permissionDenied(path)
+        case EROFS: return .readOnly(path)
+        default: return .io(path, String(cString: strerror(code)))
+        }
+    }
+
+    public func get(_ key: String) async throws -> [UInt8] {
+        let path = try path(key)
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw errno == ENOENT ? StorageError.notFound(key) : Self.failure(path) }
+        defer { close(descriptor) }
+        var info = Glibc.stat()
+        guard fstat(descriptor, &info) == 0 else { throw Self.failure(path) }
+        return try Self.read(descriptor, from: 0, count: Int(info.st_size), path: path, key: key)
+    }
+
+    public func get(_ key: String, range: Range<Int>) async throws -> [UInt8] {
+        let path = try path(key)
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw errno == ENOENT ? StorageError.notFound(key) : Self.failure(path) }
+        defer { close(descriptor) }
+        return try Self.read(descriptor, from: range.lowerBound, count: range.count, path: path, key: key)
+    }
+
+    private static func read(_ descriptor: Int32, from offset: Int, count: Int, path: String, key: String) throws -> [UInt8] {
+        var buffer = [UInt8](repeating: 0, count: count)
+        var done = 0
+        try buffer.withUnsafeMutableBytes { bytes in
+            while done < count {
+                let got = pread(descriptor, bytes.baseAddress! + done, count - done, off_t(offset + done))
+                if got < 0 {
+                    if errno == EINTR { continue }
+                    throw failure(path)
+                }
+                if got == 0 { throw StorageError.outOfRange(key) }
+                done += got
+            }
+        }
+        return buffer
+    }
+
+    public func put(_ key: String, _ data: [UInt8]) async throws {
+        let path = try path(key)
+        let temporary = try writeTemporary(for: path, data)
+        guard rename(temporary, path) == 0 else {
+            let code = errno
+            unlink(temporary)
+            throw Self.failure(path, code)
+        }
+        try Self.syncDirectory(Self.parent(of: path))
+    }
+
+    public func putIfAbsent(_ key: String, _ data: [UInt8]) async throws -> Bool {
+        let path = try path(key)
+        if access(path, F_OK) == 0 { return false }
+        let temporary = try writeTemporary(for: path, data)
+        defer { unlink(temporary) }
+        guard link(temporary, path) == 0 else {
+            if errno == EEXIST { return false }
+            throw Self.failure(path)
+        }
+        try Self.syncDirectory(Self.parent(of: path))
+        return true
+    }
+
+    public func stat(_ key: String) async throws -> StorageItem? {
+        let path = try path(key)
+        var info = Glibc.stat()
+        guard lstat(path, &info) == 0 else {
+            if errno == ENOENT || errno == ENOTDIR { return nil }
+            throw Self.failure(path)
+        }
+        return StorageItem(key: key, size: Int(info.st_size))
+    }
+
+    public func list(prefix: String, after: String?, limit: Int) async throws -> [StorageItem] {
+        let directory = prefix.contains("/") ? String(prefix[..<prefix.lastIndex(of: "/")!]) : ""
+        var items: [StorageItem] = []
+        try walk(directory) { key, size in
+            if key.hasPrefix(prefix), after.map({ key > $0 }) ?? true { items.append(StorageItem(key: key, size: size)) }
+        }
+        items.sort { $0.key < $1.key }
+        return Array(items.prefix(limit))
+    }
+
+    private func walk(_ directory: String, _ visit: (String, Int) -> Void) throws {
+        let path = directory.isEmpty ? root : root + "/" + directory
+        guard let stream = opendir(path) else {
+            if errno == ENOENT || errno == ENOTDIR { return }
+            throw Self.failure(path)
+        }
+        defer { closedir(stream) }
+        while let entry = readdir(stream) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name == "." || name == ".." || name.hasPrefix(Self.temporaryPrefix) { continue }
+            let key = directory.isEmpty ? name : directory + "/" + name
+            var info = Glibc.stat()
+            guard lstat(root + "/" + key, &info) == 0 else { continue }
+            if (info.st_mode & S_IFMT) == S_IFDIR {
+                try walk(key, visit)
+            } else if (info.st_mode & S_IFMT) == S_IFREG {
+                visit(key, Int(info.st_size))
+            }
+        }
+    }
+
+    public func delete(_ key: String) async throws {
+        let path = try path(key)
+        guard unlink(path) == 0 || errno == ENOENT else { throw Self.failure(path) }
+    }
+
+    // MARK: Writing safely
+
+    private func writeTemporary(for path: String, _ data: [UInt8]) throws -> String {
+        let directory = Self.parent(of: path)
+        try makeDirectories(directory)
+        let suffix = (try? SecureRandom.bytes(8))?.map { String(format: "%02x", $0) }.joined() ?? String(getpid())
+        let temporary = directory + "/" + Self.temporaryPrefix + suffix
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw Self.failure(directory) }
+        var succeeded = false
+        defer {
+            if !succeeded { unlink(temporary) }
+        }
+        defer { close(descriptor) }
+        var written = 0
+        try data.withUnsafeBytes { bytes in
+            while written < bytes.count {
+                let count = write(descriptor, bytes.baseAddress! + written, bytes.count - written)
+                if count < 0 {
+                    if errno == EINTR { continue }
+                    throw Self.failure(directory)
+                }
+                written += count
+            }
+        }
+        guard fsync(descriptor) == 0 else { throw Self.failure(directory) }
+        succeeded = true
+        return temporary
+    }
+
+    /// Creates `directory` and its missing parents below the root, flushing each new entry.
+    private func makeDirectories(_ directory: String) throws {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue { return }
+        let parent = Self.parent(of: directory)
+        if parent != directory, parent.count >= root.count { try makeDirectories(parent) }
+        if mkdir(directory, 0o700) != 0 && errno != EEXIST { throw Self.failure(directory) }
+        try Self.syncDirectory(parent)
+    }
+
+    static func parent(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/"), slash != path.startIndex else { return "/" }
+        return String(path[..<slash])
+    }
+
+    static func syncDirectory(_ path: String) throws {
+        let descriptor = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw failure(path) }
+        defer { close(descriptor) }
+        guard fsync(descriptor) == 0 || errno == EINVAL else { throw failure(path) }
+    }
+}

@@ -1,0 +1,59 @@
+/// A backend in memory: for tests, and for dry runs that must not touch the destination.
+public actor MemoryStorage: StorageBackend {
+    private var files: [String: [UInt8]] = [:]
+
+    public nonisolated let location = "memory"
+
+    public init() {}
+
+    public func get(_ key: String) throws -> [UInt8] {
+        guard let data = files[key] else { throw StorageError.notFound(key) }
+        return data
+    }
+
+    public func get(_ key: String, range: Range<Int>) throws -> [UInt8] {
+        let data = try get(key)
+        guard range.lowerBound >= 0, range.upperBound <= data.count else { throw StorageError.outOfRange(key) }
+        return Array(data[range])
+    }
+
+    public func put(_ key: String, _ data: [UInt8]) throws {
+        try StorageKey.check(key)
+        files[key] = data
+    }
+
+    public func putIfAbsent(_ key: String, _ data: [UInt8]) throws -> Bool {
+        try StorageKey.check(key)
+        guard files[key] == nil else { return false }
+        files[key] = data
+        return true
+    }
+
+    public func stat(_ key: String) -> StorageItem? {
+        files[key].map { StorageItem(key: key, size: $0.count) }
+    }
+
+    public func list(prefix: String, after: String?, limit: Int) -> [StorageItem] {
+        files.keys.filter { key in key.hasPrefix(prefix) && (after.map { key > $0 } ?? true) }
+            .sorted().prefix(limit).map { StorageItem(key: $0, size: files[$0]!.count) }
+    }
+
+    public func delete(_ key: String) {
+        files[key] = nil
+    }
+
+    /// Changes one byte of a stored file, for tests of damage detection.
+    public func corrupt(_ key: String, at offset: Int) {
+        files[key]?[offset] ^= 0x01
+    }
+}
+
+/// Keys are relative paths of plain names: no empty, `.` or `..` components, no leading `/`.
+enum StorageKey {
+    static func check(_ key: String) throws {
+        let parts = key.split(separator: "/", omittingEmptySubsequences: false)
+        guard !key.isEmpty, !parts.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }), !key.contains("\0") else {
+            throw StorageError.invalidKey(key)
+        }
+    }
+}

@@ -1,0 +1,141 @@
+import CairnTesting
+import Foundation
+import Testing
+
+@testable import CairnCore
+
+/// The contract of `StorageBackend`, run against every backend.
+@Suite("Storage backend conformance")
+struct StorageConformanceTests {
+    enum Kind: String, CaseIterable, CustomTestStringConvertible {
+        case memory, localFolder
+        var testDescription: String { rawValue }
+    }
+
+    /// A fresh, empty backend; the folder, if any, lives as long as the returned holder.
+    static func make(_ kind: Kind) throws -> (backend: any StorageBackend, holder: TemporaryDirectory?) {
+        switch kind {
+        case .memory: return (MemoryStorage(), nil)
+        case .localFolder:
+            let directory = try TemporaryDirectory()
+            return (LocalFolderStorage(root: directory.subpath("repo")), directory)
+        }
+    }
+
+    @Test(arguments: Kind.allCases)
+    func putThenGetReturnsTheBytes(kind: Kind) async throws {
+        let (storage, holder) = try Self.make(kind)
+        let data = (0..<10_000).map { UInt8($0 % 251) }
+        try await storage.put("data/ab/abcdef", data)
+        #expect(try await storage.get("data/ab/abcdef") == data)
+        #expect(try await storage.get("data/ab/abcdef", range: 100..<200) == Array(data[100..<200]))
+        #expect(try await storage.get("data/ab/abcdef", range: 0..<0) == [])
+        #expect(try await storage.stat("data/ab/abcdef") == StorageItem(key: "data/ab/abcdef", size: 10_000))
+        _ = holder
+    }
+
+    @Test(arguments: Kind.allCases)
+    func putReplacesAndEmptyFilesWork(kind: Kind) async throws {
+        let (storage, holder) = try Self.make(kind)
+        try await storage.put("config", [1, 2, 3])
+        try await storage.put("config", [])
+        #expect(try await storage.get("config") == [])
+        #expect(try await storage.stat("config")?.size == 0)
+        _ = holder
+    }
+
+    @Test(arguments: Kind.allCases)
+    func missingFilesAreNotFound(kind: Kind) async throws {
+        let (storage, holder) = try Self.make(kind)
+        await #expect(throws: StorageError.notFound("nothing")) { try await storage.get("nothing") }
+        await #expect(throws: StorageError.notFound("a/b")) { try await storage.get("a/b", range: 0..<1) }
+        #expect(try await storage.stat("nothing") == nil)
+        #expect(try await storage.list(prefix: "data/", after: nil, limit: 10) == [])
+        _ = holder
+    }
+
+    @Test(arguments: Kind.allCases)
+    func readingPastTheEndIsOutOfRange(kind: Kind) async throws {
+        let (storage, holder) = try Self.make(kind)
+        try await storage.put("short", [1, 2, 3])
+        await #expect(throws: StorageError.outOfRange("short")) { try await storage.get("short", range: 2..<5) }
+        _ = holder
+    }
+
+    @Test(arguments: Kind.allCases)
+    func putIfAbsentHasOneWinner(kind: Kind) async throws {
+        let (storage, holder) = try Self.make(kind)
+        #expect(try await storage.putIfAbsent("locks/x", [1]))
+        #expect(try await storage.putIfAbsent("locks/x", [2]) == false)
+        #expect(try await storage.get("locks/x") == [1])
+        let winners = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for value in 0..<8 { group.addTask { try await storage.putIfAbsent("locks/race", [UInt8(value)]) } }
+            return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+        }
+        #expect(winners == 1)
+        _ = holder
+    }
+
+    @Test(arguments: Kind.allCases)
+    func listsInKeyOrderPageByPage(kind: Kind) async throws {
+        let (storage, holder) = try Self.make(kind)
+        let keys = (0..<25).map { String(format: "data/%02x/%04d", $0 % 3, $0) }
+        for key in keys.shuffled() { try await storage.put(key, [UInt8](repeating: 7, count: 3)) }
+        try await storage.put("snapshots/one", [1])
+        let firstPage = try await storage.list(prefix: "data/", after: nil, limit: 10)
+        #expect(firstPage.map(\.key) == Array(keys.sorted().prefix(10)))
+        #expect(firstPage.allSatisfy { $0.size == 3 })
+        let secondPage = try await storage.list(prefix: "data/", after: firstPage.last!.key, limit: 10)
+        #expect(secondPage.map(\.key) == Array(keys.sorted()[10..<20]))
+        #expect(try await storage.listAll(prefix: "data/", pageSize: 7).map(\.key) == keys.sorted())
+        #expect(try await storage.listAll(prefix: "snapshots/").map(\.key) == ["snapshots/one"])
+        #expect(try await storage.listAll(prefix: "data/01/").count == 8)
+        _ = holder
+    }
+
+    @Test(arguments: Kind.allCases)
+    func deleteIsIdempotent(kind: Kind) async throws {
+        let (storage, holder) = try Self.make(kind)
+        try await storage.put("index/1", [1])
+        try await storage.delete("index/1")
+        try await storage.delete("index/1")
+        #expect(try await storage.stat("index/1") == nil)
+        _ = holder
+    }
+
+    @Test(arguments: Kind.allCases)
+    func refusesKeysThatLeaveTheStorage(kind: Kind) async throws {
+        let (storage, holder) = try Self.make(kind)
+        for key in ["", "/abs", "a/../b", "a//b", "./a", "a/"] {
+            await #expect(throws: StorageError.invalidKey(key)) { try await storage.put(key, [1]) }
+        }
+        _ = holder
+    }
+}
+
+@Suite("The local folder backend on a real file system")
+struct LocalFolderStorageTests {
+    @Test func leavesNoTemporaryFilesAndHidesThemFromListing() async throws {
+        let directory = try TemporaryDirectory()
+        let storage = LocalFolderStorage(root: directory.subpath("repo"))
+        try await storage.put("data/aa/x", [1, 2])
+        #expect(try await storage.putIfAbsent("data/aa/y", [3]))
+        #expect(try await storage.putIfAbsent("data/aa/y", [4]) == false)
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory.subpath("repo/data/aa")).sorted()
+        #expect(names == ["x", "y"])
+        try Data([9]).write(to: URL(fileURLWithPath: directory.subpath("repo/data/aa/.tmp-leftover")))
+        #expect(try await storage.listAll(prefix: "data/").map(\.key) == ["data/aa/x", "data/aa/y"])
+    }
+
+    @Test func aReadOnlyFolderIsAClearError() async throws {
+        guard getuid() != 0 else { return }  // root writes anywhere; the check needs a normal user
+        let directory = try TemporaryDirectory()
+        try FileManager.default.createDirectory(atPath: directory.subpath("repo"), withIntermediateDirectories: true)
+        chmod(directory.subpath("repo"), 0o500)
+        defer { chmod(directory.subpath("repo"), 0o700) }
+        let storage = LocalFolderStorage(root: directory.subpath("repo"))
+        await #expect(throws: StorageError.permissionDenied(directory.subpath("repo"))) {
+            try await storage.put("config", [1])
+        }
+    }
+}
