@@ -1,0 +1,89 @@
+/// What an object is; part of what its seal authenticates, so an object of one kind can never
+/// be passed off as another (borg's CVE-2023-36811 is the lesson).
+public enum ObjectKind: UInt8, Sendable, CaseIterable {
+    case blob = 1
+    case tree = 2
+    case snapshot = 3
+    case index = 4
+    case packHeader = 5
+    case lock = 6
+    case signature = 7
+
+    public var name: String {
+        switch self {
+        case .blob: return "data"
+        case .tree: return "tree"
+        case .snapshot: return "snapshot"
+        case .index: return "index"
+        case .packHeader: return "pack header"
+        case .lock: return "lock"
+        case .signature: return "signature"
+        }
+    }
+}
+
+/// Seals objects for storage and opens them again, verified.
+///
+/// Sealed plaintext is `method (1 byte) || original length (varint) || payload`. With
+/// encryption the box is AEAD(plaintext) with `kind || id` as associated data; with encryption
+/// `none` it is the plaintext followed by SHA-256(kind || id || plaintext), so damage is still
+/// found on every read.
+struct ObjectCodec: Sendable {
+    let aead: AEAD?
+    /// The key of the content hash; nil with encryption `none`, where ids are plain SHA-256.
+    let identificationKey: [UInt8]?
+
+    /// The id of content: HMAC-SHA-256 under the repository's key, so identical content is
+    /// stored once and the destination cannot recognise known files by their hash.
+    func contentID(of plaintext: [UInt8]) -> ObjectID {
+        if let identificationKey { return ObjectID(Hashing.hmacSHA256(key: identificationKey, plaintext)) }
+        return ObjectID(Hashing.sha256(plaintext))
+    }
+
+    static func associatedData(_ kind: ObjectKind, _ id: ObjectID) -> [UInt8] {
+        [kind.rawValue] + id.bytes
+    }
+
+    func seal(_ kind: ObjectKind, id: ObjectID, plaintext: [UInt8], compressor: Compressor) throws -> [UInt8] {
+        let (method, payload) = try compressor.compress(plaintext)
+        var framed = BinaryWriter(capacity: payload.count + 12)
+        framed.byte(method.rawValue)
+        framed.varint(plaintext.count)
+        var body = framed.bytes
+        body += payload
+        let associated = Self.associatedData(kind, id)
+        if let aead { return try aead.seal(body, associatedData: associated) }
+        return body + Hashing.sha256(associated + body)
+    }
+
+    /// The object's plaintext; throws `RepositoryError.damaged` when it fails verification.
+    func open(_ kind: ObjectKind, id: ObjectID, box: [UInt8], where place: String) throws -> [UInt8] {
+        let associated = Self.associatedData(kind, id)
+        let body: [UInt8]
+        if let aead {
+            do {
+                body = try aead.open(box, associatedData: associated)
+            } catch {
+                throw RepositoryError.damaged("\(kind.name) \(id.short) in \(place) fails authentication")
+            }
+        } else {
+            guard box.count >= 32 else { throw RepositoryError.damaged("\(kind.name) \(id.short) in \(place) is truncated") }
+            body = Array(box.dropLast(32))
+            guard Hashing.sha256(associated + body) == Array(box.suffix(32)) else {
+                throw RepositoryError.damaged("\(kind.name) \(id.short) in \(place) fails its checksum")
+            }
+        }
+        do {
+            var reader = BinaryReader(body, what: "\(kind.name) \(id.short)")
+            guard let method = Compressor.Method(rawValue: try reader.byte()) else {
+                throw RepositoryError.damaged("\(kind.name) \(id.short) in \(place) has an unknown compression method")
+            }
+            let length = try reader.count(limit: 1 << 34)
+            return try Compressor.decompress(Array(body[reader.position...]), method: method, originalSize: length)
+        } catch let error as RepositoryError {
+            throw error
+        } catch {
+            throw RepositoryError.damaged("\(kind.name) \(id.short) in \(place) does not decompress: \(error)")
+        }
+    }
+}

@@ -1,0 +1,84 @@
+/// A pack file: many sealed objects, then a sealed header listing them, then the header's
+/// length as 4 bytes little-endian. Small objects travel together, so 12,000 small files make
+/// tens of files at the destination, not 12,000.
+struct PackEntry: Hashable, Sendable {
+    var kind: ObjectKind
+    var id: ObjectID
+    var offset: Int
+    var length: Int
+}
+
+struct PackBuilder {
+    /// A pack is written once it holds this many bytes.
+    static let targetSize = 8 << 20
+
+    private(set) var bytes: [UInt8] = []
+    private(set) var entries: [PackEntry] = []
+
+    var isEmpty: Bool { entries.isEmpty }
+    var isFull: Bool { bytes.count >= Self.targetSize }
+
+    mutating func append(_ kind: ObjectKind, id: ObjectID, box: [UInt8]) -> PackEntry {
+        let entry = PackEntry(kind: kind, id: id, offset: bytes.count, length: box.count)
+        bytes += box
+        entries.append(entry)
+        return entry
+    }
+
+    /// The finished pack's bytes and id (SHA-256 of the bytes), leaving the builder empty.
+    mutating func finish(codec: ObjectCodec) throws -> (id: ObjectID, bytes: [UInt8], entries: [PackEntry]) {
+        var header = BinaryWriter(capacity: entries.count * 40 + 8)
+        header.varint(1)
+        header.varint(entries.count)
+        for entry in entries {
+            header.byte(entry.kind.rawValue)
+            header.id(entry.id)
+            header.varint(entry.offset)
+            header.varint(entry.length)
+        }
+        let box = try codec.seal(.packHeader, id: PackHeader.headerID, plaintext: header.bytes, compressor: Compressor(.default))
+        var trailer = BinaryWriter()
+        trailer.uint32LE(UInt32(box.count))
+        var pack = bytes
+        pack += box
+        pack += trailer.bytes
+        let finished = (ObjectID(Hashing.sha256(pack)), pack, entries)
+        bytes = []
+        entries = []
+        return finished
+    }
+
+    static func key(for pack: ObjectID) -> String {
+        let hex = pack.hex
+        return "data/\(hex.prefix(2))/\(hex)"
+    }
+}
+
+enum PackHeader {
+    /// Pack headers are bound to this fixed id; the pack's own id is the hash of its bytes.
+    static let headerID = ObjectID([UInt8](repeating: 0, count: 32))
+
+    /// Reads the entries of a pack from its last bytes, checking that they stay inside it.
+    static func read(from storage: any StorageBackend, key: String, size: Int, codec: ObjectCodec) async throws -> [PackEntry] {
+        guard size >= 4 else { throw RepositoryError.damaged("\(key) is too short to be a pack") }
+        let trailer = try await storage.get(key, range: (size - 4)..<size)
+        let length = Int(trailer.enumerated().reduce(UInt32(0)) { $0 | UInt32($1.element) << (8 * UInt32($1.offset)) })
+        guard length <= size - 4 else { throw RepositoryError.damaged("\(key) has a header longer than the pack") }
+        let box = try await storage.get(key, range: (size - 4 - length)..<(size - 4))
+        let plaintext = try codec.open(.packHeader, id: headerID, box: box, where: key)
+        var reader = BinaryReader(plaintext, what: "the header of \(key)")
+        guard try reader.varint() == 1 else { throw FormatError.unsupportedVersion("the pack \(key)", 0) }
+        let count = try reader.count(limit: plaintext.count)
+        var entries: [PackEntry] = []
+        entries.reserveCapacity(count)
+        for _ in 0..<count {
+            guard let kind = ObjectKind(rawValue: try reader.byte()) else { throw FormatError.malformed("the header of \(key)", "unknown object kind") }
+            let entry = PackEntry(kind: kind, id: try reader.id(), offset: try reader.count(), length: try reader.count())
+            guard entry.offset + entry.length <= size - 4 - length else {
+                throw RepositoryError.damaged("the header of \(key) points past the pack's data")
+            }
+            entries.append(entry)
+        }
+        return entries
+    }
+}

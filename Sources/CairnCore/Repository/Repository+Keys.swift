@@ -1,0 +1,59 @@
+import Foundation
+
+/// `cairn key add|list|remove|change`: several user keys can open one set; each wraps the same
+/// master key, so changing keys rewrites no data.
+extension Repository {
+    public struct KeyInfo: Sendable, Equatable {
+        /// The key file's name in `keys/`.
+        public var id: String
+        public var created: Date
+        public var host: String
+        public var user: String
+        public var label: String?
+        /// Whether this key opened the repository now.
+        public var isCurrent: Bool
+    }
+
+    public func keys() async throws -> [KeyInfo] {
+        var result: [KeyInfo] = []
+        for item in try await storage.listAll(prefix: "keys/") {
+            let file = try KeyFile.decode(try await storage.get(item.key), at: item.key)
+            result.append(KeyInfo(
+                id: String(item.key.dropFirst("keys/".count)), created: file.created, host: file.host, user: file.user,
+                label: file.label, isCurrent: item.key == openedWith))
+        }
+        return result.sorted { ($0.created, $0.id) < ($1.created, $1.id) }
+    }
+
+    /// Adds a user key; returns its id.
+    public func addKey(passphrase: [UInt8], label: String?, scrypt: ScryptParameters = .standard, now: Date = Date()) async throws -> String {
+        guard let master, let algorithm = encryptionAlgorithm else {
+            throw RepositoryError.unsupported("the repository at \(storage.location) is not encrypted, so it has no keys")
+        }
+        let file = try KeyFile.wrap(master, passphrase: passphrase, algorithm: algorithm, repositoryID: descriptor.id, parameters: scrypt, label: label, now: now)
+        let id = (try ObjectID.random()).hex
+        try await storage.put("keys/\(id)", try KeyFile.encode(file))
+        return id
+    }
+
+    /// Removes a user key. The key in use and the last key cannot be removed.
+    public func removeKey(_ id: String) async throws {
+        let all = try await keys()
+        guard let key = all.first(where: { $0.id == id || ($0.id.hasPrefix(id) && id.count >= 8) }) else {
+            throw RepositoryError.unsupported("no key \(id) in the repository at \(storage.location); 'cairn key list' shows them")
+        }
+        guard !key.isCurrent else {
+            throw RepositoryError.unsupported("key \(key.id.prefix(8)) is the one in use; open the set with another key to remove it, or use 'cairn key change'")
+        }
+        guard all.count > 1 else { throw RepositoryError.unsupported("key \(key.id.prefix(8)) is the last key; the set could not be opened without it") }
+        try await storage.delete("keys/\(key.id)")
+    }
+
+    /// Replaces the key in use by a new one: the new key is written before the old one goes.
+    public func changeKey(to passphrase: [UInt8], label: String?, scrypt: ScryptParameters = .standard, now: Date = Date()) async throws -> String {
+        guard let old = openedWith else { throw RepositoryError.unsupported("the repository at \(storage.location) is not encrypted, so it has no keys") }
+        let id = try await addKey(passphrase: passphrase, label: label, scrypt: scrypt, now: now)
+        try await storage.delete(old)
+        return id
+    }
+}

@@ -1,0 +1,110 @@
+import Foundation
+
+/// Storing and loading objects.
+extension Repository {
+    public struct Stored: Sendable {
+        public var id: ObjectID
+        /// False when the object was already in the repository: deduplicated.
+        public var isNew: Bool
+        /// The bytes its sealed box takes at the destination (0 when not new).
+        public var storedSize: Int
+    }
+
+    public func contains(_ id: ObjectID) -> Bool {
+        index.contains(id) || pending[id] != nil
+    }
+
+    public func contentID(of plaintext: [UInt8]) -> ObjectID {
+        codec.contentID(of: plaintext)
+    }
+
+    /// Stores a content-addressed object (file data or a tree) unless it is already there.
+    public func store(_ kind: ObjectKind, _ plaintext: [UInt8]) async throws -> Stored {
+        let id = codec.contentID(of: plaintext)
+        if contains(id) { return Stored(id: id, isNew: false, storedSize: 0) }
+        let box = try codec.seal(kind, id: id, plaintext: plaintext, compressor: compressor)
+        pending[id] = builder.append(kind, id: id, box: box)
+        if builder.isFull { try await writePack() }
+        return Stored(id: id, isNew: true, storedSize: box.count)
+    }
+
+    /// Loads and verifies an object: its seal, its kind, and for content its hash.
+    public func load(_ kind: ObjectKind, _ id: ObjectID) async throws -> [UInt8] {
+        let box: [UInt8]
+        let place: String
+        if let entry = pending[id] {
+            guard entry.kind == kind else {
+                throw RepositoryError.damaged("object \(id.short) is a \(entry.kind.name), not a \(kind.name)")
+            }
+            box = Array(builder.bytes[entry.offset..<entry.offset + entry.length])
+            place = "the pack being written"
+        } else if let location = index.location(of: id) {
+            guard location.kind == kind else {
+                throw RepositoryError.damaged("object \(id.short) is a \(location.kind.name), not a \(kind.name)")
+            }
+            place = PackBuilder.key(for: location.pack)
+            do {
+                box = try await storage.get(place, range: location.offset..<location.offset + location.length)
+            } catch StorageError.notFound {
+                throw RepositoryError.missingObject("the pack \(place) holding \(kind.name) \(id.short) is gone")
+            }
+        } else {
+            throw RepositoryError.missingObject("\(kind.name) \(id.short) is not in the index")
+        }
+        let plaintext = try codec.open(kind, id: id, box: box, where: place)
+        if kind == .blob || kind == .tree || kind == .signature, codec.contentID(of: plaintext) != id {
+            throw RepositoryError.damaged("\(kind.name) \(id.short) in \(place) does not match its hash")
+        }
+        return plaintext
+    }
+
+    /// Writes the pack being filled and, once enough packs wait, an index file.
+    func writePack() async throws {
+        guard !builder.isEmpty else { return }
+        let pack = try builder.finish(codec: codec)
+        try await storage.put(PackBuilder.key(for: pack.id), pack.bytes)
+        bytesWritten += pack.bytes.count
+        index.add(pack: pack.id, entries: pack.entries)
+        unindexedPacks.append((pack.id, pack.entries))
+        pending = [:]
+        if unindexedPacks.count >= 32 { try await writeIndex() }
+    }
+
+    func writeIndex() async throws {
+        guard !unindexedPacks.isEmpty else { return }
+        let id = try ObjectID.random()
+        let box = try codec.seal(.index, id: id, plaintext: RepositoryIndex.encode(unindexedPacks), compressor: Compressor(.default))
+        try await storage.put("index/\(id.hex)", box)
+        bytesWritten += box.count
+        unindexedPacks = []
+    }
+
+    /// Writes everything stored so far: the last pack, then the index that lists it.
+    public func flush() async throws {
+        try await writePack()
+        try await writeIndex()
+    }
+
+    // MARK: Files of their own (snapshots, locks)
+
+    /// Seals `plaintext` into `folder/<random id>` and returns the id.
+    func saveFile(_ kind: ObjectKind, in folder: String, _ plaintext: [UInt8], id: ObjectID? = nil) async throws -> ObjectID {
+        let id = try id ?? .random()
+        let box = try codec.seal(kind, id: id, plaintext: plaintext, compressor: Compressor(.default))
+        try await storage.put("\(folder)/\(id.hex)", box)
+        bytesWritten += box.count
+        return id
+    }
+
+    func loadFile(_ kind: ObjectKind, in folder: String, id: ObjectID) async throws -> [UInt8] {
+        let key = "\(folder)/\(id.hex)"
+        return try codec.open(kind, id: id, box: try await storage.get(key), where: key)
+    }
+
+    /// Ids of the files in `folder` whose names are ids.
+    func fileIDs(in folder: String) async throws -> [ObjectID] {
+        try await storage.listAll(prefix: folder + "/").compactMap { ObjectID(hex: String($0.key.dropFirst(folder.count + 1))) }
+    }
+
+    public var objectCount: Int { index.count }
+}

@@ -1,0 +1,152 @@
+import Foundation
+
+/// An open repository: one backup set's data at its destination.
+///
+/// Data is written in the order that keeps it valid at every moment: objects into packs, then
+/// the index files that list the packs, then the snapshot that refers to them (the commit
+/// point). A crash leaves at most packs that no index lists; opening the repository finds them
+/// from their headers, so their data is not stored again.
+public actor Repository {
+    public nonisolated let storage: any StorageBackend
+    public nonisolated let descriptor: RepositoryDescriptor
+    let codec: ObjectCodec
+    let master: MasterKey?
+    /// The key file that opened the repository, if it is encrypted.
+    public nonisolated let openedWith: String?
+
+    var compressor = Compressor(.default)
+    var index = RepositoryIndex()
+    var builder = PackBuilder()
+    var pending: [ObjectID: PackEntry] = [:]
+    var unindexedPacks: [(id: ObjectID, entries: [PackEntry])] = []
+    /// Bytes written to storage by this process, for reports.
+    public internal(set) var bytesWritten = 0
+
+    init(storage: any StorageBackend, descriptor: RepositoryDescriptor, master: MasterKey?, openedWith: String?) throws {
+        self.storage = storage
+        self.descriptor = descriptor
+        self.master = master
+        self.openedWith = openedWith
+        if let master {
+            guard let algorithm = AEAD.Algorithm(rawValue: descriptor.encryption) else {
+                throw RepositoryError.unsupported("the repository at \(storage.location) uses the unknown encryption \(descriptor.encryption)")
+            }
+            codec = ObjectCodec(aead: try AEAD(algorithm, key: master.encryption), identificationKey: master.identification)
+        } else {
+            codec = ObjectCodec(aead: nil, identificationKey: nil)
+        }
+    }
+
+    public var encryptionAlgorithm: AEAD.Algorithm? { AEAD.Algorithm(rawValue: descriptor.encryption) }
+
+    public func setCompression(_ setting: Compression) {
+        compressor = Compressor(setting)
+    }
+
+    // MARK: Creating and opening
+
+    /// Creates a repository in an empty place. `passphrase` is nil exactly when `algorithm` is nil
+    /// (encryption `none`).
+    public static func create(
+        storage: any StorageBackend, algorithm: AEAD.Algorithm?, passphrase: [UInt8]?,
+        scrypt: ScryptParameters = .standard, now: Date = Date()
+    ) async throws -> Repository {
+        if try await storage.stat(RepositoryDescriptor.fileName) != nil {
+            throw RepositoryError.alreadyExists(storage.location)
+        }
+        let descriptor = RepositoryDescriptor(id: try .random(), encryption: algorithm?.rawValue ?? "none", created: now)
+        var master: MasterKey?
+        var keyName: String?
+        if let algorithm {
+            guard let passphrase else { throw RepositoryError.keyNeeded(storage.location) }
+            let key = try MasterKey.random()
+            let file = try KeyFile.wrap(key, passphrase: passphrase, algorithm: algorithm, repositoryID: descriptor.id, parameters: scrypt, label: "first key", now: now)
+            let name = "keys/" + (try ObjectID.random()).hex
+            try await storage.put(name, try KeyFile.encode(file))
+            master = key
+            keyName = name
+        }
+        // The descriptor last: a folder without it is not yet a repository, so a failed
+        // creation can simply be run again.
+        guard try await storage.putIfAbsent(RepositoryDescriptor.fileName, try descriptor.encoded()) else {
+            throw RepositoryError.alreadyExists(storage.location)
+        }
+        return try Repository(storage: storage, descriptor: descriptor, master: master, openedWith: keyName)
+    }
+
+    /// Opens a repository with the user key `passphrase` (nil for an unencrypted repository),
+    /// loads its index and finds packs that no index lists yet.
+    public static func open(storage: any StorageBackend, passphrase: [UInt8]?) async throws -> Repository {
+        let descriptor = try await readDescriptor(storage)
+        var master: MasterKey?
+        var opened: String?
+        if descriptor.encryption == "none" {
+            guard passphrase == nil else { throw RepositoryError.noKeyNeeded(storage.location) }
+        } else {
+            guard let passphrase else { throw RepositoryError.keyNeeded(storage.location) }
+            guard let algorithm = AEAD.Algorithm(rawValue: descriptor.encryption) else {
+                throw RepositoryError.unsupported("the repository at \(storage.location) uses the unknown encryption \(descriptor.encryption)")
+            }
+            let keys = try await storage.listAll(prefix: "keys/")
+            for item in keys {
+                let file = try KeyFile.decode(try await storage.get(item.key), at: item.key)
+                if let key = try file.unwrap(passphrase: passphrase, algorithm: algorithm, repositoryID: descriptor.id) {
+                    master = key
+                    opened = item.key
+                    break
+                }
+            }
+            guard master != nil else { throw RepositoryError.wrongKey(storage.location, tried: keys.count) }
+        }
+        let repository = try Repository(storage: storage, descriptor: descriptor, master: master, openedWith: opened)
+        try await repository.loadIndex()
+        return repository
+    }
+
+    static func readDescriptor(_ storage: any StorageBackend) async throws -> RepositoryDescriptor {
+        let bytes: [UInt8]
+        do {
+            bytes = try await storage.get(RepositoryDescriptor.fileName)
+        } catch StorageError.notFound {
+            throw RepositoryError.notARepository(storage.location)
+        }
+        return try RepositoryDescriptor.decode(bytes, at: storage.location)
+    }
+
+    /// Whether `storage` holds a repository (its descriptor file).
+    public static func exists(in storage: any StorageBackend) async throws -> Bool {
+        try await storage.stat(RepositoryDescriptor.fileName) != nil
+    }
+
+    func loadIndex() async throws {
+        for item in try await storage.listAll(prefix: "index/") {
+            let name = String(item.key.dropFirst("index/".count))
+            guard let id = ObjectID(hex: name) else { continue }
+            let plaintext = try codec.open(.index, id: id, box: try await storage.get(item.key), where: item.key)
+            for pack in try RepositoryIndex.decode(plaintext, what: item.key) {
+                index.add(pack: pack.id, entries: pack.entries)
+            }
+        }
+        // Packs written by a run that ended before its index: read their headers.
+        for item in try await storage.listAll(prefix: "data/") {
+            guard let id = ObjectID(hex: String(item.key.split(separator: "/").last ?? "")), !index.containsPack(id) else { continue }
+            guard let entries = try? await PackHeader.read(from: storage, key: item.key, size: item.size, codec: codec) else { continue }
+            index.add(pack: id, entries: entries)
+            unindexedPacks.append((id, entries))
+        }
+    }
+}
+
+extension KeyFile {
+    static func encode(_ file: KeyFile) throws -> [UInt8] {
+        Array(try RepositoryDescriptor.encoder.encode(file)) + [0x0A]
+    }
+
+    static func decode(_ bytes: [UInt8], at place: String) throws -> KeyFile {
+        do {
+            return try RepositoryDescriptor.decoder.decode(KeyFile.self, from: Data(bytes))
+        } catch {
+            throw RepositoryError.damaged("the key file \(place) cannot be read")
+        }
+    }
+}

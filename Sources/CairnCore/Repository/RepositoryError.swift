@@ -1,0 +1,27 @@
+/// Repository problems, each saying what happened, where, and what to do.
+public enum RepositoryError: Error, Equatable, CustomStringConvertible {
+    case notARepository(String)
+    case alreadyExists(String)
+    case wrongKey(String, tried: Int)
+    case noKeyNeeded(String)
+    case keyNeeded(String)
+    case damaged(String)
+    case missingObject(String)
+    case locked(String)
+    case unsupported(String)
+
+    public var description: String {
+        switch self {
+        case .notARepository(let place): return "\(place) is not a cairn repository (no cairn-repository file)"
+        case .alreadyExists(let place): return "\(place) already holds a cairn repository"
+        case .wrongKey(let place, let tried):
+            return "the key does not open the repository at \(place) (tried its \(tried) key\(tried == 1 ? "" : "s")); nothing was changed. Check the key, or use 'cairn key change' with a key that works"
+        case .noKeyNeeded(let place): return "the repository at \(place) is not encrypted (encryption: none) but the set's profile has a key"
+        case .keyNeeded(let place): return "the repository at \(place) is encrypted, but the set's encryption profile is none"
+        case .damaged(let what): return "damaged repository data: \(what); run 'cairn verify' to see what it affects"
+        case .missingObject(let what): return "missing repository data: \(what); run 'cairn verify' to see what it affects"
+        case .locked(let what): return what
+        case .unsupported(let what): return what
+        }
+    }
+}

@@ -1,0 +1,104 @@
+import Foundation
+
+/// One job's record: which set, where and when it ran, how it ended, and its root tree.
+/// Saving it is the commit point of a backup.
+public struct Snapshot: Codable, Sendable, Equatable {
+    public enum Status: String, Codable, Sendable {
+        case complete
+        /// Interrupted (a signal, the maximum duration): holds what was done.
+        case partial
+    }
+
+    public struct Statistics: Codable, Sendable, Equatable {
+        public var files = 0
+        public var directories = 0
+        public var otherEntries = 0
+        public var bytes: UInt64 = 0
+        public var newFiles = 0
+        public var changedFiles = 0
+        public var unchangedFiles = 0
+        public var bytesRead: UInt64 = 0
+        public var bytesStored: UInt64 = 0
+        public var newObjects = 0
+        public var problems = 0
+
+        public init() {}
+    }
+
+    public static let currentVersion = 1
+
+    public var version = Snapshot.currentVersion
+    public var set: String
+    public var host: String
+    public var user: String
+    public var start: Timestamp
+    public var end: Timestamp
+    public var status: Status
+    /// The tree of `/`: the sources with the folders leading to them.
+    public var tree: String
+    public var parent: String?
+    public var sources: [String]
+    public var statistics: Statistics
+
+    public init(
+        set: String, host: String, user: String, start: Timestamp, end: Timestamp, status: Status, tree: ObjectID,
+        parent: ObjectID?, sources: [String], statistics: Statistics
+    ) {
+        self.set = set
+        self.host = host
+        self.user = user
+        self.start = start
+        self.end = end
+        self.status = status
+        self.tree = tree.hex
+        self.parent = parent?.hex
+        self.sources = sources
+        self.statistics = statistics
+    }
+
+    public var treeID: ObjectID? { ObjectID(hex: tree) }
+}
+
+/// A snapshot and its id.
+public struct SnapshotRecord: Sendable, Equatable {
+    public var id: ObjectID
+    public var snapshot: Snapshot
+}
+
+extension Repository {
+    public func save(_ snapshot: Snapshot) async throws -> ObjectID {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return try await saveFile(.snapshot, in: "snapshots", Array(try encoder.encode(snapshot)))
+    }
+
+    public func snapshot(_ id: ObjectID) async throws -> Snapshot {
+        let plaintext = try await loadFile(.snapshot, in: "snapshots", id: id)
+        do {
+            let snapshot = try JSONDecoder().decode(Snapshot.self, from: Data(plaintext))
+            guard snapshot.version == Snapshot.currentVersion else { throw FormatError.unsupportedVersion("snapshot \(id.short)", snapshot.version) }
+            return snapshot
+        } catch let error as FormatError {
+            throw error
+        } catch {
+            throw RepositoryError.damaged("snapshot \(id.short) cannot be read: \(error)")
+        }
+    }
+
+    /// Every snapshot, oldest first (by start time, then id).
+    public func snapshots() async throws -> [SnapshotRecord] {
+        var records: [SnapshotRecord] = []
+        for id in try await fileIDs(in: "snapshots") {
+            records.append(SnapshotRecord(id: id, snapshot: try await snapshot(id)))
+        }
+        return records.sorted { ($0.snapshot.start, $0.id) < ($1.snapshot.start, $1.id) }
+    }
+
+    public func store(_ tree: Tree) async throws -> Stored {
+        try await store(.tree, tree.encoded())
+    }
+
+    public func tree(_ id: ObjectID) async throws -> Tree {
+        try Tree.decode(try await load(.tree, id), what: "tree \(id.short)")
+    }
+}

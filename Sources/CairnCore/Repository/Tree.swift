@@ -1,0 +1,176 @@
+/// A range of a stored object: a file's content is a list of these, so an in-file delta can
+/// reuse ranges of objects already stored and a restore reads only what a version needs.
+public struct Extent: Hashable, Sendable {
+    public var object: ObjectID
+    public var offset: Int
+    public var length: Int
+
+    public init(object: ObjectID, offset: Int, length: Int) {
+        self.object = object
+        self.offset = offset
+        self.length = length
+    }
+}
+
+/// One entry of a directory as backed up: its name as the kernel gave it (bytes), its
+/// metadata, and its content (a file's extents, a directory's subtree, a link's target).
+public struct TreeEntry: Hashable, Sendable {
+    public enum Kind: UInt8, Sendable {
+        case file = 1, directory, symlink, fifo, socket, characterDevice, blockDevice
+    }
+
+    public var name: [UInt8]
+    public var kind: Kind
+    /// Permission bits, with setuid, setgid and sticky.
+    public var mode: UInt32
+    public var uid: UInt32
+    public var gid: UInt32
+    public var user: String
+    public var group: String
+    public var size: UInt64
+    public var mtime: Timestamp
+    public var ctime: Timestamp
+    public var inode: UInt64
+    public var device: UInt64
+    public var links: UInt64
+    /// A device file's device number.
+    public var rdev: UInt64
+    public var symlinkTarget: [UInt8]
+    /// Extended attributes, POSIX ACLs (`system.posix_acl_*`) among them, sorted by name.
+    public var xattrs: [Xattr]
+    public var content: [Extent]
+    public var subtree: ObjectID?
+
+    public struct Xattr: Hashable, Sendable {
+        public var name: [UInt8]
+        public var value: [UInt8]
+
+        public init(name: [UInt8], value: [UInt8]) {
+            self.name = name
+            self.value = value
+        }
+    }
+
+    public init(name: [UInt8], kind: Kind) {
+        self.name = name
+        self.kind = kind
+        mode = 0
+        uid = 0
+        gid = 0
+        user = ""
+        group = ""
+        size = 0
+        mtime = Timestamp(seconds: 0, nanoseconds: 0)
+        ctime = mtime
+        inode = 0
+        device = 0
+        links = 1
+        rdev = 0
+        symlinkTarget = []
+        xattrs = []
+        content = []
+        subtree = nil
+    }
+}
+
+/// A directory's entries, sorted by name bytes. Stored as a content-addressed object, so an
+/// unchanged directory is stored once however many snapshots have it.
+public struct Tree: Hashable, Sendable {
+    public var entries: [TreeEntry]
+
+    public init(entries: [TreeEntry]) {
+        self.entries = entries.sorted { $0.name.lexicographicallyPrecedes($1.name) }
+    }
+
+    public func entry(named name: [UInt8]) -> TreeEntry? {
+        var low = 0, high = entries.count
+        while low < high {
+            let middle = (low + high) / 2
+            if entries[middle].name == name { return entries[middle] }
+            if entries[middle].name.lexicographicallyPrecedes(name) { low = middle + 1 } else { high = middle }
+        }
+        return nil
+    }
+
+    static let version: UInt64 = 1
+
+    func encoded() -> [UInt8] {
+        var writer = BinaryWriter(capacity: entries.count * 120)
+        writer.varint(Self.version)
+        writer.varint(entries.count)
+        for entry in entries {
+            writer.data(entry.name)
+            writer.byte(entry.kind.rawValue)
+            writer.varint(UInt64(entry.mode))
+            writer.varint(UInt64(entry.uid))
+            writer.varint(UInt64(entry.gid))
+            writer.string(entry.user)
+            writer.string(entry.group)
+            writer.varint(entry.size)
+            writer.signed(entry.mtime.seconds)
+            writer.varint(UInt64(entry.mtime.nanoseconds))
+            writer.signed(entry.ctime.seconds)
+            writer.varint(UInt64(entry.ctime.nanoseconds))
+            writer.varint(entry.inode)
+            writer.varint(entry.device)
+            writer.varint(entry.links)
+            writer.varint(entry.rdev)
+            writer.data(entry.symlinkTarget)
+            writer.varint(entry.xattrs.count)
+            for xattr in entry.xattrs {
+                writer.data(xattr.name)
+                writer.data(xattr.value)
+            }
+            writer.varint(entry.content.count)
+            for extent in entry.content {
+                writer.id(extent.object)
+                writer.varint(extent.offset)
+                writer.varint(extent.length)
+            }
+            if let subtree = entry.subtree {
+                writer.byte(1)
+                writer.id(subtree)
+            } else {
+                writer.byte(0)
+            }
+        }
+        return writer.bytes
+    }
+
+    static func decode(_ bytes: [UInt8], what: String) throws -> Tree {
+        var reader = BinaryReader(bytes, what: what)
+        let version = try reader.varint()
+        guard version == Self.version else { throw FormatError.unsupportedVersion(what, Int(version)) }
+        let count = try reader.count(limit: bytes.count)
+        var entries: [TreeEntry] = []
+        entries.reserveCapacity(count)
+        for _ in 0..<count {
+            let name = try reader.data()
+            guard let kind = TreeEntry.Kind(rawValue: try reader.byte()) else { throw FormatError.malformed(what, "unknown entry type") }
+            var entry = TreeEntry(name: name, kind: kind)
+            entry.mode = UInt32(try reader.count(limit: Int(UInt32.max)))
+            entry.uid = UInt32(try reader.count(limit: Int(UInt32.max)))
+            entry.gid = UInt32(try reader.count(limit: Int(UInt32.max)))
+            entry.user = try reader.string()
+            entry.group = try reader.string()
+            entry.size = try reader.varint()
+            entry.mtime = Timestamp(seconds: try reader.signed(), nanoseconds: Int32(try reader.count(limit: 999_999_999)))
+            entry.ctime = Timestamp(seconds: try reader.signed(), nanoseconds: Int32(try reader.count(limit: 999_999_999)))
+            entry.inode = try reader.varint()
+            entry.device = try reader.varint()
+            entry.links = try reader.varint()
+            entry.rdev = try reader.varint()
+            entry.symlinkTarget = try reader.data()
+            for _ in 0..<(try reader.count(limit: bytes.count)) {
+                entry.xattrs.append(TreeEntry.Xattr(name: try reader.data(), value: try reader.data()))
+            }
+            for _ in 0..<(try reader.count(limit: bytes.count)) {
+                entry.content.append(Extent(object: try reader.id(), offset: try reader.count(), length: try reader.count()))
+            }
+            if try reader.byte() == 1 { entry.subtree = try reader.id() }
+            entries.append(entry)
+        }
+        guard reader.isAtEnd else { throw FormatError.malformed(what, "trailing bytes") }
+        return Tree(entries: entries)
+    }
+}

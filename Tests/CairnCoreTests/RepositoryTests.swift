@@ -1,0 +1,154 @@
+import CairnTesting
+import Foundation
+import Testing
+
+@testable import CairnCore
+
+/// Cheap scrypt for tests; the standard parameters are tested in CryptoTests.
+let testScrypt = ScryptParameters(logN: 10, r: 8, p: 1)
+let passphrase = Array("correct horse battery staple".utf8)
+
+@Suite("The repository: objects, packs, index, keys")
+struct RepositoryTests {
+    func create(_ storage: any StorageBackend, _ algorithm: AEAD.Algorithm? = .aes256GCM) async throws -> Repository {
+        try await Repository.create(storage: storage, algorithm: algorithm, passphrase: algorithm == nil ? nil : passphrase, scrypt: testScrypt)
+    }
+
+    @Test(arguments: [AEAD.Algorithm.aes256GCM, .chacha20Poly1305, nil])
+    func storesDeduplicatesAndReopens(algorithm: AEAD.Algorithm?) async throws {
+        let storage = MemoryStorage()
+        let repository = try await create(storage, algorithm)
+        let data = Array(String(repeating: "some file content ", count: 500).utf8)
+        let first = try await repository.store(.blob, data)
+        #expect(first.isNew && first.storedSize > 0 && first.storedSize < data.count)
+        let again = try await repository.store(.blob, data)
+        #expect(!again.isNew && again.id == first.id)
+        #expect(try await repository.load(.blob, first.id) == data, "readable before the pack is written")
+        try await repository.flush()
+
+        let reopened = try await Repository.open(storage: storage, passphrase: algorithm == nil ? nil : passphrase)
+        #expect(try await reopened.load(.blob, first.id) == data)
+        #expect(try await reopened.store(.blob, data).isNew == false)
+        #expect(await reopened.objectCount == 1)
+    }
+
+    @Test func nothingInTheDestinationRevealsNamesOrContent() async throws {
+        let storage = MemoryStorage()
+        let repository = try await create(storage)
+        let secret = Array("a-very-recognisable-file-name.txt and its content".utf8)
+        _ = try await repository.store(.blob, secret)
+        try await repository.flush()
+        for item in try await storage.listAll(prefix: "") {
+            let bytes = try await storage.get(item.key)
+            #expect(bytes.firstRange(of: Array("recognisable".utf8)) == nil, "\(item.key) shows plaintext")
+        }
+    }
+
+    @Test func aWrongKeySaysSoAndChangesNothing() async throws {
+        let storage = MemoryStorage()
+        _ = try await create(storage)
+        let before = try await storage.listAll(prefix: "")
+        await #expect(throws: RepositoryError.wrongKey("memory", tried: 1)) {
+            try await Repository.open(storage: storage, passphrase: Array("wrong".utf8))
+        }
+        await #expect(throws: RepositoryError.keyNeeded("memory")) { try await Repository.open(storage: storage, passphrase: nil) }
+        #expect(try await storage.listAll(prefix: "") == before)
+    }
+
+    @Test func anotherFolderIsNotARepositoryAndAnUnknownVersionIsRefused() async throws {
+        let storage = MemoryStorage()
+        await #expect(throws: RepositoryError.notARepository("memory")) { try await Repository.open(storage: storage, passphrase: nil) }
+        try await storage.put("cairn-repository", Array(#"{"format": "cairn-repository", "version": 99}"#.utf8))
+        await #expect(throws: FormatError.unsupportedVersion("the repository at memory", 99)) {
+            try await Repository.open(storage: storage, passphrase: nil)
+        }
+        await #expect(throws: RepositoryError.alreadyExists("memory")) { try await create(storage) }
+    }
+
+    @Test func damageIsFoundOnRead() async throws {
+        let storage = MemoryStorage()
+        let repository = try await create(storage)
+        let stored = try await repository.store(.blob, Array(repeating: 42, count: 5000))
+        try await repository.flush()
+        let pack = try #require(try await storage.listAll(prefix: "data/").first)
+        await storage.corrupt(pack.key, at: 20)
+        let reopened = try await Repository.open(storage: storage, passphrase: passphrase)
+        await #expect(throws: RepositoryError.self) { try await reopened.load(.blob, stored.id) }
+    }
+
+    @Test func anObjectCannotPassForAnotherKind() async throws {
+        let repository = try await create(MemoryStorage())
+        let stored = try await repository.store(.blob, Array("x".utf8))
+        await #expect(throws: RepositoryError.damaged("object \(stored.id.short) is a data, not a tree")) {
+            try await repository.tree(stored.id)
+        }
+    }
+
+    @Test func packsWithoutAnIndexAreFoundAgain() async throws {
+        let storage = MemoryStorage()
+        let repository = try await create(storage)
+        let stored = try await repository.store(.blob, Array(repeating: 7, count: 1000))
+        try await repository.writePack()  // a crash here: the pack is written, its index is not
+        #expect(try await storage.listAll(prefix: "index/").isEmpty)
+        let reopened = try await Repository.open(storage: storage, passphrase: passphrase)
+        #expect(await reopened.contains(stored.id))
+        #expect(try await reopened.store(.blob, Array(repeating: 7, count: 1000)).isNew == false)
+        try await reopened.flush()
+        #expect(try await storage.listAll(prefix: "index/").count == 1)
+    }
+
+    @Test func manySmallObjectsShareFewPacks() async throws {
+        let storage = MemoryStorage()
+        let repository = try await create(storage)
+        for number in 0..<3000 { _ = try await repository.store(.blob, Array("small file number \(number)".utf8)) }
+        try await repository.flush()
+        #expect(try await storage.listAll(prefix: "data/").count == 1)
+        let reopened = try await Repository.open(storage: storage, passphrase: passphrase)
+        #expect(await reopened.objectCount == 3000)
+    }
+
+    @Test func treesAndSnapshotsRoundTrip() async throws {
+        let repository = try await create(MemoryStorage())
+        var file = TreeEntry(name: [0x66, 0xFF, 0xFE], kind: .file)  // not valid UTF-8
+        file.size = 5
+        file.mtime = Timestamp(seconds: -86_400, nanoseconds: 123_456_789)
+        file.xattrs = [.init(name: Array("user.note".utf8), value: [0, 1, 2])]
+        file.content = [Extent(object: try .random(), offset: 3, length: 5)]
+        var directory = TreeEntry(name: Array("sub".utf8), kind: .directory)
+        directory.subtree = try .random()
+        let tree = Tree(entries: [file, directory])
+        let stored = try await repository.store(tree)
+        #expect(try await repository.tree(stored.id) == tree)
+
+        let snapshot = Snapshot(
+            set: "docs", host: "h", user: "u", start: Timestamp(seconds: 10, nanoseconds: 5), end: Timestamp(seconds: 20, nanoseconds: 0),
+            status: .partial, tree: stored.id, parent: nil, sources: ["/home"], statistics: .init())
+        let id = try await repository.save(snapshot)
+        try await repository.flush()
+        #expect(try await repository.snapshots() == [SnapshotRecord(id: id, snapshot: snapshot)])
+    }
+
+    @Test func keysCanBeAddedChangedAndRemovedWithoutRewritingData() async throws {
+        let storage = MemoryStorage()
+        let repository = try await create(storage)
+        let stored = try await repository.store(.blob, Array("data".utf8))
+        try await repository.flush()
+        let dataBefore = try await storage.listAll(prefix: "data/")
+
+        let recovery = try await repository.addKey(passphrase: Array("recovery".utf8), label: "offline", scrypt: testScrypt)
+        #expect(try await repository.keys().count == 2)
+        let viaRecovery = try await Repository.open(storage: storage, passphrase: Array("recovery".utf8))
+        #expect(try await viaRecovery.load(.blob, stored.id) == Array("data".utf8))
+        #expect(viaRecovery.openedWith == "keys/\(recovery)")
+
+        await #expect(throws: RepositoryError.self) { try await viaRecovery.removeKey(recovery) }
+        _ = try await viaRecovery.changeKey(to: Array("new recovery".utf8), label: nil, scrypt: testScrypt)
+        await #expect(throws: RepositoryError.self) { try await Repository.open(storage: storage, passphrase: Array("recovery".utf8)) }
+        let viaNew = try await Repository.open(storage: storage, passphrase: Array("new recovery".utf8))
+        let first = try #require(try await viaNew.keys().first { !$0.isCurrent })
+        try await viaNew.removeKey(first.id)
+        await #expect(throws: RepositoryError.self) { try await Repository.open(storage: storage, passphrase: passphrase) }
+        await #expect(throws: RepositoryError.self) { try await viaNew.removeKey(String(try await viaNew.keys()[0].id)) }
+        #expect(try await storage.listAll(prefix: "data/") == dataBefore)
+    }
+}
