@@ -17,11 +17,12 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
+        .systemLibrary(name: "CLinux"),
         .target(
             name: "CairnCore",
             dependencies: [
                 .product(name: "Yams", package: "Yams"),
-                "COpenSSL", "CZlib", "CZstd", "CArchive",
+                "COpenSSL", "CZlib", "CZstd", "CArchive", "CLinux",
             ]
         ),
         .executableTarget(

@@ -39,6 +39,16 @@ public actor Repository {
 
     public var encryptionAlgorithm: AEAD.Algorithm? { AEAD.Algorithm(rawValue: descriptor.encryption) }
 
+    /// The secret the chunker's gear table comes from (fixed when the repository is not encrypted).
+    public nonisolated var chunkerKey: [UInt8] { master?.identification ?? Array("cairn-unencrypted-chunker".utf8) }
+
+    /// A stream that computes a file's keyed whole-content hash (`TreeEntry.contentHash`).
+    public nonisolated func contentHasher() -> SHA256Stream {
+        let stream = SHA256Stream()
+        if let master { stream.update(Hashing.hmacSHA256(key: master.identification, Array("cairn-content-hash".utf8))) }
+        return stream
+    }
+
     public func setCompression(_ setting: Compression) {
         compressor = Compressor(setting)
     }

@@ -39,6 +39,9 @@ public struct TreeEntry: Hashable, Sendable {
     /// Extended attributes, POSIX ACLs (`system.posix_acl_*`) among them, sorted by name.
     public var xattrs: [Xattr]
     public var content: [Extent]
+    /// A keyed hash of the whole content (files only), so a restore can tell that an existing
+    /// file is identical without reading repository data.
+    public var contentHash: ObjectID?
     public var subtree: ObjectID?
 
     public struct Xattr: Hashable, Sendable {
@@ -69,6 +72,7 @@ public struct TreeEntry: Hashable, Sendable {
         symlinkTarget = []
         xattrs = []
         content = []
+        contentHash = nil
         subtree = nil
     }
 }
@@ -127,11 +131,13 @@ public struct Tree: Hashable, Sendable {
                 writer.varint(extent.offset)
                 writer.varint(extent.length)
             }
-            if let subtree = entry.subtree {
-                writer.byte(1)
-                writer.id(subtree)
-            } else {
-                writer.byte(0)
+            for id in [entry.contentHash, entry.subtree] {
+                if let id {
+                    writer.byte(1)
+                    writer.id(id)
+                } else {
+                    writer.byte(0)
+                }
             }
         }
         return writer.bytes
@@ -167,6 +173,7 @@ public struct Tree: Hashable, Sendable {
             for _ in 0..<(try reader.count(limit: bytes.count)) {
                 entry.content.append(Extent(object: try reader.id(), offset: try reader.count(), length: try reader.count()))
             }
+            if try reader.byte() == 1 { entry.contentHash = try reader.id() }
             if try reader.byte() == 1 { entry.subtree = try reader.id() }
             entries.append(entry)
         }

@@ -1,0 +1,61 @@
+import Foundation
+
+/// One backup of one set: plan (scan against the last snapshot), then carry out that plan.
+public struct BackupJob {
+    public let context: SetContext
+    public var repository: Repository?
+    public var previous: SnapshotRecord?
+    public var scan: ScannedDirectory
+    public var plan: BackupPlan
+    public var scanProblems: [Problem]
+    public let started: Timestamp
+
+    /// Plans the backup of a set. Reads, never writes.
+    public static func plan(_ context: SetContext, now: Date = Date()) async throws -> BackupJob {
+        try context.requireBuiltFeatures()
+        let repository = try await context.openRepository()
+        let previous = try await repository?.snapshots().last { $0.snapshot.set == context.set.name }
+        var scanner = Scanner(
+            selection: try context.selection(), followSymlinks: context.set.followSymlinks, permissions: context.set.permissions,
+            previousTree: { id in
+                guard let repository else { throw RepositoryError.missingObject("tree \(id.short)") }
+                return try await repository.tree(id)
+            })
+        let root = try await scanner.scan(previousRoot: previous?.snapshot.treeID)
+        let plan = BackupPlan(
+            set: context.set.name, repository: context.repositoryPath, createsRepository: repository == nil,
+            previousSnapshot: previous?.id, scan: root)
+        return BackupJob(
+            context: context, repository: repository, previous: previous, scan: root, plan: plan, scanProblems: scanner.problems,
+            started: Timestamp(now))
+    }
+
+    public struct Result: Sendable {
+        public var snapshotID: ObjectID
+        public var snapshot: Snapshot
+        public var problems: [Problem]
+    }
+
+    /// Carries out the plan: stores what changed and commits the snapshot.
+    public mutating func execute() async throws -> Result {
+        let repository: Repository
+        if let existing = self.repository {
+            repository = existing
+        } else {
+            repository = try await context.createRepository()
+        }
+        self.repository = repository
+        var runner = BackupRunner(repository: repository, followSymlinks: context.set.followSymlinks)
+        let tree = try await runner.store(scan)
+        try await repository.flush()
+        var statistics = runner.statistics
+        let problems = scanProblems + runner.problems
+        statistics.problems = problems.count
+        let snapshot = Snapshot(
+            set: context.set.name, host: HostName.short, user: ProcessInfo.processInfo.userName, start: started,
+            end: Timestamp(Date()), status: .complete, tree: tree, parent: previous?.id,
+            sources: context.set.sources.map(\.value), statistics: statistics)
+        let id = try await repository.save(snapshot)
+        return Result(snapshotID: id, snapshot: snapshot, problems: problems)
+    }
+}

@@ -1,0 +1,111 @@
+import Foundation
+internal import CLinux
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Writing one entry: under a temporary name, verified, then renamed into place.
+extension Restorer {
+    mutating func write(_ entry: TreeEntry, at path: FilePath, in directory: SafeDirectory) async throws {
+        let temporary = SafeDirectory.temporaryName()
+        var keep = false
+        defer { if !keep { directory.remove(temporary) } }
+        switch entry.kind {
+        case .file:
+            if entry.links > 1, let first = linkSource(for: entry) {
+                let linked = SafeDirectory.withName(first.name) { from in
+                    SafeDirectory.withName(temporary) { linkat(first.directory.descriptor, from, directory.descriptor, $0, 0) }
+                }
+                if linked == 0 {
+                    try directory.rename(temporary, to: entry.name)
+                    keep = true
+                    return
+                }
+            }
+            try await writeFile(entry, named: temporary, in: directory, path: path)
+        case .symlink:
+            let result = SafeDirectory.withName(temporary) { name in
+                (entry.symlinkTarget + [0]).withUnsafeBufferPointer { target in
+                    target.baseAddress!.withMemoryRebound(to: CChar.self, capacity: target.count) { symlinkat($0, directory.descriptor, name) }
+                }
+            }
+            guard result == 0 else { throw FileMetadata.Failure(path: path, operation: "symlink", code: errno) }
+        case .fifo:
+            let result = SafeDirectory.withName(temporary) { mkfifoat(directory.descriptor, $0, 0o600) }
+            guard result == 0 else { throw FileMetadata.Failure(path: path, operation: "mkfifo", code: errno) }
+        case .characterDevice, .blockDevice:
+            let type: mode_t = entry.kind == .characterDevice ? 0o020000 : 0o060000
+            let result = SafeDirectory.withName(temporary) { mknodat(directory.descriptor, $0, type | 0o600, dev_t(entry.rdev)) }
+            guard result == 0 else { throw FileMetadata.Failure(path: path, operation: "create the device (needs root)", code: errno) }
+        case .socket:
+            problems.append(Problem(path: path, message: "a socket is not restored: the program that made it creates it again"))
+            return
+        case .directory:
+            return
+        }
+        for failure in directory.applyMetadata(entry, to: temporary, permissions: permissions) {
+            problems.append(Problem(path: path, message: failure))
+        }
+        try directory.rename(temporary, to: entry.name)
+        keep = true
+        if entry.kind == .file, entry.links > 1 { rememberLink(entry, directory: directory) }
+    }
+
+    private func linkSource(for entry: TreeEntry) -> (directory: SafeDirectory, name: [UInt8])? {
+        linksByInode[Pair(device: entry.device, inode: entry.inode)]
+    }
+
+    /// Writes a file's extents, leaving runs of zeros as holes so sparse files stay sparse, and
+    /// checks the whole content against the recorded hash before the file is renamed into place.
+    private mutating func writeFile(_ entry: TreeEntry, named temporary: [UInt8], in directory: SafeDirectory, path: FilePath) async throws {
+        let descriptor = SafeDirectory.withName(temporary) {
+            openat(directory.descriptor, $0, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        }
+        guard descriptor >= 0 else { throw FileMetadata.Failure(path: path, operation: "create", code: errno) }
+        defer { close(descriptor) }
+        let hasher = repository.contentHasher()
+        var offset = 0
+        let block = 64 << 10
+        for extent in entry.content {
+            let object = try await object(extent.object)
+            guard extent.offset + extent.length <= object.count else {
+                throw RepositoryError.damaged("an extent of \(path) reaches past the end of object \(extent.object.short)")
+            }
+            let piece = object[extent.offset..<extent.offset + extent.length]
+            hasher.update(Array(piece))
+            var start = piece.startIndex
+            while start < piece.endIndex {
+                let end = min(start + block, piece.endIndex)
+                let slice = piece[start..<end]
+                if !slice.allSatisfy({ $0 == 0 }) {
+                    try slice.withUnsafeBytes { bytes in
+                        var done = 0
+                        while done < bytes.count {
+                            let count = pwrite(descriptor, bytes.baseAddress! + done, bytes.count - done, off_t(offset + (start - piece.startIndex) + done))
+                            if count < 0 {
+                                if errno == EINTR { continue }
+                                throw FileMetadata.Failure(path: path, operation: "write", code: errno)
+                            }
+                            done += count
+                        }
+                    }
+                }
+                start = end
+            }
+            offset += extent.length
+        }
+        guard ftruncate(descriptor, off_t(offset)) == 0 else { throw FileMetadata.Failure(path: path, operation: "truncate", code: errno) }
+        if let expected = entry.contentHash, ObjectID(hasher.finish()) != expected {
+            throw RepositoryError.damaged("the restored content of \(path) does not match its recorded hash")
+        }
+        bytesWritten += UInt64(offset)
+    }
+
+    private mutating func object(_ id: ObjectID) async throws -> [UInt8] {
+        if let cached = cachedObject, cached.id == id { return cached.bytes }
+        let bytes = try await repository.load(.blob, id)
+        cachedObject = (id, bytes)
+        return bytes
+    }
+}

@@ -1,0 +1,183 @@
+import Foundation
+internal import CLinux
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Restores a snapshot, or part of it, into a target folder (`/` for the original place).
+///
+/// Each file is written under a temporary name and renamed into place once its content has
+/// been verified against its hash; an existing file that differs is never overwritten unless
+/// `overwrite` says so, and an identical one is skipped without reading repository data.
+public struct Restorer {
+    public enum Overwrite: String, CaseIterable, Sendable {
+        case never
+        case ifChanged = "if-changed"
+        case always
+    }
+
+    public struct Action: Sendable, Equatable {
+        public enum Kind: String, Sendable {
+            case write, identical, conflict, skipped
+        }
+
+        public var kind: Kind
+        public var path: FilePath
+        public var detail: String
+    }
+
+    public let repository: Repository
+    public var target: FilePath
+    public var paths: [FilePath]
+    public var overwrite: Overwrite
+    public var permissions: Bool
+    public var dryRun: Bool
+
+    public private(set) var actions: [Action] = []
+    public internal(set) var problems: [Problem] = []
+    public internal(set) var bytesWritten: UInt64 = 0
+    var cachedObject: (id: ObjectID, bytes: [UInt8])?
+    var linksByInode: [Pair: (directory: SafeDirectory, name: [UInt8])] = [:]
+
+    struct Pair: Hashable {
+        var device: UInt64
+        var inode: UInt64
+    }
+
+    public init(repository: Repository, target: FilePath, paths: [FilePath], overwrite: Overwrite, permissions: Bool, dryRun: Bool) {
+        self.repository = repository
+        self.target = target
+        self.paths = paths
+        self.overwrite = overwrite
+        self.permissions = permissions
+        self.dryRun = dryRun
+    }
+
+    public var conflicts: [Action] { actions.filter { $0.kind == .conflict } }
+
+    /// Restores the tree `root` (a snapshot's tree of `/`).
+    public mutating func restore(root: ObjectID) async throws {
+        let directory = dryRun ? (try? SafeDirectory.openTarget(target, create: false)) : try SafeDirectory.openTarget(target, create: true)
+        try await restoreTree(root, at: .root, in: directory, all: paths.isEmpty)
+        if !dryRun { sync() }
+    }
+
+    /// Whether `path` is selected by the PATH arguments (it or a folder above it is named, or a
+    /// glob matches it), and whether something below it is.
+    func selection(of path: FilePath) -> (selected: Bool, below: Bool) {
+        var below = false
+        for pattern in paths {
+            if Self.isGlob(pattern) {
+                let matched = pattern.withCString { p in path.withCString { fnmatch(p, $0, 0) == 0 } }
+                if matched { return (true, true) }
+                below = below || pattern.components.count > path.components.count || pattern.bytes.contains(0x2A)
+            } else if path.isInside(pattern) {
+                return (true, true)
+            } else if pattern.isInside(path) {
+                below = true
+            }
+        }
+        return (false, below)
+    }
+
+    mutating func rememberLink(_ entry: TreeEntry, directory: SafeDirectory) {
+        let pair = Pair(device: entry.device, inode: entry.inode)
+        if linksByInode[pair] == nil { linksByInode[pair] = (directory, entry.name) }
+    }
+
+    static func isGlob(_ path: FilePath) -> Bool { path.bytes.contains { $0 == 0x2A || $0 == 0x3F || $0 == 0x5B } }
+
+    private mutating func restoreTree(_ id: ObjectID, at path: FilePath, in directory: SafeDirectory?, all: Bool) async throws {
+        let tree = try await repository.tree(id)
+        for entry in tree.entries {
+            let childPath = path.appending(entry.name)
+            guard SafeDirectory.isSafeName(entry.name) else {
+                problems.append(Problem(path: path.appending(Array(entry.name.prefix(64)).map { $0 == 0x2F ? 0x5F : $0 }), message: "an entry with an unsafe name ('\(FilePath.display(entry.name))') was not restored"))
+                continue
+            }
+            let (selected, below) = all ? (true, true) : selection(of: childPath)
+            guard selected || below else { continue }
+            if entry.kind == .directory {
+                try await restoreDirectory(entry, at: childPath, in: directory, all: all || selected)
+            } else if selected {
+                await restoreEntry(entry, at: childPath, in: directory)
+            }
+        }
+    }
+
+    private mutating func restoreDirectory(_ entry: TreeEntry, at path: FilePath, in parent: SafeDirectory?, all: Bool) async throws {
+        guard let subtree = entry.subtree else { return }
+        var child: SafeDirectory?
+        var created = false
+        if let parent {
+            do {
+                if let existing = try parent.status(of: entry.name), (existing.st_mode & S_IFMT) != S_IFDIR {
+                    actions.append(Action(kind: .conflict, path: path, detail: "exists and is not a directory"))
+                    return
+                }
+                if dryRun {
+                    child = try? parent.subdirectory(entry.name, create: false).0
+                } else {
+                    (child, created) = try parent.subdirectory(entry.name, create: true)
+                }
+            } catch {
+                problems.append(Problem(path: path, message: "\(error)"))
+                return
+            }
+        }
+        try await restoreTree(subtree, at: path, in: child, all: all)
+        if created, let parent {
+            for failure in parent.applyMetadata(entry, to: entry.name, permissions: permissions) {
+                problems.append(Problem(path: path, message: failure))
+            }
+        }
+    }
+
+    private mutating func restoreEntry(_ entry: TreeEntry, at path: FilePath, in directory: SafeDirectory?) async {
+        do {
+            if let existing = try directory?.status(of: entry.name) {
+                if entry.kind == .file, (existing.st_mode & S_IFMT) == S_IFREG, UInt64(existing.st_size) == entry.size,
+                    let hash = entry.contentHash, try directory.map({ try hashOf(entry.name, in: $0) }) == hash, overwrite != .always
+                {
+                    actions.append(Action(kind: .identical, path: path, detail: "already there"))
+                    return
+                }
+                if entry.kind == .symlink, (existing.st_mode & S_IFMT) == S_IFLNK, overwrite != .always,
+                    let target = try? FileMetadata.readLink(directory!.path.appending(entry.name)), target == entry.symlinkTarget
+                {
+                    actions.append(Action(kind: .identical, path: path, detail: "already there"))
+                    return
+                }
+                if overwrite == .never {
+                    actions.append(Action(kind: .conflict, path: path, detail: "exists and differs"))
+                    return
+                }
+                if (existing.st_mode & S_IFMT) == S_IFDIR {
+                    actions.append(Action(kind: .conflict, path: path, detail: "exists as a directory"))
+                    return
+                }
+            }
+            actions.append(Action(kind: .write, path: path, detail: ""))
+            guard !dryRun, let directory else { return }
+            try await write(entry, at: path, in: directory)
+        } catch {
+            problems.append(Problem(path: path, message: "\(error)"))
+        }
+    }
+
+    private func hashOf(_ name: [UInt8], in directory: SafeDirectory) throws -> ObjectID {
+        let descriptor = SafeDirectory.withName(name) { openat(directory.descriptor, $0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) }
+        guard descriptor >= 0 else { throw FileMetadata.Failure(path: directory.path.appending(name), operation: "open", code: errno) }
+        defer { close(descriptor) }
+        let hasher = repository.contentHasher()
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress!, $0.count) }
+            if count < 0 { if errno == EINTR { continue }; throw FileMetadata.Failure(path: directory.path.appending(name), operation: "read", code: errno) }
+            if count == 0 { break }
+            hasher.update(Array(buffer[0..<count]))
+        }
+        return ObjectID(hasher.finish())
+    }
+}

@@ -1,0 +1,114 @@
+import Foundation
+
+/// Everything a command needs to work on one backup set: its definitions, its storage, its key.
+public struct SetContext: Sendable {
+    public let config: Config
+    public let set: BackupSet
+    public let account: Account
+    public let profile: EncryptionProfile
+    public let environment: [String: String]
+
+    public enum Failure: Error, CustomStringConvertible, Equatable {
+        case unknownSet(String, suggestion: String)
+        case notBuilt(String, feature: String)
+        case destination(String)
+        case secret(String)
+
+        public var description: String {
+            switch self {
+            case .unknownSet(let name, let suggestion): return "no backup set named '\(name)' in the config\(suggestion)"
+            case .notBuilt(let set, let feature):
+                return "backup set '\(set)' uses \(feature), which is not built yet in this version of cairn; the run stops rather than ignore it"
+            case .destination(let text), .secret(let text): return text
+            }
+        }
+    }
+
+    public init(config: Config, setName: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
+        guard let set = config.backupSets[setName] else {
+            throw Failure.unknownSet(setName, suggestion: Suggestion.didYouMean(setName, among: config.backupSets.keys))
+        }
+        // A valid config defines every name a set refers to.
+        self.config = config
+        self.set = set
+        self.account = config.accounts[set.account.value]!
+        self.profile = config.encryption[set.encryption.value]!
+        self.environment = environment
+    }
+
+    /// Fails when the set uses a feature this version does not carry out for `command`.
+    public func requireBuiltFeatures(excluding allowed: Set<String> = ["schedules (cairn run-due)"]) throws {
+        if let feature = UnbuiltFeature.used(by: set).first(where: { !allowed.contains($0.key) }) {
+            throw Failure.notBuilt(set.name, feature: "\(feature.key) (\(feature.location))")
+        }
+    }
+
+    /// The folder of the set's repository: the account's destination and the set's `repository:`.
+    public var repositoryPath: String {
+        switch account.destination {
+        case .localFolder(let path): return path + "/" + set.repository
+        case .remote(_, let url): return url + "/" + set.repository
+        }
+    }
+
+    /// The storage of the set's repository; the destination folder itself must exist (a missing
+    /// one is often an unmounted disk, and writing beside it would fill the wrong disk).
+    public func storage() throws -> any StorageBackend {
+        switch account.destination {
+        case .localFolder(let path):
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw Failure.destination(
+                    "the destination \(path) of account '\(account.name)' does not exist or is not a folder (is its disk mounted?); create it to start backing up there")
+            }
+            return LocalFolderStorage(root: repositoryPath)
+        case .remote(let scheme, _):
+            throw Failure.notBuilt(set.name, feature: "a \(scheme):// destination (account '\(account.name)')")
+        }
+    }
+
+    public var algorithm: AEAD.Algorithm? {
+        switch profile.algorithm {
+        case .aes256GCM: return .aes256GCM
+        case .chacha20Poly1305: return .chacha20Poly1305
+        case .none: return nil
+        }
+    }
+
+    /// The user key, read from its reference now that it is needed; nil for encryption `none`.
+    public func passphrase() throws -> [UInt8]? {
+        guard let key = profile.key else { return nil }
+        do {
+            return Array(try key.resolve(environment: environment).utf8)
+        } catch {
+            throw Failure.secret("the key of encryption profile '\(profile.name)' cannot be read: \(error.localizedDescription)")
+        }
+    }
+
+    /// The set's repository, or nil when it has never been backed up.
+    public func openRepository() async throws -> Repository? {
+        let storage = try storage()
+        guard try await Repository.exists(in: storage) else { return nil }
+        let repository = try await Repository.open(storage: storage, passphrase: try passphrase())
+        if let expected = algorithm?.rawValue ?? Optional("none"), repository.descriptor.encryption != expected {
+            throw Failure.destination(
+                "backup set '\(set.name)' now says encryption \(expected), but its repository at \(repositoryPath) uses \(repository.descriptor.encryption); the algorithm of a set cannot change: create a new set (or point 'repository:' to a new folder)")
+        }
+        await repository.setCompression(set.compression)
+        return repository
+    }
+
+    /// Creates the set's repository with its profile's algorithm and key.
+    public func createRepository() async throws -> Repository {
+        let repository = try await Repository.create(storage: try storage(), algorithm: algorithm, passphrase: try passphrase())
+        await repository.setCompression(set.compression)
+        return repository
+    }
+
+    /// The sources as paths, and the selection the set's excludes and filters make.
+    public func selection() throws -> Selection {
+        try Selection(
+            sources: set.sources.map { FilePath($0.value) }, excludes: set.exclude.map { FilePath($0.value) },
+            filters: set.filters.compactMap { config.filters[$0.value] })
+    }
+}

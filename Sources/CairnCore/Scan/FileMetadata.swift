@@ -1,0 +1,147 @@
+import Foundation
+
+internal import CLinux
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Reading an entry's metadata the way a backup records it.
+public enum FileMetadata {
+    public struct Failure: Error, CustomStringConvertible {
+        public var path: FilePath
+        public var operation: String
+        public var code: Int32
+
+        public var description: String { "\(path): \(operation): \(String(cString: strerror(code)))" }
+    }
+
+    static func lstat(_ path: FilePath) throws -> Glibc.stat {
+        var info = Glibc.stat()
+        let result = path.withCString { Glibc.lstat($0, &info) }
+        guard result == 0 else { throw Failure(path: path, operation: "lstat", code: errno) }
+        return info
+    }
+
+    /// The metadata of what a symbolic link points to (`follow-symlinks: true`).
+    static func statFollowingLinks(_ path: FilePath) throws -> Glibc.stat {
+        var info = Glibc.stat()
+        let result = path.withCString { posixStat($0, &info) }
+        guard result == 0 else { throw Failure(path: path, operation: "stat", code: errno) }
+        return info
+    }
+
+    static func kind(of mode: mode_t) -> TreeEntry.Kind? {
+        switch mode & S_IFMT {
+        case S_IFREG: return .file
+        case S_IFDIR: return .directory
+        case S_IFLNK: return .symlink
+        case S_IFIFO: return .fifo
+        case S_IFSOCK: return .socket
+        case S_IFCHR: return .characterDevice
+        case S_IFBLK: return .blockDevice
+        default: return nil
+        }
+    }
+
+    /// A tree entry filled from `info`; content, subtree and xattrs are left to the caller.
+    static func entry(name: [UInt8], info: Glibc.stat, names: inout NameCache) -> TreeEntry? {
+        guard let kind = kind(of: info.st_mode) else { return nil }
+        var entry = TreeEntry(name: name, kind: kind)
+        entry.mode = UInt32(info.st_mode & 0o7777)
+        entry.uid = info.st_uid
+        entry.gid = info.st_gid
+        entry.user = names.user(info.st_uid)
+        entry.group = names.group(info.st_gid)
+        entry.size = kind == .file || kind == .symlink ? UInt64(info.st_size) : 0
+        entry.mtime = Timestamp(info.st_mtim)
+        entry.ctime = Timestamp(info.st_ctim)
+        entry.inode = UInt64(info.st_ino)
+        entry.device = UInt64(info.st_dev)
+        entry.links = UInt64(info.st_nlink)
+        entry.rdev = kind == .characterDevice || kind == .blockDevice ? UInt64(info.st_rdev) : 0
+        return entry
+    }
+
+    public static func readLink(_ path: FilePath) throws -> [UInt8] {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let count = path.withCString { pointer in
+            buffer.withUnsafeMutableBufferPointer { readlink(pointer, UnsafeMutableRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), $0.count) }
+        }
+        guard count >= 0 else { throw Failure(path: path, operation: "readlink", code: errno) }
+        return Array(buffer[0..<count])
+    }
+
+    /// The entry's extended attributes (POSIX ACLs among them), sorted by name, without
+    /// following a symbolic link. A file system without xattrs gives none.
+    public static func xattrs(_ path: FilePath) throws -> [TreeEntry.Xattr] {
+        var size = path.withCString { llistxattr($0, nil, 0) }
+        if size < 0 {
+            if errno == ENOTSUP || errno == ENOSYS { return [] }
+            throw Failure(path: path, operation: "llistxattr", code: errno)
+        }
+        guard size > 0 else { return [] }
+        var names = [UInt8](repeating: 0, count: size)
+        size = path.withCString { pointer in
+            names.withUnsafeMutableBufferPointer { llistxattr(pointer, UnsafeMutableRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), $0.count) }
+        }
+        guard size >= 0 else { throw Failure(path: path, operation: "llistxattr", code: errno) }
+        var result: [TreeEntry.Xattr] = []
+        for name in names[0..<size].split(separator: 0).map(Array.init) where !name.isEmpty {
+            let cName = name + [0]
+            let valueSize = path.withCString { pointer in cName.withUnsafeBufferPointer { lgetxattr(pointer, UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), nil, 0) } }
+            guard valueSize >= 0 else { continue }
+            var value = [UInt8](repeating: 0, count: valueSize)
+            let got = path.withCString { pointer in
+                cName.withUnsafeBufferPointer { namePointer in
+                    value.withUnsafeMutableBufferPointer {
+                        lgetxattr(pointer, UnsafeRawPointer(namePointer.baseAddress!).assumingMemoryBound(to: CChar.self), $0.baseAddress, $0.count)
+                    }
+                }
+            }
+            guard got >= 0 else { continue }
+            result.append(TreeEntry.Xattr(name: name, value: Array(value[0..<got])))
+        }
+        return result.sorted { $0.name.lexicographicallyPrecedes($1.name) }
+    }
+
+    /// The names in a directory, without `.` and `..`.
+    public static func list(_ path: FilePath) throws -> [[UInt8]] {
+        guard let stream = path.withCString({ opendir($0) }) else { throw Failure(path: path, operation: "opendir", code: errno) }
+        defer { closedir(stream) }
+        var names: [[UInt8]] = []
+        errno = 0
+        while let entry = readdir(stream) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in Array(raw.prefix { $0 != 0 }) }
+            if name == [0x2E] || name == [0x2E, 0x2E] { continue }
+            names.append(name)
+        }
+        return names
+    }
+}
+
+/// User and group names by id, looked up once each.
+struct NameCache {
+    private var users: [uid_t: String] = [:]
+    private var groups: [gid_t: String] = [:]
+
+    mutating func user(_ id: uid_t) -> String {
+        if let name = users[id] { return name }
+        var name = ""
+        if let entry = getpwuid(id), let text = entry.pointee.pw_name { name = String(cString: text) }
+        users[id] = name
+        return name
+    }
+
+    mutating func group(_ id: gid_t) -> String {
+        if let name = groups[id] { return name }
+        var name = ""
+        if let entry = getgrgid(id), let text = entry.pointee.gr_name { name = String(cString: text) }
+        groups[id] = name
+        return name
+    }
+}
+
+private func posixStat(_ path: UnsafePointer<CChar>, _ info: UnsafeMutablePointer<Glibc.stat>) -> Int32 {
+    stat(path, info)
+}

@@ -1,0 +1,67 @@
+import Foundation
+
+/// A path as the kernel gives it: bytes, not a `String`, so that names that are not valid
+/// UTF-8, or that differ only in Unicode normalisation, stay distinct.
+public struct FilePath: Hashable, Sendable, Comparable, CustomStringConvertible {
+    public var bytes: [UInt8]
+
+    public init(_ bytes: [UInt8]) { self.bytes = bytes }
+    public init(_ string: String) { self.bytes = Array(string.utf8) }
+
+    public static let root = FilePath("/")
+
+    public func appending(_ name: [UInt8]) -> FilePath {
+        FilePath(bytes == [0x2F] ? [0x2F] + name : bytes + [0x2F] + name)
+    }
+
+    /// The names from the root: `/a/b` is `["a", "b"]`.
+    public var components: [[UInt8]] {
+        bytes.split(separator: 0x2F, omittingEmptySubsequences: true).map(Array.init)
+    }
+
+    public var name: [UInt8] { components.last ?? [] }
+
+    public var parent: FilePath {
+        let parts = components
+        return parts.count <= 1 ? .root : FilePath([0x2F] + Array(parts.dropLast().joined(separator: [0x2F])))
+    }
+
+    /// Whether this path is `other` or inside it.
+    public func isInside(_ other: FilePath) -> Bool {
+        other.bytes == [0x2F] || bytes == other.bytes || (bytes.starts(with: other.bytes) && bytes.count > other.bytes.count && bytes[other.bytes.count] == 0x2F)
+    }
+
+    /// Calls `body` with a NUL-terminated copy for C functions.
+    public func withCString<R>(_ body: (UnsafePointer<CChar>) throws -> R) rethrows -> R {
+        try (bytes + [0]).withUnsafeBufferPointer { buffer in
+            try buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buffer.count) { try body($0) }
+        }
+    }
+
+    /// For people: UTF-8 as it is, other bytes escaped as `\xNN`, control characters escaped.
+    public var description: String { Self.display(bytes) }
+
+    public static func display(_ bytes: [UInt8]) -> String {
+        var result = ""
+        var index = 0
+        while index < bytes.count {
+            let length = utf8SequenceLength(bytes, at: index)
+            if length > 0, let text = String(validating: bytes[index..<index + length], as: UTF8.self), text.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) {
+                if text == "\\" { result += "\\\\" } else { result += text }
+                index += length
+            } else {
+                result += String(format: "\\x%02X", bytes[index])
+                index += 1
+            }
+        }
+        return result
+    }
+
+    private static func utf8SequenceLength(_ bytes: [UInt8], at index: Int) -> Int {
+        let first = bytes[index]
+        let length = first < 0x80 ? 1 : first >> 5 == 0x6 ? 2 : first >> 4 == 0xE ? 3 : first >> 3 == 0x1E ? 4 : 0
+        return index + length <= bytes.count ? length : 0
+    }
+
+    public static func < (l: FilePath, r: FilePath) -> Bool { l.bytes.lexicographicallyPrecedes(r.bytes) }
+}

@@ -1,0 +1,174 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Walks a set's sources and decides, entry by entry, what a backup holds and what changed since
+/// the previous snapshot (by size, mtime, ctime and inode: only new or changed files are read).
+public struct Scanner {
+    public var selection: Selection
+    public var followSymlinks: Bool
+    public var permissions: Bool
+    /// Loads a tree of the previous snapshot, for change detection.
+    public var previousTree: (ObjectID) async throws -> Tree
+
+    public private(set) var problems: [Problem] = []
+    private var names = NameCache()
+
+    public init(selection: Selection, followSymlinks: Bool, permissions: Bool, previousTree: @escaping (ObjectID) async throws -> Tree) {
+        self.selection = selection
+        self.followSymlinks = followSymlinks
+        self.permissions = permissions
+        self.previousTree = previousTree
+    }
+
+    /// Scans every source into one tree rooted at `/`, with the folders that lead to the sources.
+    public mutating func scan(previousRoot: ObjectID?) async throws -> ScannedDirectory {
+        let root = try await directoryEntry(FilePath.root, name: [])
+        let previous = try await loadPrevious(previousRoot)
+        for source in selection.sources.sorted() {
+            try await attach(source, under: root, previous: previous)
+        }
+        try await markRemoved(root, previous: previous)
+        return root
+    }
+
+    /// Adds the folders from `/` down to `source`, then the scan of `source` itself.
+    private mutating func attach(_ source: FilePath, under root: ScannedDirectory, previous: Tree?) async throws {
+        var directory = root
+        var previousTree = previous
+        var path = FilePath.root
+        let parts = source.components
+        for (index, name) in parts.enumerated() {
+            path = path.appending(name)
+            let previousEntry = previousTree?.entry(named: name)
+            if index == parts.count - 1 {
+                if let node = try await scanEntry(path, name: name, previous: previousEntry, inherited: nil) {
+                    directory.children.removeAll { $0.name == name }
+                    directory.children.append(node)
+                }
+                return
+            }
+            if let existing = directory.children.first(where: { $0.name == name }), case .directory(let inner) = existing {
+                directory = inner
+            } else {
+                guard let inner = try? await directoryEntry(path, name: name) else {
+                    problems.append(Problem(path: source, message: "the source does not exist or cannot be read"))
+                    return
+                }
+                inner.isContainerOnly = true
+                directory.children.append(.directory(inner))
+                directory = inner
+            }
+            previousTree = try await loadPrevious(previousEntry?.subtree)
+        }
+        if parts.isEmpty, let node = try await scanEntry(.root, name: [], previous: nil, inherited: nil), case .directory(let scanned) = node {
+            root.children = scanned.children
+        }
+    }
+
+    private func loadPrevious(_ id: ObjectID?) async throws -> Tree? {
+        guard let id else { return nil }
+        return try await previousTree(id)
+    }
+
+    private mutating func directoryEntry(_ path: FilePath, name: [UInt8]) async throws -> ScannedDirectory {
+        let info = try FileMetadata.lstat(path)
+        guard var entry = FileMetadata.entry(name: name, info: info, names: &names), entry.kind == .directory else {
+            throw FileMetadata.Failure(path: path, operation: "lstat", code: ENOTDIR)
+        }
+        if permissions { entry.xattrs = (try? FileMetadata.xattrs(path)) ?? [] }
+        return ScannedDirectory(path: path, entry: entry)
+    }
+
+    /// The node for one entry, or nil when the selection leaves it out (or it cannot be read).
+    private mutating func scanEntry(_ path: FilePath, name: [UInt8], previous: TreeEntry?, inherited: Selection.Decision?) async throws -> ScannedNode? {
+        var info: stat
+        do {
+            info = try FileMetadata.lstat(path)
+            if followSymlinks, (info.st_mode & S_IFMT) == S_IFLNK { info = try FileMetadata.statFollowingLinks(path) }
+        } catch let failure as FileMetadata.Failure {
+            if failure.code != ENOENT { problems.append(Problem(path: path, message: "cannot read its metadata: \(String(cString: strerror(failure.code)))")) }
+            return nil
+        }
+        guard var entry = FileMetadata.entry(name: name, info: info, names: &names) else { return nil }
+        let isDirectory = entry.kind == .directory
+        let (decision, reason) = selection.decide(path, isDirectory: isDirectory, inherited: inherited)
+
+        if isDirectory {
+            if decision == .exclude, case .filter = reason { return nil }
+            let included = decision == .include
+            if !included && !selection.mayIncludeBelow(path) { return nil }
+            if permissions { entry.xattrs = readXattrs(path) }
+            let directory = ScannedDirectory(path: path, entry: entry)
+            directory.isContainerOnly = !included
+            let childInherited: Selection.Decision? = if case .filter = reason, included { .include } else { inherited }
+            let previousTree = try await loadPrevious(previous?.kind == .directory ? previous?.subtree : nil)
+            let childNames: [[UInt8]]
+            do {
+                childNames = try FileMetadata.list(path)
+            } catch let failure as FileMetadata.Failure {
+                problems.append(Problem(path: path, message: "cannot list the directory: \(String(cString: strerror(failure.code)))"))
+                return included ? .directory(directory) : nil
+            }
+            for childName in childNames.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
+                let child = path.appending(childName)
+                if let node = try await scanEntry(child, name: childName, previous: previousTree?.entry(named: childName), inherited: childInherited) {
+                    directory.children.append(node)
+                }
+            }
+            if let previousTree { directory.removed = previousTree.entries.filter { old in !directory.children.contains { $0.name == old.name } } }
+            if !included && directory.children.isEmpty { return nil }
+            return .directory(directory)
+        }
+
+        guard decision == .include else { return nil }
+        if permissions { entry.xattrs = readXattrs(path) }
+        if !permissions {
+            entry.uid = 0
+            entry.gid = 0
+            entry.user = ""
+            entry.group = ""
+        }
+        switch entry.kind {
+        case .file:
+            var change = ScannedFile.Change.new
+            if let previous, previous.kind == .file {
+                if previous.size == entry.size, previous.mtime == entry.mtime, previous.ctime == entry.ctime, previous.inode == entry.inode {
+                    change = .unchanged
+                    entry.content = previous.content
+                    entry.contentHash = previous.contentHash
+                } else {
+                    change = .changed
+                }
+            }
+            return .file(ScannedFile(path: path, entry: entry, change: change))
+        case .symlink:
+            do {
+                entry.symlinkTarget = try FileMetadata.readLink(path)
+            } catch {
+                problems.append(Problem(path: path, message: "cannot read the link"))
+                return nil
+            }
+            return .special(entry)
+        default:
+            return .special(entry)
+        }
+    }
+
+    private mutating func readXattrs(_ path: FilePath) -> [TreeEntry.Xattr] {
+        do {
+            return try FileMetadata.xattrs(path)
+        } catch {
+            problems.append(Problem(path: path, message: "cannot read extended attributes: \(error)"))
+            return []
+        }
+    }
+
+    /// Records, for folders the previous snapshot had at the top, which are gone.
+    private func markRemoved(_ root: ScannedDirectory, previous: Tree?) async throws {
+        guard let previous, root.removed.isEmpty else { return }
+        root.removed = previous.entries.filter { old in !root.children.contains { $0.name == old.name } }
+    }
+}

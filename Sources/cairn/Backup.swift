@@ -1,0 +1,49 @@
+import ArgumentParser
+import CairnCore
+import Foundation
+
+extension Cairn {
+    struct Backup: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Back up sets now: plan, then carry out the plan without asking.",
+            discussion: """
+                Without SET, backs up every set bound to this host (or to no host). Each set's \
+                plan is printed as cairn plan prints it, then carried out: new and changed files \
+                are read, compressed, encrypted and stored, and a snapshot is committed. Files \
+                that cannot be read are reported and the job ends with exit status 3. This is \
+                the command a hand-written crontab line runs.
+
+                \(ExitStatus.text)
+                """
+        )
+
+        @OptionGroup var options: ConfigOptions
+
+        @Argument(help: "The sets to back up (default: the sets of this host).")
+        var sets: [String] = []
+
+        @Flag(name: .shortAndLong, help: "Print only problems and the final line of each set.")
+        var quiet = false
+
+        func run() async throws {
+            let config = try CommandSupport.loadConfig(options)
+            var statuses: [Int32] = []
+            for name in try CommandSupport.sets(sets, in: config) {
+                statuses.append(await CommandSupport.reporting("backup set '\(name)'") {
+                    let context = try SetContext(config: config, setName: name)
+                    var job = try await BackupJob.plan(context)
+                    if !quiet { job.plan.lines().forEach { print($0) } }
+                    let result = try await job.execute()
+                    CommandSupport.printProblems(result.problems)
+                    let statistics = result.snapshot.statistics
+                    print(
+                        "\(name): snapshot \(result.snapshotID.short) saved: \(statistics.files) files, \(ByteCountText.format(statistics.bytes)); read \(ByteCountText.format(statistics.bytesRead)), stored \(ByteCountText.format(statistics.bytesStored))\(result.problems.isEmpty ? "" : "; \(result.problems.count) problem\(result.problems.count == 1 ? "" : "s")")"
+                    )
+                    return result.problems.isEmpty ? ExitStatus.success : ExitStatus.incomplete
+                })
+            }
+            let status = CommandSupport.combine(statuses)
+            if status != 0 { throw ExitCode(status) }
+        }
+    }
+}

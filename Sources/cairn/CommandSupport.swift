@@ -1,0 +1,58 @@
+import ArgumentParser
+import CairnCore
+import Foundation
+
+/// What commands that work on backup sets share: loading the config (its problems printed as
+/// `validate` prints them), choosing sets, and turning failures into messages and exit codes.
+enum CommandSupport {
+    /// The valid config, or exit 1 after printing its problems.
+    static func loadConfig(_ options: ConfigOptions) throws -> Config {
+        let result = ConfigLoader().load(explicitPath: options.config)
+        let formatter = DiagnosticFormatter(sources: result.sources, colour: ANSI.enabled(for: 2))
+        for problem in result.diagnostics.sorted where problem.severity == .error {
+            Terminal.standardError(formatter.text(problem))
+        }
+        guard let config = result.config else {
+            Terminal.standardError("cairn: the config is invalid; 'cairn validate' shows every problem")
+            throw ExitCode(ExitStatus.error)
+        }
+        return config
+    }
+
+    /// The sets named, or every set bound to this host (or to no host) when none is.
+    static func sets(_ names: [String], in config: Config) throws -> [String] {
+        if names.isEmpty {
+            let sets = config.backupSets(forHost: HostName.short).map(\.name)
+            if sets.isEmpty { fail("no backup set runs on this host (\(HostName.short)); name a set") }
+            return sets
+        }
+        return names
+    }
+
+    static func fail(_ message: String) -> Never {
+        Terminal.standardError("cairn: error: \(message)")
+        Foundation.exit(ExitStatus.error)
+    }
+
+    /// Runs `body`, printing a failure as one line; returns the exit status it implies.
+    static func reporting(_ what: String, _ body: () async throws -> Int32) async -> Int32 {
+        do {
+            return try await body()
+        } catch let exit as ExitCode {
+            return exit.rawValue
+        } catch {
+            Terminal.standardError("cairn: error: \(what)\(what.isEmpty ? "" : ": ")\(error)")
+            return ExitStatus.error
+        }
+    }
+
+    /// The worst of several statuses: 1 wins over 3, 3 over 2, 2 over 0.
+    static func combine(_ statuses: [Int32]) -> Int32 {
+        for status in [ExitStatus.error, ExitStatus.incomplete, ExitStatus.changes] where statuses.contains(status) { return status }
+        return statuses.first { $0 != 0 } ?? 0
+    }
+
+    static func printProblems(_ problems: [Problem]) {
+        for problem in problems { Terminal.standardError("cairn: warning: \(problem)") }
+    }
+}

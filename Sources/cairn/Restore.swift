@@ -1,0 +1,86 @@
+import ArgumentParser
+import CairnCore
+import Foundation
+
+extension Cairn {
+    struct Restore: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Restore a snapshot of a set, or some of its files, with their metadata.",
+            discussion: """
+                Restores the latest snapshot, the one given by --at or --snapshot, to the \
+                original place or under --to DIR. PATH arguments (original absolute paths, or \
+                globs) choose folders and files. An existing identical file is skipped without \
+                reading repository data; an existing file that differs is a conflict, never \
+                overwritten unless --overwrite says so. Each file is written under a temporary \
+                name, checked against its recorded hash, and renamed into place. --dry-run \
+                prints what would be written, skipped and in conflict, and writes nothing.
+
+                \(ExitStatus.text)
+                """
+        )
+
+        @OptionGroup var options: ConfigOptions
+        @OptionGroup var snapshotOptions: SnapshotOptions
+
+        @Argument(help: "The backup set.")
+        var set: String
+
+        @Argument(help: "Original paths or globs to restore (default: everything).")
+        var paths: [String] = []
+
+        @Option(help: ArgumentHelp("Restore under this folder instead of the original place.", valueName: "dir"))
+        var to: String?
+
+        @Flag(help: "Print what would be written, skipped and in conflict; write nothing.")
+        var dryRun = false
+
+        @Option(help: ArgumentHelp("What to do with existing files that differ: never (a conflict), if-changed, always.", valueName: "when"))
+        var overwrite: String = "never"
+
+        @Flag(help: "Do not restore owner, mode, ACLs and extended attributes (times are always restored).")
+        var noPermissions = false
+
+        func validate() throws {
+            guard Restorer.Overwrite(rawValue: overwrite) != nil else { throw ValidationError("--overwrite takes never, if-changed or always") }
+            for path in paths where !path.hasPrefix("/") && !path.hasPrefix("*") {
+                throw ValidationError("'\(path)' is not an absolute path: name files as they were backed up, such as /home/me/Documents")
+            }
+        }
+
+        func run() async throws {
+            let config = try CommandSupport.loadConfig(options)
+            let status = await CommandSupport.reporting("restore of backup set '\(set)'") {
+                let context = try SetContext(config: config, setName: set)
+                guard let repository = try await context.openRepository() else {
+                    throw SnapshotChoice.Failure.none("backup set '\(set)' has never been backed up (no repository at \(context.repositoryPath))")
+                }
+                let record = try snapshotOptions.choice(in: config).pick(from: try await repository.snapshots(), set: set)
+                guard let tree = record.snapshot.treeID else { throw RepositoryError.damaged("snapshot \(record.id.short) has no tree") }
+                let target = to.map { FilePath(PathExpansion.normalize($0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0)) } ?? .root
+                var restorer = Restorer(
+                    repository: repository, target: target, paths: paths.map { FilePath(PathExpansion.normalize($0)) },
+                    overwrite: Restorer.Overwrite(rawValue: overwrite)!, permissions: !noPermissions, dryRun: dryRun)
+                print("restoring snapshot \(record.id.short) of \(record.snapshot.start) to \(target)\(dryRun ? " (dry run)" : "")")
+                try await restorer.restore(root: tree)
+                for action in restorer.actions {
+                    switch action.kind {
+                    case .write: print("\(dryRun ? "would write" : "wrote") \(action.path)")
+                    case .identical: print("identical \(action.path)")
+                    case .conflict: print("conflict \(action.path): \(action.detail)")
+                    case .skipped: print("skipped \(action.path): \(action.detail)")
+                    }
+                }
+                CommandSupport.printProblems(restorer.problems)
+                let written = restorer.actions.filter { $0.kind == .write }.count
+                let identical = restorer.actions.filter { $0.kind == .identical }.count
+                print("\(dryRun ? "would write" : "wrote") \(written), identical \(identical), conflicts \(restorer.conflicts.count), problems \(restorer.problems.count)")
+                if !restorer.conflicts.isEmpty {
+                    Terminal.standardError("cairn: error: \(restorer.conflicts.count) existing file\(restorer.conflicts.count == 1 ? "" : "s") differ; nothing was overwritten (use --overwrite if-changed or always, or --to DIR)")
+                    return ExitStatus.error
+                }
+                return restorer.problems.isEmpty ? ExitStatus.success : ExitStatus.incomplete
+            }
+            if status != 0 { throw ExitCode(status) }
+        }
+    }
+}

@@ -1,0 +1,66 @@
+import ArgumentParser
+import CairnCore
+import Foundation
+
+extension Cairn {
+    struct Snapshots: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List the snapshots (jobs) of a set.",
+            discussion: "\(ExitStatus.text)"
+        )
+
+        @OptionGroup var options: ConfigOptions
+
+        @Argument(help: "The backup set.")
+        var set: String
+
+        @Flag(help: "Print the snapshots as JSON.")
+        var json = false
+
+        func run() async throws {
+            let config = try CommandSupport.loadConfig(options)
+            let status = await CommandSupport.reporting("backup set '\(set)'") {
+                let context = try SetContext(config: config, setName: set)
+                let records = try await context.openRepository()?.snapshots().filter { $0.snapshot.set == set } ?? []
+                if json {
+                    struct Row: Encodable {
+                        var id: String
+                        var snapshot: Snapshot
+                    }
+                    let encoder = JSONEncoder()
+                    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                    print(String(decoding: try encoder.encode(records.map { Row(id: $0.id.hex, snapshot: $0.snapshot) }), as: UTF8.self))
+                    return ExitStatus.success
+                }
+                if records.isEmpty {
+                    print("backup set '\(set)' has no snapshots yet")
+                    return ExitStatus.success
+                }
+                let formatter = DateFormatter()
+                formatter.timeZone = config.timeZone
+                formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
+                print("ID        STARTED              STATUS    FILES       SIZE  HOST")
+                for record in records {
+                    let s = record.snapshot
+                    let columns = [
+                        record.id.short.padding(toLength: 9, withPad: " ", startingAt: 0),
+                        formatter.string(from: s.start.date).padding(toLength: 20, withPad: " ", startingAt: 0),
+                        s.status.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0),
+                        String(s.statistics.files).leftPadded(5),
+                        ByteCountText.format(s.statistics.bytes).leftPadded(10),
+                        " " + s.host,
+                    ]
+                    print(columns.joined(separator: " "))
+                }
+                return ExitStatus.success
+            }
+            if status != 0 { throw ExitCode(status) }
+        }
+    }
+}
+
+extension String {
+    func leftPadded(_ width: Int) -> String {
+        count >= width ? self : String(repeating: " ", count: width - count) + self
+    }
+}
