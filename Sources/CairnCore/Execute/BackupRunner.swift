@@ -1,6 +1,7 @@
 import Foundation
 
 internal import CLinux
+internal import CCairnKernels
 
 #if canImport(Glibc)
     import Glibc
@@ -75,10 +76,10 @@ public struct BackupRunner {
             entry.size = known.size
             return entry
         }
-        let flags = O_RDONLY | O_CLOEXEC | cairn_O_NOATIME | (followSymlinks ? 0 : O_NOFOLLOW)
+        let flags = O_RDONLY | O_CLOEXEC | cairn_o_noatime() | (followSymlinks ? 0 : O_NOFOLLOW)
         var descriptor = file.path.withCString { open($0, flags) }
         if descriptor < 0 && errno == EPERM {
-            descriptor = file.path.withCString { open($0, flags & ~cairn_O_NOATIME) }
+            descriptor = file.path.withCString { open($0, flags & ~cairn_o_noatime()) }
         }
         guard descriptor >= 0 else {
             let code = errno
@@ -112,35 +113,32 @@ public struct BackupRunner {
         }
     }
 
-    /// Reads a file in content-defined chunks, storing each; memory stays within two maximum
-    /// chunks whatever the file's size.
+    /// Reads a file in content-defined chunks, storing each; memory stays within one buffer of
+    /// two maximum chunks whatever the file's size.
     private mutating func readContent(_ descriptor: Int32, path: FilePath) async throws -> ([Extent], ObjectID, UInt64) {
         let hasher = repository.contentHasher()
         var extents: [Extent] = []
-        var buffer: [UInt8] = []
-        buffer.reserveCapacity(2 * Chunker.maximumSize)
+        let capacity = 2 * Chunker.maximumSize
+        let buffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: capacity)
+        defer { buffer.deallocate() }
+        var filled = 0
         var total: UInt64 = 0
         var atEnd = false
-        let readSize = 4 << 20
-        while !atEnd || !buffer.isEmpty {
-            while !atEnd && buffer.count < 2 * Chunker.maximumSize {
-                let start = buffer.count
-                buffer.append(contentsOf: repeatElement(0, count: readSize))
-                let got = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress! + start, readSize) }
+        while !atEnd || filled > 0 {
+            while !atEnd && filled < capacity {
+                let got = read(descriptor, buffer.baseAddress! + filled, capacity - filled)
                 if got < 0 {
-                    if errno == EINTR {
-                        buffer.removeSubrange(start...)
-                        continue
-                    }
+                    if errno == EINTR { continue }
                     throw FileMetadata.Failure(path: path, operation: "read", code: errno)
                 }
-                buffer.removeSubrange((start + got)...)
                 if got == 0 { atEnd = true }
+                filled += got
             }
             var start = 0
-            while buffer.count - start >= Chunker.maximumSize || (atEnd && start < buffer.count) {
-                let length = buffer.withUnsafeBufferPointer { chunker.cut($0, from: start) }
-                let chunk = Array(buffer[start..<start + length])
+            let data = UnsafeBufferPointer(rebasing: buffer[0..<filled])
+            while filled - start >= Chunker.maximumSize || (atEnd && start < filled) {
+                let length = chunker.cut(data, from: start)
+                let chunk = Array(data[start..<start + length])
                 hasher.update(chunk)
                 let stored = try await repository.store(.blob, chunk)
                 count(stored)
@@ -148,7 +146,10 @@ public struct BackupRunner {
                 total += UInt64(length)
                 start += length
             }
-            buffer.removeSubrange(0..<start)
+            if start > 0 {
+                (buffer.baseAddress! as UnsafeMutablePointer<UInt8>).update(from: buffer.baseAddress! + start, count: filled - start)
+                filled -= start
+            }
         }
         statistics.bytesRead += total
         return (extents, ObjectID(hasher.finish()), total)

@@ -1,3 +1,5 @@
+internal import CCairnKernels
+
 /// Content-defined chunking (FastCDC with normalised chunk sizes): cut points depend on the
 /// content, so an insertion early in a file moves only the chunks around it and the rest
 /// deduplicate. The gear table comes from the repository's key, so cut points say nothing
@@ -26,28 +28,14 @@ public struct Chunker: Sendable {
         gear = table
     }
 
-    /// The length of the chunk that starts at `start` in `data`; `atEnd` says whether the data
-    /// ends the stream (otherwise the caller must supply at least `maximumSize` bytes when it can).
+    /// The length of the chunk that starts at `start` in `data`. Unless the data ends the
+    /// stream, the caller supplies at least `maximumSize` bytes from `start`, so the cut does not
+    /// depend on how the stream was read.
     public func cut(_ data: UnsafeBufferPointer<UInt8>, from start: Int) -> Int {
-        let available = data.count - start
-        if available <= Self.minimumSize { return available }
-        let limit = min(available, Self.maximumSize)
-        let normal = min(Self.averageSize, limit)
-        var hash: UInt64 = 0
-        var index = Self.minimumSize
-        let base = data.baseAddress! + start
         gear.withUnsafeBufferPointer { gear in
-            while index < normal {
-                hash = (hash << 1) &+ gear[Int(base[index])]
-                if hash & Self.smallMask == 0 { return }
-                index += 1
-            }
-            while index < limit {
-                hash = (hash << 1) &+ gear[Int(base[index])]
-                if hash & Self.largeMask == 0 { return }
-                index += 1
-            }
+            cairn_fastcdc_cut(
+                data.baseAddress! + start, data.count - start, gear.baseAddress!, Self.minimumSize, Self.averageSize,
+                Self.maximumSize, Self.smallMask, Self.largeMask)
         }
-        return index
     }
 }

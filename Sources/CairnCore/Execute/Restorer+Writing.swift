@@ -1,5 +1,6 @@
 import Foundation
 internal import CLinux
+internal import CCairnKernels
 
 #if canImport(Glibc)
     import Glibc
@@ -78,7 +79,8 @@ extension Restorer {
             while start < piece.endIndex {
                 let end = min(start + block, piece.endIndex)
                 let slice = piece[start..<end]
-                if !slice.allSatisfy({ $0 == 0 }) {
+                let isZero = slice.withUnsafeBytes { cairn_is_zero($0.baseAddress!.assumingMemoryBound(to: UInt8.self), $0.count) != 0 }
+                if !isZero {
                     try slice.withUnsafeBytes { bytes in
                         var done = 0
                         while done < bytes.count {

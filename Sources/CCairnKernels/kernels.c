@@ -1,0 +1,37 @@
+#define _GNU_SOURCE 1
+#include "cairn_kernels.h"
+
+#include <fcntl.h>
+
+#include <string.h>
+
+size_t cairn_fastcdc_cut(const uint8_t *data, size_t available, const uint64_t *gear,
+                         size_t minimum, size_t average, size_t maximum,
+                         uint64_t small_mask, uint64_t large_mask) {
+    if (available <= minimum) return available;
+    size_t limit = available < maximum ? available : maximum;
+    size_t normal = average < limit ? average : limit;
+    uint64_t hash = 0;
+    size_t i = minimum;
+    for (; i < normal; i++) {
+        hash = (hash << 1) + gear[data[i]];
+        if ((hash & small_mask) == 0) return i;
+    }
+    for (; i < limit; i++) {
+        hash = (hash << 1) + gear[data[i]];
+        if ((hash & large_mask) == 0) return i;
+    }
+    return limit;
+}
+
+int cairn_is_zero(const uint8_t *data, size_t length) {
+    static const uint8_t zeros[4096];
+    while (length >= sizeof zeros) {
+        if (memcmp(data, zeros, sizeof zeros) != 0) return 0;
+        data += sizeof zeros;
+        length -= sizeof zeros;
+    }
+    return length == 0 || memcmp(data, zeros, length) == 0;
+}
+
+int cairn_o_noatime(void) { return O_NOATIME; }

@@ -1,0 +1,183 @@
+import CairnTesting
+import Foundation
+import Testing
+
+/// A workspace: a source tree, a destination and a config, driven through the built binary.
+struct Workspace {
+    let directory: TemporaryDirectory
+    let cairn = CairnProcess()
+    var environment = ["CAIRN_KEY": "correct horse battery staple", "NO_COLOR": "1"]
+
+    var source: String { directory.subpath("source") }
+    var destination: String { directory.subpath("destination") }
+
+    init(algorithm: String = "aes-256-gcm", extra: String = "") throws {
+        directory = try TemporaryDirectory("cairn-e2e")
+        try FileManager.default.createDirectory(atPath: directory.subpath("destination"), withIntermediateDirectories: true)
+        let key = algorithm == "none" ? "" : ", key: {env: CAIRN_KEY}"
+        try directory.write("cairn.yaml", """
+            version: 1
+            accounts: {local: {destination: ./destination}}
+            encryption: {default: {algorithm: \(algorithm)\(key)}}
+            backup-sets:
+              files:
+                account: local
+                sources: [./source]
+            \(extra)
+            """)
+    }
+
+    func run(_ arguments: [String]) throws -> CairnProcess.Output {
+        try cairn.run(arguments, in: directory.path, environment: environment)
+    }
+
+    /// Where a restore with `--to DIR` puts the source folder.
+    func restored(under target: String) -> String { target + source }
+}
+
+@Suite("Backup and restore through the built binary")
+struct BackupRestoreTests {
+    @Test(arguments: ["aes-256-gcm", "chacha20-poly1305", "none"])
+    func aGeneratedTreeComesBackByteAndMetadataExact(algorithm: String) throws {
+        let workspace = try Workspace(algorithm: algorithm)
+        var generator = TreeGenerator(root: workspace.source, seed: 42)
+        try generator.generate()
+        #expect(TreeComparison.xattrs(Array((workspace.source + "/script.sh").utf8))["user.cairn.note"] == Array("a note".utf8), "the file system keeps xattrs")
+
+        let backup = try workspace.run(["backup"])
+        #expect(backup.status == 0, "\(backup.all)")
+        #expect(backup.standardOutput.contains("+ set files: new repository at"))
+        #expect(backup.standardOutput.contains("files: snapshot "))
+
+        let target = workspace.directory.subpath("restore")
+        let restore = try workspace.run(["restore", "files", "--to", target])
+        #expect(restore.status == 0, "\(restore.all)")
+        let differences = TreeComparison.differences(workspace.source, workspace.restored(under: target))
+        #expect(differences == [], "\(differences.joined(separator: "\n"))")
+    }
+
+    @Test func onlyNewAndChangedFilesAreReadAgain() throws {
+        let workspace = try Workspace()
+        var generator = TreeGenerator(root: workspace.source, seed: 7)
+        try generator.generate(files: 20)
+        #expect(try workspace.run(["backup"]).status == 0)
+
+        let unchanged = try workspace.run(["plan"])
+        #expect(unchanged.standardOutput == "No changes.\n", "\(unchanged.all)")
+
+        try Data("changed".utf8).write(to: URL(fileURLWithPath: workspace.source + "/deep/file-new.txt"))
+        try FileManager.default.removeItem(atPath: workspace.source + "/empty-hardlink")
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: workspace.source + "/linked.txt"))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data("more\n".utf8))
+        try handle.close()
+
+        let plan = try workspace.run(["plan", "--detailed-exitcode"])
+        #expect(plan.status == 2)
+        let lines = plan.standardOutput.split(separator: "\n").map(String.init)
+        #expect(lines.contains("+ \(workspace.source)/deep/file-new.txt (7 B)"))
+        #expect(lines.contains("~ \(workspace.source)/linked.txt (25 B)"))
+        #expect(lines.contains("- \(workspace.source)/empty-hardlink"))
+        #expect(lines.contains("~ \(workspace.source)/deep/linked-again.txt (25 B)"))
+        // Removing one name of "empty" changes its link count, so its ctime: it is read again too.
+        #expect(lines.last == "Plan: 1 new, 3 changed, 1 removed; about 57 B to upload.")
+
+        let second = try workspace.run(["backup", "--quiet"])
+        #expect(second.status == 0)
+        #expect(second.standardOutput.contains("read 32 B"), "hard links are read once: \(second.all)")
+    }
+
+    @Test func restoreSkipsIdenticalFilesAndNeverOverwritesDifferingOnes() throws {
+        let workspace = try Workspace()
+        try FileManager.default.createDirectory(atPath: workspace.source, withIntermediateDirectories: true)
+        try Data("one".utf8).write(to: URL(fileURLWithPath: workspace.source + "/a.txt"))
+        try Data("two".utf8).write(to: URL(fileURLWithPath: workspace.source + "/b.txt"))
+        #expect(try workspace.run(["backup"]).status == 0)
+
+        // In the original place: a.txt is identical, b.txt now differs.
+        try Data("local edit".utf8).write(to: URL(fileURLWithPath: workspace.source + "/b.txt"))
+        let dryRun = try workspace.run(["restore", "files", "--dry-run"])
+        #expect(dryRun.status == 1)
+        #expect(dryRun.standardOutput.contains("identical \(workspace.source)/a.txt"))
+        #expect(dryRun.standardOutput.contains("conflict \(workspace.source)/b.txt: exists and differs"))
+        let refused = try workspace.run(["restore", "files"])
+        #expect(refused.status == 1)
+        #expect(try String(contentsOfFile: workspace.source + "/b.txt", encoding: .utf8) == "local edit")
+
+        let forced = try workspace.run(["restore", "files", "--overwrite", "if-changed", "\(workspace.source)/b.txt"])
+        #expect(forced.status == 0, "\(forced.all)")
+        #expect(try String(contentsOfFile: workspace.source + "/b.txt", encoding: .utf8) == "two")
+        #expect(!forced.standardOutput.contains("a.txt"), "only the named path is restored")
+    }
+
+    @Test func restoreChoosesSnapshotsByTimeAndId() throws {
+        let workspace = try Workspace()
+        try FileManager.default.createDirectory(atPath: workspace.source, withIntermediateDirectories: true)
+        try Data("first".utf8).write(to: URL(fileURLWithPath: workspace.source + "/v.txt"))
+        #expect(try workspace.run(["backup"]).status == 0)
+        Thread.sleep(forTimeInterval: 1.1)
+        let between = Date()
+        Thread.sleep(forTimeInterval: 1.1)
+        try Data("second".utf8).write(to: URL(fileURLWithPath: workspace.source + "/v.txt"))
+        #expect(try workspace.run(["backup"]).status == 0)
+
+        let formatter = ISO8601DateFormatter()
+        let target = workspace.directory.subpath("old")
+        let old = try workspace.run(["restore", "files", "--at", formatter.string(from: between), "--to", target])
+        #expect(old.status == 0, "\(old.all)")
+        #expect(try String(contentsOfFile: workspace.restored(under: target) + "/v.txt", encoding: .utf8) == "first")
+
+        let json = try workspace.run(["snapshots", "files", "--json"])
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(json.standardOutput.utf8)) as? [[String: Any]])
+        #expect(rows.count == 2)
+        let latest = try #require(rows.last?["id"] as? String)
+        let byID = try workspace.run(["restore", "files", "--snapshot", String(latest.prefix(10)), "--to", workspace.directory.subpath("new")])
+        #expect(byID.status == 0)
+        #expect(try String(contentsOfFile: workspace.restored(under: workspace.directory.subpath("new")) + "/v.txt", encoding: .utf8) == "second")
+
+        let versions = try workspace.run(["ls", "files", "--all-versions", workspace.source + "/v.txt"])
+        #expect(versions.standardOutput.split(separator: "\n").count == 2, "\(versions.all)")
+    }
+
+    @Test func aWrongKeyChangesNothing() throws {
+        var workspace = try Workspace()
+        try FileManager.default.createDirectory(atPath: workspace.source, withIntermediateDirectories: true)
+        try Data("x".utf8).write(to: URL(fileURLWithPath: workspace.source + "/x"))
+        #expect(try workspace.run(["backup"]).status == 0)
+        let before = try FileManager.default.subpathsOfDirectory(atPath: workspace.destination).sorted()
+        workspace.environment["CAIRN_KEY"] = "wrong"
+        let refused = try workspace.run(["backup"])
+        #expect(refused.status == 1)
+        #expect(refused.standardError.contains("the key does not open the repository"))
+        #expect(try FileManager.default.subpathsOfDirectory(atPath: workspace.destination).sorted() == before)
+    }
+
+    @Test func aMissingDestinationIsAClearError() throws {
+        let workspace = try Workspace()
+        try FileManager.default.removeItem(atPath: workspace.destination)
+        try FileManager.default.createDirectory(atPath: workspace.source, withIntermediateDirectories: true)
+        let output = try workspace.run(["backup"])
+        #expect(output.status == 1)
+        #expect(output.standardError.contains("does not exist or is not a folder (is its disk mounted?)"))
+    }
+
+    @Test func unreadableFilesAreReportedWithExitStatus3() throws {
+        guard getuid() != 0 else { return }  // root reads everything
+        let workspace = try Workspace()
+        try FileManager.default.createDirectory(atPath: workspace.source, withIntermediateDirectories: true)
+        try Data("secret".utf8).write(to: URL(fileURLWithPath: workspace.source + "/locked"))
+        chmod(workspace.source + "/locked", 0)
+        let output = try workspace.run(["backup"])
+        #expect(output.status == 3)
+        #expect(output.standardError.contains("locked: cannot be read"))
+    }
+
+    @Test func setsUsingFeaturesNotBuiltYetRefuseToRun() throws {
+        let workspace = try Workspace(extra: "    retention: month\nretention: {month: {keep-days: 30}}\n")
+        try FileManager.default.createDirectory(atPath: workspace.source, withIntermediateDirectories: true)
+        let output = try workspace.run(["backup", "files"])
+        #expect(output.status == 1)
+        #expect(output.standardError.contains("uses retention"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: workspace.destination).isEmpty)
+    }
+}
