@@ -29,18 +29,28 @@ extension Cairn {
             let config = try CommandSupport.loadConfig(options)
             var statuses: [Int32] = []
             for name in try CommandSupport.sets(sets, in: config) {
-                statuses.append(await CommandSupport.reporting("backup set '\(name)'") {
-                    let context = try SetContext(config: config, setName: name)
-                    var job = try await BackupJob.plan(context)
-                    if !quiet { job.plan.lines().forEach { print($0) } }
-                    let result = try await job.execute()
-                    CommandSupport.printProblems(result.problems)
+                let context: SetContext
+                do {
+                    context = try SetContext(config: config, setName: name)
+                } catch {
+                    Terminal.standardError("cairn: error: \(error)")
+                    statuses.append(ExitStatus.error)
+                    continue
+                }
+                let outcome = await BackupJob.run(context, showPlan: !quiet) { print($0) }
+                CommandSupport.printProblems(outcome.problems)
+                if let result = outcome.result {
                     let statistics = result.snapshot.statistics
                     print(
                         "\(name): snapshot \(result.snapshotID.short) saved: \(statistics.files) files, \(ByteCountText.format(statistics.bytes)); read \(ByteCountText.format(statistics.bytesRead)), stored \(ByteCountText.format(statistics.bytesStored))\(result.problems.isEmpty ? "" : "; \(result.problems.count) problem\(result.problems.count == 1 ? "" : "s")")"
                     )
-                    return result.problems.isEmpty ? ExitStatus.success : ExitStatus.incomplete
-                })
+                }
+                if let failure = outcome.failure {
+                    Terminal.standardError("cairn: error: backup set '\(name)': \(failure)")
+                    statuses.append(ExitStatus.error)
+                } else {
+                    statuses.append(outcome.problems.isEmpty ? ExitStatus.success : ExitStatus.incomplete)
+                }
             }
             let status = CommandSupport.combine(statuses)
             if status != 0 { throw ExitCode(status) }

@@ -16,13 +16,15 @@ struct Cairn: AsyncParsableCommand {
             \(ExitStatus.text)
             """,
         version: CairnVersion.full,
-        subcommands: [Validate.self, Plan.self, Backup.self, Restore.self, Snapshots.self, List.self]
+        subcommands: [Validate.self, Plan.self, Backup.self, Restore.self, Snapshots.self, List.self, Verify.self, Key.self]
     )
 
     /// Runs the command; help text is printed with its EXIT STATUS block last.
     static func main() async {
         do {
-            var command = try parseAsRoot()
+            // `--read-data` alone means all of it: ArgumentParser has no options with optional values.
+            let arguments = CommandLine.arguments.dropFirst().map { $0 == "--read-data" ? "--read-data=100%" : $0 }
+            var command = try parseAsRoot(arguments)
             if var command = command as? AsyncParsableCommand {
                 try await command.run()
             } else {

@@ -61,7 +61,14 @@ extension Cairn {
                     repository: repository, target: target, paths: paths.map { FilePath(PathExpansion.normalize($0)) },
                     overwrite: Restorer.Overwrite(rawValue: overwrite)!, permissions: !noPermissions, dryRun: dryRun)
                 print("restoring snapshot \(record.id.short) of \(record.snapshot.start) to \(target)\(dryRun ? " (dry run)" : "")")
-                try await restorer.restore(root: tree)
+                let lock = try await repository.lock(.shared, command: "cairn restore \(set)")
+                do {
+                    try await restorer.restore(root: tree)
+                    await lock.release()
+                } catch {
+                    await lock.release()
+                    throw error
+                }
                 for action in restorer.actions {
                     switch action.kind {
                     case .write: print("\(dryRun ? "would write" : "wrote") \(action.path)")

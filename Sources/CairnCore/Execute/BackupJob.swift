@@ -37,7 +37,7 @@ public struct BackupJob {
     }
 
     /// Carries out the plan: stores what changed and commits the snapshot.
-    public mutating func execute() async throws -> Result {
+    public mutating func execute(id: ObjectID? = nil) async throws -> Result {
         let repository: Repository
         if let existing = self.repository {
             repository = existing
@@ -45,6 +45,18 @@ public struct BackupJob {
             repository = try await context.createRepository()
         }
         self.repository = repository
+        let lock = try await repository.lock(.writer, command: "cairn backup \(context.set.name)")
+        do {
+            let result = try await store(in: repository, id: id)
+            await lock.release()
+            return result
+        } catch {
+            await lock.release()
+            throw error
+        }
+    }
+
+    private func store(in repository: Repository, id snapshotID: ObjectID?) async throws -> Result {
         var runner = BackupRunner(repository: repository, followSymlinks: context.set.followSymlinks)
         let tree = try await runner.store(scan)
         try await repository.flush()
@@ -55,7 +67,7 @@ public struct BackupJob {
             set: context.set.name, host: HostName.short, user: ProcessInfo.processInfo.userName, start: started,
             end: Timestamp(Date()), status: .complete, tree: tree, parent: previous?.id,
             sources: context.set.sources.map(\.value), statistics: statistics)
-        let id = try await repository.save(snapshot)
+        let id = try await repository.save(snapshot, id: snapshotID)
         return Result(snapshotID: id, snapshot: snapshot, problems: problems)
     }
 }

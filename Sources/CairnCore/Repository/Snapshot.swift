@@ -66,10 +66,10 @@ public struct SnapshotRecord: Sendable, Equatable {
 }
 
 extension Repository {
-    public func save(_ snapshot: Snapshot) async throws -> ObjectID {
+    public func save(_ snapshot: Snapshot, id: ObjectID? = nil) async throws -> ObjectID {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        return try await saveFile(.snapshot, in: "snapshots", Array(try encoder.encode(snapshot)))
+        return try await saveFile(.snapshot, in: "snapshots", Array(try encoder.encode(snapshot)), id: id)
     }
 
     public func snapshot(_ id: ObjectID) async throws -> Snapshot {

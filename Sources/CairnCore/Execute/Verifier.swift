@@ -1,0 +1,149 @@
+import Foundation
+
+/// `cairn verify`: checks that every snapshot's trees and data are present and intact, and says
+/// for each damaged or missing object which files of which snapshots it affects.
+public struct Verifier {
+    public struct Damage: Sendable, Equatable {
+        public var object: ObjectID?
+        public var message: String
+        /// `(snapshot, path)` of each file or folder that needs the object.
+        public var affected: [(snapshot: ObjectID, path: FilePath)]
+
+        public static func == (l: Damage, r: Damage) -> Bool {
+            l.object == r.object && l.message == r.message && l.affected.map(\.path) == r.affected.map(\.path)
+        }
+    }
+
+    public struct Report: Sendable {
+        public var snapshots = 0
+        public var trees = 0
+        public var dataObjects = 0
+        public var packsRead = 0
+        public var bytesRead = 0
+        public var damages: [Damage] = []
+    }
+
+    public let repository: Repository
+
+    public init(repository: Repository) {
+        self.repository = repository
+    }
+
+    /// Checks the structure, and with `readData` (a share from 0 to 1) decrypts and hashes every
+    /// object of that share of the packs, chosen at random.
+    public func run(readData: Double?) async throws -> Report {
+        var report = Report()
+        var bad: [ObjectID: String] = [:]
+        var snapshotsOK: [SnapshotRecord] = []
+        for id in try await repository.fileIDs(in: "snapshots") {
+            do {
+                snapshotsOK.append(SnapshotRecord(id: id, snapshot: try await repository.snapshot(id)))
+            } catch {
+                report.damages.append(Damage(object: id, message: "snapshot \(id.short) cannot be read: \(error)", affected: []))
+            }
+        }
+        report.snapshots = snapshotsOK.count
+
+        // Packs the index names must exist and be long enough for their objects.
+        let byPack = await repository.index.entriesByPack()
+        var packSizes: [ObjectID: Int] = [:]
+        for (pack, entries) in byPack {
+            let key = PackBuilder.key(for: pack)
+            guard let item = try await repository.storage.stat(key) else {
+                for entry in entries { bad[entry.id] = "\(entry.kind.name) \(entry.id.short) is in the pack \(key), which is missing" }
+                continue
+            }
+            packSizes[pack] = item.size
+            for entry in entries where entry.offset + entry.length > item.size {
+                bad[entry.id] = "\(entry.kind.name) \(entry.id.short) lies past the end of the pack \(key)"
+            }
+        }
+
+        if let readData {
+            var packs = Array(byPack.keys).filter { packSizes[$0] != nil }.sorted()
+            if readData < 1 {
+                packs.shuffle()
+                packs = Array(packs.prefix(max(1, Int((Double(packs.count) * readData).rounded(.up)))))
+            }
+            for pack in packs {
+                let key = PackBuilder.key(for: pack)
+                let bytes = try await repository.storage.get(key)
+                report.packsRead += 1
+                report.bytesRead += bytes.count
+                if ObjectID(Hashing.sha256(bytes)) == pack { continue }
+                // The pack changed: find which objects are damaged.
+                for entry in byPack[pack] ?? [] where bad[entry.id] == nil {
+                    do {
+                        _ = try await repository.load(entry.kind, entry.id)
+                    } catch {
+                        bad[entry.id] = "\(entry.kind.name) \(entry.id.short) in \(key) is damaged"
+                    }
+                }
+            }
+        }
+
+        // Walk every snapshot: every tree must load, every object must be indexed and intact.
+        var visited: Set<ObjectID> = []
+        var seenData: Set<ObjectID> = []
+        for record in snapshotsOK {
+            guard let root = record.snapshot.treeID else { continue }
+            try await walk(root, visited: &visited, seenData: &seenData, bad: &bad, report: &report)
+        }
+        report.dataObjects = seenData.count
+
+        if !bad.isEmpty {
+            var affected: [ObjectID: [(ObjectID, FilePath)]] = [:]
+            for record in snapshotsOK {
+                guard let root = record.snapshot.treeID else { continue }
+                await collect(root, at: .root, snapshot: record.id, bad: bad, into: &affected)
+            }
+            for (id, message) in bad.sorted(by: { $0.key < $1.key }) {
+                report.damages.append(Damage(object: id, message: message, affected: affected[id] ?? []))
+            }
+        }
+        return report
+    }
+
+    private func walk(_ tree: ObjectID, visited: inout Set<ObjectID>, seenData: inout Set<ObjectID>, bad: inout [ObjectID: String], report: inout Report) async throws {
+        guard visited.insert(tree).inserted, bad[tree] == nil else { return }
+        let loaded: Tree
+        do {
+            loaded = try await repository.tree(tree)
+        } catch {
+            bad[tree] = "tree \(tree.short) cannot be read: \(error)"
+            return
+        }
+        report.trees += 1
+        for entry in loaded.entries {
+            for extent in entry.content where seenData.insert(extent.object).inserted {
+                if !(await repository.contains(extent.object)) {
+                    bad[extent.object] = "data \(extent.object.short) is not in the repository"
+                }
+            }
+            if let subtree = entry.subtree {
+                if !(await repository.contains(subtree)) {
+                    bad[subtree] = "tree \(subtree.short) is not in the repository"
+                } else {
+                    try await walk(subtree, visited: &visited, seenData: &seenData, bad: &bad, report: &report)
+                }
+            }
+        }
+    }
+
+    private func collect(_ tree: ObjectID, at path: FilePath, snapshot: ObjectID, bad: [ObjectID: String], into affected: inout [ObjectID: [(ObjectID, FilePath)]]) async {
+        if bad[tree] != nil {
+            affected[tree, default: []].append((snapshot, path))
+            return
+        }
+        guard let loaded = try? await repository.tree(tree) else { return }
+        for entry in loaded.entries {
+            let child = path.appending(entry.name)
+            for extent in entry.content where bad[extent.object] != nil {
+                if affected[extent.object]?.last.map({ $0.0 == snapshot && $0.1 == child }) != true {
+                    affected[extent.object, default: []].append((snapshot, child))
+                }
+            }
+            if let subtree = entry.subtree { await collect(subtree, at: child, snapshot: snapshot, bad: bad, into: &affected) }
+        }
+    }
+}

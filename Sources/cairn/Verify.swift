@@ -1,0 +1,69 @@
+import ArgumentParser
+import CairnCore
+import Foundation
+
+extension Cairn {
+    struct Verify: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check a set's repository, and report what any damage affects.",
+            discussion: """
+                Checks that every snapshot's trees load and that every object they need is \
+                indexed and inside an existing pack. With --read-data, also reads every pack, \
+                checks its hash, and decrypts and hashes each object of a pack that changed; \
+                --read-data=10% reads a random tenth of the packs. Each damaged or missing \
+                object is listed with the files and snapshots it affects.
+
+                \(ExitStatus.text)
+                """
+        )
+
+        @OptionGroup var options: ConfigOptions
+
+        @Argument(help: "The backup set.")
+        var set: String
+
+        @Option(
+            name: .long,
+            help: ArgumentHelp("Read and check all data (--read-data), or a random share of it (--read-data=10%).", valueName: "percent"))
+        var readData: String?
+
+        static func share(_ text: String?) throws -> Double? {
+            guard let text else { return nil }
+            guard text.hasSuffix("%"), let value = Double(text.dropLast()), value > 0, value <= 100 else {
+                throw ValidationError("--read-data takes a percentage above 0% and at most 100%, such as 10%")
+            }
+            return value / 100
+        }
+
+        func validate() throws { _ = try Self.share(readData) }
+
+        func run() async throws {
+            let config = try CommandSupport.loadConfig(options)
+            let status = await CommandSupport.reporting("verify of backup set '\(set)'") {
+                let context = try SetContext(config: config, setName: set)
+                guard let repository = try await context.openRepository() else {
+                    throw SnapshotChoice.Failure.none("backup set '\(set)' has never been backed up (no repository at \(context.repositoryPath))")
+                }
+                let lock = try await repository.lock(.shared, command: "cairn verify \(set)")
+                let share = try Self.share(readData)
+                let report: Verifier.Report
+                do {
+                    report = try await Verifier(repository: repository).run(readData: share)
+                    await lock.release()
+                } catch {
+                    await lock.release()
+                    throw error
+                }
+                for damage in report.damages {
+                    print("damaged: \(damage.message)")
+                    for (snapshot, path) in damage.affected { print("  affects \(path) in snapshot \(snapshot.short)") }
+                }
+                var summary = "\(set): \(report.snapshots) snapshots, \(report.trees) trees, \(report.dataObjects) data objects checked"
+                if share != nil { summary += "; \(report.packsRead) packs (\(ByteCountText.format(UInt64(report.bytesRead)))) read" }
+                print(summary + (report.damages.isEmpty ? "; no problems" : "; \(report.damages.count) damaged or missing"))
+                return report.damages.isEmpty ? ExitStatus.success : ExitStatus.error
+            }
+            if status != 0 { throw ExitCode(status) }
+        }
+    }
+}
