@@ -35,42 +35,17 @@ public struct CommandRunner: Sendable {
         var merged = environment
         for (name, value) in command.environment { merged[name] = value }
         for (name, value) in variables { merged[name] = value }
-        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("cairn-command-\(UUID().uuidString)")
-        FileManager.default.createFile(atPath: scratch.path, contents: nil)
-        defer { try? FileManager.default.removeItem(at: scratch) }
-
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", command.run]
-        process.environment = merged
-        process.currentDirectoryURL = URL(fileURLWithPath: command.cwd ?? merged["HOME"] ?? "/")
-        process.standardInput = FileHandle.nullDevice
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("cairn-command-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let exit: ShellProcess.Exit
         do {
-            let handle = try FileHandle(forWritingTo: scratch)
-            process.standardOutput = handle
-            process.standardError = handle
-            try process.run()
-            try handle.close()
+            exit = try await ShellProcess.run(
+                command.run, directory: command.cwd ?? merged["HOME"] ?? "/", environment: merged, output: scratch,
+                timeout: command.timeout.map { TimeInterval($0.seconds) })
         } catch {
             return Outcome(command: command, phase: phase, status: 127, timedOut: false, output: "cannot start: \(error)")
         }
-        var timedOut = false
-        if let timeout = command.timeout {
-            let deadline = Date().addingTimeInterval(TimeInterval(timeout.seconds))
-            while process.isRunning {
-                if Date() >= deadline {
-                    timedOut = true
-                    process.terminate()
-                    let grace = Date().addingTimeInterval(5)
-                    while process.isRunning && Date() < grace { try? await Task.sleep(nanoseconds: 50_000_000) }
-                    if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-                    break
-                }
-                try? await Task.sleep(nanoseconds: 20_000_000)
-            }
-        }
-        process.waitUntilExit()
-        let output = (try? String(contentsOf: scratch, encoding: .utf8)) ?? ""
-        return Outcome(command: command, phase: phase, status: process.terminationStatus, timedOut: timedOut, output: output)
+        let output = (try? String(contentsOfFile: scratch, encoding: .utf8)) ?? ""
+        return Outcome(command: command, phase: phase, status: exit.status, timedOut: exit.timedOut, output: output)
     }
 }

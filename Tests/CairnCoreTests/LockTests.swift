@@ -1,0 +1,65 @@
+import Foundation
+import Testing
+
+@testable import CairnCore
+
+@Suite("Locks are leases")
+struct LockTests {
+    func repository() async throws -> (Repository, MemoryStorage) {
+        let storage = MemoryStorage()
+        return (try await Repository.create(storage: storage, algorithm: .aes256GCM, passphrase: passphrase, scrypt: testScrypt), storage)
+    }
+
+    @Test func aSecondWriterIsRefusedNamingTheHolder() async throws {
+        let (repository, storage) = try await repository()
+        let first = try await repository.lock(.writer, command: "cairn backup docs")
+        do {
+            _ = try await repository.lock(.writer, command: "cairn backup docs")
+            Issue.record("a second writer got the lock")
+        } catch let RepositoryError.locked(message) {
+            #expect(message.contains("cairn backup docs by"))
+            #expect(message.contains("@\(HostName.short), pid \(getpid()), since"))
+        }
+        let reader = try await repository.lock(.shared, command: "cairn restore docs")
+        await reader.release()
+        await first.release()
+        #expect(try await storage.listAll(prefix: "locks/").isEmpty)
+        let again = try await repository.lock(.writer, command: "cairn backup docs")
+        await again.release()
+    }
+
+    @Test func exclusiveExcludesEveryone() async throws {
+        let (repository, _) = try await repository()
+        let reader = try await repository.lock(.shared, command: "cairn restore")
+        await #expect(throws: RepositoryError.self) { try await repository.lock(.exclusive, command: "cairn prune") }
+        await reader.release()
+        let pruning = try await repository.lock(.exclusive, command: "cairn prune")
+        await #expect(throws: RepositoryError.self) { try await repository.lock(.shared, command: "cairn restore") }
+        await pruning.release()
+    }
+
+    @Test func staleLeasesAreRemoved() async throws {
+        let (repository, storage) = try await repository()
+        let now = Date()
+        // A process of this host that no longer exists.
+        let dead = LockRecord(
+            mode: .exclusive, host: HostName.short, pid: Int32.max - 1, user: "u", command: "cairn prune",
+            start: Timestamp(now), refreshed: Timestamp(now))
+        _ = try await repository.writeLock(dead, id: try .random())
+        // Another host's lease not refreshed for 31 minutes.
+        let old = LockRecord(
+            mode: .exclusive, host: "elsewhere", pid: 1, user: "u", command: "cairn prune",
+            start: Timestamp(now.addingTimeInterval(-3600)), refreshed: Timestamp(now.addingTimeInterval(-31 * 60)))
+        _ = try await repository.writeLock(old, id: try .random())
+        // Another host's live lease.
+        let live = LockRecord(
+            mode: .writer, host: "elsewhere", pid: 1, user: "u", command: "cairn backup",
+            start: Timestamp(now), refreshed: Timestamp(now))
+        _ = try await repository.writeLock(live, id: try .random())
+
+        #expect(try await repository.locks(now: now).map(\.record) == [live])
+        #expect(try await storage.listAll(prefix: "locks/").count == 1)
+        let reader = try await repository.lock(.shared, command: "cairn restore", now: now)
+        await reader.release()
+    }
+}
