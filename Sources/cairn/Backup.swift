@@ -27,8 +27,10 @@ extension Cairn {
 
         func run() async throws {
             let config = try CommandSupport.loadConfig(options)
+            Interruption.shared.install()
             var statuses: [Int32] = []
             for name in try CommandSupport.sets(sets, in: config) {
+                if Interruption.shared.isRequested { break }
                 let context: SetContext
                 do {
                     context = try SetContext(config: config, setName: name)

@@ -39,9 +39,12 @@ extension BackupJob {
                 var job = try await plan(context)
                 outcome.plan = job.plan
                 if showPlan { job.plan.lines().forEach(report) }
-                let result = try await job.execute(id: jobID)
+                let result = try await job.execute(id: jobID) { Interruption.shared.isRequested }
                 outcome.result = result
                 outcome.problems = result.problems
+                if result.snapshot.status == .partial {
+                    outcome.failure = "interrupted: snapshot \(result.snapshotID.short) holds what was done and is marked partial; the next backup goes on from there"
+                }
             } catch {
                 outcome.failure = "\(error)"
             }

@@ -37,7 +37,7 @@ public struct BackupJob {
     }
 
     /// Carries out the plan: stores what changed and commits the snapshot.
-    public mutating func execute(id: ObjectID? = nil) async throws -> Result {
+    public mutating func execute(id: ObjectID? = nil, shouldStop: @escaping @Sendable () -> Bool = { false }) async throws -> Result {
         let repository: Repository
         if let existing = self.repository {
             repository = existing
@@ -47,7 +47,7 @@ public struct BackupJob {
         self.repository = repository
         let lock = try await repository.lock(.writer, command: "cairn backup \(context.set.name)")
         do {
-            let result = try await store(in: repository, id: id)
+            let result = try await store(in: repository, id: id, shouldStop: shouldStop)
             await lock.release()
             return result
         } catch {
@@ -56,8 +56,8 @@ public struct BackupJob {
         }
     }
 
-    private func store(in repository: Repository, id snapshotID: ObjectID?) async throws -> Result {
-        var runner = BackupRunner(repository: repository, followSymlinks: context.set.followSymlinks)
+    private func store(in repository: Repository, id snapshotID: ObjectID?, shouldStop: @escaping @Sendable () -> Bool) async throws -> Result {
+        var runner = BackupRunner(repository: repository, followSymlinks: context.set.followSymlinks, shouldStop: shouldStop)
         let tree = try await runner.store(scan)
         try await repository.flush()
         var statistics = runner.statistics
@@ -65,8 +65,9 @@ public struct BackupJob {
         statistics.problems = problems.count
         let snapshot = Snapshot(
             set: context.set.name, host: HostName.short, user: ProcessInfo.processInfo.userName, start: started,
-            end: Timestamp(Date()), status: .complete, tree: tree, parent: previous?.id,
+            end: Timestamp(Date()), status: runner.wasInterrupted ? .partial : .complete, tree: tree, parent: previous?.id,
             sources: context.set.sources.map(\.value), statistics: statistics)
+        FaultInjection.reach("before-snapshot")
         let id = try await repository.save(snapshot, id: snapshotID)
         return Result(snapshotID: id, snapshot: snapshot, problems: problems)
     }

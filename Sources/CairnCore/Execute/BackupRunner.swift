@@ -17,16 +17,20 @@ public struct BackupRunner {
     /// Content already stored in this run, by (device, inode): hard links are read once.
     private var linked: [Pair: (content: [Extent], hash: ObjectID?, size: UInt64)] = [:]
     private let followSymlinks: Bool
+    private let shouldStop: @Sendable () -> Bool
+    /// Set once a stop was requested: files not read by then are left out of the snapshot.
+    public private(set) var wasInterrupted = false
 
     struct Pair: Hashable {
         var device: UInt64
         var inode: UInt64
     }
 
-    public init(repository: Repository, followSymlinks: Bool) {
+    public init(repository: Repository, followSymlinks: Bool, shouldStop: @escaping @Sendable () -> Bool = { false }) {
         self.repository = repository
         self.chunker = Chunker(key: repository.chunkerKey)
         self.followSymlinks = followSymlinks
+        self.shouldStop = shouldStop
     }
 
     /// Stores everything under `root` and returns the id of its tree.
@@ -66,8 +70,14 @@ public struct BackupRunner {
         case .unchanged:
             statistics.unchangedFiles += 1
             return entry
-        case .new: statistics.newFiles += 1
-        case .changed: statistics.changedFiles += 1
+        case .new, .changed:
+            if wasInterrupted || shouldStop() {
+                wasInterrupted = true
+                statistics.files -= 1
+                statistics.bytes -= entry.size
+                return nil
+            }
+            if file.change == .new { statistics.newFiles += 1 } else { statistics.changedFiles += 1 }
         }
         let pair = Pair(device: entry.device, inode: entry.inode)
         if entry.links > 1, let known = linked[pair] {
@@ -105,6 +115,7 @@ public struct BackupRunner {
                 entry.size = size
             }
             if entry.links > 1 { linked[pair] = (content, hash, entry.size) }
+            FaultInjection.reach("file-stored")
             return entry
         } catch let failure as FileMetadata.Failure {
             problems.append(Problem(path: file.path, message: "cannot be read: \(String(cString: strerror(failure.code)))"))

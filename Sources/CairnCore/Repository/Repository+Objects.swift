@@ -67,6 +67,7 @@ extension Repository {
         index.add(pack: pack.id, entries: pack.entries)
         unindexedPacks.append((pack.id, pack.entries))
         pending = [:]
+        FaultInjection.reach("pack-written")
         if unindexedPacks.count >= 32 { try await writeIndex() }
     }
 
@@ -77,6 +78,7 @@ extension Repository {
         try await storage.put("index/\(id.hex)", box)
         bytesWritten += box.count
         unindexedPacks = []
+        FaultInjection.reach("index-written")
     }
 
     /// Writes everything stored so far: the last pack, then the index that lists it.

@@ -1,0 +1,85 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Deterministic crash points for tests of crash safety, instead of timing.
+///
+/// `CAIRN_FAULT_INJECTION=POINT:N[:SIGNAL]` makes the process send itself SIGNAL (default
+/// KILL) the Nth time it reaches POINT. Points: `pack-written`, `index-written`,
+/// `before-snapshot`, `file-stored`. Unset, this does nothing.
+public enum FaultInjection {
+    private static let plan: (point: String, count: Int, signal: Int32)? = {
+        guard let text = ProcessInfo.processInfo.environment["CAIRN_FAULT_INJECTION"] else { return nil }
+        let parts = text.split(separator: ":").map(String.init)
+        guard parts.count >= 2, let count = Int(parts[1]) else { return nil }
+        let signal: Int32 = parts.count > 2 ? (parts[2] == "INT" ? SIGINT : parts[2] == "TERM" ? SIGTERM : SIGKILL) : SIGKILL
+        return (parts[0], count, signal)
+    }()
+
+    private static let counter = Counter()
+
+    final class Counter: @unchecked Sendable {
+        private let lock = NSLock()
+        private var counts: [String: Int] = [:]
+
+        func increment(_ point: String) -> Int {
+            lock.lock()
+            defer { lock.unlock() }
+            counts[point, default: 0] += 1
+            return counts[point]!
+        }
+    }
+
+    public static func reach(_ point: String) {
+        guard let plan, plan.point == point else { return }
+        if counter.increment(point) == plan.count { kill(getpid(), plan.signal) }
+    }
+}
+
+/// Whether SIGINT or SIGTERM asked the running job to stop: the job then commits what it has
+/// done as a partial snapshot.
+public final class Interruption: @unchecked Sendable {
+    public static let shared = Interruption()
+
+    private let lock = NSLock()
+    private var requested: Int32 = 0
+    private var sources: [DispatchSourceSignal] = []
+
+    /// The signal that asked to stop, or 0.
+    public var signal: Int32 {
+        lock.lock()
+        defer { lock.unlock() }
+        return requested
+    }
+
+    public var isRequested: Bool { signal != 0 }
+
+    /// Catches SIGINT and SIGTERM from now on; a second signal ends the process at once.
+    public func install() {
+        lock.lock()
+        defer { lock.unlock() }
+        guard sources.isEmpty else { return }
+        for number in [SIGINT, SIGTERM] {
+            Glibc.signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { [weak self] in self?.receive(number) }
+            source.resume()
+            sources.append(source)
+        }
+    }
+
+    private func receive(_ number: Int32) {
+        lock.lock()
+        let first = requested == 0
+        if first { requested = number }
+        lock.unlock()
+        if first {
+            FileHandle.standardError.write(Data("cairn: stopping: committing what is done as a partial snapshot (signal again to stop at once)\n".utf8))
+        } else {
+            Glibc.signal(number, SIG_DFL)
+            kill(getpid(), number)
+        }
+    }
+}
