@@ -181,3 +181,31 @@ struct BackupRestoreTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: workspace.destination).isEmpty)
     }
 }
+
+@Suite("Filters on real files")
+struct FilterBackupTests {
+    @Test func filtersAndDeselectedFoldersDecideWhatIsStored() throws {
+        let workspace = try Workspace(extra: """
+                exclude: [./source/tmp]
+                filters: [keep-docs, no-logs, no-images]
+            filters:
+              keep-docs: {top: ./source, match: ends-with, patterns: ["*.doc"], mode: include, others: keep}
+              no-logs: {top: ./source, apply-to: [directories], match: regex, patterns: ["^log$"], mode: exclude, others: keep}
+              no-images: {top: ./source, match: ends-with, patterns: ["*.jpg"], mode: exclude, others: keep}
+            """)
+        for folder in ["tmp", "app/log", "app/bin"] {
+            try FileManager.default.createDirectory(atPath: workspace.source + "/" + folder, withIntermediateDirectories: true)
+        }
+        for file in ["a.txt", "b.jpg", "c.doc", "tmp/d.doc", "tmp/e.txt", "app/log/f.txt", "app/log/g.doc", "app/bin/h.txt"] {
+            try Data(file.utf8).write(to: URL(fileURLWithPath: workspace.source + "/" + file))
+        }
+        let backup = try workspace.run(["backup", "-q"])
+        #expect(backup.status == 0, "\(backup.all)")
+        let listing = try workspace.run(["ls", "files", workspace.source])
+        let stored = listing.standardOutput.split(separator: "\n").compactMap { $0.split(separator: " ").last.map(String.init) }
+            .filter { $0.hasPrefix(workspace.source + "/") }.map { String($0.dropFirst(workspace.source.count + 1)) }
+        // g.doc under the excluded log folder: keep-docs decides first, but the folder itself is
+        // excluded by no-logs, and excluding a folder excludes everything under it.
+        #expect(stored.sorted() == ["a.txt", "app", "app/bin", "app/bin/h.txt", "c.doc", "tmp", "tmp/d.doc"], "\(listing.all)")
+    }
+}
