@@ -54,6 +54,43 @@ struct BackupRestoreTests {
         #expect(restore.status == 0, "\(restore.all)")
         let differences = TreeComparison.differences(workspace.source, workspace.restored(under: target))
         #expect(differences == [], "\(differences.joined(separator: "\n"))")
+
+        var info = stat()
+        #expect(lstat(workspace.restored(under: target) + "/sparse.img", &info) == 0)
+        #expect(info.st_blocks * 512 < 1 << 20, "the 8 MB sparse file restores sparse (\(info.st_blocks * 512) bytes allocated)")
+
+        if algorithm != "none" {
+            // Names and contents are encrypted: the destination shows neither.
+            for path in try FileManager.default.subpathsOfDirectory(atPath: workspace.destination) {
+                let bytes = FileManager.default.contents(atPath: workspace.destination + "/" + path) ?? Data()
+                #expect(bytes.range(of: Data("linked-again".utf8)) == nil, "\(path) shows a file name")
+                #expect(bytes.range(of: Data("two names, one file".utf8)) == nil, "\(path) shows file content")
+            }
+        }
+    }
+
+    @Test func noPermissionsAndFollowSymlinks() throws {
+        let workspace = try Workspace(extra: "    follow-symlinks: true\n")
+        try FileManager.default.createDirectory(atPath: workspace.source, withIntermediateDirectories: true)
+        try Data("target".utf8).write(to: URL(fileURLWithPath: workspace.directory.subpath("outside.txt")))
+        symlink(workspace.directory.subpath("outside.txt"), workspace.source + "/link")
+        try Data("private".utf8).write(to: URL(fileURLWithPath: workspace.source + "/private"))
+        chmod(workspace.source + "/private", 0o600)
+        #expect(try workspace.run(["backup", "-q"]).status == 0)
+
+        let target = workspace.directory.subpath("restore")
+        #expect(try workspace.run(["restore", "files", "--to", target, "--no-permissions"]).status == 0)
+        var info = stat()
+        #expect(lstat(workspace.restored(under: target) + "/link", &info) == 0)
+        #expect(info.st_mode & S_IFMT == S_IFREG, "with follow-symlinks the link's target is backed up")
+        #expect(try String(contentsOfFile: workspace.restored(under: target) + "/link", encoding: .utf8) == "target")
+        #expect(lstat(workspace.restored(under: target) + "/private", &info) == 0)
+        let mask = umask(0o022)
+        umask(mask)
+        #expect(info.st_mode & 0o777 == 0o666 & ~mask, "without permissions a file gets the umask's default mode")
+        var original = stat()
+        #expect(lstat(workspace.source + "/private", &original) == 0)
+        #expect(info.st_mtim.tv_sec == original.st_mtim.tv_sec && info.st_mtim.tv_nsec == original.st_mtim.tv_nsec, "times are always restored")
     }
 
     @Test func onlyNewAndChangedFilesAreReadAgain() throws {

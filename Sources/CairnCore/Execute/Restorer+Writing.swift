@@ -33,7 +33,7 @@ extension Restorer {
             }
             guard result == 0 else { throw FileMetadata.Failure(path: path, operation: "symlink", code: errno) }
         case .fifo:
-            let result = SafeDirectory.withName(temporary) { mkfifoat(directory.descriptor, $0, 0o600) }
+            let result = SafeDirectory.withName(temporary) { mkfifoat(directory.descriptor, $0, permissions ? 0o600 : 0o666) }
             guard result == 0 else { throw FileMetadata.Failure(path: path, operation: "mkfifo", code: errno) }
         case .characterDevice, .blockDevice:
             let type: mode_t = entry.kind == .characterDevice ? 0o020000 : 0o060000
@@ -61,7 +61,8 @@ extension Restorer {
     /// checks the whole content against the recorded hash before the file is renamed into place.
     private mutating func writeFile(_ entry: TreeEntry, named temporary: [UInt8], in directory: SafeDirectory, path: FilePath) async throws {
         let descriptor = SafeDirectory.withName(temporary) {
-            openat(directory.descriptor, $0, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            // Private until its mode is applied; without permissions, the umask's default.
+            openat(directory.descriptor, $0, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, permissions ? 0o600 : 0o666)
         }
         guard descriptor >= 0 else { throw FileMetadata.Failure(path: path, operation: "create", code: errno) }
         defer { close(descriptor) }

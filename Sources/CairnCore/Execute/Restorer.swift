@@ -119,7 +119,7 @@ public struct Restorer {
                 if dryRun {
                     child = try? parent.subdirectory(entry.name, create: false).0
                 } else {
-                    (child, created) = try parent.subdirectory(entry.name, create: true)
+                    (child, created) = try parent.subdirectory(entry.name, create: true, defaultMode: !permissions)
                 }
             } catch {
                 problems.append(Problem(path: path, message: "\(error)"))

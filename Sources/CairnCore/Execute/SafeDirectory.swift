@@ -56,10 +56,12 @@ final class SafeDirectory {
     }
 
     /// Opens (creating when missing) the subdirectory `name`; refuses a link or a non-directory.
-    func subdirectory(_ name: [UInt8], create: Bool) throws -> (SafeDirectory, created: Bool) {
+    /// A new directory is private (0700) until its own mode is applied, or takes the umask's
+    /// default when `defaultMode` (a restore without permissions).
+    func subdirectory(_ name: [UInt8], create: Bool, defaultMode: Bool = false) throws -> (SafeDirectory, created: Bool) {
         var created = false
         if create {
-            let result = Self.withName(name) { mkdirat(descriptor, $0, 0o700) }
+            let result = Self.withName(name) { mkdirat(descriptor, $0, defaultMode ? 0o777 : 0o700) }
             if result == 0 {
                 created = true
             } else if errno != EEXIST {
@@ -104,8 +106,6 @@ final class SafeDirectory {
                     failures.append("cannot set the mode: \(String(cString: strerror(errno)))")
                 }
                 if entry.kind != .symlink { failures += setXattrs(acls, on: name) }
-            } else if entry.kind != .symlink {
-                _ = fchmodat(descriptor, cName, mode_t(entry.mode & 0o777), 0)
             }
             var times = [entry.mtime.timespec, entry.mtime.timespec]
             if utimensat(descriptor, cName, &times, AT_SYMLINK_NOFOLLOW) != 0 {

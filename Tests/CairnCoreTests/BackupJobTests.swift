@@ -1,0 +1,51 @@
+import CairnTesting
+import Foundation
+import Testing
+
+@testable import CairnCore
+
+/// Backups of files that change or vanish between the plan and the read.
+@Suite("Files that change while they are backed up")
+struct BackupJobTests {
+    func context(_ directory: TemporaryDirectory) throws -> SetContext {
+        try FileManager.default.createDirectory(atPath: directory.subpath("destination"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: directory.subpath("source"), withIntermediateDirectories: true)
+        try directory.write("cairn.yaml", """
+            version: 1
+            accounts: {local: {destination: ./destination}}
+            encryption: {default: {algorithm: none}}
+            backup-sets: {files: {account: local, sources: [./source]}}
+            """)
+        let result = ConfigLoader(environment: ["HOME": directory.path], currentDirectory: directory.path).load(path: "cairn.yaml")
+        return try SetContext(config: try #require(result.config), setName: "files", environment: [:])
+    }
+
+    @Test func aFileThatVanishesOrChangesIsReportedAndTheSnapshotStaysConsistent() async throws {
+        let directory = try TemporaryDirectory()
+        let context = try context(directory)
+        try directory.write("source/stays.txt", "stays")
+        try directory.write("source/vanishes.txt", "vanishes")
+        try directory.write("source/grows.txt", "short")
+
+        var job = try await BackupJob.plan(context)
+        #expect(job.plan.newFiles == 3)
+        try FileManager.default.removeItem(atPath: directory.subpath("source/vanishes.txt"))
+        try directory.write("source/grows.txt", "much longer than before")
+        let result = try await job.execute()
+
+        #expect(result.problems.map(\.message).sorted() == [
+            "changed while it was read; stored as read, and read again next time",
+            "vanished before it could be read",
+        ])
+        let repository = try #require(job.repository)
+        var stored: [String: UInt64] = [:]
+        try await SnapshotWalk.visit(repository, tree: try #require(result.snapshot.treeID), at: .root) { path, entry in
+            if entry.kind == .file { stored[String(decoding: path.name, as: UTF8.self)] = entry.size }
+        }
+        #expect(stored == ["stays.txt": 5, "grows.txt": 23], "the entry's size is what was read")
+
+        // The next plan reads the changed file again.
+        let next = try await BackupJob.plan(context)
+        #expect(next.plan.changes.map(\.path).contains { $0.hasSuffix("/grows.txt") })
+    }
+}
