@@ -34,7 +34,12 @@ public enum FaultInjection {
 
     public static func reach(_ point: String) {
         guard let plan, plan.point == point else { return }
-        if counter.increment(point) == plan.count { kill(getpid(), plan.signal) }
+        guard counter.increment(point) == plan.count else { return }
+        kill(getpid(), plan.signal)
+        // The handler of SIGINT and SIGTERM runs on another thread: wait for it, so the point
+        // where the job notices the signal is the same in every run.
+        let deadline = Date().addingTimeInterval(5)
+        while !Interruption.shared.isRequested && Date() < deadline { usleep(1000) }
     }
 }
 
