@@ -32,21 +32,22 @@ public struct CairnProcess: Sendable {
     }
 
     /// Runs `cairn ARGUMENTS` in `directory` with `environment` added to this process's.
+    /// `prefix` runs the binary through another program, such as `setpriv` to drop root.
     public func run(
         _ arguments: [String], in directory: String? = nil, environment: [String: String] = [:],
-        removing removed: [String] = []
+        removing removed: [String] = [], prefix: [String] = []
     ) throws -> Output {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
+        process.executableURL = URL(fileURLWithPath: prefix.first ?? executable)
+        process.arguments = prefix.isEmpty ? arguments : Array(prefix.dropFirst()) + [executable] + arguments
         var merged = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
         for name in removed { merged[name] = nil }
         process.environment = merged
         if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         // Files rather than pipes: a child that fills a pipe nobody reads would block.
         let scratch = try TemporaryDirectory("cairn-output")
-        FileManager.default.createFile(atPath: scratch.subpath("out"), contents: nil)
-        FileManager.default.createFile(atPath: scratch.subpath("err"), contents: nil)
+        _ = FileManager.default.createFile(atPath: scratch.subpath("out"), contents: nil)
+        _ = FileManager.default.createFile(atPath: scratch.subpath("err"), contents: nil)
         let output = try FileHandle(forWritingTo: URL(fileURLWithPath: scratch.subpath("out")))
         let error = try FileHandle(forWritingTo: URL(fileURLWithPath: scratch.subpath("err")))
         process.standardOutput = output

@@ -10,7 +10,7 @@ public final class TemporaryDirectory: @unchecked Sendable {
         guard mkdtemp(&bytes) != nil else {
             throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: template])
         }
-        path = String(cString: bytes)
+        path = String(decoding: bytes.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     deinit {

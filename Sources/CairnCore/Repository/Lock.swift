@@ -52,10 +52,11 @@ public final class RepositoryLock: @unchecked Sendable {
     private var record: LockRecord
     private var refresher: Task<Void, Never>?
 
-    init(repository: Repository, id: ObjectID, record: LockRecord) {
+    init(repository: Repository, id: ObjectID, record: LockRecord, held: Bool = true) {
         self.repository = repository
         self.id = id
         self.record = record
+        guard held else { return }
         refresher = Task { [weak self] in
             while !Task.isCancelled {
                 try? await Task.sleep(nanoseconds: UInt64(LockRecord.refreshEvery * 1e9))
@@ -67,8 +68,9 @@ public final class RepositoryLock: @unchecked Sendable {
     }
 
     public func release() async {
-        refresher?.cancel()
-        refresher = nil
+        guard let refresher else { return }
+        refresher.cancel()
+        self.refresher = nil
         try? await repository.storage.delete("locks/\(id.hex)")
     }
 
@@ -109,7 +111,15 @@ extension Repository {
         let record = LockRecord(
             mode: mode, host: HostName.short, pid: getpid(), user: ProcessInfo.processInfo.userName, command: command,
             start: Timestamp(now), refreshed: Timestamp(now))
-        let id = try await writeLock(record, id: try .random())
+        let id: ObjectID
+        do {
+            id = try await writeLock(record, id: try .random())
+        } catch let error as StorageError where mode == .shared {
+            // Reading from a read-only copy (a mounted disk, a DVD) needs no lease: nobody can
+            // change what cannot be written.
+            guard case .readOnly = error else { throw error }
+            return RepositoryLock(repository: self, id: try .random(), record: record, held: false)
+        }
         // Someone may have taken a lease at the same moment: look again, and step back if so.
         if let holder = conflict(try await locks(now: now), except: id) {
             try? await storage.delete("locks/\(id.hex)")
