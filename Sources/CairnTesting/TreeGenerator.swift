@@ -100,6 +100,15 @@ public struct TreeGenerator {
         chmod(root + "/script.sh", 0o4755)
         let note = Array("a note".utf8)
         _ = note.withUnsafeBytes { setxattr(root + "/script.sh", "user.cairn.note", $0.baseAddress, $0.count, 0) }
+        // A POSIX ACL (user 1000 may read), in the kernel's xattr form.
+        try write(Array("shared.txt".utf8), Array("shared".utf8))
+        var acl: [UInt8] = [2, 0, 0, 0]
+        for (tag, permissions, id) in [(1, 6, UInt32.max), (2, 4, 1000), (4, 4, UInt32.max), (0x10, 4, UInt32.max), (0x20, 4, UInt32.max)] as [(UInt16, UInt16, UInt32)] {
+            withUnsafeBytes(of: tag.littleEndian) { acl += $0 }
+            withUnsafeBytes(of: permissions.littleEndian) { acl += $0 }
+            withUnsafeBytes(of: id.littleEndian) { acl += $0 }
+        }
+        _ = acl.withUnsafeBytes { setxattr(root + "/shared.txt", "system.posix_acl_access", $0.baseAddress, $0.count, 0) }
         // Old and precise times.
         var times = [timespec(tv_sec: 86_400 * 365, tv_nsec: 123_456_789), timespec(tv_sec: 86_400 * 365, tv_nsec: 123_456_789)]
         utimensat(AT_FDCWD, root + "/empty", &times, AT_SYMLINK_NOFOLLOW)

@@ -43,6 +43,7 @@ struct BackupRestoreTests {
         var generator = TreeGenerator(root: workspace.source, seed: 42)
         try generator.generate()
         #expect(TreeComparison.xattrs(Array((workspace.source + "/script.sh").utf8))["user.cairn.note"] == Array("a note".utf8), "the file system keeps xattrs")
+        #expect(TreeComparison.xattrs(Array((workspace.source + "/shared.txt").utf8))["system.posix_acl_access"] != nil, "the file system keeps ACLs")
 
         let backup = try workspace.run(["backup"])
         #expect(backup.status == 0, "\(backup.all)")
@@ -119,6 +120,9 @@ struct BackupRestoreTests {
         // Removing one name of "empty" changes its link count, so its ctime: it is read again too.
         #expect(lines.last == "Plan: 1 new, 3 changed, 1 removed; about 57 B to upload.")
 
+        let sampled = try workspace.run(["verify", "files", "--read-data=50%"])
+        #expect(sampled.status == 0 && sampled.standardOutput.contains("packs ("), "\(sampled.all)")
+
         let second = try workspace.run(["backup", "--quiet"])
         #expect(second.status == 0)
         #expect(second.standardOutput.contains("read 32 B"), "hard links are read once: \(second.all)")
@@ -140,6 +144,11 @@ struct BackupRestoreTests {
         let refused = try workspace.run(["restore", "files"])
         #expect(refused.status == 1)
         #expect(try String(contentsOfFile: workspace.source + "/b.txt", encoding: .utf8) == "local edit")
+
+        let globbed = try workspace.run(["restore", "files", "--to", workspace.directory.subpath("glob"), "\(workspace.source)/a*"])
+        #expect(globbed.status == 0)
+        #expect(FileManager.default.fileExists(atPath: workspace.restored(under: workspace.directory.subpath("glob")) + "/a.txt"))
+        #expect(!FileManager.default.fileExists(atPath: workspace.restored(under: workspace.directory.subpath("glob")) + "/b.txt"))
 
         let forced = try workspace.run(["restore", "files", "--overwrite", "if-changed", "\(workspace.source)/b.txt"])
         #expect(forced.status == 0, "\(forced.all)")
