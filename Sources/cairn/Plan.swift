@@ -7,10 +7,16 @@ extension Cairn {
         static let configuration = CommandConfiguration(
             abstract: "Show what a backup run would do, diff-style, without writing anything.",
             discussion: """
-                For each set: + new files, ~ changed files (with their sizes), - entries gone \
-                since the last snapshot (their last version stays restorable), + set NAME: new \
-                repository for a set never backed up, and a summary line. Planning reads the \
-                sources and the repository and never writes.
+                For each set: + new files and ~ changed files with their sizes, - entries gone \
+                since the last snapshot (their last version stays restorable: deleted, or \
+                excluded by the config now), + set NAME: new repository for a set never backed \
+                up, and a summary line. Long lists fold per folder with counts unless -v. \
+                Planning reads the sources and the repository and never writes; it does not run \
+                pre-commands, so what they produce shows as it is now.
+
+                --out FILE saves the plan with what it was based on (the config's digest, each \
+                set's latest snapshot, each planned file's size, times and inode) for cairn \
+                apply --plan FILE. --json prints the same document (docs/PLAN-JSON.md).
 
                 \(ExitStatus.text)
                 """
@@ -21,28 +27,41 @@ extension Cairn {
         @Argument(help: "The sets to plan (default: the sets of this host).")
         var sets: [String] = []
 
-        @Flag(help: "Print the plans as JSON.")
+        @Flag(help: "Print the plan document as JSON.")
         var json = false
+
+        @Option(help: ArgumentHelp("Save the plan for cairn apply --plan FILE.", valueName: "file"))
+        var out: String?
 
         @Flag(help: "Exit with 2 when there are changes, 0 when there are none.")
         var detailedExitcode = false
 
+        @Flag(name: .shortAndLong, help: "List every planned file instead of folding long lists per folder.")
+        var verbose = false
+
         func run() async throws {
             let config = try CommandSupport.loadConfig(options)
+            let colour = ANSI.enabled(for: 1)
             var statuses: [Int32] = []
             var plans: [BackupPlan] = []
             for name in try CommandSupport.sets(sets, in: config) {
                 statuses.append(await CommandSupport.reporting("backup set '\(name)'") {
                     let job = try await BackupJob.plan(try SetContext(config: config, setName: name))
                     CommandSupport.printProblems(job.scanProblems)
-                    if json { plans.append(job.plan) } else { job.plan.lines().forEach { print($0) } }
+                    plans.append(job.plan)
+                    if !json { job.plan.lines(verbose: verbose, colour: colour).forEach { print($0) } }
                     return detailedExitcode && job.plan.hasChanges ? ExitStatus.changes : ExitStatus.success
                 })
             }
-            if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-                print(String(decoding: try encoder.encode(plans), as: UTF8.self))
+            let document = SavedPlan(created: Date(), configDigest: config.digest, plans: plans)
+            if json { print(try document.json()) }
+            if let out {
+                do {
+                    try Data((try document.json() + "\n").utf8).write(to: URL(fileURLWithPath: out), options: .atomic)
+                    if !json { print("Saved the plan to \(out); carry it out with: cairn apply --plan \(out)") }
+                } catch {
+                    CommandSupport.fail("cannot write the plan to \(out): \(error.localizedDescription)")
+                }
             }
             let status = CommandSupport.combine(statuses)
             if status != 0 { throw ExitCode(status) }

@@ -28,7 +28,7 @@ struct BackupJobTests {
         try directory.write("source/grows.txt", "short")
 
         var job = try await BackupJob.plan(context)
-        #expect(job.plan.newFiles == 3)
+        #expect(job.plan.summary.newFiles == 3)
         try FileManager.default.removeItem(atPath: directory.subpath("source/vanishes.txt"))
         try directory.write("source/grows.txt", "much longer than before")
         let result = try await job.execute()
@@ -46,6 +46,6 @@ struct BackupJobTests {
 
         // The next plan reads the changed file again.
         let next = try await BackupJob.plan(context)
-        #expect(next.plan.changes.map(\.path).contains { $0.hasSuffix("/grows.txt") })
+        #expect(next.plan.actions.map(\.path).contains { $0.hasSuffix("/grows.txt") })
     }
 }

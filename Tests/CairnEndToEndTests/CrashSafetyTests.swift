@@ -19,7 +19,7 @@ struct CrashSafetyTests {
 
     static func stored(_ output: CairnProcess.Output) -> Double? {
         guard let range = output.standardOutput.range(of: "stored ") else { return nil }
-        let text = output.standardOutput[range.upperBound...].prefix { $0 != "\n" && $0 != ";" }
+        let text = output.standardOutput[range.upperBound...].prefix { $0 != "\n" && $0 != ";" && $0 != "," }
         let parts = text.split(separator: " ")
         guard parts.count == 2, let value = Double(parts[0]) else { return nil }
         return value * (parts[1] == "MB" ? 1e6 : parts[1] == "kB" ? 1e3 : parts[1] == "GB" ? 1e9 : 1)

@@ -1,21 +1,50 @@
 import Foundation
 
-/// A whole job: pre-commands, plan, backup, post-commands, as `cairn backup` runs it.
+/// A whole job as `cairn backup` and `cairn apply` run it: pre-commands, plan (or a saved plan),
+/// backup, post-commands, and the report in the job log.
 extension BackupJob {
+    public struct RunOptions: Sendable {
+        /// `backup` or `apply`, for reports and leases.
+        public var command: String
+        /// Carry out this saved plan instead of a new one.
+        public var saved: BackupPlan?
+        public var strict = false
+        /// Asked with the new plan before anything is stored (`cairn apply` on a terminal);
+        /// nil carries out the plan without asking.
+        public var confirm: (@Sendable (BackupPlan) async -> Bool)?
+        /// Skip the job when the plan has no changes (`cairn apply`).
+        public var skipWithoutChanges = false
+        public var showPlan = true
+        public var verbose = false
+        public var colour = false
+        public var progress: (@Sendable (BackupPlan) -> ProgressDisplay?)?
+
+        public init(command: String) {
+            self.command = command
+        }
+    }
+
     public struct Outcome: Sendable {
+        public var report: JobReport
         public var result: Result?
-        public var plan: BackupPlan?
-        public var commands: [CommandRunner.Outcome]
+        public var drift: Drift?
         public var problems: [Problem]
         /// Why the job failed, if it did.
         public var failure: String?
+        public var cancelled = false
+        public var skipped = false
     }
 
-    /// Runs the set's job. `report` receives the plan's lines and the commands' output as they come.
-    public static func run(_ context: SetContext, showPlan: Bool, report: @escaping @Sendable (String) -> Void) async -> Outcome {
+    public static func run(_ context: SetContext, options: RunOptions, output report: @escaping @Sendable (String) -> Void) async -> Outcome {
         let jobID = (try? ObjectID.random()) ?? ObjectID([UInt8](repeating: 1, count: 32))
+        let started = Date()
         let runner = CommandRunner(environment: context.environment)
-        var outcome = Outcome(result: nil, plan: nil, commands: [], problems: [], failure: nil)
+        var outcome = Outcome(
+            report: JobReport(
+                job: jobID.hex, set: context.set.name, command: options.command, host: HostName.short, start: Timestamp(started),
+                end: Timestamp(started), status: "failed", snapshot: nil, plan: nil, statistics: nil, problems: [], drift: [], commands: [],
+                failure: nil),
+            result: nil, drift: nil, problems: [], failure: nil)
         let variables = ["CAIRN_SET": context.set.name, "CAIRN_JOB_ID": jobID.hex]
 
         func log(_ result: CommandRunner.Outcome) {
@@ -23,11 +52,12 @@ extension BackupJob {
                 report("[\(result.phase) \(result.command.name)] \(line)")
             }
             report(result.summary)
+            outcome.report.commands.append(
+                JobReport.CommandRecord(phase: result.phase, name: result.command.name, status: result.status, timedOut: result.timedOut, output: result.output))
         }
 
         for command in context.set.commands.pre {
             let result = await runner.run(command, phase: "pre", variables: variables)
-            outcome.commands.append(result)
             log(result)
             if !result.succeeded, command.onFailure == .abort {
                 outcome.failure = "\(result.summary); the backup did not run (on-failure: continue would let it)"
@@ -37,27 +67,53 @@ extension BackupJob {
         if outcome.failure == nil {
             do {
                 var job = try await plan(context)
-                outcome.plan = job.plan
-                if showPlan { job.plan.lines().forEach(report) }
-                let result = try await job.execute(id: jobID) { Interruption.shared.isRequested }
-                outcome.result = result
-                outcome.problems = result.problems
-                if result.snapshot.status == .partial {
-                    outcome.failure = "interrupted: snapshot \(result.snapshotID.short) holds what was done and is marked partial; the next backup goes on from there"
+                outcome.report.plan = job.plan.summary
+                if let saved = options.saved {
+                    let drift = try job.restrict(to: saved, strict: options.strict)
+                    outcome.drift = drift
+                    for (path, what) in drift.drifted { report("drifted: \(path) (\(what)): backed up as it is now") }
+                    for path in drift.deferred { report("not in the plan: \(path): waits for the next plan") }
+                    for path in drift.vanished { report("vanished: \(path)") }
+                    outcome.report.drift = drift.drifted.map { "drifted \($0.path): \($0.what)" } + drift.deferred.map { "deferred \($0)" }
+                        + drift.vanished.map { "vanished \($0)" }
+                } else if options.showPlan {
+                    job.plan.lines(verbose: options.verbose, colour: options.colour).forEach(report)
+                }
+                if options.skipWithoutChanges && !job.plan.hasChanges && options.saved == nil {
+                    outcome.skipped = true
+                } else if let confirm = options.confirm, !(await confirm(job.plan)) {
+                    outcome.cancelled = true
+                } else {
+                    let progress = options.progress?(job.plan)
+                    let result = try await job.execute(id: jobID, progress: progress) { Interruption.shared.isRequested }
+                    progress?.clear()
+                    outcome.result = result
+                    outcome.problems = result.problems
+                    outcome.report.snapshot = result.snapshotID.hex
+                    outcome.report.statistics = result.snapshot.statistics
+                    if result.snapshot.status == .partial {
+                        outcome.failure = "interrupted: snapshot \(result.snapshotID.short) holds what was done and is marked partial; the next backup goes on from there"
+                    }
                 }
             } catch {
                 outcome.failure = "\(error)"
             }
         }
-        let status = outcome.failure != nil ? "failed" : outcome.problems.isEmpty ? "complete" : "incomplete"
+        let status =
+            outcome.cancelled ? "cancelled" : outcome.skipped ? "no changes"
+            : outcome.result?.snapshot.status == .partial ? "partial"
+            : outcome.failure != nil ? "failed" : outcome.problems.isEmpty ? "complete" : "incomplete"
         for command in context.set.commands.post {
             let result = await runner.run(command, phase: "post", variables: variables.merging(["CAIRN_STATUS": status]) { $1 })
-            outcome.commands.append(result)
             log(result)
             if !result.succeeded, command.onFailure == .abort, outcome.failure == nil {
                 outcome.failure = "\(result.summary) (on-failure: continue would let the job count as done)"
             }
         }
+        outcome.report.status = outcome.failure != nil && status == "complete" ? "failed" : status
+        outcome.report.end = Timestamp(Date())
+        outcome.report.failure = outcome.failure
+        outcome.report.problems = outcome.problems.map { JobReport.ProblemRecord(path: $0.path.description, message: $0.message) }
         return outcome
     }
 }

@@ -24,7 +24,7 @@ public struct BackupJob {
         let root = try await scanner.scan(previousRoot: previous?.snapshot.treeID)
         let plan = BackupPlan(
             set: context.set.name, repository: context.repositoryPath, createsRepository: repository == nil,
-            previousSnapshot: previous?.id, scan: root)
+            previousSnapshot: previous?.id, scan: root, unusedRepositories: repository == nil ? context.unusedRepositories() : [])
         return BackupJob(
             context: context, repository: repository, previous: previous, scan: root, plan: plan, scanProblems: scanner.problems,
             started: Timestamp(now))
@@ -37,7 +37,9 @@ public struct BackupJob {
     }
 
     /// Carries out the plan: stores what changed and commits the snapshot.
-    public mutating func execute(id: ObjectID? = nil, shouldStop: @escaping @Sendable () -> Bool = { false }) async throws -> Result {
+    public mutating func execute(
+        id: ObjectID? = nil, progress: ProgressSink? = nil, shouldStop: @escaping @Sendable () -> Bool = { false }
+    ) async throws -> Result {
         let repository: Repository
         if let existing = self.repository {
             repository = existing
@@ -45,9 +47,9 @@ public struct BackupJob {
             repository = try await context.createRepository()
         }
         self.repository = repository
-        let lock = try await repository.lock(.writer, command: "cairn backup \(context.set.name)")
+        let lock = try await repository.lock(.writer, command: "cairn backup of \(context.set.name)")
         do {
-            let result = try await store(in: repository, id: id, shouldStop: shouldStop)
+            let result = try await store(in: repository, id: id, progress: progress, shouldStop: shouldStop)
             await lock.release()
             return result
         } catch {
@@ -56,8 +58,11 @@ public struct BackupJob {
         }
     }
 
-    private func store(in repository: Repository, id snapshotID: ObjectID?, shouldStop: @escaping @Sendable () -> Bool) async throws -> Result {
+    private func store(
+        in repository: Repository, id snapshotID: ObjectID?, progress: ProgressSink?, shouldStop: @escaping @Sendable () -> Bool
+    ) async throws -> Result {
         var runner = BackupRunner(repository: repository, followSymlinks: context.set.followSymlinks, shouldStop: shouldStop)
+        runner.progress = progress
         let tree = try await runner.store(scan)
         try await repository.flush()
         var statistics = runner.statistics

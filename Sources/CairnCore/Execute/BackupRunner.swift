@@ -18,6 +18,8 @@ public struct BackupRunner {
     private var linked: [Pair: (content: [Extent], hash: ObjectID?, size: UInt64)] = [:]
     private let followSymlinks: Bool
     private let shouldStop: @Sendable () -> Bool
+    /// Told about each file started and each piece read, for progress displays.
+    public var progress: ProgressSink?
     /// Set once a stop was requested: files not read by then are left out of the snapshot.
     public private(set) var wasInterrupted = false
 
@@ -102,6 +104,8 @@ public struct BackupRunner {
             return nil
         }
         defer { close(descriptor) }
+        progress?.start(file.path, size: entry.size)
+        defer { progress?.finish(file.path) }
         do {
             let (content, hash, size) = try await readContent(descriptor, path: file.path)
             entry.content = content
@@ -153,6 +157,8 @@ public struct BackupRunner {
                 hasher.update(chunk)
                 let stored = try await repository.store(.blob, chunk)
                 count(stored)
+                if !stored.isNew { statistics.bytesDeduplicated += UInt64(length) }
+                progress?.read(UInt64(length))
                 extents.append(Extent(object: stored.id, offset: 0, length: length))
                 total += UInt64(length)
                 start += length

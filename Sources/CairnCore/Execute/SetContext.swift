@@ -105,6 +105,17 @@ public struct SetContext: Sendable {
         return repository
     }
 
+    /// Repositories in the destination folder that no set of the config uses, such as a
+    /// renamed set leaves behind.
+    public func unusedRepositories() -> [String] {
+        guard case .localFolder(let path) = account.destination else { return [] }
+        let used = Set(config.backupSets.values.filter { $0.account.value == account.name }.map(\.repository))
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+        return names.filter { name in
+            !used.contains(name) && FileManager.default.fileExists(atPath: path + "/" + name + "/" + RepositoryDescriptor.fileName)
+        }.sorted()
+    }
+
     /// The sources as paths, and the selection the set's excludes and filters make.
     public func selection() throws -> Selection {
         try Selection(

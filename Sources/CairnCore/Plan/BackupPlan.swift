@@ -1,10 +1,10 @@
 import Foundation
 
-/// What a backup run of one set will do: the value `cairn plan` prints and `cairn backup`
-/// carries out. Planning reads and never writes.
-public struct BackupPlan: Codable, Sendable {
-    public enum Action: String, Codable, Sendable {
-        /// `+`: a file or folder that was not in the last snapshot.
+/// What a backup run of one set will do: the value `cairn plan` prints and `cairn backup` and
+/// `cairn apply` carry out. Planning reads and never writes.
+public struct BackupPlan: Codable, Sendable, Equatable {
+    public enum ActionKind: String, Codable, Sendable {
+        /// `+`: a file that was not in the last snapshot.
         case new
         /// `~`: a file whose size, times or inode differ: read again.
         case changed
@@ -12,40 +12,96 @@ public struct BackupPlan: Codable, Sendable {
         case removed
     }
 
-    public struct Change: Codable, Sendable, Equatable {
-        public var action: Action
-        /// The path for people (bytes that are not UTF-8 escaped as `\xNN`).
+    /// What a planned file looked like, so applying a saved plan can tell what drifted since.
+    public struct Fingerprint: Codable, Sendable, Equatable {
+        public var size: UInt64
+        public var mtime: Timestamp
+        public var ctime: Timestamp
+        public var inode: UInt64
+
+        init(_ entry: TreeEntry) {
+            size = entry.size
+            mtime = entry.mtime
+            ctime = entry.ctime
+            inode = entry.inode
+        }
+    }
+
+    public struct Action: Codable, Sendable, Equatable {
+        public var action: ActionKind
+        /// The path for people: bytes that are not UTF-8, and control characters, escaped.
         public var path: String
+        /// The exact path bytes in base64, present when `path` is not exactly them.
+        public var pathBase64: String?
+        /// file, directory, symlink, fifo, socket, character device, block device.
         public var kind: String
         public var size: UInt64
+        /// Why: `not in the last snapshot`, `size 10 B → 12 B`, `deleted`, `excluded now`, ...
+        public var reason: String
+        /// New and changed files: what they looked like when planned.
+        public var fingerprint: Fingerprint?
+
+        public var pathBytes: [UInt8] {
+            if let pathBase64, let data = Data(base64Encoded: pathBase64) { return Array(data) }
+            return Array(path.utf8)
+        }
+    }
+
+    public struct Summary: Codable, Sendable, Equatable {
+        public var newFiles = 0
+        public var changedFiles = 0
+        public var removed = 0
+        public var unchangedFiles = 0
+        /// Bytes of new and changed files: what will be read.
+        public var bytesToRead: UInt64 = 0
+        /// The range of bytes the run will store: nothing when everything deduplicates, at most
+        /// the bytes read plus the format's overhead.
+        public var uploadMinimum: UInt64 = 0
+        public var uploadMaximum: UInt64 = 0
     }
 
     public var set: String
     public var repository: String
     /// True when the set has never been backed up: its repository will be created.
     public var createsRepository: Bool
+    /// The set's latest snapshot this plan compares with (nil for a first backup).
     public var previousSnapshot: String?
-    public var changes: [Change]
-    public var newFiles = 0
-    public var changedFiles = 0
-    public var removedEntries = 0
-    public var unchangedFiles = 0
-    /// Bytes of new and changed files: what will be read, before deduplication and compression.
-    public var bytesToRead: UInt64 = 0
+    /// For a new repository: other repositories in the destination that no set uses, as a set
+    /// that was renamed would leave behind.
+    public var unusedRepositories: [String]
+    public var actions: [Action]
+    public var summary: Summary
 
-    public var hasChanges: Bool { createsRepository || !changes.isEmpty }
+    public var hasChanges: Bool { createsRepository || !actions.isEmpty }
 
     /// The plan for a scan against the previous snapshot.
-    public init(set: String, repository: String, createsRepository: Bool, previousSnapshot: ObjectID?, scan root: ScannedDirectory) {
+    public init(
+        set: String, repository: String, createsRepository: Bool, previousSnapshot: ObjectID?, scan root: ScannedDirectory,
+        unusedRepositories: [String] = []
+    ) {
         self.set = set
         self.repository = repository
         self.createsRepository = createsRepository
         self.previousSnapshot = previousSnapshot?.hex
-        self.changes = []
-        collect(root, isNewParent: false)
+        self.unusedRepositories = unusedRepositories
+        self.actions = []
+        self.summary = Summary()
+        collect(root)
+        summary.uploadMaximum = Self.uploadLimit(actions)
     }
 
-    private static func kindName(_ kind: TreeEntry.Kind) -> String {
+    /// An upper bound of what storing these files takes: content (incompressible at worst),
+    /// each object's seal and index entry, and the trees that change with them.
+    static func uploadLimit(_ actions: [Action]) -> UInt64 {
+        var total: UInt64 = 4096
+        for action in actions where action.action != .removed {
+            let objects = action.size / UInt64(Chunker.minimumSize) + 1
+            total += action.size + objects * 160 + UInt64(action.pathBytes.count) * 2 + 512
+        }
+        return total
+    }
+
+    static func kindName(_ kind: TreeEntry.Kind) -> String {
         switch kind {
         case .file: return "file"
         case .directory: return "directory"
@@ -57,48 +113,61 @@ public struct BackupPlan: Codable, Sendable {
         }
     }
 
-    private mutating func collect(_ directory: ScannedDirectory, isNewParent: Bool) {
+    static func action(_ kind: ActionKind, path: FilePath, entry: TreeEntry, reason: String) -> Action {
+        let shown = path.description
+        return Action(
+            action: kind, path: shown, pathBase64: shown == String(decoding: path.bytes, as: UTF8.self) ? nil : Data(path.bytes).base64EncodedString(),
+            kind: kindName(entry.kind), size: entry.size, reason: reason,
+            fingerprint: kind == .removed ? nil : Fingerprint(entry))
+    }
+
+    private mutating func collect(_ directory: ScannedDirectory) {
         for old in directory.removed {
-            changes.append(Change(action: .removed, path: directory.path.appending(old.name).description, kind: Self.kindName(old.kind), size: old.size))
-            removedEntries += 1
+            let path = directory.path.appending(old.name)
+            var info = stat()
+            let stillThere = path.withCString { lstat($0, &info) } == 0
+            actions.append(Self.action(.removed, path: path, entry: old, reason: stillThere ? "excluded from the set now" : "deleted"))
+            summary.removed += 1
         }
         for node in directory.children {
             switch node {
             case .file(let file):
                 switch file.change {
-                case .unchanged: unchangedFiles += 1
-                case .new, .changed:
-                    changes.append(Change(action: file.change == .new ? .new : .changed, path: file.path.description, kind: "file", size: file.entry.size))
-                    if file.change == .new { newFiles += 1 } else { changedFiles += 1 }
-                    bytesToRead += file.entry.size
+                case .unchanged:
+                    summary.unchangedFiles += 1
+                case .new:
+                    actions.append(Self.action(.new, path: file.path, entry: file.entry, reason: "not in the last snapshot"))
+                    summary.newFiles += 1
+                    summary.bytesToRead += file.entry.size
+                case .changed:
+                    actions.append(Self.action(.changed, path: file.path, entry: file.entry, reason: Self.differences(file.previous, file.entry)))
+                    summary.changedFiles += 1
+                    summary.bytesToRead += file.entry.size
                 }
             case .directory(let inner):
-                collect(inner, isNewParent: false)
+                collect(inner)
             case .special:
                 break
             }
         }
     }
 
-    /// The summary line: `Plan: 2 new, 1 changed, 1 removed; about 3.4 MB to upload.`
-    public var summary: String {
-        guard hasChanges else { return "No changes." }
-        return "Plan: \(newFiles) new, \(changedFiles) changed, \(removedEntries) removed; about \(ByteCountText.format(bytesToRead)) to upload."
+    /// What differs between a file's last version and now, in words.
+    static func differences(_ old: TreeEntry?, _ new: TreeEntry) -> String {
+        guard let old else { return "changed" }
+        if old.kind != new.kind { return "was a \(kindName(old.kind))" }
+        var parts: [String] = []
+        if old.size != new.size { parts.append("size \(ByteCountText.format(old.size)) → \(ByteCountText.format(new.size))") }
+        if old.mtime != new.mtime { parts.append("modified \(new.mtime)") }
+        if old.ctime != new.ctime && parts.isEmpty { parts.append("status changed \(new.ctime)") }
+        if old.inode != new.inode { parts.append("replaced (new inode)") }
+        return parts.isEmpty ? "changed" : parts.joined(separator: ", ")
     }
 
-    /// The plan as text lines, without colour.
-    public func lines() -> [String] {
-        var lines: [String] = []
-        if createsRepository { lines.append("+ set \(set): new repository at \(repository)") }
-        for change in changes {
-            switch change.action {
-            case .new: lines.append("+ \(change.path) (\(ByteCountText.format(change.size)))")
-            case .changed: lines.append("~ \(change.path) (\(ByteCountText.format(change.size)))")
-            case .removed: lines.append("- \(change.path)")
-            }
-        }
-        lines.append(summary)
-        return lines
+    /// The summary line: `Plan: 2 new, 1 changed, 1 removed; about 3.4 MB to upload.`
+    public var summaryLine: String {
+        guard hasChanges else { return "No changes." }
+        return "Plan: \(summary.newFiles) new, \(summary.changedFiles) changed, \(summary.removed) removed; about \(ByteCountText.format(summary.bytesToRead)) to upload."
     }
 }
 

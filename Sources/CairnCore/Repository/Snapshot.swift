@@ -19,6 +19,8 @@ public struct Snapshot: Codable, Sendable, Equatable {
         public var unchangedFiles = 0
         public var bytesRead: UInt64 = 0
         public var bytesStored: UInt64 = 0
+        /// Bytes read that were already in the repository, so not stored again.
+        public var bytesDeduplicated: UInt64 = 0
         public var newObjects = 0
         public var problems = 0
 

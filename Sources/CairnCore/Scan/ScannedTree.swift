@@ -41,6 +41,8 @@ public struct ScannedFile: Sendable {
     /// Metadata as scanned; for an unchanged file, with the previous version's content.
     public var entry: TreeEntry
     public var change: Change
+    /// The last snapshot's entry for this path, if it had one.
+    public var previous: TreeEntry?
 }
 
 /// Something that could not be read, reported and counted; the job then ends with exit code 3.

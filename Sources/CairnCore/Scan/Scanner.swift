@@ -143,7 +143,7 @@ public struct Scanner {
                     change = .changed
                 }
             }
-            return .file(ScannedFile(path: path, entry: entry, change: change))
+            return .file(ScannedFile(path: path, entry: entry, change: change, previous: previous))
         case .symlink:
             do {
                 entry.symlinkTarget = try FileMetadata.readLink(path)

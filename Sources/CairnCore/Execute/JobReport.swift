@@ -1,0 +1,92 @@
+import Foundation
+
+/// The report of one job, printed at its end and kept as JSON in the job log (the user guide's
+/// Backup Log): `$XDG_STATE_HOME/cairn/logs/SET/` (by default `~/.local/state/cairn/logs/SET/`).
+public struct JobReport: Codable, Sendable, Equatable {
+    public struct CommandRecord: Codable, Sendable, Equatable {
+        public var phase: String
+        public var name: String
+        public var status: Int32
+        public var timedOut: Bool
+        public var output: String
+    }
+
+    public struct ProblemRecord: Codable, Sendable, Equatable {
+        public var path: String
+        public var message: String
+    }
+
+    public static let currentVersion = 1
+
+    public var version = JobReport.currentVersion
+    public var job: String
+    public var set: String
+    public var command: String
+    public var host: String
+    public var start: Timestamp
+    public var end: Timestamp
+    /// complete, incomplete (some files could not be read), partial (interrupted), failed.
+    public var status: String
+    public var snapshot: String?
+    public var plan: BackupPlan.Summary?
+    public var statistics: Snapshot.Statistics?
+    public var problems: [ProblemRecord]
+    public var drift: [String]
+    public var commands: [CommandRecord]
+    public var failure: String?
+
+    public var duration: TimeInterval { end.date.timeIntervalSince(start.date) }
+
+    /// The lines printed at the end of a job.
+    public func summaryLines() -> [String] {
+        var lines: [String] = []
+        if let statistics, let snapshot {
+            lines.append(
+                "\(set): snapshot \(snapshot.prefix(8)) \(status == "partial" ? "saved as partial" : "saved"): \(statistics.files) files, \(ByteCountText.format(statistics.bytes)); read \(statistics.newFiles + statistics.changedFiles) files, \(ByteCountText.format(statistics.bytesRead)); stored \(ByteCountText.format(statistics.bytesStored)), deduplicated \(ByteCountText.format(statistics.bytesDeduplicated)); \(String(format: "%.1f", duration)) s\(problems.isEmpty ? "" : "; \(problems.count) problem\(problems.count == 1 ? "" : "s")")")
+        }
+        return lines
+    }
+}
+
+/// Where job reports are kept, and reading them back.
+public struct JobLog: Sendable {
+    public let directory: String
+
+    public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
+        let base = environment["XDG_STATE_HOME"].flatMap { $0.hasPrefix("/") ? $0 : nil }
+            ?? (environment["HOME"] ?? NSHomeDirectory()) + "/.local/state"
+        directory = base + "/cairn/logs"
+    }
+
+    func folder(for set: String) -> String { directory + "/" + set }
+
+    /// Saves a report as `START-JOB.json`; a failure to write the log is returned, not thrown:
+    /// it must not fail the backup.
+    @discardableResult
+    public func save(_ report: JobReport) -> String? {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
+        let name = "\(formatter.string(from: report.start.date))-\(report.job.prefix(8)).json"
+        do {
+            try FileManager.default.createDirectory(atPath: folder(for: report.set), withIntermediateDirectories: true)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            try encoder.encode(report).write(to: URL(fileURLWithPath: folder(for: report.set) + "/" + name), options: .atomic)
+            return nil
+        } catch {
+            return "the job log could not be written to \(folder(for: report.set)): \(error.localizedDescription)"
+        }
+    }
+
+    /// The reports of a set, oldest first.
+    public func reports(for set: String) -> [JobReport] {
+        let folder = folder(for: set)
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { $0.hasSuffix(".json") }.sorted()
+        return names.compactMap { name in
+            guard let data = FileManager.default.contents(atPath: folder + "/" + name) else { return nil }
+            return try? JSONDecoder().decode(JobReport.self, from: data)
+        }
+    }
+}

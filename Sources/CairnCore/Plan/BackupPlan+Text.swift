@@ -1,0 +1,113 @@
+/// The plan as text: `+ path (size)`, `~ path (size)`, `- path`, folded per directory when long.
+extension BackupPlan {
+    /// A group of actions under one directory, for folding.
+    final class Node {
+        var children: [[UInt8]: Node] = [:]
+        var action: Action?
+        var new = 0, changed = 0, removed = 0
+        var bytes: UInt64 = 0
+        var count: Int { new + changed + removed }
+    }
+
+    /// The lines of the plan. Unless `verbose`, long lists fold per directory with counts so
+    /// the plan stays within about `budget` lines.
+    public func lines(verbose: Bool = false, budget: Int = 40, colour: Bool = false) -> [String] {
+        var lines: [String] = []
+        if createsRepository {
+            var line = "+ set \(set): new repository at \(repository)"
+            if !unusedRepositories.isEmpty {
+                line += " (the destination also holds \(unusedRepositories.joined(separator: ", ")), which no set uses: a renamed set keeps its data with 'repository: \(unusedRepositories[0])')"
+            }
+            lines.append(paint(line, "+", colour))
+        }
+        if verbose || actions.count <= budget {
+            lines += actions.map { paint(Self.line(for: $0), Self.symbol($0.action), colour) }
+        } else {
+            lines += folded(budget: budget).map { paint($0, String($0.first ?? " "), colour) }
+        }
+        lines.append(summaryLine)
+        return lines
+    }
+
+    static func symbol(_ kind: ActionKind) -> String {
+        switch kind {
+        case .new: return "+"
+        case .changed: return "~"
+        case .removed: return "-"
+        }
+    }
+
+    static func line(for action: Action) -> String {
+        switch action.action {
+        case .new: return "+ \(action.path) (\(ByteCountText.format(action.size)))"
+        case .changed: return "~ \(action.path) (\(ByteCountText.format(action.size)))"
+        case .removed: return "- \(action.path)"
+        }
+    }
+
+    private func paint(_ line: String, _ symbol: String, _ colour: Bool) -> String {
+        guard colour else { return line }
+        switch symbol {
+        case "+": return ANSI.wrap(line, ANSI.green)
+        case "~": return ANSI.wrap(line, ANSI.yellow)
+        case "-": return ANSI.wrap(line, ANSI.red)
+        default: return line
+        }
+    }
+
+    /// Folds actions into directory groups, expanding the largest group while the result stays
+    /// within `budget` lines.
+    func folded(budget: Int) -> [String] {
+        let root = Node()
+        for action in actions {
+            var node = root
+            for component in FilePath(action.pathBytes).components {
+                node.count(action)
+                node = node.children[component] ?? {
+                    let child = Node()
+                    node.children[component] = child
+                    return child
+                }()
+            }
+            node.count(action)
+            node.action = action
+        }
+        // Start at the deepest folder that holds everything.
+        var top = root
+        var topPath = FilePath.root
+        while top.action == nil, top.children.count == 1, let (name, child) = top.children.first, child.action == nil {
+            top = child
+            topPath = topPath.appending(name)
+        }
+        var items: [(path: FilePath, node: Node)] = [(topPath, top)]
+        while true {
+            let groups = items.enumerated().filter { $0.element.node.action == nil }
+            guard let largest = groups.max(by: { $0.element.node.count < $1.element.node.count }) else { break }
+            let children = largest.element.node.children.sorted { $0.key.lexicographicallyPrecedes($1.key) }
+            if items.count - 1 + children.count > budget, largest.element.node.count > 1 { break }
+            items.remove(at: largest.offset)
+            items += children.map { (largest.element.path.appending($0.key), $0.value) }
+        }
+        return items.sorted { $0.path < $1.path }.map { item in
+            var node = item.node
+            while node.action == nil, node.count == 1, let only = node.children.values.first(where: { $0.count == 1 }) { node = only }
+            if let action = node.action { return Self.line(for: action) }
+            let shown = item.path.description + "/"
+            if node.new == node.count { return "+ \(shown) (\(node.new) new files, \(ByteCountText.format(node.bytes)))" }
+            if node.removed == node.count { return "- \(shown) (\(node.removed) removed)" }
+            if node.changed == node.count { return "~ \(shown) (\(node.changed) changed files, \(ByteCountText.format(node.bytes)))" }
+            return "~ \(shown) (\(node.new) new, \(node.changed) changed, \(node.removed) removed; \(ByteCountText.format(node.bytes)))"
+        }
+    }
+}
+
+extension BackupPlan.Node {
+    func count(_ action: BackupPlan.Action) {
+        switch action.action {
+        case .new: new += 1
+        case .changed: changed += 1
+        case .removed: removed += 1
+        }
+        if action.action != .removed { bytes += action.size }
+    }
+}

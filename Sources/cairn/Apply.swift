@@ -1,0 +1,98 @@
+import ArgumentParser
+import CairnCore
+import Foundation
+
+extension Cairn {
+    struct Apply: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show each set's plan, ask, and carry it out; or carry out a saved plan.",
+            discussion: """
+                Without --plan: for each set, its pre-commands run, its plan is shown, and on a \
+                terminal cairn asks before storing anything (--yes skips the question; without \
+                a terminal and without --yes, apply refuses). A set without changes is skipped.
+
+                With --plan FILE (written by cairn plan --out FILE): carries out exactly that \
+                plan. It refuses when the config or a set's latest snapshot changed since the \
+                plan was made. Planned files that changed since are backed up as they are now \
+                and listed as drifted (--strict refuses instead); files that appeared since \
+                wait for the next plan; planned files that vanished are reported.
+
+                \(ExitStatus.text)
+                """
+        )
+
+        @OptionGroup var options: ConfigOptions
+
+        @Argument(help: "The sets to apply (default: the sets of this host, or those of the saved plan).")
+        var sets: [String] = []
+
+        @Option(help: ArgumentHelp("Carry out this saved plan (from cairn plan --out).", valueName: "file"))
+        var plan: String?
+
+        @Flag(help: "Do not ask before carrying out the plan.")
+        var yes = false
+
+        @Flag(help: "With --plan: refuse when a planned file changed since the plan was made.")
+        var strict = false
+
+        @Flag(name: .shortAndLong, help: "Print no plan and no progress: only problems and each set's final line.")
+        var quiet = false
+
+        @Flag(name: .shortAndLong, help: "List every planned file instead of folding long lists per folder.")
+        var verbose = false
+
+        func validate() throws {
+            if strict && plan == nil { throw ValidationError("--strict goes with --plan FILE") }
+        }
+
+        func run() async throws {
+            let config = try CommandSupport.loadConfig(options)
+            let colour = ANSI.enabled(for: 1)
+            if let plan {
+                let saved: SavedPlan
+                do {
+                    saved = try SavedPlan.read(plan)
+                } catch {
+                    CommandSupport.fail("\(error)")
+                }
+                guard saved.configDigest == config.digest else {
+                    CommandSupport.fail("the config changed since \(plan) was made (its digest was \(saved.configDigest.prefix(12)), it is now \(config.digest.prefix(12))); make a new plan with 'cairn plan --out'")
+                }
+                let names = sets.isEmpty ? saved.plans.map(\.set) : sets
+                for name in names where !saved.plans.contains(where: { $0.set == name }) {
+                    CommandSupport.fail("\(plan) has no plan for backup set '\(name)'")
+                }
+                let status = await JobRunning.run(config: config, sets: names, quiet: quiet) { name in
+                    var options = BackupJob.RunOptions(command: "apply")
+                    options.saved = saved.plans.first { $0.set == name }
+                    options.strict = strict
+                    options.colour = colour
+                    return options
+                }
+                if status != 0 { throw ExitCode(status) }
+                return
+            }
+            let interactive = isatty(0) == 1
+            guard yes || interactive else {
+                CommandSupport.fail("apply asks before it stores anything, and there is no terminal to ask on: use --yes, or 'cairn backup'")
+            }
+            let names = try CommandSupport.sets(sets, in: config)
+            let status = await JobRunning.run(config: config, sets: names, quiet: quiet) { name in
+                var options = BackupJob.RunOptions(command: "apply")
+                options.skipWithoutChanges = true
+                options.verbose = verbose
+                options.colour = colour
+                if !yes {
+                    options.confirm = { plan in
+                        guard plan.hasChanges else { return false }
+                        print("\nApply the plan of backup set '\(name)'? Only 'yes' is accepted: ", terminator: "")
+                        fflush(nil)
+                        return readLine()?.trimmingCharacters(in: .whitespaces) == "yes"
+                    }
+                }
+                return options
+            }
+            if status != 0 { throw ExitCode(status) }
+        }
+    }
+}

@@ -1,0 +1,50 @@
+import ArgumentParser
+import CairnCore
+import Foundation
+
+/// Running backup jobs for `cairn backup` and `cairn apply`: output, progress, reports, the job
+/// log and the exit status.
+enum JobRunning {
+    /// Runs each set's job with the options `make` gives it; returns the combined exit status.
+    static func run(config: Config, sets: [String], quiet: Bool, make: (String) -> BackupJob.RunOptions) async -> Int32 {
+        Interruption.shared.install()
+        let log = JobLog()
+        var statuses: [Int32] = []
+        for name in sets {
+            if Interruption.shared.isRequested { break }
+            let context: SetContext
+            do {
+                context = try SetContext(config: config, setName: name)
+            } catch {
+                Terminal.standardError("cairn: error: \(error)")
+                statuses.append(ExitStatus.error)
+                continue
+            }
+            var options = make(name)
+            options.showPlan = options.showPlan && !quiet
+            if !quiet {
+                let terminal = isatty(2) == 1
+                options.progress = { plan in
+                    ProgressDisplay(files: plan.summary.newFiles + plan.summary.changedFiles, bytes: plan.summary.bytesToRead, terminal: terminal) {
+                        FileHandle.standardError.write(Data($0.utf8))
+                    }
+                }
+            }
+            let outcome = await BackupJob.run(context, options: options) { print($0) }
+            CommandSupport.printProblems(outcome.problems)
+            outcome.report.summaryLines().forEach { print($0) }
+            if outcome.skipped { print("\(name): no changes; nothing to do") }
+            if outcome.cancelled { print("\(name): cancelled; nothing was stored") }
+            if !outcome.skipped, !outcome.cancelled || !context.set.commands.pre.isEmpty, let warning = log.save(outcome.report) {
+                Terminal.standardError("cairn: warning: \(warning)")
+            }
+            if let failure = outcome.failure {
+                Terminal.standardError("cairn: error: backup set '\(name)': \(failure)")
+                statuses.append(ExitStatus.error)
+            } else {
+                statuses.append(outcome.problems.isEmpty ? ExitStatus.success : ExitStatus.incomplete)
+            }
+        }
+        return CommandSupport.combine(statuses)
+    }
+}

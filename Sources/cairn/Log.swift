@@ -1,0 +1,96 @@
+import ArgumentParser
+import CairnCore
+import Foundation
+
+extension Cairn {
+    struct Log: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show the past jobs of a set, or the report of one (the Backup Log).",
+            discussion: """
+                Reports are kept as JSON under $XDG_STATE_HOME/cairn/logs/SET (by default \
+                ~/.local/state/cairn/logs/SET) on the host that ran the job, with the plan's \
+                summary, what was read, stored and deduplicated, problems, and the output of \
+                the pre- and post-commands.
+
+                \(ExitStatus.text)
+                """
+        )
+
+        @OptionGroup var options: ConfigOptions
+
+        @Argument(help: "The backup set.")
+        var set: String
+
+        @Argument(help: "A job's id (or its first characters): show its whole report.")
+        var job: String?
+
+        @Flag(help: "Print as JSON.")
+        var json = false
+
+        func run() async throws {
+            let config = try CommandSupport.loadConfig(options)
+            guard config.backupSets[set] != nil else { CommandSupport.fail("no backup set named '\(set)' in the config") }
+            let reports = JobLog().reports(for: set)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            if let job {
+                let matches = reports.filter { $0.job.hasPrefix(job.lowercased()) }
+                guard matches.count == 1, let report = matches.first else {
+                    CommandSupport.fail(matches.isEmpty ? "no job \(job) in the log of set '\(set)'" : "\(job) names \(matches.count) jobs; give more of the id")
+                }
+                if json {
+                    print(String(decoding: try encoder.encode(report), as: UTF8.self))
+                } else {
+                    print(Self.details(report, zone: config.timeZone))
+                }
+                return
+            }
+            if json {
+                print(String(decoding: try encoder.encode(reports), as: UTF8.self))
+                return
+            }
+            if reports.isEmpty {
+                print("no jobs of set '\(set)' in the log of this host")
+                return
+            }
+            let formatter = DateFormatter()
+            formatter.timeZone = config.timeZone
+            formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
+            print("JOB       STARTED              STATUS      FILES        READ      STORED  PROBLEMS")
+            for report in reports {
+                let statistics = report.statistics
+                print([
+                    String(report.job.prefix(8)).padding(toLength: 9, withPad: " ", startingAt: 0),
+                    formatter.string(from: report.start.date).padding(toLength: 20, withPad: " ", startingAt: 0),
+                    report.status.padding(toLength: 11, withPad: " ", startingAt: 0),
+                    String(statistics?.files ?? 0).leftPadded(5),
+                    ByteCountText.format(statistics?.bytesRead ?? 0).leftPadded(11),
+                    ByteCountText.format(statistics?.bytesStored ?? 0).leftPadded(11),
+                    String(report.problems.count).leftPadded(9),
+                ].joined(separator: " "))
+            }
+        }
+
+        static func details(_ report: JobReport, zone: TimeZone) -> String {
+            var lines = [
+                "job \(report.job)", "set \(report.set) (\(report.command) on \(report.host))",
+                "started \(report.start), took \(String(format: "%.1f", report.duration)) s", "status \(report.status)",
+            ]
+            if let snapshot = report.snapshot { lines.append("snapshot \(snapshot)") }
+            if let plan = report.plan {
+                lines.append("planned \(plan.newFiles) new, \(plan.changedFiles) changed, \(plan.removed) removed, \(plan.unchangedFiles) unchanged; \(ByteCountText.format(plan.bytesToRead)) to read")
+            }
+            if let s = report.statistics {
+                lines.append("read \(s.newFiles + s.changedFiles) files, \(ByteCountText.format(s.bytesRead)); stored \(ByteCountText.format(s.bytesStored)) in \(s.newObjects) objects; deduplicated \(ByteCountText.format(s.bytesDeduplicated))")
+            }
+            lines += report.drift.map { "drift: \($0)" }
+            lines += report.problems.map { "problem: \($0.path): \($0.message)" }
+            for command in report.commands {
+                lines.append("\(command.phase)-command \(command.name): exit status \(command.status)\(command.timedOut ? " (timed out)" : "")")
+                lines += command.output.split(separator: "\n").map { "  | \($0)" }
+            }
+            if let failure = report.failure { lines.append("failure: \(failure)") }
+            return lines.joined(separator: "\n")
+        }
+    }
+}
