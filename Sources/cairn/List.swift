@@ -51,7 +51,7 @@ extension Cairn {
                             guard seen[path, default: []].insert(version).inserted else { return }
                         }
                         let kind = entry.kind == .directory ? "d" : entry.kind == .symlink ? "l" : entry.kind == .file ? "-" : "s"
-                        let line = "\(kind)\(String(entry.mode & 0o7777, radix: 8).leftPadded(4)) \(String(entry.size).leftPadded(12)) \(formatter.string(from: entry.mtime.date)) \(path)"
+                        let line = "\(kind)\(String(format: "%04o", entry.mode & 0o7777)) \(String(entry.size).leftPadded(12)) \(formatter.string(from: entry.mtime.date)) \(path)"
                         print(allVersions ? "\(line)  [\(record.id.short)]" : line)
                     }
                 }

@@ -84,9 +84,9 @@ public struct JobLog: Sendable {
     public func reports(for set: String) -> [JobReport] {
         let folder = folder(for: set)
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { $0.hasSuffix(".json") }.sorted()
-        return names.compactMap { name in
+        return names.compactMap { name -> JobReport? in
             guard let data = FileManager.default.contents(atPath: folder + "/" + name) else { return nil }
             return try? JSONDecoder().decode(JobReport.self, from: data)
-        }
+        }.sorted { ($0.start, $0.job) < ($1.start, $1.job) }
     }
 }

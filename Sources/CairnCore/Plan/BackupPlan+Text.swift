@@ -79,14 +79,24 @@ extension BackupPlan {
             top = child
             topPath = topPath.appending(name)
         }
+        // Expand groups smallest first, a whole tier of equal size at a time (so folders alike
+        // are shown alike), while the plan stays within the budget.
         var items: [(path: FilePath, node: Node)] = [(topPath, top)]
         while true {
-            let groups = items.enumerated().filter { $0.element.node.action == nil }
-            guard let largest = groups.max(by: { $0.element.node.count < $1.element.node.count }) else { break }
-            let children = largest.element.node.children.sorted { $0.key.lexicographicallyPrecedes($1.key) }
-            if items.count - 1 + children.count > budget, largest.element.node.count > 1 { break }
-            items.remove(at: largest.offset)
-            items += children.map { (largest.element.path.appending($0.key), $0.value) }
+            let groups = items.indices.filter { items[$0].node.action == nil && items[$0].node.count > 1 }
+            guard let smallest = groups.map({ items[$0].node.count }).min() else { break }
+            let tier = groups.filter { items[$0].node.count == smallest }
+            let cost = tier.reduce(0) { $0 + items[$1].node.children.count - 1 }
+            guard items.count + cost <= budget else { break }
+            var next: [(path: FilePath, node: Node)] = []
+            for (index, item) in items.enumerated() {
+                if tier.contains(index) {
+                    next += item.node.children.map { (item.path.appending($0.key), $0.value) }
+                } else {
+                    next.append(item)
+                }
+            }
+            items = next
         }
         return items.sorted { $0.path < $1.path }.map { item in
             var node = item.node

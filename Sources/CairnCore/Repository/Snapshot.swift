@@ -25,6 +25,28 @@ public struct Snapshot: Codable, Sendable, Equatable {
         public var problems = 0
 
         public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case files, directories, otherEntries, bytes, newFiles, changedFiles, unchangedFiles, bytesRead, bytesStored
+            case bytesDeduplicated, newObjects, problems
+        }
+
+        /// Counts a writer did not record read as zero, so statistics can grow.
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            files = try c.decodeIfPresent(Int.self, forKey: .files) ?? 0
+            directories = try c.decodeIfPresent(Int.self, forKey: .directories) ?? 0
+            otherEntries = try c.decodeIfPresent(Int.self, forKey: .otherEntries) ?? 0
+            bytes = try c.decodeIfPresent(UInt64.self, forKey: .bytes) ?? 0
+            newFiles = try c.decodeIfPresent(Int.self, forKey: .newFiles) ?? 0
+            changedFiles = try c.decodeIfPresent(Int.self, forKey: .changedFiles) ?? 0
+            unchangedFiles = try c.decodeIfPresent(Int.self, forKey: .unchangedFiles) ?? 0
+            bytesRead = try c.decodeIfPresent(UInt64.self, forKey: .bytesRead) ?? 0
+            bytesStored = try c.decodeIfPresent(UInt64.self, forKey: .bytesStored) ?? 0
+            bytesDeduplicated = try c.decodeIfPresent(UInt64.self, forKey: .bytesDeduplicated) ?? 0
+            newObjects = try c.decodeIfPresent(Int.self, forKey: .newObjects) ?? 0
+            problems = try c.decodeIfPresent(Int.self, forKey: .problems) ?? 0
+        }
     }
 
     public static let currentVersion = 1

@@ -1,0 +1,244 @@
+import CairnTesting
+import Foundation
+import Testing
+
+@Suite("Plan and apply")
+struct PlanApplyTests {
+    func write(_ workspace: Workspace, _ files: [String: String]) throws {
+        for (name, text) in files {
+            let path = workspace.source + "/" + name
+            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+        }
+    }
+
+    func json(_ text: String) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+    }
+
+    /// `PATH -> "SIZE MTIME"` of every file in the latest snapshot, keyed by the path's bytes
+    /// (Swift strings would merge names that differ only in Unicode normalisation).
+    func listing(_ workspace: Workspace) throws -> [[UInt8]: String] {
+        let output = try workspace.run(["ls", "files", workspace.source])
+        var result: [[UInt8]: String] = [:]
+        for line in output.standardOutput.split(separator: "\n") where line.hasPrefix("-") {
+            let parts = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard parts.count >= 5 else { continue }
+            result[Array(parts[4...].joined(separator: " ").utf8)] = "\(parts[1]) \(parts[2]) \(parts[3])"
+        }
+        return result
+    }
+
+    func validate(_ document: String, against schema: String) throws -> String {
+        let scratch = try TemporaryDirectory()
+        let file = try scratch.write("plan.json", document)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", "import json,sys,jsonschema; jsonschema.validate(json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))); print('valid')", file, SourceTree.path(schema)]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        process.waitUntilExit()
+        return String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    }
+
+    @Test(arguments: [1, 2, 3] as [UInt64])
+    func applyTouchesExactlyWhatThePlanLists(seed: UInt64) throws {
+        let workspace = try Workspace()
+        var generator = TreeGenerator(root: workspace.source, seed: seed)
+        let files = try generator.generate(files: 30)
+        #expect(try workspace.run(["backup", "-q"]).status == 0)
+        let before = try listing(workspace)
+
+        // Random edits: rewrite, append, touch, delete, add.
+        var random = SeededRandom(state: seed)
+        var edited: Set<String> = []
+        for relative in files.shuffled(using: &random).prefix(12) {
+            let path = workspace.source + "/" + String(decoding: relative, as: UTF8.self)
+            guard String(validating: relative, as: UTF8.self) != nil, FileManager.default.fileExists(atPath: path) else { continue }
+            switch Int.random(in: 0..<4, using: &random) {
+            case 0: try Data("rewritten \(seed)".utf8).write(to: URL(fileURLWithPath: path))
+            case 1:
+                let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+                try handle.seekToEnd()
+                try handle.write(contentsOf: Data("appended".utf8))
+                try handle.close()
+            case 2:
+                var times = [timespec(tv_sec: 1_000_000_000, tv_nsec: 5), timespec(tv_sec: 1_000_000_000, tv_nsec: 5)]
+                utimensat(AT_FDCWD, path, &times, 0)
+            default: try FileManager.default.removeItem(atPath: path)
+            }
+            edited.insert(path)
+        }
+        try Data("brand new".utf8).write(to: URL(fileURLWithPath: workspace.source + "/deep/added.txt"))
+
+        let planOutput = try workspace.run(["plan", "--json"])
+        #expect(planOutput.status == 0, "\(planOutput.all)")
+        #expect(try validate(planOutput.standardOutput, against: "schemas/plan.schema.json").hasPrefix("valid"))
+        let document = try json(planOutput.standardOutput)
+        let plan = try #require((document["plans"] as? [[String: Any]])?.first)
+        let actions = try #require(plan["actions"] as? [[String: Any]])
+        let planned = Set(actions.filter { ($0["action"] as? String) != "removed" }.compactMap { ($0["path"] as? String).map { Array($0.utf8) } })
+        let plannedRemovals = Set(actions.filter { ($0["action"] as? String) == "removed" }.compactMap { ($0["path"] as? String).map { Array($0.utf8) } })
+        let statusOnly = Set(actions.filter { ($0["reason"] as? String)?.hasPrefix("status changed") == true }.compactMap { ($0["path"] as? String).map { Array($0.utf8) } })
+        let summary = try #require(plan["summary"] as? [String: Any])
+
+        let apply = try workspace.run(["apply", "--yes", "-q"])
+        #expect(apply.status == 0, "\(apply.all)")
+        let after = try listing(workspace)
+        let touched = Set(after.keys.filter { before[$0] != after[$0] })
+        let gone = Set(before.keys.filter { after[$0] == nil })
+        // Every file written was planned; a planned file shows no new size or time only when
+        // just its status (ctime: links, owner, mode) changed.
+        #expect(touched.isSubset(of: planned), "written but not planned: \(touched.subtracting(planned).map { String(decoding: $0, as: UTF8.self) })")
+        #expect(planned.subtracting(touched).filter { after[$0] != nil }.isSubset(of: statusOnly))
+        #expect(!touched.isEmpty)
+        #expect(gone == plannedRemovals.filter { before[$0] != nil })
+
+        let log = try json(try workspace.run(["log", "files", "--json"]).standardOutput.replacingOccurrences(of: "^\\[", with: "{\"r\":[", options: .regularExpression) + "}")
+        let reports = try #require(log["r"] as? [[String: Any]])
+        let statistics = try #require(reports.last?["statistics"] as? [String: Any])
+        let stored = try #require(statistics["bytesStored"] as? Int)
+        #expect(stored >= summary["upload_minimum"] as? Int ?? -1)
+        #expect(stored <= summary["upload_maximum"] as? Int ?? -1, "stored \(stored) within the plan's estimate")
+    }
+
+    @Test func aSavedPlanIsCarriedOutOnceAndRefusedWhenItsBaseChanged() throws {
+        let workspace = try Workspace()
+        try write(workspace, ["a.txt": "a", "b.txt": "b"])
+        #expect(try workspace.run(["backup", "-q"]).status == 0)
+        try write(workspace, ["a.txt": "a changed"])
+        let planFile = workspace.directory.subpath("plan.json")
+        let saved = try workspace.run(["plan", "--out", planFile])
+        #expect(saved.standardOutput.contains("Saved the plan to \(planFile)"))
+
+        let apply = try workspace.run(["apply", "--plan", planFile])
+        #expect(apply.status == 0, "\(apply.all)")
+        let again = try workspace.run(["apply", "--plan", planFile])
+        #expect(again.status == 1)
+        #expect(again.standardError.contains("someone backed up since; make a new plan"))
+
+        let second = workspace.directory.subpath("plan2.json")
+        #expect(try workspace.run(["plan", "--out", second]).status == 0)
+        let config = try String(contentsOfFile: workspace.directory.subpath("cairn.yaml"), encoding: .utf8)
+        try (config + "    compression: zlib\n").write(toFile: workspace.directory.subpath("cairn.yaml"), atomically: true, encoding: .utf8)
+        let changed = try workspace.run(["apply", "--plan", second])
+        #expect(changed.status == 1)
+        #expect(changed.standardError.contains("the config changed since"))
+        // Only meaning counts: a comment is no change.
+        try (config + "# a comment\n").write(toFile: workspace.directory.subpath("cairn.yaml"), atomically: true, encoding: .utf8)
+        #expect(try workspace.run(["apply", "--plan", second]).status == 0)
+    }
+
+    @Test func driftIsReportedAndStrictRefuses() throws {
+        let workspace = try Workspace()
+        try write(workspace, ["planned.txt": "one", "other.txt": "other"])
+        #expect(try workspace.run(["backup", "-q"]).status == 0)
+        try write(workspace, ["planned.txt": "two"])
+        let planFile = workspace.directory.subpath("plan.json")
+        #expect(try workspace.run(["plan", "--out", planFile]).status == 0)
+        // After planning: the planned file changes again, another changes, a file appears.
+        try write(workspace, ["planned.txt": "three!", "other.txt": "changed late", "late.txt": "late"])
+
+        let strict = try workspace.run(["apply", "--plan", planFile, "--strict"])
+        #expect(strict.status == 1)
+        #expect(strict.standardError.contains("changed since the plan was made (--strict)"))
+        #expect(try workspace.run(["snapshots", "files"]).standardOutput.split(separator: "\n").count == 2, "nothing was stored")
+
+        let apply = try workspace.run(["apply", "--plan", planFile])
+        #expect(apply.status == 0, "\(apply.all)")
+        #expect(apply.standardOutput.contains("drifted: \(workspace.source)/planned.txt"))
+        #expect(apply.standardOutput.contains("not in the plan: \(workspace.source)/other.txt: waits for the next plan"))
+        #expect(apply.standardOutput.contains("not in the plan: \(workspace.source)/late.txt"))
+        let listed = try listing(workspace)
+        #expect(Set(listed.keys) == [Array((workspace.source + "/other.txt").utf8), Array((workspace.source + "/planned.txt").utf8)])
+        let target = workspace.directory.subpath("restore")
+        #expect(try workspace.run(["restore", "files", "--to", target]).status == 0)
+        #expect(try String(contentsOfFile: workspace.restored(under: target) + "/planned.txt", encoding: .utf8) == "three!")
+        #expect(try String(contentsOfFile: workspace.restored(under: target) + "/other.txt", encoding: .utf8) == "other")
+    }
+
+    @Test func applyAsksAndRefusesWithoutATerminal() throws {
+        let workspace = try Workspace()
+        try write(workspace, ["a.txt": "a"])
+        let refused = try workspace.run(["apply"])
+        #expect(refused.status == 1)
+        #expect(refused.standardError.contains("there is no terminal to ask on: use --yes"))
+        #expect(try workspace.run(["apply", "--yes", "-q"]).status == 0)
+        let nothing = try workspace.run(["apply", "--yes"])
+        #expect(nothing.status == 0)
+        #expect(nothing.standardOutput.contains("files: no changes; nothing to do"))
+    }
+
+    @Test func theTextOfAPlanMatchesItsGoldenFiles() throws {
+        var workspace = try Workspace()
+        workspace.environment["NO_COLOR"] = "1"
+        try write(workspace, ["docs/a.txt": "aaaa", "docs/b.txt": String(repeating: "b", count: 1500), "notes.md": "n"])
+        func text(_ arguments: [String]) throws -> String {
+            try workspace.run(arguments).standardOutput
+                .replacingOccurrences(of: workspace.directory.path, with: "WORKSPACE")
+        }
+        /// The golden file's text; `CAIRN_UPDATE_GOLDEN=1` rewrites it from `actual` instead.
+        func matches(_ actual: String, _ name: String) throws -> Bool {
+            let path = SourceTree.path("Tests/Fixtures/golden/\(name)")
+            if ProcessInfo.processInfo.environment["CAIRN_UPDATE_GOLDEN"] == "1" {
+                try actual.write(toFile: path, atomically: true, encoding: .utf8)
+            }
+            return try String(contentsOfFile: path, encoding: .utf8) == actual
+        }
+        #expect(try matches(text(["plan"]), "plan-first.txt"))
+        #expect(try workspace.run(["backup", "-q"]).status == 0)
+        try write(workspace, ["docs/a.txt": "aaaaaaaa"])
+        try FileManager.default.removeItem(atPath: workspace.source + "/notes.md")
+        for number in 0..<60 { try write(workspace, ["many/sub\(number % 3)/f\(number).txt": "x"]) }
+        #expect(try matches(text(["plan"]), "plan-folded.txt"))
+        let verbose = try text(["plan", "-v"])
+        #expect(verbose.split(separator: "\n").count == 63)
+    }
+
+    @Test func aRenamedSetAndAChangedAlgorithmAreExplained() throws {
+        let workspace = try Workspace()
+        try write(workspace, ["a.txt": "a"])
+        #expect(try workspace.run(["backup", "-q"]).status == 0)
+        let config = try String(contentsOfFile: workspace.directory.subpath("cairn.yaml"), encoding: .utf8)
+        try config.replacingOccurrences(of: "  files:", with: "  papers:").write(toFile: workspace.directory.subpath("cairn.yaml"), atomically: true, encoding: .utf8)
+        let renamed = try workspace.run(["plan"])
+        #expect(renamed.standardOutput.contains("+ set papers: new repository at"))
+        #expect(renamed.standardOutput.contains("a renamed set keeps its data with 'repository: files'"))
+
+        try config.replacingOccurrences(of: "aes-256-gcm", with: "chacha20-poly1305").write(toFile: workspace.directory.subpath("cairn.yaml"), atomically: true, encoding: .utf8)
+        let algorithm = try workspace.run(["plan"])
+        #expect(algorithm.status == 1)
+        #expect(algorithm.standardError.contains("the algorithm of a set cannot change: create a new set"))
+    }
+
+    @Test func theLogKeepsEveryJob() throws {
+        let workspace = try Workspace(extra: "    commands: {pre: [{name: hello, run: \"echo hello from pre\"}]}\n")
+        try write(workspace, ["a.txt": "a"])
+        #expect(try workspace.run(["backup", "-q"]).status == 0)
+        #expect(try workspace.run(["backup", "-q"]).status == 0)
+        let list = try workspace.run(["log", "files"])
+        let rows = list.standardOutput.split(separator: "\n")
+        #expect(rows.count == 3, "\(list.all)")
+        #expect(rows[1].contains("complete"))
+        let job = String(rows[1].prefix(8))
+        let details = try workspace.run(["log", "files", job])
+        #expect(details.standardOutput.contains("pre-command hello: exit status 0"))
+        #expect(details.standardOutput.contains("  | hello from pre"))
+        #expect(details.standardOutput.contains("read 1 files"))
+        #expect(FileManager.default.fileExists(atPath: workspace.directory.subpath("state/cairn/logs/files")))
+    }
+}
+
+/// A seeded generator for reproducible edits.
+struct SeededRandom: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
