@@ -242,3 +242,50 @@ struct SeededRandom: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 }
+
+@Suite("apply on a terminal")
+struct ApplyTerminalTests {
+    /// Runs cairn on a pseudo-terminal (util-linux `script`), typing `input`.
+    func onTerminal(_ workspace: Workspace, _ arguments: [String], input: String, environment extra: [String: String] = [:]) throws -> String {
+        let scratch = try TemporaryDirectory()
+        let typed = try scratch.write("input", input)
+        let command = ([workspace.cairn.executable] + arguments).map { "'\($0)'" }.joined(separator: " ")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/script")
+        process.arguments = ["-qec", command, "/dev/null"]
+        process.currentDirectoryURL = URL(fileURLWithPath: workspace.directory.path)
+        var environment = ProcessInfo.processInfo.environment.merging(workspace.environment) { $1 }
+        environment["NO_COLOR"] = nil
+        for (key, value) in extra { environment[key] = value }
+        process.environment = environment
+        process.standardInput = try FileHandle(forReadingFrom: URL(fileURLWithPath: typed))
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/script")))
+    func applyAsksAndOnlyYesProceeds() throws {
+        let workspace = try Workspace()
+        try FileManager.default.createDirectory(atPath: workspace.source, withIntermediateDirectories: true)
+        try Data("a".utf8).write(to: URL(fileURLWithPath: workspace.source + "/a.txt"))
+
+        let declined = try onTerminal(workspace, ["apply"], input: "y\n")
+        #expect(declined.contains("Apply the plan of backup set 'files'? Only 'yes' is accepted:"))
+        #expect(declined.contains("files: cancelled; nothing was stored"))
+        #expect(declined.contains("\u{1B}[32m+ "), "colour on a terminal")
+        #expect(!FileManager.default.fileExists(atPath: workspace.destination + "/files"))
+
+        let accepted = try onTerminal(workspace, ["apply"], input: "yes\n")
+        #expect(accepted.contains("files: snapshot "), "\(accepted)")
+        #expect(accepted.contains("files, "), "progress on the terminal")
+
+        try Data("b".utf8).write(to: URL(fileURLWithPath: workspace.source + "/b.txt"))
+        let plain = try onTerminal(workspace, ["plan"], input: "", environment: ["NO_COLOR": "1"])
+        #expect(plain.contains("+ \(workspace.source)/b.txt"))
+        #expect(!plain.contains("\u{1B}["), "NO_COLOR turns colour off")
+    }
+}

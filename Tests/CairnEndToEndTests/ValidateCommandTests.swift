@@ -136,7 +136,7 @@ struct ValidateCommandTests {
         #expect(output.standardOutput.contains("libarchive 3."))
     }
 
-    @Test(arguments: [["--help"], ["validate", "--help"], ["plan", "--help"], ["backup", "--help"], ["restore", "--help"], ["snapshots", "--help"], ["ls", "--help"]])
+    @Test(arguments: [["--help"], ["validate", "--help"], ["plan", "--help"], ["backup", "--help"], ["restore", "--help"], ["snapshots", "--help"], ["ls", "--help"], ["apply", "--help"], ["verify", "--help"], ["key", "--help"], ["key", "add", "--help"], ["log", "--help"]])
     func helpEndsWithTheExitStatus(arguments: [String]) throws {
         let output = try cairn.run(arguments)
         #expect(output.status == 0)
