@@ -61,7 +61,8 @@ public struct BackupJob {
     private func store(
         in repository: Repository, id snapshotID: ObjectID?, progress: ProgressSink?, shouldStop: @escaping @Sendable () -> Bool
     ) async throws -> Result {
-        var runner = BackupRunner(repository: repository, followSymlinks: context.set.followSymlinks, shouldStop: shouldStop)
+        var runner = BackupRunner(
+            repository: repository, compression: context.set.compression, followSymlinks: context.set.followSymlinks, shouldStop: shouldStop)
         runner.progress = progress
         let tree = try await runner.store(scan)
         try await repository.flush()

@@ -9,9 +9,14 @@ internal import CCairnKernels
 
 /// Carries out a backup plan: reads new and changed files, stores their content, builds the
 /// trees bottom-up and commits the snapshot.
+///
+/// Work runs in parallel with bounded queues: a few files of a folder are read at once, and the
+/// chunks of a file are hashed, compressed and sealed by several tasks while the file is read,
+/// so both cores stay busy and memory stays within a few maximum chunks per file read.
 public struct BackupRunner {
     public let repository: Repository
     let chunker: Chunker
+    let compressor: Compressor
     public private(set) var statistics = Snapshot.Statistics()
     public private(set) var problems: [Problem] = []
     /// Content already stored in this run, by (device, inode): hard links are read once.
@@ -23,38 +28,79 @@ public struct BackupRunner {
     /// Set once a stop was requested: files not read by then are left out of the snapshot.
     public private(set) var wasInterrupted = false
 
+    /// Files read at once, and chunks of one file in flight.
+    static let filesInParallel = 3
+    static let chunksInFlight = 3
+
     struct Pair: Hashable {
         var device: UInt64
         var inode: UInt64
     }
 
-    public init(repository: Repository, followSymlinks: Bool, shouldStop: @escaping @Sendable () -> Bool = { false }) {
+    public init(
+        repository: Repository, compression: Compression = .default, followSymlinks: Bool,
+        shouldStop: @escaping @Sendable () -> Bool = { false }
+    ) {
         self.repository = repository
         self.chunker = Chunker(key: repository.chunkerKey)
+        self.compressor = Compressor(compression)
         self.followSymlinks = followSymlinks
         self.shouldStop = shouldStop
     }
 
-    /// Stores everything under `root` and returns the id of its tree.
+    /// What reading one file gave, merged into the statistics by the task that started it.
+    struct FileResult: Sendable {
+        var entry: TreeEntry?
+        var statistics = Snapshot.Statistics()
+        var problems: [Problem] = []
+    }
+
+    /// Stores everything under `directory` and returns the id of its tree.
     public mutating func store(_ directory: ScannedDirectory) async throws -> ObjectID {
-        var entries: [TreeEntry] = []
-        for node in directory.children {
+        var entries: [TreeEntry?] = Array(repeating: nil, count: directory.children.count)
+        var parallel: [(index: Int, file: ScannedFile)] = []
+        for (index, node) in directory.children.enumerated() {
             switch node {
             case .directory(let inner):
                 var entry = inner.entry
                 entry.subtree = try await store(inner)
                 statistics.directories += 1
-                entries.append(entry)
+                entries[index] = entry
             case .file(let file):
-                if let entry = try await store(file) { entries.append(entry) }
+                if file.change == .unchanged || file.entry.links > 1 || wasInterrupted || shouldStop() {
+                    entries[index] = try await storeInOrder(file)
+                } else {
+                    parallel.append((index, file))
+                }
             case .special(let entry):
                 statistics.otherEntries += 1
-                entries.append(entry)
+                entries[index] = entry
             }
         }
-        let stored = try await repository.store(Tree(entries: entries))
+        if !parallel.isEmpty {
+            for (index, result) in try await readInParallel(parallel) {
+                merge(result)
+                entries[index] = result.entry
+            }
+        }
+        let stored = try await repository.store(Tree(entries: entries.compactMap { $0 }))
         count(stored)
         return stored.id
+    }
+
+    private mutating func merge(_ result: FileResult) {
+        let s = result.statistics
+        statistics.files += s.files
+        statistics.bytes += s.bytes
+        statistics.newFiles += s.newFiles
+        statistics.changedFiles += s.changedFiles
+        statistics.bytesRead += s.bytesRead
+        statistics.bytesStored += s.bytesStored
+        statistics.bytesDeduplicated += s.bytesDeduplicated
+        statistics.newObjects += s.newObjects
+        statistics.problems += s.problems
+        problems += result.problems
+        if result.entry == nil, result.problems.isEmpty { wasInterrupted = true }
     }
 
     private mutating func count(_ stored: Repository.Stored) {
@@ -64,30 +110,73 @@ public struct BackupRunner {
         }
     }
 
-    private mutating func store(_ file: ScannedFile) async throws -> TreeEntry? {
-        var entry = file.entry
-        statistics.files += 1
-        statistics.bytes += entry.size
-        switch file.change {
-        case .unchanged:
-            statistics.unchangedFiles += 1
-            return entry
-        case .new, .changed:
-            if wasInterrupted || shouldStop() {
-                wasInterrupted = true
-                statistics.files -= 1
-                statistics.bytes -= entry.size
-                return nil
+    /// Reads new and changed files of one folder, a few at a time, keeping their order.
+    private func readInParallel(_ files: [(index: Int, file: ScannedFile)]) async throws -> [(Int, FileResult)] {
+        let reader = FileReader(
+            repository: repository, chunker: chunker, compressor: compressor, followSymlinks: followSymlinks, progress: progress,
+            shouldStop: shouldStop)
+        return try await withThrowingTaskGroup(of: (Int, FileResult).self) { group in
+            var results: [(Int, FileResult)] = []
+            var next = 0
+            while next < files.count || !group.isEmpty {
+                while next < files.count, next - results.count < Self.filesInParallel {
+                    let (index, file) = files[next]
+                    group.addTask { (index, try await reader.read(file)) }
+                    next += 1
+                }
+                if let result = try await group.next() { results.append(result) }
             }
-            if file.change == .new { statistics.newFiles += 1 } else { statistics.changedFiles += 1 }
+            return results.sorted { $0.0 < $1.0 }
         }
-        let pair = Pair(device: entry.device, inode: entry.inode)
-        if entry.links > 1, let known = linked[pair] {
+    }
+
+    /// Files handled one at a time: unchanged ones, hard links (read once per inode), and what
+    /// comes after a stop was requested.
+    private mutating func storeInOrder(_ file: ScannedFile) async throws -> TreeEntry? {
+        if file.change == .unchanged {
+            statistics.files += 1
+            statistics.bytes += file.entry.size
+            statistics.unchangedFiles += 1
+            return file.entry
+        }
+        if wasInterrupted || shouldStop() {
+            wasInterrupted = true
+            return nil
+        }
+        let pair = Pair(device: file.entry.device, inode: file.entry.inode)
+        if let known = linked[pair] {
+            var entry = file.entry
             entry.content = known.content
             entry.contentHash = known.hash
             entry.size = known.size
+            statistics.files += 1
+            statistics.bytes += entry.size
+            if file.change == .new { statistics.newFiles += 1 } else { statistics.changedFiles += 1 }
             return entry
         }
+        let reader = FileReader(
+            repository: repository, chunker: chunker, compressor: compressor, followSymlinks: followSymlinks, progress: progress,
+            shouldStop: shouldStop)
+        let result = try await reader.read(file)
+        merge(result)
+        if let entry = result.entry { linked[pair] = (entry.content, entry.contentHash, entry.size) }
+        return result.entry
+    }
+}
+
+/// Reads one file in content-defined chunks and stores them.
+struct FileReader: Sendable {
+    let repository: Repository
+    let chunker: Chunker
+    let compressor: Compressor
+    let followSymlinks: Bool
+    let progress: ProgressSink?
+    let shouldStop: @Sendable () -> Bool
+
+    func read(_ file: ScannedFile) async throws -> BackupRunner.FileResult {
+        var result = BackupRunner.FileResult()
+        var entry = file.entry
+        if shouldStop() { return result }
         let flags = O_RDONLY | O_CLOEXEC | cairn_o_noatime() | (followSymlinks ? 0 : O_NOFOLLOW)
         var descriptor = file.path.withCString { open($0, flags) }
         if descriptor < 0 && errno == EPERM {
@@ -95,78 +184,112 @@ public struct BackupRunner {
         }
         guard descriptor >= 0 else {
             let code = errno
-            if code != ENOENT {
-                problems.append(Problem(path: file.path, message: "cannot be read: \(String(cString: strerror(code)))"))
-            } else {
-                problems.append(Problem(path: file.path, message: "vanished before it could be read"))
-            }
-            statistics.problems += 1
-            return nil
+            let message = code == ENOENT ? "vanished before it could be read" : "cannot be read: \(String(cString: strerror(code)))"
+            result.problems.append(Problem(path: file.path, message: message))
+            result.statistics.problems += 1
+            return result
         }
         defer { close(descriptor) }
         progress?.start(file.path, size: entry.size)
         defer { progress?.finish(file.path) }
         do {
-            let (content, hash, size) = try await readContent(descriptor, path: file.path)
+            let (content, hash, size) = try await readContent(descriptor, path: file.path, statistics: &result.statistics)
             entry.content = content
             entry.contentHash = hash
             var after = stat()
             if fstat(descriptor, &after) == 0,
                 UInt64(after.st_size) != entry.size || Timestamp(after.st_mtim) != entry.mtime || size != entry.size
             {
-                problems.append(Problem(path: file.path, message: "changed while it was read; stored as read, and read again next time"))
-                statistics.problems += 1
+                result.problems.append(Problem(path: file.path, message: "changed while it was read; stored as read, and read again next time"))
+                result.statistics.problems += 1
                 entry.size = size
             }
-            if entry.links > 1 { linked[pair] = (content, hash, entry.size) }
+            result.statistics.files = 1
+            result.statistics.bytes = entry.size
+            if file.change == .new { result.statistics.newFiles = 1 } else { result.statistics.changedFiles = 1 }
             FaultInjection.reach("file-stored")
-            return entry
+            result.entry = entry
+            return result
         } catch let failure as FileMetadata.Failure {
-            problems.append(Problem(path: file.path, message: "cannot be read: \(String(cString: strerror(failure.code)))"))
-            statistics.problems += 1
-            return nil
+            result.problems.append(Problem(path: file.path, message: "cannot be read: \(String(cString: strerror(failure.code)))"))
+            result.statistics.problems += 1
+            return result
         }
     }
 
-    /// Reads a file in content-defined chunks, storing each; memory stays within one buffer of
-    /// two maximum chunks whatever the file's size.
-    private mutating func readContent(_ descriptor: Int32, path: FilePath) async throws -> ([Extent], ObjectID, UInt64) {
+    struct ChunkResult: Sendable {
+        var extent: Extent
+        var stored: Repository.Stored
+    }
+
+    /// Stores one chunk: its id first, so a chunk already stored is neither compressed nor sealed.
+    static func store(_ chunk: [UInt8], repository: Repository, compressor: Compressor) async throws -> ChunkResult {
+        let id = repository.contentID(of: chunk)
+        if await repository.contains(id) {
+            return ChunkResult(extent: Extent(object: id, offset: 0, length: chunk.count), stored: Repository.Stored(id: id, isNew: false, storedSize: 0))
+        }
+        let box = try repository.seal(.blob, id: id, plaintext: chunk, compressor: compressor)
+        let stored = try await repository.commit(.blob, id: id, box: box)
+        return ChunkResult(extent: Extent(object: id, offset: 0, length: chunk.count), stored: stored)
+    }
+
+    /// Reads a file in content-defined chunks; several chunks are stored at once while reading
+    /// goes on. Memory stays within one buffer of two maximum chunks and the chunks in flight.
+    private func readContent(_ descriptor: Int32, path: FilePath, statistics: inout Snapshot.Statistics) async throws -> ([Extent], ObjectID, UInt64) {
         let hasher = repository.contentHasher()
         var extents: [Extent] = []
+        var inFlight: [Task<ChunkResult, Error>] = []
         let capacity = 2 * Chunker.maximumSize
         let buffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: capacity)
         defer { buffer.deallocate() }
         var filled = 0
         var total: UInt64 = 0
         var atEnd = false
-        while !atEnd || filled > 0 {
-            while !atEnd && filled < capacity {
-                let got = read(descriptor, buffer.baseAddress! + filled, capacity - filled)
-                if got < 0 {
-                    if errno == EINTR { continue }
-                    throw FileMetadata.Failure(path: path, operation: "read", code: errno)
+
+        func collect(_ task: Task<ChunkResult, Error>) async throws {
+            let result = try await task.value
+            extents.append(result.extent)
+            if result.stored.isNew {
+                statistics.newObjects += 1
+                statistics.bytesStored += UInt64(result.stored.storedSize)
+            } else {
+                statistics.bytesDeduplicated += UInt64(result.extent.length)
+            }
+        }
+
+        do {
+            while !atEnd || filled > 0 {
+                while !atEnd && filled < capacity {
+                    let got = Glibc.read(descriptor, buffer.baseAddress! + filled, capacity - filled)
+                    if got < 0 {
+                        if errno == EINTR { continue }
+                        throw FileMetadata.Failure(path: path, operation: "read", code: errno)
+                    }
+                    if got == 0 { atEnd = true }
+                    filled += got
                 }
-                if got == 0 { atEnd = true }
-                filled += got
+                var start = 0
+                let data = UnsafeBufferPointer(rebasing: buffer[0..<filled])
+                while filled - start >= Chunker.maximumSize || (atEnd && start < filled) {
+                    let length = chunker.cut(data, from: start)
+                    let chunk = Array(data[start..<start + length])
+                    hasher.update(chunk)
+                    let repository = self.repository, compressor = self.compressor
+                    inFlight.append(Task { try await Self.store(chunk, repository: repository, compressor: compressor) })
+                    if inFlight.count >= BackupRunner.chunksInFlight { try await collect(inFlight.removeFirst()) }
+                    progress?.read(UInt64(length))
+                    total += UInt64(length)
+                    start += length
+                }
+                if start > 0 {
+                    buffer.baseAddress!.update(from: buffer.baseAddress! + start, count: filled - start)
+                    filled -= start
+                }
             }
-            var start = 0
-            let data = UnsafeBufferPointer(rebasing: buffer[0..<filled])
-            while filled - start >= Chunker.maximumSize || (atEnd && start < filled) {
-                let length = chunker.cut(data, from: start)
-                let chunk = Array(data[start..<start + length])
-                hasher.update(chunk)
-                let stored = try await repository.store(.blob, chunk)
-                count(stored)
-                if !stored.isNew { statistics.bytesDeduplicated += UInt64(length) }
-                progress?.read(UInt64(length))
-                extents.append(Extent(object: stored.id, offset: 0, length: length))
-                total += UInt64(length)
-                start += length
-            }
-            if start > 0 {
-                (buffer.baseAddress! as UnsafeMutablePointer<UInt8>).update(from: buffer.baseAddress! + start, count: filled - start)
-                filled -= start
-            }
+            while !inFlight.isEmpty { try await collect(inFlight.removeFirst()) }
+        } catch {
+            for task in inFlight { _ = try? await task.value }
+            throw error
         }
         statistics.bytesRead += total
         return (extents, ObjectID(hasher.finish()), total)

@@ -14,7 +14,7 @@ extension Repository {
         index.contains(id) || pending[id] != nil
     }
 
-    public func contentID(of plaintext: [UInt8]) -> ObjectID {
+    public nonisolated func contentID(of plaintext: [UInt8]) -> ObjectID {
         codec.contentID(of: plaintext)
     }
 
@@ -23,6 +23,19 @@ extension Repository {
         let id = codec.contentID(of: plaintext)
         if contains(id) { return Stored(id: id, isNew: false, storedSize: 0) }
         let box = try codec.seal(kind, id: id, plaintext: plaintext, compressor: compressor)
+        pending[id] = builder.append(kind, id: id, box: box)
+        if builder.isFull { try await writePack() }
+        return Stored(id: id, isNew: true, storedSize: box.count)
+    }
+
+    /// Seals an object for `commit`, outside the actor, so several can be sealed at once.
+    public nonisolated func seal(_ kind: ObjectKind, id: ObjectID, plaintext: [UInt8], compressor: Compressor) throws -> [UInt8] {
+        try codec.seal(kind, id: id, plaintext: plaintext, compressor: compressor)
+    }
+
+    /// Adds a box sealed by `seal` to the pack being filled, unless the object is stored already.
+    public func commit(_ kind: ObjectKind, id: ObjectID, box: [UInt8]) async throws -> Stored {
+        if contains(id) { return Stored(id: id, isNew: false, storedSize: 0) }
         pending[id] = builder.append(kind, id: id, box: box)
         if builder.isFull { try await writePack() }
         return Stored(id: id, isNew: true, storedSize: box.count)
