@@ -88,7 +88,7 @@ struct RepositoryTests {
         let storage = MemoryStorage()
         let repository = try await create(storage)
         let stored = try await repository.store(.blob, Array(repeating: 7, count: 1000))
-        try await repository.writePack()  // a crash here: the pack is written, its index is not
+        try await repository.writePacks()  // a crash here: the pack is written, its index is not
         #expect(try await storage.listAll(prefix: "index/").isEmpty)
         let reopened = try await Repository.open(storage: storage, passphrase: passphrase)
         #expect(await reopened.contains(stored.id))

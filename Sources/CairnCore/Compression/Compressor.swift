@@ -21,7 +21,10 @@ public struct Compressor: Sendable {
     /// The payload compressed by the set's method, or kept as it is when compression would not
     /// save at least 1/32 of it; returns the method used.
     public func compress(_ data: [UInt8]) throws -> (method: Method, payload: [UInt8]) {
-        guard data.count >= 64 else { return (.none, data) }
+        guard data.count >= 64, setting.algorithm != .none else { return (.none, data) }
+        // Random-looking data (already compressed media, encrypted files) is common and costs
+        // as much to try as text: a fast look at a sample decides whether to try at all.
+        if data.count >= 256 << 10, try Self.looksIncompressible(data) { return (.none, data) }
         let compressed: [UInt8]
         let method: Method
         switch setting.algorithm {
@@ -48,27 +51,39 @@ public struct Compressor: Sendable {
         }
     }
 
+    /// Whether a 64 KiB sample from the middle of `data` saves less than 1/32 at zstd's fastest level.
+    static func looksIncompressible(_ data: [UInt8]) throws -> Bool {
+        let sampleSize = 64 << 10
+        let start = (data.count - sampleSize) / 2
+        return try zstdCompress(Array(data[start..<start + sampleSize]), level: 1).count > sampleSize - sampleSize / 32
+    }
+
     static func zstdCompress(_ data: [UInt8], level: Int) throws -> [UInt8] {
-        var output = [UInt8](repeating: 0, count: ZSTD_compressBound(data.count))
-        let written = output.withUnsafeMutableBytes { out in
-            data.withUnsafeBytes { input in
-                ZSTD_compress(out.baseAddress, out.count, input.baseAddress, input.count, Int32(level))
+        let bound = ZSTD_compressBound(data.count)
+        let context = ZstdContexts.shared.takeCompressor()
+        defer { ZstdContexts.shared.give(compressor: context) }
+        var written = 0
+        let output = [UInt8](unsafeUninitializedCapacity: bound) { buffer, count in
+            written = data.withUnsafeBytes { input in
+                ZSTD_compressCCtx(context, buffer.baseAddress, bound, input.baseAddress, input.count, Int32(level))
             }
+            count = ZSTD_isError(written) == 0 ? written : 0
         }
         guard ZSTD_isError(written) == 0 else { throw CompressionError.failed("zstd: " + String(cString: ZSTD_getErrorName(written))) }
-        output.removeSubrange(written...)
         return output
     }
 
     static func zstdDecompress(_ payload: [UInt8], originalSize: Int) throws -> [UInt8] {
-        var output = [UInt8](repeating: 0, count: max(originalSize, 1))
-        let written = output.withUnsafeMutableBytes { out in
-            payload.withUnsafeBytes { input in
-                ZSTD_decompress(out.baseAddress, originalSize, input.baseAddress, input.count)
+        let context = ZstdContexts.shared.takeDecompressor()
+        defer { ZstdContexts.shared.give(decompressor: context) }
+        var written = 0
+        let output = [UInt8](unsafeUninitializedCapacity: max(originalSize, 1)) { buffer, count in
+            written = payload.withUnsafeBytes { input in
+                ZSTD_decompressDCtx(context, buffer.baseAddress, originalSize, input.baseAddress, input.count)
             }
+            count = ZSTD_isError(written) == 0 && written == originalSize ? originalSize : 0
         }
         guard ZSTD_isError(written) == 0, written == originalSize else { throw CompressionError.sizeMismatch }
-        output.removeSubrange(originalSize...)
         return output
     }
 
@@ -101,5 +116,38 @@ public enum CompressionError: Error, Equatable, CustomStringConvertible {
         case .failed(let text): return "compression failed: \(text)"
         case .sizeMismatch: return "a compressed payload is damaged: it does not decompress to its recorded size"
         }
+    }
+}
+
+/// zstd contexts kept for reuse: making one per call costs more than compressing a small chunk.
+final class ZstdContexts: @unchecked Sendable {
+    static let shared = ZstdContexts()
+
+    private let lock = NSLock()
+    private var compressors: [OpaquePointer] = []
+    private var decompressors: [OpaquePointer] = []
+
+    func takeCompressor() -> OpaquePointer {
+        lock.lock()
+        defer { lock.unlock() }
+        return compressors.popLast() ?? ZSTD_createCCtx()
+    }
+
+    func give(compressor: OpaquePointer) {
+        lock.lock()
+        defer { lock.unlock() }
+        if compressors.count < 8 { compressors.append(compressor) } else { ZSTD_freeCCtx(compressor) }
+    }
+
+    func takeDecompressor() -> OpaquePointer {
+        lock.lock()
+        defer { lock.unlock() }
+        return decompressors.popLast() ?? ZSTD_createDCtx()
+    }
+
+    func give(decompressor: OpaquePointer) {
+        lock.lock()
+        defer { lock.unlock() }
+        if decompressors.count < 8 { decompressors.append(decompressor) } else { ZSTD_freeDCtx(decompressor) }
     }
 }

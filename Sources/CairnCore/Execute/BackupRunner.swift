@@ -236,7 +236,6 @@ struct FileReader: Sendable {
     /// Reads a file in content-defined chunks; several chunks are stored at once while reading
     /// goes on. Memory stays within one buffer of two maximum chunks and the chunks in flight.
     private func readContent(_ descriptor: Int32, path: FilePath, statistics: inout Snapshot.Statistics) async throws -> ([Extent], ObjectID, UInt64) {
-        let hasher = repository.contentHasher()
         var extents: [Extent] = []
         var inFlight: [Task<ChunkResult, Error>] = []
         let capacity = 2 * Chunker.maximumSize
@@ -273,7 +272,6 @@ struct FileReader: Sendable {
                 while filled - start >= Chunker.maximumSize || (atEnd && start < filled) {
                     let length = chunker.cut(data, from: start)
                     let chunk = Array(data[start..<start + length])
-                    hasher.update(chunk)
                     let repository = self.repository, compressor = self.compressor
                     inFlight.append(Task { try await Self.store(chunk, repository: repository, compressor: compressor) })
                     if inFlight.count >= BackupRunner.chunksInFlight { try await collect(inFlight.removeFirst()) }
@@ -292,6 +290,6 @@ struct FileReader: Sendable {
             throw error
         }
         statistics.bytesRead += total
-        return (extents, ObjectID(hasher.finish()), total)
+        return (extents, ContentHasher.hash(ofChunks: extents.map(\.object), repository: repository), total)
     }
 }

@@ -66,7 +66,7 @@ extension Restorer {
         }
         guard descriptor >= 0 else { throw FileMetadata.Failure(path: path, operation: "create", code: errno) }
         defer { close(descriptor) }
-        let hasher = repository.contentHasher()
+        let hasher = ContentHasher(repository: repository)
         var offset = 0
         let block = 64 << 10
         for extent in entry.content {
@@ -75,7 +75,7 @@ extension Restorer {
                 throw RepositoryError.damaged("an extent of \(path) reaches past the end of object \(extent.object.short)")
             }
             let piece = object[extent.offset..<extent.offset + extent.length]
-            hasher.update(Array(piece))
+            hasher.update(piece)
             var start = piece.startIndex
             while start < piece.endIndex {
                 let end = min(start + block, piece.endIndex)
@@ -99,7 +99,7 @@ extension Restorer {
             offset += extent.length
         }
         guard ftruncate(descriptor, off_t(offset)) == 0 else { throw FileMetadata.Failure(path: path, operation: "truncate", code: errno) }
-        if let expected = entry.contentHash, ObjectID(hasher.finish()) != expected {
+        if let expected = entry.contentHash, hasher.finish() != expected {
             throw RepositoryError.damaged("the restored content of \(path) does not match its recorded hash")
         }
         bytesWritten += UInt64(offset)

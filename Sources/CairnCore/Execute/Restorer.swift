@@ -170,14 +170,14 @@ public struct Restorer {
         let descriptor = SafeDirectory.withName(name) { openat(directory.descriptor, $0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) }
         guard descriptor >= 0 else { throw FileMetadata.Failure(path: directory.path.appending(name), operation: "open", code: errno) }
         defer { close(descriptor) }
-        let hasher = repository.contentHasher()
+        let hasher = ContentHasher(repository: repository)
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         while true {
             let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress!, $0.count) }
             if count < 0 { if errno == EINTR { continue }; throw FileMetadata.Failure(path: directory.path.appending(name), operation: "read", code: errno) }
             if count == 0 { break }
-            hasher.update(Array(buffer[0..<count]))
+            hasher.update(buffer[0..<count])
         }
-        return ObjectID(hasher.finish())
+        return hasher.finish()
     }
 }

@@ -26,7 +26,9 @@ struct PackBuilder {
         return entry
     }
 
-    /// The finished pack's bytes and id (SHA-256 of the bytes), leaving the builder empty.
+    /// The finished pack's bytes and a fresh random id, leaving the builder empty. (Every object
+    /// and the header carry their own authentication, so a hash of the whole pack would only
+    /// cost a pass over the data.)
     mutating func finish(codec: ObjectCodec) throws -> (id: ObjectID, bytes: [UInt8], entries: [PackEntry]) {
         var header = BinaryWriter(capacity: entries.count * 40 + 8)
         header.varint(1)
@@ -43,7 +45,7 @@ struct PackBuilder {
         var pack = bytes
         pack += box
         pack += trailer.bytes
-        let finished = (ObjectID(Hashing.sha256(pack)), pack, entries)
+        let finished = (try ObjectID.random(), pack, entries)
         bytes = []
         entries = []
         return finished

@@ -11,7 +11,7 @@ extension Repository {
     }
 
     public func contains(_ id: ObjectID) -> Bool {
-        index.contains(id) || pending[id] != nil
+        index.contains(id) || pending[id] != nil || writing[id] != nil
     }
 
     public nonisolated func contentID(of plaintext: [UInt8]) -> ObjectID {
@@ -51,6 +51,12 @@ extension Repository {
             }
             box = Array(builder.bytes[entry.offset..<entry.offset + entry.length])
             place = "the pack being written"
+        } else if let (pack, entry) = writing[id], let bytes = writingBytes[pack] {
+            guard entry.kind == kind else {
+                throw RepositoryError.damaged("object \(id.short) is a \(entry.kind.name), not a \(kind.name)")
+            }
+            box = Array(bytes[entry.offset..<entry.offset + entry.length])
+            place = "a pack being written"
         } else if let location = index.location(of: id) {
             guard location.kind == kind else {
                 throw RepositoryError.damaged("object \(id.short) is a \(location.kind.name), not a \(kind.name)")
@@ -64,6 +70,11 @@ extension Repository {
         } else {
             throw RepositoryError.missingObject("\(kind.name) \(id.short) is not in the index")
         }
+        return try open(kind, id: id, box: box, where: place)
+    }
+
+    /// Opens a sealed box: its seal, and for content its hash.
+    public nonisolated func open(_ kind: ObjectKind, id: ObjectID, box: [UInt8], where place: String) throws -> [UInt8] {
         let plaintext = try codec.open(kind, id: id, box: box, where: place)
         if kind == .blob || kind == .tree || kind == .signature, codec.contentID(of: plaintext) != id {
             throw RepositoryError.damaged("\(kind.name) \(id.short) in \(place) does not match its hash")
@@ -71,32 +82,59 @@ extension Repository {
         return plaintext
     }
 
-    /// Writes the pack being filled and, once enough packs wait, an index file.
+    /// Hands the pack being filled to a background write; once enough packs are written, an
+    /// index file lists them.
     func writePack() async throws {
         guard !builder.isEmpty else { return }
         let pack = try builder.finish(codec: codec)
-        try await storage.put(PackBuilder.key(for: pack.id), pack.bytes)
-        bytesWritten += pack.bytes.count
-        index.add(pack: pack.id, entries: pack.entries)
-        unindexedPacks.append((pack.id, pack.entries))
+        for entry in pack.entries { writing[entry.id] = (pack.id, entry) }
+        writingBytes[pack.id] = pack.bytes
         pending = [:]
+        let storage = self.storage, key = PackBuilder.key(for: pack.id), bytes = pack.bytes
+        uploads.append((pack.id, pack.entries, Task { try await storage.put(key, bytes) }))
+        while uploads.count > Self.uploadsInFlight { try await completeOldestUpload() }
+    }
+
+    /// Writes the packs, without an index: what a crash between the two leaves.
+    func writePacks() async throws {
+        try await writePack()
+        while !uploads.isEmpty { try await completeOldestUpload() }
+    }
+
+    /// Waits for the oldest background write and moves its pack into the index.
+    func completeOldestUpload() async throws {
+        guard !uploads.isEmpty else { return }
+        let upload = uploads.removeFirst()
+        try await upload.task.value
+        index.add(pack: upload.pack, entries: upload.entries)
+        unindexedPacks.append((upload.pack, upload.entries))
+        bytesWritten += writingBytes[upload.pack]?.count ?? 0
+        for entry in upload.entries where writing[entry.id]?.pack == upload.pack { writing[entry.id] = nil }
+        writingBytes[upload.pack] = nil
         FaultInjection.reach("pack-written")
         if unindexedPacks.count >= 32 { try await writeIndex() }
     }
 
     func writeIndex() async throws {
         guard !unindexedPacks.isEmpty else { return }
-        let id = try ObjectID.random()
-        let box = try codec.seal(.index, id: id, plaintext: RepositoryIndex.encode(unindexedPacks), compressor: Compressor(.default))
-        try await storage.put("index/\(id.hex)", box)
-        bytesWritten += box.count
+        let batch = unindexedPacks
         unindexedPacks = []
+        do {
+            let id = try ObjectID.random()
+            let box = try codec.seal(.index, id: id, plaintext: RepositoryIndex.encode(batch), compressor: Compressor(.default))
+            try await storage.put("index/\(id.hex)", box)
+            bytesWritten += box.count
+        } catch {
+            unindexedPacks = batch + unindexedPacks
+            throw error
+        }
         FaultInjection.reach("index-written")
     }
 
     /// Writes everything stored so far: the last pack, then the index that lists it.
     public func flush() async throws {
         try await writePack()
+        while !uploads.isEmpty { try await completeOldestUpload() }
         try await writeIndex()
     }
 

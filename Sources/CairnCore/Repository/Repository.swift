@@ -19,6 +19,13 @@ public actor Repository {
     var builder = PackBuilder()
     var pending: [ObjectID: PackEntry] = [:]
     var unindexedPacks: [(id: ObjectID, entries: [PackEntry])] = []
+    /// Packs being written in the background, readable from memory until they are stored.
+    var writing: [ObjectID: (pack: ObjectID, entry: PackEntry)] = [:]
+    var writingBytes: [ObjectID: [UInt8]] = [:]
+    var uploads: [(pack: ObjectID, entries: [PackEntry], task: Task<Void, Error>)] = []
+    /// Packs written at once in the background: enough to keep the disk busy while the next
+    /// one fills, few enough to bound memory.
+    static let uploadsInFlight = 2
     /// Bytes written to storage by this process, for reports.
     public internal(set) var bytesWritten = 0
 
@@ -42,11 +49,10 @@ public actor Repository {
     /// The secret the chunker's gear table comes from (fixed when the repository is not encrypted).
     public nonisolated var chunkerKey: [UInt8] { master?.identification ?? Array("cairn-unencrypted-chunker".utf8) }
 
-    /// A stream that computes a file's keyed whole-content hash (`TreeEntry.contentHash`).
-    public nonisolated func contentHasher() -> SHA256Stream {
-        let stream = SHA256Stream()
-        if let master { stream.update(Hashing.hmacSHA256(key: master.identification, Array("cairn-content-hash".utf8))) }
-        return stream
+    /// What a file's content hash starts with (`ContentHasher`): keyed, so it says nothing to
+    /// someone without the key.
+    public nonisolated var contentHashPrefix: [UInt8] {
+        master.map { Hashing.hmacSHA256(key: $0.identification, Array("cairn-content-hash".utf8)) } ?? []
     }
 
     public func setCompression(_ setting: Compression) {
