@@ -8,10 +8,10 @@ extension Cairn {
             abstract: "Check a set's repository, and report what any damage affects.",
             discussion: """
                 Checks that every snapshot's trees load and that every object they need is \
-                indexed and inside an existing pack. With --read-data, also reads every pack, \
-                checks its hash, and decrypts and hashes each object of a pack that changed; \
-                --read-data=10% reads a random tenth of the packs. Each damaged or missing \
-                object is listed with the files and snapshots it affects.
+                indexed and inside an existing pack. With --read-data, also reads every pack \
+                and opens every object in it (its authentication tag, and for content its \
+                hash); --read-data=10% reads a random tenth of the packs. Each damaged or \
+                missing object is listed with the files and snapshots it affects.
 
                 \(ExitStatus.text)
                 """

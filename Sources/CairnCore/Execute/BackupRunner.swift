@@ -238,8 +238,11 @@ struct FileReader: Sendable {
     private func readContent(_ descriptor: Int32, path: FilePath, statistics: inout Snapshot.Statistics) async throws -> ([Extent], ObjectID, UInt64) {
         var extents: [Extent] = []
         var inFlight: [Task<ChunkResult, Error>] = []
-        let capacity = 2 * Chunker.maximumSize
-        let buffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: capacity)
+        // A small file needs a small buffer: memory stays low while several are read at once.
+        var info = stat()
+        let expected = fstat(descriptor, &info) == 0 ? Int(info.st_size) : 2 * Chunker.maximumSize
+        var capacity = max(64 << 10, min(2 * Chunker.maximumSize, expected + (64 << 10)))
+        var buffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: capacity)
         defer { buffer.deallocate() }
         var filled = 0
         var total: UInt64 = 0
@@ -266,6 +269,15 @@ struct FileReader: Sendable {
                     }
                     if got == 0 { atEnd = true }
                     filled += got
+                }
+                if !atEnd && filled == capacity && capacity < 2 * Chunker.maximumSize {
+                    // The file is longer than it was: read on in a buffer of the full size.
+                    let larger = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: 2 * Chunker.maximumSize)
+                    larger.baseAddress!.update(from: buffer.baseAddress!, count: filled)
+                    buffer.deallocate()
+                    buffer = larger
+                    capacity = larger.count
+                    continue
                 }
                 var start = 0
                 let data = UnsafeBufferPointer(rebasing: buffer[0..<filled])

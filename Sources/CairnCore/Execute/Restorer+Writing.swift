@@ -66,49 +66,68 @@ extension Restorer {
         }
         guard descriptor >= 0 else { throw FileMetadata.Failure(path: path, operation: "create", code: errno) }
         defer { close(descriptor) }
-        let hasher = ContentHasher(repository: repository)
+        // Objects are loaded (read, decrypted, checked) a few ahead while earlier ones are written.
+        let repository = self.repository
+        var loads: [Task<[UInt8], Error>] = []
+        var next = 0
+        func schedule() {
+            while next < entry.content.count, loads.count < 3 {
+                let id = entry.content[next].object
+                loads.append(Task { try await repository.load(.blob, id) })
+                next += 1
+            }
+        }
+        defer { for task in loads { task.cancel() } }
+        // Content cut as a backup cuts it hashes from its objects' ids; any other layout is
+        // hashed from the bytes written.
+        var canonical = true
+        var hasher: ContentHasher?
         var offset = 0
-        let block = 64 << 10
-        for extent in entry.content {
-            let object = try await object(extent.object)
+        let block = 1 << 20
+        for (index, extent) in entry.content.enumerated() {
+            schedule()
+            let object = try await loads.removeFirst().value
             guard extent.offset + extent.length <= object.count else {
                 throw RepositoryError.damaged("an extent of \(path) reaches past the end of object \(extent.object.short)")
             }
             let piece = object[extent.offset..<extent.offset + extent.length]
-            hasher.update(piece)
+            if canonical && (extent.offset != 0 || extent.length != object.count) {
+                canonical = false
+                hasher = ContentHasher(repository: repository)
+                for earlier in entry.content[..<index] { hasher?.update(try await repository.load(.blob, earlier.object)[earlier.offset..<earlier.offset + earlier.length]) }
+            }
+            hasher?.update(piece)
             var start = piece.startIndex
             while start < piece.endIndex {
                 let end = min(start + block, piece.endIndex)
-                let slice = piece[start..<end]
-                let isZero = slice.withUnsafeBytes { cairn_is_zero($0.baseAddress!.assumingMemoryBound(to: UInt8.self), $0.count) != 0 }
-                if !isZero {
-                    try slice.withUnsafeBytes { bytes in
-                        var done = 0
-                        while done < bytes.count {
-                            let count = pwrite(descriptor, bytes.baseAddress! + done, bytes.count - done, off_t(offset + (start - piece.startIndex) + done))
-                            if count < 0 {
-                                if errno == EINTR { continue }
-                                throw FileMetadata.Failure(path: path, operation: "write", code: errno)
-                            }
-                            done += count
+                try piece[start..<end].withUnsafeBytes { bytes in
+                    // Runs of zeros are left as holes: sparse files stay sparse.
+                    var done = 0
+                    while done < bytes.count {
+                        let length = min(64 << 10, bytes.count - done)
+                        let base = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self) + done
+                        if cairn_is_zero(base, length) != 0 {
+                            done += length
+                            continue
                         }
+                        let count = pwrite(descriptor, base, length, off_t(offset + (start - piece.startIndex) + done))
+                        if count < 0 {
+                            if errno == EINTR { continue }
+                            throw FileMetadata.Failure(path: path, operation: "write", code: errno)
+                        }
+                        done += count
                     }
                 }
                 start = end
             }
             offset += extent.length
         }
-        guard ftruncate(descriptor, off_t(offset)) == 0 else { throw FileMetadata.Failure(path: path, operation: "truncate", code: errno) }
-        if let expected = entry.contentHash, hasher.finish() != expected {
+        let hash = hasher?.finish() ?? ContentHasher.hash(ofChunks: entry.content.map(\.object), repository: repository)
+        if let expected = entry.contentHash, hash != expected {
             throw RepositoryError.damaged("the restored content of \(path) does not match its recorded hash")
         }
+        guard ftruncate(descriptor, off_t(offset)) == 0 else { throw FileMetadata.Failure(path: path, operation: "truncate", code: errno) }
         bytesWritten += UInt64(offset)
     }
 
-    private mutating func object(_ id: ObjectID) async throws -> [UInt8] {
-        if let cached = cachedObject, cached.id == id { return cached.bytes }
-        let bytes = try await repository.load(.blob, id)
-        cachedObject = (id, bytes)
-        return bytes
-    }
 }

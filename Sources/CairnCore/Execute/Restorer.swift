@@ -37,7 +37,6 @@ public struct Restorer {
     public private(set) var actions: [Action] = []
     public internal(set) var problems: [Problem] = []
     public internal(set) var bytesWritten: UInt64 = 0
-    var cachedObject: (id: ObjectID, bytes: [UInt8])?
     var linksByInode: [Pair: (directory: SafeDirectory, name: [UInt8])] = [:]
 
     struct Pair: Hashable {

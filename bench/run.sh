@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Times cairn and restic on the same workload, in the same session, the tools interleaved.
+#
+#   bench/run.sh [RUNS] [SCALE]      (defaults: 3 runs, scale 1 = about 1.5 GB in 12,200 files)
+#
+# Each run starts both tools on fresh repositories: full backup, a backup with nothing changed,
+# the workload's mutation (about 1% of small files, 11 MB inside the large file), an
+# incremental backup, and a full restore. Prints one line per tool, step and run, then the
+# medians and ranges, with wall time, peak memory (/usr/bin/time) and repository size.
+# Needs: swift (builds cairn in release mode), restic, python3, GNU time.
+set -euo pipefail
+runs=${1:-3}
+scale=${2:-1}
+here=$(cd "$(dirname "$0")" && pwd)
+work=${BENCH_DIR:-/tmp/cairn-bench}
+cairn=$here/../.build/release/cairn
+mkdir -p "$work"
+(cd "$here/.." && swift build -c release >/dev/null)
+command -v restic >/dev/null || { echo "restic is missing: apt-get install restic" >&2; exit 1; }
+[[ -x /usr/bin/time ]] || { echo "GNU time is missing: apt-get install time" >&2; exit 1; }
+
+corpus=$work/corpus
+if [[ ! -d $corpus ]]; then
+    echo "creating the workload (scale $scale) in $corpus"
+    python3 "$here/workload.py" create "$corpus" --scale "$scale"
+fi
+export CAIRN_KEY=bench-key RESTIC_PASSWORD=bench-key RESTIC_CACHE_DIR=$work/restic-cache
+results=$work/results.txt
+: >"$results"
+
+measure() { # tool step run repo command...
+    local tool=$1 step=$2 run=$3 repo=$4
+    shift 4
+    sync
+    /usr/bin/time -f '%e %M' -o "$work/time.txt" "$@" >"$work/$tool-$step.log" 2>&1
+    read -r wall rss <"$work/time.txt"
+    local size
+    size=$(du -sm "$repo" | cut -f1)
+    printf '%-7s %-8s %d %8.2f %8d %8d\n' "$tool" "$step" "$run" "$wall" $((rss / 1024)) "$size" | tee -a "$results"
+}
+
+printf '%-7s %-8s %s %8s %8s %8s\n' tool step run wall_s rss_mb repo_mb
+for run in $(seq 1 "$runs"); do
+    rm -rf "$work/cairn-destination" "$work/restic-repo" "$work/restore-cairn" "$work/restore-restic" "$work/state"
+    mkdir -p "$work/cairn-destination"
+    cat >"$work/cairn.yaml" <<YAML
+version: 1
+accounts: {bench: {destination: $work/cairn-destination}}
+encryption: {default: {algorithm: aes-256-gcm, key: {env: CAIRN_KEY}}}
+backup-sets:
+  corpus: {account: bench, sources: [$corpus]}
+YAML
+    export XDG_STATE_HOME=$work/state
+    restic init -q -r "$work/restic-repo"
+    c=("$cairn" -c "$work/cairn.yaml")
+    measure cairn full "$run" "$work/cairn-destination" "${c[0]}" backup -q -c "$work/cairn.yaml"
+    measure restic full "$run" "$work/restic-repo" restic -q -r "$work/restic-repo" backup "$corpus"
+    measure cairn again "$run" "$work/cairn-destination" "${c[0]}" backup -q -c "$work/cairn.yaml"
+    measure restic again "$run" "$work/restic-repo" restic -q -r "$work/restic-repo" backup "$corpus"
+    python3 "$here/workload.py" mutate "$corpus" --seed "$run"
+    measure cairn incr "$run" "$work/cairn-destination" "${c[0]}" backup -q -c "$work/cairn.yaml"
+    measure restic incr "$run" "$work/restic-repo" restic -q -r "$work/restic-repo" backup "$corpus"
+    measure cairn restore "$run" "$work/cairn-destination" "${c[0]}" restore corpus --to "$work/restore-cairn" -c "$work/cairn.yaml"
+    measure restic restore "$run" "$work/restic-repo" restic -q -r "$work/restic-repo" restore latest --target "$work/restore-restic"
+    rm -rf "$work/restore-cairn" "$work/restore-restic"
+done
+
+echo
+echo "medians over $runs runs (range), and cairn / restic:"
+python3 - "$results" <<'PY'
+import statistics, sys
+rows = [line.split() for line in open(sys.argv[1]) if line.strip()]
+data = {}
+for tool, step, run, wall, rss, size in rows:
+    data.setdefault((tool, step), []).append((float(wall), int(rss), int(size)))
+for step in ["full", "again", "incr", "restore"]:
+    line = []
+    medians = {}
+    for tool in ["cairn", "restic"]:
+        values = data.get((tool, step), [])
+        if not values:
+            continue
+        walls = [v[0] for v in values]
+        medians[tool] = statistics.median(walls)
+        line.append(f"{tool} {statistics.median(walls):6.2f} s ({min(walls):.2f}-{max(walls):.2f}), "
+                    f"{max(v[1] for v in values)} MB peak, repo {statistics.median([v[2] for v in values]):.0f} MB")
+    ratio = medians["cairn"] / medians["restic"] if len(medians) == 2 and medians["restic"] > 0 else float("nan")
+    print(f"{step:8s} " + "; ".join(line) + f"; ratio {ratio:.2f}")
+PY
