@@ -2,6 +2,7 @@
 #include "cairn_kernels.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 
 #include <string.h>
 
@@ -35,3 +36,5 @@ int cairn_is_zero(const uint8_t *data, size_t length) {
 }
 
 int cairn_o_noatime(void) { return O_NOATIME; }
+
+void cairn_limit_malloc_arenas(int count) { mallopt(M_ARENA_MAX, count); }

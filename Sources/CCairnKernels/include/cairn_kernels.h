@@ -15,4 +15,7 @@ int cairn_is_zero(const uint8_t *data, size_t length);
 /// O_NOATIME, which needs _GNU_SOURCE.
 int cairn_o_noatime(void);
 
+/// Limits glibc malloc to `count` arenas.
+void cairn_limit_malloc_arenas(int count);
+
 #endif
