@@ -24,7 +24,7 @@ extension Restorer {
                     return
                 }
             }
-            try await writeFile(entry, named: temporary, in: directory, path: path)
+            bytesWritten += try await Self.writeFile(entry, named: temporary, in: directory, path: path, repository: repository, permissions: permissions)
         case .symlink:
             let result = SafeDirectory.withName(temporary) { name in
                 (entry.symlinkTarget + [0]).withUnsafeBufferPointer { target in
@@ -59,7 +59,9 @@ extension Restorer {
 
     /// Writes a file's extents, leaving runs of zeros as holes so sparse files stay sparse, and
     /// checks the whole content against the recorded hash before the file is renamed into place.
-    private mutating func writeFile(_ entry: TreeEntry, named temporary: [UInt8], in directory: SafeDirectory, path: FilePath) async throws {
+    static func writeFile(
+        _ entry: TreeEntry, named temporary: [UInt8], in directory: SafeDirectory, path: FilePath, repository: Repository, permissions: Bool
+    ) async throws -> UInt64 {
         let descriptor = SafeDirectory.withName(temporary) {
             // Private until its mode is applied; without permissions, the umask's default.
             openat(directory.descriptor, $0, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, permissions ? 0o600 : 0o666)
@@ -67,7 +69,6 @@ extension Restorer {
         guard descriptor >= 0 else { throw FileMetadata.Failure(path: path, operation: "create", code: errno) }
         defer { close(descriptor) }
         // Objects are loaded (read, decrypted, checked) a few ahead while earlier ones are written.
-        let repository = self.repository
         var loads: [Task<[UInt8], Error>] = []
         var next = 0
         func schedule() {
@@ -127,7 +128,23 @@ extension Restorer {
             throw RepositoryError.damaged("the restored content of \(path) does not match its recorded hash")
         }
         guard ftruncate(descriptor, off_t(offset)) == 0 else { throw FileMetadata.Failure(path: path, operation: "truncate", code: errno) }
-        bytesWritten += UInt64(offset)
+        return UInt64(offset)
+    }
+
+    /// Writes a regular file that is not a hard link: safe to run for several files at once.
+    static func writePlainFile(
+        _ entry: TreeEntry, at path: FilePath, in directory: SafeDirectory, repository: Repository, permissions: Bool
+    ) async -> (bytes: UInt64, problems: [Problem]) {
+        let temporary = SafeDirectory.temporaryName()
+        do {
+            let bytes = try await writeFile(entry, named: temporary, in: directory, path: path, repository: repository, permissions: permissions)
+            let problems = directory.applyMetadata(entry, to: temporary, permissions: permissions).map { Problem(path: path, message: $0) }
+            try directory.rename(temporary, to: entry.name)
+            return (bytes, problems)
+        } catch {
+            directory.remove(temporary)
+            return (0, [Problem(path: path, message: "\(error)")])
+        }
     }
 
 }

@@ -87,8 +87,12 @@ public struct Restorer {
 
     static func isGlob(_ path: FilePath) -> Bool { path.bytes.contains { $0 == 0x2A || $0 == 0x3F || $0 == 0x5B } }
 
+    /// Plain files of a folder written at once.
+    static let filesInParallel = 3
+
     private mutating func restoreTree(_ id: ObjectID, at path: FilePath, in directory: SafeDirectory?, all: Bool) async throws {
         let tree = try await repository.tree(id)
+        var plainFiles: [(entry: TreeEntry, path: FilePath)] = []
         for entry in tree.entries {
             let childPath = path.appending(entry.name)
             guard SafeDirectory.isSafeName(entry.name) else {
@@ -100,8 +104,31 @@ public struct Restorer {
             if entry.kind == .directory {
                 try await restoreDirectory(entry, at: childPath, in: directory, all: all || selected)
             } else if selected {
-                await restoreEntry(entry, at: childPath, in: directory)
+                if await restoreEntry(entry, at: childPath, in: directory) { plainFiles.append((entry, childPath)) }
             }
+        }
+        if let directory, !plainFiles.isEmpty { await writeInParallel(plainFiles, in: directory) }
+    }
+
+    /// Writes the plain files of one folder a few at a time.
+    private mutating func writeInParallel(_ files: [(entry: TreeEntry, path: FilePath)], in directory: SafeDirectory) async {
+        let repository = self.repository, permissions = self.permissions
+        let results = await withTaskGroup(of: (UInt64, [Problem]).self) { group in
+            var results: [(UInt64, [Problem])] = []
+            var next = 0
+            while next < files.count || !group.isEmpty {
+                while next < files.count, next - results.count < Self.filesInParallel {
+                    let (entry, path) = files[next]
+                    group.addTask { await Self.writePlainFile(entry, at: path, in: directory, repository: repository, permissions: permissions) }
+                    next += 1
+                }
+                if let result = await group.next() { results.append(result) }
+            }
+            return results
+        }
+        for (bytes, problems) in results {
+            bytesWritten += bytes
+            self.problems += problems
         }
     }
 
@@ -133,36 +160,40 @@ public struct Restorer {
         }
     }
 
-    private mutating func restoreEntry(_ entry: TreeEntry, at path: FilePath, in directory: SafeDirectory?) async {
+    /// Decides what to do with one entry and does it; returns true for a plain file the caller
+    /// is to write (several are written at once).
+    private mutating func restoreEntry(_ entry: TreeEntry, at path: FilePath, in directory: SafeDirectory?) async -> Bool {
         do {
             if let existing = try directory?.status(of: entry.name) {
                 if entry.kind == .file, (existing.st_mode & S_IFMT) == S_IFREG, UInt64(existing.st_size) == entry.size,
                     let hash = entry.contentHash, try directory.map({ try hashOf(entry.name, in: $0) }) == hash, overwrite != .always
                 {
                     actions.append(Action(kind: .identical, path: path, detail: "already there"))
-                    return
+                    return false
                 }
                 if entry.kind == .symlink, (existing.st_mode & S_IFMT) == S_IFLNK, overwrite != .always,
                     let target = try? FileMetadata.readLink(directory!.path.appending(entry.name)), target == entry.symlinkTarget
                 {
                     actions.append(Action(kind: .identical, path: path, detail: "already there"))
-                    return
+                    return false
                 }
                 if overwrite == .never {
                     actions.append(Action(kind: .conflict, path: path, detail: "exists and differs"))
-                    return
+                    return false
                 }
                 if (existing.st_mode & S_IFMT) == S_IFDIR {
                     actions.append(Action(kind: .conflict, path: path, detail: "exists as a directory"))
-                    return
+                    return false
                 }
             }
             actions.append(Action(kind: .write, path: path, detail: ""))
-            guard !dryRun, let directory else { return }
+            guard !dryRun, let directory else { return false }
+            if entry.kind == .file && entry.links <= 1 { return true }
             try await write(entry, at: path, in: directory)
         } catch {
             problems.append(Problem(path: path, message: "\(error)"))
         }
+        return false
     }
 
     private func hashOf(_ name: [UInt8], in directory: SafeDirectory) throws -> ObjectID {

@@ -8,7 +8,7 @@ internal import CLinux
 /// An open directory inside a restore target, reached from the target one name at a time
 /// without following symbolic links, so nothing a repository holds can lead a restore outside
 /// its target (borg's CVE-2026-62268 and restic's #1445 are the lessons).
-final class SafeDirectory {
+final class SafeDirectory: @unchecked Sendable {
     let descriptor: Int32
     /// The path for messages.
     let path: FilePath
