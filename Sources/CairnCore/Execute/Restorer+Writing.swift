@@ -78,50 +78,56 @@ extension Restorer {
                 next += 1
             }
         }
-        defer { for task in loads { task.cancel() } }
         // Content cut as a backup cuts it hashes from its objects' ids; any other layout is
         // hashed from the bytes written.
+        // Loads still running when a damaged object stops the file are awaited, so no work is
+        // left behind while the process ends.
         var canonical = true
         var hasher: ContentHasher?
         var offset = 0
         let block = 1 << 20
-        for (index, extent) in entry.content.enumerated() {
-            schedule()
-            let object = try await loads.removeFirst().value
-            guard extent.offset + extent.length <= object.count else {
-                throw RepositoryError.damaged("an extent of \(path) reaches past the end of object \(extent.object.short)")
-            }
-            let piece = object[extent.offset..<extent.offset + extent.length]
-            if canonical && (extent.offset != 0 || extent.length != object.count) {
-                canonical = false
-                hasher = ContentHasher(repository: repository)
-                for earlier in entry.content[..<index] { hasher?.update(try await repository.load(.blob, earlier.object)[earlier.offset..<earlier.offset + earlier.length]) }
-            }
-            hasher?.update(piece)
-            var start = piece.startIndex
-            while start < piece.endIndex {
-                let end = min(start + block, piece.endIndex)
-                try piece[start..<end].withUnsafeBytes { bytes in
-                    // Runs of zeros are left as holes: sparse files stay sparse.
-                    var done = 0
-                    while done < bytes.count {
-                        let length = min(64 << 10, bytes.count - done)
-                        let base = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self) + done
-                        if cairn_is_zero(base, length) != 0 {
-                            done += length
-                            continue
-                        }
-                        let count = pwrite(descriptor, base, length, off_t(offset + (start - piece.startIndex) + done))
-                        if count < 0 {
-                            if errno == EINTR { continue }
-                            throw FileMetadata.Failure(path: path, operation: "write", code: errno)
-                        }
-                        done += count
-                    }
+        do {
+            for (index, extent) in entry.content.enumerated() {
+                schedule()
+                let object = try await loads.removeFirst().value
+                guard extent.offset + extent.length <= object.count else {
+                    throw RepositoryError.damaged("an extent of \(path) reaches past the end of object \(extent.object.short)")
                 }
-                start = end
+                let piece = object[extent.offset..<extent.offset + extent.length]
+                if canonical && (extent.offset != 0 || extent.length != object.count) {
+                    canonical = false
+                    hasher = ContentHasher(repository: repository)
+                    for earlier in entry.content[..<index] { hasher?.update(try await repository.load(.blob, earlier.object)[earlier.offset..<earlier.offset + earlier.length]) }
+                }
+                hasher?.update(piece)
+                var start = piece.startIndex
+                while start < piece.endIndex {
+                    let end = min(start + block, piece.endIndex)
+                    try piece[start..<end].withUnsafeBytes { bytes in
+                        // Runs of zeros are left as holes: sparse files stay sparse.
+                        var done = 0
+                        while done < bytes.count {
+                            let length = min(64 << 10, bytes.count - done)
+                            let base = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self) + done
+                            if cairn_is_zero(base, length) != 0 {
+                                done += length
+                                continue
+                            }
+                            let count = pwrite(descriptor, base, length, off_t(offset + (start - piece.startIndex) + done))
+                            if count < 0 {
+                                if errno == EINTR { continue }
+                                throw FileMetadata.Failure(path: path, operation: "write", code: errno)
+                            }
+                            done += count
+                        }
+                    }
+                    start = end
+                }
+                offset += extent.length
             }
-            offset += extent.length
+        } catch {
+            for task in loads { _ = try? await task.value }
+            throw error
         }
         let hash = hasher?.finish() ?? ContentHasher.hash(ofChunks: entry.content.map(\.object), repository: repository)
         if let expected = entry.contentHash, hash != expected {
