@@ -30,7 +30,7 @@ public struct BackupRunner {
 
     /// Files read at once, and chunks of one file in flight.
     static let filesInParallel = 3
-    static let chunksInFlight = 3
+    static let chunksInFlight = 2
 
     struct Pair: Hashable {
         var device: UInt64

@@ -19,7 +19,7 @@ struct PackBuilder {
     var isFull: Bool { bytes.count >= Self.targetSize }
 
     mutating func append(_ kind: ObjectKind, id: ObjectID, box: [UInt8]) -> PackEntry {
-        if bytes.capacity < Self.targetSize { bytes.reserveCapacity(Self.targetSize + Chunker.maximumSize + 4096) }
+        if bytes.capacity < Self.targetSize { bytes.reserveCapacity(Self.targetSize + (1 << 20)) }
         let entry = PackEntry(kind: kind, id: id, offset: bytes.count, length: box.count)
         bytes += box
         entries.append(entry)

@@ -25,7 +25,7 @@ public actor Repository {
     var uploads: [(pack: ObjectID, entries: [PackEntry], task: Task<Void, Error>)] = []
     /// Packs written at once in the background: enough to keep the disk busy while the next
     /// one fills, few enough to bound memory.
-    static let uploadsInFlight = 2
+    static let uploadsInFlight = 1
     /// Bytes written to storage by this process, for reports.
     public internal(set) var bytesWritten = 0
 
