@@ -9,30 +9,12 @@ import Foundation
 /// that are not UTF-8 and names that differ only in Unicode normalisation, symbolic and hard
 /// links, empty and sparse files, extended attributes, odd modes and old times.
 public struct TreeGenerator {
-    var random: SplitMix
+    var random: SeededGenerator
     public let root: String
 
     public init(root: String, seed: UInt64) {
         self.root = root
-        random = SplitMix(state: seed)
-    }
-
-    struct SplitMix {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-        mutating func bytes(_ count: Int) -> [UInt8] {
-            var result = [UInt8]()
-            result.reserveCapacity(count + 8)
-            while result.count < count { withUnsafeBytes(of: next()) { result += $0 } }
-            return Array(result.prefix(count))
-        }
+        random = SeededGenerator(state: seed)
     }
 
     static func path(_ bytes: [UInt8]) -> [CChar] { (bytes + [0]).map { CChar(bitPattern: $0) } }

@@ -4,19 +4,6 @@ import Testing
 
 @testable import CairnCore
 
-/// SplitMix64: a small seeded generator, so a failing case can be reproduced from its seed.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 @Suite("validate --show: the normalised config reads back to the same values")
 struct NormalizedConfigTests {
     /// Loads `yaml`, renders the normalised form, loads that and renders again.

@@ -52,7 +52,7 @@ struct PlanApplyTests {
         let before = try listing(workspace)
 
         // Random edits: rewrite, append, touch, delete, add.
-        var random = SeededRandom(state: seed)
+        var random = SeededGenerator(state: seed)
         var edited: Set<String> = []
         for relative in files.shuffled(using: &random).prefix(12) {
             let path = workspace.source + "/" + String(decoding: relative, as: UTF8.self)
@@ -228,18 +228,6 @@ struct PlanApplyTests {
         #expect(details.standardOutput.contains("  | hello from pre"))
         #expect(details.standardOutput.contains("read 1 files"))
         #expect(FileManager.default.fileExists(atPath: workspace.directory.subpath("state/cairn/logs/files")))
-    }
-}
-
-/// A seeded generator for reproducible edits.
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 
