@@ -51,11 +51,16 @@ public struct Compressor: Sendable {
         }
     }
 
-    /// Whether a 64 KiB sample from the middle of `data` saves less than 1/32 at zstd's fastest level.
+    /// Whether samples of 32 KiB from the start, the middle and the end of `data` all save less
+    /// than 1/32 at zstd's fastest level (a chunk with some random-looking part but text
+    /// elsewhere is still compressed).
     static func looksIncompressible(_ data: [UInt8]) throws -> Bool {
-        let sampleSize = 64 << 10
-        let start = (data.count - sampleSize) / 2
-        return try zstdCompress(Array(data[start..<start + sampleSize]), level: 1).count > sampleSize - sampleSize / 32
+        let sampleSize = 32 << 10
+        for start in [0, (data.count - sampleSize) / 2, data.count - sampleSize] {
+            let sample = Array(data[start..<start + sampleSize])
+            if try zstdCompress(sample, level: 1).count <= sampleSize - sampleSize / 32 { return false }
+        }
+        return true
     }
 
     static func zstdCompress(_ data: [UInt8], level: Int) throws -> [UInt8] {
