@@ -74,7 +74,6 @@ extension Cairn {
                     case .write: print("\(dryRun ? "would write" : "wrote") \(action.path)")
                     case .identical: print("identical \(action.path)")
                     case .conflict: print("conflict \(action.path): \(action.detail)")
-                    case .skipped: print("skipped \(action.path): \(action.detail)")
                     }
                 }
                 CommandSupport.printProblems(restorer.problems)

@@ -19,7 +19,7 @@ public struct Restorer {
 
     public struct Action: Sendable, Equatable {
         public enum Kind: String, Sendable {
-            case write, identical, conflict, skipped
+            case write, identical, conflict
         }
 
         public var kind: Kind

@@ -6,8 +6,6 @@ public final class ScannedDirectory: @unchecked Sendable {
     public var children: [ScannedNode] = []
     /// Entries of the previous snapshot's version of this directory that are gone now.
     public var removed: [TreeEntry] = []
-    /// Whether the directory was entered only for what filters include inside it.
-    public var isContainerOnly = false
 
     init(path: FilePath, entry: TreeEntry) {
         self.path = path

@@ -57,7 +57,6 @@ public struct Scanner {
                     problems.append(Problem(path: source, message: "the source does not exist or cannot be read"))
                     return
                 }
-                inner.isContainerOnly = true
                 directory.children.append(.directory(inner))
                 directory = inner
             }
@@ -102,7 +101,6 @@ public struct Scanner {
             if !included && !selection.mayIncludeBelow(path) { return nil }
             if permissions { entry.xattrs = readXattrs(path) }
             let directory = ScannedDirectory(path: path, entry: entry)
-            directory.isContainerOnly = !included
             let childInherited: Selection.Decision? = if case .filter = reason, included { .include } else { inherited }
             let previousTree = try await loadPrevious(previous?.kind == .directory ? previous?.subtree : nil)
             let childNames: [[UInt8]]
