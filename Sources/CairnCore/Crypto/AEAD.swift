@@ -34,11 +34,15 @@ public struct AEAD: Sendable {
     }
 
     public func seal(_ plaintext: [UInt8], associatedData: [UInt8] = []) throws -> [UInt8] {
+        try seal(parts: [plaintext], associatedData: associatedData)
+    }
+
+    /// Seals the concatenation of `parts` without building it first.
+    public func seal(parts: [[UInt8]], associatedData: [UInt8] = []) throws -> [UInt8] {
         let nonce = try SecureRandom.bytes(Self.nonceSize)
         guard let context = EVP_CIPHER_CTX_new() else { throw CryptoError.fromQueue("EVP_CIPHER_CTX_new") }
         defer { EVP_CIPHER_CTX_free(context) }
-        var output = [UInt8](repeating: 0, count: Self.nonceSize + plaintext.count + Self.tagSize)
-        output.replaceSubrange(0..<Self.nonceSize, with: nonce)
+        let plaintextCount = parts.reduce(0) { $0 + $1.count }
         var length: Int32 = 0
         guard EVP_EncryptInit_ex(context, cipher, nil, nil, nil) == 1,
             EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_SET_IVLEN, Int32(Self.nonceSize), nil) == 1,
@@ -49,23 +53,33 @@ public struct AEAD: Sendable {
                 throw CryptoError.fromQueue("associated data")
             }
         }
-        let written = try output.withUnsafeMutableBufferPointer { buffer -> Int in
-            let out = buffer.baseAddress! + Self.nonceSize
-            var total: Int32 = 0
-            if !plaintext.isEmpty {
-                guard EVP_EncryptUpdate(context, out, &length, plaintext, Int32(plaintext.count)) == 1 else {
-                    throw CryptoError.fromQueue("encryption")
+        var failure: CryptoError?
+        let output = [UInt8](unsafeUninitializedCapacity: Self.nonceSize + plaintextCount + Self.tagSize) { buffer, count in
+            count = 0
+            let base = buffer.baseAddress!
+            base.update(from: nonce, count: Self.nonceSize)
+            var total = 0
+            for part in parts where !part.isEmpty {
+                guard EVP_EncryptUpdate(context, base + Self.nonceSize + total, &length, part, Int32(part.count)) == 1 else {
+                    failure = CryptoError.fromQueue("encryption")
+                    return
                 }
-                total = length
+                total += Int(length)
             }
-            guard EVP_EncryptFinal_ex(context, out + Int(total), &length) == 1 else { throw CryptoError.fromQueue("encryption final") }
-            total += length
-            guard EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_GET_TAG, Int32(Self.tagSize), out + Int(total)) == 1 else {
-                throw CryptoError.fromQueue("tag")
+            guard EVP_EncryptFinal_ex(context, base + Self.nonceSize + total, &length) == 1 else {
+                failure = CryptoError.fromQueue("encryption final")
+                return
             }
-            return Int(total)
+            total += Int(length)
+            guard total == plaintextCount,
+                EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_GET_TAG, Int32(Self.tagSize), base + Self.nonceSize + total) == 1
+            else {
+                failure = CryptoError.fromQueue("tag")
+                return
+            }
+            count = Self.nonceSize + total + Self.tagSize
         }
-        precondition(written == plaintext.count)
+        if let failure { throw failure }
         return output
     }
 

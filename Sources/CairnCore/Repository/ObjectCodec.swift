@@ -46,13 +46,14 @@ struct ObjectCodec: Sendable {
 
     func seal(_ kind: ObjectKind, id: ObjectID, plaintext: [UInt8], compressor: Compressor) throws -> [UInt8] {
         let (method, payload) = try compressor.compress(plaintext)
-        var framed = BinaryWriter(capacity: payload.count + 12)
+        var framed = BinaryWriter(capacity: 12)
         framed.byte(method.rawValue)
         framed.varint(plaintext.count)
+        let associated = Self.associatedData(kind, id)
+        // Header and payload are sealed as they are, without a copy that joins them.
+        if let aead { return try aead.seal(parts: [framed.bytes, payload], associatedData: associated) }
         var body = framed.bytes
         body += payload
-        let associated = Self.associatedData(kind, id)
-        if let aead { return try aead.seal(body, associatedData: associated) }
         return body + Hashing.sha256(associated + body)
     }
 

@@ -19,7 +19,7 @@ struct PackBuilder {
     var isFull: Bool { bytes.count >= Self.targetSize }
 
     mutating func append(_ kind: ObjectKind, id: ObjectID, box: [UInt8]) -> PackEntry {
-        if bytes.capacity < Self.targetSize { bytes.reserveCapacity(Self.targetSize + (1 << 20)) }
+        if bytes.capacity < Self.targetSize { bytes.reserveCapacity(Self.targetSize + (2 << 20)) }
         let entry = PackEntry(kind: kind, id: id, offset: bytes.count, length: box.count)
         bytes += box
         entries.append(entry)
@@ -42,11 +42,12 @@ struct PackBuilder {
         let box = try codec.seal(.packHeader, id: PackHeader.headerID, plaintext: header.bytes, compressor: Compressor(.default))
         var trailer = BinaryWriter()
         trailer.uint32LE(UInt32(box.count))
+        // Take the bytes out first, so appending the header extends them in place.
         var pack = bytes
+        bytes = []
         pack += box
         pack += trailer.bytes
         let finished = (try ObjectID.random(), pack, entries)
-        bytes = []
         entries = []
         return finished
     }
