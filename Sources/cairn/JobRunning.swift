@@ -35,7 +35,9 @@ enum JobRunning {
             outcome.report.summaryLines().forEach { print($0) }
             if outcome.skipped { print("\(name): no changes; nothing to do") }
             if outcome.cancelled { print("\(name): cancelled; nothing was stored") }
-            if !outcome.skipped, !outcome.cancelled || !context.set.commands.pre.isEmpty, let warning = log.save(outcome.report) {
+            // A job that stored nothing and ran no command leaves nothing worth a log entry.
+            let worthLogging = !(outcome.skipped || outcome.cancelled) || !outcome.report.commands.isEmpty
+            if worthLogging, let warning = log.save(outcome.report) {
                 Terminal.standardError("cairn: warning: \(warning)")
             }
             if let failure = outcome.failure {

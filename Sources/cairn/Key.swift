@@ -47,13 +47,21 @@ struct NewKeyOptions: ParsableArguments {
 }
 
 extension Cairn.Key {
-    static func open(_ options: ConfigOptions, set: String) async throws -> (Repository, SetContext) {
-        let config = try CommandSupport.loadConfig(options)
-        let context = try SetContext(config: config, setName: set)
-        guard let repository = try await context.openRepository() else {
-            throw SnapshotChoice.Failure.none("backup set '\(set)' has never been backed up (no repository at \(context.repositoryPath))")
+    /// Opens the set's repository with its configured key and runs `body`; a failure is printed
+    /// as one line and becomes the exit status.
+    static func withRepository(
+        _ options: ConfigOptions, set: String, _ body: (Repository, SetContext) async throws -> Void
+    ) async throws {
+        let status = await CommandSupport.reporting("backup set '\(set)'") {
+            let config = try CommandSupport.loadConfig(options)
+            let context = try SetContext(config: config, setName: set)
+            guard let repository = try await context.openRepository() else {
+                throw SnapshotChoice.Failure.none("backup set '\(set)' has never been backed up (no repository at \(context.repositoryPath))")
+            }
+            try await body(repository, context)
+            return ExitStatus.success
         }
-        return (repository, context)
+        if status != 0 { throw ExitCode(status) }
     }
 
     struct ListKeys: AsyncParsableCommand {
@@ -62,17 +70,14 @@ extension Cairn.Key {
         @Argument(help: "The backup set.") var set: String
 
         func run() async throws {
-            let status = await CommandSupport.reporting("backup set '\(set)'") {
-                let (repository, _) = try await Cairn.Key.open(options, set: set)
+            try await Cairn.Key.withRepository(options, set: set) { repository, _ in
                 let formatter = ISO8601DateFormatter()
                 print("ID        CREATED               HOST / USER           LABEL")
                 for key in try await repository.keys() {
                     let who = "\(key.host) / \(key.user)".padding(toLength: 21, withPad: " ", startingAt: 0)
                     print("\(key.id.prefix(8))  \(formatter.string(from: key.created))  \(who) \(key.label ?? "")\(key.isCurrent ? "  (in use)" : "")")
                 }
-                return ExitStatus.success
             }
-            if status != 0 { throw ExitCode(status) }
         }
     }
 
@@ -83,13 +88,10 @@ extension Cairn.Key {
         @OptionGroup var newKey: NewKeyOptions
 
         func run() async throws {
-            let status = await CommandSupport.reporting("backup set '\(set)'") {
-                let (repository, _) = try await Cairn.Key.open(options, set: set)
+            try await Cairn.Key.withRepository(options, set: set) { repository, _ in
                 let id = try await repository.addKey(passphrase: try newKey.passphrase(), label: newKey.label)
                 print("added key \(id.prefix(8))")
-                return ExitStatus.success
             }
-            if status != 0 { throw ExitCode(status) }
         }
     }
 
@@ -100,13 +102,10 @@ extension Cairn.Key {
         @Argument(help: "The key's id, or its first 8 or more characters.") var id: String
 
         func run() async throws {
-            let status = await CommandSupport.reporting("backup set '\(set)'") {
-                let (repository, _) = try await Cairn.Key.open(options, set: set)
+            try await Cairn.Key.withRepository(options, set: set) { repository, _ in
                 try await repository.removeKey(id)
                 print("removed key \(id.prefix(8))")
-                return ExitStatus.success
             }
-            if status != 0 { throw ExitCode(status) }
         }
     }
 
@@ -118,13 +117,10 @@ extension Cairn.Key {
         @OptionGroup var newKey: NewKeyOptions
 
         func run() async throws {
-            let status = await CommandSupport.reporting("backup set '\(set)'") {
-                let (repository, context) = try await Cairn.Key.open(options, set: set)
+            try await Cairn.Key.withRepository(options, set: set) { repository, context in
                 let id = try await repository.changeKey(to: try newKey.passphrase(), label: newKey.label)
                 print("the key of set '\(set)' is now \(id.prefix(8)); the old key no longer opens it. Update the key reference of encryption profile '\(context.profile.name)'.")
-                return ExitStatus.success
             }
-            if status != 0 { throw ExitCode(status) }
         }
     }
 }

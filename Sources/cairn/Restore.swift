@@ -79,7 +79,8 @@ extension Cairn {
                 CommandSupport.printProblems(restorer.problems)
                 let written = restorer.actions.filter { $0.kind == .write }.count
                 let identical = restorer.actions.filter { $0.kind == .identical }.count
-                print("\(dryRun ? "would write" : "wrote") \(written), identical \(identical), conflicts \(restorer.conflicts.count), problems \(restorer.problems.count)")
+                let volume = dryRun ? "" : " (\(ByteCountText.format(restorer.bytesWritten)))"
+                print("\(dryRun ? "would write" : "wrote") \(written)\(volume), identical \(identical), conflicts \(restorer.conflicts.count), problems \(restorer.problems.count)")
                 if !restorer.conflicts.isEmpty {
                     Terminal.standardError("cairn: error: \(restorer.conflicts.count) existing file\(restorer.conflicts.count == 1 ? "" : "s") differ; nothing was overwritten (use --overwrite if-changed or always, or --to DIR)")
                     return ExitStatus.error

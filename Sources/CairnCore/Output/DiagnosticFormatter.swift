@@ -67,8 +67,6 @@ public enum ANSI {
     public static let red = "31"
     public static let yellow = "33"
     public static let green = "32"
-    public static let bold = "1"
-    public static let dim = "2"
 
     public static func wrap(_ text: String, _ code: String) -> String {
         "\u{1B}[\(code)m\(text)\u{1B}[0m"

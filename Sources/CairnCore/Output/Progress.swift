@@ -34,21 +34,21 @@ public final class ProgressDisplay: ProgressSink, @unchecked Sendable {
         lock.lock()
         current = path.description
         lock.unlock()
-        draw(force: false)
+        draw()
     }
 
     public func read(_ count: UInt64) {
         lock.lock()
         bytes += count
         lock.unlock()
-        draw(force: false)
+        draw()
     }
 
     public func finish(_ path: FilePath) {
         lock.lock()
         files += 1
         lock.unlock()
-        draw(force: false)
+        draw()
     }
 
     /// Clears the status line before other output.
@@ -73,12 +73,12 @@ public final class ProgressDisplay: ProgressSink, @unchecked Sendable {
         return text
     }
 
-    private func draw(force: Bool) {
+    private func draw() {
         lock.lock()
         defer { lock.unlock() }
         let now = Date()
         let interval: TimeInterval = terminal ? 0.2 : 10
-        guard force || now.timeIntervalSince(lastDrawn) >= interval else { return }
+        guard now.timeIntervalSince(lastDrawn) >= interval else { return }
         if !terminal && now.timeIntervalSince(started) < interval { return }
         lastDrawn = now
         let text = status(now: now)

@@ -108,7 +108,6 @@ extension Repository {
         try await upload.task.value
         index.add(pack: upload.pack, entries: upload.entries)
         unindexedPacks.append((upload.pack, upload.entries))
-        bytesWritten += writingBytes[upload.pack]?.count ?? 0
         for entry in upload.entries where writing[entry.id]?.pack == upload.pack { writing[entry.id] = nil }
         writingBytes[upload.pack] = nil
         FaultInjection.reach("pack-written")
@@ -123,7 +122,6 @@ extension Repository {
             let id = try ObjectID.random()
             let box = try codec.seal(.index, id: id, plaintext: RepositoryIndex.encode(batch), compressor: Compressor(.default))
             try await storage.put("index/\(id.hex)", box)
-            bytesWritten += box.count
         } catch {
             unindexedPacks = batch + unindexedPacks
             throw error
@@ -145,7 +143,6 @@ extension Repository {
         let id = try id ?? .random()
         let box = try codec.seal(kind, id: id, plaintext: plaintext, compressor: Compressor(.default))
         try await storage.put("\(folder)/\(id.hex)", box)
-        bytesWritten += box.count
         return id
     }
 

@@ -26,8 +26,6 @@ public actor Repository {
     /// Packs written at once in the background: enough to keep the disk busy while the next
     /// one fills, few enough to bound memory.
     static let uploadsInFlight = 1
-    /// Bytes written to storage by this process, for reports.
-    public internal(set) var bytesWritten = 0
 
     init(storage: any StorageBackend, descriptor: RepositoryDescriptor, master: MasterKey?, openedWith: String?) throws {
         self.storage = storage

@@ -13,7 +13,6 @@ struct RepositoryIndex: Sendable {
     private var objects: [ObjectID: (pack: UInt32, kind: UInt8, offset: UInt32, length: UInt32)] = [:]
 
     var count: Int { objects.count }
-    var packIDs: [ObjectID] { packs }
 
     func contains(_ id: ObjectID) -> Bool { objects[id] != nil }
     func containsPack(_ pack: ObjectID) -> Bool { packNumbers[pack] != nil }

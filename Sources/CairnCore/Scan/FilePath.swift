@@ -21,11 +21,6 @@ public struct FilePath: Hashable, Sendable, Comparable, CustomStringConvertible 
 
     public var name: [UInt8] { components.last ?? [] }
 
-    public var parent: FilePath {
-        let parts = components
-        return parts.count <= 1 ? .root : FilePath([0x2F] + Array(parts.dropLast().joined(separator: [0x2F])))
-    }
-
     /// Whether this path is `other` or inside it.
     public func isInside(_ other: FilePath) -> Bool {
         other.bytes == [0x2F] || bytes == other.bytes || (bytes.starts(with: other.bytes) && bytes.count > other.bytes.count && bytes[other.bytes.count] == 0x2F)
