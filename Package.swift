@@ -19,7 +19,7 @@ let package = Package(
         .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
         .systemLibrary(name: "CLinux"),
         // Hot byte loops in C, optimised even in debug builds (tests run them on real data).
-        .target(name: "CCairnKernels", cSettings: [.unsafeFlags(["-O2"])]),
+        .target(name: "CCairnKernels", cSettings: [.unsafeFlags(["-O2"])], linkerSettings: [.linkedLibrary("crypto")]),
         .target(
             name: "CairnCore",
             dependencies: [

@@ -22,6 +22,8 @@ extension Cairn {
 
         @OptionGroup var options: ConfigOptions
 
+        @OptionGroup var delta: DeltaModeOption
+
         @Argument(help: "The sets to back up (default: the sets of this host).")
         var sets: [String] = []
 
@@ -35,7 +37,7 @@ extension Cairn {
             let config = try CommandSupport.loadConfig(options)
             let names = try CommandSupport.sets(sets, in: config)
             let colour = ANSI.enabled(for: 1)
-            let status = await JobRunning.run(config: config, sets: names, quiet: quiet) { _ in
+            let status = await JobRunning.run(config: config, sets: names, quiet: quiet, deltaMode: delta.mode) { _ in
                 var options = BackupJob.RunOptions(command: "backup")
                 options.verbose = verbose
                 options.colour = colour

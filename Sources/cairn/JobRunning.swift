@@ -6,15 +6,18 @@ import Foundation
 /// log and the exit status.
 enum JobRunning {
     /// Runs each set's job with the options `make` gives it; returns the combined exit status.
-    static func run(config: Config, sets: [String], quiet: Bool, make: (String) -> BackupJob.RunOptions) async -> Int32 {
+    static func run(
+        config: Config, sets: [String], quiet: Bool, deltaMode: DeltaModeOverride? = nil, make: (String) -> BackupJob.RunOptions
+    ) async -> Int32 {
         Interruption.shared.install()
         let log = JobLog()
         var statuses: [Int32] = []
         for name in sets {
             if Interruption.shared.isRequested { break }
-            let context: SetContext
+            var context: SetContext
             do {
                 context = try SetContext(config: config, setName: name)
+                context.deltaOverride = deltaMode
             } catch {
                 Terminal.standardError("cairn: error: \(error)")
                 statuses.append(ExitStatus.error)
@@ -49,4 +52,16 @@ enum JobRunning {
         }
         return CommandSupport.combine(statuses)
     }
+}
+
+extension DeltaModeOverride: ExpressibleByArgument {}
+
+/// `--delta-mode`, shared by plan, apply and backup.
+struct DeltaModeOption: ParsableArguments {
+    @Option(
+        name: .customLong("delta-mode"),
+        help: ArgumentHelp(
+            "For this run, store changed files of sets with in-file delta in full, or as incremental or differential deltas, whatever the sets say.",
+            valueName: "full|incremental|differential"))
+    var mode: DeltaModeOverride?
 }

@@ -24,6 +24,8 @@ extension Cairn {
 
         @OptionGroup var options: ConfigOptions
 
+        @OptionGroup var delta: DeltaModeOption
+
         @Argument(help: "The sets to plan (default: the sets of this host).")
         var sets: [String] = []
 
@@ -46,7 +48,9 @@ extension Cairn {
             var plans: [BackupPlan] = []
             for name in try CommandSupport.sets(sets, in: config) {
                 statuses.append(await CommandSupport.reporting("backup set '\(name)'") {
-                    let job = try await BackupJob.plan(try SetContext(config: config, setName: name))
+                    var context = try SetContext(config: config, setName: name)
+                    context.deltaOverride = delta.mode
+                    let job = try await BackupJob.plan(context)
                     CommandSupport.printProblems(job.scanProblems)
                     plans.append(job.plan)
                     if !json { job.plan.lines(verbose: verbose, colour: colour).forEach { print($0) } }

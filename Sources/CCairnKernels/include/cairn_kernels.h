@@ -18,4 +18,30 @@ int cairn_o_noatime(void);
 /// Limits glibc malloc to `count` arenas.
 void cairn_limit_malloc_arenas(int count);
 
+/// A keyed SHA-256 for block signatures: SHA-256(key padded to 64 bytes || data).
+typedef struct cairn_keyed_hash cairn_keyed_hash;
+cairn_keyed_hash *cairn_keyed_hash_new(const uint8_t *key, size_t length);
+void cairn_keyed_hash_free(cairn_keyed_hash *hash);
+void cairn_keyed_hash_block(const cairn_keyed_hash *hash, const uint8_t *data, size_t length, uint8_t out[32]);
+
+/// The rolling weak checksum of `length` bytes.
+uint32_t cairn_weak_sum(const uint8_t *data, size_t length);
+
+/// Weak and strong (truncated to `strong_length`) sums of consecutive blocks of `block` bytes;
+/// the last may be shorter.
+void cairn_block_sums(const cairn_keyed_hash *hash, const uint8_t *data, size_t length, size_t block,
+                      uint32_t *weak, uint8_t *strong, size_t strong_length);
+
+/// A searchable signature of `count` blocks (arrays are copied).
+typedef struct cairn_delta_index cairn_delta_index;
+cairn_delta_index *cairn_delta_index_new(const cairn_keyed_hash *hash, size_t block, size_t strong_length, size_t count,
+                                         const uint32_t *weak, const uint8_t *strong);
+void cairn_delta_index_free(cairn_delta_index *index);
+
+/// The first offset at or after `start` where a whole block of `data` (`length` bytes) matches
+/// a block of the index, with that block's number in `*block`; -1 when no offset up to
+/// `length - block` matches. `prefer` wins among equal blocks.
+int64_t cairn_delta_find(const cairn_delta_index *index, const uint8_t *data, size_t length, size_t start, uint32_t prefer,
+                         uint32_t *block);
+
 #endif

@@ -8,9 +8,6 @@ public struct UnbuiltFeature: Hashable, Sendable {
     /// The unbuilt features a set uses, in the order of its keys.
     public static func used(by set: BackupSet) -> [UnbuiltFeature] {
         var features: [UnbuiltFeature] = []
-        if set.inFileDelta.mode != .off {
-            features.append(UnbuiltFeature(key: "in-file-delta", location: set.location))
-        }
         if let retention = set.retention {
             features.append(UnbuiltFeature(key: "retention", location: retention.location))
         }

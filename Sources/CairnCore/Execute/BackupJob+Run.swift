@@ -91,6 +91,9 @@ extension BackupJob {
                     outcome.problems = result.problems
                     outcome.report.snapshot = result.snapshotID.hex
                     outcome.report.statistics = result.snapshot.statistics
+                    if !result.deltaOutcomes.isEmpty {
+                        outcome.report.deltas = result.deltaOutcomes.map { JobReport.ProblemRecord(path: $0.path.description, message: $0.outcome) }
+                    }
                     if result.snapshot.status == .partial {
                         outcome.failure = "interrupted: snapshot \(result.snapshotID.short) holds what was done and is marked partial; the next backup goes on from there"
                     }

@@ -24,7 +24,8 @@ public struct BackupJob {
         let root = try await scanner.scan(previousRoot: previous?.snapshot.treeID)
         let plan = BackupPlan(
             set: context.set.name, repository: context.repositoryPath, createsRepository: repository == nil,
-            previousSnapshot: previous?.id, scan: root, unusedRepositories: repository == nil ? context.unusedRepositories() : [])
+            previousSnapshot: previous?.id, scan: root, delta: context.deltaPolicy(now: now),
+            unusedRepositories: repository == nil ? context.unusedRepositories() : [])
         return BackupJob(
             context: context, repository: repository, previous: previous, scan: root, plan: plan, scanProblems: scanner.problems,
             started: Timestamp(now))
@@ -34,6 +35,8 @@ public struct BackupJob {
         public var snapshotID: ObjectID
         public var snapshot: Snapshot
         public var problems: [Problem]
+        /// How each file with in-file delta was stored, and why.
+        public var deltaOutcomes: [(path: FilePath, outcome: String)] = []
     }
 
     /// Carries out the plan: stores what changed and commits the snapshot.
@@ -64,6 +67,11 @@ public struct BackupJob {
         var runner = BackupRunner(
             repository: repository, compression: context.set.compression, followSymlinks: context.set.followSymlinks, shouldStop: shouldStop)
         runner.progress = progress
+        if let policy = context.deltaPolicy(now: Date(timeIntervalSince1970: TimeInterval(started.seconds))) {
+            runner.delta = DeltaContext(
+                policy: policy, repository: repository, cache: SignatureCache(repositoryID: repository.descriptor.id, environment: context.environment),
+                stored: started)
+        }
         let tree = try await runner.store(scan)
         try await repository.flush()
         var statistics = runner.statistics
@@ -75,6 +83,6 @@ public struct BackupJob {
             sources: context.set.sources.map(\.value), statistics: statistics)
         FaultInjection.reach("before-snapshot")
         let id = try await repository.save(snapshot, id: snapshotID)
-        return Result(snapshotID: id, snapshot: snapshot, problems: problems)
+        return Result(snapshotID: id, snapshot: snapshot, problems: problems, deltaOutcomes: runner.deltaOutcomes)
     }
 }

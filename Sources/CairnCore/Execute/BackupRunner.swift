@@ -20,13 +20,17 @@ public struct BackupRunner {
     public private(set) var statistics = Snapshot.Statistics()
     public private(set) var problems: [Problem] = []
     /// Content already stored in this run, by (device, inode): hard links are read once.
-    private var linked: [Pair: (content: [Extent], hash: ObjectID?, size: UInt64)] = [:]
+    private var linked: [Pair: (content: [Extent], hash: ObjectID?, size: UInt64, delta: DeltaInfo?)] = [:]
     private let followSymlinks: Bool
     private let shouldStop: @Sendable () -> Bool
     /// Told about each file started and each piece read, for progress displays.
     public var progress: ProgressSink?
     /// Set once a stop was requested: files not read by then are left out of the snapshot.
     public private(set) var wasInterrupted = false
+    /// In-file delta, for sets that use it.
+    public var delta: DeltaContext?
+    /// How each file with in-file delta was stored, and why (`full: delta 63% > 50%`).
+    public private(set) var deltaOutcomes: [(path: FilePath, outcome: String)] = []
 
     /// Files read at once, and chunks of one file in flight.
     static let filesInParallel = 3
@@ -53,6 +57,8 @@ public struct BackupRunner {
         var entry: TreeEntry?
         var statistics = Snapshot.Statistics()
         var problems: [Problem] = []
+        /// For a file with in-file delta: how it was stored, and why.
+        var deltaOutcome: String?
     }
 
     /// Stores everything under `directory` and returns the id of its tree.
@@ -78,8 +84,9 @@ public struct BackupRunner {
             }
         }
         if !parallel.isEmpty {
+            let paths = Dictionary(uniqueKeysWithValues: parallel.map { ($0.index, $0.file.path) })
             for (index, result) in try await readInParallel(parallel) {
-                merge(result)
+                merge(result, path: paths[index]!)
                 entries[index] = result.entry
             }
         }
@@ -88,7 +95,11 @@ public struct BackupRunner {
         return stored.id
     }
 
-    private mutating func merge(_ result: FileResult) {
+    private mutating func merge(_ result: FileResult, path: FilePath) {
+        if let outcome = result.deltaOutcome {
+            deltaOutcomes.append((path, outcome))
+            if result.entry?.delta?.isFull == false { statistics.deltaFiles += 1 } else { statistics.fullUploads += 1 }
+        }
         let s = result.statistics
         statistics.files += s.files
         statistics.bytes += s.bytes
@@ -114,7 +125,7 @@ public struct BackupRunner {
     private func readInParallel(_ files: [(index: Int, file: ScannedFile)]) async throws -> [(Int, FileResult)] {
         let reader = FileReader(
             repository: repository, chunker: chunker, compressor: compressor, followSymlinks: followSymlinks, progress: progress,
-            shouldStop: shouldStop)
+            shouldStop: shouldStop, delta: delta)
         return try await withThrowingTaskGroup(of: (Int, FileResult).self) { group in
             var results: [(Int, FileResult)] = []
             var next = 0
@@ -149,6 +160,7 @@ public struct BackupRunner {
             entry.content = known.content
             entry.contentHash = known.hash
             entry.size = known.size
+            entry.delta = known.delta
             statistics.files += 1
             statistics.bytes += entry.size
             if file.change == .new { statistics.newFiles += 1 } else { statistics.changedFiles += 1 }
@@ -156,10 +168,10 @@ public struct BackupRunner {
         }
         let reader = FileReader(
             repository: repository, chunker: chunker, compressor: compressor, followSymlinks: followSymlinks, progress: progress,
-            shouldStop: shouldStop)
+            shouldStop: shouldStop, delta: delta)
         let result = try await reader.read(file)
-        merge(result)
-        if let entry = result.entry { linked[pair] = (entry.content, entry.contentHash, entry.size) }
+        merge(result, path: file.path)
+        if let entry = result.entry { linked[pair] = (entry.content, entry.contentHash, entry.size, entry.delta) }
         return result.entry
     }
 }
@@ -172,6 +184,7 @@ struct FileReader: Sendable {
     let followSymlinks: Bool
     let progress: ProgressSink?
     let shouldStop: @Sendable () -> Bool
+    var delta: DeltaContext?
 
     func read(_ file: ScannedFile) async throws -> BackupRunner.FileResult {
         var result = BackupRunner.FileResult()
@@ -193,7 +206,16 @@ struct FileReader: Sendable {
         progress?.start(file.path, size: entry.size)
         defer { progress?.finish(file.path) }
         do {
-            let (content, hash, size) = try await readContent(descriptor, path: file.path, statistics: &result.statistics)
+            let content: [Extent], hash: ObjectID, size: UInt64
+            if let delta, file.change != .unchanged, let decision = delta.policy.decide(size: entry.size, previous: file.previous) {
+                let stored = try await readWithDelta(descriptor, path: file.path, expected: entry.size, decision: decision, delta: delta, statistics: &result.statistics)
+                (content, hash, size) = (stored.content, stored.hash, stored.size)
+                entry.delta = stored.info
+                result.deltaOutcome = stored.outcome
+            } else {
+                (content, hash, size) = try await readContent(descriptor, path: file.path, statistics: &result.statistics)
+                entry.delta = nil
+            }
             entry.content = content
             entry.contentHash = hash
             var after = stat()
@@ -235,7 +257,15 @@ struct FileReader: Sendable {
 
     /// Reads a file in content-defined chunks; several chunks are stored at once while reading
     /// goes on. Memory stays within one buffer of two maximum chunks and the chunks in flight.
-    private func readContent(_ descriptor: Int32, path: FilePath, statistics: inout Snapshot.Statistics) async throws -> ([Extent], ObjectID, UInt64) {
+    func readContent(_ descriptor: Int32, path: FilePath, statistics: inout Snapshot.Statistics) async throws -> ([Extent], ObjectID, UInt64) {
+        var none: SignatureBuilder?
+        return try await readContent(descriptor, path: path, statistics: &statistics, signature: &none)
+    }
+
+    /// The same, making the file's block signature (`signature`) on the way.
+    func readContent(
+        _ descriptor: Int32, path: FilePath, statistics: inout Snapshot.Statistics, signature: inout SignatureBuilder?
+    ) async throws -> ([Extent], ObjectID, UInt64) {
         var extents: [Extent] = []
         var inFlight: [Task<ChunkResult, Error>] = []
         // A small file needs a small buffer: memory stays low while several are read at once.
@@ -284,6 +314,7 @@ struct FileReader: Sendable {
                 while filled - start >= Chunker.maximumSize || (atEnd && start < filled) {
                     let length = chunker.cut(data, from: start)
                     let chunk = Array(data[start..<start + length])
+                    signature?.update(UnsafeBufferPointer(rebasing: data[start..<start + length]))
                     let repository = self.repository, compressor = self.compressor
                     inFlight.append(Task { try await Self.store(chunk, repository: repository, compressor: compressor) })
                     if inFlight.count >= BackupRunner.chunksInFlight { try await collect(inFlight.removeFirst()) }

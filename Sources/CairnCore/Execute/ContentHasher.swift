@@ -1,7 +1,9 @@
 /// A file's whole-content hash (`TreeEntry.contentHash`): SHA-256 over the ids of the file's
 /// content cut into chunks the way a backup cuts it, so a backup gets it from ids it computes
 /// anyway, and a restore can tell an identical existing file from local data alone.
-public final class ContentHasher {
+///
+/// Used by one task at a time (a delta hands it from task to task, in order).
+public final class ContentHasher: @unchecked Sendable {
     private let repository: Repository
     private let chunker: Chunker
     private let stream: SHA256Stream

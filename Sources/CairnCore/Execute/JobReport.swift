@@ -34,12 +34,15 @@ public struct JobReport: Codable, Sendable, Equatable {
     public var drift: [String]
     public var commands: [CommandRecord]
     public var failure: String?
+    /// Files with in-file delta: how each was stored and why (`full: delta 63% > 50%`).
+    public var deltas: [ProblemRecord]?
 
     public var duration: TimeInterval { end.date.timeIntervalSince(start.date) }
 
     /// The lines printed at the end of a job.
     public func summaryLines() -> [String] {
         var lines: [String] = []
+        for record in deltas ?? [] { lines.append("in-file delta: \(record.path): \(record.message)") }
         if let statistics, let snapshot {
             lines.append(
                 "\(set): snapshot \(snapshot.prefix(8)) \(status == "partial" ? "saved as partial" : "saved"): \(statistics.files) files, \(ByteCountText.format(statistics.bytes)); read \(statistics.newFiles + statistics.changedFiles) files, \(ByteCountText.format(statistics.bytesRead)); stored \(ByteCountText.format(statistics.bytesStored)), deduplicated \(ByteCountText.format(statistics.bytesDeduplicated)); \(String(format: "%.1f", duration)) s\(problems.isEmpty ? "" : "; \(problems.count) problem\(problems.count == 1 ? "" : "s")")")

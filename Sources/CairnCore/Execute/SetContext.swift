@@ -7,6 +7,8 @@ public struct SetContext: Sendable {
     public let account: Account
     public let profile: EncryptionProfile
     public let environment: [String: String]
+    /// `--delta-mode`: how this run stores changed files of a set with in-file delta.
+    public var deltaOverride: DeltaModeOverride?
 
     public enum Failure: Error, CustomStringConvertible, Equatable {
         case unknownSet(String, suggestion: String)
@@ -114,6 +116,12 @@ public struct SetContext: Sendable {
         return names.filter { name in
             !used.contains(name) && FileManager.default.fileExists(atPath: path + "/" + name + "/" + RepositoryDescriptor.fileName)
         }.sorted()
+    }
+
+    /// The set's in-file delta decisions at `now`; nil when the set does not use it.
+    public func deltaPolicy(now: Date) -> DeltaPolicy? {
+        guard set.inFileDelta.mode != .off else { return nil }
+        return DeltaPolicy(settings: set.inFileDelta, override: deltaOverride, now: now, timeZone: config.timeZone)
     }
 
     /// The sources as paths, and the selection the set's excludes and filters make.

@@ -23,7 +23,11 @@ extension BackupPlan {
         if verbose || actions.count <= budget {
             lines += actions.map { paint(Self.line(for: $0), Self.symbol($0.action), colour) }
         } else {
-            lines += folded(budget: budget).map { paint($0, String($0.first ?? " "), colour) }
+            let shown = folded(budget: budget)
+            lines += shown.map { paint($0, String($0.first ?? " "), colour) }
+            // In-file delta decisions are shown whatever is folded.
+            let decided = actions.filter { $0.delta != nil }.map { Self.line(for: $0) }.filter { !shown.contains($0) }
+            lines += decided.map { paint($0, String($0.first ?? " "), colour) }
         }
         lines.append(summaryLine)
         return lines
@@ -39,10 +43,14 @@ extension BackupPlan {
 
     static func line(for action: Action) -> String {
         switch action.action {
-        case .new: return "+ \(action.path) (\(ByteCountText.format(action.size)))"
-        case .changed: return "~ \(action.path) (\(ByteCountText.format(action.size)))"
+        case .new: return "+ \(action.path) (\(ByteCountText.format(action.size))\(decision(action)))"
+        case .changed: return "~ \(action.path) (\(ByteCountText.format(action.size))\(decision(action)))"
         case .removed: return "- \(action.path)"
         }
+    }
+
+    static func decision(_ action: Action) -> String {
+        action.delta.map { "; \($0.summary)" } ?? ""
     }
 
     private func paint(_ line: String, _ symbol: String, _ colour: Bool) -> String {

@@ -40,6 +40,8 @@ public struct BackupPlan: Codable, Sendable, Equatable {
         public var reason: String
         /// New and changed files: what they looked like when planned.
         public var fingerprint: Fingerprint?
+        /// Files with in-file delta: stored in full or as a delta, and why.
+        public var delta: DeltaDecision?
 
         public var pathBytes: [UInt8] {
             if let pathBase64, let data = Data(base64Encoded: pathBase64) { return Array(data) }
@@ -58,6 +60,10 @@ public struct BackupPlan: Codable, Sendable, Equatable {
         /// the bytes read plus the format's overhead.
         public var uploadMinimum: UInt64 = 0
         public var uploadMaximum: UInt64 = 0
+        /// Changed files planned as in-file deltas, and their size: how much of them is new is
+        /// known after apply.
+        public var deltaFiles = 0
+        public var deltaBytes: UInt64 = 0
     }
 
     public var set: String
@@ -77,7 +83,7 @@ public struct BackupPlan: Codable, Sendable, Equatable {
     /// The plan for a scan against the previous snapshot.
     public init(
         set: String, repository: String, createsRepository: Bool, previousSnapshot: ObjectID?, scan root: ScannedDirectory,
-        unusedRepositories: [String] = []
+        delta: DeltaPolicy? = nil, unusedRepositories: [String] = []
     ) {
         self.set = set
         self.repository = repository
@@ -86,7 +92,7 @@ public struct BackupPlan: Codable, Sendable, Equatable {
         self.unusedRepositories = unusedRepositories
         self.actions = []
         self.summary = Summary()
-        collect(root)
+        collect(root, delta: delta)
         summary.uploadMaximum = Self.uploadLimit(actions)
     }
 
@@ -121,7 +127,7 @@ public struct BackupPlan: Codable, Sendable, Equatable {
             fingerprint: kind == .removed ? nil : Fingerprint(entry))
     }
 
-    private mutating func collect(_ directory: ScannedDirectory) {
+    private mutating func collect(_ directory: ScannedDirectory, delta: DeltaPolicy?) {
         for old in directory.removed {
             let path = directory.path.appending(old.name)
             var info = stat()
@@ -136,16 +142,24 @@ public struct BackupPlan: Codable, Sendable, Equatable {
                 case .unchanged:
                     summary.unchangedFiles += 1
                 case .new:
-                    actions.append(Self.action(.new, path: file.path, entry: file.entry, reason: "not in the last snapshot"))
+                    var action = Self.action(.new, path: file.path, entry: file.entry, reason: "not in the last snapshot")
+                    action.delta = delta?.decide(size: file.entry.size, previous: nil)
+                    actions.append(action)
                     summary.newFiles += 1
                     summary.bytesToRead += file.entry.size
                 case .changed:
-                    actions.append(Self.action(.changed, path: file.path, entry: file.entry, reason: Self.differences(file.previous, file.entry)))
+                    var action = Self.action(.changed, path: file.path, entry: file.entry, reason: Self.differences(file.previous, file.entry))
+                    action.delta = delta?.decide(size: file.entry.size, previous: file.previous)
+                    if action.delta?.decision == .delta {
+                        summary.deltaFiles += 1
+                        summary.deltaBytes += file.entry.size
+                    }
+                    actions.append(action)
                     summary.changedFiles += 1
                     summary.bytesToRead += file.entry.size
                 }
             case .directory(let inner):
-                collect(inner)
+                collect(inner, delta: delta)
             case .special:
                 break
             }
@@ -167,7 +181,10 @@ public struct BackupPlan: Codable, Sendable, Equatable {
     /// The summary line: `Plan: 2 new, 1 changed, 1 removed; about 3.4 MB to upload.`
     public var summaryLine: String {
         guard hasChanges else { return "No changes." }
-        return "Plan: \(summary.newFiles) new, \(summary.changedFiles) changed, \(summary.removed) removed; about \(ByteCountText.format(summary.bytesToRead)) to upload."
+        let counts = "Plan: \(summary.newFiles) new, \(summary.changedFiles) changed, \(summary.removed) removed"
+        guard summary.deltaFiles > 0 else { return "\(counts); about \(ByteCountText.format(summary.bytesToRead)) to upload." }
+        let deltas = summary.deltaFiles == 1 ? "1 delta" : "\(summary.deltaFiles) deltas"
+        return "\(counts); about \(ByteCountText.format(summary.bytesToRead - summary.deltaBytes)) to upload, plus the new data of \(deltas) (known after apply)."
     }
 }
 

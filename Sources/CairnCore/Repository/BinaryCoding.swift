@@ -30,6 +30,8 @@ struct BinaryWriter {
 
     mutating func id(_ value: ObjectID) { bytes += value.bytes }
 
+    mutating func raw(_ value: [UInt8]) { bytes += value }
+
     mutating func uint32LE(_ value: UInt32) {
         for shift in stride(from: 0, to: 32, by: 8) { bytes.append(UInt8(truncatingIfNeeded: value >> UInt32(shift))) }
     }
@@ -92,6 +94,12 @@ struct BinaryReader {
         let raw = try data()
         guard let text = String(validating: raw, as: UTF8.self) else { throw FormatError.malformed(what, "text is not UTF-8") }
         return text
+    }
+
+    mutating func raw(_ count: Int) throws -> [UInt8] {
+        guard count >= 0, end - position >= count else { throw FormatError.truncated(what) }
+        defer { position += count }
+        return Array(bytes[position..<position + count])
     }
 
     mutating func id() throws -> ObjectID {

@@ -53,6 +53,11 @@ public actor Repository {
         master.map { Hashing.hmacSHA256(key: $0.identification, Array("cairn-content-hash".utf8)) } ?? []
     }
 
+    /// The key of block signatures' strong hashes (in-file delta).
+    public nonisolated var signatureKey: [UInt8] {
+        master.map { Hashing.hmacSHA256(key: $0.identification, Array("cairn-block-signature".utf8)) } ?? Array("cairn-unencrypted-signature".utf8)
+    }
+
     public func setCompression(_ setting: Compression) {
         compressor = Compressor(setting)
     }

@@ -23,12 +23,15 @@ public struct Snapshot: Codable, Sendable, Equatable {
         public var bytesDeduplicated: UInt64 = 0
         public var newObjects = 0
         public var problems = 0
+        /// Files with in-file delta stored as a delta, and uploaded in full.
+        public var deltaFiles = 0
+        public var fullUploads = 0
 
         public init() {}
 
         enum CodingKeys: String, CodingKey {
             case files, directories, otherEntries, bytes, newFiles, changedFiles, unchangedFiles, bytesRead, bytesStored
-            case bytesDeduplicated, newObjects, problems
+            case bytesDeduplicated, newObjects, problems, deltaFiles, fullUploads
         }
 
         /// Counts a writer did not record read as zero, so statistics can grow.
@@ -46,6 +49,8 @@ public struct Snapshot: Codable, Sendable, Equatable {
             bytesDeduplicated = try c.decodeIfPresent(UInt64.self, forKey: .bytesDeduplicated) ?? 0
             newObjects = try c.decodeIfPresent(Int.self, forKey: .newObjects) ?? 0
             problems = try c.decodeIfPresent(Int.self, forKey: .problems) ?? 0
+            deltaFiles = try c.decodeIfPresent(Int.self, forKey: .deltaFiles) ?? 0
+            fullUploads = try c.decodeIfPresent(Int.self, forKey: .fullUploads) ?? 0
         }
     }
 

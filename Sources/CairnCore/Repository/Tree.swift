@@ -43,6 +43,8 @@ public struct TreeEntry: Hashable, Sendable {
     /// file is identical without reading repository data.
     public var contentHash: ObjectID?
     public var subtree: ObjectID?
+    /// For a file backed up with in-file delta: how this version was stored.
+    public var delta: DeltaInfo?
 
     public struct Xattr: Hashable, Sendable {
         public var name: [UInt8]
@@ -74,6 +76,38 @@ public struct TreeEntry: Hashable, Sendable {
         content = []
         contentHash = nil
         subtree = nil
+        delta = nil
+    }
+}
+
+/// How a version of a file with in-file delta was stored (user guide chapter 8): in full, or as
+/// a delta against an earlier version, and the signatures the next delta needs.
+public struct DeltaInfo: Hashable, Sendable {
+    /// Uploaded whole rather than as a delta.
+    public var isFull: Bool
+    /// Deltas since the last full upload, this one included (0 for a full upload).
+    public var deltas: Int
+    /// This version's block signature; nil when none was kept (a differential delta, whose
+    /// successors are deltas against the full).
+    public var signature: ObjectID?
+    /// The signature of the last full upload (this version's own when it is one).
+    public var fullSignature: ObjectID
+    /// When this version, and the last full upload, were stored.
+    public var stored: Timestamp
+    public var fullStored: Timestamp
+    /// A delta's new data (its literal bytes); a full upload's size.
+    public var newBytes: UInt64
+
+    public init(
+        isFull: Bool, deltas: Int, signature: ObjectID?, fullSignature: ObjectID, stored: Timestamp, fullStored: Timestamp, newBytes: UInt64
+    ) {
+        self.isFull = isFull
+        self.deltas = deltas
+        self.signature = signature
+        self.fullSignature = fullSignature
+        self.stored = stored
+        self.fullStored = fullStored
+        self.newBytes = newBytes
     }
 }
 
@@ -96,7 +130,8 @@ public struct Tree: Hashable, Sendable {
         return nil
     }
 
-    static let version: UInt64 = 1
+    /// Version 2 added `delta`; version 1 trees are still read.
+    static let version: UInt64 = 2
 
     func encoded() -> [UInt8] {
         var writer = BinaryWriter(capacity: entries.count * 120)
@@ -139,6 +174,24 @@ public struct Tree: Hashable, Sendable {
                     writer.byte(0)
                 }
             }
+            if let delta = entry.delta {
+                writer.byte(delta.isFull ? 1 : 2)
+                writer.varint(delta.deltas)
+                if let signature = delta.signature {
+                    writer.byte(1)
+                    writer.id(signature)
+                } else {
+                    writer.byte(0)
+                }
+                writer.id(delta.fullSignature)
+                writer.signed(delta.stored.seconds)
+                writer.varint(UInt64(delta.stored.nanoseconds))
+                writer.signed(delta.fullStored.seconds)
+                writer.varint(UInt64(delta.fullStored.nanoseconds))
+                writer.varint(delta.newBytes)
+            } else {
+                writer.byte(0)
+            }
         }
         return writer.bytes
     }
@@ -146,7 +199,7 @@ public struct Tree: Hashable, Sendable {
     static func decode(_ bytes: [UInt8], what: String) throws -> Tree {
         var reader = BinaryReader(bytes, what: what)
         let version = try reader.varint()
-        guard version == Self.version else { throw FormatError.unsupportedVersion(what, Int(version)) }
+        guard version == 1 || version == Self.version else { throw FormatError.unsupportedVersion(what, Int(version)) }
         let count = try reader.count(limit: bytes.count)
         var entries: [TreeEntry] = []
         entries.reserveCapacity(count)
@@ -175,6 +228,21 @@ public struct Tree: Hashable, Sendable {
             }
             if try reader.byte() == 1 { entry.contentHash = try reader.id() }
             if try reader.byte() == 1 { entry.subtree = try reader.id() }
+            if version >= 2 {
+                let marker = try reader.byte()
+                if marker == 1 || marker == 2 {
+                    let deltas = try reader.count(limit: Int(Int32.max))
+                    let signature = try reader.byte() == 1 ? try reader.id() : nil
+                    let full = try reader.id()
+                    let stored = Timestamp(seconds: try reader.signed(), nanoseconds: Int32(try reader.count(limit: 999_999_999)))
+                    let fullStored = Timestamp(seconds: try reader.signed(), nanoseconds: Int32(try reader.count(limit: 999_999_999)))
+                    entry.delta = DeltaInfo(
+                        isFull: marker == 1, deltas: deltas, signature: signature, fullSignature: full, stored: stored, fullStored: fullStored,
+                        newBytes: try reader.varint())
+                } else if marker != 0 {
+                    throw FormatError.malformed(what, "unknown delta marker")
+                }
+            }
             entries.append(entry)
         }
         guard reader.isAtEnd else { throw FormatError.malformed(what, "trailing bytes") }
