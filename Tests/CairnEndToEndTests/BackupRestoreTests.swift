@@ -14,6 +14,7 @@ struct Workspace {
     init(algorithm: String = "aes-256-gcm", extra: String = "") throws {
         directory = try TemporaryDirectory("cairn-e2e")
         environment["XDG_STATE_HOME"] = directory.subpath("state")
+        environment["XDG_CACHE_HOME"] = directory.subpath("cache")
         try FileManager.default.createDirectory(atPath: directory.subpath("destination"), withIntermediateDirectories: true)
         let key = algorithm == "none" ? "" : ", key: {env: CAIRN_KEY}"
         try directory.write("cairn.yaml", """

@@ -29,6 +29,7 @@ public struct SignatureCache: Sendable {
         {
             return try BlockSignature.decode(plaintext, what: what)
         }
+        FaultInjection.reach("signature-fetched")
         let plaintext = try await repository.load(.signature, id)
         save(id, plaintext, repository: repository)
         return try BlockSignature.decode(plaintext, what: what)

@@ -69,12 +69,20 @@ extension Restorer {
         guard descriptor >= 0 else { throw FileMetadata.Failure(path: path, operation: "create", code: errno) }
         defer { close(descriptor) }
         // Objects are loaded (read, decrypted, checked) a few ahead while earlier ones are written.
+        // Extents of one object in a row (a delta's copies and new data) share one load.
         var loads: [Task<[UInt8], Error>] = []
         var next = 0
+        var last: (id: ObjectID, task: Task<[UInt8], Error>)?
         func schedule() {
             while next < entry.content.count, loads.count < 3 {
                 let id = entry.content[next].object
-                loads.append(Task { try await repository.load(.blob, id) })
+                if let last, last.id == id {
+                    loads.append(last.task)
+                } else {
+                    let task = Task { try await repository.load(.blob, id) }
+                    loads.append(task)
+                    last = (id, task)
+                }
                 next += 1
             }
         }

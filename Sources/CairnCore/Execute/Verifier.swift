@@ -18,6 +18,8 @@ public struct Verifier {
         public var snapshots = 0
         public var trees = 0
         public var dataObjects = 0
+        /// In-file delta signatures the snapshots refer to.
+        public var signatures = 0
         public var packsRead = 0
         public var bytesRead = 0
         public var damages: [Damage] = []
@@ -75,7 +77,8 @@ public struct Verifier {
                     do {
                         _ = try repository.open(entry.kind, id: entry.id, box: Array(bytes[entry.offset..<entry.offset + entry.length]), where: key)
                     } catch {
-                        bad[entry.id] = "\(entry.kind.name) \(entry.id.short) in \(key) is damaged"
+                        bad[entry.id] = entry.kind == .signature
+                            ? Self.signatureDamage(entry.id, "in \(key) is damaged") : "\(entry.kind.name) \(entry.id.short) in \(key) is damaged"
                     }
                 }
             }
@@ -83,12 +86,13 @@ public struct Verifier {
 
         // Walk every snapshot: every tree must load, every object must be indexed and intact.
         var visited: Set<ObjectID> = []
-        var seenData: Set<ObjectID> = []
+        var seen = Seen()
         for record in snapshotsOK {
             guard let root = record.snapshot.treeID else { continue }
-            try await walk(root, visited: &visited, seenData: &seenData, bad: &bad, report: &report)
+            try await walk(root, visited: &visited, seen: &seen, bad: &bad, report: &report)
         }
-        report.dataObjects = seenData.count
+        report.dataObjects = seen.data.count
+        report.signatures = seen.signatures.count
 
         if !bad.isEmpty {
             var affected: [ObjectID: [(ObjectID, FilePath)]] = [:]
@@ -103,7 +107,18 @@ public struct Verifier {
         return report
     }
 
-    private func walk(_ tree: ObjectID, visited: inout Set<ObjectID>, seenData: inout Set<ObjectID>, bad: inout [ObjectID: String], report: inout Report) async throws {
+    struct Seen {
+        var data: Set<ObjectID> = []
+        var signatures: Set<ObjectID> = []
+    }
+
+    /// A damaged signature loses no data: the next backup of the files that need it uploads
+    /// them in full.
+    static func signatureDamage(_ id: ObjectID, _ what: String) -> String {
+        "signature \(id.short) \(what): every version restores, but the next backup of the files below uploads them in full"
+    }
+
+    private func walk(_ tree: ObjectID, visited: inout Set<ObjectID>, seen: inout Seen, bad: inout [ObjectID: String], report: inout Report) async throws {
         guard visited.insert(tree).inserted, bad[tree] == nil else { return }
         let loaded: Tree
         do {
@@ -114,19 +129,28 @@ public struct Verifier {
         }
         report.trees += 1
         for entry in loaded.entries {
-            for extent in entry.content where seenData.insert(extent.object).inserted {
+            for extent in entry.content where seen.data.insert(extent.object).inserted {
                 if !(await repository.contains(extent.object)) {
                     bad[extent.object] = "data \(extent.object.short) is not in the repository"
                 }
+            }
+            for id in Self.signatures(of: entry) where seen.signatures.insert(id).inserted {
+                if !(await repository.contains(id)) { bad[id] = Self.signatureDamage(id, "is not in the repository") }
             }
             if let subtree = entry.subtree {
                 if !(await repository.contains(subtree)) {
                     bad[subtree] = "tree \(subtree.short) is not in the repository"
                 } else {
-                    try await walk(subtree, visited: &visited, seenData: &seenData, bad: &bad, report: &report)
+                    try await walk(subtree, visited: &visited, seen: &seen, bad: &bad, report: &report)
                 }
             }
         }
+    }
+
+    /// The signatures a version refers to: its own, and its last full upload's.
+    static func signatures(of entry: TreeEntry) -> [ObjectID] {
+        guard let delta = entry.delta else { return [] }
+        return delta.signature == delta.fullSignature || delta.signature == nil ? [delta.fullSignature] : [delta.signature!, delta.fullSignature]
     }
 
     private func collect(_ tree: ObjectID, at path: FilePath, snapshot: ObjectID, bad: [ObjectID: String], into affected: inout [ObjectID: [(ObjectID, FilePath)]]) async {
@@ -137,9 +161,9 @@ public struct Verifier {
         guard let loaded = try? await repository.tree(tree) else { return }
         for entry in loaded.entries {
             let child = path.appending(entry.name)
-            for extent in entry.content where bad[extent.object] != nil {
-                if affected[extent.object]?.last.map({ $0.0 == snapshot && $0.1 == child }) != true {
-                    affected[extent.object, default: []].append((snapshot, child))
+            for object in entry.content.map(\.object) + Self.signatures(of: entry) where bad[object] != nil {
+                if affected[object]?.last.map({ $0.0 == snapshot && $0.1 == child }) != true {
+                    affected[object, default: []].append((snapshot, child))
                 }
             }
             if let subtree = entry.subtree { await collect(subtree, at: child, snapshot: snapshot, bad: bad, into: &affected) }

@@ -8,7 +8,8 @@ import Foundation
 ///
 /// `CAIRN_FAULT_INJECTION=POINT:N[:SIGNAL]` makes the process send itself SIGNAL (default
 /// KILL) the Nth time it reaches POINT. Points: `pack-written`, `index-written`,
-/// `before-snapshot`, `file-stored`. Unset, this does nothing.
+/// `before-snapshot`, `file-stored`, `signature-fetched` (a signature read from the
+/// repository rather than the local cache). Unset, this does nothing.
 public enum FaultInjection {
     private static let plan: (point: String, count: Int, signal: Int32)? = {
         guard let text = ProcessInfo.processInfo.environment["CAIRN_FAULT_INJECTION"] else { return nil }
