@@ -33,6 +33,21 @@ struct Workspace {
         try cairn.run(arguments, in: directory.path, environment: environment)
     }
 
+    /// Checks a JSON document against one of the project's schemas (python3-jsonschema).
+    static func validate(_ document: String, against schema: String) throws -> String {
+        let scratch = try TemporaryDirectory()
+        let file = try scratch.write("plan.json", document)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", "import json,sys,jsonschema; jsonschema.validate(json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))); print('valid')", file, SourceTree.path(schema)]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        process.waitUntilExit()
+        return String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    }
+
     /// Where a restore with `--to DIR` puts the source folder.
     func restored(under target: String) -> String { target + source }
 }

@@ -131,6 +131,12 @@ struct InFileDeltaTests {
         try backup(["--delta-mode", "full"], expect: "full: --delta-mode full")
         Self.edit(&data, step: 0, &generator)
         try backup(["--delta-mode", "differential"], expect: "delta on ")
+        Self.edit(&data, step: 4, &generator)
+        try Self.write(data, to: path)
+        let json = try workspace.run(["plan", "--json"])
+        #expect(try Workspace.validate(json.standardOutput, against: "schemas/plan.schema.json").hasPrefix("valid"))
+        // The differential delta kept no signature of its own: an incremental delta needs one.
+        #expect(json.standardOutput.contains(#""reason" : "full: the last version, a differential delta, has no signature""#), "\(json.standardOutput)")
 
         let ids = try Self.snapshotIDs(workspace)
         for (index, id) in ids.enumerated() {

@@ -29,20 +29,6 @@ struct PlanApplyTests {
         return result
     }
 
-    func validate(_ document: String, against schema: String) throws -> String {
-        let scratch = try TemporaryDirectory()
-        let file = try scratch.write("plan.json", document)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", "import json,sys,jsonschema; jsonschema.validate(json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))); print('valid')", file, SourceTree.path(schema)]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        process.waitUntilExit()
-        return String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    }
-
     @Test(arguments: [1, 2, 3] as [UInt64])
     func applyTouchesExactlyWhatThePlanLists(seed: UInt64) throws {
         let workspace = try Workspace()
@@ -75,7 +61,7 @@ struct PlanApplyTests {
 
         let planOutput = try workspace.run(["plan", "--json"])
         #expect(planOutput.status == 0, "\(planOutput.all)")
-        #expect(try validate(planOutput.standardOutput, against: "schemas/plan.schema.json").hasPrefix("valid"))
+        #expect(try Workspace.validate(planOutput.standardOutput, against: "schemas/plan.schema.json").hasPrefix("valid"))
         let document = try json(planOutput.standardOutput)
         let plan = try #require((document["plans"] as? [[String: Any]])?.first)
         let actions = try #require(plan["actions"] as? [[String: Any]])
