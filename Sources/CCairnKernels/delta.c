@@ -54,20 +54,33 @@ static uint32_t power(uint32_t base, size_t exponent) {
     return result;
 }
 
-uint32_t cairn_weak_sum(const uint8_t *data, size_t length) {
-    // Eight interleaved lanes, each a Rabin-Karp sum with multiplier M^8, joined at the end:
-    // independent multiplies instead of one long chain.
-    const uint32_t m8 = power(WEAK_MULTIPLIER, 8);
-    uint32_t lanes[8] = {0};
-    size_t i = 0;
-    for (; i + 8 <= length; i += 8) {
-        for (int j = 0; j < 8; j++) lanes[j] = lanes[j] * m8 + data[i + j] + WEAK_ADJUST;
+// Thirty-two interleaved lanes, each a Rabin-Karp sum with multiplier M^32, joined at the end:
+// independent multiplies instead of one long chain, which the compiler turns into vector
+// multiplies (with AVX2 where the processor has it).
+#define WEAK_SUM_BODY                                                                  \
+    {                                                                                  \
+        const uint32_t m32 = power(WEAK_MULTIPLIER, 32);                               \
+        uint32_t lanes[32] = {0};                                                      \
+        size_t i = 0;                                                                  \
+        for (; i + 32 <= length; i += 32) {                                            \
+            for (int j = 0; j < 32; j++) lanes[j] = lanes[j] * m32 + data[i + j] + WEAK_ADJUST; \
+        }                                                                              \
+        uint32_t hash = 0;                                                             \
+        if (i > 0) {                                                                   \
+            for (int j = 0; j < 32; j++) hash = hash * WEAK_MULTIPLIER + lanes[j];     \
+        }                                                                              \
+        for (; i < length; i++) hash = hash * WEAK_MULTIPLIER + data[i] + WEAK_ADJUST; \
+        return hash;                                                                   \
     }
-    uint32_t hash = 0;
-    for (int j = 0; j < 8; j++) hash = hash * WEAK_MULTIPLIER + lanes[j];
-    // hash now covers data[0..i) as if summed byte by byte.
-    for (; i < length; i++) hash = hash * WEAK_MULTIPLIER + data[i] + WEAK_ADJUST;
-    return hash;
+
+__attribute__((target("avx2"))) static uint32_t weak_sum_avx2(const uint8_t *data, size_t length) WEAK_SUM_BODY
+
+static uint32_t weak_sum_generic(const uint8_t *data, size_t length) WEAK_SUM_BODY
+
+uint32_t cairn_weak_sum(const uint8_t *data, size_t length) {
+    static int avx2 = -1;
+    if (avx2 < 0) avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
+    return avx2 ? weak_sum_avx2(data, length) : weak_sum_generic(data, length);
 }
 
 void cairn_block_sums(const cairn_keyed_hash *hash, const uint8_t *data, size_t length, size_t block,

@@ -20,12 +20,14 @@ public struct BlockSignature: Sendable, Equatable {
 
     static let version: UInt64 = 1
 
-    /// Bytes of strong hash per block: 32 bits of margin over the bits that a file of this size
-    /// and block count uses up (log2 of the offsets tried times the blocks each is compared
-    /// with), as librsync sizes its truncated sums; at least 8 and at most 32 bytes.
+    /// Bytes of strong hash per block, as librsync sizes its truncated sums: a false match
+    /// needs the 32-bit weak sum and the strong hash to agree at one of the file's offsets with
+    /// one of its blocks, so `log2(offsets) + log2(blocks)` bits of strong hash keep that chance
+    /// under 2^-32 per file; at least 8 and at most 32 bytes. (A false match could not pass
+    /// unnoticed anyway: the content hash, made from the bytes read, would fail the restore.)
     public static func strongLength(fileSize: UInt64, blockSize: Int) -> Int {
         let blocks = max(1, (fileSize + UInt64(blockSize) - 1) / UInt64(blockSize))
-        let bits = 64 - max(1, fileSize).leadingZeroBitCount + 64 - blocks.leadingZeroBitCount + 32
+        let bits = 64 - max(1, fileSize).leadingZeroBitCount + 64 - blocks.leadingZeroBitCount
         return min(32, max(8, (bits + 7) / 8))
     }
 
@@ -200,5 +202,29 @@ final class DeltaIndex: @unchecked Sendable {
         var block: UInt32 = 0
         let found = cairn_delta_find(pointer, data.baseAddress, data.count, start, UInt32(truncatingIfNeeded: prefer), &block)
         return found < 0 ? nil : (Int(found), Int(block))
+    }
+}
+
+/// Makes a signature beside the reading of a file: pieces are hashed in order on another task,
+/// at most one piece behind the reader, so the signature costs the reader no time.
+final class SignatureStream: @unchecked Sendable {
+    // Changed only by the tasks `feed` starts, each after the one before it ended.
+    private var builder: SignatureBuilder
+    private var pending: Task<Void, Never>?
+
+    init(_ builder: SignatureBuilder) {
+        self.builder = builder
+    }
+
+    /// The next piece of the file, in order.
+    func feed(_ piece: [UInt8]) async {
+        await pending?.value
+        pending = Task { piece.withUnsafeBufferPointer { self.builder.update($0) } }
+    }
+
+    func finish(extents: [Extent]) async -> BlockSignature {
+        await pending?.value
+        pending = nil
+        return builder.finish(extents: extents)
     }
 }

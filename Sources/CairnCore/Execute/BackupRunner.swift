@@ -258,13 +258,12 @@ struct FileReader: Sendable {
     /// Reads a file in content-defined chunks; several chunks are stored at once while reading
     /// goes on. Memory stays within one buffer of two maximum chunks and the chunks in flight.
     func readContent(_ descriptor: Int32, path: FilePath, statistics: inout Snapshot.Statistics) async throws -> ([Extent], ObjectID, UInt64) {
-        var none: SignatureBuilder?
-        return try await readContent(descriptor, path: path, statistics: &statistics, signature: &none)
+        try await readContent(descriptor, path: path, statistics: &statistics, signature: nil)
     }
 
     /// The same, making the file's block signature (`signature`) on the way.
     func readContent(
-        _ descriptor: Int32, path: FilePath, statistics: inout Snapshot.Statistics, signature: inout SignatureBuilder?
+        _ descriptor: Int32, path: FilePath, statistics: inout Snapshot.Statistics, signature: SignatureStream?
     ) async throws -> ([Extent], ObjectID, UInt64) {
         var extents: [Extent] = []
         var inFlight: [Task<ChunkResult, Error>] = []
@@ -314,7 +313,7 @@ struct FileReader: Sendable {
                 while filled - start >= Chunker.maximumSize || (atEnd && start < filled) {
                     let length = chunker.cut(data, from: start)
                     let chunk = Array(data[start..<start + length])
-                    signature?.update(UnsafeBufferPointer(rebasing: data[start..<start + length]))
+                    await signature?.feed(chunk)
                     let repository = self.repository, compressor = self.compressor
                     inFlight.append(Task { try await Self.store(chunk, repository: repository, compressor: compressor) })
                     if inFlight.count >= BackupRunner.chunksInFlight { try await collect(inFlight.removeFirst()) }

@@ -61,7 +61,7 @@ extension FileReader {
         var own = SignatureBuilder(hasher: delta.hasher, blockSize: delta.policy.blockSize(forFileSize: expectedSize), expectedSize: expectedSize)
         let reuseSums = own.blockSize == block && own.strongLength == base.strongLength
         let content = ContentHasher(repository: repository)
-        var hashing: Task<Void, Never>?
+        var hashQueue: [Task<Void, Never>] = []
 
         var batch: [UInt8] = []
         batch.reserveCapacity(Self.literalBatch)
@@ -127,11 +127,15 @@ extension FileReader {
                     filled += got
                 }
                 progress?.read(UInt64(filled - before))
-                // The content hash runs beside the search, one buffer behind at most.
-                await hashing?.value
+                // The content hash runs beside the search, in order, two buffers behind at most.
+                if hashQueue.count >= 2 { await hashQueue.removeFirst().value }
                 if !over {
                     let fresh = Array(buffer[before..<filled])
-                    hashing = Task { content.update(fresh) }
+                    let previous = hashQueue.last
+                    hashQueue.append(Task {
+                        await previous?.value
+                        content.update(fresh)
+                    })
                 }
                 let data = UnsafeBufferPointer(buffer).prefix(filled)
                 let window = UnsafeBufferPointer(rebasing: data)
@@ -151,7 +155,7 @@ extension FileReader {
                 filled -= position
                 position = 0
             }
-            await hashing?.value
+            for task in hashQueue { await task.value }
             let size = bufferStart + UInt64(filled)
             statistics.bytesRead += size
             if over {
@@ -165,7 +169,7 @@ extension FileReader {
             let signature = keepSignature ? own.finish(extents: extents) : nil
             return .stored(extents: extents, hash: content.finish(), size: size, newBytes: newBytes, signature: signature)
         } catch {
-            await hashing?.value
+            for task in hashQueue { await task.value }
             for task in inFlight { _ = try? await task.value }
             throw error
         }
@@ -268,10 +272,10 @@ extension FileReader {
                 }
             }
         }
-        var builder: SignatureBuilder? = SignatureBuilder(
-            hasher: delta.hasher, blockSize: delta.policy.blockSize(forFileSize: expected), expectedSize: expected)
-        let (content, hash, size) = try await readContent(descriptor, path: path, statistics: &statistics, signature: &builder)
-        let id = try await store(builder!.finish(extents: content), delta: delta, statistics: &statistics)
+        let signature = SignatureStream(
+            SignatureBuilder(hasher: delta.hasher, blockSize: delta.policy.blockSize(forFileSize: expected), expectedSize: expected))
+        let (content, hash, size) = try await readContent(descriptor, path: path, statistics: &statistics, signature: signature)
+        let id = try await store(await signature.finish(extents: content), delta: delta, statistics: &statistics)
         let info = DeltaInfo(
             isFull: true, deltas: 0, signature: id, fullSignature: id, stored: delta.stored, fullStored: delta.stored, newBytes: size)
         return DeltaStored(content: content, hash: hash, size: size, info: info, outcome: reason)

@@ -137,6 +137,7 @@ public struct Scanner {
                     change = .unchanged
                     entry.content = previous.content
                     entry.contentHash = previous.contentHash
+                    entry.delta = previous.delta
                 } else {
                     change = .changed
                 }
