@@ -219,3 +219,8 @@ int64_t cairn_delta_find(const cairn_delta_index *index, const uint8_t *data, si
         weak = weak * WEAK_MULTIPLIER + data[at + n] + WEAK_ADJUST - index->power_n * (data[at] + WEAK_ADJUST);
     }
 }
+
+void cairn_delta_index_sums(const cairn_delta_index *index, size_t block, uint32_t *weak, uint8_t *strong) {
+    *weak = index->weak[block];
+    memcpy(strong, index->strong + block * index->strong_length, index->strong_length);
+}

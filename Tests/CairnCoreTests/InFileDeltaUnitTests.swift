@@ -137,14 +137,14 @@ struct InFileDeltaUnitTests {
             extents: [Extent(object: id(1), offset: 0, length: 150), Extent(object: id(2), offset: 20, length: 150)],
             weak: [0, 0, 0], strong: [UInt8](repeating: 0, count: 24))
         let pieces: [DeltaPiece] = [.copy(baseOffset: 100, length: 100), .literal(batch: 0, offset: 0, length: 5), .copy(baseOffset: 0, length: 100)]
-        let extents = try FileReader.resolve(pieces, base: base, batches: [id(9)])
+        let extents = try FileReader.resolve(pieces, base: base.extents, batches: [id(9)])
         #expect(extents == [
             Extent(object: id(1), offset: 100, length: 50), Extent(object: id(2), offset: 20, length: 50),
             Extent(object: id(9), offset: 0, length: 5), Extent(object: id(1), offset: 0, length: 100),
         ])
         // Neighbouring ranges of one object are joined.
-        let joined = try FileReader.resolve([.copy(baseOffset: 0, length: 100), .copy(baseOffset: 100, length: 50)], base: base, batches: [])
+        let joined = try FileReader.resolve([.copy(baseOffset: 0, length: 100), .copy(baseOffset: 100, length: 50)], base: base.extents, batches: [])
         #expect(joined == [Extent(object: id(1), offset: 0, length: 150)])
-        #expect(throws: RepositoryError.self) { try FileReader.resolve([.copy(baseOffset: 250, length: 100)], base: base, batches: []) }
+        #expect(throws: RepositoryError.self) { try FileReader.resolve([.copy(baseOffset: 250, length: 100)], base: base.extents, batches: []) }
     }
 }

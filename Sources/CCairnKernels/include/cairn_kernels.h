@@ -38,6 +38,9 @@ cairn_delta_index *cairn_delta_index_new(const cairn_keyed_hash *hash, size_t bl
                                          const uint32_t *weak, const uint8_t *strong);
 void cairn_delta_index_free(cairn_delta_index *index);
 
+/// The sums of block `block` of the index (`strong_length` bytes of strong hash).
+void cairn_delta_index_sums(const cairn_delta_index *index, size_t block, uint32_t *weak, uint8_t *strong);
+
 /// The first offset at or after `start` where a whole block of `data` (`length` bytes) matches
 /// a block of the index, with that block's number in `*block`; -1 when no offset up to
 /// `length - block` matches. `prefer` wins among equal blocks.

@@ -125,7 +125,7 @@ public struct SignatureBuilder {
     /// need not be hashed again. Only the next block, at a block boundary, can be given.
     public var nextBlockOffset: UInt64 { UInt64(weak.count) * UInt64(blockSize) }
 
-    public mutating func appendKnown(weak value: UInt32, strong bytes: ArraySlice<UInt8>) {
+    public mutating func appendKnown(weak value: UInt32, strong bytes: [UInt8]) {
         precondition(carry.isEmpty && bytes.count == strongLength)
         weak.append(value)
         strong.append(contentsOf: bytes)
@@ -176,17 +176,22 @@ public struct SignatureBuilder {
     }
 }
 
-/// A signature made searchable: a hash table of its weak sums behind a small bit filter.
+/// A signature made searchable: a hash table of its weak sums behind a small bit filter. The
+/// sums live only in the index (the signature's arrays can go), with the signature's extents.
 final class DeltaIndex: @unchecked Sendable {
     let pointer: OpaquePointer
-    let signature: BlockSignature
-    /// Blocks that are whole (`blockSize` bytes): a short last block is never matched.
-    let wholeBlocks: Int
+    let fileSize: UInt64
+    let blockSize: Int
+    let strongLength: Int
+    let extents: [Extent]
 
     init(_ signature: BlockSignature, hasher: BlockHasher) {
-        self.signature = signature
+        fileSize = signature.fileSize
+        blockSize = signature.blockSize
+        strongLength = signature.strongLength
+        extents = signature.extents
+        // A short last block is never matched.
         let wholeBlocks = Int(signature.fileSize / UInt64(signature.blockSize))
-        self.wholeBlocks = wholeBlocks
         pointer = signature.weak.withUnsafeBufferPointer { weak in
             signature.strong.withUnsafeBufferPointer { strong in
                 cairn_delta_index_new(hasher.pointer, signature.blockSize, signature.strongLength, wholeBlocks, weak.baseAddress, strong.baseAddress)
@@ -202,6 +207,14 @@ final class DeltaIndex: @unchecked Sendable {
         var block: UInt32 = 0
         let found = cairn_delta_find(pointer, data.baseAddress, data.count, start, UInt32(truncatingIfNeeded: prefer), &block)
         return found < 0 ? nil : (Int(found), Int(block))
+    }
+
+    /// The sums of one block.
+    func sums(of block: Int) -> (weak: UInt32, strong: [UInt8]) {
+        var weak: UInt32 = 0
+        var strong = [UInt8](repeating: 0, count: strongLength)
+        strong.withUnsafeMutableBufferPointer { cairn_delta_index_sums(pointer, block, &weak, $0.baseAddress) }
+        return (weak, strong)
     }
 }
 

@@ -31,15 +31,13 @@ public struct SignatureCache: Sendable {
         }
         FaultInjection.reach("signature-fetched")
         let plaintext = try await repository.load(.signature, id)
-        save(id, plaintext, repository: repository)
+        if let box = try? repository.seal(.signature, id: id, plaintext: plaintext, compressor: Compressor(.default)) { save(id, box: box) }
         return try BlockSignature.decode(plaintext, what: what)
     }
 
-    /// Keeps a copy; a cache that cannot be written only costs a download later.
-    public func save(_ id: ObjectID, _ plaintext: [UInt8], repository: Repository) {
-        guard let directory, let path = path(of: id),
-            let box = try? repository.seal(.signature, id: id, plaintext: plaintext, compressor: Compressor(.default))
-        else { return }
+    /// Keeps a sealed copy; a cache that cannot be written only costs a download later.
+    public func save(_ id: ObjectID, box: [UInt8]) {
+        guard let directory, let path = path(of: id) else { return }
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             let temporary = "\(path).\(UUID().uuidString).tmp"

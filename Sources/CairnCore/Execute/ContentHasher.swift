@@ -31,7 +31,8 @@ public final class ContentHasher: @unchecked Sendable {
     /// Feeds the next bytes of the content.
     public func update<C: Collection>(_ bytes: C) where C.Element == UInt8 {
         buffer.append(contentsOf: bytes)
-        if buffer.count >= 2 * Chunker.maximumSize { cut(final: false) }
+        // At most one maximum chunk waits for the bytes that decide where it ends.
+        if buffer.count >= Chunker.maximumSize { cut(final: false) }
     }
 
     public func finish() -> ObjectID {

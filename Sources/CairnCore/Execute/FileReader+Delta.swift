@@ -39,14 +39,13 @@ extension FileReader {
     }
 
     static let literalBatch = 1 << 20
-    static let deltaBuffer = 4 << 20
+    static let deltaBuffer = 2 << 20
 
     func readDelta(
-        _ descriptor: Int32, path: FilePath, base: BlockSignature, delta: DeltaContext, expectedSize: UInt64, keepSignature: Bool,
+        _ descriptor: Int32, path: FilePath, base index: DeltaIndex, delta: DeltaContext, expectedSize: UInt64, keepSignature: Bool,
         limit: UInt64?, statistics: inout Snapshot.Statistics
     ) async throws -> DeltaRead {
-        let index = DeltaIndex(base, hasher: delta.hasher)
-        let block = base.blockSize
+        let block = index.blockSize
         let capacity = max(Self.deltaBuffer, 4 * block)
         let buffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: capacity)
         defer { buffer.deallocate() }
@@ -59,7 +58,7 @@ extension FileReader {
         var over = false
 
         var own = SignatureBuilder(hasher: delta.hasher, blockSize: delta.policy.blockSize(forFileSize: expectedSize), expectedSize: expectedSize)
-        let reuseSums = own.blockSize == block && own.strongLength == base.strongLength
+        let reuseSums = own.blockSize == block && own.strongLength == index.strongLength
         let content = ContentHasher(repository: repository)
         var hashQueue: [Task<Void, Never>] = []
 
@@ -102,7 +101,8 @@ extension FileReader {
         func copy(_ data: UnsafeBufferPointer<UInt8>, at fileOffset: UInt64, block number: Int) {
             if over { return }
             if reuseSums && own.size == fileOffset && own.nextBlockOffset == fileOffset {
-                own.appendKnown(weak: base.weak[number], strong: base.strong[number * base.strongLength..<(number + 1) * base.strongLength])
+                let sums = index.sums(of: number)
+                own.appendKnown(weak: sums.weak, strong: sums.strong)
             } else {
                 own.update(data)
             }
@@ -164,7 +164,7 @@ extension FileReader {
             }
             try await flushBatch()
             while !inFlight.isEmpty { try await collect(inFlight.removeFirst()) }
-            let extents = try Self.resolve(pieces, base: base, batches: batchIDs)
+            let extents = try Self.resolve(pieces, base: index.extents, batches: batchIDs)
             statistics.bytesDeduplicated += size - newBytes
             let signature = keepSignature ? own.finish(extents: extents) : nil
             return .stored(extents: extents, hash: content.finish(), size: size, newBytes: newBytes, signature: signature)
@@ -177,11 +177,11 @@ extension FileReader {
 
     /// The extents of a delta: copies become the ranges of the base's extents they cover,
     /// literals the ranges of their batches; neighbouring ranges of one object are joined.
-    static func resolve(_ pieces: [DeltaPiece], base: BlockSignature, batches: [ObjectID]) throws -> [Extent] {
+    static func resolve(_ pieces: [DeltaPiece], base: [Extent], batches: [ObjectID]) throws -> [Extent] {
         var starts: [UInt64] = []
-        starts.reserveCapacity(base.extents.count + 1)
+        starts.reserveCapacity(base.count + 1)
         var total: UInt64 = 0
-        for extent in base.extents {
+        for extent in base {
             starts.append(total)
             total += UInt64(extent.length)
         }
@@ -211,7 +211,7 @@ extension FileReader {
                 var at = start
                 var rest = length
                 while rest > 0 {
-                    let extent = base.extents[index]
+                    let extent = base[index]
                     let within = Int(at - starts[index])
                     let take = min(rest, extent.length - within)
                     if take > 0 { add(Extent(object: extent.object, offset: extent.offset + within, length: take)) }
@@ -243,9 +243,9 @@ extension FileReader {
     ) async throws -> DeltaStored {
         var reason = decision.reason
         if decision.decision == .delta, let base = decision.base {
-            var signature: BlockSignature?
+            var signature: DeltaIndex?
             do {
-                signature = try await delta.cache.load(base.signature, from: repository)
+                signature = DeltaIndex(try await delta.cache.load(base.signature, from: repository), hasher: delta.hasher)
             } catch {
                 reason = "full: the signature of the \(delta.policy.day(of: base.stored)) version cannot be read (\(error))"
             }
@@ -284,13 +284,16 @@ extension FileReader {
     /// Stores a signature object and keeps it in the local cache.
     func store(_ signature: BlockSignature, delta: DeltaContext, statistics: inout Snapshot.Statistics) async throws -> ObjectID {
         let plaintext = signature.encoded()
-        let stored = try await repository.store(.signature, plaintext)
+        let id = repository.contentID(of: plaintext)
+        // Sealed once: the same box goes to the repository and to the cache.
+        let box = try repository.seal(.signature, id: id, plaintext: plaintext, compressor: compressor)
+        let stored = try await repository.commit(.signature, id: id, box: box)
         if stored.isNew {
             statistics.newObjects += 1
             statistics.bytesStored += UInt64(stored.storedSize)
         }
-        delta.cache.save(stored.id, plaintext, repository: repository)
-        return stored.id
+        delta.cache.save(id, box: box)
+        return id
     }
 
     /// `1.1%`; with one decimal more when whole numbers would hide which side of `near` it is.

@@ -17,9 +17,15 @@ struct PackBuilder {
 
     var isEmpty: Bool { entries.isEmpty }
     var isFull: Bool { bytes.count >= Self.targetSize }
+    /// What a pack reserves: a box that would not fit goes into the next pack, so the bytes are
+    /// never copied into a larger buffer.
+    static let capacity = targetSize + (2 << 20)
+
+    /// Whether a box of this size should start a new pack.
+    func needsNewPack(for size: Int) -> Bool { !isEmpty && bytes.count + size > Self.capacity }
 
     mutating func append(_ kind: ObjectKind, id: ObjectID, box: [UInt8]) -> PackEntry {
-        if bytes.capacity < Self.targetSize { bytes.reserveCapacity(Self.targetSize + (2 << 20)) }
+        if bytes.capacity < Self.targetSize { bytes.reserveCapacity(max(Self.capacity, box.count)) }
         let entry = PackEntry(kind: kind, id: id, offset: bytes.count, length: box.count)
         bytes += box
         entries.append(entry)

@@ -23,9 +23,7 @@ extension Repository {
         let id = codec.contentID(of: plaintext)
         if contains(id) { return Stored(id: id, isNew: false, storedSize: 0) }
         let box = try codec.seal(kind, id: id, plaintext: plaintext, compressor: compressor)
-        pending[id] = builder.append(kind, id: id, box: box)
-        if builder.isFull { try await writePack() }
-        return Stored(id: id, isNew: true, storedSize: box.count)
+        return try await add(kind, id: id, box: box)
     }
 
     /// Seals an object for `commit`, outside the actor, so several can be sealed at once.
@@ -36,6 +34,11 @@ extension Repository {
     /// Adds a box sealed by `seal` to the pack being filled, unless the object is stored already.
     public func commit(_ kind: ObjectKind, id: ObjectID, box: [UInt8]) async throws -> Stored {
         if contains(id) { return Stored(id: id, isNew: false, storedSize: 0) }
+        return try await add(kind, id: id, box: box)
+    }
+
+    private func add(_ kind: ObjectKind, id: ObjectID, box: [UInt8]) async throws -> Stored {
+        if builder.needsNewPack(for: box.count) { try await writePack() }
         pending[id] = builder.append(kind, id: id, box: box)
         if builder.isFull { try await writePack() }
         return Stored(id: id, isNew: true, storedSize: box.count)
