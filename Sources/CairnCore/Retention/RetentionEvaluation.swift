@@ -1,0 +1,300 @@
+import Foundation
+
+/// A snapshot as retention sees it: when its job ran, and whether it is complete.
+public struct RetentionCandidate: Sendable, Equatable {
+    public var id: String
+    public var time: Date
+    public var isComplete: Bool
+
+    public init(id: String, time: Date, isComplete: Bool = true) {
+        self.id = id
+        self.time = time
+        self.isComplete = isComplete
+    }
+}
+
+/// Keep or expire, and why (`kept: weekly 2 of 4 (2006-01-07)`,
+/// `expired: daily, overlapped by weekly 2006-01-14`).
+public struct RetentionVerdict: Sendable, Equatable {
+    public var id: String
+    public var time: Date
+    public var keep: Bool
+    public var reasons: [String]
+
+    public var reason: String { (keep ? "kept: " : "expired: ") + reasons.joined(separator: "; ") }
+}
+
+/// Retention as a pure function of (policy, snapshots, now, time zone): which snapshots a policy
+/// keeps and why (user guide 5.13, technical FAQ 2.33). Days are calendar days in the zone.
+///
+/// Standard policies keep every snapshot of the last N days, or the last N jobs. An advanced
+/// policy's rule keeps, for each of its last `copies` frequency days up to now, the newest job
+/// at or before the end of that day (the files as they were that day; one job may stand for
+/// several days when jobs were missed; today counts once a job ran today). With overlap
+/// removal each rule drops what it picked that is not newer than the newest pick of the next
+/// coarser rule of the policy (custom rules take no part). The latest snapshot, and the latest
+/// complete one, are always kept; a partial snapshot only until a complete one of the same
+/// period exists.
+public struct RetentionEvaluation: Sendable {
+    public let policy: RetentionPolicy.Kind
+    public let timeZone: TimeZone
+
+    public init(policy: RetentionPolicy.Kind, timeZone: TimeZone) {
+        self.policy = policy
+        self.timeZone = timeZone
+    }
+
+    /// A verdict for each snapshot, oldest first.
+    public func evaluate(_ snapshots: [RetentionCandidate], now: Date) -> [RetentionVerdict] {
+        let sorted = snapshots.sorted { ($0.time, $0.id) < ($1.time, $1.id) }
+        var kept: [Int: [String]] = [:]
+        var expired: [Int: [String]] = [:]
+        func keep(_ index: Int, _ reason: String) {
+            if kept[index]?.contains(reason) != true { kept[index, default: []].append(reason) }
+        }
+        let days = DayCalendar(timeZone: timeZone)
+
+        switch policy {
+        case .keepDays(let count):
+            let cutoff = days.calendar.date(byAdding: .day, value: -count, to: now) ?? now
+            for (index, snapshot) in sorted.enumerated() where snapshot.time > cutoff {
+                if snapshot.isComplete || !Self.completed(index, in: sorted, days: days) {
+                    keep(index, "within the last \(count) day\(count == 1 ? "" : "s")")
+                } else {
+                    expired[index] = ["partial, and a complete snapshot of the same day exists"]
+                }
+            }
+        case .keepJobs(let count):
+            let eligible = sorted.indices.filter { sorted[$0].isComplete || !Self.completed($0, in: sorted, days: days) }
+            for (rank, index) in eligible.reversed().prefix(count).enumerated() {
+                keep(index, "job \(rank + 1) of the last \(count)")
+            }
+            let counted = Set(eligible)
+            for index in sorted.indices where !counted.contains(index) {
+                expired[index] = ["partial, and a complete snapshot of the same day exists"]
+            }
+        case .advanced(let removeOverlap, let rules):
+            let picks = rules.map { Self.picks(of: $0, in: sorted, now: now, days: days) }
+            var dropped: [Int: String] = [:]
+            for (number, rule) in rules.enumerated() {
+                var limit: (time: Date, text: String)?
+                if removeOverlap, let rank = rule.frequency.coarseness {
+                    // The newest pick of the next coarser rules present.
+                    let coarser = rules.indices.filter { rules[$0].frequency.coarseness.map { $0 > rank } ?? false }
+                    if let next = coarser.compactMap({ rules[$0].frequency.coarseness }).min() {
+                        for other in coarser where rules[other].frequency.coarseness == next {
+                            for pick in picks[other] where limit == nil || sorted[pick.index].time > limit!.time {
+                                limit = (sorted[pick.index].time, "\(rules[other].frequency.ruleName) \(pick.day)")
+                            }
+                        }
+                    }
+                }
+                for pick in picks[number] {
+                    if let limit, sorted[pick.index].time <= limit.time {
+                        dropped[pick.index] = dropped[pick.index] ?? "\(rule.frequency.ruleName), overlapped by \(limit.text)"
+                    } else {
+                        keep(pick.index, pick.reason)
+                    }
+                }
+            }
+            for (index, reason) in dropped where kept[index] == nil { expired[index] = [reason] }
+        }
+
+        // Always: the latest snapshot, and the latest complete one.
+        let upToNow = sorted.indices.filter { sorted[$0].time <= now }
+        if let latest = upToNow.last { keep(latest, "latest snapshot") }
+        if let latestComplete = upToNow.last(where: { sorted[$0].isComplete }), latestComplete != upToNow.last {
+            keep(latestComplete, "latest complete snapshot")
+        }
+        for index in sorted.indices where sorted[index].time > now { keep(index, "newer than now") }
+
+        return sorted.enumerated().map { index, snapshot in
+            if let reasons = kept[index] { return RetentionVerdict(id: snapshot.id, time: snapshot.time, keep: true, reasons: reasons) }
+            return RetentionVerdict(id: snapshot.id, time: snapshot.time, keep: false, reasons: expired[index] ?? ["no rule keeps it"])
+        }
+    }
+
+    /// Whether a partial snapshot has a complete one on the same day.
+    static func completed(_ index: Int, in sorted: [RetentionCandidate], days: DayCalendar) -> Bool {
+        let day = days.date(of: sorted[index].time)
+        return sorted.contains { $0.isComplete && days.date(of: $0.time) == day }
+    }
+
+    struct Pick {
+        var index: Int
+        var day: LocalDate
+        var reason: String
+    }
+
+    /// What one rule keeps: for each of its frequency days, the newest job at or before the end
+    /// of that day, preferring a complete one of the period.
+    static func picks(of rule: RetentionRule, in sorted: [RetentionCandidate], now: Date, days: DayCalendar) -> [Pick] {
+        let today = days.date(of: now)
+        let ranToday = sorted.contains { days.date(of: $0.time) == today && $0.time <= now }
+        let last = ranToday ? today : today.adding(days: -1)
+        let name = rule.frequency.ruleName
+        var result: [Pick] = []
+        if case .custom(let dates) = rule.frequency {
+            for date in dates.sorted() where date <= last {
+                if let index = newest(in: sorted, before: days.end(of: date), after: nil) {
+                    result.append(Pick(index: index, day: date, reason: "custom \(date) (kept for good)"))
+                }
+            }
+            return result
+        }
+        let copies = rule.copies ?? 0
+        // One more frequency day than kept: the period of the oldest one starts after it.
+        let frequencyDays = rule.frequency.days(upTo: last, count: copies + 1)
+        for (offset, day) in frequencyDays.prefix(copies).enumerated() {
+            let periodStart = offset + 1 < frequencyDays.count ? days.end(of: frequencyDays[offset + 1]) : nil
+            guard var index = newest(in: sorted, before: days.end(of: day), after: nil) else { continue }
+            if !sorted[index].isComplete, let complete = newest(in: sorted, before: days.end(of: day), after: periodStart, complete: true) {
+                index = complete
+            }
+            result.append(Pick(index: index, day: day, reason: "\(name) \(offset + 1) of \(copies) (\(day))"))
+        }
+        return result
+    }
+
+    /// The newest snapshot before `end` (and after `start`), by binary search.
+    static func newest(in sorted: [RetentionCandidate], before end: Date, after start: Date?, complete: Bool = false) -> Int? {
+        var low = 0, high = sorted.count
+        while low < high {
+            let middle = (low + high) / 2
+            if sorted[middle].time < end { low = middle + 1 } else { high = middle }
+        }
+        var index = low - 1
+        while index >= 0 {
+            if let start, sorted[index].time <= start { return nil }
+            if !complete || sorted[index].isComplete { return index }
+            index -= 1
+        }
+        return nil
+    }
+}
+
+/// Calendar days in a time zone: which day a time falls on, and when a day ends.
+struct DayCalendar: Sendable {
+    let calendar: Calendar
+
+    init(timeZone: TimeZone) {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = timeZone
+        self.calendar = calendar
+    }
+
+    func date(of time: Date) -> LocalDate {
+        let parts = calendar.dateComponents([.year, .month, .day], from: time)
+        return LocalDate(year: parts.year!, month: parts.month!, day: parts.day!)
+    }
+
+    /// The first instant of the next day (DST-safe: the calendar finds the day's real start).
+    func end(of day: LocalDate) -> Date {
+        let next = day.adding(days: 1)
+        return calendar.date(from: DateComponents(year: next.year, month: next.month, day: next.day))!
+    }
+}
+
+extension RetentionRule.Frequency {
+    /// day < week < month < quarter < year; custom rules take no part in overlap removal.
+    var coarseness: Int? {
+        switch self {
+        case .day: return 0
+        case .week: return 1
+        case .month: return 2
+        case .quarter: return 3
+        case .year: return 4
+        case .custom: return nil
+        }
+    }
+
+    var ruleName: String {
+        switch self {
+        case .day: return "daily"
+        case .week: return "weekly"
+        case .month: return "monthly"
+        case .quarter: return "quarterly"
+        case .year: return "yearly"
+        case .custom: return "custom"
+        }
+    }
+
+    /// The last `count` days of this frequency at or before `last`, newest first. A day of the
+    /// month past its end (31 in April) is the month's last day; 29 February is 28 February in
+    /// other years.
+    func days(upTo last: LocalDate, count: Int) -> [LocalDate] {
+        var result: [LocalDate] = []
+        guard count > 0 else { return result }
+        switch self {
+        case .day:
+            for offset in 0..<count { result.append(last.adding(days: -offset)) }
+        case .week(let weekday):
+            var day = last
+            while day.weekday != weekday { day = day.adding(days: -1) }
+            for offset in 0..<count { result.append(day.adding(days: -7 * offset)) }
+        case .month(let dayOfMonth):
+            var (year, month) = (last.year, last.month)
+            while result.count < count {
+                let day = Self.day(dayOfMonth, month: month, year: year)
+                if day <= last { result.append(day) }
+                (year, month) = month == 1 ? (year - 1, 12) : (year, month - 1)
+            }
+        case .quarter(let dayOfMonth, let months):
+            var (year, month) = (last.year, last.month)
+            while result.count < count {
+                if months.contains(month) {
+                    let day = Self.day(dayOfMonth, month: month, year: year)
+                    if day <= last { result.append(day) }
+                }
+                (year, month) = month == 1 ? (year - 1, 12) : (year, month - 1)
+            }
+        case .year(let month, let dayNumber):
+            var year = last.year
+            while result.count < count {
+                let day = LocalDate(year: year, month: month, day: min(dayNumber, LocalDate.days(inMonth: month, year: year)))
+                if day <= last { result.append(day) }
+                year -= 1
+            }
+        case .custom:
+            break
+        }
+        return result
+    }
+
+    static func day(_ day: RetentionRule.DayOfMonth, month: Int, year: Int) -> LocalDate {
+        let length = LocalDate.days(inMonth: month, year: year)
+        switch day {
+        case .number(let number): return LocalDate(year: year, month: month, day: min(number, length))
+        case .last: return LocalDate(year: year, month: month, day: length)
+        }
+    }
+}
+
+extension LocalDate {
+    /// Days since 1970-01-01 (proleptic Gregorian).
+    var dayNumber: Int {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yearOfEra = y - era * 400
+        let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
+        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+        return era * 146_097 + dayOfEra - 719_468
+    }
+
+    init(dayNumber: Int) {
+        let z = dayNumber + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let mp = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        self.init(year: yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month: month, day: day)
+    }
+
+    func adding(days: Int) -> LocalDate { LocalDate(dayNumber: dayNumber + days) }
+
+    /// 1970-01-01 was a Thursday.
+    var weekday: Weekday { Weekday.allCases[((dayNumber % 7) + 7 + 3) % 7] }
+}
