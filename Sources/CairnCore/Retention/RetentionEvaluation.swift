@@ -298,3 +298,24 @@ extension LocalDate {
     /// 1970-01-01 was a Thursday.
     var weekday: Weekday { Weekday.allCases[((dayNumber % 7) + 7 + 3) % 7] }
 }
+
+/// `cairn retention preview`: a policy applied to a simulated history of one job per interval
+/// from `from` up to, not including, `to`, which is "now".
+public enum RetentionPreview {
+    public static func simulate(_ policy: RetentionPolicy.Kind, from: Date, to: Date, every interval: ConfigDuration, timeZone: TimeZone) -> [RetentionVerdict] {
+        var jobs: [RetentionCandidate] = []
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = timeZone
+        var time = from
+        while time < to {
+            jobs.append(RetentionCandidate(id: String(jobs.count + 1), time: time))
+            // Whole days step in calendar days, so jobs keep their time of day across DST changes.
+            if interval.seconds % 86_400 == 0 {
+                time = calendar.date(byAdding: .day, value: interval.seconds / 86_400, to: time)!
+            } else {
+                time = time.addingTimeInterval(TimeInterval(interval.seconds))
+            }
+        }
+        return RetentionEvaluation(policy: policy, timeZone: timeZone).evaluate(jobs, now: to)
+    }
+}
