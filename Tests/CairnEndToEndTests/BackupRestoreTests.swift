@@ -248,11 +248,11 @@ struct BackupRestoreTests {
     }
 
     @Test func setsUsingFeaturesNotBuiltYetRefuseToRun() throws {
-        let workspace = try Workspace(extra: "    retention: month\nretention: {month: {keep-days: 30}}\n")
+        let workspace = try Workspace(extra: "    notify: {command: \"cat\"}\n")
         try FileManager.default.createDirectory(atPath: workspace.source, withIntermediateDirectories: true)
         let output = try workspace.run(["backup", "files"])
         #expect(output.status == 1)
-        #expect(output.standardError.contains("uses retention"))
+        #expect(output.standardError.contains("uses notify"), "\(output.all)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: workspace.destination).isEmpty)
     }
 }

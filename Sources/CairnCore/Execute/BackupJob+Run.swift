@@ -35,6 +35,23 @@ extension BackupJob {
         public var skipped = false
     }
 
+    /// Prunes after a backup; a repository in use is left for the next run, not an error.
+    static func prune(_ repository: Repository, _ retention: (name: String, evaluation: RetentionEvaluation), command: String) async -> [String] {
+        do {
+            let lock = try await repository.lock(.exclusive, command: "cairn \(command) (prune)")
+            do {
+                let result = try await repository.prune(retention.evaluation, now: Date(), dryRun: false)
+                await lock.release()
+                return result.lines(policy: retention.name, dryRun: false)
+            } catch {
+                await lock.release()
+                throw error
+            }
+        } catch {
+            return ["prune skipped: \(error); the next backup or cairn prune does it"]
+        }
+    }
+
     public static func run(_ context: SetContext, options: RunOptions, output report: @escaping @Sendable (String) -> Void) async -> Outcome {
         let jobID = (try? ObjectID.random()) ?? ObjectID([UInt8](repeating: 1, count: 32))
         let started = Date()
@@ -96,6 +113,11 @@ extension BackupJob {
                     }
                     if result.snapshot.status == .partial {
                         outcome.failure = "interrupted: snapshot \(result.snapshotID.short) holds what was done and is marked partial; the next backup goes on from there"
+                    } else if let retention = context.retention, let repository = job.repository {
+                        // After a successful backup, the policy expires what it no longer keeps.
+                        let lines = await Self.prune(repository, retention, command: options.command)
+                        lines.forEach(report)
+                        outcome.report.prune = lines
                     }
                 }
             } catch {

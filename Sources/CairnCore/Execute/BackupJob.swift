@@ -22,13 +22,27 @@ public struct BackupJob {
                 return try await repository.tree(id)
             })
         let root = try await scanner.scan(previousRoot: previous?.snapshot.treeID)
-        let plan = BackupPlan(
+        var plan = BackupPlan(
             set: context.set.name, repository: context.repositoryPath, createsRepository: repository == nil,
             previousSnapshot: previous?.id, scan: root, delta: context.deltaPolicy(now: now),
             unusedRepositories: repository == nil ? context.unusedRepositories() : [])
+        if let repository, let retention = context.retention {
+            plan.expirations = try await Self.expirations(repository, retention.evaluation, now: now)
+        }
         return BackupJob(
             context: context, repository: repository, previous: previous, scan: root, plan: plan, scanProblems: scanner.problems,
             started: Timestamp(now))
+    }
+
+    /// The snapshots the policy expires once a snapshot taken `now` exists.
+    static func expirations(_ repository: Repository, _ evaluation: RetentionEvaluation, now: Date) async throws -> [BackupPlan.Expiration] {
+        let records = try await repository.snapshots()
+        var candidates = records.map { RetentionCandidate(id: $0.id.hex, time: $0.snapshot.start.date, isComplete: $0.snapshot.status == .complete) }
+        candidates.append(RetentionCandidate(id: "this run", time: now))
+        let times = Dictionary(uniqueKeysWithValues: records.map { ($0.id.hex, $0.snapshot.start) })
+        return evaluation.evaluate(candidates, now: now).filter { !$0.keep }.compactMap { verdict in
+            times[verdict.id].map { BackupPlan.Expiration(snapshot: verdict.id, time: $0, reason: verdict.reason) }
+        }
     }
 
     public struct Result: Sendable {

@@ -36,6 +36,8 @@ public struct JobReport: Codable, Sendable, Equatable {
     public var failure: String?
     /// Files with in-file delta: how each was stored and why (`full: delta 63% > 50%`).
     public var deltas: [ProblemRecord]?
+    /// What pruning after the backup did.
+    public var prune: [String]?
 
     public var duration: TimeInterval { end.date.timeIntervalSince(start.date) }
 

@@ -124,6 +124,12 @@ public struct SetContext: Sendable {
         return DeltaPolicy(settings: set.inFileDelta, override: deltaOverride, now: now, timeZone: config.timeZone)
     }
 
+    /// The set's retention, evaluated in the config's time zone; nil when it has none.
+    public var retention: (name: String, evaluation: RetentionEvaluation)? {
+        guard let name = set.retention?.value, let policy = config.retention[name] else { return nil }
+        return (name, RetentionEvaluation(policy: policy.kind, timeZone: config.timeZone))
+    }
+
     /// The sources as paths, and the selection the set's excludes and filters make.
     public func selection() throws -> Selection {
         try Selection(

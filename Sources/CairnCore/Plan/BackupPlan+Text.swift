@@ -29,6 +29,11 @@ extension BackupPlan {
             let decided = actions.filter { $0.delta != nil }.map { Self.line(for: $0) }.filter { !shown.contains($0) }
             lines += decided.map { paint($0, String($0.first ?? " "), colour) }
         }
+        for expiration in expirations {
+            let when = expiration.time.description.prefix(19).replacingOccurrences(of: "T", with: " ")
+            let line = "- snapshot \(expiration.snapshot.prefix(8)) of \(when) UTC: \(expiration.reason)"
+            lines.append(paint(line, "-", colour))
+        }
         lines.append(summaryLine)
         return lines
     }

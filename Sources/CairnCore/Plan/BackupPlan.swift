@@ -77,6 +77,14 @@ public struct BackupPlan: Codable, Sendable, Equatable {
     public var unusedRepositories: [String]
     public var actions: [Action]
     public var summary: Summary
+    /// Snapshots the set's retention policy expires once this run's snapshot exists.
+    public var expirations: [Expiration] = []
+
+    public struct Expiration: Codable, Sendable, Equatable {
+        public var snapshot: String
+        public var time: Timestamp
+        public var reason: String
+    }
 
     public var hasChanges: Bool { createsRepository || !actions.isEmpty }
 
@@ -181,7 +189,8 @@ public struct BackupPlan: Codable, Sendable, Equatable {
     /// The summary line: `Plan: 2 new, 1 changed, 1 removed; about 3.4 MB to upload.`
     public var summaryLine: String {
         guard hasChanges else { return "No changes." }
-        let counts = "Plan: \(summary.newFiles) new, \(summary.changedFiles) changed, \(summary.removed) removed"
+        var counts = "Plan: \(summary.newFiles) new, \(summary.changedFiles) changed, \(summary.removed) removed"
+        if !expirations.isEmpty { counts += ", \(expirations.count) snapshot\(expirations.count == 1 ? "" : "s") to expire" }
         guard summary.deltaFiles > 0 else { return "\(counts); about \(ByteCountText.format(summary.bytesToRead)) to upload." }
         let deltas = summary.deltaFiles == 1 ? "1 delta" : "\(summary.deltaFiles) deltas"
         return "\(counts); about \(ByteCountText.format(summary.bytesToRead - summary.deltaBytes)) to upload, plus the new data of \(deltas) (known after apply)."

@@ -17,6 +17,9 @@ struct RepositoryIndex: Sendable {
     func contains(_ id: ObjectID) -> Bool { objects[id] != nil }
     func containsPack(_ pack: ObjectID) -> Bool { packNumbers[pack] != nil }
 
+    /// Every pack an index file or a pack header named, with canonical objects or not.
+    var allPacks: [ObjectID] { packs }
+
     func location(of id: ObjectID) -> Location? {
         guard let entry = objects[id] else { return nil }
         return Location(pack: packs[Int(entry.pack)], kind: ObjectKind(rawValue: entry.kind)!, offset: Int(entry.offset), length: Int(entry.length))

@@ -110,7 +110,16 @@ public struct RetentionEvaluation: Sendable {
 
         return sorted.enumerated().map { index, snapshot in
             if let reasons = kept[index] { return RetentionVerdict(id: snapshot.id, time: snapshot.time, keep: true, reasons: reasons) }
-            return RetentionVerdict(id: snapshot.id, time: snapshot.time, keep: false, reasons: expired[index] ?? ["no rule keeps it"])
+            return RetentionVerdict(id: snapshot.id, time: snapshot.time, keep: false, reasons: expired[index] ?? [notKept])
+        }
+    }
+
+    /// Why a snapshot nothing keeps expires.
+    var notKept: String {
+        switch policy {
+        case .keepDays(let count): return "older than \(count) day\(count == 1 ? "" : "s")"
+        case .keepJobs(let count): return "not one of the last \(count) job\(count == 1 ? "" : "s")"
+        case .advanced: return "no rule keeps it"
         }
     }
 

@@ -1,0 +1,173 @@
+import Foundation
+
+/// Prune: expire the snapshots a retention policy does not keep, then delete the data only they
+/// used and repack packs that became mostly empty.
+///
+/// Safe against interruption at any point, in two phases: first everything new is written
+/// (repacked packs, then index files listing every pack that stays), then things are deleted
+/// (the old index files, then the packs no index lists). A pack is deleted only when no index
+/// file names it and no kept snapshot uses an object that exists only there, so an interrupted
+/// prune leaves at most garbage that the next prune removes. Expired snapshots go first:
+/// what they alone used is garbage from then on.
+extension Repository {
+    public struct PruneResult: Sendable {
+        public var verdicts: [(record: SnapshotRecord, verdict: RetentionVerdict)] = []
+        public var expired: [SnapshotRecord] { verdicts.filter { !$0.verdict.keep }.map(\.record) }
+        public var packsDeleted = 0
+        public var packsRepacked = 0
+        public var packsWritten = 0
+        public var objectsRemoved = 0
+        /// Bytes of packs deleted, less the bytes of the packs written instead.
+        public var bytesFreed: Int64 = 0
+        /// Objects that could not be read while repacking: their packs stay.
+        public var damaged: [String] = []
+
+        /// For people: each expired snapshot with its reason, and what was deleted.
+        public func lines(policy: String, dryRun: Bool) -> [String] {
+            var lines = expired.map { record in
+                let verdict = verdicts.first { $0.record.id == record.id }!.verdict
+                let when = record.snapshot.start.description.prefix(19).replacingOccurrences(of: "T", with: " ")
+                return "\(dryRun ? "would expire" : "expired") snapshot \(record.id.short) of \(when) UTC: \(verdict.reasons.joined(separator: "; "))"
+            }
+            lines += damaged.map { "damaged: \($0)" }
+            let freed = ByteCountText.format(UInt64(max(0, bytesFreed)))
+            lines.append(
+                "prune (\(policy)): \(expired.count) of \(verdicts.count) snapshots \(dryRun ? "would expire" : "expired"); "
+                    + "\(packsDeleted) packs \(dryRun ? "would be " : "")deleted, \(packsRepacked) repacked; \(freed) \(dryRun ? "would be " : "")freed")
+            return lines
+        }
+    }
+
+    /// A pack whose live objects fill less than this share of it is rewritten.
+    static let repackBelow = 0.5
+
+    /// Applies `evaluation` to the repository's snapshots at `now`. The caller holds the
+    /// exclusive lock. With `dryRun`, nothing is written or deleted: the result says what would be.
+    public func prune(_ evaluation: RetentionEvaluation, now: Date, dryRun: Bool) async throws -> PruneResult {
+        var result = PruneResult()
+        let records = try await snapshots()
+        let candidates = records.map {
+            RetentionCandidate(id: $0.id.hex, time: $0.snapshot.start.date, isComplete: $0.snapshot.status == .complete)
+        }
+        let verdicts = Dictionary(uniqueKeysWithValues: evaluation.evaluate(candidates, now: now).map { ($0.id, $0) })
+        result.verdicts = records.map { ($0, verdicts[$0.id.hex]!) }
+        let kept = result.verdicts.filter(\.verdict.keep).map(\.record)
+
+        // What the kept snapshots use: their trees, their files' data, and their signatures.
+        var used: Set<ObjectID> = []
+        for record in kept {
+            guard let root = record.snapshot.treeID else { continue }
+            try await mark(root, used: &used)
+        }
+
+        // Packs: all dead, mostly dead (repacked), or kept as they are.
+        let byPack = index.entriesByPack()
+        var deletions: [ObjectID] = []
+        var repacks: [(pack: ObjectID, live: [PackEntry])] = []
+        var stays: [(id: ObjectID, entries: [PackEntry])] = []
+        for pack in index.allPacks {
+            let entries = byPack[pack] ?? []
+            let live = entries.filter { used.contains($0.id) }
+            let size = try await storage.stat(PackBuilder.key(for: pack))?.size ?? 0
+            let liveBytes = live.reduce(0) { $0 + $1.length }
+            if live.isEmpty {
+                deletions.append(pack)
+                result.objectsRemoved += entries.count
+                result.bytesFreed += Int64(size)
+            } else if Double(liveBytes) < Double(size) * Self.repackBelow {
+                repacks.append((pack, live))
+                result.objectsRemoved += entries.count - live.count
+                result.bytesFreed += Int64(size - liveBytes)
+            } else {
+                stays.append((pack, entries))
+            }
+        }
+        result.packsDeleted = deletions.count
+        result.packsRepacked = repacks.count
+        if dryRun { return result }
+
+        // Expired snapshots go first: from here on, what only they used is garbage.
+        for record in result.expired { try await storage.delete("snapshots/\(record.id.hex)") }
+        FaultInjection.reach("prune-snapshots-deleted")
+
+        // Phase 1: write. Live objects of mostly-dead packs move into new packs, copied sealed
+        // as they are, each opened first so damage is not carried along.
+        var builder = PackBuilder()
+        var written: [(id: ObjectID, entries: [PackEntry])] = []
+        var moved: [ObjectID] = []
+        for (pack, live) in repacks {
+            let key = PackBuilder.key(for: pack)
+            let bytes = try await storage.get(key)
+            var boxes: [(PackEntry, [UInt8])] = []
+            for entry in live {
+                guard entry.offset + entry.length <= bytes.count,
+                    (try? open(entry.kind, id: entry.id, box: Array(bytes[entry.offset..<entry.offset + entry.length]), where: key)) != nil
+                else { break }
+                boxes.append((entry, Array(bytes[entry.offset..<entry.offset + entry.length])))
+            }
+            guard boxes.count == live.count else {
+                // Damage: the pack stays whole, for verify to report and for what can still be read.
+                result.damaged.append("\(key) has an object that cannot be read; it was left as it is")
+                stays.append((pack, byPack[pack] ?? []))
+                continue
+            }
+            for (entry, box) in boxes {
+                if builder.needsNewPack(for: box.count) { try await finishPack(&builder, into: &written, result: &result) }
+                _ = builder.append(entry.kind, id: entry.id, box: box)
+                if builder.isFull { try await finishPack(&builder, into: &written, result: &result) }
+            }
+            moved.append(pack)
+        }
+        try await finishPack(&builder, into: &written, result: &result)
+        result.packsWritten = written.count
+        result.packsRepacked = moved.count
+
+        // Index files that list every pack that stays, then the old ones go.
+        let oldIndexes = try await storage.listAll(prefix: "index/")
+        let remaining = stays + written
+        for start in stride(from: 0, to: remaining.count, by: 1000) {
+            let batch = Array(remaining[start..<min(start + 1000, remaining.count)])
+            let id = try ObjectID.random()
+            let box = try codec.seal(.index, id: id, plaintext: RepositoryIndex.encode(batch), compressor: Compressor(.default))
+            try await storage.put("index/\(id.hex)", box)
+        }
+        FaultInjection.reach("prune-index-written")
+
+        // Phase 2: delete. Old index files first, so no index names a pack being deleted.
+        for item in oldIndexes { try await storage.delete(item.key) }
+        FaultInjection.reach("prune-indexes-deleted")
+        for pack in deletions + moved {
+            try await storage.delete(PackBuilder.key(for: pack))
+            FaultInjection.reach("prune-pack-deleted")
+        }
+
+        // The index as it now is.
+        index = RepositoryIndex()
+        unindexedPacks = []
+        for pack in remaining { index.add(pack: pack.id, entries: pack.entries) }
+        return result
+    }
+
+    /// Writes a pack of repacked objects.
+    private func finishPack(_ builder: inout PackBuilder, into written: inout [(id: ObjectID, entries: [PackEntry])], result: inout PruneResult) async throws {
+        guard !builder.isEmpty else { return }
+        let pack = try builder.finish(codec: codec)
+        try await storage.put(PackBuilder.key(for: pack.id), pack.bytes)
+        written.append((pack.id, pack.entries))
+        result.bytesFreed -= Int64(pack.bytes.count - pack.entries.reduce(0) { $0 + $1.length })
+        FaultInjection.reach("prune-pack-written")
+    }
+
+    /// Adds a tree and everything below it to `used`.
+    private func mark(_ tree: ObjectID, used: inout Set<ObjectID>) async throws {
+        guard used.insert(tree).inserted else { return }
+        for entry in try await self.tree(tree).entries {
+            for extent in entry.content { used.insert(extent.object) }
+            if let delta = entry.delta {
+                used.insert(delta.fullSignature)
+                if let signature = delta.signature { used.insert(signature) }
+            }
+            if let subtree = entry.subtree { try await mark(subtree, used: &used) }
+        }
+    }
+}

@@ -1,0 +1,71 @@
+import ArgumentParser
+import CairnCore
+import Foundation
+
+extension Cairn {
+    struct Prune: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Apply a set's retention policy: expire snapshots and delete what only they used.",
+            discussion: """
+                Expires the snapshots the set's retention policy does not keep (each with the \
+                reason, as cairn plan and cairn retention preview show it), deletes the data no \
+                kept snapshot uses and repacks packs that became mostly empty. Data a kept \
+                version uses, an in-file delta's included, is never deleted. cairn backup and \
+                cairn apply prune after each successful backup. Prune takes the repository's \
+                exclusive lock, and writes before it deletes: an interrupted prune loses no \
+                kept snapshot's data, and the next prune finishes the work. --dry-run only \
+                says what would be done.
+
+                \(ExitStatus.text)
+                """
+        )
+
+        @OptionGroup var options: ConfigOptions
+
+        @Argument(help: "The backup set.")
+        var set: String
+
+        @Flag(help: "Say what would be expired and deleted, and change nothing.")
+        var dryRun = false
+
+        @Flag(help: "Print the result as JSON.")
+        var json = false
+
+        func run() async throws {
+            let config = try CommandSupport.loadConfig(options)
+            let status = await CommandSupport.reporting("prune of backup set '\(set)'") {
+                let context = try SetContext(config: config, setName: set)
+                guard let retention = context.retention else {
+                    throw SnapshotChoice.Failure.none("backup set '\(set)' has no retention policy: every snapshot is kept, there is nothing to prune")
+                }
+                guard let repository = try await context.openRepository() else {
+                    throw SnapshotChoice.Failure.none("backup set '\(set)' has never been backed up (no repository at \(context.repositoryPath))")
+                }
+                let lock = try await repository.lock(dryRun ? .shared : .exclusive, command: "cairn prune \(set)")
+                let result: Repository.PruneResult
+                do {
+                    result = try await repository.prune(retention.evaluation, now: Date(), dryRun: dryRun)
+                    await lock.release()
+                } catch {
+                    await lock.release()
+                    throw error
+                }
+                if json {
+                    let document: [String: Any] = [
+                        "set": set, "policy": retention.name, "dry_run": dryRun, "packs_deleted": result.packsDeleted,
+                        "packs_repacked": result.packsRepacked, "bytes_freed": max(0, result.bytesFreed), "damaged": result.damaged,
+                        "snapshots": result.verdicts.map {
+                            ["id": $0.record.id.hex, "start": $0.record.snapshot.start.description, "keep": $0.verdict.keep, "reasons": $0.verdict.reasons]
+                                as [String: Any]
+                        },
+                    ]
+                    print(String(decoding: try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self))
+                } else {
+                    result.lines(policy: retention.name, dryRun: dryRun).forEach { print($0) }
+                }
+                return result.damaged.isEmpty ? ExitStatus.success : ExitStatus.error
+            }
+            if status != 0 { throw ExitCode(status) }
+        }
+    }
+}
