@@ -9,7 +9,9 @@ extension Cairn {
             discussion: """
                 Without --plan: for each set, its pre-commands run, its plan is shown, and on a \
                 terminal cairn asks before storing anything (--yes skips the question; without \
-                a terminal and without --yes, apply refuses). A set without changes is skipped.
+                a terminal and without --yes, apply refuses). A set without changes is skipped. \
+                After a successful backup the set's retention policy expires what it no longer \
+                keeps (cairn prune).
 
                 With --plan FILE (written by cairn plan --out FILE): carries out exactly that \
                 plan. It refuses when the config or a set's latest snapshot changed since the \

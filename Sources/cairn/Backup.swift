@@ -10,7 +10,8 @@ extension Cairn {
                 Without SET, backs up every set bound to this host (or to no host). For each \
                 set: its pre-commands run, the plan is made and printed as cairn plan prints \
                 it, new and changed files are read, compressed, encrypted and stored, a \
-                snapshot is committed, and its post-commands run. Progress shows on a terminal; \
+                snapshot is committed, the set's retention policy expires what it no longer \
+                keeps (cairn prune), and its post-commands run. Progress shows on a terminal; \
                 the report is printed and kept in the job log (cairn log). Files that cannot be \
                 read are reported and the job ends with exit status 3. SIGINT or SIGTERM \
                 commit what is done as a partial snapshot. This is the command a hand-written \

@@ -10,7 +10,12 @@ extension Cairn {
                 For each set: + new files and ~ changed files with their sizes, - entries gone \
                 since the last snapshot (their last version stays restorable: deleted, or \
                 excluded by the config now), + set NAME: new repository for a set never backed \
-                up, and a summary line. Long lists fold per folder with counts unless -v. \
+                up, - snapshot ID lines for the snapshots the set's retention policy would \
+                expire (counting the snapshot the run adds), and a summary line. Files of a \
+                set with in-file delta show the decision: full (and why) or delta on the \
+                version it is based on; whether a delta's new data stays under \
+                max-delta-ratio is known after apply. Long lists fold per folder with counts \
+                unless -v. \
                 Planning reads the sources and the repository and never writes; it does not run \
                 pre-commands, so what they produce shows as it is now.
 
