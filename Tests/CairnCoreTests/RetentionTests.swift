@@ -181,6 +181,11 @@ struct RetentionTests {
             let wider = RetentionEvaluation(policy: .advanced(removeOverlap: removeOverlap, rules: more), timeZone: utc).evaluate(history, now: now)
             if !removeOverlap {
                 #expect(zip(verdicts, wider).allSatisfy { !$0.keep || $1.keep })
+                // Nothing a rule keeps is expired.
+                for single in rules {
+                    let alone = RetentionEvaluation(policy: .advanced(removeOverlap: false, rules: [single]), timeZone: utc).evaluate(history, now: now)
+                    #expect(zip(alone, verdicts).allSatisfy { !$0.keep || $1.keep }, "seed \(seed): \(single.frequency)")
+                }
             }
             // Evaluating what is kept again expires nothing more (pruning twice changes nothing).
             let kept = zip(history.sorted { ($0.time, $0.id) < ($1.time, $1.id) }, verdicts).filter { $1.keep }.map(\.0)
