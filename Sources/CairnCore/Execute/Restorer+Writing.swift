@@ -86,12 +86,23 @@ extension Restorer {
                 next += 1
             }
         }
-        // Content cut as a backup cuts it hashes from its objects' ids; any other layout is
-        // hashed from the bytes written.
+        // Content cut as a backup cuts it hashes from its objects' ids; any other layout (an
+        // in-file delta's) is hashed from the bytes written, on another task, in order, at
+        // most two pieces behind.
         // Loads still running when a damaged object stops the file are awaited, so no work is
         // left behind while the process ends.
-        var canonical = true
-        var hasher: ContentHasher?
+        var hasher: ContentHasher? = entry.delta.map { !$0.isFull } == true ? ContentHasher(repository: repository) : nil
+        var hashing: [Task<Void, Never>] = []
+        func hash(_ piece: ArraySlice<UInt8>) async {
+            guard let hasher else { return }
+            if hashing.count >= 2 { await hashing.removeFirst().value }
+            let bytes = Array(piece)
+            let previous = hashing.last
+            hashing.append(Task {
+                await previous?.value
+                hasher.update(bytes)
+            })
+        }
         var offset = 0
         let block = 1 << 20
         do {
@@ -102,12 +113,14 @@ extension Restorer {
                     throw RepositoryError.damaged("an extent of \(path) reaches past the end of object \(extent.object.short)")
                 }
                 let piece = object[extent.offset..<extent.offset + extent.length]
-                if canonical && (extent.offset != 0 || extent.length != object.count) {
-                    canonical = false
+                if hasher == nil && (extent.offset != 0 || extent.length != object.count) {
+                    // Not cut as a backup cuts: hash everything from the start.
                     hasher = ContentHasher(repository: repository)
-                    for earlier in entry.content[..<index] { hasher?.update(try await repository.load(.blob, earlier.object)[earlier.offset..<earlier.offset + earlier.length]) }
+                    for earlier in entry.content[..<index] {
+                        await hash(try await repository.load(.blob, earlier.object)[earlier.offset..<earlier.offset + earlier.length])
+                    }
                 }
-                hasher?.update(piece)
+                await hash(piece)
                 var start = piece.startIndex
                 while start < piece.endIndex {
                     let end = min(start + block, piece.endIndex)
@@ -135,8 +148,10 @@ extension Restorer {
             }
         } catch {
             for task in loads { _ = try? await task.value }
+            for task in hashing { await task.value }
             throw error
         }
+        for task in hashing { await task.value }
         let hash = hasher?.finish() ?? ContentHasher.hash(ofChunks: entry.content.map(\.object), repository: repository)
         if let expected = entry.contentHash, hash != expected {
             throw RepositoryError.damaged("the restored content of \(path) does not match its recorded hash")
