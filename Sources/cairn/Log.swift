@@ -83,6 +83,11 @@ extension Cairn {
             if let s = report.statistics {
                 lines.append("read \(s.newFiles + s.changedFiles) files, \(ByteCountText.format(s.bytesRead)); stored \(ByteCountText.format(s.bytesStored)) in \(s.newObjects) objects; deduplicated \(ByteCountText.format(s.bytesDeduplicated))")
             }
+            if let s = report.statistics, s.deltaFiles + s.fullUploads > 0 {
+                lines.append("in-file delta: \(s.deltaFiles) stored as deltas, \(s.fullUploads) uploaded in full")
+            }
+            lines += (report.deltas ?? []).map { "in-file delta: \($0.path): \($0.message)" }
+            lines += report.prune ?? []
             lines += report.drift.map { "drift: \($0)" }
             lines += report.problems.map { "problem: \($0.path): \($0.message)" }
             for command in report.commands {

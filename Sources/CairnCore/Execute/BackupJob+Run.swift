@@ -115,9 +115,7 @@ extension BackupJob {
                         outcome.failure = "interrupted: snapshot \(result.snapshotID.short) holds what was done and is marked partial; the next backup goes on from there"
                     } else if let retention = context.retention, let repository = job.repository {
                         // After a successful backup, the policy expires what it no longer keeps.
-                        let lines = await Self.prune(repository, retention, command: options.command)
-                        lines.forEach(report)
-                        outcome.report.prune = lines
+                        outcome.report.prune = await Self.prune(repository, retention, command: options.command)
                     }
                 }
             } catch {
