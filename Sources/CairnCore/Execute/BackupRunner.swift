@@ -255,6 +255,20 @@ struct FileReader: Sendable {
         return ChunkResult(extent: Extent(object: id, offset: 0, length: chunk.count), stored: stored)
     }
 
+    /// Reads until the buffer is full or the file ends; true at the end of the file.
+    static func fill(_ descriptor: Int32, _ buffer: UnsafeMutableBufferPointer<UInt8>, filled: inout Int, path: FilePath) throws -> Bool {
+        while filled < buffer.count {
+            let got = Glibc.read(descriptor, buffer.baseAddress! + filled, buffer.count - filled)
+            if got < 0 {
+                if errno == EINTR { continue }
+                throw FileMetadata.Failure(path: path, operation: "read", code: errno)
+            }
+            if got == 0 { return true }
+            filled += got
+        }
+        return false
+    }
+
     /// Reads a file in content-defined chunks; several chunks are stored at once while reading
     /// goes on. Memory stays within one buffer of two maximum chunks and the chunks in flight.
     func readContent(_ descriptor: Int32, path: FilePath, statistics: inout Snapshot.Statistics) async throws -> ([Extent], ObjectID, UInt64) {
@@ -290,15 +304,7 @@ struct FileReader: Sendable {
 
         do {
             while !atEnd || filled > 0 {
-                while !atEnd && filled < capacity {
-                    let got = Glibc.read(descriptor, buffer.baseAddress! + filled, capacity - filled)
-                    if got < 0 {
-                        if errno == EINTR { continue }
-                        throw FileMetadata.Failure(path: path, operation: "read", code: errno)
-                    }
-                    if got == 0 { atEnd = true }
-                    filled += got
-                }
+                if !atEnd { atEnd = try Self.fill(descriptor, buffer, filled: &filled, path: path) }
                 if !atEnd && filled == capacity && capacity < 2 * Chunker.maximumSize {
                     // The file is longer than it was: read on in a buffer of the full size.
                     let larger = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: 2 * Chunker.maximumSize)

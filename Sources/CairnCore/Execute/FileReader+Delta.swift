@@ -117,15 +117,7 @@ extension FileReader {
         do {
             while true {
                 let before = filled
-                while !atEnd && filled < capacity {
-                    let got = Glibc.read(descriptor, buffer.baseAddress! + filled, capacity - filled)
-                    if got < 0 {
-                        if errno == EINTR { continue }
-                        throw FileMetadata.Failure(path: path, operation: "read", code: errno)
-                    }
-                    if got == 0 { atEnd = true }
-                    filled += got
-                }
+                if !atEnd { atEnd = try Self.fill(descriptor, buffer, filled: &filled, path: path) }
                 progress?.read(UInt64(filled - before))
                 // The content hash runs beside the search, in order, two buffers behind at most.
                 if hashQueue.count >= 2 { await hashQueue.removeFirst().value }
