@@ -37,4 +37,8 @@ int cairn_is_zero(const uint8_t *data, size_t length) {
 
 int cairn_o_noatime(void) { return O_NOATIME; }
 
+int cairn_o_direct(void) { return O_DIRECT; }
+
 void cairn_limit_malloc_arenas(int count) { mallopt(M_ARENA_MAX, count); }
+
+void cairn_fix_mmap_threshold(int bytes) { mallopt(M_MMAP_THRESHOLD, bytes); }

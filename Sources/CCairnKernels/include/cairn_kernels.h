@@ -15,8 +15,14 @@ int cairn_is_zero(const uint8_t *data, size_t length);
 /// O_NOATIME, which needs _GNU_SOURCE.
 int cairn_o_noatime(void);
 
+/// O_DIRECT, which needs _GNU_SOURCE.
+int cairn_o_direct(void);
+
 /// Limits glibc malloc to `count` arenas.
 void cairn_limit_malloc_arenas(int count);
+
+/// Allocations of at least `bytes` are mapped on their own and returned when freed.
+void cairn_fix_mmap_threshold(int bytes);
 
 /// A keyed SHA-256 for block signatures: SHA-256(key padded to 64 bytes || data).
 typedef struct cairn_keyed_hash cairn_keyed_hash;

@@ -38,6 +38,10 @@ extension Repository {
     }
 
     private func add(_ kind: ObjectKind, id: ObjectID, box: [UInt8]) async throws -> Stored {
+        // Back-pressure: while packs wait to be written, nothing more is taken in. (Callers
+        // suspended here or in writePack would otherwise let others fill pack after pack.)
+        while uploads.count > Self.uploadsInFlight { try await completeOldestUpload() }
+        if contains(id) { return Stored(id: id, isNew: false, storedSize: 0) }
         if builder.needsNewPack(for: box.count) { try await writePack() }
         pending[id] = builder.append(kind, id: id, box: box)
         if builder.isFull { try await writePack() }
