@@ -29,6 +29,10 @@ fi
 export CAIRN_KEY=bench-key RESTIC_PASSWORD=bench-key RESTIC_CACHE_DIR=$work/restic-cache
 results=$work/results.txt
 : >"$results"
+# Each run's mutation has a seed of its own, new in every invocation: mutating a corpus kept
+# from an earlier invocation with the same seeds would write the same bytes again.
+seed_base=${BENCH_SEED:-$(( $(date +%s) % 1000000 * 10 ))}
+echo "mutation seeds: $((seed_base + 1)) to $((seed_base + runs))"
 
 measure() { # tool step run repo command...
     local tool=$1 step=$2 run=$3 repo=$4
@@ -59,7 +63,7 @@ YAML
     measure restic full "$run" "$work/restic-repo" restic -q -r "$work/restic-repo" backup "$corpus"
     measure cairn again "$run" "$work/cairn-destination" "${c[0]}" backup -q -c "$work/cairn.yaml"
     measure restic again "$run" "$work/restic-repo" restic -q -r "$work/restic-repo" backup "$corpus"
-    python3 "$here/workload.py" mutate "$corpus" --seed "$run"
+    python3 "$here/workload.py" mutate "$corpus" --seed "$((seed_base + run))"
     measure cairn incr "$run" "$work/cairn-destination" "${c[0]}" backup -q -c "$work/cairn.yaml"
     measure restic incr "$run" "$work/restic-repo" restic -q -r "$work/restic-repo" backup "$corpus"
     measure cairn restore "$run" "$work/cairn-destination" "${c[0]}" restore corpus --to "$work/restore-cairn" -c "$work/cairn.yaml"
