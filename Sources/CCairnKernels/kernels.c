@@ -2,6 +2,7 @@
 #include "cairn_kernels.h"
 
 #include <fcntl.h>
+#include <unistd.h>
 #include <malloc.h>
 
 #include <string.h>
@@ -38,6 +39,8 @@ int cairn_is_zero(const uint8_t *data, size_t length) {
 int cairn_o_noatime(void) { return O_NOATIME; }
 
 int cairn_o_direct(void) { return O_DIRECT; }
+
+int cairn_syncfs(int fd) { return syncfs(fd); }
 
 void cairn_limit_malloc_arenas(int count) { mallopt(M_ARENA_MAX, count); }
 

@@ -18,6 +18,9 @@ int cairn_o_noatime(void);
 /// O_DIRECT, which needs _GNU_SOURCE.
 int cairn_o_direct(void);
 
+/// Flushes the file system holding `fd` (syncfs).
+int cairn_syncfs(int fd);
+
 /// Limits glibc malloc to `count` arenas.
 void cairn_limit_malloc_arenas(int count);
 

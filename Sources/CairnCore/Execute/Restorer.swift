@@ -1,4 +1,5 @@
 import Foundation
+internal import CCairnKernels
 internal import CLinux
 
 #if canImport(Glibc)
@@ -59,7 +60,10 @@ public struct Restorer {
     public mutating func restore(root: ObjectID) async throws {
         let directory = dryRun ? (try? SafeDirectory.openTarget(target, create: false)) : try SafeDirectory.openTarget(target, create: true)
         try await restoreTree(root, at: .root, in: directory, all: paths.isEmpty)
-        if !dryRun { sync() }
+        // One flush at the end, of the target's file system only.
+        if !dryRun {
+            if let directory, cairn_syncfs(directory.descriptor) == 0 {} else { sync() }
+        }
     }
 
     /// Whether `path` is selected by the PATH arguments (it or a folder above it is named, or a
