@@ -9,12 +9,16 @@ public struct BackupJob {
     public var plan: BackupPlan
     public var scanProblems: [Problem]
     public let started: Timestamp
+    /// For a set never backed up: its repository's key, derived before the scan, so the key
+    /// derivation's memory and the scan's do not add up.
+    var prepared: Repository.Prepared?
 
     /// Plans the backup of a set. Reads, never writes.
     public static func plan(_ context: SetContext, now: Date = Date()) async throws -> BackupJob {
         try context.requireBuiltFeatures()
         let repository = try await context.openRepository()
         let previous = try await repository?.snapshots().last { $0.snapshot.set == context.set.name }
+        let prepared = repository == nil ? try context.prepareRepository() : nil
         var scanner = Scanner(
             selection: try context.selection(), followSymlinks: context.set.followSymlinks, permissions: context.set.permissions,
             previousTree: { id in
@@ -31,7 +35,7 @@ public struct BackupJob {
         }
         return BackupJob(
             context: context, repository: repository, previous: previous, scan: root, plan: plan, scanProblems: scanner.problems,
-            started: Timestamp(now))
+            started: Timestamp(now), prepared: prepared)
     }
 
     /// The snapshots the policy expires once a snapshot taken `now` exists.
@@ -61,7 +65,7 @@ public struct BackupJob {
         if let existing = self.repository {
             repository = existing
         } else {
-            repository = try await context.createRepository()
+            repository = try await context.createRepository(prepared: prepared)
         }
         self.repository = repository
         let lock = try await repository.lock(.writer, command: "cairn backup of \(context.set.name)")

@@ -100,9 +100,14 @@ public struct SetContext: Sendable {
         return repository
     }
 
+    /// The set's new repository's identity and first key (the key derivation runs now).
+    public func prepareRepository() throws -> Repository.Prepared {
+        try Repository.Prepared.make(algorithm: algorithm, passphrase: try passphrase(), location: repositoryPath)
+    }
+
     /// Creates the set's repository with its profile's algorithm and key.
-    public func createRepository() async throws -> Repository {
-        let repository = try await Repository.create(storage: try storage(), algorithm: algorithm, passphrase: try passphrase())
+    public func createRepository(prepared: Repository.Prepared? = nil) async throws -> Repository {
+        let repository = try await Repository.create(storage: try storage(), prepared: try prepared ?? prepareRepository())
         await repository.setCompression(set.compression)
         return repository
     }

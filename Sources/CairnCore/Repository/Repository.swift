@@ -64,25 +64,47 @@ public actor Repository {
 
     // MARK: Creating and opening
 
+    /// A new repository's identity and first key, made before anything is written: the key
+    /// derivation (scrypt, 64 MiB) can then run before a backup's scan fills memory.
+    public struct Prepared: Sendable {
+        let id: ObjectID
+        let algorithm: AEAD.Algorithm?
+        let master: MasterKey?
+        let keyFile: KeyFile?
+
+        public static func make(
+            algorithm: AEAD.Algorithm?, passphrase: [UInt8]?, scrypt: ScryptParameters = .standard, now: Date = Date(),
+            location: String
+        ) throws -> Prepared {
+            let id = try ObjectID.random()
+            guard let algorithm else { return Prepared(id: id, algorithm: nil, master: nil, keyFile: nil) }
+            guard let passphrase else { throw RepositoryError.keyNeeded(location) }
+            let key = try MasterKey.random()
+            let file = try KeyFile.wrap(key, passphrase: passphrase, algorithm: algorithm, repositoryID: id.hex, parameters: scrypt, label: "first key", now: now)
+            return Prepared(id: id, algorithm: algorithm, master: key, keyFile: file)
+        }
+    }
+
     /// Creates a repository in an empty place. `passphrase` is nil exactly when `algorithm` is nil
     /// (encryption `none`).
     public static func create(
         storage: any StorageBackend, algorithm: AEAD.Algorithm?, passphrase: [UInt8]?,
         scrypt: ScryptParameters = .standard, now: Date = Date()
     ) async throws -> Repository {
+        let prepared = try Prepared.make(algorithm: algorithm, passphrase: passphrase, scrypt: scrypt, now: now, location: storage.location)
+        return try await create(storage: storage, prepared: prepared, now: now)
+    }
+
+    /// Creates a repository from what `Prepared.make` made.
+    public static func create(storage: any StorageBackend, prepared: Prepared, now: Date = Date()) async throws -> Repository {
         if try await storage.stat(RepositoryDescriptor.fileName) != nil {
             throw RepositoryError.alreadyExists(storage.location)
         }
-        let descriptor = RepositoryDescriptor(id: try .random(), encryption: algorithm?.rawValue ?? "none", created: now)
-        var master: MasterKey?
+        let descriptor = RepositoryDescriptor(id: prepared.id, encryption: prepared.algorithm?.rawValue ?? "none", created: now)
         var keyName: String?
-        if let algorithm {
-            guard let passphrase else { throw RepositoryError.keyNeeded(storage.location) }
-            let key = try MasterKey.random()
-            let file = try KeyFile.wrap(key, passphrase: passphrase, algorithm: algorithm, repositoryID: descriptor.id, parameters: scrypt, label: "first key", now: now)
+        if let file = prepared.keyFile {
             let name = "keys/" + (try ObjectID.random()).hex
             try await storage.put(name, try KeyFile.encode(file))
-            master = key
             keyName = name
         }
         // The descriptor last: a folder without it is not yet a repository, so a failed
@@ -90,7 +112,7 @@ public actor Repository {
         guard try await storage.putIfAbsent(RepositoryDescriptor.fileName, try descriptor.encoded()) else {
             throw RepositoryError.alreadyExists(storage.location)
         }
-        return try Repository(storage: storage, descriptor: descriptor, master: master, openedWith: keyName)
+        return try Repository(storage: storage, descriptor: descriptor, master: prepared.master, openedWith: keyName)
     }
 
     /// Opens a repository with the user key `passphrase` (nil for an unencrypted repository),
