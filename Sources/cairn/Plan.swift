@@ -17,7 +17,9 @@ extension Cairn {
                 max-delta-ratio is known after apply. Long lists fold per folder with counts \
                 unless -v. \
                 Planning reads the sources and the repository and never writes; it does not run \
-                pre-commands, so what they produce shows as it is now.
+                pre-commands, so what they produce shows as it is now. For a set never backed \
+                up it already derives the new repository's key (so a missing key shows now, \
+                and the backup's scan and the key derivation never take memory at once).
 
                 --out FILE saves the plan with what it was based on (the config's digest, each \
                 set's latest snapshot, each planned file's size, times and inode) for cairn \
