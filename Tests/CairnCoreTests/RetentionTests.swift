@@ -141,6 +141,17 @@ struct RetentionTests {
         #expect(keptDays(sunday, zone: berlin).contains("2006-03-26"))
     }
 
+    @Test func customDatesAreKeptForGoodAndTakeNoPartInOverlap() {
+        let history = daily(from: "2005-01-01", to: "2006-01-17", hour: 18)
+        let rules = [rule(.day, 3), rule(.month(.number(1)), 2), rule(.custom(dates: [LocalDate(year: 2005, month: 6, day: 30)]), nil)]
+        let verdicts = RetentionEvaluation(policy: .advanced(removeOverlap: true, rules: rules), timeZone: utc).evaluate(history, now: date("2006-01-17"))
+        #expect(keptDays(verdicts) == ["2005-06-30", "2005-12-01", "2006-01-01", "2006-01-14", "2006-01-15", "2006-01-16"])
+        #expect(verdicts.first { DayCalendar(timeZone: utc).date(of: $0.time).description == "2005-06-30" }?.reason == "kept: custom 2005-06-30 (kept for good)")
+        // A date before the first job keeps nothing; a date in the future neither.
+        let early = RetentionEvaluation(policy: .advanced(removeOverlap: false, rules: [rule(.custom(dates: [LocalDate(year: 2004, month: 1, day: 1), LocalDate(year: 2007, month: 1, day: 1)]), nil)]), timeZone: utc)
+        #expect(keptDays(early.evaluate(history, now: date("2006-01-17"))) == ["2006-01-16"], "only the latest")
+    }
+
     @Test func monthDaysPastTheEndAndLastDays() {
         let last = RetentionRule.Frequency.month(.last).days(upTo: LocalDate(year: 2024, month: 3, day: 15), count: 3)
         #expect(last.map(\.description) == ["2024-02-29", "2024-01-31", "2023-12-31"])
