@@ -45,3 +45,5 @@ int cairn_syncfs(int fd) { return syncfs(fd); }
 void cairn_limit_malloc_arenas(int count) { mallopt(M_ARENA_MAX, count); }
 
 void cairn_fix_mmap_threshold(int bytes) { mallopt(M_MMAP_THRESHOLD, bytes); }
+
+void cairn_trim_heap(void) { malloc_trim(0); }

@@ -27,6 +27,9 @@ void cairn_limit_malloc_arenas(int count);
 /// Allocations of at least `bytes` are mapped on their own and returned when freed.
 void cairn_fix_mmap_threshold(int bytes);
 
+/// Gives the heap's free pages back to the system (malloc_trim).
+void cairn_trim_heap(void);
+
 /// A keyed SHA-256 for block signatures: SHA-256(key padded to 64 bytes || data).
 typedef struct cairn_keyed_hash cairn_keyed_hash;
 cairn_keyed_hash *cairn_keyed_hash_new(const uint8_t *key, size_t length);
