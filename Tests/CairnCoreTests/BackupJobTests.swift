@@ -8,16 +8,7 @@ import Testing
 @Suite("Files that change while they are backed up")
 struct BackupJobTests {
     func context(_ directory: TemporaryDirectory) throws -> SetContext {
-        try FileManager.default.createDirectory(atPath: directory.subpath("destination"), withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(atPath: directory.subpath("source"), withIntermediateDirectories: true)
-        try directory.write("cairn.yaml", """
-            version: 1
-            accounts: {local: {destination: ./destination}}
-            encryption: {default: {algorithm: none}}
-            backup-sets: {files: {account: local, sources: [./source]}}
-            """)
-        let result = ConfigLoader(environment: ["HOME": directory.path], currentDirectory: directory.path).load(path: "cairn.yaml")
-        return try SetContext(config: try #require(result.config), setName: "files", environment: [:])
+        try localSetContext(directory)
     }
 
     @Test func aFileThatVanishesOrChangesIsReportedAndTheSnapshotStaysConsistent() async throws {

@@ -1,5 +1,6 @@
 import CairnTesting
 import Foundation
+import Testing
 
 @testable import CairnCore
 
@@ -53,3 +54,23 @@ let preamble = """
       default: {algorithm: aes-256-gcm, key: {env: CAIRN_KEY}}
 
     """
+
+/// The set `files` backing up `./source` into `./destination` of `directory` (both made),
+/// unencrypted, with `extra` lines added to its definition: for jobs run in process.
+func localSetContext(_ directory: TemporaryDirectory, extra: String = "", timezone: String? = nil, environment: [String: String] = [:]) throws -> SetContext {
+    try FileManager.default.createDirectory(atPath: directory.subpath("destination"), withIntermediateDirectories: true)
+    try FileManager.default.createDirectory(atPath: directory.subpath("source"), withIntermediateDirectories: true)
+    try directory.write("cairn.yaml", """
+        version: 1
+        \(timezone.map { "timezone: \($0)" } ?? "")
+        accounts: {local: {destination: ./destination}}
+        encryption: {default: {algorithm: none}}
+        backup-sets:
+          files:
+            account: local
+            sources: [./source]
+        \(extra)
+        """)
+    let result = ConfigLoader(environment: ["HOME": directory.path], currentDirectory: directory.path).load(path: "cairn.yaml")
+    return try SetContext(config: try #require(result.config), setName: "files", environment: environment)
+}

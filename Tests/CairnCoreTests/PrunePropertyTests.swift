@@ -9,21 +9,9 @@ import Testing
 @Suite("Prune over random histories")
 struct PrunePropertyTests {
     func context(_ directory: TemporaryDirectory) throws -> SetContext {
-        try FileManager.default.createDirectory(atPath: directory.subpath("destination"), withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(atPath: directory.subpath("source"), withIntermediateDirectories: true)
-        try directory.write("cairn.yaml", """
-            version: 1
-            timezone: UTC
-            accounts: {local: {destination: ./destination}}
-            encryption: {default: {algorithm: none}}
-            backup-sets:
-              files:
-                account: local
-                sources: [./source]
-                in-file-delta: {mode: incremental, block-size: 4KiB, min-size: 64KiB, max-deltas: 3}
-            """)
-        let result = ConfigLoader(environment: ["HOME": directory.path], currentDirectory: directory.path).load(path: "cairn.yaml")
-        return try SetContext(config: try #require(result.config), setName: "files", environment: ["XDG_CACHE_HOME": directory.subpath("cache")])
+        try localSetContext(
+            directory, extra: "    in-file-delta: {mode: incremental, block-size: 4KiB, min-size: 64KiB, max-deltas: 3}", timezone: "UTC",
+            environment: ["XDG_CACHE_HOME": directory.subpath("cache")])
     }
 
     /// Every file of a snapshot, read back from its extents.

@@ -221,9 +221,9 @@ final class DeltaIndex: @unchecked Sendable {
 /// Makes a signature beside the reading of a file: pieces are hashed in order on another task,
 /// at most one piece behind the reader, so the signature costs the reader no time.
 final class SignatureStream: @unchecked Sendable {
-    // Changed only by the tasks `feed` starts, each after the one before it ended.
+    // Changed only by the work `feed` adds, one piece after another.
     private var builder: SignatureBuilder
-    private var pending: Task<Void, Never>?
+    private let work = OrderedWork(depth: 1)
 
     init(_ builder: SignatureBuilder) {
         self.builder = builder
@@ -231,13 +231,11 @@ final class SignatureStream: @unchecked Sendable {
 
     /// The next piece of the file, in order.
     func feed(_ piece: [UInt8]) async {
-        await pending?.value
-        pending = Task { piece.withUnsafeBufferPointer { self.builder.update($0) } }
+        await work.add { piece.withUnsafeBufferPointer { self.builder.update($0) } }
     }
 
     func finish(extents: [Extent]) async -> BlockSignature {
-        await pending?.value
-        pending = nil
+        await work.finish()
         return builder.finish(extents: extents)
     }
 }

@@ -17,7 +17,8 @@ public struct BackupJob {
     public static func plan(_ context: SetContext, now: Date = Date()) async throws -> BackupJob {
         try context.requireBuiltFeatures()
         let repository = try await context.openRepository()
-        let previous = try await repository?.snapshots().last { $0.snapshot.set == context.set.name }
+        let records = try await repository?.snapshots() ?? []
+        let previous = records.last { $0.snapshot.set == context.set.name }
         let prepared = repository == nil ? try context.prepareRepository() : nil
         var scanner = Scanner(
             selection: try context.selection(), followSymlinks: context.set.followSymlinks, permissions: context.set.permissions,
@@ -30,8 +31,8 @@ public struct BackupJob {
             set: context.set.name, repository: context.repositoryPath, createsRepository: repository == nil,
             previousSnapshot: previous?.id, scan: root, delta: context.deltaPolicy(now: now),
             unusedRepositories: repository == nil ? context.unusedRepositories() : [])
-        if let repository, let retention = context.retention {
-            plan.expirations = try await Self.expirations(repository, retention.evaluation, now: now)
+        if let retention = context.retention {
+            plan.expirations = Self.expirations(records, retention.evaluation, now: now)
         }
         return BackupJob(
             context: context, repository: repository, previous: previous, scan: root, plan: plan, scanProblems: scanner.problems,
@@ -39,8 +40,8 @@ public struct BackupJob {
     }
 
     /// The snapshots the policy expires once a snapshot taken `now` exists.
-    static func expirations(_ repository: Repository, _ evaluation: RetentionEvaluation, now: Date) async throws -> [BackupPlan.Expiration] {
-        let records = try await repository.snapshots()
+    static func expirations(_ records: [SnapshotRecord], _ evaluation: RetentionEvaluation, now: Date) -> [BackupPlan.Expiration] {
+        guard !records.isEmpty else { return [] }
         var candidates = records.map { RetentionCandidate(id: $0.id.hex, time: $0.snapshot.start.date, isComplete: $0.snapshot.status == .complete) }
         candidates.append(RetentionCandidate(id: "this run", time: now))
         let times = Dictionary(uniqueKeysWithValues: records.map { ($0.id.hex, $0.snapshot.start) })

@@ -60,7 +60,7 @@ extension FileReader {
         var own = SignatureBuilder(hasher: delta.hasher, blockSize: delta.policy.blockSize(forFileSize: expectedSize), expectedSize: expectedSize)
         let reuseSums = own.blockSize == block && own.strongLength == index.strongLength
         let content = ContentHasher(repository: repository)
-        var hashQueue: [Task<Void, Never>] = []
+        let hashing = OrderedWork(depth: 2)
 
         var batch: [UInt8] = []
         batch.reserveCapacity(Self.literalBatch)
@@ -120,14 +120,9 @@ extension FileReader {
                 if !atEnd { atEnd = try Self.fill(descriptor, buffer, filled: &filled, path: path) }
                 progress?.read(UInt64(filled - before))
                 // The content hash runs beside the search, in order, two buffers behind at most.
-                if hashQueue.count >= 2 { await hashQueue.removeFirst().value }
                 if !over {
                     let fresh = Array(buffer[before..<filled])
-                    let previous = hashQueue.last
-                    hashQueue.append(Task {
-                        await previous?.value
-                        content.update(fresh)
-                    })
+                    await hashing.add { content.update(fresh) }
                 }
                 let data = UnsafeBufferPointer(buffer).prefix(filled)
                 let window = UnsafeBufferPointer(rebasing: data)
@@ -147,7 +142,7 @@ extension FileReader {
                 filled -= position
                 position = 0
             }
-            for task in hashQueue { await task.value }
+            await hashing.finish()
             let size = bufferStart + UInt64(filled)
             statistics.bytesRead += size
             if over {
@@ -161,7 +156,7 @@ extension FileReader {
             let signature = keepSignature ? own.finish(extents: extents) : nil
             return .stored(extents: extents, hash: content.finish(), size: size, newBytes: newBytes, signature: signature)
         } catch {
-            for task in hashQueue { await task.value }
+            await hashing.finish()
             for task in inFlight { _ = try? await task.value }
             throw error
         }

@@ -92,16 +92,11 @@ extension Restorer {
         // Loads still running when a damaged object stops the file are awaited, so no work is
         // left behind while the process ends.
         var hasher: ContentHasher? = entry.delta.map { !$0.isFull } == true ? ContentHasher(repository: repository) : nil
-        var hashing: [Task<Void, Never>] = []
+        let hashing = OrderedWork(depth: 2)
         func hash(_ piece: ArraySlice<UInt8>) async {
             guard let hasher else { return }
-            if hashing.count >= 2 { await hashing.removeFirst().value }
             let bytes = Array(piece)
-            let previous = hashing.last
-            hashing.append(Task {
-                await previous?.value
-                hasher.update(bytes)
-            })
+            await hashing.add { hasher.update(bytes) }
         }
         var offset = 0
         let block = 1 << 20
@@ -148,10 +143,10 @@ extension Restorer {
             }
         } catch {
             for task in loads { _ = try? await task.value }
-            for task in hashing { await task.value }
+            await hashing.finish()
             throw error
         }
-        for task in hashing { await task.value }
+        await hashing.finish()
         let hash = hasher?.finish() ?? ContentHasher.hash(ofChunks: entry.content.map(\.object), repository: repository)
         if let expected = entry.contentHash, hash != expected {
             throw RepositoryError.damaged("the restored content of \(path) does not match its recorded hash")

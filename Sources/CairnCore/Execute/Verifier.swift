@@ -134,7 +134,7 @@ public struct Verifier {
                     bad[extent.object] = "data \(extent.object.short) is not in the repository"
                 }
             }
-            for id in Self.signatures(of: entry) where seen.signatures.insert(id).inserted {
+            for id in (entry.delta?.signatures ?? []) where seen.signatures.insert(id).inserted {
                 if !(await repository.contains(id)) { bad[id] = Self.signatureDamage(id, "is not in the repository") }
             }
             if let subtree = entry.subtree {
@@ -147,12 +147,6 @@ public struct Verifier {
         }
     }
 
-    /// The signatures a version refers to: its own, and its last full upload's.
-    static func signatures(of entry: TreeEntry) -> [ObjectID] {
-        guard let delta = entry.delta else { return [] }
-        return delta.signature == delta.fullSignature || delta.signature == nil ? [delta.fullSignature] : [delta.signature!, delta.fullSignature]
-    }
-
     private func collect(_ tree: ObjectID, at path: FilePath, snapshot: ObjectID, bad: [ObjectID: String], into affected: inout [ObjectID: [(ObjectID, FilePath)]]) async {
         if bad[tree] != nil {
             affected[tree, default: []].append((snapshot, path))
@@ -161,7 +155,7 @@ public struct Verifier {
         guard let loaded = try? await repository.tree(tree) else { return }
         for entry in loaded.entries {
             let child = path.appending(entry.name)
-            for object in entry.content.map(\.object) + Self.signatures(of: entry) where bad[object] != nil {
+            for object in entry.content.map(\.object) + (entry.delta?.signatures ?? []) where bad[object] != nil {
                 if affected[object]?.last.map({ $0.0 == snapshot && $0.1 == child }) != true {
                     affected[object, default: []].append((snapshot, child))
                 }

@@ -30,8 +30,7 @@ extension BackupPlan {
             lines += decided.map { paint($0, String($0.first ?? " "), colour) }
         }
         for expiration in expirations {
-            let when = expiration.time.description.prefix(19).replacingOccurrences(of: "T", with: " ")
-            let line = "- snapshot \(expiration.snapshot.prefix(8)) of \(when) UTC: \(expiration.reason)"
+            let line = "- snapshot \(expiration.snapshot.prefix(8)) of \(expiration.time.shortUTC): \(expiration.reason)"
             lines.append(paint(line, "-", colour))
         }
         lines.append(summaryLine)

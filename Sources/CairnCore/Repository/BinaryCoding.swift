@@ -32,6 +32,22 @@ struct BinaryWriter {
 
     mutating func raw(_ value: [UInt8]) { bytes += value }
 
+    /// Zigzag seconds, then nanoseconds.
+    mutating func timestamp(_ value: Timestamp) {
+        signed(value.seconds)
+        varint(UInt64(value.nanoseconds))
+    }
+
+    /// A byte 0, or 1 and the id.
+    mutating func optionalID(_ value: ObjectID?) {
+        if let value {
+            byte(1)
+            id(value)
+        } else {
+            byte(0)
+        }
+    }
+
     mutating func uint32LE(_ value: UInt32) {
         for shift in stride(from: 0, to: 32, by: 8) { bytes.append(UInt8(truncatingIfNeeded: value >> UInt32(shift))) }
     }
@@ -94,6 +110,14 @@ struct BinaryReader {
         let raw = try data()
         guard let text = String(validating: raw, as: UTF8.self) else { throw FormatError.malformed(what, "text is not UTF-8") }
         return text
+    }
+
+    mutating func timestamp() throws -> Timestamp {
+        Timestamp(seconds: try signed(), nanoseconds: Int32(try count(limit: 999_999_999)))
+    }
+
+    mutating func optionalID() throws -> ObjectID? {
+        try byte() == 1 ? try id() : nil
     }
 
     mutating func raw(_ count: Int) throws -> [UInt8] {

@@ -24,10 +24,8 @@ extension Repository {
 
         /// For people: each expired snapshot with its reason, and what was deleted.
         public func lines(policy: String, dryRun: Bool) -> [String] {
-            var lines = expired.map { record in
-                let verdict = verdicts.first { $0.record.id == record.id }!.verdict
-                let when = record.snapshot.start.description.prefix(19).replacingOccurrences(of: "T", with: " ")
-                return "\(dryRun ? "would expire" : "expired") snapshot \(record.id.short) of \(when) UTC: \(verdict.reasons.joined(separator: "; "))"
+            var lines = verdicts.filter { !$0.verdict.keep }.map { record, verdict in
+                "\(dryRun ? "would expire" : "expired") snapshot \(record.id.short) of \(record.snapshot.start.shortUTC): \(verdict.reasons.joined(separator: "; "))"
             }
             lines += damaged.map { "damaged: \($0)" }
             let freed = ByteCountText.format(UInt64(max(0, bytesFreed)))
@@ -163,10 +161,7 @@ extension Repository {
         guard used.insert(tree).inserted else { return }
         for entry in try await self.tree(tree).entries {
             for extent in entry.content { used.insert(extent.object) }
-            if let delta = entry.delta {
-                used.insert(delta.fullSignature)
-                if let signature = delta.signature { used.insert(signature) }
-            }
+            for signature in entry.delta?.signatures ?? [] { used.insert(signature) }
             if let subtree = entry.subtree { try await mark(subtree, used: &used) }
         }
     }

@@ -25,6 +25,9 @@ public struct Timestamp: Hashable, Sendable, Comparable, Codable, CustomStringCo
 
     public static func < (l: Timestamp, r: Timestamp) -> Bool { (l.seconds, l.nanoseconds) < (r.seconds, r.nanoseconds) }
 
+    /// For lines people read: `2026-11-22 04:13:21 UTC`.
+    public var shortUTC: String { description.prefix(19).replacingOccurrences(of: "T", with: " ") + " UTC" }
+
     /// ISO 8601 in UTC with nanoseconds: `2026-11-22T04:13:21.123456789Z`.
     public var description: String {
         var time = time_t(seconds)

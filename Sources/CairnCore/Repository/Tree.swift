@@ -98,6 +98,11 @@ public struct DeltaInfo: Hashable, Sendable {
     /// A delta's new data (its literal bytes); a full upload's size.
     public var newBytes: UInt64
 
+    /// The signatures this version refers to: its own, and its last full upload's.
+    public var signatures: [ObjectID] {
+        signature.map { $0 == fullSignature ? [fullSignature] : [$0, fullSignature] } ?? [fullSignature]
+    }
+
     public init(
         isFull: Bool, deltas: Int, signature: ObjectID?, fullSignature: ObjectID, stored: Timestamp, fullStored: Timestamp, newBytes: UInt64
     ) {
@@ -146,10 +151,8 @@ public struct Tree: Hashable, Sendable {
             writer.string(entry.user)
             writer.string(entry.group)
             writer.varint(entry.size)
-            writer.signed(entry.mtime.seconds)
-            writer.varint(UInt64(entry.mtime.nanoseconds))
-            writer.signed(entry.ctime.seconds)
-            writer.varint(UInt64(entry.ctime.nanoseconds))
+            writer.timestamp(entry.mtime)
+            writer.timestamp(entry.ctime)
             writer.varint(entry.inode)
             writer.varint(entry.device)
             writer.varint(entry.links)
@@ -166,28 +169,15 @@ public struct Tree: Hashable, Sendable {
                 writer.varint(extent.offset)
                 writer.varint(extent.length)
             }
-            for id in [entry.contentHash, entry.subtree] {
-                if let id {
-                    writer.byte(1)
-                    writer.id(id)
-                } else {
-                    writer.byte(0)
-                }
-            }
+            writer.optionalID(entry.contentHash)
+            writer.optionalID(entry.subtree)
             if let delta = entry.delta {
                 writer.byte(delta.isFull ? 1 : 2)
                 writer.varint(delta.deltas)
-                if let signature = delta.signature {
-                    writer.byte(1)
-                    writer.id(signature)
-                } else {
-                    writer.byte(0)
-                }
+                writer.optionalID(delta.signature)
                 writer.id(delta.fullSignature)
-                writer.signed(delta.stored.seconds)
-                writer.varint(UInt64(delta.stored.nanoseconds))
-                writer.signed(delta.fullStored.seconds)
-                writer.varint(UInt64(delta.fullStored.nanoseconds))
+                writer.timestamp(delta.stored)
+                writer.timestamp(delta.fullStored)
                 writer.varint(delta.newBytes)
             } else {
                 writer.byte(0)
@@ -213,8 +203,8 @@ public struct Tree: Hashable, Sendable {
             entry.user = try reader.string()
             entry.group = try reader.string()
             entry.size = try reader.varint()
-            entry.mtime = Timestamp(seconds: try reader.signed(), nanoseconds: Int32(try reader.count(limit: 999_999_999)))
-            entry.ctime = Timestamp(seconds: try reader.signed(), nanoseconds: Int32(try reader.count(limit: 999_999_999)))
+            entry.mtime = try reader.timestamp()
+            entry.ctime = try reader.timestamp()
             entry.inode = try reader.varint()
             entry.device = try reader.varint()
             entry.links = try reader.varint()
@@ -226,18 +216,14 @@ public struct Tree: Hashable, Sendable {
             for _ in 0..<(try reader.count(limit: bytes.count)) {
                 entry.content.append(Extent(object: try reader.id(), offset: try reader.count(), length: try reader.count()))
             }
-            if try reader.byte() == 1 { entry.contentHash = try reader.id() }
-            if try reader.byte() == 1 { entry.subtree = try reader.id() }
+            entry.contentHash = try reader.optionalID()
+            entry.subtree = try reader.optionalID()
             if version >= 2 {
                 let marker = try reader.byte()
                 if marker == 1 || marker == 2 {
-                    let deltas = try reader.count(limit: Int(Int32.max))
-                    let signature = try reader.byte() == 1 ? try reader.id() : nil
-                    let full = try reader.id()
-                    let stored = Timestamp(seconds: try reader.signed(), nanoseconds: Int32(try reader.count(limit: 999_999_999)))
-                    let fullStored = Timestamp(seconds: try reader.signed(), nanoseconds: Int32(try reader.count(limit: 999_999_999)))
                     entry.delta = DeltaInfo(
-                        isFull: marker == 1, deltas: deltas, signature: signature, fullSignature: full, stored: stored, fullStored: fullStored,
+                        isFull: marker == 1, deltas: try reader.count(limit: Int(Int32.max)), signature: try reader.optionalID(),
+                        fullSignature: try reader.id(), stored: try reader.timestamp(), fullStored: try reader.timestamp(),
                         newBytes: try reader.varint())
                 } else if marker != 0 {
                     throw FormatError.malformed(what, "unknown delta marker")
