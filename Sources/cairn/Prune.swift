@@ -28,7 +28,7 @@ extension Cairn {
         @Flag(help: "Say what would be expired and deleted, and change nothing.")
         var dryRun = false
 
-        @Flag(help: "Print the result as JSON.")
+        @Flag(help: "Print the result as JSON (schemas/prune.schema.json).")
         var json = false
 
         func run() async throws {

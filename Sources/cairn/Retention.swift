@@ -38,7 +38,7 @@ extension Cairn {
             @Option(help: ArgumentHelp("The interval between jobs, such as 1d, 12h or 7d.", valueName: "duration"))
             var every = "1d"
 
-            @Flag(help: "Print the verdicts as JSON.")
+            @Flag(help: "Print the verdicts as JSON (schemas/retention-preview.schema.json).")
             var json = false
 
             @Flag(name: .shortAndLong, help: "List every job, expired ones with their reason too.")
@@ -62,20 +62,21 @@ extension Cairn {
                 guard now.timeIntervalSince(start) / TimeInterval(interval.seconds) <= 1_000_000 else {
                     throw ValidationError("that is more than a million jobs: choose a longer --every or a shorter span")
                 }
+                let format = Self.formatter(zone)
                 let verdicts = RetentionPreview.simulate(definition.kind, from: start, to: now, every: interval, timeZone: zone)
                 let kept = verdicts.filter(\.keep).count
                 if json {
                     let document: [String: Any] = [
-                        "policy": policy, "time_zone": config.timeZoneName, "now": Self.text(now, zone), "jobs": verdicts.count, "kept": kept,
-                        "verdicts": verdicts.map { ["time": Self.text($0.time, zone), "keep": $0.keep, "reasons": $0.reasons] as [String: Any] },
+                        "policy": policy, "time_zone": config.timeZoneName, "now": format.string(from: now), "jobs": verdicts.count, "kept": kept,
+                        "verdicts": verdicts.map { ["time": format.string(from: $0.time), "keep": $0.keep, "reasons": $0.reasons] as [String: Any] },
                     ]
                     let data = try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys])
                     print(String(decoding: data, as: UTF8.self))
                     return
                 }
-                print("Policy \(policy): \(verdicts.count) jobs every \(interval) from \(Self.text(start, zone)), now \(Self.text(now, zone)) (\(config.timeZoneName))")
+                print("Policy \(policy): \(verdicts.count) jobs every \(interval) from \(format.string(from: start)), now \(format.string(from: now)) (\(config.timeZoneName))")
                 for verdict in verdicts where verdict.keep || verbose {
-                    print("\(Self.text(verdict.time, zone))  \(verdict.reason)")
+                    print("\(format.string(from: verdict.time))  \(verdict.reason)")
                 }
                 print("Keeps \(kept) of \(verdicts.count) jobs.")
             }
@@ -96,12 +97,13 @@ extension Cairn {
                 throw ValidationError("\(option) takes a date (2006-01-17) or a date and time (2006-01-17T09:30), found '\(text)'")
             }
 
-            static func text(_ time: Date, _ zone: TimeZone) -> String {
+            /// Times as the preview prints them, in the config's zone (one formatter for all).
+            static func formatter(_ zone: TimeZone) -> DateFormatter {
                 let formatter = DateFormatter()
                 formatter.locale = Locale(identifier: "en_US_POSIX")
                 formatter.timeZone = zone
                 formatter.dateFormat = "yyyy-MM-dd HH:mm"
-                return formatter.string(from: time)
+                return formatter
             }
         }
     }

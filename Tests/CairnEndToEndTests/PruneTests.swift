@@ -81,6 +81,7 @@ struct PruneTests {
         let before = try Self.repositorySize(workspace)
         let dry = try shorter.run(["prune", "files", "--dry-run", "--json"])
         #expect(dry.status == 0, "\(dry.all)")
+        #expect(try Workspace.validate(dry.standardOutput, against: "schemas/prune.schema.json").hasPrefix("valid"), "\(dry.standardOutput)")
         let document = try JSONSerialization.jsonObject(with: Data(dry.standardOutput.utf8)) as? [String: Any]
         let snapshots = document?["snapshots"] as? [[String: Any]] ?? []
         #expect(snapshots.map { $0["keep"] as? Bool } == [false, false, true])
@@ -137,6 +138,7 @@ struct PruneTests {
         let verbose = try workspace.run(["retention", "preview", "tape-rotation", "--from", "1999-01-01", "--to", "2006-01-17", "-v"])
         #expect(verbose.standardOutput.contains("2006-01-13 00:00  expired: daily, overlapped by weekly 2006-01-14"))
         let json = try workspace.run(["retention", "preview", "tape-rotation", "--from", "1999-01-01", "--to", "2006-01-17", "--json"])
+        #expect(try Workspace.validate(json.standardOutput, against: "schemas/retention-preview.schema.json").hasPrefix("valid"))
         let document = try JSONSerialization.jsonObject(with: Data(json.standardOutput.utf8)) as? [String: Any]
         #expect(document?["kept"] as? Int == 11 && document?["jobs"] as? Int == 2573)
         #expect(try workspace.run(["retention", "preview", "nope", "--from", "1999-01-01", "--to", "2006-01-17"]).status == 1)
