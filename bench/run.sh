@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Times cairn and restic on the same workload, in the same session, the tools interleaved.
 #
-#   bench/run.sh [RUNS] [SCALE]      (defaults: 3 runs, scale 1 = about 1.5 GB in 12,200 files)
+#   bench/run.sh [RUNS] [SCALE]      (defaults: 4 runs, scale 1 = about 1.5 GB in 12,200 files)
 #
 # cairn's set uses in-file delta (mode incremental, block size auto, min-size 25MB), so the
 # large file's changes are stored as a delta.
@@ -11,7 +11,7 @@
 # medians and ranges, with wall time, peak memory (/usr/bin/time) and repository size.
 # Needs: swift (builds cairn in release mode), restic, python3, GNU time.
 set -euo pipefail
-runs=${1:-3}
+runs=${1:-4}
 scale=${2:-1}
 here=$(cd "$(dirname "$0")" && pwd)
 work=${BENCH_DIR:-/tmp/cairn-bench}
@@ -46,9 +46,44 @@ measure() { # tool step run repo command...
     printf '%-7s %-8s %d %8.2f %8d %8d\n' "$tool" "$step" "$run" "$wall" $((rss / 1024)) "$size" | tee -a "$results"
 }
 
+# Deleted files make the next files slow to create for a while: ext4 without a journal (as
+# /tmp is on these machines) skips inodes freed within the last dirty_expire_centisecs (30 s),
+# looking each one up, so whichever tool writes first after a deletion pays for it. After each
+# deletion the script waits that long; and the tools take turns going first (cairn in odd runs,
+# restic in even ones), so neither always runs on the heels of the other's writes.
+settle() {
+    sync
+    local expire
+    expire=$(cat /proc/sys/vm/dirty_expire_centisecs 2>/dev/null || echo 3000)
+    sleep $(( expire / 100 + 2 ))
+}
+
+cairn_step() { # step run
+    local config=(-c "$work/cairn.yaml")
+    case $1 in
+        restore)
+            measure cairn restore "$2" "$work/cairn-destination" "$cairn" restore corpus --to "$work/restore-cairn" "${config[@]}"
+            measure cairn sync "$2" "$work/cairn-destination" sync ;;
+        *) measure cairn "$1" "$2" "$work/cairn-destination" "$cairn" backup -q "${config[@]}" ;;
+    esac
+}
+restic_step() { # step run
+    local r=(restic -q -r "$work/restic-repo")
+    case $1 in
+        restore)
+            measure restic restore "$2" "$work/restic-repo" "${r[@]}" restore latest --target "$work/restore-restic"
+            measure restic sync "$2" "$work/restic-repo" sync ;;
+        *) measure restic "$1" "$2" "$work/restic-repo" "${r[@]}" backup "$corpus" ;;
+    esac
+}
+both() { # step run: the two tools, the first one by the run's parity
+    if (( $2 % 2 == 1 )); then cairn_step "$@"; restic_step "$@"; else restic_step "$@"; cairn_step "$@"; fi
+}
+
 printf '%-7s %-8s %s %8s %8s %8s\n' tool step run wall_s rss_mb repo_mb
 for run in $(seq 1 "$runs"); do
     rm -rf "$work/cairn-destination" "$work/restic-repo" "$work/restore-cairn" "$work/restore-restic" "$work/state" "$work/cache"
+    settle
     mkdir -p "$work/cairn-destination"
     cat >"$work/cairn.yaml" <<YAML
 version: 1
@@ -59,23 +94,16 @@ backup-sets:
 YAML
     export XDG_STATE_HOME=$work/state XDG_CACHE_HOME=$work/cache
     restic init -q -r "$work/restic-repo"
-    c=("$cairn" -c "$work/cairn.yaml")
-    measure cairn full "$run" "$work/cairn-destination" "${c[0]}" backup -q -c "$work/cairn.yaml"
-    measure restic full "$run" "$work/restic-repo" restic -q -r "$work/restic-repo" backup "$corpus"
-    measure cairn again "$run" "$work/cairn-destination" "${c[0]}" backup -q -c "$work/cairn.yaml"
-    measure restic again "$run" "$work/restic-repo" restic -q -r "$work/restic-repo" backup "$corpus"
+    both full "$run"
+    both again "$run"
     python3 "$here/workload.py" mutate "$corpus" --seed "$((seed_base + run))"
-    measure cairn incr "$run" "$work/cairn-destination" "${c[0]}" backup -q -c "$work/cairn.yaml"
-    measure restic incr "$run" "$work/restic-repo" restic -q -r "$work/restic-repo" backup "$corpus"
+    both incr "$run"
     # cairn's restore ends with a flush of the target file system (DESIGN.md); restic's does
     # not, so each restore is followed by a timed `sync`: restore + sync is the time until the
     # restored files are on disk.
-    measure cairn restore "$run" "$work/cairn-destination" "${c[0]}" restore corpus --to "$work/restore-cairn" -c "$work/cairn.yaml"
-    measure cairn sync "$run" "$work/cairn-destination" sync
-    measure restic restore "$run" "$work/restic-repo" restic -q -r "$work/restic-repo" restore latest --target "$work/restore-restic"
-    measure restic sync "$run" "$work/restic-repo" sync
-    rm -rf "$work/restore-cairn" "$work/restore-restic"
+    both restore "$run"
 done
+rm -rf "$work/restore-cairn" "$work/restore-restic"
 
 echo
 echo "medians over $runs runs (range), and cairn / restic:"

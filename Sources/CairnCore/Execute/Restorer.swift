@@ -59,7 +59,7 @@ public struct Restorer {
     /// Restores the tree `root` (a snapshot's tree of `/`).
     public mutating func restore(root: ObjectID) async throws {
         let directory = dryRun ? (try? SafeDirectory.openTarget(target, create: false)) : try SafeDirectory.openTarget(target, create: true)
-        try await restoreTree(root, at: .root, in: directory, all: paths.isEmpty)
+        try await restoreTree(root, at: .root, in: directory, fresh: false, all: paths.isEmpty)
         // One flush at the end, of the target's file system only.
         if !dryRun {
             if let directory, cairn_syncfs(directory.descriptor) == 0 {} else { sync() }
@@ -94,7 +94,8 @@ public struct Restorer {
     /// Plain files of a folder written at once.
     static let filesInParallel = 3
 
-    private mutating func restoreTree(_ id: ObjectID, at path: FilePath, in directory: SafeDirectory?, all: Bool) async throws {
+    /// `fresh`: this restore made `directory`, so nothing is in it yet to compare with.
+    private mutating func restoreTree(_ id: ObjectID, at path: FilePath, in directory: SafeDirectory?, fresh: Bool, all: Bool) async throws {
         let tree = try await repository.tree(id)
         var plainFiles: [(entry: TreeEntry, path: FilePath)] = []
         for entry in tree.entries {
@@ -106,9 +107,9 @@ public struct Restorer {
             let (selected, below) = all ? (true, true) : selection(of: childPath)
             guard selected || below else { continue }
             if entry.kind == .directory {
-                try await restoreDirectory(entry, at: childPath, in: directory, all: all || selected)
+                try await restoreDirectory(entry, at: childPath, in: directory, fresh: fresh, all: all || selected)
             } else if selected {
-                if await restoreEntry(entry, at: childPath, in: directory) { plainFiles.append((entry, childPath)) }
+                if await restoreEntry(entry, at: childPath, in: directory, fresh: fresh) { plainFiles.append((entry, childPath)) }
             }
         }
         if let directory, !plainFiles.isEmpty { await writeInParallel(plainFiles, in: directory) }
@@ -136,13 +137,13 @@ public struct Restorer {
         }
     }
 
-    private mutating func restoreDirectory(_ entry: TreeEntry, at path: FilePath, in parent: SafeDirectory?, all: Bool) async throws {
+    private mutating func restoreDirectory(_ entry: TreeEntry, at path: FilePath, in parent: SafeDirectory?, fresh: Bool, all: Bool) async throws {
         guard let subtree = entry.subtree else { return }
         var child: SafeDirectory?
         var created = false
         if let parent {
             do {
-                if let existing = try parent.status(of: entry.name), (existing.st_mode & S_IFMT) != S_IFDIR {
+                if !fresh, let existing = try parent.status(of: entry.name), (existing.st_mode & S_IFMT) != S_IFDIR {
                     actions.append(Action(kind: .conflict, path: path, detail: "exists and is not a directory"))
                     return
                 }
@@ -156,7 +157,7 @@ public struct Restorer {
                 return
             }
         }
-        try await restoreTree(subtree, at: path, in: child, all: all)
+        try await restoreTree(subtree, at: path, in: child, fresh: created, all: all)
         if created, let parent {
             for failure in parent.applyMetadata(entry, to: entry.name, permissions: permissions) {
                 problems.append(Problem(path: path, message: failure))
@@ -166,9 +167,9 @@ public struct Restorer {
 
     /// Decides what to do with one entry and does it; returns true for a plain file the caller
     /// is to write (several are written at once).
-    private mutating func restoreEntry(_ entry: TreeEntry, at path: FilePath, in directory: SafeDirectory?) async -> Bool {
+    private mutating func restoreEntry(_ entry: TreeEntry, at path: FilePath, in directory: SafeDirectory?, fresh: Bool) async -> Bool {
         do {
-            if let existing = try directory?.status(of: entry.name) {
+            if !fresh, let existing = try directory?.status(of: entry.name) {
                 if entry.kind == .file, (existing.st_mode & S_IFMT) == S_IFREG, UInt64(existing.st_size) == entry.size,
                     let hash = entry.contentHash, try directory.map({ try hashOf(entry.name, in: $0) }) == hash, overwrite != .always
                 {

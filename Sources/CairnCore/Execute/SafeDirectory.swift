@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 internal import CLinux
 
 #if canImport(Glibc)
@@ -76,10 +77,15 @@ final class SafeDirectory: @unchecked Sendable {
         return (SafeDirectory(descriptor: opened, path: path.appending(name)), created)
     }
 
-    /// A fresh temporary name in this directory.
+    /// A fresh temporary name: random per process, numbered within it (files are created
+    /// with O_EXCL, so a clash is an error, never an overwrite).
     static func temporaryName() -> [UInt8] {
-        Array(".cairn-restore-".utf8) + Array(((try? SecureRandom.bytes(6)) ?? [1, 2, 3, 4, 5, 6]).map { String(format: "%02x", $0) }.joined().utf8)
+        temporaryPrefix + Array(String(temporaryCount.wrappingAdd(1, ordering: .relaxed).oldValue, radix: 36).utf8)
     }
+
+    private static let temporaryPrefix =
+        Array(".cairn-restore-".utf8) + Array(((try? SecureRandom.bytes(6)) ?? [1, 2, 3, 4, 5, 6]).map { String(format: "%02x", $0) }.joined().utf8) + [0x2D]
+    private static let temporaryCount = Atomic<Int>(0)
 
     func rename(_ from: [UInt8], to: [UInt8]) throws {
         let result = Self.withName(from) { fromName in Self.withName(to) { renameat(descriptor, fromName, descriptor, $0) } }
@@ -93,26 +99,58 @@ final class SafeDirectory: @unchecked Sendable {
     /// Sets owner, extended attributes, mode, ACLs and times of `name` (not following links),
     /// in the order that keeps each from undoing another.
     func applyMetadata(_ entry: TreeEntry, to name: [UInt8], permissions: Bool) -> [String] {
-        var failures: [String] = []
         Self.withName(name) { cName in
-            if permissions {
-                if fchownat(descriptor, cName, entry.uid, entry.gid, AT_SYMLINK_NOFOLLOW) != 0, getuid() == 0 {
-                    failures.append("cannot set the owner: \(String(cString: strerror(errno)))")
+            Self.applyMetadata(
+                entry, permissions: permissions,
+                owner: { fchownat(descriptor, cName, entry.uid, entry.gid, AT_SYMLINK_NOFOLLOW) },
+                xattrs: { setXattrs($0, on: name) },
+                mode: { fchmodat(descriptor, cName, $0, 0) },
+                times: { times in times.withUnsafeBufferPointer { utimensat(descriptor, cName, $0.baseAddress, AT_SYMLINK_NOFOLLOW) } })
+        }
+    }
+
+    /// The same for a regular file open at `file`: no name to look up again.
+    static func applyMetadata(_ entry: TreeEntry, toFile file: Int32, permissions: Bool) -> [String] {
+        applyMetadata(
+            entry, permissions: permissions,
+            owner: { fchown(file, entry.uid, entry.gid) },
+            xattrs: { xattrs in
+                xattrs.compactMap { xattr in
+                    let result = withName(xattr.name) { xattrName in
+                        xattr.value.withUnsafeBytes { fsetxattr(file, xattrName, $0.baseAddress, $0.count, 0) }
+                    }
+                    return result != 0 && errno != ENOTSUP ? xattrFailure(xattr) : nil
                 }
-                let acls = entry.xattrs.filter { $0.name.starts(with: Array("system.posix_acl".utf8)) }
-                let others = entry.xattrs.filter { !$0.name.starts(with: Array("system.posix_acl".utf8)) }
-                if entry.kind != .symlink { failures += setXattrs(others, on: name) }
-                if entry.kind != .symlink, fchmodat(descriptor, cName, mode_t(entry.mode), 0) != 0 {
-                    failures.append("cannot set the mode: \(String(cString: strerror(errno)))")
-                }
-                if entry.kind != .symlink { failures += setXattrs(acls, on: name) }
+            },
+            mode: { fchmod(file, $0) },
+            times: { times in times.withUnsafeBufferPointer { futimens(file, $0.baseAddress) } })
+    }
+
+    private static func applyMetadata(
+        _ entry: TreeEntry, permissions: Bool, owner: () -> Int32, xattrs: ([TreeEntry.Xattr]) -> [String], mode: (mode_t) -> Int32,
+        times: ([timespec]) -> Int32
+    ) -> [String] {
+        var failures: [String] = []
+        if permissions {
+            if owner() != 0, getuid() == 0 {
+                failures.append("cannot set the owner: \(String(cString: strerror(errno)))")
             }
-            var times = [entry.mtime.timespec, entry.mtime.timespec]
-            if utimensat(descriptor, cName, &times, AT_SYMLINK_NOFOLLOW) != 0 {
-                failures.append("cannot set the times: \(String(cString: strerror(errno)))")
+            let acls = entry.xattrs.filter { $0.name.starts(with: Array("system.posix_acl".utf8)) }
+            let others = entry.xattrs.filter { !$0.name.starts(with: Array("system.posix_acl".utf8)) }
+            if entry.kind != .symlink { failures += xattrs(others) }
+            if entry.kind != .symlink, mode(mode_t(entry.mode)) != 0 {
+                failures.append("cannot set the mode: \(String(cString: strerror(errno)))")
             }
+            if entry.kind != .symlink { failures += xattrs(acls) }
+        }
+        if times([entry.mtime.timespec, entry.mtime.timespec]) != 0 {
+            failures.append("cannot set the times: \(String(cString: strerror(errno)))")
         }
         return failures
+    }
+
+    private static func xattrFailure(_ xattr: TreeEntry.Xattr) -> String {
+        "cannot set the extended attribute \(FilePath.display(xattr.name)): \(String(cString: strerror(errno)))"
     }
 
     /// Sets extended attributes through `/proc/self/fd`, so the name is resolved in this
@@ -126,9 +164,7 @@ final class SafeDirectory: @unchecked Sendable {
                     xattr.value.withUnsafeBytes { lsetxattr(pathPointer, xattrName, $0.baseAddress, $0.count, 0) }
                 }
             }
-            if result != 0, errno != ENOTSUP {
-                failures.append("cannot set the extended attribute \(FilePath.display(xattr.name)): \(String(cString: strerror(errno)))")
-            }
+            if result != 0, errno != ENOTSUP { failures.append(Self.xattrFailure(xattr)) }
         }
         return failures
     }

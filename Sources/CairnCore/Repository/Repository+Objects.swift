@@ -48,36 +48,50 @@ extension Repository {
         return Stored(id: id, isNew: true, storedSize: box.count)
     }
 
-    /// Loads and verifies an object: its seal, its kind, and for content its hash.
-    public func load(_ kind: ObjectKind, _ id: ObjectID) async throws -> [UInt8] {
+    /// Loads and verifies an object: its seal, its kind, and for content its hash. Only the
+    /// lookup runs on the actor: reading, decrypting and hashing run on the caller's task, so
+    /// several loads use several cores.
+    public nonisolated func load(_ kind: ObjectKind, _ id: ObjectID) async throws -> [UInt8] {
         let box: [UInt8]
         let place: String
+        switch try await locate(kind, id) {
+        case .inMemory(let bytes, let location):
+            (box, place) = (bytes, location)
+        case .stored(let key, let range):
+            place = key
+            do {
+                box = try await storage.get(key, range: range)
+            } catch StorageError.notFound {
+                throw RepositoryError.missingObject("the pack \(key) holding \(kind.name) \(id.short) is gone")
+            }
+        }
+        return try open(kind, id: id, box: box, where: place)
+    }
+
+    enum BoxSource: Sendable {
+        case inMemory([UInt8], String)
+        case stored(key: String, range: Range<Int>)
+    }
+
+    /// Where an object's sealed box is: in a pack still in memory, or in a stored pack.
+    private func locate(_ kind: ObjectKind, _ id: ObjectID) throws -> BoxSource {
         if let entry = pending[id] {
             guard entry.kind == kind else {
                 throw RepositoryError.damaged("object \(id.short) is a \(entry.kind.name), not a \(kind.name)")
             }
-            box = Array(builder.bytes[entry.offset..<entry.offset + entry.length])
-            place = "the pack being written"
+            return .inMemory(Array(builder.bytes[entry.offset..<entry.offset + entry.length]), "the pack being written")
         } else if let (pack, entry) = writing[id], let bytes = writingBytes[pack] {
             guard entry.kind == kind else {
                 throw RepositoryError.damaged("object \(id.short) is a \(entry.kind.name), not a \(kind.name)")
             }
-            box = Array(bytes[entry.offset..<entry.offset + entry.length])
-            place = "a pack being written"
+            return .inMemory(Array(bytes[entry.offset..<entry.offset + entry.length]), "a pack being written")
         } else if let location = index.location(of: id) {
             guard location.kind == kind else {
                 throw RepositoryError.damaged("object \(id.short) is a \(location.kind.name), not a \(kind.name)")
             }
-            place = PackBuilder.key(for: location.pack)
-            do {
-                box = try await storage.get(place, range: location.offset..<location.offset + location.length)
-            } catch StorageError.notFound {
-                throw RepositoryError.missingObject("the pack \(place) holding \(kind.name) \(id.short) is gone")
-            }
-        } else {
-            throw RepositoryError.missingObject("\(kind.name) \(id.short) is not in the index")
+            return .stored(key: PackBuilder.key(for: location.pack), range: location.offset..<location.offset + location.length)
         }
-        return try open(kind, id: id, box: box, where: place)
+        throw RepositoryError.missingObject("\(kind.name) \(id.short) is not in the index")
     }
 
     /// Opens a sealed box: its seal, and for content its hash.

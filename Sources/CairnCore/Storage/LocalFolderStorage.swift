@@ -164,51 +164,16 @@ public struct LocalFolderStorage: StorageBackend {
     /// Files at least this large (packs) are written past the page cache: they are flushed at
     /// once anyway, and copying them into the cache costs more CPU than the rest of the write.
     static let directWriteMinimum = 1 << 20
-    static let directAlignment = 4096
-    static let directBounce = 1 << 20
 
-    /// Writes all of `data`: its 4 KiB-aligned part with O_DIRECT when the file system allows
-    /// it, the rest (and everything, where it does not) through the page cache.
+    /// Writes all of `data`: its 4 KiB-aligned part with O_DIRECT when it is large and the file
+    /// system allows it, the rest (and everything, where it does not) through the page cache.
     static func write(_ data: [UInt8], to descriptor: Int32, at place: String) throws {
-        var written = 0
-        let flags = fcntl(descriptor, F_GETFL)
-        let aligned = data.count / directAlignment * directAlignment
-        if data.count >= directWriteMinimum, flags >= 0, fcntl(descriptor, F_SETFL, flags | cairn_o_direct()) == 0 {
-            // Through a 1 MiB aligned bounce buffer: a copy of the whole pack would cost its size.
-            var buffer: UnsafeMutableRawPointer?
-            if posix_memalign(&buffer, directAlignment, directBounce) == 0, let buffer {
-                defer { free(buffer) }
-                direct: while written < aligned {
-                    let piece = min(directBounce, aligned - written)
-                    data.withUnsafeBytes { buffer.copyMemory(from: $0.baseAddress! + written, byteCount: piece) }
-                    var done = 0
-                    while done < piece {
-                        let count = pwrite(descriptor, buffer + done, piece - done, off_t(written + done))
-                        if count < 0 {
-                            if errno == EINTR { continue }
-                            // EINVAL: no direct writes here; the page cache takes the rest.
-                            if errno == EINVAL {
-                                written += done
-                                break direct
-                            }
-                            throw failure(place)
-                        }
-                        done += count
-                    }
-                    written += piece
-                }
-            }
-            _ = fcntl(descriptor, F_SETFL, flags)
-        }
-        try data.withUnsafeBytes { bytes in
-            while written < bytes.count {
-                let count = pwrite(descriptor, bytes.baseAddress! + written, bytes.count - written, off_t(written))
-                if count < 0 {
-                    if errno == EINTR { continue }
-                    throw failure(place)
-                }
-                written += count
-            }
+        do {
+            var output = try AlignedFileWriter(descriptor: descriptor, size: data.count, direct: data.count >= directWriteMinimum, sparse: false)
+            try data.withUnsafeBytes { try output.write($0) }
+            _ = try output.finish()
+        } catch let error as AlignedFileWriter.Failure {
+            throw failure(place, error.code)
         }
     }
 

@@ -1,0 +1,229 @@
+import Dispatch
+internal import CCairnKernels
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Writes a file front to back through an aligned buffer: past the page cache (O_DIRECT) when
+/// asked and the file system allows it, through the page cache otherwise, and the unaligned
+/// tail always through the page cache.
+///
+/// On this kind of machine copying data into the page cache costs more than the disk write
+/// itself (1.6 GB: 4.8 s buffered and 0.9 s of flush, 1.4 s direct), so large files that are
+/// flushed at once anyway (packs, restored files) go direct. A direct write waits for the
+/// device, so it runs on another thread while the caller fills a second buffer. With `sparse`,
+/// aligned blocks of zeros are skipped and left as holes (the caller sets the final size).
+struct AlignedFileWriter: ~Copyable {
+    struct Failure: Error {
+        var code: Int32
+    }
+
+    static let alignment = 4096
+    /// Zero runs are looked for in blocks of this size.
+    static let zeroBlock = 64 << 10
+
+    let descriptor: Int32
+    private var buffer: UnsafeMutableRawPointer
+    /// The buffer being written on another thread, in direct mode.
+    private var spare: UnsafeMutableRawPointer?
+    private var inFlight: Region?
+    private let capacity: Int
+    private let sparse: Bool
+    private var direct: Bool
+    private var filled = 0
+    /// The file offset of the buffer's first byte.
+    private var offset = 0
+
+    /// `size` is what the file is expected to hold (the buffer is no larger than it needs);
+    /// `bufferSize` is rounded up to the alignment.
+    init(descriptor: Int32, size: Int, direct: Bool, sparse: Bool, bufferSize: Int = 1 << 20) throws(Failure) {
+        self.descriptor = descriptor
+        self.sparse = sparse
+        let wanted = max(Self.alignment, min(bufferSize, size))
+        capacity = (wanted + Self.alignment - 1) / Self.alignment * Self.alignment
+        buffer = try Self.allocate(capacity)
+        self.direct = false
+        if direct {
+            let flags = fcntl(descriptor, F_GETFL)
+            self.direct = flags >= 0 && fcntl(descriptor, F_SETFL, flags | cairn_o_direct()) == 0
+        }
+    }
+
+    deinit {
+        inFlight?.finished.wait()
+        free(buffer)
+        free(spare)
+    }
+
+    private static func allocate(_ count: Int) throws(Failure) -> UnsafeMutableRawPointer {
+        var memory: UnsafeMutableRawPointer?
+        guard posix_memalign(&memory, alignment, count) == 0, let memory else { throw Failure(code: ENOMEM) }
+        return memory
+    }
+
+    /// The bytes written so far.
+    var size: Int { offset + filled }
+
+    /// The end of the last bytes that reached the file (less than the size when it ends in
+    /// skipped zeros): known after `finish`.
+    private(set) var end = 0
+
+    mutating func write(_ bytes: UnsafeRawBufferPointer) throws {
+        var done = 0
+        while done < bytes.count {
+            let piece = min(capacity - filled, bytes.count - done)
+            (buffer + filled).copyMemory(from: bytes.baseAddress! + done, byteCount: piece)
+            filled += piece
+            done += piece
+            if filled == capacity { try flushFull() }
+        }
+    }
+
+    mutating func write(_ bytes: ArraySlice<UInt8>) throws {
+        try bytes.withUnsafeBytes { try write($0) }
+    }
+
+    /// Writes what is left (its unaligned tail through the page cache) and returns the size.
+    mutating func finish() throws -> Int {
+        try awaitWrite()
+        let aligned = filled / Self.alignment * Self.alignment
+        var region = Region(descriptor: descriptor, buffer: buffer, offset: offset, sparse: sparse, direct: direct)
+        try region.write(from: 0, to: aligned)
+        region.leaveDirect()
+        try region.write(from: aligned, to: filled)
+        end = max(end, region.outcome.end)
+        direct = false
+        offset += filled
+        filled = 0
+        return offset
+    }
+
+    /// Waits for a write still running on another thread, when the file is given up: the
+    /// descriptor is closed next.
+    mutating func abandon() {
+        inFlight?.finished.wait()
+        inFlight = nil
+    }
+
+    private mutating func flushFull() throws {
+        try awaitWrite()
+        if direct {
+            let region = Region(descriptor: descriptor, buffer: buffer, offset: offset, sparse: sparse, direct: direct)
+            if spare == nil { spare = try Self.allocate(capacity) }
+            let full = buffer
+            buffer = spare!
+            spare = full
+            inFlight = region
+            let count = capacity
+            Self.queue.async { region.writeInBackground(count) }
+        } else {
+            var region = Region(descriptor: descriptor, buffer: buffer, offset: offset, sparse: sparse, direct: direct)
+            try region.write(from: 0, to: capacity)
+            end = max(end, region.outcome.end)
+        }
+        offset += capacity
+        filled = 0
+    }
+
+    private mutating func awaitWrite() throws {
+        guard let region = inFlight else { return }
+        inFlight = nil
+        region.finished.wait()
+        direct = region.outcome.direct
+        end = max(end, region.outcome.end)
+        if region.outcome.code != 0 { throw Failure(code: region.outcome.code) }
+    }
+
+    private static let queue = DispatchQueue(label: "cairn.direct-writes", attributes: .concurrent)
+
+    /// One buffer's worth of writing, done here or on another thread.
+    private struct Region: @unchecked Sendable {
+        let descriptor: Int32
+        let buffer: UnsafeMutableRawPointer
+        let offset: Int
+        let sparse: Bool
+        var direct: Bool
+        let finished = DispatchSemaphore(value: 0)
+        let outcome = Outcome()
+
+        final class Outcome: @unchecked Sendable {
+            var code: Int32 = 0
+            var direct = false
+            /// The file offset after the last byte written.
+            var end = 0
+        }
+
+        init(descriptor: Int32, buffer: UnsafeMutableRawPointer, offset: Int, sparse: Bool, direct: Bool) {
+            self.descriptor = descriptor
+            self.buffer = buffer
+            self.offset = offset
+            self.sparse = sparse
+            self.direct = direct
+        }
+
+        func writeInBackground(_ count: Int) {
+            var region = self
+            do {
+                try region.write(from: 0, to: count)
+            } catch {
+                outcome.code = error.code
+            }
+            outcome.direct = region.direct
+            finished.signal()
+        }
+
+        /// Writes buffer[start..<end], skipping whole zero blocks when sparse.
+        mutating func write(from start: Int, to end: Int) throws(Failure) {
+            var position = start
+            while position < end {
+                guard sparse else {
+                    try writeAll(from: position, to: end)
+                    return
+                }
+                let length = min(AlignedFileWriter.zeroBlock, end - position)
+                if isZero(position, length) {
+                    position += length
+                    continue
+                }
+                var stop = position + length
+                while stop < end {
+                    let next = min(AlignedFileWriter.zeroBlock, end - stop)
+                    if isZero(stop, next) { break }
+                    stop += next
+                }
+                try writeAll(from: position, to: stop)
+                position = stop
+            }
+        }
+
+        private func isZero(_ position: Int, _ length: Int) -> Bool {
+            cairn_is_zero(buffer.assumingMemoryBound(to: UInt8.self) + position, length) != 0
+        }
+
+        private mutating func writeAll(from start: Int, to end: Int) throws(Failure) {
+            var done = start
+            while done < end {
+                let count = pwrite(descriptor, buffer + done, end - done, off_t(offset + done))
+                if count < 0 {
+                    if errno == EINTR { continue }
+                    // EINVAL: no direct writes here after all; the page cache takes the rest.
+                    if errno == EINVAL, direct {
+                        leaveDirect()
+                        continue
+                    }
+                    throw Failure(code: errno)
+                }
+                done += count
+            }
+            if end > start { outcome.end = max(outcome.end, offset + end) }
+        }
+
+        mutating func leaveDirect() {
+            guard direct else { return }
+            direct = false
+            let flags = fcntl(descriptor, F_GETFL)
+            if flags >= 0 { _ = fcntl(descriptor, F_SETFL, flags & ~cairn_o_direct()) }
+        }
+    }
+}
