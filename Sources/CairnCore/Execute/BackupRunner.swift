@@ -272,7 +272,7 @@ struct FileReader: Sendable {
     }
 
     /// Reads a file in content-defined chunks; several chunks are stored at once while reading
-    /// goes on. Memory stays within one buffer of two maximum chunks and the chunks in flight.
+    /// goes on. Memory stays within one buffer of a maximum chunk and the chunks in flight.
     func readContent(_ descriptor: Int32, path: FilePath, statistics: inout Snapshot.Statistics) async throws -> ([Extent], ObjectID, UInt64) {
         try await readContent(descriptor, path: path, statistics: &statistics, signature: nil)
     }
@@ -285,8 +285,8 @@ struct FileReader: Sendable {
         var inFlight: [Task<ChunkResult, Error>] = []
         // A small file needs a small buffer: memory stays low while several are read at once.
         var info = stat()
-        let expected = fstat(descriptor, &info) == 0 ? Int(info.st_size) : 2 * Chunker.maximumSize
-        var capacity = max(64 << 10, min(2 * Chunker.maximumSize, expected + (64 << 10)))
+        let expected = fstat(descriptor, &info) == 0 ? Int(info.st_size) : Chunker.maximumSize
+        var capacity = max(64 << 10, min(Chunker.maximumSize, expected + (64 << 10)))
         var buffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: capacity)
         defer { buffer.deallocate() }
         var filled = 0
@@ -307,9 +307,9 @@ struct FileReader: Sendable {
         do {
             while !atEnd || filled > 0 {
                 if !atEnd { atEnd = try Self.fill(descriptor, buffer, filled: &filled, path: path) }
-                if !atEnd && filled == capacity && capacity < 2 * Chunker.maximumSize {
+                if !atEnd && filled == capacity && capacity < Chunker.maximumSize {
                     // The file is longer than it was: read on in a buffer of the full size.
-                    let larger = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: 2 * Chunker.maximumSize)
+                    let larger = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: Chunker.maximumSize)
                     larger.baseAddress!.update(from: buffer.baseAddress!, count: filled)
                     buffer.deallocate()
                     buffer = larger
@@ -318,8 +318,12 @@ struct FileReader: Sendable {
                 }
                 var start = 0
                 let data = UnsafeBufferPointer(rebasing: buffer[0..<filled])
-                while filled - start >= Chunker.maximumSize || (atEnd && start < filled) {
+                while start < filled {
+                    // A cut before the end of what was read is where a cut over more data would
+                    // be too; one at the end counts only with a maximum chunk there, or at the
+                    // end of the file: otherwise the rest moves to the front and reading goes on.
                     let length = chunker.cut(data, from: start)
+                    guard length < filled - start || filled - start >= Chunker.maximumSize || atEnd else { break }
                     let chunk = Array(data[start..<start + length])
                     await signature?.feed(chunk)
                     let repository = self.repository, compressor = self.compressor

@@ -28,9 +28,10 @@ public struct Chunker: Sendable {
         gear = table
     }
 
-    /// The length of the chunk that starts at `start` in `data`. Unless the data ends the
-    /// stream, the caller supplies at least `maximumSize` bytes from `start`, so the cut does not
-    /// depend on how the stream was read.
+    /// The length of the chunk that starts at `start` in `data`. A length shorter than the data
+    /// from `start` is a cut point whatever follows; a length that reaches the end of the data
+    /// is final only with at least `maximumSize` bytes there or at the end of the stream, so
+    /// cuts never depend on how the stream was read.
     public func cut(_ data: UnsafeBufferPointer<UInt8>, from start: Int) -> Int {
         gear.withUnsafeBufferPointer { gear in
             cairn_fastcdc_cut(
