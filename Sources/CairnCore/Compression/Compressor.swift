@@ -42,12 +42,21 @@ public struct Compressor: Sendable {
 
     /// Decompresses a payload to exactly `originalSize` bytes; anything else is damage.
     public static func decompress(_ payload: [UInt8], method: Method, originalSize: Int) throws -> [UInt8] {
+        if method == .none {
+            guard payload.count == originalSize else { throw CompressionError.sizeMismatch }
+            return payload
+        }
+        return try decompress(payload[...], method: method, originalSize: originalSize)
+    }
+
+    /// The same for part of an array (an object's body after its header).
+    static func decompress(_ payload: ArraySlice<UInt8>, method: Method, originalSize: Int) throws -> [UInt8] {
         switch method {
         case .none:
             guard payload.count == originalSize else { throw CompressionError.sizeMismatch }
-            return payload
+            return payload.withUnsafeBufferPointer { BufferPool.shared.copy($0) }
         case .zstd: return try zstdDecompress(payload, originalSize: originalSize)
-        case .zlib: return try zlibDecompress(payload, originalSize: originalSize)
+        case .zlib: return try zlibDecompress(Array(payload), originalSize: originalSize)
         }
     }
 
@@ -68,25 +77,25 @@ public struct Compressor: Sendable {
         let context = ZstdContexts.shared.takeCompressor()
         defer { ZstdContexts.shared.give(compressor: context) }
         var written = 0
-        let output = [UInt8](unsafeUninitializedCapacity: bound) { buffer, count in
+        let output = BufferPool.shared.make(count: bound) { buffer in
             written = data.withUnsafeBytes { input in
                 ZSTD_compressCCtx(context, buffer.baseAddress, bound, input.baseAddress, input.count, Int32(level))
             }
-            count = ZSTD_isError(written) == 0 ? written : 0
+            return ZSTD_isError(written) == 0 ? written : 0
         }
         guard ZSTD_isError(written) == 0 else { throw CompressionError.failed("zstd: " + String(cString: ZSTD_getErrorName(written))) }
         return output
     }
 
-    static func zstdDecompress(_ payload: [UInt8], originalSize: Int) throws -> [UInt8] {
+    static func zstdDecompress(_ payload: ArraySlice<UInt8>, originalSize: Int) throws -> [UInt8] {
         let context = ZstdContexts.shared.takeDecompressor()
         defer { ZstdContexts.shared.give(decompressor: context) }
         var written = 0
-        let output = [UInt8](unsafeUninitializedCapacity: max(originalSize, 1)) { buffer, count in
+        let output = BufferPool.shared.make(count: max(originalSize, 1)) { buffer in
             written = payload.withUnsafeBytes { input in
                 ZSTD_decompressDCtx(context, buffer.baseAddress, originalSize, input.baseAddress, input.count)
             }
-            count = ZSTD_isError(written) == 0 && written == originalSize ? originalSize : 0
+            return ZSTD_isError(written) == 0 && written == originalSize ? originalSize : 0
         }
         guard ZSTD_isError(written) == 0, written == originalSize else { throw CompressionError.sizeMismatch }
         return output

@@ -54,30 +54,29 @@ public struct AEAD: Sendable {
             }
         }
         var failure: CryptoError?
-        let output = [UInt8](unsafeUninitializedCapacity: Self.nonceSize + plaintextCount + Self.tagSize) { buffer, count in
-            count = 0
+        let output = BufferPool.shared.make(count: Self.nonceSize + plaintextCount + Self.tagSize) { buffer in
             let base = buffer.baseAddress!
             base.update(from: nonce, count: Self.nonceSize)
             var total = 0
             for part in parts where !part.isEmpty {
                 guard EVP_EncryptUpdate(context, base + Self.nonceSize + total, &length, part, Int32(part.count)) == 1 else {
                     failure = CryptoError.fromQueue("encryption")
-                    return
+                    return 0
                 }
                 total += Int(length)
             }
             guard EVP_EncryptFinal_ex(context, base + Self.nonceSize + total, &length) == 1 else {
                 failure = CryptoError.fromQueue("encryption final")
-                return
+                return 0
             }
             total += Int(length)
             guard total == plaintextCount,
                 EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_GET_TAG, Int32(Self.tagSize), base + Self.nonceSize + total) == 1
             else {
                 failure = CryptoError.fromQueue("tag")
-                return
+                return 0
             }
-            count = Self.nonceSize + total + Self.tagSize
+            return Self.nonceSize + total + Self.tagSize
         }
         if let failure { throw failure }
         return output
@@ -88,10 +87,24 @@ public struct AEAD: Sendable {
         guard let context = EVP_CIPHER_CTX_new() else { throw CryptoError.fromQueue("EVP_CIPHER_CTX_new") }
         defer { EVP_CIPHER_CTX_free(context) }
         let ciphertextCount = box.count - Self.overhead
-        // One block of room beyond the plaintext, so the final call always has a valid pointer.
-        var output = [UInt8](repeating: 0, count: ciphertextCount + 16)
         var length: Int32 = 0
-        let ok = box.withUnsafeBufferPointer { boxBuffer -> Bool in
+        var ok = false
+        // One block of room beyond the plaintext, so the final call always has a valid pointer.
+        let output = BufferPool.shared.make(count: ciphertextCount + 16) { out in
+            ok = Self.decrypt(context, cipher: cipher, key: key, box: box, associatedData: associatedData, into: out, length: &length)
+            return ciphertextCount
+        }
+        ERR_clear_error()
+        guard ok else { throw CryptoError.authenticationFailed }
+        return output
+    }
+
+    private static func decrypt(
+        _ context: OpaquePointer, cipher: OpaquePointer?, key: [UInt8], box: [UInt8], associatedData: [UInt8], into out: UnsafeMutableBufferPointer<UInt8>,
+        length: inout Int32
+    ) -> Bool {
+        let ciphertextCount = box.count - overhead
+        return box.withUnsafeBufferPointer { boxBuffer -> Bool in
             let base = boxBuffer.baseAddress!
             guard EVP_DecryptInit_ex(context, cipher, nil, nil, nil) == 1,
                 EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_SET_IVLEN, Int32(Self.nonceSize), nil) == 1,
@@ -100,22 +113,16 @@ public struct AEAD: Sendable {
             if !associatedData.isEmpty {
                 guard EVP_DecryptUpdate(context, nil, &length, associatedData, Int32(associatedData.count)) == 1 else { return false }
             }
-            return output.withUnsafeMutableBufferPointer { out -> Bool in
-                var total: Int32 = 0
-                if ciphertextCount > 0 {
-                    guard EVP_DecryptUpdate(context, out.baseAddress, &length, base + Self.nonceSize, Int32(ciphertextCount)) == 1 else {
-                        return false
-                    }
-                    total = length
+            var total: Int32 = 0
+            if ciphertextCount > 0 {
+                guard EVP_DecryptUpdate(context, out.baseAddress, &length, base + Self.nonceSize, Int32(ciphertextCount)) == 1 else {
+                    return false
                 }
-                let tag = UnsafeMutableRawPointer(mutating: base + Self.nonceSize + ciphertextCount)
-                guard EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_SET_TAG, Int32(Self.tagSize), tag) == 1 else { return false }
-                return EVP_DecryptFinal_ex(context, out.baseAddress! + Int(total), &length) == 1
+                total = length
             }
+            let tag = UnsafeMutableRawPointer(mutating: base + Self.nonceSize + ciphertextCount)
+            guard EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_SET_TAG, Int32(Self.tagSize), tag) == 1 else { return false }
+            return EVP_DecryptFinal_ex(context, out.baseAddress! + Int(total), &length) == 1
         }
-        ERR_clear_error()
-        guard ok else { throw CryptoError.authenticationFailed }
-        output.removeLast(16)
-        return output
     }
 }

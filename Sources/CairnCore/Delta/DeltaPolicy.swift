@@ -20,8 +20,32 @@ public struct DeltaDecision: Codable, Sendable, Equatable {
     public var reason: String
     /// A delta is uploaded in full instead when its new data is over this percentage of the file.
     public var fullIfOver: Double?
-    /// What a delta is computed against (not part of a saved plan: a run decides again).
-    public var base: Base?
+    /// What a delta is computed against (not part of a saved plan: a run decides again). Kept
+    /// apart, so a plan's line for every file stays small.
+    public var base: Base? {
+        get { baseStorage?.base }
+        set { baseStorage = newValue.map(BaseBox.init) }
+    }
+    private var baseStorage: BaseBox?
+
+    public init(decision: Kind, reason: String, fullIfOver: Double? = nil, base: Base? = nil) {
+        self.decision = decision
+        self.reason = reason
+        self.fullIfOver = fullIfOver
+        baseStorage = base.map(BaseBox.init)
+    }
+
+    public static func == (left: DeltaDecision, right: DeltaDecision) -> Bool {
+        left.decision == right.decision && left.reason == right.reason && left.fullIfOver == right.fullIfOver && left.base == right.base
+    }
+
+    private final class BaseBox: Sendable {
+        let base: Base
+
+        init(_ base: Base) {
+            self.base = base
+        }
+    }
 
     public struct Base: Sendable, Equatable {
         public var mode: InFileDelta.Mode

@@ -247,14 +247,20 @@ struct FileReader: Sendable {
     }
 
     /// Stores one chunk: its id first, so a chunk already stored is neither compressed nor sealed.
-    static func store(_ chunk: [UInt8], repository: Repository, compressor: Compressor) async throws -> ChunkResult {
+    /// Stores a chunk handed over by the reader; its buffers go back to the pool.
+    static func store(_ handoff: ChunkHandoff, repository: Repository, compressor: Compressor) async throws -> ChunkResult {
+        let chunk = handoff.take()
         let id = repository.contentID(of: chunk)
+        let extent = Extent(object: id, offset: 0, length: chunk.count)
         if await repository.contains(id) {
-            return ChunkResult(extent: Extent(object: id, offset: 0, length: chunk.count), stored: Repository.Stored(id: id, isNew: false, storedSize: 0))
+            BufferPool.shared.recycle(consume chunk)
+            return ChunkResult(extent: extent, stored: Repository.Stored(id: id, isNew: false, storedSize: 0))
         }
         let box = try repository.seal(.blob, id: id, plaintext: chunk, compressor: compressor)
+        BufferPool.shared.recycle(consume chunk)
         let stored = try await repository.commit(.blob, id: id, box: box)
-        return ChunkResult(extent: Extent(object: id, offset: 0, length: chunk.count), stored: stored)
+        BufferPool.shared.recycle(consume box)
+        return ChunkResult(extent: extent, stored: stored)
     }
 
     /// Reads until the buffer is full or the file ends; true at the end of the file.
@@ -324,10 +330,10 @@ struct FileReader: Sendable {
                     // end of the file: otherwise the rest moves to the front and reading goes on.
                     let length = chunker.cut(data, from: start)
                     guard length < filled - start || filled - start >= Chunker.maximumSize || atEnd else { break }
-                    let chunk = Array(data[start..<start + length])
+                    let chunk = BufferPool.shared.copy(UnsafeBufferPointer(rebasing: data[start..<start + length]))
                     await signature?.feed(chunk)
-                    let repository = self.repository, compressor = self.compressor
-                    inFlight.append(Task { try await Self.store(chunk, repository: repository, compressor: compressor) })
+                    let repository = self.repository, compressor = self.compressor, handoff = ChunkHandoff(consume chunk)
+                    inFlight.append(Task { try await Self.store(handoff, repository: repository, compressor: compressor) })
                     if inFlight.count >= BackupRunner.chunksInFlight { try await collect(inFlight.removeFirst()) }
                     progress?.read(UInt64(length))
                     // Within a large file too, every 32 MiB.

@@ -62,8 +62,7 @@ extension FileReader {
         let content = ContentHasher(repository: repository)
         let hashing = OrderedWork(depth: 2)
 
-        var batch: [UInt8] = []
-        batch.reserveCapacity(Self.literalBatch)
+        var batch = BufferPool.shared.empty(capacity: Self.literalBatch)
         var batchIDs: [ObjectID] = []
         var inFlight: [Task<ChunkResult, Error>] = []
 
@@ -76,11 +75,11 @@ extension FileReader {
         }
         func flushBatch() async throws {
             guard !batch.isEmpty else { return }
-            let chunk = batch
-            batch.removeAll(keepingCapacity: true)
-            batchIDs.append(repository.contentID(of: chunk))
+            batchIDs.append(repository.contentID(of: batch))
+            let handoff = ChunkHandoff(batch)
+            batch = BufferPool.shared.empty(capacity: Self.literalBatch)
             let repository = self.repository, compressor = self.compressor
-            inFlight.append(Task { try await Self.store(chunk, repository: repository, compressor: compressor) })
+            inFlight.append(Task { try await Self.store(handoff, repository: repository, compressor: compressor) })
             if inFlight.count >= BackupRunner.chunksInFlight { try await collect(inFlight.removeFirst()) }
         }
         func literal(_ data: UnsafeBufferPointer<UInt8>) async throws {

@@ -130,6 +130,10 @@ extension Restorer {
                 do { try output.write(piece) } catch let failure as AlignedFileWriter.Failure {
                     throw FileMetadata.Failure(path: path, operation: "write", code: failure.code)
                 }
+                // Written: the object's buffer goes back to the pool (unless a later extent
+                // still needs it).
+                _ = consume piece
+                BufferPool.shared.recycle(consume object)
             }
         } catch {
             output.abandon()

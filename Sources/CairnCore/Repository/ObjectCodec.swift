@@ -51,7 +51,11 @@ struct ObjectCodec: Sendable {
         framed.varint(plaintext.count)
         let associated = Self.associatedData(kind, id)
         // Header and payload are sealed as they are, without a copy that joins them.
-        if let aead { return try aead.seal(parts: [framed.bytes, payload], associatedData: associated) }
+        if let aead {
+            let box = try aead.seal(parts: [framed.bytes, payload], associatedData: associated)
+            if method != .none { BufferPool.shared.recycle(consume payload) }
+            return box
+        }
         var body = framed.bytes
         body += payload
         return body + Hashing.sha256(associated + body)
@@ -80,7 +84,9 @@ struct ObjectCodec: Sendable {
                 throw RepositoryError.damaged("\(kind.name) \(id.short) in \(place) has an unknown compression method")
             }
             let length = try reader.count(limit: 1 << 34)
-            return try Compressor.decompress(Array(body[reader.position...]), method: method, originalSize: length)
+            let plaintext = try Compressor.decompress(body[reader.position...], method: method, originalSize: length)
+            BufferPool.shared.recycle(consume body)
+            return plaintext
         } catch let error as RepositoryError {
             throw error
         } catch {

@@ -24,7 +24,18 @@ struct PackBuilder {
     /// Whether a box of this size should start a new pack.
     func needsNewPack(for size: Int) -> Bool { !isEmpty && bytes.count + size > Self.capacity }
 
+    /// An empty buffer to fill next, kept from a written pack.
+    private var spare: [UInt8]?
+
+    mutating func reuse(_ buffer: [UInt8]) {
+        if spare == nil, buffer.isEmpty, buffer.capacity >= Self.capacity { spare = buffer }
+    }
+
     mutating func append(_ kind: ObjectKind, id: ObjectID, box: [UInt8]) -> PackEntry {
+        if bytes.capacity < Self.targetSize, let spare, box.count <= spare.capacity {
+            bytes = spare
+            self.spare = nil
+        }
         if bytes.capacity < Self.targetSize { bytes.reserveCapacity(max(Self.capacity, box.count)) }
         let entry = PackEntry(kind: kind, id: id, offset: bytes.count, length: box.count)
         bytes += box

@@ -65,7 +65,9 @@ extension Repository {
                 throw RepositoryError.missingObject("the pack \(key) holding \(kind.name) \(id.short) is gone")
             }
         }
-        return try open(kind, id: id, box: box, where: place)
+        let plaintext = try open(kind, id: id, box: box, where: place)
+        BufferPool.shared.recycle(consume box)
+        return plaintext
     }
 
     enum BoxSource: Sendable {
@@ -130,7 +132,8 @@ extension Repository {
         index.add(pack: upload.pack, entries: upload.entries)
         unindexedPacks.append((upload.pack, upload.entries))
         for entry in upload.entries where writing[entry.id]?.pack == upload.pack { writing[entry.id] = nil }
-        writingBytes[upload.pack] = nil
+        // The written pack's buffer holds the next one (its pages are mapped already).
+        if let bytes = writingBytes.removeValue(forKey: upload.pack), let emptied = BufferPool.emptied(bytes) { builder.reuse(emptied) }
         FaultInjection.reach("pack-written")
         if unindexedPacks.count >= 32 { try await writeIndex() }
     }

@@ -39,8 +39,28 @@ public struct ScannedFile: Sendable {
     /// Metadata as scanned; for an unchanged file, with the previous version's content.
     public var entry: TreeEntry
     public var change: Change
-    /// The last snapshot's entry for this path, if it had one.
-    public var previous: TreeEntry?
+    /// The last snapshot's entry for this path, if it had one. Kept apart: an entry takes 360
+    /// bytes, and most files of a first backup have none.
+    public var previous: TreeEntry? {
+        get { previousStorage?.entry }
+        set { previousStorage = newValue.map(EntryBox.init) }
+    }
+    private var previousStorage: EntryBox?
+
+    init(path: FilePath, entry: TreeEntry, change: Change, previous: TreeEntry?) {
+        self.path = path
+        self.entry = entry
+        self.change = change
+        previousStorage = previous.map(EntryBox.init)
+    }
+
+    private final class EntryBox: Sendable {
+        let entry: TreeEntry
+
+        init(_ entry: TreeEntry) {
+            self.entry = entry
+        }
+    }
 }
 
 /// Something that could not be read, reported and counted; the job then ends with exit code 3.

@@ -53,9 +53,8 @@ public struct LocalFolderStorage: StorageBackend {
     }
 
     private static func read(_ descriptor: Int32, from offset: Int, count: Int, path: String, key: String) throws -> [UInt8] {
-        var buffer = [UInt8](repeating: 0, count: count)
-        var done = 0
-        try buffer.withUnsafeMutableBytes { bytes in
+        try BufferPool.shared.make(count: count) { bytes in
+            var done = 0
             while done < count {
                 let got = pread(descriptor, bytes.baseAddress! + done, count - done, off_t(offset + done))
                 if got < 0 {
@@ -65,8 +64,8 @@ public struct LocalFolderStorage: StorageBackend {
                 if got == 0 { throw StorageError.outOfRange(key) }
                 done += got
             }
+            return count
         }
-        return buffer
     }
 
     public func put(_ key: String, _ data: [UInt8]) async throws {

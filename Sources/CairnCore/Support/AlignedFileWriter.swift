@@ -1,4 +1,5 @@
 import Dispatch
+import Synchronization
 internal import CCairnKernels
 
 #if canImport(Glibc)
@@ -52,14 +53,33 @@ struct AlignedFileWriter: ~Copyable {
 
     deinit {
         inFlight?.finished.wait()
-        free(buffer)
-        free(spare)
+        Self.release(buffer, capacity)
+        if let spare { Self.release(spare, capacity) }
     }
 
+    /// Buffers of the usual size kept for the next files (packs are written one after another).
+    private static let kept = Mutex<[UInt]>([])
+    private static let keptSize = 1 << 20
+
     private static func allocate(_ count: Int) throws(Failure) -> UnsafeMutableRawPointer {
+        if count == keptSize, let address = kept.withLock({ $0.popLast() }), let memory = UnsafeMutableRawPointer(bitPattern: address) {
+            return memory
+        }
         var memory: UnsafeMutableRawPointer?
         guard posix_memalign(&memory, alignment, count) == 0, let memory else { throw Failure(code: ENOMEM) }
         return memory
+    }
+
+    private static func release(_ memory: UnsafeMutableRawPointer, _ count: Int) {
+        let address = UInt(bitPattern: memory)
+        if count == keptSize, kept.withLock({ kept in
+            guard kept.count < 4 else { return false }
+            kept.append(address)
+            return true
+        }) {
+            return
+        }
+        free(memory)
     }
 
     /// The bytes written so far.

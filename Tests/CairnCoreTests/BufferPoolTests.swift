@@ -1,0 +1,61 @@
+import CairnTesting
+import Testing
+
+@testable import CairnCore
+
+@Suite("Buffer pool: arrays used again, never while shared")
+struct BufferPoolTests {
+    func address(_ array: [UInt8]) -> UnsafePointer<UInt8>? { array.withUnsafeBufferPointer { $0.baseAddress } }
+
+    @Test func aGivenBackArrayIsUsedAgain() {
+        let pool = BufferPool(limit: 8 << 20)
+        let first = pool.make(count: 1 << 20) { buffer in
+            for index in buffer.indices { buffer[index] = UInt8(truncatingIfNeeded: index) }
+            return buffer.count - 10
+        }
+        #expect(first.count == (1 << 20) - 10)
+        #expect(first.last == UInt8(truncatingIfNeeded: (1 << 20) - 11))
+        let place = address(first)
+        pool.recycle(consume first)
+        let second = pool.make(count: 900 << 10) { buffer in
+            buffer.update(repeating: 7)
+            return buffer.count
+        }
+        #expect(address(second) == place, "the same buffer again")
+        #expect(second == [UInt8](repeating: 7, count: 900 << 10))
+    }
+
+    @Test func aSharedArrayIsNotTaken() {
+        let pool = BufferPool(limit: 8 << 20)
+        var random = SeededGenerator(state: 3)
+        let bytes = random.bytes(600 << 10)
+        let copy = bytes.withUnsafeBufferPointer { pool.copy($0) }
+        let keptElsewhere = copy
+        pool.recycle(copy)
+        let next = pool.make(count: 600 << 10) { buffer in
+            buffer.update(repeating: 1)
+            return buffer.count
+        }
+        #expect(address(next) != address(keptElsewhere))
+        #expect(keptElsewhere == bytes, "the other holder's bytes are untouched")
+    }
+
+    @Test func thePoolKeepsNoMoreThanItsLimit() {
+        let pool = BufferPool(limit: (2 << 20) + (64 << 10))  // room for two (capacities are rounded up a little)
+        var arrays = (0..<4).map { _ in pool.make(count: 1 << 20) { $0.count } }
+        while let array = arrays.popLast() { pool.recycle(consume array) }
+        #expect(pool.kept.arrays == 2, "two of four kept")
+        #expect(pool.kept.bytes <= pool.limit)
+        _ = pool.make(count: 1 << 20) { $0.count }
+        #expect(pool.kept.arrays == 1, "one taken again")
+    }
+
+    @Test func smallArraysAreLeftToMalloc() {
+        let pool = BufferPool()
+        let small = pool.make(count: 1000) { buffer in
+            buffer.update(repeating: 9)
+            return 999
+        }
+        #expect(small == [UInt8](repeating: 9, count: 999))
+    }
+}
