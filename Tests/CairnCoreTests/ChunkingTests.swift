@@ -48,6 +48,21 @@ struct ChunkingTests {
         let expected = referenceCuts(content, chunker: chunker)
         #expect(big.content.map(\.length) == expected)
         #expect(expected.contains(Chunker.maximumSize), "the run of zeros makes chunks of the maximum size")
+        // The content hash from bytes fed in pieces of any size (as a delta backup and a
+        // restore feed them) is the one from the backup's chunk ids.
+        #expect(big.contentHash == ContentHasher.hash(ofChunks: big.content.map(\.object), repository: repository))
+        for seed in 1...3 as ClosedRange<UInt64> {
+            var pieces = SeededGenerator(state: seed)
+            let hasher = ContentHasher(repository: repository)
+            var done = 0
+            while done < content.count {
+                let size = [1 + pieces.below(5000), 1 + pieces.below(300_000), 1 + pieces.below(3_000_000)][pieces.below(3)]
+                let end = min(content.count, done + size)
+                hasher.update(content[done..<end])
+                done = end
+            }
+            #expect(hasher.finish() == big.contentHash, "pieces with seed \(seed)")
+        }
         let medium = try #require(files["medium.bin"])
         let mediumBytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: directory.subpath("source/medium.bin"))))
         #expect(medium.content.map(\.length) == referenceCuts(mediumBytes, chunker: chunker))

@@ -28,27 +28,46 @@ public final class ContentHasher: @unchecked Sendable {
         return ObjectID(stream.finish())
     }
 
-    /// Feeds the next bytes of the content.
+    /// Bytes added since the buffer was last cut: cutting again is tried once there are enough
+    /// of them (each try scans the pending chunk from its start).
+    private var unscanned = 0
+    private static let rescanAfter = 1 << 20
+
+    /// Feeds the next bytes of the content. Chunks that end inside them are hashed straight
+    /// from them; only the pending end of the content is kept.
     public func update<C: Collection>(_ bytes: C) where C.Element == UInt8 {
+        if buffer.isEmpty, bytes.count >= Self.rescanAfter,
+            let rest = bytes.withContiguousStorageIfAvailable({ data in UnsafeBufferPointer(rebasing: data[cutChunks(data, final: false)...]) })
+        {
+            buffer.append(contentsOf: rest)
+            return
+        }
         buffer.append(contentsOf: bytes)
-        // At most one maximum chunk waits for the bytes that decide where it ends.
-        if buffer.count >= Chunker.maximumSize { cut(final: false) }
+        unscanned += bytes.count
+        if unscanned >= Self.rescanAfter { cutBuffer(final: false) }
     }
 
     public func finish() -> ObjectID {
-        cut(final: true)
+        cutBuffer(final: true)
         return ObjectID(stream.finish())
     }
 
-    private func cut(final: Bool) {
+    private func cutBuffer(final: Bool) {
+        let start = buffer.withUnsafeBufferPointer { cutChunks($0, final: final) }
+        if start > 0 { buffer.removeSubrange(0..<start) }
+        unscanned = 0
+    }
+
+    /// Hashes the chunks of `data` whose ends are certain (a cut before its end, or a chunk of
+    /// the maximum size, or the end of the content when `final`); returns where the rest starts.
+    private func cutChunks(_ data: UnsafeBufferPointer<UInt8>, final: Bool) -> Int {
         var start = 0
-        buffer.withUnsafeBufferPointer { data in
-            while data.count - start >= Chunker.maximumSize || (final && start < data.count) {
-                let length = chunker.cut(data, from: start)
-                stream.update(repository.contentID(of: Array(data[start..<start + length])).bytes)
-                start += length
-            }
+        while start < data.count {
+            let length = chunker.cut(data, from: start)
+            guard final || length < data.count - start || data.count - start >= Chunker.maximumSize else { break }
+            stream.update(repository.contentID(of: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: data[start..<start + length]))).bytes)
+            start += length
         }
-        buffer.removeSubrange(0..<start)
+        return start
     }
 }

@@ -120,8 +120,12 @@ extension FileReader {
                 progress?.read(UInt64(filled - before))
                 // The content hash runs beside the search, in order, two buffers behind at most.
                 if !over {
-                    let fresh = Array(buffer[before..<filled])
-                    await hashing.add { content.update(fresh) }
+                    let fresh = ChunkHandoff(BufferPool.shared.copy(UnsafeBufferPointer(rebasing: buffer[before..<filled])))
+                    await hashing.add {
+                        let bytes = fresh.take()
+                        content.update(bytes)
+                        BufferPool.shared.recycle(consume bytes)
+                    }
                 }
                 let data = UnsafeBufferPointer(buffer).prefix(filled)
                 let window = UnsafeBufferPointer(rebasing: data)

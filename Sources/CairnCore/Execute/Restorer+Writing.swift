@@ -75,19 +75,27 @@ extension Restorer {
         guard descriptor >= 0 else { throw FileMetadata.Failure(path: path, operation: "create", code: errno) }
         defer { close(descriptor) }
         // Objects are loaded (read, decrypted, checked) a few ahead while earlier ones are written.
-        // Extents of one object in a row (a delta's copies and new data) share one load.
-        var loads: [Task<[UInt8], Error>] = []
+        // Extents of the last few objects share their loads: an in-file delta's copies from one
+        // object come back to it after each run of new data.
+        // Least recently used first: one that falls out is neither waiting nor being written,
+        // so its buffer goes back to the pool.
+        var loads: [Task<ChunkHandoff, Error>] = []
         var next = 0
-        var last: (id: ObjectID, task: Task<[UInt8], Error>)?
-        func schedule() {
+        var recent: [(id: ObjectID, task: Task<ChunkHandoff, Error>)] = []
+        func schedule() async {
             while next < entry.content.count, loads.count < 3 {
                 let id = entry.content[next].object
-                if let last, last.id == id {
-                    loads.append(last.task)
+                if let index = recent.firstIndex(where: { $0.id == id }) {
+                    let known = recent.remove(at: index)
+                    loads.append(known.task)
+                    recent.append(known)
                 } else {
-                    let task = Task { try await repository.load(.blob, id) }
+                    let task = Task { ChunkHandoff(try await repository.load(.blob, id)) }
                     loads.append(task)
-                    last = (id, task)
+                    recent.append((id, task))
+                    if recent.count > Self.recentObjects, let done = try? await recent.removeFirst().task.value {
+                        BufferPool.shared.recycle(done.take())
+                    }
                 }
                 next += 1
             }
@@ -101,8 +109,12 @@ extension Restorer {
         let hashing = OrderedWork(depth: 2)
         func hash(_ piece: ArraySlice<UInt8>) async {
             guard let hasher else { return }
-            let bytes = Array(piece)
-            await hashing.add { hasher.update(bytes) }
+            let handoff = ChunkHandoff(piece.withUnsafeBufferPointer { BufferPool.shared.copy($0) })
+            await hashing.add {
+                let bytes = handoff.take()
+                hasher.update(bytes)
+                BufferPool.shared.recycle(consume bytes)
+            }
         }
         // Large files are written past the page cache (see AlignedFileWriter).
         var output: AlignedFileWriter
@@ -113,8 +125,8 @@ extension Restorer {
         }
         do {
             for (index, extent) in entry.content.enumerated() {
-                schedule()
-                let object = try await loads.removeFirst().value
+                await schedule()
+                let object = try await loads.removeFirst().value.bytes
                 guard extent.offset + extent.length <= object.count else {
                     throw RepositoryError.damaged("an extent of \(path) reaches past the end of object \(extent.object.short)")
                 }
@@ -130,10 +142,6 @@ extension Restorer {
                 do { try output.write(piece) } catch let failure as AlignedFileWriter.Failure {
                     throw FileMetadata.Failure(path: path, operation: "write", code: failure.code)
                 }
-                // Written: the object's buffer goes back to the pool (unless a later extent
-                // still needs it).
-                _ = consume piece
-                BufferPool.shared.recycle(consume object)
             }
         } catch {
             output.abandon()
@@ -142,6 +150,9 @@ extension Restorer {
             throw error
         }
         await hashing.finish()
+        for (_, task) in recent {
+            if let done = try? await task.value { BufferPool.shared.recycle(done.take()) }
+        }
         let offset: Int
         do { offset = try output.finish() } catch let failure as AlignedFileWriter.Failure {
             throw FileMetadata.Failure(path: path, operation: "write", code: failure.code)
@@ -156,6 +167,9 @@ extension Restorer {
         }
         return (UInt64(offset), SafeDirectory.applyMetadata(entry, toFile: descriptor, permissions: permissions))
     }
+
+    /// Loaded objects a file's later extents may use again.
+    static let recentObjects = 4
 
     /// Files at least this large are written past the page cache, the device writing one
     /// buffer while the next fills. (A smaller file's direct writes mostly wait for the device

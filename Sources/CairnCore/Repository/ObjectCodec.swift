@@ -1,3 +1,5 @@
+import Foundation
+
 /// What an object is; part of what its seal authenticates, so an object of one kind can never
 /// be passed off as another (borg's CVE-2023-36811 is the lesson).
 public enum ObjectKind: UInt8, Sendable, CaseIterable {
@@ -35,7 +37,7 @@ struct ObjectCodec: Sendable {
 
     /// The id of content: HMAC-SHA-256 under the repository's key, so identical content is
     /// stored once and the destination cannot recognise known files by their hash.
-    func contentID(of plaintext: [UInt8]) -> ObjectID {
+    func contentID<D: ContiguousBytes>(of plaintext: D) -> ObjectID {
         if let identificationKey { return ObjectID(Hashing.hmacSHA256(key: identificationKey, plaintext)) }
         return ObjectID(Hashing.sha256(plaintext))
     }
@@ -84,7 +86,10 @@ struct ObjectCodec: Sendable {
                 throw RepositoryError.damaged("\(kind.name) \(id.short) in \(place) has an unknown compression method")
             }
             let length = try reader.count(limit: 1 << 34)
-            let plaintext = try Compressor.decompress(body[reader.position...], method: method, originalSize: length)
+            let start = reader.position
+            _ = consume reader
+            let plaintext = try Compressor.decompress(body[start...], method: method, originalSize: length)
+            // The body's buffer goes back to the pool: nothing refers to it any more.
             BufferPool.shared.recycle(consume body)
             return plaintext
         } catch let error as RepositoryError {

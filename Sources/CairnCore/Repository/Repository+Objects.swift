@@ -14,7 +14,7 @@ extension Repository {
         index.contains(id) || pending[id] != nil || writing[id] != nil
     }
 
-    public nonisolated func contentID(of plaintext: [UInt8]) -> ObjectID {
+    public nonisolated func contentID<D: ContiguousBytes>(of plaintext: D) -> ObjectID {
         codec.contentID(of: plaintext)
     }
 

@@ -83,6 +83,13 @@ final class BufferPool: Sendable {
     func recycle(_ array: consuming [UInt8]) {
         guard array.capacity >= Self.minimumSize, let kept = Self.emptied(consume array) else { return }
         free.withLock { free in
+            // Full: smaller arrays make room for a larger one, so the pool follows the sizes
+            // in use (objects restored grow when they are decompressed).
+            while free.bytes + kept.capacity > limit, let smallest = free.arrays.indices.min(by: { free.arrays[$0].capacity < free.arrays[$1].capacity }),
+                free.arrays[smallest].capacity < kept.capacity
+            {
+                free.bytes -= free.arrays.remove(at: smallest).capacity
+            }
             guard free.bytes + kept.capacity <= limit else { return }
             free.bytes += kept.capacity
             free.arrays.append(kept)
@@ -115,16 +122,19 @@ final class BufferPool: Sendable {
 /// A chunk passed to the task that stores it: the task takes it out, so it holds the only
 /// reference and can give the buffer back to the pool.
 final class ChunkHandoff: @unchecked Sendable {
-    private var bytes: [UInt8]?
+    private var stored: [UInt8]?
 
     init(_ bytes: consuming [UInt8]) {
-        self.bytes = bytes
+        stored = bytes
     }
+
+    /// The chunk, while it has not been taken.
+    var bytes: [UInt8] { stored ?? [] }
 
     /// The chunk, once.
     func take() -> [UInt8] {
         var taken: [UInt8]?
-        swap(&taken, &bytes)
+        swap(&taken, &stored)
         return taken ?? []
     }
 }
