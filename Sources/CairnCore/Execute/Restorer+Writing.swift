@@ -169,7 +169,7 @@ extension Restorer {
     }
 
     /// Loaded objects a file's later extents may use again.
-    static let recentObjects = 4
+    static let recentObjects = 8
 
     /// Files at least this large are written past the page cache, the device writing one
     /// buffer while the next fills. (A smaller file's direct writes mostly wait for the device
