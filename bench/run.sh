@@ -51,11 +51,16 @@ measure() { # tool step run repo command...
 # looking each one up, so whichever tool writes first after a deletion pays for it. After each
 # deletion the script waits that long; and the tools take turns going first (cairn in odd runs,
 # restic in even ones), so neither always runs on the heels of the other's writes.
+# After the wait, both cores are kept busy for 3 s: on these VMs the first seconds of work
+# after half a minute of idling run 20-50% slower, whichever tool gets them.
 settle() {
     sync
     local expire
     expire=$(cat /proc/sys/vm/dirty_expire_centisecs 2>/dev/null || echo 3000)
     sleep $(( expire / 100 + 2 ))
+    local core
+    for core in $(seq "$(nproc)"); do timeout 3 sh -c 'while :; do :; done' & done
+    wait
 }
 
 cairn_step() { # step run
