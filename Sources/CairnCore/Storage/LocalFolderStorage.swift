@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 internal import CCairnKernels
 
 #if canImport(Glibc)
@@ -14,6 +15,9 @@ public struct LocalFolderStorage: StorageBackend {
     public var location: String { root }
 
     static let temporaryPrefix = ".tmp-"
+
+    /// Packs open for reading: a restore reads thousands of objects from a few packs.
+    private let openFiles = OpenFiles()
 
     public init(root: String) {
         self.root = root.hasSuffix("/") && root.count > 1 ? String(root.dropLast()) : root
@@ -46,9 +50,12 @@ public struct LocalFolderStorage: StorageBackend {
 
     public func get(_ key: String, range: Range<Int>) async throws -> [UInt8] {
         let path = try path(key)
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw errno == ENOENT ? StorageError.notFound(key) : Self.failure(path) }
-        defer { close(descriptor) }
+        let descriptor = try openFiles.acquire(path) {
+            let descriptor = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+            guard descriptor >= 0 else { throw errno == ENOENT ? StorageError.notFound(key) : Self.failure(path) }
+            return descriptor
+        }
+        defer { openFiles.release(path) }
         return try Self.read(descriptor, from: range.lowerBound, count: range.count, path: path, key: key)
     }
 
@@ -196,5 +203,73 @@ public struct LocalFolderStorage: StorageBackend {
         guard descriptor >= 0 else { throw failure(path) }
         defer { close(descriptor) }
         guard fsync(descriptor) == 0 || errno == EINVAL else { throw failure(path) }
+    }
+}
+
+/// Files kept open for reading, a few at a time. Stored files never change once written (a
+/// pack is replaced by a new name, never rewritten), so a descriptor stays valid even after
+/// the file is deleted; one in use is closed only when its last reader is done.
+final class OpenFiles: Sendable {
+    private struct Entry {
+        var descriptor: Int32
+        var readers: Int
+        var lastUse: Int
+    }
+
+    private struct State {
+        var entries: [String: Entry] = [:]
+        var clock = 0
+    }
+
+    private let state = Mutex(State())
+    static let limit = 8
+
+    deinit {
+        state.withLock { state in
+            for entry in state.entries.values { close(entry.descriptor) }
+        }
+    }
+
+    /// The open descriptor of `path`, opened by `opening` when it is not; every acquire is
+    /// followed by a release.
+    func acquire(_ path: String, opening: () throws -> Int32) throws -> Int32 {
+        if let descriptor = state.withLock({ state -> Int32? in
+            guard var entry = state.entries[path] else { return nil }
+            state.clock += 1
+            entry.readers += 1
+            entry.lastUse = state.clock
+            state.entries[path] = entry
+            return entry.descriptor
+        }) {
+            return descriptor
+        }
+        let descriptor = try opening()
+        let (kept, unused): (Int32, [Int32]) = state.withLock { state in
+            state.clock += 1
+            if var existing = state.entries[path] {
+                // Opened meanwhile by another reader.
+                existing.readers += 1
+                existing.lastUse = state.clock
+                state.entries[path] = existing
+                return (existing.descriptor, [descriptor])
+            }
+            state.entries[path] = Entry(descriptor: descriptor, readers: 1, lastUse: state.clock)
+            var closing: [Int32] = []
+            while state.entries.count > Self.limit,
+                let oldest = state.entries.filter({ $0.value.readers == 0 }).min(by: { $0.value.lastUse < $1.value.lastUse })
+            {
+                closing.append(oldest.value.descriptor)
+                state.entries[oldest.key] = nil
+            }
+            return (descriptor, closing)
+        }
+        for descriptor in unused { close(descriptor) }
+        return kept
+    }
+
+    func release(_ path: String) {
+        state.withLock { state in
+            state.entries[path]?.readers -= 1
+        }
     }
 }
