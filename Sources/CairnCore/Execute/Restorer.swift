@@ -91,8 +91,9 @@ public struct Restorer {
 
     static func isGlob(_ path: FilePath) -> Bool { path.bytes.contains { $0 == 0x2A || $0 == 0x3F || $0 == 0x5B } }
 
-    /// Plain files of a folder written at once.
-    static let filesInParallel = 3
+    /// Plain files of a folder written at once. (Into a freshly made ext4, the workload's 12,000
+    /// small files restored in 1.15 s with 4, 1.18 s with 2, 1.36 s with 3 and 1.34 s with 6.)
+    static let filesInParallel = 4
 
     /// `fresh`: this restore made `directory`, so nothing is in it yet to compare with.
     private mutating func restoreTree(_ id: ObjectID, at path: FilePath, in directory: SafeDirectory?, fresh: Bool, all: Bool) async throws {
