@@ -47,6 +47,13 @@ public final class ContentHasher: @unchecked Sendable {
         if unscanned >= Self.rescanAfter { cutBuffer(final: false) }
     }
 
+    /// Feeds a pooled copy handed over from another task, then gives it back to the pool.
+    func update(taking handoff: ChunkHandoff) {
+        let bytes = handoff.take()
+        update(bytes)
+        BufferPool.shared.recycle(consume bytes)
+    }
+
     public func finish() -> ObjectID {
         cutBuffer(final: true)
         return ObjectID(stream.finish())

@@ -121,11 +121,7 @@ extension FileReader {
                 // The content hash runs beside the search, in order, two buffers behind at most.
                 if !over {
                     let fresh = ChunkHandoff(BufferPool.shared.copy(UnsafeBufferPointer(rebasing: buffer[before..<filled])))
-                    await hashing.add {
-                        let bytes = fresh.take()
-                        content.update(bytes)
-                        BufferPool.shared.recycle(consume bytes)
-                    }
+                    await hashing.add { content.update(taking: fresh) }
                 }
                 let data = UnsafeBufferPointer(buffer).prefix(filled)
                 let window = UnsafeBufferPointer(rebasing: data)

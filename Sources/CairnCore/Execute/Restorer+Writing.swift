@@ -110,11 +110,7 @@ extension Restorer {
         func hash(_ piece: ArraySlice<UInt8>) async {
             guard let hasher else { return }
             let handoff = ChunkHandoff(piece.withUnsafeBufferPointer { BufferPool.shared.copy($0) })
-            await hashing.add {
-                let bytes = handoff.take()
-                hasher.update(bytes)
-                BufferPool.shared.recycle(consume bytes)
-            }
+            await hashing.add { hasher.update(taking: handoff) }
         }
         // Large files are written past the page cache (see AlignedFileWriter).
         var output: AlignedFileWriter

@@ -1,6 +1,5 @@
 import Foundation
 import Synchronization
-internal import CCairnKernels
 
 #if canImport(Glibc)
     import Glibc

@@ -119,8 +119,9 @@ final class BufferPool: Sendable {
     }
 }
 
-/// A chunk passed to the task that stores it: the task takes it out, so it holds the only
-/// reference and can give the buffer back to the pool.
+/// Bytes passed from one task to another (a chunk to store, a piece to hash, a loaded object):
+/// the receiver takes them out, so it holds the only reference and can give the buffer back to
+/// the pool.
 final class ChunkHandoff: @unchecked Sendable {
     private var stored: [UInt8]?
 
