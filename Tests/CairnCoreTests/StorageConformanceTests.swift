@@ -42,6 +42,28 @@ struct StorageConformanceTests {
     }
 
     @Test(arguments: Kind.allCases)
+    func withBytesLendsTheRange(kind: Kind) async throws {
+        let (storage, holder) = try Self.make(kind)
+        // Large ranges of a local folder are read past the page cache, from 4 KiB-aligned
+        // spans around them: any start and length, up to the file's last byte.
+        let length = (3 << 20) + 1234
+        let data = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 9) }
+        try await storage.put("data/ef/pack", data)
+        let ranges = [0..<10, 5..<(5 + (1 << 20)), 4096..<(4096 + (256 << 10)), 777..<length, (length - (200 << 10))..<length, 0..<length, 100..<100]
+        for range in ranges {
+            let lent = try await storage.withBytes("data/ef/pack", range: range) { Array($0) }
+            #expect(lent == Array(data[range]), "\(range)")
+        }
+        await #expect(throws: StorageError.outOfRange("data/ef/pack")) {
+            try await storage.withBytes("data/ef/pack", range: (length - (150 << 10))..<(length + 1)) { $0.count }
+        }
+        await #expect(throws: StorageError.notFound("data/ef/none")) {
+            try await storage.withBytes("data/ef/none", range: 0..<(200 << 10)) { $0.count }
+        }
+        _ = holder
+    }
+
+    @Test(arguments: Kind.allCases)
     func putReplacesAndEmptyFilesWork(kind: Kind) async throws {
         let (storage, holder) = try Self.make(kind)
         try await storage.put("config", [1, 2, 3])

@@ -83,6 +83,11 @@ public struct AEAD: Sendable {
     }
 
     public func open(_ box: [UInt8], associatedData: [UInt8] = []) throws -> [UInt8] {
+        try box.withUnsafeBytes { try open($0, associatedData: associatedData) }
+    }
+
+    /// Opens a box held in memory the caller owns (a buffer read past the page cache).
+    public func open(_ box: UnsafeRawBufferPointer, associatedData: [UInt8] = []) throws -> [UInt8] {
         guard box.count >= Self.overhead else { throw CryptoError.authenticationFailed }
         guard let context = EVP_CIPHER_CTX_new() else { throw CryptoError.fromQueue("EVP_CIPHER_CTX_new") }
         defer { EVP_CIPHER_CTX_free(context) }
@@ -100,29 +105,27 @@ public struct AEAD: Sendable {
     }
 
     private static func decrypt(
-        _ context: OpaquePointer, cipher: OpaquePointer?, key: [UInt8], box: [UInt8], associatedData: [UInt8], into out: UnsafeMutableBufferPointer<UInt8>,
-        length: inout Int32
+        _ context: OpaquePointer, cipher: OpaquePointer?, key: [UInt8], box: UnsafeRawBufferPointer, associatedData: [UInt8],
+        into out: UnsafeMutableBufferPointer<UInt8>, length: inout Int32
     ) -> Bool {
         let ciphertextCount = box.count - overhead
-        return box.withUnsafeBufferPointer { boxBuffer -> Bool in
-            let base = boxBuffer.baseAddress!
-            guard EVP_DecryptInit_ex(context, cipher, nil, nil, nil) == 1,
-                EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_SET_IVLEN, Int32(Self.nonceSize), nil) == 1,
-                EVP_DecryptInit_ex(context, nil, nil, key, base) == 1
-            else { return false }
-            if !associatedData.isEmpty {
-                guard EVP_DecryptUpdate(context, nil, &length, associatedData, Int32(associatedData.count)) == 1 else { return false }
-            }
-            var total: Int32 = 0
-            if ciphertextCount > 0 {
-                guard EVP_DecryptUpdate(context, out.baseAddress, &length, base + Self.nonceSize, Int32(ciphertextCount)) == 1 else {
-                    return false
-                }
-                total = length
-            }
-            let tag = UnsafeMutableRawPointer(mutating: base + Self.nonceSize + ciphertextCount)
-            guard EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_SET_TAG, Int32(Self.tagSize), tag) == 1 else { return false }
-            return EVP_DecryptFinal_ex(context, out.baseAddress! + Int(total), &length) == 1
+        let base = box.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        guard EVP_DecryptInit_ex(context, cipher, nil, nil, nil) == 1,
+            EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_SET_IVLEN, Int32(Self.nonceSize), nil) == 1,
+            EVP_DecryptInit_ex(context, nil, nil, key, base) == 1
+        else { return false }
+        if !associatedData.isEmpty {
+            guard EVP_DecryptUpdate(context, nil, &length, associatedData, Int32(associatedData.count)) == 1 else { return false }
         }
+        var total: Int32 = 0
+        if ciphertextCount > 0 {
+            guard EVP_DecryptUpdate(context, out.baseAddress, &length, base + Self.nonceSize, Int32(ciphertextCount)) == 1 else {
+                return false
+            }
+            total = length
+        }
+        let tag = UnsafeMutableRawPointer(mutating: base + Self.nonceSize + ciphertextCount)
+        guard EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_SET_TAG, Int32(Self.tagSize), tag) == 1 else { return false }
+        return EVP_DecryptFinal_ex(context, out.baseAddress! + Int(total), &length) == 1
     }
 }

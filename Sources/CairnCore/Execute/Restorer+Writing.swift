@@ -135,7 +135,7 @@ extension Restorer {
                     }
                 }
                 await hash(piece)
-                do { try output.write(piece) } catch let failure as AlignedFileWriter.Failure {
+                do { try await output.write(piece) } catch let failure as AlignedFileWriter.Failure {
                     throw FileMetadata.Failure(path: path, operation: "write", code: failure.code)
                 }
             }

@@ -65,6 +65,11 @@ struct ObjectCodec: Sendable {
 
     /// The object's plaintext; throws `RepositoryError.damaged` when it fails verification.
     func open(_ kind: ObjectKind, id: ObjectID, box: [UInt8], where place: String) throws -> [UInt8] {
+        try box.withUnsafeBytes { try open(kind, id: id, box: $0, where: place) }
+    }
+
+    /// The same, for a box in memory the caller owns.
+    func open(_ kind: ObjectKind, id: ObjectID, box: UnsafeRawBufferPointer, where place: String) throws -> [UInt8] {
         let associated = Self.associatedData(kind, id)
         let body: [UInt8]
         if let aead {
@@ -75,8 +80,8 @@ struct ObjectCodec: Sendable {
             }
         } else {
             guard box.count >= 32 else { throw RepositoryError.damaged("\(kind.name) \(id.short) in \(place) is truncated") }
-            body = Array(box.dropLast(32))
-            guard Hashing.sha256(associated + body) == Array(box.suffix(32)) else {
+            body = Array(box[..<(box.count - 32)])
+            guard Hashing.sha256(associated + body) == Array(box[(box.count - 32)...]) else {
                 throw RepositoryError.damaged("\(kind.name) \(id.short) in \(place) fails its checksum")
             }
         }

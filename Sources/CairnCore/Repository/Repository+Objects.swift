@@ -52,22 +52,18 @@ extension Repository {
     /// lookup runs on the actor: reading, decrypting and hashing run on the caller's task, so
     /// several loads use several cores.
     public nonisolated func load(_ kind: ObjectKind, _ id: ObjectID) async throws -> [UInt8] {
-        let box: [UInt8]
-        let place: String
         switch try await locate(kind, id) {
-        case .inMemory(let bytes, let location):
-            (box, place) = (bytes, location)
+        case .inMemory(let box, let place):
+            let plaintext = try open(kind, id: id, box: box, where: place)
+            BufferPool.shared.recycle(consume box)
+            return plaintext
         case .stored(let key, let range):
-            place = key
             do {
-                box = try await storage.get(key, range: range)
+                return try await storage.withBytes(key, range: range) { box in try open(kind, id: id, box: box, where: key) }
             } catch StorageError.notFound {
                 throw RepositoryError.missingObject("the pack \(key) holding \(kind.name) \(id.short) is gone")
             }
         }
-        let plaintext = try open(kind, id: id, box: box, where: place)
-        BufferPool.shared.recycle(consume box)
-        return plaintext
     }
 
     enum BoxSource: Sendable {
@@ -98,6 +94,11 @@ extension Repository {
 
     /// Opens a sealed box: its seal, and for content its hash.
     public nonisolated func open(_ kind: ObjectKind, id: ObjectID, box: [UInt8], where place: String) throws -> [UInt8] {
+        try box.withUnsafeBytes { try open(kind, id: id, box: $0, where: place) }
+    }
+
+    /// The same, for a box in memory the caller owns (a read buffer of the storage).
+    public nonisolated func open(_ kind: ObjectKind, id: ObjectID, box: UnsafeRawBufferPointer, where place: String) throws -> [UInt8] {
         let plaintext = try codec.open(kind, id: id, box: box, where: place)
         if kind == .blob || kind == .tree || kind == .signature, codec.contentID(of: plaintext) != id {
             throw RepositoryError.damaged("\(kind.name) \(id.short) in \(place) does not match its hash")

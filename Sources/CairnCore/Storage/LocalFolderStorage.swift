@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+internal import CCairnKernels
 
 #if canImport(Glibc)
     import Glibc
@@ -17,6 +18,8 @@ public struct LocalFolderStorage: StorageBackend {
 
     /// Packs open for reading: a restore reads thousands of objects from a few packs.
     private let openFiles = OpenFiles()
+    /// False once the file system has refused a read past the page cache.
+    private let directReads = DirectReads()
 
     public init(root: String) {
         self.root = root.hasSuffix("/") && root.count > 1 ? String(root.dropLast()) : root
@@ -58,6 +61,74 @@ public struct LocalFolderStorage: StorageBackend {
         return try Self.read(descriptor, from: range.lowerBound, count: range.count, path: path, key: key)
     }
 
+    /// Ranges at least this large are read past the page cache (O_DIRECT) into an aligned
+    /// buffer. Packs are written that way, so they are not in the cache: a read through it
+    /// copies every byte once more, and on these machines that copy was a fifth of a large
+    /// file's restore. Smaller ranges (small files' objects) keep the cache's read-ahead.
+    static let directReadMinimum = 128 << 10
+
+    public func withBytes<Value>(_ key: String, range: Range<Int>, _ body: (UnsafeRawBufferPointer) throws -> Value) async throws -> Value {
+        if range.count >= Self.directReadMinimum, directReads.supported.load(ordering: .relaxed) {
+            let path = try path(key)
+            do {
+                let descriptor = try openFiles.acquire(path + Self.directSuffix) {
+                    let descriptor = Glibc.open(path, O_RDONLY | O_CLOEXEC | cairn_o_direct())
+                    guard descriptor >= 0 else {
+                        if errno == EINVAL { throw DirectReads.Refused() }
+                        throw errno == ENOENT ? StorageError.notFound(key) : Self.failure(path)
+                    }
+                    return descriptor
+                }
+                defer { openFiles.release(path + Self.directSuffix) }
+                if let value = try await Self.readDirect(descriptor, range: range, path: path, key: key, body) { return value }
+            } catch is DirectReads.Refused {}
+            directReads.supported.store(false, ordering: .relaxed)
+        }
+        let bytes = try await get(key, range: range)
+        let value: Value
+        do {
+            value = try bytes.withUnsafeBytes(body)
+        } catch {
+            BufferPool.shared.recycle(consume bytes)
+            throw error
+        }
+        BufferPool.shared.recycle(consume bytes)
+        return value
+    }
+
+    /// Open files read past the page cache are kept apart from the others under this suffix.
+    private static let directSuffix = "\0direct"
+
+    /// Reads the aligned span around `range` into an aligned buffer and calls `body` with the
+    /// range's bytes; nil when the file system refuses direct reads.
+    private static func readDirect<Value>(
+        _ descriptor: Int32, range: Range<Int>, path: String, key: String, _ body: (UnsafeRawBufferPointer) throws -> Value
+    ) async throws -> Value? {
+        let alignment = AlignedMemory.alignment
+        let start = range.lowerBound / alignment * alignment
+        let end = (range.upperBound + alignment - 1) / alignment * alignment
+        guard let (memory, size) = AlignedMemory.allocate(end - start) else { throw StorageError.io(path, "out of memory") }
+        defer { AlignedMemory.release(memory, size: size) }
+        let buffer = SendablePointer(memory)
+        // The span's end may lie past the file's: a short read there is the file's end.
+        let read = try await BlockingIO.run { () throws -> Bool in
+            var done = 0
+            while start + done < range.upperBound {
+                let got = pread(descriptor, buffer.pointer + done, end - start - done, off_t(start + done))
+                if got < 0 {
+                    if errno == EINTR { continue }
+                    if errno == EINVAL && done == 0 { return false }
+                    throw failure(path)
+                }
+                if got == 0 { throw StorageError.outOfRange(key) }
+                done += got
+            }
+            return true
+        }
+        guard read else { return nil }
+        return try body(UnsafeRawBufferPointer(start: memory + (range.lowerBound - start), count: range.count))
+    }
+
     private static func read(_ descriptor: Int32, from offset: Int, count: Int, path: String, key: String) throws -> [UInt8] {
         try BufferPool.shared.make(count: count) { bytes in
             var done = 0
@@ -74,28 +145,33 @@ public struct LocalFolderStorage: StorageBackend {
         }
     }
 
+    // Writes wait for the device (fsync), so they run on BlockingIO's threads.
     public func put(_ key: String, _ data: [UInt8]) async throws {
         let path = try path(key)
-        let temporary = try writeTemporary(for: path, data)
-        guard rename(temporary, path) == 0 else {
-            let code = errno
-            unlink(temporary)
-            throw Self.failure(path, code)
+        try await BlockingIO.run { [self] in
+            let temporary = try writeTemporary(for: path, data)
+            guard rename(temporary, path) == 0 else {
+                let code = errno
+                unlink(temporary)
+                throw Self.failure(path, code)
+            }
+            try Self.syncDirectory(Self.parent(of: path))
         }
-        try Self.syncDirectory(Self.parent(of: path))
     }
 
     public func putIfAbsent(_ key: String, _ data: [UInt8]) async throws -> Bool {
         let path = try path(key)
-        if access(path, F_OK) == 0 { return false }
-        let temporary = try writeTemporary(for: path, data)
-        defer { unlink(temporary) }
-        guard link(temporary, path) == 0 else {
-            if errno == EEXIST { return false }
-            throw Self.failure(path)
+        return try await BlockingIO.run { [self] in
+            if access(path, F_OK) == 0 { return false }
+            let temporary = try writeTemporary(for: path, data)
+            defer { unlink(temporary) }
+            guard link(temporary, path) == 0 else {
+                if errno == EEXIST { return false }
+                throw Self.failure(path)
+            }
+            try Self.syncDirectory(Self.parent(of: path))
+            return true
         }
-        try Self.syncDirectory(Self.parent(of: path))
-        return true
     }
 
     public func stat(_ key: String) async throws -> StorageItem? {
@@ -203,6 +279,22 @@ public struct LocalFolderStorage: StorageBackend {
         defer { close(descriptor) }
         guard fsync(descriptor) == 0 || errno == EINVAL else { throw failure(path) }
     }
+}
+
+/// A buffer handed to a thread that fills it while its owner waits.
+struct SendablePointer: @unchecked Sendable {
+    let pointer: UnsafeMutableRawPointer
+
+    init(_ pointer: UnsafeMutableRawPointer) {
+        self.pointer = pointer
+    }
+}
+
+/// Whether the file system allows reads past the page cache (tmpfs did not before Linux 6.6).
+final class DirectReads: Sendable {
+    let supported = Atomic(true)
+
+    struct Refused: Error {}
 }
 
 /// Files kept open for reading, a few at a time. Stored files never change once written (a

@@ -14,6 +14,11 @@ public protocol StorageBackend: Sendable {
     /// past the end.
     func get(_ key: String, range: Range<Int>) async throws -> [UInt8]
 
+    /// Calls `body` with `range` of the file's bytes, valid only during the call; throws as
+    /// `get(_:range:)` does. A backend may read them into memory of its own: the local folder
+    /// reads large ranges past the page cache.
+    func withBytes<Result>(_ key: String, range: Range<Int>, _ body: (UnsafeRawBufferPointer) throws -> Result) async throws -> Result
+
     /// Stores `data` under `key`, replacing what was there. Atomic: a reader sees the old file
     /// or the new one, never a part; once this returns, the file survives a crash.
     func put(_ key: String, _ data: [UInt8]) async throws
@@ -43,6 +48,11 @@ public struct StorageItem: Hashable, Sendable {
 }
 
 extension StorageBackend {
+    public func withBytes<Result>(_ key: String, range: Range<Int>, _ body: (UnsafeRawBufferPointer) throws -> Result) async throws -> Result {
+        let bytes = try await get(key, range: range)
+        return try bytes.withUnsafeBytes(body)
+    }
+
     /// Every file under `prefix`, fetching page by page.
     public func listAll(prefix: String, pageSize: Int = 1000) async throws -> [StorageItem] {
         var items: [StorageItem] = []

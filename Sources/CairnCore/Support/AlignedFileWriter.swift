@@ -25,9 +25,9 @@ struct AlignedFileWriter: ~Copyable {
     static let zeroBlock = 64 << 10
 
     let descriptor: Int32
-    private var buffer: UnsafeMutableRawPointer
+    private var buffer: (memory: UnsafeMutableRawPointer, size: Int)
     /// The buffer being written on another thread, in direct mode.
-    private var spare: UnsafeMutableRawPointer?
+    private var spare: (memory: UnsafeMutableRawPointer, size: Int)?
     private var inFlight: Region?
     private let capacity: Int
     private let sparse: Bool
@@ -53,33 +53,15 @@ struct AlignedFileWriter: ~Copyable {
 
     deinit {
         inFlight?.finished.wait()
-        Self.release(buffer, capacity)
-        if let spare { Self.release(spare, capacity) }
+        AlignedMemory.release(buffer.memory, size: buffer.size)
+        if let spare { AlignedMemory.release(spare.memory, size: spare.size) }
     }
 
-    /// Buffers of the usual size kept for the next files (packs are written one after another).
-    private static let kept = Mutex<[UInt]>([])
-    private static let keptSize = 1 << 20
-
-    private static func allocate(_ count: Int) throws(Failure) -> UnsafeMutableRawPointer {
-        if count == keptSize, let address = kept.withLock({ $0.popLast() }), let memory = UnsafeMutableRawPointer(bitPattern: address) {
-            return memory
-        }
-        var memory: UnsafeMutableRawPointer?
-        guard posix_memalign(&memory, alignment, count) == 0, let memory else { throw Failure(code: ENOMEM) }
-        return memory
-    }
-
-    private static func release(_ memory: UnsafeMutableRawPointer, _ count: Int) {
-        let address = UInt(bitPattern: memory)
-        if count == keptSize, kept.withLock({ kept in
-            guard kept.count < 4 else { return false }
-            kept.append(address)
-            return true
-        }) {
-            return
-        }
-        free(memory)
+    /// A buffer from AlignedMemory (which keeps a few: packs are written one after another),
+    /// with the size it has, which may be more than the capacity.
+    private static func allocate(_ count: Int) throws(Failure) -> (memory: UnsafeMutableRawPointer, size: Int) {
+        guard let (memory, size) = AlignedMemory.allocate(count) else { throw Failure(code: ENOMEM) }
+        return (memory, size)
     }
 
     /// The bytes written so far.
@@ -93,7 +75,7 @@ struct AlignedFileWriter: ~Copyable {
         var done = 0
         while done < bytes.count {
             let piece = min(capacity - filled, bytes.count - done)
-            (buffer + filled).copyMemory(from: bytes.baseAddress! + done, byteCount: piece)
+            (buffer.memory + filled).copyMemory(from: bytes.baseAddress! + done, byteCount: piece)
             filled += piece
             done += piece
             if filled == capacity { try flushFull() }
@@ -104,11 +86,29 @@ struct AlignedFileWriter: ~Copyable {
         try bytes.withUnsafeBytes { try write($0) }
     }
 
+    /// The same for a task: while the device writes the last full buffer, the task is
+    /// suspended instead of blocking one of the few threads tasks run on.
+    mutating func write(_ bytes: ArraySlice<UInt8>) async throws {
+        var done = 0
+        while done < bytes.count {
+            let piece = min(capacity - filled, bytes.count - done)
+            bytes.withUnsafeBytes { source in
+                (buffer.memory + filled).copyMemory(from: source.baseAddress! + done, byteCount: piece)
+            }
+            filled += piece
+            done += piece
+            if filled == capacity {
+                if let inFlight { await inFlight.outcome.completion() }
+                try flushFull()
+            }
+        }
+    }
+
     /// Writes what is left (its unaligned tail through the page cache) and returns the size.
     mutating func finish() throws -> Int {
         try awaitWrite()
         let aligned = filled / Self.alignment * Self.alignment
-        var region = Region(descriptor: descriptor, buffer: buffer, offset: offset, sparse: sparse, direct: direct)
+        var region = Region(descriptor: descriptor, buffer: buffer.memory, offset: offset, sparse: sparse, direct: direct)
         try region.write(from: 0, to: aligned)
         region.leaveDirect()
         try region.write(from: aligned, to: filled)
@@ -129,7 +129,7 @@ struct AlignedFileWriter: ~Copyable {
     private mutating func flushFull() throws {
         try awaitWrite()
         if direct {
-            let region = Region(descriptor: descriptor, buffer: buffer, offset: offset, sparse: sparse, direct: direct)
+            let region = Region(descriptor: descriptor, buffer: buffer.memory, offset: offset, sparse: sparse, direct: direct)
             if spare == nil { spare = try Self.allocate(capacity) }
             let full = buffer
             buffer = spare!
@@ -138,7 +138,7 @@ struct AlignedFileWriter: ~Copyable {
             let count = capacity
             Self.queue.async { region.writeInBackground(count) }
         } else {
-            var region = Region(descriptor: descriptor, buffer: buffer, offset: offset, sparse: sparse, direct: direct)
+            var region = Region(descriptor: descriptor, buffer: buffer.memory, offset: offset, sparse: sparse, direct: direct)
             try region.write(from: 0, to: capacity)
             end = max(end, region.outcome.end)
         }
@@ -172,6 +172,26 @@ struct AlignedFileWriter: ~Copyable {
             var direct = false
             /// The file offset after the last byte written.
             var end = 0
+            /// Whether the write is done, and a task waiting for it.
+            private let state = Mutex<(done: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
+
+            func complete() {
+                state.withLock { state in
+                    state.done = true
+                    return state.waiter.take()
+                }?.resume()
+            }
+
+            /// Returns once the write is done (its results are then safe to read).
+            func completion() async {
+                await withCheckedContinuation { continuation in
+                    let done = state.withLock { state in
+                        if !state.done { state.waiter = continuation }
+                        return state.done
+                    }
+                    if done { continuation.resume() }
+                }
+            }
         }
 
         init(descriptor: Int32, buffer: UnsafeMutableRawPointer, offset: Int, sparse: Bool, direct: Bool) {
@@ -190,6 +210,7 @@ struct AlignedFileWriter: ~Copyable {
                 outcome.code = error.code
             }
             outcome.direct = region.direct
+            outcome.complete()
             finished.signal()
         }
 
