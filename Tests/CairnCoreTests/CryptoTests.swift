@@ -94,6 +94,23 @@ struct CompressionTests {
         #expect(try Compressor(Compression(algorithm: .none, level: nil)).compress(Self.text).method == .none)
     }
 
+    @Test func aChunkRandomOnlyInPartsIsCompressed() throws {
+        // 1 MiB: random patches of 176 KiB over text, where three large samples (start,
+        // middle, end) all fell on random bytes; and a wholly random chunk of the same size.
+        var mixed: [UInt8] = []
+        while mixed.count < 1 << 20 { mixed += Self.text }
+        mixed.removeLast(mixed.count - (1 << 20))
+        for start in [0, (1 << 20) / 2 - (88 << 10), (1 << 20) - (176 << 10)] {
+            mixed.replaceSubrange(start..<start + (176 << 10), with: try SecureRandom.bytes(176 << 10))
+        }
+        let compressor = Compressor(.default)
+        let (method, payload) = try compressor.compress(mixed)
+        #expect(method == .zstd)
+        #expect(payload.count < mixed.count * 3 / 4)
+        #expect(try Compressor.decompress(payload, method: method, originalSize: mixed.count) == mixed)
+        #expect(try compressor.compress(try SecureRandom.bytes(1 << 20)).method == .none)
+    }
+
     @Test func damagedPayloadsAreDetected() throws {
         var (method, payload) = try Compressor(.default).compress(Self.text)
         payload[payload.count / 2] ^= 0xFF

@@ -60,12 +60,15 @@ public struct Compressor: Sendable {
         }
     }
 
-    /// Whether samples of 32 KiB from the start, the middle and the end of `data` all save less
-    /// than 1/32 at zstd's fastest level (a chunk with some random-looking part but text
-    /// elsewhere is still compressed).
+    /// Whether samples of 4 KiB taken every 1/16 of `data` all save less than 1/32 at zstd's
+    /// fastest level. A chunk that is random-looking only in parts is still compressed: the
+    /// benchmark's large file, text with random patches of 176 KiB written over it, had 19 of
+    /// 440 chunks (25 MB) of text stored as they were when three samples of 32 KiB decided.
     static func looksIncompressible(_ data: [UInt8]) throws -> Bool {
-        let sampleSize = 32 << 10
-        for start in [0, (data.count - sampleSize) / 2, data.count - sampleSize] {
+        let sampleSize = 4 << 10, samples = 16
+        let step = (data.count - sampleSize) / (samples - 1)
+        for index in 0..<samples {
+            let start = index * step
             let sample = Array(data[start..<start + sampleSize])
             if try zstdCompress(sample, level: 1).count <= sampleSize - sampleSize / 32 { return false }
         }
