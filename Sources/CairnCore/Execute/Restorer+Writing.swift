@@ -79,6 +79,10 @@ extension Restorer {
         // object come back to it after each run of new data.
         // Least recently used first: one that falls out is neither waiting nor being written,
         // so its buffer goes back to the pool.
+        // An in-file delta's content is hashed whole as it is written, which checks every byte
+        // of its objects: their own hashes would be computed for nothing (a second SHA-256 pass
+        // over the file).
+        let hashedWhole = entry.delta.map { !$0.isFull } == true && entry.contentHash != nil
         var loads: [Task<ChunkHandoff, Error>] = []
         var next = 0
         var recent: [(id: ObjectID, task: Task<ChunkHandoff, Error>)] = []
@@ -90,7 +94,7 @@ extension Restorer {
                     loads.append(known.task)
                     recent.append(known)
                 } else {
-                    let task = Task { ChunkHandoff(try await repository.load(.blob, id)) }
+                    let task = Task { ChunkHandoff(try await repository.load(.blob, id, hashChecked: !hashedWhole)) }
                     loads.append(task)
                     recent.append((id, task))
                     // The least recently used goes, unless it is still waiting to be written.
@@ -106,7 +110,7 @@ extension Restorer {
         // most two pieces behind.
         // Loads still running when a damaged object stops the file are awaited, so no work is
         // left behind while the process ends.
-        var hasher: ContentHasher? = entry.delta.map { !$0.isFull } == true ? ContentHasher(repository: repository) : nil
+        var hasher: ContentHasher? = hashedWhole ? ContentHasher(repository: repository) : nil
         let hashing = OrderedWork(depth: 2)
         func hash(_ piece: ArraySlice<UInt8>) async {
             guard let hasher else { return }
