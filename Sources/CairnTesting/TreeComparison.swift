@@ -45,6 +45,11 @@ public enum TreeComparison {
         }()
     }
 
+    /// Sets an extended attribute (not following a symlink); false when it cannot be set.
+    public static func setXattr(_ path: String, _ name: String, _ value: [UInt8]) -> Bool {
+        value.withUnsafeBytes { lsetxattr(path, name, $0.baseAddress, $0.count, 0) } == 0
+    }
+
     public static func xattrs(_ path: [UInt8]) -> [String: [UInt8]] {
         var names = [CChar](repeating: 0, count: 4096)
         let size = llistxattr(cPath(path), &names, names.count)

@@ -87,6 +87,31 @@ struct BackupRestoreTests {
         }
     }
 
+    /// A backup with nothing changed takes extended attributes from the previous snapshot; a
+    /// changed attribute (which moves the file's ctime) is read again.
+    @Test func extendedAttributesOfUnchangedFilesAreKeptAndChangesAreSeen() throws {
+        let workspace = try Workspace()
+        var generator = TreeGenerator(root: workspace.source, seed: 42)
+        try generator.generate()
+        #expect(try workspace.run(["backup", "-q"]).status == 0)
+        #expect(try workspace.run(["backup", "-q"]).status == 0)
+        let first = workspace.directory.subpath("restore-unchanged")
+        #expect(try workspace.run(["restore", "files", "--to", first]).status == 0)
+        var differences = TreeComparison.differences(workspace.source, workspace.restored(under: first))
+        #expect(differences == [], "\(differences.joined(separator: "\n"))")
+
+        let note = Array("changed".utf8)
+        #expect(TreeComparison.setXattr(workspace.source + "/script.sh", "user.cairn.note", note))
+        #expect(TreeComparison.setXattr(workspace.source + "/deep", "user.cairn.folder", note))
+        #expect(try workspace.run(["backup", "-q"]).status == 0)
+        let second = workspace.directory.subpath("restore-changed")
+        #expect(try workspace.run(["restore", "files", "--to", second]).status == 0)
+        differences = TreeComparison.differences(workspace.source, workspace.restored(under: second))
+        #expect(differences == [], "\(differences.joined(separator: "\n"))")
+        #expect(TreeComparison.xattrs(Array((workspace.restored(under: second) + "/script.sh").utf8))["user.cairn.note"] == note)
+        #expect(TreeComparison.xattrs(Array((workspace.restored(under: second) + "/deep").utf8))["user.cairn.folder"] == note)
+    }
+
     @Test func noPermissionsAndFollowSymlinks() throws {
         let workspace = try Workspace(extra: "    follow-symlinks: true\n")
         try FileManager.default.createDirectory(atPath: workspace.source, withIntermediateDirectories: true)

@@ -99,7 +99,7 @@ public struct Scanner {
             if decision == .exclude, case .filter = reason { return nil }
             let included = decision == .include
             if !included && !selection.mayIncludeBelow(path) { return nil }
-            if permissions { entry.xattrs = readXattrs(path) }
+            if permissions { entry.xattrs = Self.unchangedXattrs(entry, previous: previous) ?? readXattrs(path) }
             let directory = ScannedDirectory(path: path, entry: entry)
             let childInherited: Selection.Decision? = if case .filter = reason, included { .include } else { inherited }
             let previousTree = try await loadPrevious(previous?.kind == .directory ? previous?.subtree : nil)
@@ -116,13 +116,16 @@ public struct Scanner {
                     directory.children.append(node)
                 }
             }
-            if let previousTree { directory.removed = previousTree.entries.filter { old in !directory.children.contains { $0.name == old.name } } }
+            if let previousTree {
+                let names = Set(directory.children.map(\.name))
+                directory.removed = previousTree.entries.filter { !names.contains($0.name) }
+            }
             if !included && directory.children.isEmpty { return nil }
             return .directory(directory)
         }
 
         guard decision == .include else { return nil }
-        if permissions { entry.xattrs = readXattrs(path) }
+        if permissions { entry.xattrs = Self.unchangedXattrs(entry, previous: previous) ?? readXattrs(path) }
         if !permissions {
             entry.uid = 0
             entry.gid = 0
@@ -154,6 +157,17 @@ public struct Scanner {
         default:
             return .special(entry)
         }
+    }
+
+    /// The previous snapshot's extended attributes of an entry, when they are certain to be the
+    /// same: the inode and its change time (which every change of an attribute moves) are, and
+    /// the previous snapshot recorded owners, so it recorded attributes too. (12,000 unchanged
+    /// files: as many `llistxattr` calls fewer.)
+    static func unchangedXattrs(_ entry: TreeEntry, previous: TreeEntry?) -> [TreeEntry.Xattr]? {
+        guard let previous, previous.kind == entry.kind, previous.inode == entry.inode, previous.ctime == entry.ctime,
+            !entry.user.isEmpty, previous.user == entry.user, previous.uid == entry.uid, previous.gid == entry.gid
+        else { return nil }
+        return previous.xattrs
     }
 
     private mutating func readXattrs(_ path: FilePath) -> [TreeEntry.Xattr] {
