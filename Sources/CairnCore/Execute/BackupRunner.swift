@@ -62,35 +62,115 @@ public struct BackupRunner {
     }
 
     /// Stores everything under `directory` and returns the id of its tree.
+    ///
+    /// New and changed files are read `filesInParallel` at a time wherever they are in the
+    /// tree (a large file, bound by its reading and the device, leaves the cores to files of
+    /// other folders); the trees are stored bottom-up once every file is.
     public mutating func store(_ directory: ScannedDirectory) async throws -> ObjectID {
-        var entries: [TreeEntry?] = Array(repeating: nil, count: directory.children.count)
-        var parallel: [(index: Int, file: ScannedFile)] = []
+        var read: [ObjectIdentifier: [Int: FileResult]] = [:]
+        let reader = FileReader(
+            repository: repository, chunker: chunker, compressor: compressor, followSymlinks: followSymlinks, progress: progress,
+            shouldStop: shouldStop, delta: delta)
+        try await withThrowingTaskGroup(of: Completed.self) { group in
+            var reads = Reads(group: group, reader: reader)
+            try await readFiles(under: directory, reads: &reads, into: &read)
+            while let completed = try await reads.group.next() { take(completed, into: &read, reads: &reads) }
+        }
+        return try await storeTrees(directory, read: &read)
+    }
+
+    /// A file read in parallel: where it goes in its folder's tree.
+    struct Completed: Sendable {
+        var directory: ObjectIdentifier
+        var index: Int
+        var result: FileResult
+    }
+
+    struct Reads {
+        var group: ThrowingTaskGroup<Completed, Error>
+        let reader: FileReader
+        var running = 0
+        /// The read buffers of the files being read, in MiB (see `weight`).
+        var weight = 0
+        var weights: [ObjectIdentifier: [Int: Int]] = [:]
+    }
+
+    /// Files are read at once up to this many MiB of read buffers (a file's buffer is its size
+    /// up to a maximum chunk): a large file and a medium one, or three medium ones. (Without
+    /// it, the benchmark's 1 GiB file and two medium files read together peaked at 105-107 MB.)
+    static let readBufferBudget = 10
+
+    static func weight(of file: ScannedFile) -> Int {
+        Int((min(file.entry.size, UInt64(Chunker.maximumSize)) + (1 << 20) - 1) >> 20)
+    }
+
+    /// Starts reading the new and changed files under `directory`; unchanged ones, hard links
+    /// and whatever comes after a stop are handled when its tree is stored.
+    private mutating func readFiles(under directory: ScannedDirectory, reads: inout Reads, into read: inout [ObjectIdentifier: [Int: FileResult]]) async throws {
+        for (index, node) in directory.children.enumerated() {
+            switch node {
+            case .directory(let inner):
+                try await readFiles(under: inner, reads: &reads, into: &read)
+            case .file(let file):
+                guard file.change != .unchanged, file.entry.links <= 1, !wasInterrupted, !shouldStop() else { continue }
+                let weight = Self.weight(of: file)
+                while reads.running >= Self.filesInParallel || (reads.running > 0 && reads.weight + weight > Self.readBufferBudget),
+                    let completed = try await reads.group.next()
+                {
+                    take(completed, into: &read, reads: &reads)
+                }
+                let reader = reads.reader, folder = ObjectIdentifier(directory)
+                reads.group.addTask { Completed(directory: folder, index: index, result: try await reader.read(file)) }
+                reads.running += 1
+                reads.weight += weight
+                reads.weights[folder, default: [:]][index] = weight
+            case .special:
+                continue
+            }
+        }
+    }
+
+    private mutating func take(_ completed: Completed, into read: inout [ObjectIdentifier: [Int: FileResult]], reads: inout Reads) {
+        reads.running -= 1
+        reads.weight -= reads.weights[completed.directory]?.removeValue(forKey: completed.index) ?? 0
+        // Every 32 MiB read, the heap gives back the pages that freed chunks left.
+        let bytes = completed.result.statistics.bytesRead
+        if (bytesSinceTrim + bytes) >> 25 != 0 {
+            cairn_trim_heap()
+            bytesSinceTrim = 0
+        } else {
+            bytesSinceTrim += bytes
+        }
+        if completed.result.entry == nil, completed.result.problems.isEmpty { wasInterrupted = true }
+        read[completed.directory, default: [:]][completed.index] = completed.result
+    }
+
+    /// Stores the trees under `directory` bottom-up, with the files read in parallel, and the
+    /// statistics in tree order.
+    private mutating func storeTrees(_ directory: ScannedDirectory, read: inout [ObjectIdentifier: [Int: FileResult]]) async throws -> ObjectID {
+        let results = read.removeValue(forKey: ObjectIdentifier(directory)) ?? [:]
+        var entries: [TreeEntry] = []
+        entries.reserveCapacity(directory.children.count)
         for (index, node) in directory.children.enumerated() {
             switch node {
             case .directory(let inner):
                 var entry = inner.entry
-                entry.subtree = try await store(inner)
+                entry.subtree = try await storeTrees(inner, read: &read)
                 statistics.directories += 1
-                entries[index] = entry
+                entries.append(entry)
             case .file(let file):
-                if file.change == .unchanged || file.entry.links > 1 || wasInterrupted || shouldStop() {
-                    entries[index] = try await storeInOrder(file)
-                } else {
-                    parallel.append((index, file))
+                if let result = results[index] {
+                    merge(result, path: file.path)
+                    if let entry = result.entry { entries.append(entry) }
+                } else if let entry = try await storeInOrder(file) {
+                    entries.append(entry)
                 }
             case .special(let entry):
                 statistics.otherEntries += 1
-                entries[index] = entry
+                entries.append(entry)
             }
         }
-        if !parallel.isEmpty {
-            let paths = Dictionary(uniqueKeysWithValues: parallel.map { ($0.index, $0.file.path) })
-            for (index, result) in try await readInParallel(parallel) {
-                merge(result, path: paths[index]!)
-                entries[index] = result.entry
-            }
-        }
-        let stored = try await repository.store(Tree(entries: entries.compactMap { $0 }))
+        let stored = try await repository.store(Tree(entries: entries))
         count(stored)
         return stored.id
     }
@@ -101,8 +181,6 @@ public struct BackupRunner {
             if result.entry?.delta?.isFull == false { statistics.deltaFiles += 1 } else { statistics.fullUploads += 1 }
         }
         let s = result.statistics
-        // Every 32 MiB read, the heap gives back the pages that freed chunks left.
-        if (statistics.bytesRead + s.bytesRead) >> 25 != statistics.bytesRead >> 25 { cairn_trim_heap() }
         statistics.files += s.files
         statistics.bytes += s.bytes
         statistics.newFiles += s.newFiles
@@ -116,30 +194,13 @@ public struct BackupRunner {
         if result.entry == nil, result.problems.isEmpty { wasInterrupted = true }
     }
 
+    /// Bytes read by files read in parallel since the heap last gave back its free pages.
+    private var bytesSinceTrim: UInt64 = 0
+
     private mutating func count(_ stored: Repository.Stored) {
         if stored.isNew {
             statistics.newObjects += 1
             statistics.bytesStored += UInt64(stored.storedSize)
-        }
-    }
-
-    /// Reads new and changed files of one folder, a few at a time, keeping their order.
-    private func readInParallel(_ files: [(index: Int, file: ScannedFile)]) async throws -> [(Int, FileResult)] {
-        let reader = FileReader(
-            repository: repository, chunker: chunker, compressor: compressor, followSymlinks: followSymlinks, progress: progress,
-            shouldStop: shouldStop, delta: delta)
-        return try await withThrowingTaskGroup(of: (Int, FileResult).self) { group in
-            var results: [(Int, FileResult)] = []
-            var next = 0
-            while next < files.count || !group.isEmpty {
-                while next < files.count, next - results.count < Self.filesInParallel {
-                    let (index, file) = files[next]
-                    group.addTask { (index, try await reader.read(file)) }
-                    next += 1
-                }
-                if let result = try await group.next() { results.append(result) }
-            }
-            return results.sorted { $0.0 < $1.0 }
         }
     }
 

@@ -12,7 +12,7 @@ enum AlignedMemory {
     /// Sizes are rounded up to this, so buffers of one size class serve each other.
     static let granule = 1 << 20
     /// At most this much is kept between uses.
-    static let keptLimit = 8 << 20
+    static let keptLimit = 4 << 20
 
     private static let kept = Mutex<[(address: UInt, size: Int)]>([])
 
