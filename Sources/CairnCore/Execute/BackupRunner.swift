@@ -354,7 +354,6 @@ struct FileReader: Sendable {
         var info = stat()
         let expected = fstat(descriptor, &info) == 0 ? Int(info.st_size) : Chunker.maximumSize
         var capacity = max(64 << 10, min(Chunker.maximumSize, expected + (64 << 10)))
-        let source = FileSource(descriptor: descriptor, path: path, size: expected)
         var buffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: capacity)
         defer { buffer.deallocate() }
         var filled = 0
@@ -374,7 +373,7 @@ struct FileReader: Sendable {
 
         do {
             while !atEnd || filled > 0 {
-                if !atEnd { atEnd = try await source.fill(buffer, filled: &filled) }
+                if !atEnd { atEnd = try Self.fill(descriptor, buffer, filled: &filled, path: path) }
                 if !atEnd && filled == capacity && capacity < Chunker.maximumSize {
                     // The file is longer than it was: read on in a buffer of the full size.
                     let larger = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: Chunker.maximumSize)

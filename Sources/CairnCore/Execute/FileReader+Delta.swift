@@ -48,7 +48,6 @@ extension FileReader {
         let block = index.blockSize
         let capacity = max(Self.deltaBuffer, 4 * block)
         let buffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: capacity)
-        let source = FileSource(descriptor: descriptor, path: path, size: Int(clamping: expectedSize))
         defer { buffer.deallocate() }
         var filled = 0, position = 0
         var bufferStart: UInt64 = 0
@@ -117,7 +116,7 @@ extension FileReader {
         do {
             while true {
                 let before = filled
-                if !atEnd { atEnd = try await source.fill(buffer, filled: &filled) }
+                if !atEnd { atEnd = try Self.fill(descriptor, buffer, filled: &filled, path: path) }
                 progress?.read(UInt64(filled - before))
                 // The content hash runs beside the search, in order, two buffers behind at most.
                 if !over {
