@@ -19,7 +19,7 @@ public struct Compressor: Sendable {
     }
 
     /// The payload compressed by the set's method, or kept as it is when compression would not
-    /// save at least 1/32 of it; returns the method used.
+    /// save at least 1/256 of it; returns the method used.
     public func compress(_ data: [UInt8]) throws -> (method: Method, payload: [UInt8]) {
         guard data.count >= 64, setting.algorithm != .none else { return (.none, data) }
         // Random-looking data (already compressed media, encrypted files) is common and costs
@@ -36,7 +36,7 @@ public struct Compressor: Sendable {
             compressed = try Self.zlibCompress(data, level: setting.level ?? 6)
             method = .zlib
         }
-        guard compressed.count < data.count - data.count / 32 else { return (.none, data) }
+        guard compressed.count < data.count - data.count / 256 else { return (.none, data) }
         return (method, compressed)
     }
 
