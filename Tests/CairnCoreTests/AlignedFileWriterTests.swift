@@ -6,9 +6,10 @@ import Testing
 
 @Suite("Aligned file writer: direct and buffered writes, holes, tails")
 struct AlignedFileWriterTests {
-    /// Writes `content` in pieces of random sizes and returns what the file holds and the bytes
-    /// it has allocated.
-    func roundTrip(_ content: [UInt8], direct: Bool, sparse: Bool, seed: UInt64, in directory: String) throws -> (bytes: [UInt8], allocated: Int) {
+    /// Writes `content` in pieces of random sizes, some as a pack is written (from a thread)
+    /// and some as a restore writes (from a task), and returns what the file holds and the
+    /// bytes it has allocated.
+    func roundTrip(_ content: [UInt8], direct: Bool, sparse: Bool, seed: UInt64, in directory: String) async throws -> (bytes: [UInt8], allocated: Int) {
         let path = directory + "/file-\(seed)-\(direct)-\(sparse)"
         let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
         #expect(descriptor >= 0)
@@ -18,7 +19,11 @@ struct AlignedFileWriterTests {
         var done = 0
         while done < content.count {
             let piece = min(content.count - done, 1 + Int(random.next() % UInt64(300 << 10)))
-            try writer.write(content[done..<done + piece])
+            if random.next() % 2 == 0 {
+                try content[done..<done + piece].withUnsafeBytes { try writer.write($0) }
+            } else {
+                try await writer.write(content[done..<done + piece])
+            }
             done += piece
         }
         let size = try writer.finish()
@@ -31,28 +36,28 @@ struct AlignedFileWriterTests {
     }
 
     @Test(arguments: [0, 1, 4095, 4096, 4097, (256 << 10) - 1, 256 << 10, (3 << 20) + 123])
-    func everySizeComesBackExact(size: Int) throws {
+    func everySizeComesBackExact(size: Int) async throws {
         let directory = try TemporaryDirectory()
         var random = SeededGenerator(state: UInt64(size))
         let content = random.bytes(size)
         for direct in [true, false] {
             for sparse in [true, false] {
-                let (bytes, _) = try roundTrip(content, direct: direct, sparse: sparse, seed: UInt64(size), in: directory.path)
+                let (bytes, _) = try await roundTrip(content, direct: direct, sparse: sparse, seed: UInt64(size), in: directory.path)
                 #expect(bytes == content, "size \(size), direct \(direct), sparse \(sparse)")
             }
         }
     }
 
-    @Test func zeroBlocksBecomeHolesWhenSparse() throws {
+    @Test func zeroBlocksBecomeHolesWhenSparse() async throws {
         let directory = try TemporaryDirectory()
         var random = SeededGenerator(state: 7)
         // Data, 2 MiB of zeros, data, and 1 MiB of zeros at the end.
         let content = random.bytes(300_000) + [UInt8](repeating: 0, count: 2 << 20) + random.bytes(70_000) + [UInt8](repeating: 0, count: 1 << 20)
         for direct in [true, false] {
-            let sparse = try roundTrip(content, direct: direct, sparse: true, seed: 1, in: directory.path)
+            let sparse = try await roundTrip(content, direct: direct, sparse: true, seed: 1, in: directory.path)
             #expect(sparse.bytes == content)
             #expect(sparse.allocated < 1 << 20, "holes left (\(sparse.allocated) bytes allocated, direct \(direct))")
-            let dense = try roundTrip(content, direct: direct, sparse: false, seed: 2, in: directory.path)
+            let dense = try await roundTrip(content, direct: direct, sparse: false, seed: 2, in: directory.path)
             #expect(dense.bytes == content)
             #expect(dense.allocated >= content.count, "everything written (\(dense.allocated) bytes allocated)")
         }

@@ -83,6 +83,8 @@ public struct BackupRunner {
     struct Completed: Sendable {
         var directory: ObjectIdentifier
         var index: Int
+        /// Its share of `readBufferBudget`.
+        var weight: Int
         var result: FileResult
     }
 
@@ -92,7 +94,6 @@ public struct BackupRunner {
         var running = 0
         /// The read buffers of the files being read, in MiB (see `weight`).
         var weight = 0
-        var weights: [ObjectIdentifier: [Int: Int]] = [:]
     }
 
     /// Files are read at once up to this many MiB of read buffers (a file's buffer is its size
@@ -120,10 +121,9 @@ public struct BackupRunner {
                     take(completed, into: &read, reads: &reads)
                 }
                 let reader = reads.reader, folder = ObjectIdentifier(directory)
-                reads.group.addTask { Completed(directory: folder, index: index, result: try await reader.read(file)) }
+                reads.group.addTask { Completed(directory: folder, index: index, weight: weight, result: try await reader.read(file)) }
                 reads.running += 1
                 reads.weight += weight
-                reads.weights[folder, default: [:]][index] = weight
             case .special:
                 continue
             }
@@ -132,7 +132,7 @@ public struct BackupRunner {
 
     private mutating func take(_ completed: Completed, into read: inout [ObjectIdentifier: [Int: FileResult]], reads: inout Reads) {
         reads.running -= 1
-        reads.weight -= reads.weights[completed.directory]?.removeValue(forKey: completed.index) ?? 0
+        reads.weight -= completed.weight
         // Every 32 MiB read, the heap gives back the pages that freed chunks left.
         let bytes = completed.result.statistics.bytesRead
         if (bytesSinceTrim + bytes) >> 25 != 0 {

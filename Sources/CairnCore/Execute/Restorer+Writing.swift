@@ -74,15 +74,15 @@ extension Restorer {
         }
         guard descriptor >= 0 else { throw FileMetadata.Failure(path: path, operation: "create", code: errno) }
         defer { close(descriptor) }
+        // An in-file delta's content is hashed whole as it is written, which checks every byte
+        // of its objects: their own hashes would be computed for nothing (a second SHA-256 pass
+        // over the file).
+        let hashedWhole = entry.delta.map { !$0.isFull } == true && entry.contentHash != nil
         // Objects are loaded (read, decrypted, checked) a few ahead while earlier ones are written.
         // Extents of the last few objects share their loads: an in-file delta's copies from one
         // object come back to it after each run of new data.
         // Least recently used first: one that falls out is neither waiting nor being written,
         // so its buffer goes back to the pool.
-        // An in-file delta's content is hashed whole as it is written, which checks every byte
-        // of its objects: their own hashes would be computed for nothing (a second SHA-256 pass
-        // over the file).
-        let hashedWhole = entry.delta.map { !$0.isFull } == true && entry.contentHash != nil
         var loads: [Task<ChunkHandoff, Error>] = []
         var next = 0
         var recent: [(id: ObjectID, task: Task<ChunkHandoff, Error>)] = []

@@ -85,15 +85,9 @@ public struct LocalFolderStorage: StorageBackend {
             directReads.supported.store(false, ordering: .relaxed)
         }
         let bytes = try await get(key, range: range)
-        let value: Value
-        do {
-            value = try bytes.withUnsafeBytes(body)
-        } catch {
-            BufferPool.shared.recycle(consume bytes)
-            throw error
-        }
+        let value = Result { try bytes.withUnsafeBytes(body) }
         BufferPool.shared.recycle(consume bytes)
-        return value
+        return try value.get()
     }
 
     /// Open files read past the page cache are kept apart from the others under this suffix.

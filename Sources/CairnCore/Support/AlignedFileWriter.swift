@@ -74,16 +74,9 @@ struct AlignedFileWriter: ~Copyable {
     mutating func write(_ bytes: UnsafeRawBufferPointer) throws {
         var done = 0
         while done < bytes.count {
-            let piece = min(capacity - filled, bytes.count - done)
-            (buffer.memory + filled).copyMemory(from: bytes.baseAddress! + done, byteCount: piece)
-            filled += piece
-            done += piece
+            done += take(bytes, from: done)
             if filled == capacity { try flushFull() }
         }
-    }
-
-    mutating func write(_ bytes: ArraySlice<UInt8>) throws {
-        try bytes.withUnsafeBytes { try write($0) }
     }
 
     /// The same for a task: while the device writes the last full buffer, the task is
@@ -91,17 +84,20 @@ struct AlignedFileWriter: ~Copyable {
     mutating func write(_ bytes: ArraySlice<UInt8>) async throws {
         var done = 0
         while done < bytes.count {
-            let piece = min(capacity - filled, bytes.count - done)
-            bytes.withUnsafeBytes { source in
-                (buffer.memory + filled).copyMemory(from: source.baseAddress! + done, byteCount: piece)
-            }
-            filled += piece
-            done += piece
+            done += bytes.withUnsafeBytes { take($0, from: done) }
             if filled == capacity {
                 if let inFlight { await inFlight.outcome.completion() }
                 try flushFull()
             }
         }
+    }
+
+    /// Copies what the buffer has room for of `bytes[done...]`; returns how much.
+    private mutating func take(_ bytes: UnsafeRawBufferPointer, from done: Int) -> Int {
+        let piece = min(capacity - filled, bytes.count - done)
+        (buffer.memory + filled).copyMemory(from: bytes.baseAddress! + done, byteCount: piece)
+        filled += piece
+        return piece
     }
 
     /// Writes what is left (its unaligned tail through the page cache) and returns the size.
