@@ -128,6 +128,47 @@ struct RepositoryTests {
         #expect(try await repository.snapshots() == [SnapshotRecord(id: id, snapshot: snapshot)])
     }
 
+    @Test func aContentHashTheIdsGiveIsLeftOutAndGivenBack() throws {
+        let prefix = try SecureRandom.bytes(32)
+        let chunks = [Extent(object: try .random(), offset: 0, length: 9), Extent(object: try .random(), offset: 0, length: 4)]
+        var plain = TreeEntry(name: Array("plain".utf8), kind: .file)
+        plain.content = chunks
+        plain.contentHash = ContentHasher.hash(ofChunks: chunks, prefix: prefix)
+        var empty = TreeEntry(name: Array("empty".utf8), kind: .file)
+        empty.contentHash = ContentHasher.hash(ofChunks: [], prefix: prefix)
+        var other = TreeEntry(name: Array("other".utf8), kind: .file)  // a hash the ids do not give
+        other.content = chunks
+        other.contentHash = try .random()
+        var delta = TreeEntry(name: Array("delta".utf8), kind: .file)  // a delta version: recorded
+        delta.content = [Extent(object: chunks[0].object, offset: 2, length: 5)]
+        delta.contentHash = ContentHasher.hash(ofChunks: delta.content, prefix: prefix)
+        delta.delta = DeltaInfo(
+            isFull: false, deltas: 1, signature: nil, fullSignature: try .random(), stored: Timestamp(seconds: 2, nanoseconds: 0),
+            fullStored: Timestamp(seconds: 1, nanoseconds: 0), newBytes: 3)
+        let tree = Tree(entries: [plain, empty, other, delta, TreeEntry(name: Array("none".utf8), kind: .file)])
+
+        let bytes = tree.encoded(contentHashPrefix: prefix)
+        #expect(try Tree.decode(bytes, what: "t", contentHashPrefix: prefix) == tree)
+        for entry in [plain, empty] { #expect(bytes.firstRange(of: entry.contentHash!.bytes) == nil, "\(entry.name) hash left out") }
+        for entry in [other, delta] { #expect(bytes.firstRange(of: entry.contentHash!.bytes) != nil, "\(entry.name) hash recorded") }
+        // Another repository's prefix gives other hashes: the hash is keyed, never stored.
+        let elsewhere = try Tree.decode(bytes, what: "t", contentHashPrefix: try SecureRandom.bytes(32))
+        #expect(elsewhere.entry(named: Array("plain".utf8))?.contentHash != plain.contentHash)
+        #expect(elsewhere.entry(named: Array("other".utf8))?.contentHash == other.contentHash)
+
+        // Version 2 trees (every hash recorded) are still read; a derived hash needs version 3.
+        let recorded = Tree(entries: [other, delta])
+        var version2 = recorded.encoded(contentHashPrefix: prefix)
+        #expect(version2[0] == 3)
+        version2[0] = 2
+        #expect(try Tree.decode(version2, what: "t", contentHashPrefix: prefix) == recorded)
+        var derivedInVersion2 = Tree(entries: [plain]).encoded(contentHashPrefix: prefix)
+        derivedInVersion2[0] = 2
+        #expect(throws: FormatError.malformed("t", "unknown content hash marker")) {
+            try Tree.decode(derivedInVersion2, what: "t", contentHashPrefix: prefix)
+        }
+    }
+
     @Test func keysCanBeAddedChangedAndRemovedWithoutRewritingData() async throws {
         let storage = MemoryStorage()
         let repository = try await create(storage)

@@ -21,7 +21,7 @@ struct RestoreSafetyTests {
         var entry = TreeEntry(name: Array(name.utf8), kind: .directory)
         entry.mode = 0o755
         // Keep the crafted order: Tree sorts, so duplicates stay next to each other.
-        entry.subtree = try await repository.store(.tree, Tree(entries: entries).encoded()).id
+        entry.subtree = try await repository.store(.tree, Tree(entries: entries).encoded(contentHashPrefix: repository.contentHashPrefix)).id
         return entry
     }
 
@@ -44,7 +44,7 @@ struct RestoreSafetyTests {
         let good = try await file("good.txt", Array("fine".utf8), in: repository)
         var rootEntries = [escapeLink, throughLink, dotDot, slash, absolute, hardLink, good]
         rootEntries.append(try await directory("sub", [hardLink], in: repository))
-        let root = try await repository.store(.tree, Tree(entries: rootEntries).encoded()).id
+        let root = try await repository.store(.tree, Tree(entries: rootEntries).encoded(contentHashPrefix: repository.contentHashPrefix)).id
 
         let target = workspace.subpath("target")
         var restorer = Restorer(repository: repository, target: FilePath(target), paths: [], overwrite: .always, permissions: false, dryRun: false)
@@ -87,7 +87,7 @@ struct RestoreSafetyTests {
         // A delta version's extents: two pieces of the object, as copies from a base version.
         delta.content = [Extent(object: id, offset: 0, length: 1000), Extent(object: id, offset: 1000, length: right.count - 1000)]
         delta.delta = DeltaInfo(isFull: false, deltas: 1, signature: nil, fullSignature: id, stored: Timestamp(seconds: 2, nanoseconds: 0), fullStored: Timestamp(seconds: 1, nanoseconds: 0), newBytes: 0)
-        let root = try await repository.store(.tree, Tree(entries: [plain, delta]).encoded()).id
+        let root = try await repository.store(.tree, Tree(entries: [plain, delta]).encoded(contentHashPrefix: repository.contentHashPrefix)).id
 
         let target = workspace.subpath("target")
         var restorer = Restorer(repository: repository, target: FilePath(target), paths: [], overwrite: .always, permissions: false, dryRun: false)

@@ -28,6 +28,15 @@ public final class ContentHasher: @unchecked Sendable {
         return ObjectID(stream.finish())
     }
 
+    /// The hash of a file stored as whole chunks, from its extents' ids (a tree leaves such a
+    /// hash out). `prefix` is `Repository.contentHashPrefix`.
+    public static func hash(ofChunks extents: [Extent], prefix: [UInt8]) -> ObjectID {
+        var message = prefix
+        message.reserveCapacity(prefix.count + extents.count * ObjectID.size)
+        for extent in extents { message += extent.object.bytes }
+        return ObjectID(Hashing.sha256(message))
+    }
+
     /// Bytes added since the buffer was last cut: cutting again is tried once there are enough
     /// of them (each try scans the pending chunk from its start).
     private var unscanned = 0

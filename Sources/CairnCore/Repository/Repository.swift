@@ -13,6 +13,9 @@ public actor Repository {
     let master: MasterKey?
     /// The key file that opened the repository, if it is encrypted.
     public nonisolated let openedWith: String?
+    /// What a file's content hash starts with (`ContentHasher`): keyed, so it says nothing to
+    /// someone without the key.
+    public nonisolated let contentHashPrefix: [UInt8]
 
     var compressor = Compressor(.default)
     var index = RepositoryIndex()
@@ -32,6 +35,7 @@ public actor Repository {
         self.descriptor = descriptor
         self.master = master
         self.openedWith = openedWith
+        contentHashPrefix = master.map { Hashing.hmacSHA256(key: $0.identification, Array("cairn-content-hash".utf8)) } ?? []
         if let master {
             guard let algorithm = AEAD.Algorithm(rawValue: descriptor.encryption) else {
                 throw RepositoryError.unsupported("the repository at \(storage.location) uses the unknown encryption \(descriptor.encryption)")
@@ -46,12 +50,6 @@ public actor Repository {
 
     /// The secret the chunker's gear table comes from (fixed when the repository is not encrypted).
     public nonisolated var chunkerKey: [UInt8] { master?.identification ?? Array("cairn-unencrypted-chunker".utf8) }
-
-    /// What a file's content hash starts with (`ContentHasher`): keyed, so it says nothing to
-    /// someone without the key.
-    public nonisolated var contentHashPrefix: [UInt8] {
-        master.map { Hashing.hmacSHA256(key: $0.identification, Array("cairn-content-hash".utf8)) } ?? []
-    }
 
     /// The key of block signatures' strong hashes (in-file delta).
     public nonisolated var signatureKey: [UInt8] {

@@ -124,10 +124,10 @@ extension Repository {
     }
 
     public func store(_ tree: Tree) async throws -> Stored {
-        try await store(.tree, tree.encoded())
+        try await store(.tree, tree.encoded(contentHashPrefix: contentHashPrefix))
     }
 
     public func tree(_ id: ObjectID) async throws -> Tree {
-        try Tree.decode(try await load(.tree, id), what: "tree \(id.short)")
+        try Tree.decode(try await load(.tree, id), what: "tree \(id.short)", contentHashPrefix: contentHashPrefix)
     }
 }

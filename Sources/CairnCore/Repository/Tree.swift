@@ -135,10 +135,18 @@ public struct Tree: Hashable, Sendable {
         return nil
     }
 
-    /// Version 2 added `delta`; version 1 trees are still read.
-    static let version: UInt64 = 2
+    /// Version 2 added `delta`; version 3 leaves out a content hash that the content's ids give
+    /// (`ContentHasher.hash(ofChunks:)`). Versions 1 and 2 are still read.
+    static let version: UInt64 = 3
 
-    func encoded() -> [UInt8] {
+    /// The content hash field's first byte: none, recorded, or derived from the content's ids.
+    private enum HashMarker: UInt8 {
+        case absent = 0, recorded = 1, derived = 2
+    }
+
+    /// `contentHashPrefix` is the repository's (`Repository.contentHashPrefix`): a hash that the
+    /// content's ids give is left out, and given again when the tree is read.
+    func encoded(contentHashPrefix: [UInt8]) -> [UInt8] {
         var writer = BinaryWriter(capacity: entries.count * 120)
         writer.varint(Self.version)
         writer.varint(entries.count)
@@ -169,7 +177,18 @@ public struct Tree: Hashable, Sendable {
                 writer.varint(extent.offset)
                 writer.varint(extent.length)
             }
-            writer.optionalID(entry.contentHash)
+            if let hash = entry.contentHash {
+                // A delta version's hash is of bytes the extents only point into: not derivable.
+                let derivable = entry.delta.map(\.isFull) ?? true
+                if derivable, ContentHasher.hash(ofChunks: entry.content, prefix: contentHashPrefix) == hash {
+                    writer.byte(HashMarker.derived.rawValue)
+                } else {
+                    writer.byte(HashMarker.recorded.rawValue)
+                    writer.id(hash)
+                }
+            } else {
+                writer.byte(HashMarker.absent.rawValue)
+            }
             writer.optionalID(entry.subtree)
             if let delta = entry.delta {
                 writer.byte(delta.isFull ? 1 : 2)
@@ -186,10 +205,10 @@ public struct Tree: Hashable, Sendable {
         return writer.bytes
     }
 
-    static func decode(_ bytes: [UInt8], what: String) throws -> Tree {
+    static func decode(_ bytes: [UInt8], what: String, contentHashPrefix: [UInt8]) throws -> Tree {
         var reader = BinaryReader(bytes, what: what)
         let version = try reader.varint()
-        guard version == 1 || version == Self.version else { throw FormatError.unsupportedVersion(what, Int(version)) }
+        guard (1...Self.version).contains(version) else { throw FormatError.unsupportedVersion(what, Int(version)) }
         let count = try reader.count(limit: bytes.count)
         var entries: [TreeEntry] = []
         entries.reserveCapacity(count)
@@ -216,7 +235,13 @@ public struct Tree: Hashable, Sendable {
             for _ in 0..<(try reader.count(limit: bytes.count)) {
                 entry.content.append(Extent(object: try reader.id(), offset: try reader.count(), length: try reader.count()))
             }
-            entry.contentHash = try reader.optionalID()
+            switch HashMarker(rawValue: try reader.byte()) {
+            case .absent: break
+            case .recorded: entry.contentHash = try reader.id()
+            case .derived where version >= 3 && kind == .file:
+                entry.contentHash = ContentHasher.hash(ofChunks: entry.content, prefix: contentHashPrefix)
+            default: throw FormatError.malformed(what, "unknown content hash marker")
+            }
             entry.subtree = try reader.optionalID()
             if version >= 2 {
                 let marker = try reader.byte()
