@@ -13,7 +13,7 @@ gib=${1:-10}
 here=$(cd "$(dirname "$0")" && pwd)
 work=${BENCH_DIR:-/tmp/cairn-bench-large}
 cairn=$here/../.build/release/cairn
-(cd "$here/.." && swift build -c release >/dev/null)
+(cd "$here/.." && swift build -c release --static-swift-stdlib >/dev/null)
 [[ -x /usr/bin/time ]] || { echo "GNU time is missing: apt-get install time" >&2; exit 1; }
 rm -rf "$work"
 mkdir -p "$work/source" "$work/destination"

@@ -17,7 +17,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 work=${BENCH_DIR:-/tmp/cairn-bench}
 cairn=$here/../.build/release/cairn
 mkdir -p "$work"
-(cd "$here/.." && swift build -c release >/dev/null)
+(cd "$here/.." && swift build -c release --static-swift-stdlib >/dev/null)
 command -v restic >/dev/null || { echo "restic is missing: apt-get install restic" >&2; exit 1; }
 [[ -x /usr/bin/time ]] || { echo "GNU time is missing: apt-get install time" >&2; exit 1; }
 
