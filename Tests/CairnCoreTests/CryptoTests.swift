@@ -111,6 +111,27 @@ struct CompressionTests {
         #expect(try compressor.compress(try SecureRandom.bytes(1 << 20)).method == .none)
     }
 
+    @Test func withoutALevelSmallPiecesAreCompressedHarder() throws {
+        // Words drawn at random from a small vocabulary, as in the bench's small text files.
+        var generator = SystemRandomNumberGenerator()
+        let words = (0..<40).map { _ in String((0..<Int.random(in: 3...10, using: &generator)).map { _ in "abcdefghijklmnopqrstuvwxyz".randomElement()! }) }
+        func text(_ size: Int) -> [UInt8] {
+            var bytes: [UInt8] = []
+            while bytes.count < size { bytes += Array((words.randomElement()! + " ").utf8) }
+            return Array(bytes.prefix(size))
+        }
+        let automatic = Compressor(.default)
+        let level3 = Compressor(Compression(algorithm: .zstd, level: 3))
+        let small = text(12 << 10)
+        #expect(try automatic.compress(small).payload.count < level3.compress(small).payload.count)
+        #expect(try Compressor.decompress(automatic.compress(small).payload, method: .zstd, originalSize: small.count) == small)
+        // A chunk of a large file: level 3; a level given: that level, whatever the size.
+        let chunk = text(Chunker.minimumSize)
+        #expect(try automatic.compress(chunk).payload == level3.compress(chunk).payload)
+        #expect(try Compressor(Compression(algorithm: .zstd, level: 4)).compress(small).payload == automatic.compress(small).payload)
+        #expect(try Compressor(Compression(algorithm: .zstd, level: 3)).compress(small).payload == Compressor.zstdCompress(small, level: 3))
+    }
+
     @Test func damagedPayloadsAreDetected() throws {
         var (method, payload) = try Compressor(.default).compress(Self.text)
         payload[payload.count / 2] ^= 0xFF

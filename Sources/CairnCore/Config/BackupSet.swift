@@ -25,12 +25,14 @@ public struct BackupSet: Sendable {
     public var notify: Notify?
 }
 
-/// How stored data is compressed: `zstd` (default, level 3), `zlib` (level 6) or `none`, as `NAME[:LEVEL]`.
+/// How stored data is compressed: `zstd` (default; level 3, or 4 for small pieces), `zlib` (level 6)
+/// or `none`, as `NAME[:LEVEL]`.
 public struct Compression: Hashable, Sendable, CustomStringConvertible {
     public enum Algorithm: String, CaseIterable, Sendable {
         case zstd, zlib, none
 
-        /// The levels the algorithm accepts, and the one used when none is given.
+        /// The levels the algorithm accepts. Without one, zstd's depends on the piece's size
+        /// (`Compressor.automaticZstdLevel(forSize:)`) and zlib's is 6.
         public var levels: ClosedRange<Int>? {
             switch self {
             case .zstd: return 1...22
@@ -38,17 +40,10 @@ public struct Compression: Hashable, Sendable, CustomStringConvertible {
             case .none: return nil
             }
         }
-
-        public var defaultLevel: Int? {
-            switch self {
-            case .zstd: return 3
-            case .zlib: return 6
-            case .none: return nil
-            }
-        }
     }
 
-    public static let `default` = Compression(algorithm: .zstd, level: 3)
+    /// zstd at its automatic level (`Compressor.automaticZstdLevel(forSize:)`).
+    public static let `default` = Compression(algorithm: .zstd, level: nil)
 
     public var algorithm: Algorithm
     public var level: Int?

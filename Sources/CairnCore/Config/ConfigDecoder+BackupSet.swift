@@ -92,7 +92,7 @@ extension ConfigDecoder {
             error("\(what) must be zstd, zlib or none, optionally with :LEVEL, found '\(text)'\(Suggestion.didYouMean(parts[0], among: names))", at: node)
             return nil
         }
-        guard parts.count == 2 else { return Compression(algorithm: algorithm, level: algorithm.defaultLevel) }
+        guard parts.count == 2 else { return Compression(algorithm: algorithm, level: nil) }
         guard let levels = algorithm.levels else {
             error("\(what): none takes no level", at: node)
             return nil
