@@ -52,12 +52,17 @@ measure() { # tool step run repo command...
 # deletion the script waits that long; and the tools take turns going first (cairn in odd runs,
 # restic in even ones), so neither always runs on the heels of the other's writes.
 # After the wait, both cores are kept busy for 3 s: on these VMs the first seconds of work
-# after half a minute of idling run 20-50% slower, whichever tool gets them.
+# after half a minute of idling run 20-50% slower, whichever tool gets them. And the corpus is
+# read once: after that half minute, reading its cached pages takes three times as long (`cat`
+# of the 1.5 GB: 1.9 s instead of 0.6; docs/BENCHMARKS.md), and whichever tool went first paid
+# for the other. Every step is thus timed on a warm page cache,
+# as the steps after the first already were.
 settle() {
     sync
     local expire
     expire=$(cat /proc/sys/vm/dirty_expire_centisecs 2>/dev/null || echo 3000)
     sleep $(( expire / 100 + 2 ))
+    find "$corpus" -type f -print0 | xargs -0 cat >/dev/null
     local core
     for core in $(seq "$(nproc)"); do timeout 3 sh -c 'while :; do :; done' & done
     wait
