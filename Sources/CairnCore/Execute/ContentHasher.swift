@@ -23,17 +23,19 @@ public final class ContentHasher: @unchecked Sendable {
 
     /// The hash from chunk ids already known, in order.
     public static func hash(ofChunks ids: [ObjectID], repository: Repository) -> ObjectID {
-        let stream = start(repository)
-        for id in ids { stream.update(id.bytes) }
-        return ObjectID(stream.finish())
+        hash(ofIDs: ids, count: ids.count, prefix: repository.contentHashPrefix)
     }
 
     /// The hash of a file stored as whole chunks, from its extents' ids (a tree leaves such a
     /// hash out). `prefix` is `Repository.contentHashPrefix`.
     public static func hash(ofChunks extents: [Extent], prefix: [UInt8]) -> ObjectID {
+        hash(ofIDs: extents.lazy.map(\.object), count: extents.count, prefix: prefix)
+    }
+
+    private static func hash(ofIDs ids: some Sequence<ObjectID>, count: Int, prefix: [UInt8]) -> ObjectID {
         var message = prefix
-        message.reserveCapacity(prefix.count + extents.count * ObjectID.size)
-        for extent in extents { message += extent.object.bytes }
+        message.reserveCapacity(prefix.count + count * ObjectID.size)
+        for id in ids { message += id.bytes }
         return ObjectID(Hashing.sha256(message))
     }
 
