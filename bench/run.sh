@@ -55,8 +55,8 @@ measure() { # tool step run repo command...
 # after half a minute of idling run 20-50% slower, whichever tool gets them. And the corpus is
 # read once: after that half minute, reading its cached pages takes three times as long (`cat`
 # of the 1.5 GB: 1.9 s instead of 0.6; docs/BENCHMARKS.md), and whichever tool went first paid
-# for the other. Every step is thus timed on a warm page cache,
-# as the steps after the first already were.
+# for the other. Every step is thus timed on a warm page cache, as the steps after the first
+# already were.
 settle() {
     sync
     local expire

@@ -40,10 +40,10 @@ public struct Compressor: Sendable {
         return (method, compressed)
     }
 
-    /// zstd's level when the set names none: 3 for chunks of large files (at ~330 MB/s per core
-    /// it keeps up with reading), 4 for pieces smaller than the chunker's minimum (whole small
-    /// files, trees), which then come out ~12% smaller for ~5% more of a backup's CPU time (small
-    /// pieces cost more in system calls than in compression).
+    /// zstd's level when the set names none: 3 for pieces of the chunker's minimum and more (at
+    /// ~330 MB/s per core it keeps up with reading), 4 for smaller ones (whole small files, a
+    /// file's last piece, trees), which then come out ~12% smaller for ~5% more of a backup's
+    /// CPU time (small pieces cost more in system calls than in compression).
     static func automaticZstdLevel(forSize size: Int) -> Int {
         size < Chunker.minimumSize ? 4 : 3
     }

@@ -25,8 +25,8 @@ public struct BackupSet: Sendable {
     public var notify: Notify?
 }
 
-/// How stored data is compressed: `zstd` (default; level 3, or 4 for small pieces), `zlib` (level 6)
-/// or `none`, as `NAME[:LEVEL]`.
+/// How stored data is compressed: `zstd` (default; level 3, or 4 for pieces under 512 KiB),
+/// `zlib` (level 6) or `none`, as `NAME[:LEVEL]`.
 public struct Compression: Hashable, Sendable, CustomStringConvertible {
     public enum Algorithm: String, CaseIterable, Sendable {
         case zstd, zlib, none

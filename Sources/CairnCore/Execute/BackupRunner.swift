@@ -59,6 +59,8 @@ public struct BackupRunner {
         var problems: [Problem] = []
         /// For a file with in-file delta: how it was stored, and why.
         var deltaOutcome: String?
+        /// Neither stored nor a problem: a stop was requested while it was read.
+        var wasStopped: Bool { entry == nil && problems.isEmpty }
     }
 
     /// Stores everything under `directory` and returns the id of its tree.
@@ -141,7 +143,8 @@ public struct BackupRunner {
         } else {
             bytesSinceTrim += bytes
         }
-        if completed.result.entry == nil, completed.result.problems.isEmpty { wasInterrupted = true }
+        // Seen here too, not only when merged: no further file is started.
+        if completed.result.wasStopped { wasInterrupted = true }
         read[completed.directory, default: [:]][completed.index] = completed.result
     }
 
@@ -191,7 +194,7 @@ public struct BackupRunner {
         statistics.newObjects += s.newObjects
         statistics.problems += s.problems
         problems += result.problems
-        if result.entry == nil, result.problems.isEmpty { wasInterrupted = true }
+        if result.wasStopped { wasInterrupted = true }
     }
 
     /// Bytes read by files read in parallel since the heap last gave back its free pages.
