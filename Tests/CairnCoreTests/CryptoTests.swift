@@ -141,3 +141,38 @@ struct CompressionTests {
         #expect(throws: CompressionError.sizeMismatch) { try Compressor.decompress(payload, method: method, originalSize: Self.text.count) }
     }
 }
+
+@Suite("Objects sealed in one buffer")
+struct ObjectSealingTests {
+    /// Text (compresses), random bytes (stored as they are, encrypted from where they are),
+    /// text with a random half, tiny and empty objects; with each cipher and without one.
+    static func samples() throws -> [[UInt8]] {
+        var text: [UInt8] = []
+        while text.count < 700 << 10 { text += Array("a chunk of text that compresses well, line \(text.count)\n".utf8) }
+        let random = try SecureRandom.bytes(600 << 10)
+        return [text, random, Array(text.prefix(300 << 10)) + random.prefix(300 << 10), Array(text.prefix(40)), [7], []]
+    }
+
+    @Test(arguments: [AEAD.Algorithm.aes256GCM, .chacha20Poly1305, nil], [Compression(algorithm: .zstd, level: nil), Compression(algorithm: .zlib, level: 6), Compression(algorithm: .none, level: nil)])
+    func sealedObjectsOpenToTheirPlaintextAndDamageIsFound(algorithm: AEAD.Algorithm?, compression: Compression) throws {
+        let codec = ObjectCodec(aead: try algorithm.map { try AEAD($0, key: try SecureRandom.bytes(32)) }, identificationKey: algorithm == nil ? nil : try SecureRandom.bytes(32))
+        let overhead = algorithm == nil ? 32 : AEAD.overhead
+        for plaintext in try Self.samples() {
+            let id = codec.contentID(of: plaintext)
+            let box = try codec.seal(.blob, id: id, plaintext: plaintext, compressor: Compressor(compression))
+            #expect(try codec.open(.blob, id: id, box: box, where: "a test") == plaintext)
+            // The header is the method byte and the length as a varint (1 to 3 bytes here).
+            let header = 1 + (plaintext.count < 128 ? 1 : plaintext.count < 1 << 14 ? 2 : 3)
+            let random = plaintext.count == 600 << 10 && Set(plaintext.prefix(4096)).count > 200
+            if compression.algorithm == .none || random || plaintext.count < 64 {
+                #expect(box.count == overhead + header + plaintext.count)
+            } else {
+                #expect(box.count < overhead + header + plaintext.count * 3 / 4)
+            }
+            var damaged = box
+            damaged[damaged.count / 2] ^= 0x01
+            #expect(throws: RepositoryError.self) { try codec.open(.blob, id: id, box: damaged, where: "a test") }
+            #expect(throws: RepositoryError.self) { try codec.open(.tree, id: id, box: box, where: "a test") }
+        }
+    }
+}

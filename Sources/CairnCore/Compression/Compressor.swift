@@ -21,23 +21,41 @@ public struct Compressor: Sendable {
     /// The payload compressed by the set's method, or kept as it is when compression would not
     /// save at least 1/256 of it; returns the method used.
     public func compress(_ data: [UInt8]) throws -> (method: Method, payload: [UInt8]) {
-        guard data.count >= 64, setting.algorithm != .none else { return (.none, data) }
+        var method = Method.none
+        let payload = try BufferPool.shared.make(count: data.count) { output in
+            guard let compressed = try compress(data, into: output) else { return 0 }
+            method = compressed.method
+            return compressed.count
+        }
+        guard method != .none else {
+            BufferPool.shared.recycle(consume payload)
+            return (.none, data)
+        }
+        return (method, payload)
+    }
+
+    /// Compresses `data` into `output` by the set's method; nil when that would not save at
+    /// least 1/256 of it (or does not fit `output`), so the data is better stored as it is.
+    /// Room for `data.count` bytes is enough: a larger result is never kept.
+    func compress(_ data: [UInt8], into output: UnsafeMutableBufferPointer<UInt8>) throws -> (method: Method, count: Int)? {
+        guard data.count >= 64, setting.algorithm != .none else { return nil }
         // Random-looking data (already compressed media, encrypted files) is common and costs
         // as much to try as text: a fast look at a sample decides whether to try at all.
-        if data.count >= 256 << 10, try Self.looksIncompressible(data) { return (.none, data) }
-        let compressed: [UInt8]
+        if data.count >= 256 << 10, try Self.looksIncompressible(data) { return nil }
+        let room = UnsafeMutableBufferPointer(rebasing: output[0..<min(output.count, data.count - data.count / 256)])
+        let written: Int?
         let method: Method
         switch setting.algorithm {
-        case .none: return (.none, data)
+        case .none: return nil
         case .zstd:
-            compressed = try Self.zstdCompress(data, level: setting.level ?? Self.automaticZstdLevel(forSize: data.count))
+            written = try Self.zstdCompress(data, level: setting.level ?? Self.automaticZstdLevel(forSize: data.count), into: room)
             method = .zstd
         case .zlib:
-            compressed = try Self.zlibCompress(data, level: setting.level ?? 6)
+            written = try Self.zlibCompress(data, level: setting.level ?? 6, into: room)
             method = .zlib
         }
-        guard compressed.count < data.count - data.count / 256 else { return (.none, data) }
-        return (method, compressed)
+        guard let written, written < data.count - data.count / 256 else { return nil }
+        return (method, written)
     }
 
     /// zstd's level when the set names none: 3 for pieces of the chunker's minimum and more (at
@@ -75,27 +93,39 @@ public struct Compressor: Sendable {
     static func looksIncompressible(_ data: [UInt8]) throws -> Bool {
         let sampleSize = 4 << 10, samples = 16
         let step = (data.count - sampleSize) / (samples - 1)
-        for index in 0..<samples {
-            let start = index * step
-            let sample = Array(data[start..<start + sampleSize])
-            if try zstdCompress(sample, level: 1).count <= sampleSize - sampleSize / 32 { return false }
+        // A sample saves enough when its result fits in 31/32 of its size.
+        return try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: sampleSize - sampleSize / 32) { output in
+            for index in 0..<samples {
+                let start = index * step
+                if try zstdCompress(Array(data[start..<start + sampleSize]), level: 1, into: output) != nil { return false }
+            }
+            return true
         }
-        return true
     }
 
     static func zstdCompress(_ data: [UInt8], level: Int) throws -> [UInt8] {
         let bound = ZSTD_compressBound(data.count)
+        var written: Int?
+        let output = try BufferPool.shared.make(count: bound) { buffer in
+            written = try zstdCompress(data, level: level, into: buffer)
+            return written ?? 0
+        }
+        guard written != nil else { throw CompressionError.failed("zstd: the output buffer of its bound was too small") }
+        return output
+    }
+
+    /// The bytes zstd wrote into `output`, or nil when its result does not fit.
+    static func zstdCompress(_ data: [UInt8], level: Int, into output: UnsafeMutableBufferPointer<UInt8>) throws -> Int? {
         let context = ZstdContexts.shared.takeCompressor()
         defer { ZstdContexts.shared.give(compressor: context) }
-        var written = 0
-        let output = BufferPool.shared.make(count: bound) { buffer in
-            written = data.withUnsafeBytes { input in
-                ZSTD_compressCCtx(context, buffer.baseAddress, bound, input.baseAddress, input.count, Int32(level))
-            }
-            return ZSTD_isError(written) == 0 ? written : 0
+        let written = data.withUnsafeBytes { input in
+            ZSTD_compressCCtx(context, output.baseAddress, output.count, input.baseAddress, input.count, Int32(level))
         }
-        guard ZSTD_isError(written) == 0 else { throw CompressionError.failed("zstd: " + String(cString: ZSTD_getErrorName(written))) }
-        return output
+        if ZSTD_isError(written) != 0 {
+            if ZSTD_getErrorCode(written) == ZSTD_error_dstSize_tooSmall { return nil }
+            throw CompressionError.failed("zstd: " + String(cString: ZSTD_getErrorName(written)))
+        }
+        return written
     }
 
     static func zstdDecompress(_ payload: ArraySlice<UInt8>, originalSize: Int) throws -> [UInt8] {
@@ -112,13 +142,13 @@ public struct Compressor: Sendable {
         return output
     }
 
-    static func zlibCompress(_ data: [UInt8], level: Int) throws -> [UInt8] {
-        var length = compressBound(uLong(data.count))
-        var output = [UInt8](repeating: 0, count: Int(length))
-        let status = compress2(&output, &length, data, uLong(data.count), Int32(level))
+    /// The bytes zlib wrote into `output`, or nil when its result does not fit.
+    static func zlibCompress(_ data: [UInt8], level: Int, into output: UnsafeMutableBufferPointer<UInt8>) throws -> Int? {
+        var length = uLong(output.count)
+        let status = compress2(output.baseAddress, &length, data, uLong(data.count), Int32(level))
+        if status == Z_BUF_ERROR { return nil }
         guard status == Z_OK else { throw CompressionError.failed("zlib: status \(status)") }
-        output.removeSubrange(Int(length)...)
-        return output
+        return Int(length)
     }
 
     static func zlibDecompress(_ payload: [UInt8], originalSize: Int) throws -> [UInt8] {

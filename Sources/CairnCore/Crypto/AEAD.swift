@@ -34,52 +34,54 @@ public struct AEAD: Sendable {
     }
 
     public func seal(_ plaintext: [UInt8], associatedData: [UInt8] = []) throws -> [UInt8] {
-        try seal(parts: [plaintext], associatedData: associatedData)
+        try plaintext.withUnsafeBytes { plaintext in
+            try BufferPool.shared.make(count: Self.overhead + plaintext.count) { box in
+                try seal(in: box, inPlace: 0, then: plaintext, associatedData: associatedData)
+            }
+        }
     }
 
-    /// Seals the concatenation of `parts` without building it first.
-    public func seal(parts: [[UInt8]], associatedData: [UInt8] = []) throws -> [UInt8] {
-        let nonce = try SecureRandom.bytes(Self.nonceSize)
+    /// Seals into `box`, which holds room for the nonce, then `inPlace` bytes of plaintext that
+    /// are encrypted where they are, then room for `more` (plaintext encrypted from where it
+    /// is) and the tag. Returns the box's length. (Sealing in place spares a buffer and a copy
+    /// for every chunk a backup stores.)
+    func seal(
+        in box: UnsafeMutableBufferPointer<UInt8>, inPlace: Int, then more: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0),
+        associatedData: [UInt8]
+    ) throws -> Int {
+        let plaintextCount = inPlace + more.count
+        precondition(box.count >= Self.overhead + plaintextCount, "a box has room for its nonce, plaintext and tag")
+        let base = box.baseAddress!
+        guard RAND_bytes(base, Int32(Self.nonceSize)) == 1 else { throw CryptoError.fromQueue("RAND_bytes") }
         guard let context = EVP_CIPHER_CTX_new() else { throw CryptoError.fromQueue("EVP_CIPHER_CTX_new") }
         defer { EVP_CIPHER_CTX_free(context) }
-        let plaintextCount = parts.reduce(0) { $0 + $1.count }
         var length: Int32 = 0
         guard EVP_EncryptInit_ex(context, cipher, nil, nil, nil) == 1,
             EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_SET_IVLEN, Int32(Self.nonceSize), nil) == 1,
-            EVP_EncryptInit_ex(context, nil, nil, key, nonce) == 1
+            EVP_EncryptInit_ex(context, nil, nil, key, base) == 1
         else { throw CryptoError.fromQueue("encryption setup") }
         if !associatedData.isEmpty {
             guard EVP_EncryptUpdate(context, nil, &length, associatedData, Int32(associatedData.count)) == 1 else {
                 throw CryptoError.fromQueue("associated data")
             }
         }
-        var failure: CryptoError?
-        let output = BufferPool.shared.make(count: Self.nonceSize + plaintextCount + Self.tagSize) { buffer in
-            let base = buffer.baseAddress!
-            base.update(from: nonce, count: Self.nonceSize)
-            var total = 0
-            for part in parts where !part.isEmpty {
-                guard EVP_EncryptUpdate(context, base + Self.nonceSize + total, &length, part, Int32(part.count)) == 1 else {
-                    failure = CryptoError.fromQueue("encryption")
-                    return 0
-                }
-                total += Int(length)
-            }
-            guard EVP_EncryptFinal_ex(context, base + Self.nonceSize + total, &length) == 1 else {
-                failure = CryptoError.fromQueue("encryption final")
-                return 0
-            }
+        let ciphertext = base + Self.nonceSize
+        var total = 0
+        if inPlace > 0 {
+            guard EVP_EncryptUpdate(context, ciphertext, &length, ciphertext, Int32(inPlace)) == 1 else { throw CryptoError.fromQueue("encryption") }
             total += Int(length)
-            guard total == plaintextCount,
-                EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_GET_TAG, Int32(Self.tagSize), base + Self.nonceSize + total) == 1
-            else {
-                failure = CryptoError.fromQueue("tag")
-                return 0
-            }
-            return Self.nonceSize + total + Self.tagSize
         }
-        if let failure { throw failure }
-        return output
+        if more.count > 0 {
+            let input = more.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            guard EVP_EncryptUpdate(context, ciphertext + total, &length, input, Int32(more.count)) == 1 else { throw CryptoError.fromQueue("encryption") }
+            total += Int(length)
+        }
+        guard EVP_EncryptFinal_ex(context, ciphertext + total, &length) == 1 else { throw CryptoError.fromQueue("encryption final") }
+        total += Int(length)
+        guard total == plaintextCount,
+            EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_GET_TAG, Int32(Self.tagSize), ciphertext + total) == 1
+        else { throw CryptoError.fromQueue("tag") }
+        return Self.overhead + total
     }
 
     public func open(_ box: [UInt8], associatedData: [UInt8] = []) throws -> [UInt8] {

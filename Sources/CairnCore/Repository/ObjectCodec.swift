@@ -46,21 +46,38 @@ struct ObjectCodec: Sendable {
         [kind.rawValue] + id.bytes
     }
 
+    /// Seals an object into one buffer: compressed into its place in the box and encrypted
+    /// there, or, when compression does not pay, encrypted from where it is.
     func seal(_ kind: ObjectKind, id: ObjectID, plaintext: [UInt8], compressor: Compressor) throws -> [UInt8] {
-        let (method, payload) = try compressor.compress(plaintext)
         var framed = BinaryWriter(capacity: 12)
-        framed.byte(method.rawValue)
+        framed.byte(Compressor.Method.none.rawValue)
         framed.varint(plaintext.count)
+        let header = framed.bytes
         let associated = Self.associatedData(kind, id)
-        // Header and payload are sealed as they are, without a copy that joins them.
-        if let aead {
-            let box = try aead.seal(parts: [framed.bytes, payload], associatedData: associated)
-            if method != .none { BufferPool.shared.recycle(consume payload) }
-            return box
+        let before = aead == nil ? 0 : AEAD.nonceSize
+        let after = aead == nil ? 32 : AEAD.tagSize
+        let payload = before + header.count
+        return try BufferPool.shared.make(count: payload + plaintext.count + after) { box in
+            let room = UnsafeMutableBufferPointer(rebasing: box[payload..<payload + plaintext.count])
+            let compressed = try compressor.compress(plaintext, into: room)
+            _ = UnsafeMutableBufferPointer(rebasing: box[before..<payload]).initialize(from: header)
+            box[before] = (compressed?.method ?? .none).rawValue
+            return try plaintext.withUnsafeBytes { plaintext in
+                let stored = compressed?.count ?? plaintext.count
+                if let aead {
+                    if compressed != nil { return try aead.seal(in: box, inPlace: header.count + stored, associatedData: associated) }
+                    return try aead.seal(in: box, inPlace: header.count, then: plaintext, associatedData: associated)
+                }
+                // No encryption: the body, then SHA-256(kind || id || body).
+                if compressed == nil, !plaintext.isEmpty { UnsafeMutableRawBufferPointer(room).copyMemory(from: plaintext) }
+                let body = UnsafeRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(box)[0..<header.count + stored])
+                let hash = SHA256Stream()
+                hash.update(associated)
+                hash.update(body)
+                _ = UnsafeMutableBufferPointer(rebasing: box[body.count..<body.count + 32]).initialize(from: hash.finish())
+                return body.count + 32
+            }
         }
-        var body = framed.bytes
-        body += payload
-        return body + Hashing.sha256(associated + body)
     }
 
     /// The object's plaintext; throws `RepositoryError.damaged` when it fails verification.

@@ -40,15 +40,14 @@ final class BufferPool: Sendable {
     /// An array of `count` bytes whose content `fill` writes (all of it, or the first bytes it
     /// returns the number of: the array is cut to that).
     func make(count: Int, _ fill: (UnsafeMutableBufferPointer<UInt8>) throws -> Int) rethrows -> [UInt8] {
-        guard count >= Self.minimumSize else {
-            var written = 0
-            let array = try [UInt8](unsafeUninitializedCapacity: max(count, 1)) { buffer, initialized in
-                written = try fill(UnsafeMutableBufferPointer(rebasing: buffer[0..<count]))
-                initialized = written
+        guard count >= Self.minimumSize, var array = reused(capacity: count) else {
+            // A new array: `fill` writes into it directly, so pages it does not reach are never
+            // touched (a compression bound, a box's room for compressing its chunk).
+            let capacity = count >= Self.minimumSize ? Self.rounded(count) : max(count, 1)
+            return try [UInt8](unsafeUninitializedCapacity: capacity) { buffer, initialized in
+                initialized = try fill(UnsafeMutableBufferPointer(rebasing: buffer[0..<count]))
             }
-            return array
         }
-        var array = take(capacity: count)
         // The array's count must cover what `fill` writes: zeros are copied in from a region
         // that is never written (it maps the kernel's zero page), at memcpy's speed.
         while array.count < count {
@@ -103,7 +102,15 @@ final class BufferPool: Sendable {
     }
 
     private func take(capacity: Int) -> [UInt8] {
-        let reused: [UInt8]? = free.withLock { free in
+        if let reused = reused(capacity: capacity) { return reused }
+        var array: [UInt8] = []
+        array.reserveCapacity(Self.rounded(capacity))
+        return array
+    }
+
+    /// The smallest kept array with room for `capacity` bytes, emptied.
+    private func reused(capacity: Int) -> [UInt8]? {
+        free.withLock { free in
             var best: Int?
             for (index, array) in free.arrays.enumerated() where array.capacity >= capacity {
                 if best.map({ array.capacity < free.arrays[$0].capacity }) ?? true { best = index }
@@ -112,10 +119,10 @@ final class BufferPool: Sendable {
             free.bytes -= free.arrays[best].capacity
             return free.arrays.remove(at: best)
         }
-        if let reused { return reused }
-        var array: [UInt8] = []
-        array.reserveCapacity((capacity + Self.granule - 1) / Self.granule * Self.granule)
-        return array
+    }
+
+    private static func rounded(_ capacity: Int) -> Int {
+        (capacity + granule - 1) / granule * granule
     }
 }
 
