@@ -1,4 +1,5 @@
 import CLinux
+import CairnCore
 import Foundation
 
 #if canImport(Glibc)
@@ -23,7 +24,7 @@ public enum TreeComparison {
         defer { closedir(stream) }
         var result: [[UInt8]] = []
         while let entry = readdir(stream) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { Array($0.prefix { $0 != 0 }) }
+            let name = directoryEntryName(entry)
             if name != [0x2E] && name != [0x2E, 0x2E] { result.append(name) }
         }
         return result.sorted { $0.lexicographicallyPrecedes($1) }

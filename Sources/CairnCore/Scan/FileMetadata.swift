@@ -112,12 +112,20 @@ public enum FileMetadata {
         var names: [[UInt8]] = []
         errno = 0
         while let entry = readdir(stream) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in Array(raw.prefix { $0 != 0 }) }
+            let name = directoryEntryName(entry)
             if name == [0x2E] || name == [0x2E, 0x2E] { continue }
             names.append(name)
         }
         return names
     }
+}
+
+/// The name of an entry `readdir` returned, read in place: an entry takes only the bytes its
+/// name needs, so copying the whole `d_name` field (256 bytes) can read past the end of the
+/// directory's buffer, into memory that is not mapped.
+public func directoryEntryName(_ entry: UnsafeMutablePointer<dirent>) -> [UInt8] {
+    let name = UnsafeRawPointer(entry).advanced(by: MemoryLayout<dirent>.offset(of: \dirent.d_name)!).assumingMemoryBound(to: CChar.self)
+    return Array(UnsafeRawBufferPointer(start: name, count: strlen(name)))
 }
 
 /// User and group names by id, looked up once each.

@@ -196,9 +196,7 @@ public struct LocalFolderStorage: StorageBackend {
         }
         defer { closedir(stream) }
         while let entry = readdir(stream) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-            }
+            let name = String(decoding: directoryEntryName(entry), as: UTF8.self)
             if name == "." || name == ".." || name.hasPrefix(Self.temporaryPrefix) { continue }
             let key = directory.isEmpty ? name : directory + "/" + name
             var info = Glibc.stat()

@@ -1,0 +1,28 @@
+import Testing
+
+@testable import CairnCore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+@Suite("Directory entries")
+struct DirectoryEntryTests {
+    /// `readdir` packs entries: the last one in its buffer may end a few bytes after its name,
+    /// right before memory that is not mapped. Its name is read without touching that memory
+    /// (copying the 256-byte `d_name` field crashed a backup's scan now and then).
+    @Test func aNameIsReadUpToItsEndOnly() throws {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let memory = try #require(mmap(nil, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0))
+        #expect(memory != MAP_FAILED)
+        defer { munmap(memory, 2 * page) }
+        #expect(mprotect(memory + page, page, PROT_NONE) == 0)
+        let offset = MemoryLayout<dirent>.offset(of: \dirent.d_name)!
+        // An entry whose name ("notes.txt" and its NUL) ends exactly at the unmapped page.
+        let name = Array("notes.txt".utf8) + [0]
+        let start = page - name.count - offset
+        let entry = (memory + start).bindMemory(to: dirent.self, capacity: 1)
+        (memory + start + offset).copyMemory(from: name, byteCount: name.count)
+        #expect(directoryEntryName(entry) == Array("notes.txt".utf8))
+    }
+}
