@@ -13,8 +13,9 @@ extension Cairn {
                 version uses, an in-file delta's included, is never deleted. cairn backup and \
                 cairn apply prune after each successful backup. Prune takes the repository's \
                 exclusive lock, and writes before it deletes: an interrupted prune loses no \
-                kept snapshot's data, and the next prune finishes the work. --dry-run only \
-                says what would be done.
+                kept snapshot's data, and the next prune finishes the work. It also removes \
+                the temporary files a killed backup left (a pack is written under a temporary \
+                name while it fills). --dry-run only says what would be done.
 
                 \(ExitStatus.text)
                 """

@@ -42,6 +42,35 @@ struct StorageConformanceTests {
     }
 
     @Test(arguments: Kind.allCases)
+    func anUploadIsStoredWhenCommittedAndNotBefore(kind: Kind) async throws {
+        let (storage, holder) = try Self.make(kind)
+        // Pieces of any size (a pack's objects), across the local folder's 1 MiB direct-write
+        // buffer and ending off its 4 KiB alignment.
+        let data = (0..<((3 << 20) + 777)).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 11) }
+        let upload = try storage.openUpload("data/12/pack")
+        var start = 0
+        for length in [1, 4095, 1 << 20, 300_000, 5, (1 << 20) + 3] + [Int.max] {
+            let end = start + min(length, data.count - start)
+            try data[start..<end].withUnsafeBytes { try upload.write($0) }
+            start = end
+        }
+        #expect(try await storage.stat("data/12/pack") == nil, "nothing is visible before the commit")
+        #expect(try await storage.listAll(prefix: "data/").isEmpty)
+        try await upload.commit()
+        #expect(try await storage.get("data/12/pack") == data)
+        #expect(try await storage.listAll(prefix: "data/").map(\.key) == ["data/12/pack"])
+
+        // Given up before its commit (an error, the end of a run): nothing is stored.
+        do {
+            let dropped = try storage.openUpload("data/34/pack")
+            try data.withUnsafeBytes { try dropped.write($0) }
+        }
+        #expect(try await storage.stat("data/34/pack") == nil)
+        #expect(throws: StorageError.invalidKey("../outside")) { try storage.openUpload("../outside") }
+        _ = holder
+    }
+
+    @Test(arguments: Kind.allCases)
     func withBytesLendsTheRange(kind: Kind) async throws {
         let (storage, holder) = try Self.make(kind)
         // Large ranges of a local folder are read past the page cache, from 4 KiB-aligned
@@ -154,6 +183,33 @@ struct LocalFolderStorageTests {
         #expect(names == ["x", "y"])
         try Data([9]).write(to: URL(fileURLWithPath: directory.subpath("repo/data/aa/.tmp-leftover")))
         #expect(try await storage.listAll(prefix: "data/").map(\.key) == ["data/aa/x", "data/aa/y"])
+    }
+
+    @Test func anUnfinishedUploadLeavesNothingAndLeftoversOfKilledRunsAreRemoved() async throws {
+        let directory = try TemporaryDirectory()
+        let storage = LocalFolderStorage(root: directory.subpath("repo"))
+        func temporaries(_ folder: String) throws -> [String] {
+            try FileManager.default.contentsOfDirectory(atPath: directory.subpath("repo/" + folder)).filter { $0.hasPrefix(".tmp-") }
+        }
+        do {
+            let upload = try storage.openUpload("data/aa/pack")
+            try [UInt8](repeating: 5, count: 3 << 20).withUnsafeBytes { try upload.write($0) }
+            #expect(try temporaries("data/aa").count == 1, "written to a temporary file as it comes")
+        }
+        #expect(try temporaries("data/aa").isEmpty, "and removed when given up")
+
+        // What a killed run leaves: temporary files, which listing hides and prune removes.
+        try await storage.put("data/aa/x", [1])
+        try await storage.put("index/y", [2])
+        for leftover in ["data/aa/.tmp-1", "data/aa/.tmp-2", "index/.tmp-3"] {
+            try Data([9]).write(to: URL(fileURLWithPath: directory.subpath("repo/" + leftover)))
+        }
+        #expect(try await storage.removeUnfinished(prefix: "data/") == 2)
+        #expect(try temporaries("data/aa").isEmpty && temporaries("index") == [".tmp-3"])
+        #expect(try await storage.get("data/aa/x") == [1])
+        #expect(try await storage.removeUnfinished(prefix: "index/") == 1)
+        #expect(try await storage.get("index/y") == [2])
+        #expect(try await storage.removeUnfinished(prefix: "snapshots/") == 0, "a folder that does not exist has none")
     }
 
     @Test func aReadOnlyFolderIsAClearError() async throws {

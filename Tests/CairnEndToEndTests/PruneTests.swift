@@ -66,8 +66,13 @@ struct PruneTests {
         #expect(try Workspace.validate(json.standardOutput, against: "schemas/plan.schema.json").hasPrefix("valid"), "\(json.standardOutput)")
         #expect(json.standardOutput.contains("\"expirations\""))
 
-        // Pruning twice changes nothing.
+        // Pruning twice changes nothing but the temporary files a killed run would leave
+        // (a pack is written under a temporary name while it fills).
+        let pack = try #require(FileManager.default.subpathsOfDirectory(atPath: workspace.destination).first { $0.contains("data/") })
+        let leftover = workspace.destination + "/" + pack.split(separator: "/").dropLast().joined(separator: "/") + "/.tmp-killed"
+        try Data(repeating: 1, count: 4096).write(to: URL(fileURLWithPath: leftover))
         let again = try workspace.run(["prune", "files"])
+        #expect(!FileManager.default.fileExists(atPath: leftover))
         #expect(again.status == 0)
         #expect(again.standardOutput.contains("0 of 2 snapshots expired; 0 packs deleted, 0 repacked"), "\(again.standardOutput)")
     }

@@ -8,45 +8,46 @@ struct PackEntry: Hashable, Sendable {
     var length: Int
 }
 
+/// Fills a pack: its objects go to the storage as they come (`StorageBackend.openUpload`), so
+/// a pack is never held whole in memory; `finish` adds the header and hands back the upload,
+/// for the caller to commit.
 struct PackBuilder {
-    /// A pack is written once it holds this many bytes.
+    /// A pack is finished once it holds this many bytes.
     static let targetSize = 8 << 20
 
-    private(set) var bytes: [UInt8] = []
+    /// The pack being filled: its random id, chosen with its first object, and its upload.
+    private var current: (id: ObjectID, upload: any StorageUpload)?
+    private(set) var size = 0
     private(set) var entries: [PackEntry] = []
 
     var isEmpty: Bool { entries.isEmpty }
-    var isFull: Bool { bytes.count >= Self.targetSize }
-    /// What a pack reserves: a box that would not fit goes into the next pack, so the bytes are
-    /// never copied into a larger buffer.
-    static let capacity = targetSize + (2 << 20)
+    var isFull: Bool { size >= Self.targetSize }
 
-    /// Whether a box of this size should start a new pack.
-    func needsNewPack(for size: Int) -> Bool { !isEmpty && bytes.count + size > Self.capacity }
-
-    /// An empty buffer to fill next, kept from a written pack.
-    private var spare: [UInt8]?
-
-    mutating func reuse(_ buffer: [UInt8]) {
-        if spare == nil, buffer.isEmpty, buffer.capacity >= Self.capacity { spare = buffer }
-    }
-
-    mutating func append(_ kind: ObjectKind, id: ObjectID, box: [UInt8]) -> PackEntry {
-        if bytes.capacity < Self.targetSize, let spare, box.count <= spare.capacity {
-            bytes = spare
-            self.spare = nil
+    mutating func append(_ kind: ObjectKind, id: ObjectID, box: [UInt8], to storage: any StorageBackend) throws -> PackEntry {
+        if current == nil {
+            let pack = try ObjectID.random()
+            current = (pack, try storage.openUpload(Self.key(for: pack)))
         }
-        if bytes.capacity < Self.targetSize { bytes.reserveCapacity(max(Self.capacity, box.count)) }
-        let entry = PackEntry(kind: kind, id: id, offset: bytes.count, length: box.count)
-        bytes += box
+        try box.withUnsafeBytes { try current!.upload.write($0) }
+        let entry = PackEntry(kind: kind, id: id, offset: size, length: box.count)
+        size += box.count
         entries.append(entry)
         return entry
     }
 
-    /// The finished pack's bytes and a fresh random id, leaving the builder empty. (Every object
-    /// and the header carry their own authentication, so a hash of the whole pack would only
-    /// cost a pass over the data.)
-    mutating func finish(codec: ObjectCodec) throws -> (id: ObjectID, bytes: [UInt8], entries: [PackEntry]) {
+    struct Finished {
+        var id: ObjectID
+        var upload: any StorageUpload
+        var entries: [PackEntry]
+        /// The pack's size, header included.
+        var size: Int
+    }
+
+    /// Writes the header (every object and the header carry their own authentication, so a
+    /// hash of the whole pack would only cost a pass over the data) and leaves the builder
+    /// empty; nil when it is empty already.
+    mutating func finish(codec: ObjectCodec) throws -> Finished? {
+        guard let current, !entries.isEmpty else { return nil }
         var header = BinaryWriter(capacity: entries.count * 40 + 8)
         header.varint(1)
         header.varint(entries.count)
@@ -59,13 +60,10 @@ struct PackBuilder {
         let box = try codec.seal(.packHeader, id: PackHeader.headerID, plaintext: header.bytes, compressor: Compressor(.default))
         var trailer = BinaryWriter()
         trailer.uint32LE(UInt32(box.count))
-        // Take the bytes out first, so appending the header extends them in place.
-        var pack = bytes
-        bytes = []
-        pack += box
-        pack += trailer.bytes
-        let finished = (try ObjectID.random(), pack, entries)
-        entries = []
+        try box.withUnsafeBytes { try current.upload.write($0) }
+        try trailer.bytes.withUnsafeBytes { try current.upload.write($0) }
+        let finished = Finished(id: current.id, upload: current.upload, entries: entries, size: size + box.count + 4)
+        self = PackBuilder()
         return finished
     }
 

@@ -42,8 +42,7 @@ extension Repository {
         // suspended here or in writePack would otherwise let others fill pack after pack.)
         while uploads.count > Self.uploadsInFlight { try await completeOldestUpload() }
         if contains(id) { return Stored(id: id, isNew: false, storedSize: 0) }
-        if builder.needsNewPack(for: box.count) { try await writePack() }
-        pending[id] = builder.append(kind, id: id, box: box)
+        pending[id] = try builder.append(kind, id: id, box: box, to: storage)
         if builder.isFull { try await writePack() }
         return Stored(id: id, isNew: true, storedSize: box.count)
     }
@@ -56,44 +55,26 @@ extension Repository {
     /// plaintext itself (an in-file delta's restore hashes the whole file it writes): the seal
     /// still proves the object is the one stored under its id.
     public nonisolated func load(_ kind: ObjectKind, _ id: ObjectID, hashChecked: Bool = true) async throws -> [UInt8] {
-        switch try await locate(kind, id) {
-        case .inMemory(let box, let place):
-            let plaintext = try open(kind, id: id, box: box, where: place, hashChecked: hashChecked)
-            BufferPool.shared.recycle(consume box)
-            return plaintext
-        case .stored(let key, let range):
-            do {
-                return try await storage.withBytes(key, range: range) { box in try open(kind, id: id, box: box, where: key, hashChecked: hashChecked) }
-            } catch StorageError.notFound {
-                throw RepositoryError.missingObject("the pack \(key) holding \(kind.name) \(id.short) is gone")
-            }
+        let (key, range) = try await locate(kind, id)
+        do {
+            return try await storage.withBytes(key, range: range) { box in try open(kind, id: id, box: box, where: key, hashChecked: hashChecked) }
+        } catch StorageError.notFound {
+            throw RepositoryError.missingObject("the pack \(key) holding \(kind.name) \(id.short) is gone")
         }
     }
 
-    enum BoxSource: Sendable {
-        case inMemory([UInt8], String)
-        case stored(key: String, range: Range<Int>)
-    }
-
-    /// Where an object's sealed box is: in a pack still in memory, or in a stored pack.
-    private func locate(_ kind: ObjectKind, _ id: ObjectID) throws -> BoxSource {
-        if let entry = pending[id] {
-            guard entry.kind == kind else {
-                throw RepositoryError.damaged("object \(id.short) is a \(entry.kind.name), not a \(kind.name)")
-            }
-            return .inMemory(Array(builder.bytes[entry.offset..<entry.offset + entry.length]), "the pack being written")
-        } else if let (pack, entry) = writing[id], let bytes = writingBytes[pack] {
-            guard entry.kind == kind else {
-                throw RepositoryError.damaged("object \(id.short) is a \(entry.kind.name), not a \(kind.name)")
-            }
-            return .inMemory(Array(bytes[entry.offset..<entry.offset + entry.length]), "a pack being written")
-        } else if let location = index.location(of: id) {
-            guard location.kind == kind else {
-                throw RepositoryError.damaged("object \(id.short) is a \(location.kind.name), not a \(kind.name)")
-            }
-            return .stored(key: PackBuilder.key(for: location.pack), range: location.offset..<location.offset + location.length)
+    /// Where an object's sealed box is stored. An object of a pack still being written is read
+    /// once that pack is stored: packs go to the storage as they fill, and a backup reads
+    /// back little of what it writes.
+    private func locate(_ kind: ObjectKind, _ id: ObjectID) async throws -> (key: String, range: Range<Int>) {
+        if pending[id] != nil || writing[id] != nil { try await writePacks() }
+        guard let location = index.location(of: id) else {
+            throw RepositoryError.missingObject("\(kind.name) \(id.short) is not in the index")
         }
-        throw RepositoryError.missingObject("\(kind.name) \(id.short) is not in the index")
+        guard location.kind == kind else {
+            throw RepositoryError.damaged("object \(id.short) is a \(location.kind.name), not a \(kind.name)")
+        }
+        return (PackBuilder.key(for: location.pack), location.offset..<location.offset + location.length)
     }
 
     /// Opens a sealed box: its seal, and for content its hash.
@@ -110,16 +91,14 @@ extension Repository {
         return plaintext
     }
 
-    /// Hands the pack being filled to a background write; once enough packs are written, an
-    /// index file lists them.
+    /// Finishes the pack being filled and commits it in the background; once enough packs are
+    /// stored, an index file lists them.
     func writePack() async throws {
-        guard !builder.isEmpty else { return }
-        let pack = try builder.finish(codec: codec)
-        for entry in pack.entries { writing[entry.id] = (pack.id, entry) }
-        writingBytes[pack.id] = pack.bytes
+        guard let pack = try builder.finish(codec: codec) else { return }
+        for entry in pack.entries { writing[entry.id] = pack.id }
         pending = [:]
-        let storage = self.storage, key = PackBuilder.key(for: pack.id), bytes = pack.bytes
-        uploads.append((pack.id, pack.entries, Task { try await storage.put(key, bytes) }))
+        let upload = pack.upload
+        uploads.append((pack.id, pack.entries, Task { try await upload.commit() }))
         while uploads.count > Self.uploadsInFlight { try await completeOldestUpload() }
     }
 
@@ -136,9 +115,7 @@ extension Repository {
         try await upload.task.value
         index.add(pack: upload.pack, entries: upload.entries)
         unindexedPacks.append((upload.pack, upload.entries))
-        for entry in upload.entries where writing[entry.id]?.pack == upload.pack { writing[entry.id] = nil }
-        // The written pack's buffer holds the next one (its pages are mapped already).
-        if let bytes = writingBytes.removeValue(forKey: upload.pack), let emptied = BufferPool.emptied(bytes) { builder.reuse(emptied) }
+        for entry in upload.entries where writing[entry.id] == upload.pack { writing[entry.id] = nil }
         FaultInjection.reach("pack-written")
         if unindexedPacks.count >= 32 { try await writeIndex() }
     }

@@ -84,6 +84,10 @@ extension Repository {
         result.packsRepacked = repacks.count
         if dryRun { return result }
 
+        // Files that runs killed while writing left under temporary names (a pack is written
+        // as it fills): no one writes while the exclusive lock is held.
+        for prefix in ["data/", "index/", "snapshots/"] { _ = try await storage.removeUnfinished(prefix: prefix) }
+
         // Expired snapshots go first: from here on, what only they used is garbage.
         for record in result.expired { try await storage.delete("snapshots/\(record.id.hex)") }
         FaultInjection.reach("prune-snapshots-deleted")
@@ -110,8 +114,7 @@ extension Repository {
                 continue
             }
             for (entry, box) in boxes {
-                if builder.needsNewPack(for: box.count) { try await finishPack(&builder, into: &written, result: &result) }
-                _ = builder.append(entry.kind, id: entry.id, box: box)
+                _ = try builder.append(entry.kind, id: entry.id, box: box, to: storage)
                 if builder.isFull { try await finishPack(&builder, into: &written, result: &result) }
             }
             moved.append(pack)
@@ -148,11 +151,10 @@ extension Repository {
 
     /// Writes a pack of repacked objects.
     private func finishPack(_ builder: inout PackBuilder, into written: inout [(id: ObjectID, entries: [PackEntry])], result: inout PruneResult) async throws {
-        guard !builder.isEmpty else { return }
-        let pack = try builder.finish(codec: codec)
-        try await storage.put(PackBuilder.key(for: pack.id), pack.bytes)
+        guard let pack = try builder.finish(codec: codec) else { return }
+        try await pack.upload.commit()
         written.append((pack.id, pack.entries))
-        result.bytesFreed -= Int64(pack.bytes.count - pack.entries.reduce(0) { $0 + $1.length })
+        result.bytesFreed -= Int64(pack.size - pack.entries.reduce(0) { $0 + $1.length })
         FaultInjection.reach("prune-pack-written")
     }
 

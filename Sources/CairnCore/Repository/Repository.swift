@@ -22,12 +22,11 @@ public actor Repository {
     var builder = PackBuilder()
     var pending: [ObjectID: PackEntry] = [:]
     var unindexedPacks: [(id: ObjectID, entries: [PackEntry])] = []
-    /// Packs being written in the background, readable from memory until they are stored.
-    var writing: [ObjectID: (pack: ObjectID, entry: PackEntry)] = [:]
-    var writingBytes: [ObjectID: [UInt8]] = [:]
+    /// Objects of packs being committed in the background, and their packs.
+    var writing: [ObjectID: ObjectID] = [:]
     var uploads: [(pack: ObjectID, entries: [PackEntry], task: Task<Void, Error>)] = []
-    /// Packs written at once in the background: enough to keep the disk busy while the next
-    /// one fills, few enough to bound memory.
+    /// Packs committed at once in the background (flushed and renamed into place) while the
+    /// next one fills.
     static let uploadsInFlight = 1
 
     init(storage: any StorageBackend, descriptor: RepositoryDescriptor, master: MasterKey?, openedWith: String?) throws {

@@ -214,13 +214,44 @@ public struct LocalFolderStorage: StorageBackend {
         guard unlink(path) == 0 || errno == ENOENT else { throw Self.failure(path) }
     }
 
+    public func openUpload(_ key: String) throws -> any StorageUpload {
+        let path = try path(key)
+        let directory = Self.parent(of: path)
+        try makeDirectories(directory)
+        return try LocalFolderUpload(path: path, temporary: try temporaryName(in: directory))
+    }
+
+    public func removeUnfinished(prefix: String) async throws -> Int {
+        try await BlockingIO.run { [self] in try removeTemporaries(in: prefix.isEmpty ? root : root + "/" + prefix) }
+    }
+
+    private func removeTemporaries(in path: String) throws -> Int {
+        guard let stream = opendir(path) else {
+            if errno == ENOENT || errno == ENOTDIR { return 0 }
+            throw Self.failure(path)
+        }
+        defer { closedir(stream) }
+        var removed = 0
+        while let entry = readdir(stream) {
+            let name = String(decoding: directoryEntryName(entry), as: UTF8.self)
+            if name == "." || name == ".." { continue }
+            let child = path + "/" + name
+            if name.hasPrefix(Self.temporaryPrefix) {
+                guard unlink(child) == 0 || errno == ENOENT else { throw Self.failure(child) }
+                removed += 1
+            } else if entry.pointee.d_type == DT_DIR {
+                removed += try removeTemporaries(in: child)
+            }
+        }
+        return removed
+    }
+
     // MARK: Writing safely
 
     private func writeTemporary(for path: String, _ data: [UInt8]) throws -> String {
         let directory = Self.parent(of: path)
         try makeDirectories(directory)
-        let suffix = (try? SecureRandom.bytes(8))?.map { String(format: "%02x", $0) }.joined() ?? String(getpid())
-        let temporary = directory + "/" + Self.temporaryPrefix + suffix
+        let temporary = try temporaryName(in: directory)
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw Self.failure(directory) }
         var succeeded = false
@@ -232,6 +263,11 @@ public struct LocalFolderStorage: StorageBackend {
         guard fsync(descriptor) == 0 else { throw Self.failure(directory) }
         succeeded = true
         return temporary
+    }
+
+    private func temporaryName(in directory: String) throws -> String {
+        let suffix = (try? SecureRandom.bytes(8))?.map { String(format: "%02x", $0) }.joined() ?? String(getpid())
+        return directory + "/" + Self.temporaryPrefix + suffix
     }
 
     /// Files at least this large (packs) are written past the page cache: they are flushed at
@@ -270,6 +306,64 @@ public struct LocalFolderStorage: StorageBackend {
         guard descriptor >= 0 else { throw failure(path) }
         defer { close(descriptor) }
         guard fsync(descriptor) == 0 || errno == EINVAL else { throw failure(path) }
+    }
+}
+
+/// A pack written to a temporary file in its folder while it fills, past the page cache (as
+/// `put` writes large files), then flushed and renamed into place: a pack is never held whole
+/// in memory. Writing waits for the device only when it falls a whole buffer (1 MiB) behind.
+final class LocalFolderUpload: StorageUpload, @unchecked Sendable {
+    private let path: String
+    private let temporary: String
+    private let descriptor: Int32
+    private var writer: AlignedFileWriter
+    private var done = false
+
+    init(path: String, temporary: String) throws {
+        self.path = path
+        self.temporary = temporary
+        let directory = LocalFolderStorage.parent(of: path)
+        descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw LocalFolderStorage.failure(directory) }
+        do {
+            writer = try AlignedFileWriter(descriptor: descriptor, size: PackBuilder.targetSize, direct: true, sparse: false)
+        } catch {
+            close(descriptor)
+            unlink(temporary)
+            throw LocalFolderStorage.failure(directory, error.code)
+        }
+    }
+
+    deinit {
+        guard !done else { return }
+        writer.abandon()
+        close(descriptor)
+        unlink(temporary)
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer) throws {
+        precondition(!done, "an upload is written before it is committed")
+        do {
+            try writer.write(bytes)
+        } catch let error as AlignedFileWriter.Failure {
+            throw LocalFolderStorage.failure(LocalFolderStorage.parent(of: path), error.code)
+        }
+    }
+
+    func commit() async throws {
+        try await BlockingIO.run { [self] in
+            let directory = LocalFolderStorage.parent(of: path)
+            do {
+                _ = try writer.finish()
+            } catch let error as AlignedFileWriter.Failure {
+                throw LocalFolderStorage.failure(directory, error.code)
+            }
+            guard fsync(descriptor) == 0 else { throw LocalFolderStorage.failure(directory) }
+            guard rename(temporary, path) == 0 else { throw LocalFolderStorage.failure(path) }
+            done = true
+            close(descriptor)
+            try LocalFolderStorage.syncDirectory(directory)
+        }
     }
 }
 

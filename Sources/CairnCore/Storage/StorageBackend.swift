@@ -35,6 +35,44 @@ public protocol StorageBackend: Sendable {
 
     /// Removes the file. Idempotent: removing a missing file succeeds.
     func delete(_ key: String) async throws
+
+    /// A file to be written piece by piece (a pack while it fills) and stored under `key` when
+    /// it is committed, as atomically and durably as `put`. One dropped without a commit
+    /// leaves nothing behind. The default gathers the pieces in memory and puts them.
+    func openUpload(_ key: String) throws -> any StorageUpload
+
+    /// Removes what writes cut short (a crash, a killed run) left under `prefix`; returns how
+    /// many. Only while nothing writes there: prune, under the repository's exclusive lock.
+    func removeUnfinished(prefix: String) async throws -> Int
+}
+
+/// A file being written: see `StorageBackend.openUpload`. Used by one task at a time.
+public protocol StorageUpload: AnyObject, Sendable {
+    /// Appends `bytes`. May wait for the device when it falls behind.
+    func write(_ bytes: UnsafeRawBufferPointer) throws
+
+    /// Stores what was written under the key; once this returns, the file survives a crash.
+    func commit() async throws
+}
+
+/// The default upload: the pieces in memory, then one `put`.
+final class BufferedUpload: StorageUpload, @unchecked Sendable {
+    private let storage: any StorageBackend
+    private let key: String
+    private var bytes: [UInt8] = []
+
+    init(storage: any StorageBackend, key: String) {
+        self.storage = storage
+        self.key = key
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer) throws {
+        self.bytes.append(contentsOf: bytes)
+    }
+
+    func commit() async throws {
+        try await storage.put(key, bytes)
+    }
 }
 
 public struct StorageItem: Hashable, Sendable {
@@ -48,6 +86,13 @@ public struct StorageItem: Hashable, Sendable {
 }
 
 extension StorageBackend {
+    public func openUpload(_ key: String) throws -> any StorageUpload {
+        try StorageKey.check(key)
+        return BufferedUpload(storage: self, key: key)
+    }
+
+    public func removeUnfinished(prefix: String) async throws -> Int { 0 }
+
     public func withBytes<Result>(_ key: String, range: Range<Int>, _ body: (UnsafeRawBufferPointer) throws -> Result) async throws -> Result {
         let bytes = try await get(key, range: range)
         return try bytes.withUnsafeBytes(body)
