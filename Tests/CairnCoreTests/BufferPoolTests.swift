@@ -59,3 +59,48 @@ struct BufferPoolTests {
         #expect(small == [UInt8](repeating: 9, count: 999))
     }
 }
+
+@Suite("Read buffers: kept for the next file, within a limit")
+struct ReadBuffersTests {
+    @Test func aGivenBackBufferServesTheNextFileOfAboutTheSameSize() {
+        let buffers = ReadBuffers(limit: 8 << 20)
+        let first = buffers.take(capacity: (2 << 20) + (64 << 10))
+        #expect(first.count == 3 << 20, "rounded up to whole MiB")
+        first.initialize(repeating: 1)
+        buffers.give(first)
+        #expect(buffers.kept == (1, 3 << 20))
+        let second = buffers.take(capacity: (2 << 20) + 5)
+        #expect(second.baseAddress == first.baseAddress, "the same memory again")
+        #expect(buffers.kept == (0, 0))
+        // Too large for every kept one: a new buffer.
+        buffers.give(second)
+        let larger = buffers.take(capacity: 5 << 20)
+        #expect(larger.baseAddress != second.baseAddress && larger.count == 5 << 20)
+        buffers.give(larger)
+        #expect(buffers.kept == (2, 8 << 20))
+        // The smallest that fits is taken.
+        let fitting = buffers.take(capacity: 1 << 20)
+        #expect(fitting.baseAddress == second.baseAddress)
+        buffers.give(fitting)
+    }
+
+    @Test func theLimitHoldsAndSmallerBuffersMakeRoomForLarger() {
+        let buffers = ReadBuffers(limit: 8 << 20)
+        let one = buffers.take(capacity: 1 << 20), two = buffers.take(capacity: 2 << 20), four = buffers.take(capacity: 4 << 20)
+        let six = buffers.take(capacity: 6 << 20)
+        buffers.give(one)
+        buffers.give(two)
+        buffers.give(four)
+        #expect(buffers.kept == (3, 7 << 20))
+        // 6 MiB more: smaller buffers are freed, smallest first, until it fits.
+        buffers.give(six)
+        #expect(buffers.kept == (1, 6 << 20))
+        let again = buffers.take(capacity: 6 << 20)
+        #expect(again.baseAddress == six.baseAddress)
+        // Small buffers are malloc's: never kept; a buffer larger than the limit is freed.
+        buffers.give(buffers.take(capacity: 100 << 10))
+        buffers.give(buffers.take(capacity: 9 << 20))
+        #expect(buffers.kept == (0, 0))
+        buffers.give(again)
+    }
+}

@@ -357,8 +357,10 @@ struct FileReader: Sendable {
         var info = stat()
         let expected = fstat(descriptor, &info) == 0 ? Int(info.st_size) : Chunker.maximumSize
         var capacity = max(64 << 10, min(Chunker.maximumSize, expected + (64 << 10)))
-        var buffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: capacity)
-        defer { buffer.deallocate() }
+        // A kept buffer may be larger than asked for (never more than a maximum chunk).
+        var buffer = ReadBuffers.shared.take(capacity: capacity)
+        capacity = buffer.count
+        defer { ReadBuffers.shared.give(buffer) }
         var filled = 0
         var total: UInt64 = 0
         var atEnd = false
@@ -379,11 +381,11 @@ struct FileReader: Sendable {
                 if !atEnd { atEnd = try Self.fill(descriptor, buffer, filled: &filled, path: path) }
                 if !atEnd && filled == capacity && capacity < Chunker.maximumSize {
                     // The file is longer than it was: read on in a buffer of the full size.
-                    let larger = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: Chunker.maximumSize)
+                    let larger = ReadBuffers.shared.take(capacity: Chunker.maximumSize)
                     larger.baseAddress!.update(from: buffer.baseAddress!, count: filled)
-                    buffer.deallocate()
+                    ReadBuffers.shared.give(buffer)
                     buffer = larger
-                    capacity = larger.count
+                    capacity = Chunker.maximumSize
                     continue
                 }
                 var start = 0

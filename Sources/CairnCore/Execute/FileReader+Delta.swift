@@ -47,8 +47,9 @@ extension FileReader {
     ) async throws -> DeltaRead {
         let block = index.blockSize
         let capacity = max(Self.deltaBuffer, 4 * block)
-        let buffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: capacity)
-        defer { buffer.deallocate() }
+        let taken = ReadBuffers.shared.take(capacity: capacity)
+        defer { ReadBuffers.shared.give(taken) }
+        let buffer = UnsafeMutableBufferPointer(rebasing: taken[0..<capacity])
         var filled = 0, position = 0
         var bufferStart: UInt64 = 0
         var atEnd = false
