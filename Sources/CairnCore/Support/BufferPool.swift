@@ -6,8 +6,9 @@ import Synchronization
 
 /// Byte arrays of chunk size, used again instead of allocated anew.
 ///
-/// A backup makes three or four such arrays for every chunk (the chunk, its compressed and its
-/// sealed form, the pack it goes into) and a restore as many for every object. Fresh ones cost
+/// A backup makes two such arrays for every chunk (the chunk, and its box: compressed and
+/// sealed in place) and a restore two or three for every object (the box read, its
+/// plaintext, decompressed). Fresh ones cost
 /// a page fault per 4 KiB (a million for the benchmark's full backup, a quarter of its CPU);
 /// kept by malloc, they fragment the heap until it holds far more than is in use. The pool
 /// keeps a bounded number of them, whose pages stay mapped.

@@ -5,8 +5,8 @@ public enum MemoryTuning {
     /// Two malloc arenas instead of eight per core: backups allocate many chunk-sized buffers
     /// from several threads, and more arenas only hold on to more memory.
     ///
-    /// Buffers of 1 MiB and more (packs, read buffers, most chunks and their compressed and
-    /// sealed copies) are mapped on their own and returned when freed. glibc would otherwise
+    /// Buffers of 1 MiB and more (read buffers, most chunks and their sealed boxes) are mapped
+    /// on their own and returned when freed, unless the pools keep them for the next use. glibc would otherwise
     /// raise its mapping threshold after the first such buffer is freed and serve the next ones
     /// from the heap, which then holds on to tens of megabytes it cannot give back: with a
     /// threshold of 4 MiB, a full backup of the benchmark's workload peaked at 104-112 MB while
