@@ -48,6 +48,8 @@ struct DestinationFailureTests {
         let full = try workspace.run(["backup", "-q"])
         #expect(full.status == 1)
         #expect(full.standardError.contains("no space left on the device"), "\(full.all)")
+        let leftovers = try FileManager.default.subpathsOfDirectory(atPath: workspace.destination).filter { $0.split(separator: "/").last?.hasPrefix(".tmp-") == true }
+        #expect(leftovers == [], "the pack being written is removed, not left taking the space")
 
         #expect(try workspace.run(["verify", "files", "--read-data"]).status == 0, "the repository is still valid")
         try FileManager.default.removeItem(atPath: workspace.source + "/big.bin")
