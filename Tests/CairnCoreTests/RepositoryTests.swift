@@ -1,5 +1,6 @@
 import CairnTesting
 import Foundation
+import Synchronization
 import Testing
 
 @testable import CairnCore
@@ -74,6 +75,19 @@ struct RepositoryTests {
         await storage.corrupt(pack.key, at: 20)
         let reopened = try await Repository.open(storage: storage, passphrase: passphrase)
         await #expect(throws: RepositoryError.self) { try await reopened.load(.blob, stored.id) }
+    }
+
+    @Test func aPackWhoseWriteFailedIsNeverStored() async throws {
+        // The destination fills up during the second object and has room again after it: the
+        // pack's bytes no longer match its entries, so it must not be finished.
+        let storage = ShortOfSpace(failingAfter: 3000)
+        let repository = try await create(storage)
+        var random = SeededGenerator(state: 9)
+        _ = try await repository.store(.blob, random.bytes(2000))
+        await #expect(throws: StorageError.noSpace("test")) { try await repository.store(.blob, random.bytes(2000)) }
+        await #expect(throws: StorageError.noSpace("test")) { try await repository.store(.blob, random.bytes(100)) }
+        await #expect(throws: StorageError.noSpace("test")) { try await repository.flush() }
+        #expect(try await storage.listAll(prefix: "data/").isEmpty)
     }
 
     @Test func anObjectCannotPassForAnotherKind() async throws {
@@ -191,5 +205,51 @@ struct RepositoryTests {
         await #expect(throws: RepositoryError.self) { try await Repository.open(storage: storage, passphrase: passphrase) }
         await #expect(throws: RepositoryError.self) { try await viaNew.removeKey(String(try await viaNew.keys()[0].id)) }
         #expect(try await storage.listAll(prefix: "data/") == dataBefore)
+    }
+}
+
+/// Memory storage whose uploads fail once, after `failingAfter` bytes of the first one, as a
+/// destination that fills up and then has room again.
+final class ShortOfSpace: StorageBackend {
+    let inner = MemoryStorage()
+    let failingAfter: Int
+    let failed = Mutex(false)
+    var location: String { inner.location }
+
+    init(failingAfter: Int) {
+        self.failingAfter = failingAfter
+    }
+
+    func get(_ key: String) async throws -> [UInt8] { try await inner.get(key) }
+    func get(_ key: String, range: Range<Int>) async throws -> [UInt8] { try await inner.get(key, range: range) }
+    func put(_ key: String, _ data: [UInt8]) async throws { try await inner.put(key, data) }
+    func putIfAbsent(_ key: String, _ data: [UInt8]) async throws -> Bool { try await inner.putIfAbsent(key, data) }
+    func stat(_ key: String) async throws -> StorageItem? { try await inner.stat(key) }
+    func list(prefix: String, after: String?, limit: Int) async throws -> [StorageItem] { try await inner.list(prefix: prefix, after: after, limit: limit) }
+    func delete(_ key: String) async throws { try await inner.delete(key) }
+
+    func openUpload(_ key: String) throws -> any StorageUpload { Upload(storage: self, key: key) }
+
+    final class Upload: StorageUpload, @unchecked Sendable {
+        let storage: ShortOfSpace
+        let key: String
+        var bytes: [UInt8] = []
+
+        init(storage: ShortOfSpace, key: String) {
+            self.storage = storage
+            self.key = key
+        }
+
+        func write(_ bytes: UnsafeRawBufferPointer) throws {
+            let room = storage.failed.withLock { failed in failed ? Int.max : storage.failingAfter - self.bytes.count }
+            if bytes.count > room {
+                self.bytes.append(contentsOf: bytes.prefix(max(room, 0)))
+                storage.failed.withLock { $0 = true }
+                throw StorageError.noSpace("test")
+            }
+            self.bytes.append(contentsOf: bytes)
+        }
+
+        func commit() async throws { try await storage.inner.put(key, bytes) }
     }
 }

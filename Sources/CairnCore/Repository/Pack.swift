@@ -19,16 +19,20 @@ struct PackBuilder {
     private var current: (id: ObjectID, upload: any StorageUpload)?
     private(set) var size = 0
     private(set) var entries: [PackEntry] = []
+    /// A write that failed (a full disk): the pack's bytes no longer match its entries, so it
+    /// is never finished, and every later use fails the same way.
+    private var failure: (any Error)?
 
     var isEmpty: Bool { entries.isEmpty }
     var isFull: Bool { size >= Self.targetSize }
 
     mutating func append(_ kind: ObjectKind, id: ObjectID, box: [UInt8], to storage: any StorageBackend) throws -> PackEntry {
+        if let failure { throw failure }
         if current == nil {
             let pack = try ObjectID.random()
             current = (pack, try storage.openUpload(Self.key(for: pack)))
         }
-        try box.withUnsafeBytes { try current!.upload.write($0) }
+        try write(box)
         let entry = PackEntry(kind: kind, id: id, offset: size, length: box.count)
         size += box.count
         entries.append(entry)
@@ -47,6 +51,7 @@ struct PackBuilder {
     /// hash of the whole pack would only cost a pass over the data) and leaves the builder
     /// empty; nil when it is empty already.
     mutating func finish(codec: ObjectCodec) throws -> Finished? {
+        if let failure { throw failure }
         guard let current, !entries.isEmpty else { return nil }
         var header = BinaryWriter(capacity: entries.count * 40 + 8)
         header.varint(1)
@@ -60,11 +65,20 @@ struct PackBuilder {
         let box = try codec.seal(.packHeader, id: PackHeader.headerID, plaintext: header.bytes, compressor: Compressor(.default))
         var trailer = BinaryWriter()
         trailer.uint32LE(UInt32(box.count))
-        try box.withUnsafeBytes { try current.upload.write($0) }
-        try trailer.bytes.withUnsafeBytes { try current.upload.write($0) }
+        try write(box)
+        try write(trailer.bytes)
         let finished = Finished(id: current.id, upload: current.upload, entries: entries, size: size + box.count + 4)
         self = PackBuilder()
         return finished
+    }
+
+    private mutating func write(_ bytes: [UInt8]) throws {
+        do {
+            try bytes.withUnsafeBytes { try current!.upload.write($0) }
+        } catch {
+            failure = error
+            throw error
+        }
     }
 
     static func key(for pack: ObjectID) -> String {
