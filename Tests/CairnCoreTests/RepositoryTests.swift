@@ -77,6 +77,29 @@ struct RepositoryTests {
         await #expect(throws: RepositoryError.self) { try await reopened.load(.blob, stored.id) }
     }
 
+    @Test func objectsReadBackWhileTheirPacksAreWrittenAndCommitted() async throws {
+        // Eight tasks store objects of 300 KB (a pack fills every 28) and read each back at
+        // once: from the pack being filled, one being committed, or one already stored.
+        let storage = MemoryStorage()
+        let repository = try await create(storage)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for task in 0..<8 {
+                group.addTask {
+                    var random = SeededGenerator(state: UInt64(task + 1))
+                    for _ in 0..<20 {
+                        let data = random.bytes(300_000)
+                        let stored = try await repository.store(.blob, data)
+                        #expect(try await repository.load(.blob, stored.id) == data)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        try await repository.flush()
+        let reopened = try await Repository.open(storage: storage, passphrase: passphrase)
+        #expect(await reopened.objectCount == 160)
+    }
+
     @Test func aPackWhoseWriteFailedIsNeverStored() async throws {
         // The destination fills up during the second object and has room again after it: the
         // pack's bytes no longer match its entries, so it must not be finished.

@@ -67,7 +67,7 @@ extension Repository {
     /// once that pack is stored: packs go to the storage as they fill, and a backup reads
     /// back little of what it writes.
     private func locate(_ kind: ObjectKind, _ id: ObjectID) async throws -> (key: String, range: Range<Int>) {
-        if pending[id] != nil || writing[id] != nil { try await writePacks() }
+        while pending[id] != nil || writing[id] != nil { try await writePacks() }
         guard let location = index.location(of: id) else {
             throw RepositoryError.missingObject("\(kind.name) \(id.short) is not in the index")
         }
@@ -110,9 +110,13 @@ extension Repository {
 
     /// Waits for the oldest background write and moves its pack into the index.
     func completeOldestUpload() async throws {
-        guard !uploads.isEmpty else { return }
-        let upload = uploads.removeFirst()
+        guard let upload = uploads.first else { return }
         try await upload.task.value
+        // Several callers may wait for the same commit (a full pack, a flush, a read of one of
+        // its objects): the first to resume moves it into the index. Until then it counts
+        // as in flight, so the pack after it cannot start committing too.
+        guard uploads.first?.pack == upload.pack else { return }
+        uploads.removeFirst()
         index.add(pack: upload.pack, entries: upload.entries)
         unindexedPacks.append((upload.pack, upload.entries))
         for entry in upload.entries where writing[entry.id] == upload.pack { writing[entry.id] = nil }
