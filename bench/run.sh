@@ -53,10 +53,10 @@ measure() { # tool step run repo command...
 # restic in even ones), so neither always runs on the heels of the other's writes.
 # After the wait, both cores are kept busy for 3 s: on these VMs the first seconds of work
 # after half a minute of idling run 20-50% slower, whichever tool gets them. And the corpus is
-# read once: after that half minute, reading its cached pages takes three times as long (`cat`
-# of the 1.5 GB: 1.9 s instead of 0.6; docs/BENCHMARKS.md), and whichever tool went first paid
-# for the other. Every step is thus timed on a warm page cache, as the steps after the first
-# already were.
+# read once: these VMs page out cached pages left unused for about 30 s (`cat` of the 1.5 GB:
+# 1.9 s after the wait instead of 0.6; docs/BENCHMARKS.md), and whichever tool went first read
+# it from the disk for the other. Every step is thus timed on a warm page cache, as the steps
+# after the first already were.
 settle() {
     sync
     local expire

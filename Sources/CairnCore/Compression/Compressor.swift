@@ -103,17 +103,6 @@ public struct Compressor: Sendable {
         }
     }
 
-    static func zstdCompress(_ data: [UInt8], level: Int) throws -> [UInt8] {
-        let bound = ZSTD_compressBound(data.count)
-        var written: Int?
-        let output = try BufferPool.shared.make(count: bound) { buffer in
-            written = try zstdCompress(data, level: level, into: buffer)
-            return written ?? 0
-        }
-        guard written != nil else { throw CompressionError.failed("zstd: the output buffer of its bound was too small") }
-        return output
-    }
-
     /// The bytes zstd wrote into `output`, or nil when its result does not fit.
     static func zstdCompress(_ data: [UInt8], level: Int, into output: UnsafeMutableBufferPointer<UInt8>) throws -> Int? {
         let context = ZstdContexts.shared.takeCompressor()

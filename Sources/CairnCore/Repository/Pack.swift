@@ -26,17 +26,15 @@ struct PackBuilder {
     var isEmpty: Bool { entries.isEmpty }
     var isFull: Bool { size >= Self.targetSize }
 
-    mutating func append(_ kind: ObjectKind, id: ObjectID, box: [UInt8], to storage: any StorageBackend) throws -> PackEntry {
+    mutating func append(_ kind: ObjectKind, id: ObjectID, box: [UInt8], to storage: any StorageBackend) throws {
         if let failure { throw failure }
         if current == nil {
             let pack = try ObjectID.random()
             current = (pack, try storage.openUpload(Self.key(for: pack)))
         }
         try write(box)
-        let entry = PackEntry(kind: kind, id: id, offset: size, length: box.count)
+        entries.append(PackEntry(kind: kind, id: id, offset: size, length: box.count))
         size += box.count
-        entries.append(entry)
-        return entry
     }
 
     struct Finished {

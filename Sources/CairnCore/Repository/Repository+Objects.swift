@@ -11,7 +11,7 @@ extension Repository {
     }
 
     public func contains(_ id: ObjectID) -> Bool {
-        index.contains(id) || pending[id] != nil || writing[id] != nil
+        index.contains(id) || pending.contains(id) || writing[id] != nil
     }
 
     public nonisolated func contentID<D: ContiguousBytes>(of plaintext: D) -> ObjectID {
@@ -42,7 +42,8 @@ extension Repository {
         // suspended here or in writePack would otherwise let others fill pack after pack.)
         while uploads.count > Self.uploadsInFlight { try await completeOldestUpload() }
         if contains(id) { return Stored(id: id, isNew: false, storedSize: 0) }
-        pending[id] = try builder.append(kind, id: id, box: box, to: storage)
+        try builder.append(kind, id: id, box: box, to: storage)
+        pending.insert(id)
         if builder.isFull { try await writePack() }
         return Stored(id: id, isNew: true, storedSize: box.count)
     }
@@ -67,7 +68,7 @@ extension Repository {
     /// once that pack is stored: packs go to the storage as they fill, and a backup reads
     /// back little of what it writes.
     private func locate(_ kind: ObjectKind, _ id: ObjectID) async throws -> (key: String, range: Range<Int>) {
-        while pending[id] != nil || writing[id] != nil { try await writePacks() }
+        while pending.contains(id) || writing[id] != nil { try await writePacks() }
         guard let location = index.location(of: id) else {
             throw RepositoryError.missingObject("\(kind.name) \(id.short) is not in the index")
         }
@@ -96,7 +97,7 @@ extension Repository {
     func writePack() async throws {
         guard let pack = try builder.finish(codec: codec) else { return }
         for entry in pack.entries { writing[entry.id] = pack.id }
-        pending = [:]
+        pending = []
         let upload = pack.upload
         uploads.append((pack.id, pack.entries, Task { try await upload.commit() }))
         while uploads.count > Self.uploadsInFlight { try await completeOldestUpload() }

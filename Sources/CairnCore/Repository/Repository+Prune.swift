@@ -114,7 +114,7 @@ extension Repository {
                 continue
             }
             for (entry, box) in boxes {
-                _ = try builder.append(entry.kind, id: entry.id, box: box, to: storage)
+                try builder.append(entry.kind, id: entry.id, box: box, to: storage)
                 if builder.isFull { try await finishPack(&builder, into: &written, result: &result) }
             }
             moved.append(pack)

@@ -20,7 +20,8 @@ public actor Repository {
     var compressor = Compressor(.default)
     var index = RepositoryIndex()
     var builder = PackBuilder()
-    var pending: [ObjectID: PackEntry] = [:]
+    /// Objects of the pack being filled.
+    var pending: Set<ObjectID> = []
     var unindexedPacks: [(id: ObjectID, entries: [PackEntry])] = []
     /// Objects of packs being committed in the background, and their packs.
     var writing: [ObjectID: ObjectID] = [:]

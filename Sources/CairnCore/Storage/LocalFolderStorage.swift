@@ -314,6 +314,7 @@ public struct LocalFolderStorage: StorageBackend {
 /// in memory. Writing waits for the device only when it falls a whole buffer (1 MiB) behind.
 final class LocalFolderUpload: StorageUpload, @unchecked Sendable {
     private let path: String
+    private let directory: String
     private let temporary: String
     private let descriptor: Int32
     private var writer: AlignedFileWriter
@@ -322,7 +323,7 @@ final class LocalFolderUpload: StorageUpload, @unchecked Sendable {
     init(path: String, temporary: String) throws {
         self.path = path
         self.temporary = temporary
-        let directory = LocalFolderStorage.parent(of: path)
+        directory = LocalFolderStorage.parent(of: path)
         descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw LocalFolderStorage.failure(directory) }
         do {
@@ -346,13 +347,12 @@ final class LocalFolderUpload: StorageUpload, @unchecked Sendable {
         do {
             try writer.write(bytes)
         } catch let error as AlignedFileWriter.Failure {
-            throw LocalFolderStorage.failure(LocalFolderStorage.parent(of: path), error.code)
+            throw LocalFolderStorage.failure(directory, error.code)
         }
     }
 
     func commit() async throws {
         try await BlockingIO.run { [self] in
-            let directory = LocalFolderStorage.parent(of: path)
             do {
                 _ = try writer.finish()
             } catch let error as AlignedFileWriter.Failure {

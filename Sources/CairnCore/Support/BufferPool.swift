@@ -7,11 +7,10 @@ import Synchronization
 /// Byte arrays of chunk size, used again instead of allocated anew.
 ///
 /// A backup makes two such arrays for every chunk (the chunk, and its box: compressed and
-/// sealed in place) and a restore two or three for every object (the box read, its
-/// plaintext, decompressed). Fresh ones cost
-/// a page fault per 4 KiB (a million for the benchmark's full backup, a quarter of its CPU);
-/// kept by malloc, they fragment the heap until it holds far more than is in use. The pool
-/// keeps a bounded number of them, whose pages stay mapped.
+/// sealed in place) and a restore two or three for every object (the box read, its plaintext,
+/// decompressed). Fresh ones cost a page fault per 4 KiB (a million for the benchmark's full
+/// backup, a quarter of its CPU); kept by malloc, they fragment the heap until it holds far
+/// more than is in use. The pool keeps a bounded number of them, whose pages stay mapped.
 final class BufferPool: Sendable {
     static let shared = BufferPool()
 
@@ -20,12 +19,7 @@ final class BufferPool: Sendable {
     /// Capacities are rounded up to this, so arrays fit the next use of about the same size.
     static let granule = 256 << 10
 
-    private struct Free {
-        var arrays: [[UInt8]] = []
-        var bytes = 0
-    }
-
-    private let free = Mutex(Free())
+    private let free: Mutex<KeptBySize<[UInt8]>>
     nonisolated(unsafe) private static let zeros = UnsafeBufferPointer(
         start: calloc(1 << 20, 1)!.assumingMemoryBound(to: UInt8.self), count: 1 << 20)
     /// The capacity kept for later use, at most. 12 MiB: with 8 MiB a third of a full backup's
@@ -36,10 +30,11 @@ final class BufferPool: Sendable {
 
     init(limit: Int = 12 << 20) {
         self.limit = limit
+        free = Mutex(KeptBySize(limit: limit))
     }
 
     /// What the pool keeps now: arrays and their capacity.
-    var kept: (arrays: Int, bytes: Int) { free.withLock { ($0.arrays.count, $0.bytes) } }
+    var kept: (arrays: Int, bytes: Int) { free.withLock { ($0.count, $0.bytes) } }
 
     /// An array of `count` bytes whose content `fill` writes (all of it, or the first bytes it
     /// returns the number of: the array is cut to that).
@@ -85,18 +80,8 @@ final class BufferPool: Sendable {
     /// simply let go).
     func recycle(_ array: consuming [UInt8]) {
         guard array.capacity >= Self.minimumSize, let kept = Self.emptied(consume array) else { return }
-        free.withLock { free in
-            // Full: smaller arrays make room for a larger one, so the pool follows the sizes
-            // in use (objects restored grow when they are decompressed).
-            while free.bytes + kept.capacity > limit, let smallest = free.arrays.indices.min(by: { free.arrays[$0].capacity < free.arrays[$1].capacity }),
-                free.arrays[smallest].capacity < kept.capacity
-            {
-                free.bytes -= free.arrays.remove(at: smallest).capacity
-            }
-            guard free.bytes + kept.capacity <= limit else { return }
-            free.bytes += kept.capacity
-            free.arrays.append(kept)
-        }
+        // Arrays let go (the pool full) are freed here, outside the lock.
+        _ = free.withLock { $0.keep(kept, size: kept.capacity) }
     }
 
     /// An empty array with room for at least `capacity` bytes: the smallest that fits, or a new one.
@@ -114,15 +99,7 @@ final class BufferPool: Sendable {
 
     /// The smallest kept array with room for `capacity` bytes, emptied.
     private func reused(capacity: Int) -> [UInt8]? {
-        free.withLock { free in
-            var best: Int?
-            for (index, array) in free.arrays.enumerated() where array.capacity >= capacity {
-                if best.map({ array.capacity < free.arrays[$0].capacity }) ?? true { best = index }
-            }
-            guard let best else { return nil }
-            free.bytes -= free.arrays[best].capacity
-            return free.arrays.remove(at: best)
-        }
+        free.withLock { $0.take(atLeast: capacity) }
     }
 
     private static func rounded(_ capacity: Int) -> Int {
@@ -162,39 +139,28 @@ final class ReadBuffers: Sendable {
     /// Capacities are rounded up to this, so buffers fit files of about the same size.
     static let granule = 1 << 20
 
-    private struct Free {
-        /// Addresses and sizes: pointers are not Sendable.
-        var buffers: [(address: UInt, count: Int)] = []
-        var bytes = 0
-    }
-
-    private let free = Mutex(Free())
-    /// The bytes kept for later use, at most.
-    let limit: Int
+    /// Kept buffers by address (pointers are not Sendable), with their sizes.
+    private let free: Mutex<KeptBySize<UInt>>
 
     init(limit: Int = 16 << 20) {
-        self.limit = limit
+        free = Mutex(KeptBySize(limit: limit))
     }
 
     deinit {
-        for buffer in free.withLock({ $0.buffers }) { UnsafeMutableRawPointer(bitPattern: buffer.address)?.deallocate() }
+        for address in free.withLock({ $0.removeAll() }) { UnsafeMutableRawPointer(bitPattern: address)?.deallocate() }
     }
 
     /// What is kept now: buffers and their bytes.
-    var kept: (buffers: Int, bytes: Int) { free.withLock { ($0.buffers.count, $0.bytes) } }
+    var kept: (buffers: Int, bytes: Int) { free.withLock { ($0.count, $0.bytes) } }
 
     /// A buffer of at least `capacity` bytes: the smallest kept one that fits, or a new one.
     /// Its content is whatever it held before.
     func take(capacity: Int) -> UnsafeMutableBufferPointer<UInt8> {
         guard capacity >= Self.minimumSize else { return .allocate(capacity: capacity) }
-        let reused = free.withLock { free -> (address: UInt, count: Int)? in
-            guard let best = free.buffers.indices.filter({ free.buffers[$0].count >= capacity }).min(by: { free.buffers[$0].count < free.buffers[$1].count })
-            else { return nil }
-            free.bytes -= free.buffers[best].count
-            return free.buffers.remove(at: best)
-        }
-        if let reused, let pointer = UnsafeMutablePointer<UInt8>(bitPattern: reused.address) {
-            return UnsafeMutableBufferPointer(start: pointer, count: reused.count)
+        if let (address, size) = free.withLock({ $0.takeWithSize(atLeast: capacity) }),
+            let pointer = UnsafeMutablePointer<UInt8>(bitPattern: address)
+        {
+            return UnsafeMutableBufferPointer(start: pointer, count: size)
         }
         return .allocate(capacity: (capacity + Self.granule - 1) / Self.granule * Self.granule)
     }
@@ -206,20 +172,54 @@ final class ReadBuffers: Sendable {
             buffer.deallocate()
             return
         }
-        let dropped = free.withLock { free -> [UInt] in
-            var dropped: [UInt] = []
-            while free.bytes + buffer.count > limit, let smallest = free.buffers.indices.min(by: { free.buffers[$0].count < free.buffers[$1].count }),
-                free.buffers[smallest].count < buffer.count
-            {
-                let removed = free.buffers.remove(at: smallest)
-                free.bytes -= removed.count
-                dropped.append(removed.address)
-            }
-            guard free.bytes + buffer.count <= limit else { return dropped + [address] }
-            free.bytes += buffer.count
-            free.buffers.append((address, buffer.count))
-            return dropped
+        for address in free.withLock({ $0.keep(address, size: buffer.count) }) { UnsafeMutableRawPointer(bitPattern: address)?.deallocate() }
+    }
+}
+
+/// Free buffers and their sizes, for the pools above: the smallest that fits is taken; when the
+/// limit is reached, smaller ones make room for a larger one, so a pool follows the sizes in
+/// use (objects restored grow when they are decompressed).
+struct KeptBySize<Item> {
+    private var items: [(item: Item, size: Int)] = []
+    private(set) var bytes = 0
+    let limit: Int
+
+    init(limit: Int) {
+        self.limit = limit
+    }
+
+    var count: Int { items.count }
+
+    mutating func take(atLeast size: Int) -> Item? {
+        takeWithSize(atLeast: size)?.item
+    }
+
+    mutating func takeWithSize(atLeast size: Int) -> (item: Item, size: Int)? {
+        guard let best = items.indices.filter({ items[$0].size >= size }).min(by: { items[$0].size < items[$1].size }) else { return nil }
+        bytes -= items[best].size
+        return items.remove(at: best)
+    }
+
+    /// Keeps `item` if the limit allows, once smaller items are let go; returns what is let go
+    /// (`item` itself when it does not fit), for the caller to free.
+    mutating func keep(_ item: Item, size: Int) -> [Item] {
+        var dropped: [Item] = []
+        while bytes + size > limit, let smallest = items.indices.min(by: { items[$0].size < items[$1].size }), items[smallest].size < size {
+            bytes -= items[smallest].size
+            dropped.append(items.remove(at: smallest).item)
         }
-        for address in dropped { UnsafeMutableRawPointer(bitPattern: address)?.deallocate() }
+        guard bytes + size <= limit else { return dropped + [item] }
+        bytes += size
+        items.append((item, size))
+        return dropped
+    }
+
+    /// Everything kept, which the caller then frees.
+    mutating func removeAll() -> [Item] {
+        defer {
+            items = []
+            bytes = 0
+        }
+        return items.map(\.item)
     }
 }
