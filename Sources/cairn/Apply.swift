@@ -27,6 +27,8 @@ extension Cairn {
 
         @OptionGroup var delta: DeltaModeOption
 
+        @OptionGroup var safety: SafetyOptions
+
         @Argument(help: "The sets to apply (default: the sets of this host, or those of the saved plan).")
         var sets: [String] = []
 
@@ -66,7 +68,7 @@ extension Cairn {
                 for name in names where !saved.plans.contains(where: { $0.set == name }) {
                     CommandSupport.fail("\(plan) has no plan for backup set '\(name)'")
                 }
-                let status = await JobRunning.run(config: config, sets: names, quiet: quiet, deltaMode: delta.mode) { name in
+                let status = await JobRunning.run(config: config, sets: names, quiet: quiet, deltaMode: delta.mode, safety: safety) { name in
                     var options = BackupJob.RunOptions(command: "apply")
                     options.saved = saved.plans.first { $0.set == name }
                     options.strict = strict
@@ -81,7 +83,7 @@ extension Cairn {
                 CommandSupport.fail("apply asks before it stores anything, and there is no terminal to ask on: use --yes, or 'cairn backup'")
             }
             let names = try CommandSupport.sets(sets, in: config)
-            let status = await JobRunning.run(config: config, sets: names, quiet: quiet, deltaMode: delta.mode) { name in
+            let status = await JobRunning.run(config: config, sets: names, quiet: quiet, deltaMode: delta.mode, safety: safety) { name in
                 var options = BackupJob.RunOptions(command: "apply")
                 options.skipWithoutChanges = true
                 options.verbose = verbose

@@ -25,6 +25,8 @@ extension Cairn {
 
         @OptionGroup var delta: DeltaModeOption
 
+        @OptionGroup var safety: SafetyOptions
+
         @Argument(help: "The sets to back up (default: the sets of this host).")
         var sets: [String] = []
 
@@ -38,7 +40,7 @@ extension Cairn {
             let config = try CommandSupport.loadConfig(options)
             let names = try CommandSupport.sets(sets, in: config)
             let colour = ANSI.enabled(for: 1)
-            let status = await JobRunning.run(config: config, sets: names, quiet: quiet, deltaMode: delta.mode) { _ in
+            let status = await JobRunning.run(config: config, sets: names, quiet: quiet, deltaMode: delta.mode, safety: safety) { _ in
                 var options = BackupJob.RunOptions(command: "backup")
                 options.verbose = verbose
                 options.colour = colour

@@ -7,7 +7,8 @@ import Foundation
 enum JobRunning {
     /// Runs each set's job with the options `make` gives it; returns the combined exit status.
     static func run(
-        config: Config, sets: [String], quiet: Bool, deltaMode: DeltaModeOverride? = nil, make: (String) -> BackupJob.RunOptions
+        config: Config, sets: [String], quiet: Bool, deltaMode: DeltaModeOverride? = nil, safety: SafetyOptions? = nil,
+        make: (String) -> BackupJob.RunOptions
     ) async -> Int32 {
         Interruption.shared.install()
         let log = JobLog()
@@ -18,6 +19,7 @@ enum JobRunning {
             do {
                 context = try SetContext(config: config, setName: name)
                 context.deltaOverride = deltaMode
+                safety?.apply(to: &context)
             } catch {
                 Terminal.standardError("cairn: error: \(error)")
                 statuses.append(ExitStatus.error)
@@ -64,4 +66,28 @@ struct DeltaModeOption: ParsableArguments {
             "For this run, store changed files of sets with in-file delta in full, or as incremental or differential deltas, whatever the sets say.",
             valueName: "full|incremental|differential"))
     var mode: DeltaModeOverride?
+}
+
+/// `--max-removed` and `--new-repository`, shared by plan, apply and backup.
+struct SafetyOptions: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "For this run, the share of the previous snapshot's files that may be recorded as removed before the run stops (default: the set's max-removed, 50%).",
+            valueName: "percent|off"))
+    var maxRemoved: String?
+
+    @Flag(help: "Create a new repository for a set that has backed up before but whose repository is not there (without it, such a run stops: is the disk mounted?).")
+    var newRepository = false
+
+    func validate() throws {
+        guard let maxRemoved, maxRemoved != "off" else { return }
+        guard let percent = Percentage(parsing: maxRemoved), percent.value >= 0, percent.value <= 100 else {
+            throw ValidationError("--max-removed takes a percentage from 0% to 100%, or off, found '\(maxRemoved)'")
+        }
+    }
+
+    func apply(to context: inout SetContext) {
+        if let maxRemoved { context.maxRemoved = maxRemoved == "off" ? nil : Percentage(parsing: maxRemoved) }
+        if newRepository { context.newRepository = true }
+    }
 }

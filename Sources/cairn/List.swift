@@ -43,6 +43,9 @@ extension Cairn {
                 formatter.timeZone = config.timeZone
                 formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
                 for record in chosen {
+                    if !allVersions, record.snapshot.status != .complete {
+                        Terminal.standardError("cairn: listing snapshot \(record.id.short) of \(record.snapshot.start)\(record.snapshot.statusNote)")
+                    }
                     guard let root = record.snapshot.treeID else { continue }
                     try await SnapshotWalk.visit(repository, tree: root, at: .root) { path, entry in
                         if let under, !path.isInside(under) { return }
@@ -52,7 +55,8 @@ extension Cairn {
                         }
                         let kind = entry.kind == .directory ? "d" : entry.kind == .symlink ? "l" : entry.kind == .file ? "-" : "s"
                         let line = "\(kind)\(String(format: "%04o", entry.mode & 0o7777)) \(String(entry.size).leftPadded(12)) \(formatter.string(from: entry.mtime.date)) \(path)"
-                        print(allVersions ? "\(line)  [\(record.id.short)]" : line)
+                        let carried = entry.carried.map { "  (carried over: \($0))" } ?? ""
+                        print(allVersions ? "\(line)  [\(record.id.short)\(record.snapshot.status == .partial ? ", partial" : "")]\(carried)" : line + carried)
                     }
                 }
                 return ExitStatus.success

@@ -33,6 +33,8 @@ extension Cairn {
 
         @OptionGroup var delta: DeltaModeOption
 
+        @OptionGroup var safety: SafetyOptions
+
         @Argument(help: "The sets to plan (default: the sets of this host).")
         var sets: [String] = []
 
@@ -57,10 +59,15 @@ extension Cairn {
                 statuses.append(await CommandSupport.reporting("backup set '\(name)'") {
                     var context = try SetContext(config: config, setName: name)
                     context.deltaOverride = delta.mode
+                    safety.apply(to: &context)
                     let job = try await BackupJob.plan(context)
                     CommandSupport.printProblems(job.scanProblems)
                     plans.append(job.plan)
                     if !json { job.plan.lines(verbose: verbose, colour: colour).forEach { print($0) } }
+                    if let refusal = job.plan.refusal {
+                        Terminal.standardError("cairn: error: \(refusal)")
+                        return ExitStatus.error
+                    }
                     return detailedExitcode && job.plan.hasChanges ? ExitStatus.changes : ExitStatus.success
                 })
             }

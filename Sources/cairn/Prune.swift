@@ -17,6 +17,13 @@ extension Cairn {
                 the temporary files a killed backup left (a pack is written under a temporary \
                 name while it fills). --dry-run only says what would be done.
 
+                The policy counts complete snapshots only: a partial one (interrupted) never \
+                pushes a complete one out, and expires once a newer complete one exists. The \
+                newest complete snapshot is never expired. Snapshots made by another writer of \
+                the same repository (another host, another config whose set has other \
+                sources, or this set before its sources changed) keep their newest complete \
+                snapshot unless --expire-other-writers is given.
+
                 \(ExitStatus.text)
                 """
         )
@@ -32,6 +39,9 @@ extension Cairn {
         @Flag(help: "Print the result as JSON (schemas/prune.schema.json).")
         var json = false
 
+        @Flag(help: "Also let the policy expire the newest complete snapshot of writers this config no longer is (another host, another config's sources, or the set's sources before they changed).")
+        var expireOtherWriters = false
+
         func run() async throws {
             let config = try CommandSupport.loadConfig(options)
             let status = await CommandSupport.reporting("prune of backup set '\(set)'") {
@@ -45,7 +55,8 @@ extension Cairn {
                 let lock = try await repository.lock(dryRun ? .shared : .exclusive, command: "cairn prune \(set)")
                 let result: Repository.PruneResult
                 do {
-                    result = try await repository.prune(retention.evaluation, now: Date(), dryRun: dryRun)
+                    result = try await repository.prune(
+                        retention.evaluation, now: Date(), dryRun: dryRun, currentGroup: expireOtherWriters ? nil : context.group)
                     await lock.release()
                 } catch {
                     await lock.release()

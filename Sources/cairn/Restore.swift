@@ -60,7 +60,7 @@ extension Cairn {
                 var restorer = Restorer(
                     repository: repository, target: target, paths: paths.map { FilePath(PathExpansion.normalize($0)) },
                     overwrite: Restorer.Overwrite(rawValue: overwrite)!, permissions: !noPermissions, dryRun: dryRun)
-                print("restoring snapshot \(record.id.short) of \(record.snapshot.start) to \(target)\(dryRun ? " (dry run)" : "")")
+                print("restoring snapshot \(record.id.short) of \(record.snapshot.start)\(record.snapshot.statusNote) to \(target)\(dryRun ? " (dry run)" : "")")
                 let lock = try await repository.lock(.shared, command: "cairn restore \(set)")
                 do {
                     try await restorer.restore(root: tree)

@@ -39,13 +39,13 @@ extension Cairn {
                 let formatter = DateFormatter()
                 formatter.timeZone = config.timeZone
                 formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
-                print("ID        STARTED              STATUS    FILES       SIZE  HOST")
+                print("ID        STARTED              STATUS     FILES       SIZE  HOST")
                 for record in records {
                     let s = record.snapshot
                     let columns = [
                         record.id.short.padding(toLength: 9, withPad: " ", startingAt: 0),
                         formatter.string(from: s.start.date).padding(toLength: 20, withPad: " ", startingAt: 0),
-                        s.status.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0),
+                        s.status.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0),
                         String(s.statistics.files).leftPadded(5),
                         ByteCountText.format(s.statistics.bytes).leftPadded(10),
                         " " + s.host,

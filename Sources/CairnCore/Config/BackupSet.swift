@@ -23,6 +23,12 @@ public struct BackupSet: Sendable {
     public var permissions: Bool
     public var localCopy: Located<String>?
     public var notify: Notify?
+    /// Sources declared `optional: true`: their absence is a warning, and their entries are
+    /// carried over from the previous snapshot.
+    public var optionalSources: Set<String> = []
+    /// A run that would record more than this share of the previous snapshot's files as
+    /// removed stops before it saves anything; nil: `off`.
+    public var maxRemoved: Percentage? = Percentage(50)
 }
 
 /// How stored data is compressed: `zstd` (default; level 3, or 4 for pieces under 512 KiB),

@@ -6,7 +6,7 @@ extension ConfigDecoder {
     static let backupSetKeys = [
         "account", "repository", "host", "sources", "exclude", "filters", "schedules", "retention",
         "encryption", "compression", "in-file-delta", "commands", "follow-symlinks", "permissions",
-        "local-copy", "notify",
+        "local-copy", "notify", "max-removed",
     ]
 
     func backupSet(_ name: String, key: Node, _ node: Node) -> BackupSet? {
@@ -26,8 +26,12 @@ extension ConfigDecoder {
         let repository = optional("repository") { repositoryFolder($0, "\(what): repository") } ?? name
         let host = optional("host") { locatedString($0, "\(what): host") }
         var sources: [Located<String>] = []
+        var optionalSources: Set<String> = []
         if let node = fields.required("sources") {
-            sources = required(pathList(node, "\(what): sources")) ?? []
+            if let read = required(sourceList(node, "\(what): sources")) {
+                sources = read.map(\.path)
+                optionalSources = Set(read.filter(\.isOptional).map(\.path.value))
+            }
             if case .sequence(let items) = node, items.isEmpty {
                 error("\(what) has no sources: list at least one file or folder to back up", at: node)
                 failed = true
@@ -49,6 +53,17 @@ extension ConfigDecoder {
         let permissions = optional("permissions") { boolean($0, "\(what): permissions") } ?? true
         let localCopy = optional("local-copy") { locatedPath($0, "\(what): local-copy") }
         let notify = optional("notify") { self.notify($0, "\(what): notify") }
+        let maxRemoved =
+            optional("max-removed") { node -> Percentage?? in
+                orOff(node) { node -> Percentage? in
+                    guard let text = string(node, "\(what): max-removed") else { return nil }
+                    guard let percent = Percentage(parsing: text), percent.value >= 0, percent.value <= 100 else {
+                        error("\(what): max-removed must be a percentage from 0% to 100%, or off, found '\(text)'", at: node)
+                        return nil
+                    }
+                    return percent
+                }
+            } ?? Percentage(50)
 
         // A set with errors is still returned, so its references are checked too; the errors
         // already make the config invalid.
@@ -58,7 +73,23 @@ extension ConfigDecoder {
             name: name, location: location(of: key), account: account, repository: repository, host: host,
             sources: sources, exclude: exclude, filters: filters, schedules: schedules, retention: retention,
             encryption: encryption, compression: compression, inFileDelta: delta, commands: commands,
-            followSymlinks: followSymlinks, permissions: permissions, localCopy: localCopy, notify: notify)
+            followSymlinks: followSymlinks, permissions: permissions, localCopy: localCopy, notify: notify,
+            optionalSources: optionalSources, maxRemoved: maxRemoved)
+    }
+
+    /// Sources: paths, or `{path: PATH, optional: true}` for one that may be absent (a disk
+    /// that is not always there).
+    func sourceList(_ node: Node, _ what: String) -> [(path: Located<String>, isOptional: Bool)]? {
+        guard let items = list(node, what) else { return nil }
+        let sources = items.map { item -> (path: Located<String>, isOptional: Bool)? in
+            guard case .mapping = item else { return locatedPath(item, what).map { ($0, false) } }
+            guard let fields = mapping(item, "\(what): a source", keys: ["path", "optional"]) else { return nil }
+            guard let pathNode = fields.required("path"), let path = locatedPath(pathNode, "\(what): path") else { return nil }
+            let isOptional = fields["optional"].map { boolean($0, "\(what): optional") }
+            if let isOptional, isOptional == nil { return nil }
+            return (path, (isOptional ?? false) ?? false)
+        }
+        return sources.contains { $0 == nil } ? nil : sources.compactMap { $0 }
     }
 
     /// A folder name, or a relative path of names, under the account's destination.

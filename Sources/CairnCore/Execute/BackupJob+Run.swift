@@ -36,11 +36,13 @@ extension BackupJob {
     }
 
     /// Prunes after a backup; a repository in use is left for the next run, not an error.
-    static func prune(_ repository: Repository, _ retention: (name: String, evaluation: RetentionEvaluation), command: String) async -> [String] {
+    static func prune(
+        _ repository: Repository, _ retention: (name: String, evaluation: RetentionEvaluation), group: SnapshotGroup, now: Date, command: String
+    ) async -> [String] {
         do {
             let lock = try await repository.lock(.exclusive, command: "cairn \(command) (prune)")
             do {
-                let result = try await repository.prune(retention.evaluation, now: Date(), dryRun: false)
+                let result = try await repository.prune(retention.evaluation, now: now, dryRun: false, currentGroup: group)
                 await lock.release()
                 return result.lines(policy: retention.name, dryRun: false)
             } catch {
@@ -73,17 +75,77 @@ extension BackupJob {
                 JobReport.CommandRecord(phase: result.phase, name: result.command.name, status: result.status, timedOut: result.timedOut, output: result.output))
         }
 
-        for command in context.set.commands.pre {
-            let result = await runner.run(command, phase: "pre", variables: variables)
-            log(result)
-            if !result.succeeded, command.onFailure == .abort {
-                outcome.failure = "\(result.summary); the backup did not run (on-failure: continue would let it)"
-                break
+        func runPreCommands() async {
+            for command in context.set.commands.pre {
+                let result = await runner.run(command, phase: "pre", variables: variables)
+                log(result)
+                if !result.succeeded, command.onFailure == .abort {
+                    outcome.failure = "\(result.summary); the backup did not run (on-failure: continue would let it)"
+                    break
+                }
             }
         }
-        if outcome.failure == nil {
-            do {
-                var job = try await plan(context)
+
+        /// Post-commands (unless the job was skipped or cancelled before anything ran), and the
+        /// report's status words, the same as the snapshot's.
+        func finish(runPost: Bool) async -> Outcome {
+            let status =
+                outcome.cancelled ? "cancelled" : outcome.skipped ? "no changes"
+                : outcome.result?.snapshot.status == .partial ? "partial"
+                : outcome.failure != nil ? "failed" : outcome.problems.isEmpty ? "complete" : "incomplete"
+            for command in context.set.commands.post where runPost {
+                let result = await runner.run(command, phase: "post", variables: variables.merging(["CAIRN_STATUS": status]) { $1 })
+                log(result)
+                if !result.succeeded, command.onFailure == .abort, outcome.failure == nil {
+                    outcome.failure = "\(result.summary) (on-failure: continue would let the job count as done)"
+                }
+            }
+            outcome.report.status = outcome.failure != nil && status == "complete" ? "failed" : status
+            outcome.report.end = Timestamp(Date())
+            outcome.report.failure = outcome.failure
+            outcome.report.problems = outcome.problems.map { JobReport.ProblemRecord(path: $0.path.description, message: $0.message) }
+            return outcome
+        }
+
+        do {
+            var job: BackupJob
+            if let confirm = options.confirm, options.saved == nil {
+                // Asked first: nothing runs, pre-commands included, until the answer is yes.
+                job = try await plan(context)
+                if options.showPlan { job.plan.lines(verbose: options.verbose, colour: options.colour).forEach(report) }
+                if options.skipWithoutChanges && !job.plan.hasChanges && job.plan.refusal == nil {
+                    outcome.skipped = true
+                    return await finish(runPost: false)
+                }
+                if job.plan.refusal == nil {
+                    guard await confirm(job.plan) else {
+                        outcome.cancelled = true
+                        return await finish(runPost: false)
+                    }
+                }
+                // The job starts now: the time at the prompt is not part of it.
+                let confirmed = Date()
+                outcome.report.start = Timestamp(confirmed)
+                if !context.set.commands.pre.isEmpty {
+                    await runPreCommands()
+                    if outcome.failure == nil {
+                        // What the pre-commands wrote is backed up too: planned again.
+                        let before = job.plan.summaryLine
+                        job = try await plan(context)
+                        if job.plan.summaryLine != before { report("after the pre-commands: \(job.plan.summaryLine)") }
+                    }
+                } else {
+                    job.started = Timestamp(confirmed)
+                }
+            } else {
+                await runPreCommands()
+                guard outcome.failure == nil else { return await finish(runPost: true) }
+                job = try await plan(context)
+                if outcome.failure == nil, options.saved == nil, options.showPlan {
+                    job.plan.lines(verbose: options.verbose, colour: options.colour).forEach(report)
+                }
+            }
+            if outcome.failure == nil {
                 outcome.report.plan = job.plan.summary
                 if let saved = options.saved {
                     let drift = try job.restrict(to: saved, strict: options.strict)
@@ -93,16 +155,17 @@ extension BackupJob {
                     for path in drift.vanished { report("vanished: \(path)") }
                     outcome.report.drift = drift.drifted.map { "drifted \($0.path): \($0.what)" } + drift.deferred.map { "deferred \($0)" }
                         + drift.vanished.map { "vanished \($0)" }
-                } else if options.showPlan {
-                    job.plan.lines(verbose: options.verbose, colour: options.colour).forEach(report)
                 }
-                if options.skipWithoutChanges && !job.plan.hasChanges && options.saved == nil {
+                if let refusal = job.plan.refusal {
+                    outcome.failure = refusal
+                } else if options.skipWithoutChanges && !job.plan.hasChanges && options.saved == nil {
                     outcome.skipped = true
-                } else if let confirm = options.confirm, !(await confirm(job.plan)) {
-                    outcome.cancelled = true
                 } else {
                     let progress = options.progress?(job.plan)
-                    let result = try await job.execute(id: jobID, progress: progress) { Interruption.shared.isRequested }
+                    let deadline = context.maxDuration.map { Date(timeIntervalSince1970: TimeInterval(job.started.seconds) + TimeInterval($0.seconds)) }
+                    let result = try await job.execute(id: jobID, progress: progress) {
+                        Interruption.shared.isRequested || deadline.map { Date() >= $0 } ?? false
+                    }
                     progress?.clear()
                     outcome.result = result
                     outcome.problems = result.problems
@@ -112,31 +175,20 @@ extension BackupJob {
                         outcome.report.deltas = result.deltaOutcomes.map { JobReport.ProblemRecord(path: $0.path.description, message: $0.outcome) }
                     }
                     if result.snapshot.status == .partial {
-                        outcome.failure = "interrupted: snapshot \(result.snapshotID.short) holds what was done and is marked partial; the next backup goes on from there"
+                        let why =
+                            Interruption.shared.isRequested
+                            ? "interrupted" : "stopped at max-duration \(context.maxDuration?.description ?? "")"
+                        outcome.failure =
+                            "\(why): snapshot \(result.snapshotID.short) holds what was done and is marked partial (\(result.snapshot.statistics.carriedOver) entries not reached keep their previous version); the next backup goes on from there"
                     } else if let retention = context.retention, let repository = job.repository {
                         // After a successful backup, the policy expires what it no longer keeps.
-                        outcome.report.prune = await Self.prune(repository, retention, command: options.command)
+                        outcome.report.prune = await Self.prune(repository, retention, group: context.group, now: Date(), command: options.command)
                     }
                 }
-            } catch {
-                outcome.failure = "\(error)"
             }
+        } catch {
+            outcome.failure = "\(error)"
         }
-        let status =
-            outcome.cancelled ? "cancelled" : outcome.skipped ? "no changes"
-            : outcome.result?.snapshot.status == .partial ? "partial"
-            : outcome.failure != nil ? "failed" : outcome.problems.isEmpty ? "complete" : "incomplete"
-        for command in context.set.commands.post {
-            let result = await runner.run(command, phase: "post", variables: variables.merging(["CAIRN_STATUS": status]) { $1 })
-            log(result)
-            if !result.succeeded, command.onFailure == .abort, outcome.failure == nil {
-                outcome.failure = "\(result.summary) (on-failure: continue would let the job count as done)"
-            }
-        }
-        outcome.report.status = outcome.failure != nil && status == "complete" ? "failed" : status
-        outcome.report.end = Timestamp(Date())
-        outcome.report.failure = outcome.failure
-        outcome.report.problems = outcome.problems.map { JobReport.ProblemRecord(path: $0.path.description, message: $0.message) }
-        return outcome
+        return await finish(runPost: true)
     }
 }

@@ -96,7 +96,7 @@ extension BackupJob {
                         kept.append(.special(previous))
                     }
                 }
-            case .special:
+            case .special, .carried:
                 kept.append(node)
             }
         }

@@ -8,15 +8,43 @@ public struct BackupJob {
     public var scan: ScannedDirectory
     public var plan: BackupPlan
     public var scanProblems: [Problem]
-    public let started: Timestamp
+    public var started: Timestamp
     /// For a set never backed up: its repository's key, derived before the scan, so the key
     /// derivation's memory and the scan's do not add up.
     var prepared: Repository.Prepared?
+    /// Optional sources the scan found absent.
+    var absentSources: [FilePath] = []
+
+    /// Why a set's run stops before it reads or stores anything.
+    public enum Refusal: Error, CustomStringConvertible, Equatable {
+        case sourceMissing(set: String, path: String, reason: String)
+        case tooManyRemoved(set: String, removed: Int, of: Int, limit: Percentage)
+        case repositoryGone(set: String, location: String, known: String)
+
+        public var description: String {
+            switch self {
+            case .sourceMissing(_, let path, let reason):
+                return
+                    "the source \(path) \(reason): is its disk mounted? Nothing was saved or expired for this set. (A source that may be absent can be declared as {path: \(path), optional: true}.)"
+            case .tooManyRemoved(_, let removed, let total, let limit):
+                let share = total == 0 ? 0 : Double(removed) * 100 / Double(total)
+                return
+                    "this run would record \(removed) of the previous snapshot's \(total) files (\(String(format: "%.0f", share))%) as removed, more than max-removed \(limit): a source that suddenly looks empty is often a disk that is not mounted. Nothing was saved or expired. If the files are really gone, run once with --max-removed off (or raise max-removed in the config)."
+            case .repositoryGone(_, let location, let known):
+                return
+                    "this set has backed up before (\(known)), but there is no repository at \(location) now: is the destination's disk mounted? Nothing was created. To start a new repository there on purpose, run with --new-repository."
+            }
+        }
+    }
 
     /// Plans the backup of a set. Reads, never writes.
     public static func plan(_ context: SetContext, now: Date = Date()) async throws -> BackupJob {
         try context.requireBuiltFeatures()
+        try context.checkSources()
         let repository = try await context.openRepository()
+        if repository == nil, !context.newRepository, let known = context.knownRepository() {
+            throw Refusal.repositoryGone(set: context.set.name, location: context.repositoryPath, known: known)
+        }
         let records = try await repository?.snapshots() ?? []
         let previous = records.last { $0.snapshot.set == context.set.name }
         let prepared = repository == nil ? try context.prepareRepository() : nil
@@ -26,26 +54,73 @@ public struct BackupJob {
                 guard let repository else { throw RepositoryError.missingObject("tree \(id.short)") }
                 return try await repository.tree(id)
             })
+        scanner.optionalSources = Set(context.set.optionalSources.map(FilePath.init))
         let root = try await scanner.scan(previousRoot: previous?.snapshot.treeID)
         var plan = BackupPlan(
             set: context.set.name, repository: context.repositoryPath, createsRepository: repository == nil,
             previousSnapshot: previous?.id, scan: root, delta: context.deltaPolicy(now: now),
             unusedRepositories: repository == nil ? context.unusedRepositories() : [])
+        plan.warnings += scanner.absentSources.map { source in
+            "optional source \(source) is absent: its entries are carried over from the previous snapshot, marked as not seen"
+        }
+        if let previous {
+            plan.noteWriters(context.group, records: records.filter { $0.snapshot.set == context.set.name }, previous: previous.snapshot)
+        }
+        if let repository, let previous, let limit = context.maxRemoved {
+            let total = previous.snapshot.statistics.files
+            if total > Self.maxRemovedFloor {
+                let allowed = Int((Double(total) * limit.value / 100).rounded(.down))
+                let removed = try await Self.removedFiles(root, repository: repository, stopAbove: allowed)
+                if removed > allowed {
+                    plan.refusal = Refusal.tooManyRemoved(set: context.set.name, removed: removed, of: total, limit: limit).description
+                }
+            }
+        }
         if let retention = context.retention {
-            plan.expirations = Self.expirations(records, retention.evaluation, now: now)
+            plan.expirations = Self.expirations(
+                records, retention.evaluation, now: now, group: context.group, protectOtherGroups: true,
+                partial: false)
         }
         return BackupJob(
             context: context, repository: repository, previous: previous, scan: root, plan: plan, scanProblems: scanner.problems,
-            started: Timestamp(now), prepared: prepared)
+            started: Timestamp(now), prepared: prepared, absentSources: scanner.absentSources)
     }
 
-    /// The snapshots the policy expires once a snapshot taken `now` exists.
-    static func expirations(_ records: [SnapshotRecord], _ evaluation: RetentionEvaluation, now: Date) -> [BackupPlan.Expiration] {
+    /// `max-removed` is checked once the previous snapshot holds more files than this.
+    public static let maxRemovedFloor = 20
+
+    /// The files the scan records as removed: removed files, and the files under removed
+    /// folders (their trees are read). Counting stops once it is past `stopAbove`.
+    static func removedFiles(_ root: ScannedDirectory, repository: Repository, stopAbove limit: Int) async throws -> Int {
+        var count = 0
+        var folders = [root]
+        var trees: [ObjectID] = []
+        while let folder = folders.popLast(), count <= limit {
+            for entry in folder.removed {
+                if entry.kind == .file { count += 1 } else if entry.kind == .directory, let subtree = entry.subtree { trees.append(subtree) }
+            }
+            for case .directory(let inner) in folder.children { folders.append(inner) }
+        }
+        while let id = trees.popLast(), count <= limit {
+            for entry in try await repository.tree(id).entries {
+                if entry.kind == .file { count += 1 } else if entry.kind == .directory, let subtree = entry.subtree { trees.append(subtree) }
+            }
+        }
+        return count
+    }
+
+    /// The snapshots the policy expires once a snapshot taken `now` exists (`partial`: this
+    /// run's snapshot will be partial, so it pushes no complete one out).
+    static func expirations(
+        _ records: [SnapshotRecord], _ evaluation: RetentionEvaluation, now: Date, group: SnapshotGroup? = nil,
+        protectOtherGroups: Bool = true, partial: Bool = false
+    ) -> [BackupPlan.Expiration] {
         guard !records.isEmpty else { return [] }
-        var candidates = records.map { RetentionCandidate(id: $0.id.hex, time: $0.snapshot.start.date, isComplete: $0.snapshot.status == .complete) }
-        candidates.append(RetentionCandidate(id: "this run", time: now))
+        var candidates = records.map(RetentionCandidate.init)
+        candidates.append(RetentionCandidate(id: "this run", time: now, isComplete: !partial, group: group?.key))
         let times = Dictionary(uniqueKeysWithValues: records.map { ($0.id.hex, $0.snapshot.start) })
-        return evaluation.evaluate(candidates, now: now).filter { !$0.keep }.compactMap { verdict in
+        let verdicts = evaluation.evaluate(candidates, now: now, currentGroup: protectOtherGroups ? group?.key : nil)
+        return verdicts.filter { !$0.keep }.compactMap { verdict in
             times[verdict.id].map { BackupPlan.Expiration(snapshot: verdict.id, time: $0, reason: verdict.reason) }
         }
     }
@@ -69,6 +144,7 @@ public struct BackupJob {
             repository = try await context.createRepository(prepared: prepared)
         }
         self.repository = repository
+        context.remember(repository)
         let lock = try await repository.lock(.writer, command: "cairn backup of \(context.set.name)")
         do {
             let result = try await store(in: repository, id: id, progress: progress, shouldStop: shouldStop)
@@ -96,10 +172,11 @@ public struct BackupJob {
         var statistics = runner.statistics
         let problems = scanProblems + runner.problems
         statistics.problems = problems.count
-        let snapshot = Snapshot(
+        var snapshot = Snapshot(
             set: context.set.name, host: HostName.short, user: ProcessInfo.processInfo.userName, start: started,
-            end: Timestamp(Date()), status: runner.wasInterrupted ? .partial : .complete, tree: tree, parent: previous?.id,
-            sources: context.set.sources.map(\.value), statistics: statistics)
+            end: Timestamp(Date()), status: runner.wasInterrupted ? .partial : problems.isEmpty ? .complete : .incomplete, tree: tree,
+            parent: previous?.id, sources: context.set.sources.map(\.value), statistics: statistics)
+        snapshot.absentSources = absentSources.isEmpty ? nil : absentSources.map(\.description)
         FaultInjection.reach("before-snapshot")
         let id = try await repository.save(snapshot, id: snapshotID)
         return Result(snapshotID: id, snapshot: snapshot, problems: problems, deltaOutcomes: runner.deltaOutcomes)

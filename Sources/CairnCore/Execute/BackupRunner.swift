@@ -126,7 +126,7 @@ public struct BackupRunner {
                 reads.group.addTask { Completed(directory: folder, index: index, weight: weight, result: try await reader.read(file)) }
                 reads.running += 1
                 reads.weight += weight
-            case .special:
+            case .special, .carried:
                 continue
             }
         }
@@ -164,18 +164,66 @@ public struct BackupRunner {
             case .file(let file):
                 if let result = results[index] {
                     merge(result, path: file.path)
-                    if let entry = result.entry { entries.append(entry) }
+                    if let entry = result.entry {
+                        entries.append(entry)
+                    } else if let kept = try await keepPrevious(of: file, result: result) {
+                        entries.append(kept)
+                    }
                 } else if let entry = try await storeInOrder(file) {
                     entries.append(entry)
                 }
             case .special(let entry):
                 statistics.otherEntries += 1
                 entries.append(entry)
+            case .carried(let entry):
+                try await countCarried(entry)
+                entries.append(entry)
             }
         }
         let stored = try await repository.store(Tree(entries: entries))
         count(stored)
         return stored.id
+    }
+
+    /// A file the run did not store keeps its previous version, marked: not reached when a stop
+    /// came first, read failed when reading it failed (a problem of the job). A file that is new
+    /// since the last snapshot has no previous version and is left out.
+    private mutating func keepPrevious(of file: ScannedFile, result: FileResult?) async throws -> TreeEntry? {
+        guard var previous = file.previous else { return nil }
+        previous.carried = result.map { $0.wasStopped ? .notReached : .readFailed } ?? .notReached
+        try await countCarried(previous)
+        return previous
+    }
+
+    /// Counts a carried-over entry (and, for a folder, the files under it) in the statistics, so
+    /// a snapshot's counts describe its whole tree.
+    private mutating func countCarried(_ entry: TreeEntry) async throws {
+        statistics.carriedOver += 1
+        switch entry.kind {
+        case .file:
+            statistics.files += 1
+            statistics.bytes += entry.size
+        case .directory:
+            statistics.directories += 1
+            guard let subtree = entry.subtree else { return }
+            var pending = [subtree]
+            while let id = pending.popLast() {
+                for child in try await repository.tree(id).entries {
+                    switch child.kind {
+                    case .file:
+                        statistics.files += 1
+                        statistics.bytes += child.size
+                    case .directory:
+                        statistics.directories += 1
+                        if let inner = child.subtree { pending.append(inner) }
+                    default:
+                        statistics.otherEntries += 1
+                    }
+                }
+            }
+        default:
+            statistics.otherEntries += 1
+        }
     }
 
     private mutating func merge(_ result: FileResult, path: FilePath) {
@@ -218,7 +266,7 @@ public struct BackupRunner {
         }
         if wasInterrupted || shouldStop() {
             wasInterrupted = true
-            return nil
+            return try await keepPrevious(of: file, result: nil)
         }
         let pair = Pair(device: file.entry.device, inode: file.entry.inode)
         if let known = linked[pair] {
@@ -237,8 +285,9 @@ public struct BackupRunner {
             shouldStop: shouldStop, delta: delta)
         let result = try await reader.read(file)
         merge(result, path: file.path)
-        if let entry = result.entry { linked[pair] = (entry.content, entry.contentHash, entry.size, entry.delta) }
-        return result.entry
+        guard let entry = result.entry else { return try await keepPrevious(of: file, result: result) }
+        linked[pair] = (entry.content, entry.contentHash, entry.size, entry.delta)
+        return entry
     }
 }
 
@@ -264,7 +313,7 @@ struct FileReader: Sendable {
         guard descriptor >= 0 else {
             let code = errno
             let message = code == ENOENT ? "vanished before it could be read" : "cannot be read: \(String(cString: strerror(code)))"
-            result.problems.append(Problem(path: file.path, message: message))
+            result.problems.append(Problem(path: file.path, message: message + (file.previous == nil ? "" : "; its previous version is kept")))
             result.statistics.problems += 1
             return result
         }
@@ -288,8 +337,13 @@ struct FileReader: Sendable {
             if fstat(descriptor, &after) == 0,
                 UInt64(after.st_size) != entry.size || Timestamp(after.st_mtim) != entry.mtime || size != entry.size
             {
-                result.problems.append(Problem(path: file.path, message: "changed while it was read; stored as read, and read again next time"))
                 result.statistics.problems += 1
+                if file.previous != nil {
+                    // What was read may mix two versions: the last good one is kept instead.
+                    result.problems.append(Problem(path: file.path, message: "changed while it was read; its previous version is kept, and it is read again next time"))
+                    return result
+                }
+                result.problems.append(Problem(path: file.path, message: "changed while it was read; stored as read (it had no earlier version), and read again next time"))
                 entry.size = size
             }
             result.statistics.files = 1
@@ -299,7 +353,8 @@ struct FileReader: Sendable {
             result.entry = entry
             return result
         } catch let failure as FileMetadata.Failure {
-            result.problems.append(Problem(path: file.path, message: "cannot be read: \(String(cString: strerror(failure.code)))"))
+            let kept = file.previous == nil ? "" : "; its previous version is kept"
+            result.problems.append(Problem(path: file.path, message: "cannot be read: \(String(cString: strerror(failure.code)))\(kept)"))
             result.statistics.problems += 1
             return result
         }

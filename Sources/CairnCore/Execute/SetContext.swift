@@ -9,6 +9,10 @@ public struct SetContext: Sendable {
     public let environment: [String: String]
     /// `--delta-mode`: how this run stores changed files of a set with in-file delta.
     public var deltaOverride: DeltaModeOverride?
+    /// `max-removed`, or `--max-removed` for one run; nil: off.
+    public var maxRemoved: Percentage?
+    /// `--new-repository`: a set that has backed up before may start a new repository.
+    public var newRepository = false
 
     public enum Failure: Error, CustomStringConvertible, Equatable {
         case unknownSet(String, suggestion: String)
@@ -36,6 +40,7 @@ public struct SetContext: Sendable {
         self.account = config.accounts[set.account.value]!
         self.profile = config.encryption[set.encryption.value]!
         self.environment = environment
+        self.maxRemoved = set.maxRemoved
     }
 
     /// Fails when the set uses a feature this version does not carry out for `command`.

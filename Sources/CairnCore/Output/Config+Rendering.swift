@@ -102,7 +102,14 @@ extension Config {
         ]
         if let host = set.host { pairs.append(("host", .string(host.value))) }
         pairs += [
-            ("sources", strings(set.sources.map(\.value))),
+            (
+                "sources",
+                .list(
+                    set.sources.map { source in
+                        set.optionalSources.contains(source.value)
+                            ? .map([("path", .string(source.value)), ("optional", .boolean(true))]) : .string(source.value)
+                    })
+            ),
             ("exclude", strings(set.exclude.map(\.value))),
             ("filters", strings(set.filters.map(\.value))),
             ("schedules", strings(set.schedules.map(\.value))),
@@ -115,6 +122,7 @@ extension Config {
             ("commands", .map([("pre", .list(set.commands.pre.map(render))), ("post", .list(set.commands.post.map(render)))])),
             ("follow-symlinks", .boolean(set.followSymlinks)),
             ("permissions", .boolean(set.permissions)),
+            ("max-removed", .string(set.maxRemoved?.description ?? "off")),
         ]
         if let copy = set.localCopy { pairs.append(("local-copy", .string(copy.value))) }
         if let notify = set.notify { pairs.append(("notify", .map([("command", .string(notify.command))]))) }

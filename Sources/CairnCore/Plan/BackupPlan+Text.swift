@@ -20,6 +20,7 @@ extension BackupPlan {
             }
             lines.append(paint(line, "+", colour))
         }
+        lines += setChanges.map { paint("~ \($0)", "~", colour) }
         if verbose || actions.count <= budget {
             lines += actions.map { paint(Self.line(for: $0), Self.symbol($0.action), colour) }
         } else {
@@ -33,6 +34,8 @@ extension BackupPlan {
             let line = "- snapshot \(expiration.snapshot.prefix(8)) of \(expiration.time.shortUTC): \(expiration.reason)"
             lines.append(paint(line, "-", colour))
         }
+        lines += warnings.map { "warning: \($0)" }
+        if let refusal { lines.append("error: the run stops here: \(refusal)") }
         lines.append(summaryLine)
         return lines
     }

@@ -79,6 +79,13 @@ public struct BackupPlan: Codable, Sendable, Equatable {
     public var summary: Summary
     /// Snapshots the set's retention policy expires once this run's snapshot exists.
     public var expirations: [Expiration] = []
+    /// Changes of the set itself against its latest snapshot: `sources: + /srv/b, - /srv/a`,
+    /// `host: old → new`.
+    public var setChanges: [String] = []
+    /// What the user should know before the run: absent optional sources, two writers.
+    public var warnings: [String] = []
+    /// Why the run would stop before saving anything (max-removed); nil when it would not.
+    public var refusal: String?
 
     public struct Expiration: Codable, Sendable, Equatable {
         public var snapshot: String
@@ -86,7 +93,50 @@ public struct BackupPlan: Codable, Sendable, Equatable {
         public var reason: String
     }
 
-    public var hasChanges: Bool { createsRepository || !actions.isEmpty }
+    public var hasChanges: Bool { createsRepository || !actions.isEmpty || !setChanges.isEmpty }
+
+    enum CodingKeys: String, CodingKey {
+        case set, repository, createsRepository, previousSnapshot, unusedRepositories, actions, summary, expirations, setChanges
+        case warnings, refusal
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        set = try c.decode(String.self, forKey: .set)
+        repository = try c.decode(String.self, forKey: .repository)
+        createsRepository = try c.decode(Bool.self, forKey: .createsRepository)
+        previousSnapshot = try c.decodeIfPresent(String.self, forKey: .previousSnapshot)
+        unusedRepositories = try c.decode([String].self, forKey: .unusedRepositories)
+        actions = try c.decode([Action].self, forKey: .actions)
+        summary = try c.decode(Summary.self, forKey: .summary)
+        expirations = try c.decodeIfPresent([Expiration].self, forKey: .expirations) ?? []
+        setChanges = try c.decodeIfPresent([String].self, forKey: .setChanges) ?? []
+        warnings = try c.decodeIfPresent([String].self, forKey: .warnings) ?? []
+        refusal = try c.decodeIfPresent(String.self, forKey: .refusal)
+    }
+
+    /// Notes a change of the set's sources or host against its latest snapshot, and warns when
+    /// the set's recent snapshots alternate between writers (two configs, or two hosts, sharing
+    /// one repository).
+    mutating func noteWriters(_ group: SnapshotGroup, records: [SnapshotRecord], previous: Snapshot) {
+        let before = SnapshotGroup(previous)
+        if before.sources != group.sources {
+            let added = group.sources.filter { !before.sources.contains($0) }.map { "+ \($0)" }
+            let removed = before.sources.filter { !group.sources.contains($0) }.map { "- \($0)" }
+            setChanges.append("sources: " + (added + removed).joined(separator: ", "))
+        }
+        if before.host != group.host { setChanges.append("host: \(before.host) → \(group.host)") }
+        let recent = records.suffix(10).map { SnapshotGroup($0.snapshot) }
+        var switches = 0
+        for (a, b) in zip(recent, recent.dropFirst()) where a != b { switches += 1 }
+        let distinct = Set(recent)
+        if switches >= 2, distinct.count >= 2 {
+            warnings.append(
+                "the set's last \(recent.count) snapshots switch \(switches) times between "
+                    + distinct.map { $0.text }.sorted().joined(separator: " and ")
+                    + ": two configs or hosts seem to write to this repository; give each its own 'repository:' (retention keeps the newest complete snapshot of each)")
+        }
+    }
 
     /// The plan for a scan against the previous snapshot.
     public init(
@@ -168,7 +218,7 @@ public struct BackupPlan: Codable, Sendable, Equatable {
                 }
             case .directory(let inner):
                 collect(inner, delta: delta)
-            case .special:
+            case .special, .carried:
                 break
             }
         }

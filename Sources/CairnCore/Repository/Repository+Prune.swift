@@ -41,13 +41,15 @@ extension Repository {
 
     /// Applies `evaluation` to the repository's snapshots at `now`. The caller holds the
     /// exclusive lock. With `dryRun`, nothing is written or deleted: the result says what would be.
-    public func prune(_ evaluation: RetentionEvaluation, now: Date, dryRun: Bool) async throws -> PruneResult {
+    ///
+    /// With `currentGroup` (the set, host and sources the config backs up), the newest complete
+    /// snapshot of every other group is kept: another config's or another host's writes, or
+    /// the set's sources before they changed, are never expired by this config's policy.
+    public func prune(_ evaluation: RetentionEvaluation, now: Date, dryRun: Bool, currentGroup: SnapshotGroup? = nil) async throws -> PruneResult {
         var result = PruneResult()
         let records = try await snapshots()
-        let candidates = records.map {
-            RetentionCandidate(id: $0.id.hex, time: $0.snapshot.start.date, isComplete: $0.snapshot.status == .complete)
-        }
-        let verdicts = Dictionary(uniqueKeysWithValues: evaluation.evaluate(candidates, now: now).map { ($0.id, $0) })
+        let candidates = records.map(RetentionCandidate.init)
+        let verdicts = Dictionary(uniqueKeysWithValues: evaluation.evaluate(candidates, now: now, currentGroup: currentGroup?.key).map { ($0.id, $0) })
         result.verdicts = records.map { ($0, verdicts[$0.id.hex]!) }
         let kept = result.verdicts.filter(\.verdict.keep).map(\.record)
 

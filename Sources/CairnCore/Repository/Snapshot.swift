@@ -4,9 +4,17 @@ import Foundation
 /// Saving it is the commit point of a backup.
 public struct Snapshot: Codable, Sendable, Equatable {
     public enum Status: String, Codable, Sendable {
+        /// Every selected entry was read or found unchanged.
         case complete
-        /// Interrupted (a signal, the maximum duration): holds what was done.
+        /// Finished, but some files could not be read: each keeps its previous version (carried
+        /// over, marked `read failed`), so the snapshot is still a whole view.
+        case incomplete
+        /// Interrupted (a signal, max-duration): what the run did not reach is carried over from
+        /// the previous snapshot (marked `not reached`).
         case partial
+
+        /// Complete or incomplete: a finished run, which retention counts.
+        public var isFinished: Bool { self != .partial }
     }
 
     public struct Statistics: Codable, Sendable, Equatable {
@@ -26,12 +34,14 @@ public struct Snapshot: Codable, Sendable, Equatable {
         /// Files with in-file delta stored as a delta, and uploaded in full.
         public var deltaFiles = 0
         public var fullUploads = 0
+        /// Entries kept from the previous snapshot because this run did not read them.
+        public var carriedOver = 0
 
         public init() {}
 
         enum CodingKeys: String, CodingKey {
             case files, directories, otherEntries, bytes, newFiles, changedFiles, unchangedFiles, bytesRead, bytesStored
-            case bytesDeduplicated, newObjects, problems, deltaFiles, fullUploads
+            case bytesDeduplicated, newObjects, problems, deltaFiles, fullUploads, carriedOver
         }
 
         /// Counts a writer did not record read as zero, so statistics can grow.
@@ -51,6 +61,7 @@ public struct Snapshot: Codable, Sendable, Equatable {
             problems = try c.decodeIfPresent(Int.self, forKey: .problems) ?? 0
             deltaFiles = try c.decodeIfPresent(Int.self, forKey: .deltaFiles) ?? 0
             fullUploads = try c.decodeIfPresent(Int.self, forKey: .fullUploads) ?? 0
+            carriedOver = try c.decodeIfPresent(Int.self, forKey: .carriedOver) ?? 0
         }
     }
 
@@ -68,6 +79,8 @@ public struct Snapshot: Codable, Sendable, Equatable {
     public var parent: String?
     public var sources: [String]
     public var statistics: Statistics
+    /// Optional sources that were absent: their entries are the previous snapshot's.
+    public var absentSources: [String]?
 
     public init(
         set: String, host: String, user: String, start: Timestamp, end: Timestamp, status: Status, tree: ObjectID,
@@ -86,6 +99,19 @@ public struct Snapshot: Codable, Sendable, Equatable {
     }
 
     public var treeID: ObjectID? { ObjectID(hex: tree) }
+
+    /// For people, after the snapshot's name: ` (partial: ...)`, ` (incomplete: ...)`, or
+    /// nothing for a complete snapshot.
+    public var statusNote: String {
+        let carried = statistics.carriedOver
+        switch status {
+        case .complete: return ""
+        case .partial:
+            return " (partial: the run was interrupted; \(carried) entr\(carried == 1 ? "y" : "ies") it did not reach hold their previous version)"
+        case .incomplete:
+            return " (incomplete: \(statistics.problems) problem\(statistics.problems == 1 ? "" : "s"); files that could not be read hold their previous version)"
+        }
+    }
 }
 
 /// A snapshot and its id.

@@ -45,6 +45,26 @@ public struct TreeEntry: Hashable, Sendable {
     public var subtree: ObjectID?
     /// For a file backed up with in-file delta: how this version was stored.
     public var delta: DeltaInfo?
+    /// Set when the run did not see this entry and kept the previous snapshot's (tree version 4).
+    public var carried: CarriedOver?
+
+    /// Why an entry of a snapshot is the previous snapshot's: the run did not read it.
+    public enum CarriedOver: UInt8, Sendable, CustomStringConvertible {
+        /// The run was interrupted (a signal, max-duration) before it got there.
+        case notReached = 1
+        /// It is under an optional source that was absent.
+        case sourceAbsent = 2
+        /// Reading it failed (unreadable, vanished or changed while read): a problem of the job.
+        case readFailed = 3
+
+        public var description: String {
+            switch self {
+            case .notReached: return "not reached"
+            case .sourceAbsent: return "source absent"
+            case .readFailed: return "read failed"
+            }
+        }
+    }
 
     public struct Xattr: Hashable, Sendable {
         public var name: [UInt8]
@@ -77,6 +97,7 @@ public struct TreeEntry: Hashable, Sendable {
         contentHash = nil
         subtree = nil
         delta = nil
+        carried = nil
     }
 }
 
@@ -136,8 +157,9 @@ public struct Tree: Hashable, Sendable {
     }
 
     /// Version 2 added `delta`; version 3 leaves out a content hash that the content's ids give
-    /// (`ContentHasher.hash(ofChunks:)`). Versions 1 and 2 are still read.
-    static let version: UInt64 = 3
+    /// (`ContentHasher.hash(ofChunks:)`); version 4 adds the carried-over mark. Versions 1 to 3
+    /// are still read.
+    static let version: UInt64 = 4
 
     /// The content hash field's first byte: none, recorded, or derived from the content's ids.
     private enum HashMarker: UInt8 {
@@ -201,6 +223,7 @@ public struct Tree: Hashable, Sendable {
             } else {
                 writer.byte(0)
             }
+            writer.byte(entry.carried?.rawValue ?? 0)
         }
         return writer.bytes
     }
@@ -252,6 +275,13 @@ public struct Tree: Hashable, Sendable {
                         newBytes: try reader.varint())
                 } else if marker != 0 {
                     throw FormatError.malformed(what, "unknown delta marker")
+                }
+            }
+            if version >= 4 {
+                let marker = try reader.byte()
+                if marker != 0 {
+                    guard let carried = TreeEntry.CarriedOver(rawValue: marker) else { throw FormatError.malformed(what, "unknown carried-over mark") }
+                    entry.carried = carried
                 }
             }
             entries.append(entry)

@@ -1,15 +1,22 @@
 import Foundation
 
-/// A snapshot as retention sees it: when its job ran, and whether it is complete.
+/// A snapshot as retention sees it: when its job ran, whether it finished (complete, or
+/// incomplete with its failed files' previous versions), and which writer made it.
 public struct RetentionCandidate: Sendable, Equatable {
     public var id: String
     public var time: Date
+    /// False for a partial snapshot (interrupted): it never counts as one of the jobs kept.
     public var isComplete: Bool
+    /// The (set, host, sources) that made it; nil when all are alike.
+    public var group: String?
+    public var groupText: String?
 
-    public init(id: String, time: Date, isComplete: Bool = true) {
+    public init(id: String, time: Date, isComplete: Bool = true, group: String? = nil, groupText: String? = nil) {
         self.id = id
         self.time = time
         self.isComplete = isComplete
+        self.group = group
+        self.groupText = groupText
     }
 }
 
@@ -32,9 +39,9 @@ public struct RetentionVerdict: Sendable, Equatable {
 /// at or before the end of that day (the files as they were that day; one job may stand for
 /// several days when jobs were missed; today counts once a job ran today). With overlap
 /// removal each rule drops what it picked that is not newer than the newest pick of the next
-/// coarser rule of the policy (custom rules take no part). The latest snapshot, and the latest
-/// complete one, are always kept; a partial snapshot only until a complete one of the same
-/// period exists.
+/// coarser rule of the policy (custom rules take no part). Rules count and pick complete
+/// snapshots only; a partial snapshot is kept until a newer complete one exists. The latest
+/// snapshot, and the latest complete one, are always kept.
 public struct RetentionEvaluation: Sendable {
     public let policy: RetentionPolicy.Kind
     public let timeZone: TimeZone
@@ -45,10 +52,56 @@ public struct RetentionEvaluation: Sendable {
     }
 
     /// A verdict for each snapshot, oldest first.
-    public func evaluate(_ snapshots: [RetentionCandidate], now: Date) -> [RetentionVerdict] {
-        let sorted = snapshots.sorted { ($0.time, $0.id) < ($1.time, $1.id) }
+    ///
+    /// The policy counts and picks complete snapshots only: a partial one never pushes a
+    /// complete one out. A partial snapshot is kept while no newer complete one exists, and
+    /// expires once one does. The newest complete snapshot is always kept, and so is the latest
+    /// snapshot. With `currentGroup`, the newest complete snapshot of every other group (another
+    /// host, or sources this config no longer lists) is kept too.
+    public func evaluate(_ snapshots: [RetentionCandidate], now: Date, currentGroup: String? = nil) -> [RetentionVerdict] {
+        let all = snapshots.sorted { ($0.time, $0.id) < ($1.time, $1.id) }
+        let completeIndices = all.indices.filter { all[$0].isComplete }
+        let complete = completeIndices.map { all[$0] }
         var kept: [Int: [String]] = [:]
         var expired: [Int: [String]] = [:]
+        let verdicts = policyVerdicts(complete, now: now)
+        for (index, reasons) in verdicts.kept { kept[completeIndices[index]] = reasons }
+        for (index, reason) in verdicts.dropped where verdicts.kept[index] == nil { expired[completeIndices[index]] = [reason] }
+        func keep(_ index: Int, _ reason: String) {
+            if kept[index]?.contains(reason) != true { kept[index, default: []].append(reason) }
+        }
+
+        let upToNow = all.indices.filter { all[$0].time <= now }
+        let latestComplete = upToNow.last { all[$0].isComplete }
+        for index in all.indices where !all[index].isComplete {
+            if let latestComplete, all[latestComplete].time >= all[index].time {
+                expired[index] = ["partial, and a newer complete snapshot exists"]
+            } else {
+                keep(index, "partial, and no complete snapshot is newer")
+            }
+        }
+        if let latest = upToNow.last { keep(latest, "latest snapshot") }
+        if let latestComplete { keep(latestComplete, "latest complete snapshot") }
+        for index in all.indices where all[index].time > now { keep(index, "newer than now") }
+        if let currentGroup {
+            var newest: [String: Int] = [:]
+            for index in upToNow where all[index].isComplete { if let group = all[index].group { newest[group] = index } }
+            for (group, index) in newest where group != currentGroup {
+                let text = all[index].groupText.map { " (\($0))" } ?? ""
+                keep(index, "newest complete snapshot of a writer this config no longer is\(text): expired only by cairn prune --expire-other-writers")
+            }
+        }
+
+        return all.enumerated().map { index, snapshot in
+            if let reasons = kept[index] { return RetentionVerdict(id: snapshot.id, time: snapshot.time, keep: true, reasons: reasons) }
+            return RetentionVerdict(id: snapshot.id, time: snapshot.time, keep: false, reasons: expired[index] ?? [notKept])
+        }
+    }
+
+    /// What the policy's own rules keep among complete snapshots (sorted oldest first): the
+    /// reasons by index.
+    func policyVerdicts(_ sorted: [RetentionCandidate], now: Date) -> (kept: [Int: [String]], dropped: [Int: String]) {
+        var kept: [Int: [String]] = [:]
         func keep(_ index: Int, _ reason: String) {
             if kept[index]?.contains(reason) != true { kept[index, default: []].append(reason) }
         }
@@ -58,20 +111,11 @@ public struct RetentionEvaluation: Sendable {
         case .keepDays(let count):
             let cutoff = days.calendar.date(byAdding: .day, value: -count, to: now) ?? now
             for (index, snapshot) in sorted.enumerated() where snapshot.time > cutoff {
-                if snapshot.isComplete || !Self.completed(index, in: sorted, days: days) {
-                    keep(index, "within the last \(count) day\(count == 1 ? "" : "s")")
-                } else {
-                    expired[index] = ["partial, and a complete snapshot of the same day exists"]
-                }
+                keep(index, "within the last \(count) day\(count == 1 ? "" : "s")")
             }
         case .keepJobs(let count):
-            let eligible = sorted.indices.filter { sorted[$0].isComplete || !Self.completed($0, in: sorted, days: days) }
-            for (rank, index) in eligible.reversed().prefix(count).enumerated() {
+            for (rank, index) in sorted.indices.reversed().prefix(count).enumerated() {
                 keep(index, "job \(rank + 1) of the last \(count)")
-            }
-            let counted = Set(eligible)
-            for index in sorted.indices where !counted.contains(index) {
-                expired[index] = ["partial, and a complete snapshot of the same day exists"]
             }
         case .advanced(let removeOverlap, let rules):
             let picks = rules.map { Self.picks(of: $0, in: sorted, now: now, days: days) }
@@ -97,21 +141,9 @@ public struct RetentionEvaluation: Sendable {
                     }
                 }
             }
-            for (index, reason) in dropped where kept[index] == nil { expired[index] = [reason] }
+            return (kept, dropped)
         }
-
-        // Always: the latest snapshot, and the latest complete one.
-        let upToNow = sorted.indices.filter { sorted[$0].time <= now }
-        if let latest = upToNow.last { keep(latest, "latest snapshot") }
-        if let latestComplete = upToNow.last(where: { sorted[$0].isComplete }), latestComplete != upToNow.last {
-            keep(latestComplete, "latest complete snapshot")
-        }
-        for index in sorted.indices where sorted[index].time > now { keep(index, "newer than now") }
-
-        return sorted.enumerated().map { index, snapshot in
-            if let reasons = kept[index] { return RetentionVerdict(id: snapshot.id, time: snapshot.time, keep: true, reasons: reasons) }
-            return RetentionVerdict(id: snapshot.id, time: snapshot.time, keep: false, reasons: expired[index] ?? [notKept])
-        }
+        return (kept, [:])
     }
 
     /// Why a snapshot nothing keeps expires.
@@ -121,12 +153,6 @@ public struct RetentionEvaluation: Sendable {
         case .keepJobs(let count): return "not one of the last \(count) job\(count == 1 ? "" : "s")"
         case .advanced: return "no rule keeps it"
         }
-    }
-
-    /// Whether a partial snapshot has a complete one on the same day.
-    static func completed(_ index: Int, in sorted: [RetentionCandidate], days: DayCalendar) -> Bool {
-        let day = days.date(of: sorted[index].time)
-        return sorted.contains { $0.isComplete && days.date(of: $0.time) == day }
     }
 
     struct Pick {

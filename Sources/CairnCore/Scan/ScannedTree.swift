@@ -18,12 +18,15 @@ public enum ScannedNode: Sendable {
     case file(ScannedFile)
     /// A symbolic link, fifo, socket or device: recorded, never read.
     case special(TreeEntry)
+    /// The previous snapshot's entry, kept because this run cannot see or read it (its
+    /// `carried` says why): a file, or a whole folder with its subtree.
+    case carried(TreeEntry)
 
     public var name: [UInt8] {
         switch self {
         case .directory(let directory): return directory.entry.name
         case .file(let file): return file.entry.name
-        case .special(let entry): return entry.name
+        case .special(let entry), .carried(let entry): return entry.name
         }
     }
 }

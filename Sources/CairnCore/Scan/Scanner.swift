@@ -14,6 +14,10 @@ public struct Scanner {
     public var previousTree: (ObjectID) async throws -> Tree
 
     public private(set) var problems: [Problem] = []
+    /// Optional sources that were absent: their previous entries are carried over.
+    public private(set) var absentSources: [FilePath] = []
+    /// Sources that may be absent (`{path: ..., optional: true}`).
+    public var optionalSources: Set<FilePath> = []
     private var names = NameCache()
 
     public init(selection: Selection, followSymlinks: Bool, permissions: Bool, previousTree: @escaping (ObjectID) async throws -> Tree) {
@@ -34,15 +38,27 @@ public struct Scanner {
         return root
     }
 
-    /// Adds the folders from `/` down to `source`, then the scan of `source` itself.
+    /// Adds the folders from `/` down to `source`, then the scan of `source` itself. An optional
+    /// source that is absent keeps the previous snapshot's entry for it (or for the first of the
+    /// folders leading to it that is absent).
     private mutating func attach(_ source: FilePath, under root: ScannedDirectory, previous: Tree?) async throws {
         var directory = root
         var previousTree = previous
         var path = FilePath.root
         let parts = source.components
+        let isOptional = optionalSources.contains(source)
         for (index, name) in parts.enumerated() {
             path = path.appending(name)
             let previousEntry = previousTree?.entry(named: name)
+            if isOptional, !Self.exists(path) {
+                absentSources.append(source)
+                if let previousEntry, !directory.children.contains(where: { $0.name == name }) {
+                    var carried = previousEntry
+                    carried.carried = .sourceAbsent
+                    directory.children.append(.carried(carried))
+                }
+                return
+            }
             if index == parts.count - 1 {
                 if let node = try await scanEntry(path, name: name, previous: previousEntry, inherited: nil) {
                     directory.children.removeAll { $0.name == name }
@@ -67,6 +83,18 @@ public struct Scanner {
         }
     }
 
+    static func exists(_ path: FilePath) -> Bool {
+        var info = stat()
+        return path.withCString { lstat($0, &info) } == 0
+    }
+
+    /// The previous snapshot's entry, marked as carried over, for an entry this run cannot read.
+    static func carry(_ previous: TreeEntry?, _ reason: TreeEntry.CarriedOver) -> ScannedNode? {
+        guard var entry = previous else { return nil }
+        entry.carried = reason
+        return .carried(entry)
+    }
+
     private func loadPrevious(_ id: ObjectID?) async throws -> Tree? {
         guard let id else { return nil }
         return try await previousTree(id)
@@ -88,8 +116,11 @@ public struct Scanner {
             info = try FileMetadata.lstat(path)
             if followSymlinks, (info.st_mode & S_IFMT) == S_IFLNK { info = try FileMetadata.statFollowingLinks(path) }
         } catch let failure as FileMetadata.Failure {
-            if failure.code != ENOENT { problems.append(Problem(path: path, message: "cannot read its metadata: \(String(cString: strerror(failure.code)))")) }
-            return nil
+            guard failure.code != ENOENT else { return nil }
+            let kept = Self.carry(previous, .readFailed)
+            problems.append(
+                Problem(path: path, message: "cannot read its metadata: \(String(cString: strerror(failure.code)))\(kept == nil ? "" : "; its previous version is kept")"))
+            return kept
         }
         guard var entry = FileMetadata.entry(name: name, info: info, names: &names) else { return nil }
         let isDirectory = entry.kind == .directory
@@ -107,8 +138,13 @@ public struct Scanner {
             do {
                 childNames = try FileMetadata.list(path)
             } catch let failure as FileMetadata.Failure {
-                problems.append(Problem(path: path, message: "cannot list the directory: \(String(cString: strerror(failure.code)))"))
-                return included ? .directory(directory) : nil
+                // What the folder held before is kept: an unreadable folder is not an empty one.
+                let kept = previous?.kind == .directory ? Self.carry(previous, .readFailed) : nil
+                problems.append(
+                    Problem(
+                        path: path,
+                        message: "cannot list the directory: \(String(cString: strerror(failure.code)))\(kept == nil ? "" : "; its previous contents are kept")"))
+                return kept ?? (included ? .directory(directory) : nil)
             }
             for childName in childNames.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
                 let child = path.appending(childName)
@@ -150,8 +186,9 @@ public struct Scanner {
             do {
                 entry.symlinkTarget = try FileMetadata.readLink(path)
             } catch {
-                problems.append(Problem(path: path, message: "cannot read the link"))
-                return nil
+                let kept = Self.carry(previous, .readFailed)
+                problems.append(Problem(path: path, message: "cannot read the link\(kept == nil ? "" : "; its previous version is kept")"))
+                return kept
             }
             return .special(entry)
         default:

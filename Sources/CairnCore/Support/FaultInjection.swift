@@ -9,14 +9,18 @@ import Foundation
 /// `CAIRN_FAULT_INJECTION=POINT:N[:SIGNAL]` makes the process send itself SIGNAL (default
 /// KILL) the Nth time it reaches POINT. Points: `pack-written`, `index-written`,
 /// `before-snapshot`, `file-stored`, `signature-fetched` (a signature read from the
-/// repository rather than the local cache). Unset, this does nothing.
+/// repository rather than the local cache). `POINT:N:DELAYMS` instead sleeps MS milliseconds
+/// each time from the Nth on (a slow disk, for tests of max-duration). Unset, this does nothing.
 public enum FaultInjection {
-    private static let plan: (point: String, count: Int, signal: Int32)? = {
+    private static let plan: (point: String, count: Int, signal: Int32, delay: UInt32?)? = {
         guard let text = ProcessInfo.processInfo.environment["CAIRN_FAULT_INJECTION"] else { return nil }
         let parts = text.split(separator: ":").map(String.init)
         guard parts.count >= 2, let count = Int(parts[1]) else { return nil }
+        if parts.count > 2, parts[2].hasPrefix("DELAY"), let milliseconds = UInt32(parts[2].dropFirst(5)) {
+            return (parts[0], count, 0, milliseconds)
+        }
         let signal: Int32 = parts.count > 2 ? (parts[2] == "INT" ? SIGINT : parts[2] == "TERM" ? SIGTERM : SIGKILL) : SIGKILL
-        return (parts[0], count, signal)
+        return (parts[0], count, signal, nil)
     }()
 
     private static let counter = Counter()
@@ -35,6 +39,10 @@ public enum FaultInjection {
 
     public static func reach(_ point: String) {
         guard let plan, plan.point == point else { return }
+        if let delay = plan.delay {
+            if counter.increment(point) >= plan.count { usleep(delay * 1000) }
+            return
+        }
         guard counter.increment(point) == plan.count else { return }
         kill(getpid(), plan.signal)
         // The handler of SIGINT and SIGTERM runs on another thread: wait for it, so the point

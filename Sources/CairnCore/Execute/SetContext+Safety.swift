@@ -1,0 +1,126 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Which writer made a snapshot: its set, host and sources. Two configs that share a
+/// repository, or a set whose sources changed, make snapshots of different groups; retention
+/// keeps the newest complete snapshot of every group the config no longer produces.
+public struct SnapshotGroup: Hashable, Sendable {
+    public var set: String
+    public var host: String
+    public var sources: [String]
+
+    public init(set: String, host: String, sources: [String]) {
+        self.set = set
+        self.host = host
+        self.sources = sources.sorted()
+    }
+
+    public init(_ snapshot: Snapshot) {
+        self.init(set: snapshot.set, host: snapshot.host, sources: snapshot.sources)
+    }
+
+    /// A stable text key (NUL cannot appear in any part).
+    public var key: String { ([set, host] + sources).joined(separator: "\u{0}") }
+
+    /// For people: `host laptop, sources /a, /b`.
+    public var text: String { "host \(host), sources \(sources.joined(separator: ", "))" }
+}
+
+extension RetentionCandidate {
+    public init(_ record: SnapshotRecord) {
+        self.init(
+            id: record.id.hex, time: record.snapshot.start.date, isComplete: record.snapshot.status.isFinished,
+            group: SnapshotGroup(record.snapshot).key, groupText: SnapshotGroup(record.snapshot).text)
+    }
+}
+
+/// The checks that keep a run from making good versions harder to get back: missing sources,
+/// a repository that has gone, and the memory of which repository a set uses.
+extension SetContext {
+    /// The group this config's runs of the set make on this host.
+    public var group: SnapshotGroup {
+        SnapshotGroup(set: set.name, host: HostName.short, sources: set.sources.map(\.value))
+    }
+
+    /// Fails when a source that is not optional does not exist (or cannot be reached): an
+    /// unmounted disk or a moved folder must not look like deleted files.
+    public func checkSources() throws {
+        for source in set.sources where !set.optionalSources.contains(source.value) {
+            var info = stat()
+            guard source.value.withCString({ lstat($0, &info) }) != 0 else { continue }
+            let code = errno
+            let reason = code == ENOENT || code == ENOTDIR ? "does not exist" : "cannot be reached (\(String(cString: strerror(code))))"
+            throw BackupJob.Refusal.sourceMissing(set: set.name, path: source.value, reason: reason)
+        }
+    }
+
+    /// Where this machine remembers the repositories its sets used:
+    /// `$XDG_STATE_HOME/cairn/repositories.json` (`~/.local/state/cairn/...`).
+    var stateFile: String {
+        let base = environment["XDG_STATE_HOME"].flatMap { $0.hasPrefix("/") ? $0 : nil } ?? (environment["HOME"] ?? NSHomeDirectory()) + "/.local/state"
+        return base + "/cairn/repositories.json"
+    }
+
+    /// The file in the destination folder that lists the repositories made there.
+    var destinationMarker: String? {
+        guard case .localFolder(let path) = account.destination else { return nil }
+        return path + "/" + RepositoryMemory.destinationFileName
+    }
+
+    /// When the set's repository is missing: what says it existed (this machine's run state,
+    /// or the destination's list), in words; nil when nothing does.
+    public func knownRepository() -> String? {
+        if let id = RepositoryMemory.read(stateFile)[repositoryPath] {
+            return "repository \(id.prefix(8)) at \(repositoryPath), as this machine's run state \(stateFile) records"
+        }
+        if let marker = destinationMarker, let id = RepositoryMemory.read(marker)[set.repository] {
+            return "repository \(id.prefix(8)), as the destination's \(RepositoryMemory.destinationFileName) records"
+        }
+        return nil
+    }
+
+    /// Records the set's repository on this machine and at the destination, so that a later
+    /// run notices when it has gone. A failure to record is not the backup's failure.
+    public func remember(_ repository: Repository) {
+        let id = repository.descriptor.id
+        RepositoryMemory.update(stateFile) { $0[repositoryPath] = id }
+        if let marker = destinationMarker { RepositoryMemory.update(marker) { $0[set.repository] = id } }
+    }
+}
+
+/// A small JSON map written crash-safely (temporary file, fsync, rename).
+enum RepositoryMemory {
+    static let destinationFileName = ".cairn-repositories.json"
+
+    static func read(_ path: String) -> [String: String] {
+        guard let data = FileManager.default.contents(atPath: path),
+            let map = try? JSONDecoder().decode([String: String].self, from: data)
+        else { return [:] }
+        return map
+    }
+
+    static func update(_ path: String, _ change: (inout [String: String]) -> Void) {
+        var map = read(path)
+        let before = map
+        change(&map)
+        guard map != before else { return }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        guard let data = try? encoder.encode(map) else { return }
+        let folder = (path as NSString).deletingLastPathComponent
+        try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try? data.write(to: URL(fileURLWithPath: path), options: .atomic)
+    }
+}
+
+extension SetContext {
+    /// How long any run of the set may take (backup, apply, and scheduled runs): the shortest
+    /// `max-duration` of its schedules; nil when none has one. At the limit the run stops
+    /// cleanly with a partial snapshot.
+    public var maxDuration: ConfigDuration? {
+        self.set.schedules.compactMap { config.schedules[$0.value]?.maxDuration }.min()
+    }
+}
