@@ -40,8 +40,9 @@ enum JobRunning {
             outcome.report.summaryLines().forEach { print($0) }
             if outcome.skipped { print("\(name): no changes; nothing to do") }
             if outcome.cancelled { print("\(name): cancelled; nothing was stored") }
-            // A job that stored nothing and ran no command leaves nothing worth a log entry.
-            let worthLogging = !(outcome.skipped || outcome.cancelled) || !outcome.report.commands.isEmpty
+            // A job skipped for want of changes, that ran no command, leaves nothing worth a log
+            // entry; a cancelled one is logged as cancelled.
+            let worthLogging = !outcome.skipped || !outcome.report.commands.isEmpty
             if worthLogging, let warning = log.save(outcome.report) {
                 Terminal.standardError("cairn: warning: \(warning)")
             }

@@ -20,6 +20,11 @@ extension Cairn {
                     the others expire). The user guide's example: cairn retention preview \
                     tape-rotation --from 1999-01-01 --to 2006-01-17.
 
+                    --partial-every N simulates every Nth job as interrupted (a partial \
+                    snapshot, shown as such): rules count and pick complete snapshots only, a \
+                    partial one is kept until a newer complete one exists, and the newest \
+                    complete snapshot is always kept.
+
                     \(ExitStatus.text)
                     """
             )
@@ -38,6 +43,9 @@ extension Cairn {
             @Option(help: ArgumentHelp("The interval between jobs, such as 1d, 12h or 7d.", valueName: "duration"))
             var every = "1d"
 
+            @Option(help: ArgumentHelp("Simulate every Nth job as interrupted (a partial snapshot).", valueName: "n"))
+            var partialEvery: Int?
+
             @Flag(help: "Print the verdicts as JSON (schemas/retention-preview.schema.json).")
             var json = false
 
@@ -52,6 +60,7 @@ extension Cairn {
                         "no retention policy named '\(policy)' in the config"
                             + (known.isEmpty ? " (it defines none)" : " (it defines \(known.joined(separator: ", ")))"))
                 }
+                if let partialEvery, partialEvery < 1 { throw ValidationError("--partial-every takes a number of jobs from 1 up, found \(partialEvery)") }
                 guard let interval = ConfigDuration(parsing: every), interval.seconds > 0 else {
                     throw ValidationError("--every takes a duration such as 1d, 12h or 30m, found '\(every)'")
                 }
@@ -63,12 +72,13 @@ extension Cairn {
                     throw ValidationError("that is more than a million jobs: choose a longer --every or a shorter span")
                 }
                 let format = Self.formatter(zone)
-                let verdicts = RetentionPreview.simulate(definition.kind, from: start, to: now, every: interval, timeZone: zone)
+                let verdicts = RetentionPreview.simulate(
+                    definition.kind, from: start, to: now, every: interval, timeZone: zone, partialEvery: partialEvery)
                 let kept = verdicts.filter(\.keep).count
                 if json {
                     let document: [String: Any] = [
                         "policy": policy, "time_zone": config.timeZoneName, "now": format.string(from: now), "jobs": verdicts.count, "kept": kept,
-                        "verdicts": verdicts.map { ["time": format.string(from: $0.time), "keep": $0.keep, "reasons": $0.reasons] as [String: Any] },
+                        "verdicts": verdicts.map { ["time": format.string(from: $0.time), "keep": $0.keep, "partial": $0.isPartial, "reasons": $0.reasons] as [String: Any] },
                     ]
                     let data = try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys])
                     print(String(decoding: data, as: UTF8.self))
@@ -76,7 +86,7 @@ extension Cairn {
                 }
                 print("Policy \(policy): \(verdicts.count) jobs every \(interval) from \(format.string(from: start)), now \(format.string(from: now)) (\(config.timeZoneName))")
                 for verdict in verdicts where verdict.keep || verbose {
-                    print("\(format.string(from: verdict.time))  \(verdict.reason)")
+                    print("\(format.string(from: verdict.time))  \(verdict.isPartial ? "(partial) " : "")\(verdict.reason)")
                 }
                 print("Keeps \(kept) of \(verdicts.count) jobs.")
             }

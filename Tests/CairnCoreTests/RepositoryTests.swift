@@ -193,17 +193,44 @@ struct RepositoryTests {
         #expect(elsewhere.entry(named: Array("plain".utf8))?.contentHash != plain.contentHash)
         #expect(elsewhere.entry(named: Array("other".utf8))?.contentHash == other.contentHash)
 
-        // Version 2 trees (every hash recorded) are still read; a derived hash needs version 3.
-        let recorded = Tree(entries: [other, delta])
-        var version2 = recorded.encoded(contentHashPrefix: prefix)
-        #expect(version2[0] == 3)
-        version2[0] = 2
-        #expect(try Tree.decode(version2, what: "t", contentHashPrefix: prefix) == recorded)
+        // Version 2 trees (every hash recorded, no carried-over mark) are still read; a derived
+        // hash needs version 3. A one-entry tree's last byte is its carried-over mark.
+        for entry in [other, delta] {
+            let recorded = Tree(entries: [entry])
+            var version2 = recorded.encoded(contentHashPrefix: prefix)
+            #expect(version2[0] == 4 && version2.last == 0)
+            version2[0] = 2
+            version2.removeLast()
+            #expect(try Tree.decode(version2, what: "t", contentHashPrefix: prefix) == recorded)
+        }
         var derivedInVersion2 = Tree(entries: [plain]).encoded(contentHashPrefix: prefix)
         derivedInVersion2[0] = 2
+        derivedInVersion2.removeLast()
         #expect(throws: FormatError.malformed("t", "unknown content hash marker")) {
             try Tree.decode(derivedInVersion2, what: "t", contentHashPrefix: prefix)
         }
+    }
+
+    @Test func carriedOverMarksRoundTripAndVersion3TreesReadWithout() throws {
+        let prefix = try SecureRandom.bytes(32)
+        var entries: [TreeEntry] = []
+        for (index, mark) in ([nil] + [TreeEntry.CarriedOver.notReached, .sourceAbsent, .readFailed]).enumerated() {
+            var entry = TreeEntry(name: Array("e\(index)".utf8), kind: index == 2 ? .directory : .file)
+            entry.carried = mark
+            if index == 2 { entry.subtree = try .random() }
+            entries.append(entry)
+        }
+        let tree = Tree(entries: entries)
+        let bytes = tree.encoded(contentHashPrefix: prefix)
+        #expect(try Tree.decode(bytes, what: "t", contentHashPrefix: prefix) == tree)
+
+        var version3 = Tree(entries: [entries[0]]).encoded(contentHashPrefix: prefix)
+        version3[0] = 3
+        version3.removeLast()
+        #expect(try Tree.decode(version3, what: "t", contentHashPrefix: prefix).entries[0].carried == nil)
+        var unknown = Tree(entries: [entries[1]]).encoded(contentHashPrefix: prefix)
+        unknown[unknown.count - 1] = 9
+        #expect(throws: FormatError.malformed("t", "unknown carried-over mark")) { try Tree.decode(unknown, what: "t", contentHashPrefix: prefix) }
     }
 
     @Test func keysCanBeAddedChangedAndRemovedWithoutRewritingData() async throws {

@@ -114,17 +114,50 @@ struct RetentionTests {
         #expect(late.last?.reason == "kept: latest snapshot")
     }
 
-    @Test func aPartialSnapshotIsKeptOnlyUntilACompleteOneOfItsPeriodExists() {
+    @Test func partialSnapshotsNeverPushACompleteOneOutAndExpireOnceANewerCompleteOneExists() {
         var history = daily(from: "2006-01-01", to: "2006-01-06", hour: 12)
         history.append(RetentionCandidate(id: "partial-5", time: date("2006-01-05", hour: 13), isComplete: false))
         history.append(RetentionCandidate(id: "partial-6", time: date("2006-01-06", hour: 12), isComplete: false))
-        let evaluation = RetentionEvaluation(policy: .advanced(removeOverlap: false, rules: [rule(.day, 3)]), timeZone: utc)
-        let verdicts = Dictionary(uniqueKeysWithValues: evaluation.evaluate(history, now: date("2006-01-06", hour: 20)).map { ($0.id, $0) })
-        #expect(verdicts["partial-6"]?.keep == true, "the latest, and no complete one on the 6th")
-        #expect(verdicts["partial-5"]?.keep == false, "the complete job of the 5th stands for the day")
-        #expect(verdicts["4"]?.keep == true && verdicts["4"]?.reasons.contains("latest complete snapshot") == true)
-        let days = RetentionEvaluation(policy: .keepDays(5), timeZone: utc).evaluate(history, now: date("2006-01-06", hour: 20))
-        #expect(days.first { $0.id == "partial-5" }?.reason == "expired: partial, and a complete snapshot of the same day exists")
+        for policy: RetentionPolicy.Kind in [.keepJobs(2), .keepDays(1), .advanced(removeOverlap: false, rules: [rule(.day, 2)])] {
+            let verdicts = Dictionary(
+                uniqueKeysWithValues: RetentionEvaluation(policy: policy, timeZone: utc).evaluate(history, now: date("2006-01-06", hour: 20)).map { ($0.id, $0) })
+            #expect(verdicts["partial-6"]?.keep == true, "\(policy): the latest")
+            #expect(verdicts["partial-5"]?.reason == "kept: partial, and no complete snapshot is newer", "\(policy)")
+            #expect(verdicts["4"]?.keep == true && verdicts["4"]?.reasons.contains("latest complete snapshot") == true, "\(policy)")
+        }
+        let jobs = RetentionEvaluation(policy: .keepJobs(2), timeZone: utc).evaluate(history, now: date("2006-01-06", hour: 20))
+        #expect(jobs.filter(\.keep).map(\.id).sorted() == ["3", "4", "partial-5", "partial-6"], "two complete jobs are counted, partial ones are extra")
+
+        // Once a newer complete snapshot exists, the partial ones expire.
+        history.append(RetentionCandidate(id: "complete-6", time: date("2006-01-06", hour: 14)))
+        let later = Dictionary(
+            uniqueKeysWithValues: RetentionEvaluation(policy: .keepJobs(2), timeZone: utc).evaluate(history, now: date("2006-01-06", hour: 20)).map { ($0.id, $0) })
+        #expect(later["partial-5"]?.reason == "expired: partial, and a newer complete snapshot exists")
+        #expect(later["partial-6"]?.keep == false)
+        #expect(later["complete-6"]?.keep == true && later["4"]?.keep == true && later["3"]?.keep == false)
+
+        // Any number of partial runs after one complete one: the complete one stays.
+        var interrupted = [RetentionCandidate(id: "only", time: date("2006-01-01", hour: 12))]
+        for day in 2...9 { interrupted.append(RetentionCandidate(id: "p\(day)", time: date("2006-01-0\(day)", hour: 12), isComplete: false)) }
+        let verdicts = RetentionEvaluation(policy: .keepJobs(1), timeZone: utc).evaluate(interrupted, now: date("2006-01-10"))
+        #expect(verdicts.first { $0.id == "only" }?.keep == true)
+    }
+
+    @Test func theNewestCompleteSnapshotOfAnotherWriterIsKeptUnlessAskedOtherwise() {
+        let a = "a", b = "b"
+        let history = [
+            RetentionCandidate(id: "b1", time: date("2006-01-01", hour: 12), group: b),
+            RetentionCandidate(id: "b2", time: date("2006-01-02", hour: 12), group: b),
+            RetentionCandidate(id: "b3", time: date("2006-01-03", hour: 12), isComplete: false, group: b),
+            RetentionCandidate(id: "a1", time: date("2006-01-04", hour: 12), group: a),
+            RetentionCandidate(id: "a2", time: date("2006-01-05", hour: 12), group: a),
+        ]
+        let evaluation = RetentionEvaluation(policy: .keepJobs(1), timeZone: utc)
+        let protected = evaluation.evaluate(history, now: date("2006-01-06"), currentGroup: a)
+        #expect(protected.filter(\.keep).map(\.id) == ["b2", "a2"])
+        #expect(protected.first { $0.id == "b2" }?.reason.contains("writer this config no longer is") == true)
+        let unprotected = evaluation.evaluate(history, now: date("2006-01-06"))
+        #expect(unprotected.filter(\.keep).map(\.id) == ["a2"])
     }
 
     @Test func daysAreCalendarDaysOfTheZoneAcrossDaylightSavingChanges() throws {

@@ -46,7 +46,12 @@ public struct BackupJob {
             throw Refusal.repositoryGone(set: context.set.name, location: context.repositoryPath, known: known)
         }
         let records = try await repository?.snapshots() ?? []
-        let previous = records.last { $0.snapshot.set == context.set.name }
+        // Compared with this writer's latest snapshot (another config or host may share the
+        // repository), or the set's latest when this writer has none.
+        let group = context.group
+        let previous =
+            records.last { $0.snapshot.set == context.set.name && SnapshotGroup($0.snapshot) == group }
+            ?? records.last { $0.snapshot.set == context.set.name }
         let prepared = repository == nil ? try context.prepareRepository() : nil
         var scanner = Scanner(
             selection: try context.selection(), followSymlinks: context.set.followSymlinks, permissions: context.set.permissions,
@@ -63,14 +68,14 @@ public struct BackupJob {
         plan.warnings += scanner.absentSources.map { source in
             "optional source \(source) is absent: its entries are carried over from the previous snapshot, marked as not seen"
         }
-        if let previous {
-            plan.noteWriters(context.group, records: records.filter { $0.snapshot.set == context.set.name }, previous: previous.snapshot)
-        }
+        let ofSet = records.filter { $0.snapshot.set == context.set.name }
+        if let latest = ofSet.last { plan.noteWriters(group, records: ofSet, previous: latest.snapshot) }
         if let repository, let previous, let limit = context.maxRemoved {
             let total = previous.snapshot.statistics.files
             if total > Self.maxRemovedFloor {
                 let allowed = Int((Double(total) * limit.value / 100).rounded(.down))
-                let removed = try await Self.removedFiles(root, repository: repository, stopAbove: allowed)
+                let sources = try context.selection().sources
+                let removed = try await Self.removedFiles(root, under: sources, repository: repository, stopAbove: allowed)
                 if removed > allowed {
                     plan.refusal = Refusal.tooManyRemoved(set: context.set.name, removed: removed, of: total, limit: limit).description
                 }
@@ -89,14 +94,15 @@ public struct BackupJob {
     /// `max-removed` is checked once the previous snapshot holds more files than this.
     public static let maxRemovedFloor = 20
 
-    /// The files the scan records as removed: removed files, and the files under removed
-    /// folders (their trees are read). Counting stops once it is past `stopAbove`.
-    static func removedFiles(_ root: ScannedDirectory, repository: Repository, stopAbove limit: Int) async throws -> Int {
+    /// The files the scan records as removed under the sources: removed files, and the files
+    /// under removed folders (their trees are read). What a change of the sources leaves out is
+    /// shown as such (`~ sources:`) and not counted. Counting stops once it is past `stopAbove`.
+    static func removedFiles(_ root: ScannedDirectory, under sources: [FilePath], repository: Repository, stopAbove limit: Int) async throws -> Int {
         var count = 0
         var folders = [root]
         var trees: [ObjectID] = []
         while let folder = folders.popLast(), count <= limit {
-            for entry in folder.removed {
+            for entry in folder.removed where sources.contains(where: { folder.path.appending(entry.name).isInside($0) }) {
                 if entry.kind == .file { count += 1 } else if entry.kind == .directory, let subtree = entry.subtree { trees.append(subtree) }
             }
             for case .directory(let inner) in folder.children { folders.append(inner) }

@@ -47,7 +47,7 @@ public struct JobReport: Codable, Sendable, Equatable {
         for record in deltas ?? [] { lines.append("in-file delta: \(record.path): \(record.message)") }
         if let statistics, let snapshot {
             lines.append(
-                "\(set): snapshot \(snapshot.prefix(8)) \(status == "partial" ? "saved as partial" : "saved"): \(statistics.files) files, \(ByteCountText.format(statistics.bytes)); read \(statistics.newFiles + statistics.changedFiles) files, \(ByteCountText.format(statistics.bytesRead)); stored \(ByteCountText.format(statistics.bytesStored)), deduplicated \(ByteCountText.format(statistics.bytesDeduplicated)); \(String(format: "%.1f", duration)) s\(problems.isEmpty ? "" : "; \(problems.count) problem\(problems.count == 1 ? "" : "s")")")
+                "\(set): snapshot \(snapshot.prefix(8)) \(status == "complete" ? "saved" : "saved as \(status)"): \(statistics.files) files, \(ByteCountText.format(statistics.bytes)); read \(statistics.newFiles + statistics.changedFiles) files, \(ByteCountText.format(statistics.bytesRead)); stored \(ByteCountText.format(statistics.bytesStored)), deduplicated \(ByteCountText.format(statistics.bytesDeduplicated)); \(String(format: "%.1f", duration)) s\(problems.isEmpty ? "" : "; \(problems.count) problem\(problems.count == 1 ? "" : "s")")")
         }
         lines += prune ?? []
         return lines

@@ -130,9 +130,11 @@ public struct BackupPlan: Codable, Sendable, Equatable {
         var switches = 0
         for (a, b) in zip(recent, recent.dropFirst()) where a != b { switches += 1 }
         let distinct = Set(recent)
-        if switches >= 2, distinct.count >= 2 {
+        // Another writer wrote after this config's last snapshot, or the writers keep taking turns.
+        let overtaken = recent.contains(group) && recent.last != group
+        if distinct.count >= 2, switches >= 2 || overtaken {
             warnings.append(
-                "the set's last \(recent.count) snapshots switch \(switches) times between "
+                "the set's last \(recent.count) snapshots come from "
                     + distinct.map { $0.text }.sorted().joined(separator: " and ")
                     + ": two configs or hosts seem to write to this repository; give each its own 'repository:' (retention keeps the newest complete snapshot of each)")
         }

@@ -27,6 +27,12 @@ extension Repository {
             var lines = verdicts.filter { !$0.verdict.keep }.map { record, verdict in
                 "\(dryRun ? "would expire" : "expired") snapshot \(record.id.short) of \(record.snapshot.start.shortUTC): \(verdict.reasons.joined(separator: "; "))"
             }
+            // What is kept only because another writer made it is said, so it is no surprise.
+            for (record, verdict) in verdicts where verdict.keep {
+                for reason in verdict.reasons where reason.hasPrefix("newest complete snapshot of a writer") {
+                    lines.append("kept snapshot \(record.id.short) of \(record.snapshot.start.shortUTC): \(reason)")
+                }
+            }
             lines += damaged.map { "damaged: \($0)" }
             let freed = ByteCountText.format(UInt64(max(0, bytesFreed)))
             lines.append(

@@ -15,6 +15,11 @@ public struct Snapshot: Codable, Sendable, Equatable {
 
         /// Complete or incomplete: a finished run, which retention counts.
         public var isFinished: Bool { self != .partial }
+
+        /// A status this version does not know reads as partial: never counted as finished.
+        public init(from decoder: Decoder) throws {
+            self = Status(rawValue: try decoder.singleValueContainer().decode(String.self)) ?? .partial
+        }
     }
 
     public struct Statistics: Codable, Sendable, Equatable {

@@ -27,6 +27,8 @@ public struct RetentionVerdict: Sendable, Equatable {
     public var time: Date
     public var keep: Bool
     public var reasons: [String]
+    /// Set by the preview for a simulated partial snapshot.
+    public var isPartial = false
 
     public var reason: String { (keep ? "kept: " : "expired: ") + reasons.joined(separator: "; ") }
 }
@@ -81,7 +83,7 @@ public struct RetentionEvaluation: Sendable {
             }
         }
         if let latest = upToNow.last { keep(latest, "latest snapshot") }
-        if let latestComplete { keep(latestComplete, "latest complete snapshot") }
+        if let latestComplete, latestComplete != upToNow.last { keep(latestComplete, "latest complete snapshot") }
         for index in all.indices where all[index].time > now { keep(index, "newer than now") }
         if let currentGroup {
             var newest: [String: Int] = [:]
@@ -337,13 +339,17 @@ extension LocalDate {
 /// `cairn retention preview`: a policy applied to a simulated history of one job per interval
 /// from `from` up to, not including, `to`, which is "now".
 public enum RetentionPreview {
-    public static func simulate(_ policy: RetentionPolicy.Kind, from: Date, to: Date, every interval: ConfigDuration, timeZone: TimeZone) -> [RetentionVerdict] {
+    /// With `partialEvery` N, every Nth job is simulated as interrupted (a partial snapshot).
+    public static func simulate(
+        _ policy: RetentionPolicy.Kind, from: Date, to: Date, every interval: ConfigDuration, timeZone: TimeZone, partialEvery: Int? = nil
+    ) -> [RetentionVerdict] {
         var jobs: [RetentionCandidate] = []
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = timeZone
         var time = from
         while time < to {
-            jobs.append(RetentionCandidate(id: String(jobs.count + 1), time: time))
+            let number = jobs.count + 1
+            jobs.append(RetentionCandidate(id: String(number), time: time, isComplete: partialEvery.map { number % $0 != 0 } ?? true))
             // Whole days step in calendar days, so jobs keep their time of day across DST changes.
             if interval.seconds % 86_400 == 0 {
                 time = calendar.date(byAdding: .day, value: interval.seconds / 86_400, to: time)!
@@ -351,6 +357,12 @@ public enum RetentionPreview {
                 time = time.addingTimeInterval(TimeInterval(interval.seconds))
             }
         }
-        return RetentionEvaluation(policy: policy, timeZone: timeZone).evaluate(jobs, now: to)
+        let verdicts = RetentionEvaluation(policy: policy, timeZone: timeZone).evaluate(jobs, now: to)
+        let partial = Set(jobs.filter { !$0.isComplete }.map(\.id))
+        return verdicts.map { verdict in
+            var marked = verdict
+            marked.isPartial = partial.contains(verdict.id)
+            return marked
+        }
     }
 }
