@@ -7,11 +7,17 @@ extension Cairn {
         static let configuration = CommandConfiguration(
             abstract: "Show each set's plan, ask, and carry it out; or carry out a saved plan.",
             discussion: """
-                Without --plan: for each set, its pre-commands run, its plan is shown, and on a \
-                terminal cairn asks before storing anything (--yes skips the question; without \
-                a terminal and without --yes, apply refuses). A set without changes is skipped. \
-                After a successful backup the set's retention policy expires what it no longer \
-                keeps (cairn prune).
+                Without --plan: for each set, its plan is shown, and on a terminal cairn asks \
+                before it runs anything (--yes skips the question; without a terminal and \
+                without --yes, apply refuses). Pre-commands run only after the answer yes; \
+                when a set has any, it is planned again after them, so what they wrote is \
+                backed up too. Answering anything else runs no command, writes nothing, and \
+                logs the job as cancelled; the job's duration leaves out the time at the \
+                prompt. With --yes, pre-commands run first, as cairn backup runs them. A set \
+                without changes is skipped. After a successful backup the set's retention \
+                policy expires what it no longer keeps (cairn prune). Missing sources, \
+                max-removed, a repository that has gone and max-duration work as in cairn \
+                backup.
 
                 With --plan FILE (written by cairn plan --out FILE): carries out exactly that \
                 plan. It refuses when the config or a set's latest snapshot changed since the \

@@ -12,10 +12,21 @@ extension Cairn {
                 it, new and changed files are read, compressed, encrypted and stored, a \
                 snapshot is committed, the set's retention policy expires what it no longer \
                 keeps (cairn prune), and its post-commands run. Progress shows on a terminal; \
-                the report is printed and kept in the job log (cairn log). Files that cannot be \
-                read are reported and the job ends with exit status 3. SIGINT or SIGTERM \
-                commit what is done as a partial snapshot. This is the command a hand-written \
-                crontab line runs.
+                the report is printed and kept in the job log (cairn log). This is the \
+                command a hand-written crontab line runs.
+
+                A run never makes a version that earlier runs kept harder to get back. A \
+                source that does not exist fails its set (exit status 1: is its disk \
+                mounted?) and nothing is saved or expired for it; other sets go on; an \
+                optional source ({path: ..., optional: true}) that is absent is a warning \
+                and its entries are carried over. A run that would record more than \
+                max-removed (default 50%) of the previous snapshot's files as removed stops \
+                before it saves anything (--max-removed for one run). A set that has backed \
+                up before and finds no repository stops too (--new-repository starts one). \
+                A file backed up before that cannot be read keeps its previous version and \
+                the job ends with exit status 3. SIGINT, SIGTERM or the set's max-duration \
+                commit a partial snapshot in which what the run did not reach keeps its \
+                previous version.
 
                 \(ExitStatus.text)
                 """

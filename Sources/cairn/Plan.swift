@@ -15,7 +15,12 @@ extension Cairn {
                 set with in-file delta show the decision: full (and why) or delta on the \
                 version it is based on; whether a delta's new data stays under \
                 max-delta-ratio is known after apply. Long lists fold per folder with counts \
-                unless -v. \
+                unless -v. ~ sources: and ~ host: lines show a change of the set against its \
+                latest snapshot; warning: lines name absent optional sources and snapshots \
+                that come from another writer. A set whose source is missing, or whose \
+                repository has gone, fails (exit status 1), and so does a plan that would \
+                record more than max-removed of the previous snapshot's files as removed \
+                (the plan is printed, with the reason). \
                 Planning reads the sources and the repository and never writes; it does not run \
                 pre-commands, so what they produce shows as it is now. For a set never backed \
                 up it already derives the new repository's key (so a missing key shows now, \

@@ -6,7 +6,15 @@ extension Cairn {
     struct Snapshots: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "List the snapshots (jobs) of a set.",
-            discussion: "\(ExitStatus.text)"
+            discussion: """
+                STATUS is complete (every entry read or found unchanged), incomplete (the job \
+                finished, but files that could not be read kept their previous version) or \
+                partial (the job was interrupted; what it did not reach kept its previous \
+                version). cairn log uses the same words for the same job. FILES and SIZE \
+                count the whole snapshot, carried-over entries included.
+
+                \(ExitStatus.text)
+                """
         )
 
         @OptionGroup var options: ConfigOptions

@@ -75,8 +75,10 @@ struct ConfigValidator {
                     diagnostics.warning("\(what): the source \(source.value) \(detail)", at: source.location)
                 }
             }
-            if runsHere(set), !FileManager.default.fileExists(atPath: source.value) {
-                diagnostics.warning("\(what): the source \(source.value) does not exist on this host", at: source.location)
+            if runsHere(set), !set.optionalSources.contains(source.value), !FileManager.default.fileExists(atPath: source.value) {
+                diagnostics.warning(
+                    "\(what): the source \(source.value) does not exist on this host: a run fails the set until it does (declare it {path: ..., optional: true} if it may be absent)",
+                    at: source.location)
             }
         }
         for excluded in set.exclude where !sources.contains(where: { Self.path(excluded.value, isInside: $0) }) {
