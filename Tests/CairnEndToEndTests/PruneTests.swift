@@ -149,4 +149,21 @@ struct PruneTests {
         #expect(try workspace.run(["retention", "preview", "nope", "--from", "1999-01-01", "--to", "2006-01-17"]).status == 1)
         #expect(try workspace.run(["retention", "preview", "tape-rotation", "--from", "2006-01-17", "--to", "1999-01-01"]).status == 64)
     }
+
+    @Test func retentionPreviewShowsPartialSnapshotsAndWhyEachIsKeptOrExpired() throws {
+        let workspace = try Workspace(extra: "retention: {three: {keep-jobs: 3}}\n")
+        // Jobs 1..10 at midnight, every third one interrupted: 3, 6 and 9 are partial.
+        let arguments = ["retention", "preview", "three", "--from", "2026-01-01", "--to", "2026-01-10T12:00", "--partial-every", "3", "-v"]
+        let preview = try workspace.run(arguments)
+        #expect(preview.status == 0, "\(preview.all)")
+        let lines = preview.standardOutput.split(separator: "\n").map(String.init)
+        #expect(lines.contains("2026-01-10 00:00  kept: job 1 of the last 3; latest snapshot"), "\(preview.standardOutput)")
+        #expect(lines.contains("2026-01-07 00:00  kept: job 3 of the last 3"), "three complete jobs counted, the partial ones between them extra")
+        #expect(lines.contains("2026-01-09 00:00  (partial) expired: partial, and a newer complete snapshot exists"))
+        #expect(lines.contains("2026-01-05 00:00  expired: not one of the last 3 jobs"))
+        let json = try workspace.run(Array(arguments.dropLast()) + ["--json"])
+        #expect(try Workspace.validate(json.standardOutput, against: "schemas/retention-preview.schema.json").hasPrefix("valid"))
+        #expect(json.standardOutput.contains("\"partial\" : true"))
+        #expect(try workspace.run(["retention", "preview", "three", "--from", "2026-01-01", "--to", "2026-01-10", "--partial-every", "0"]).status == 64)
+    }
 }
