@@ -9,7 +9,9 @@ import Foundation
 /// `CAIRN_FAULT_INJECTION=POINT:N[:SIGNAL]` makes the process send itself SIGNAL (default
 /// KILL) the Nth time it reaches POINT. Points: `pack-written`, `index-written`,
 /// `before-snapshot`, `file-stored`, `signature-fetched` (a signature read from the
-/// repository rather than the local cache). Unset, this does nothing.
+/// repository rather than the local cache), `keys-added` (a key change has added the new key
+/// to every repository and removed no old key yet), `old-key-removed` (a key change has removed
+/// the old key from one more repository). Unset, this does nothing.
 public enum FaultInjection {
     private static let plan: (point: String, count: Int, signal: Int32)? = {
         guard let text = ProcessInfo.processInfo.environment["CAIRN_FAULT_INJECTION"] else { return nil }
