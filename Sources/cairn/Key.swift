@@ -25,7 +25,8 @@ extension Cairn {
                 two steps: the new key is added to every repository, and only when every add \
                 succeeded is the old key removed from each; if an add fails, the old key is \
                 removed nowhere, and an interruption leaves each repository openable with \
-                either key. Afterwards, point the profile's key reference to the new key.
+                the new key, and with the old one until it was removed there. Afterwards, \
+                point the profile's key reference to the new key.
 
                 \(ExitStatus.text)
                 """,
