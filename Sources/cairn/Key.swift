@@ -5,12 +5,28 @@ import Foundation
 extension Cairn {
     struct Key: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Manage the keys that open a set: several keys can open one set.",
+            abstract: "Manage the keys that open the repositories of an encryption profile.",
             discussion: """
-                Every key wraps the set's random master key, so adding, removing or changing a \
-                key rewrites no data. The key that opens the set is the one its encryption \
-                profile names. A new key is read from --new-key-env, --new-key-file or \
-                --new-key-command, like the references of the config.
+                Every key wraps a repository's random master key, so adding, removing or \
+                changing a key rewrites no data. The key that opens a repository is the one \
+                its set's encryption profile names, and all sets of a profile open their \
+                repositories with it: the key belongs to the profile. So add, remove and \
+                change act on every repository whose set uses the profile, each repository \
+                once however many sets share it. A SET argument selects its profile; \
+                --profile NAME names the profile instead. Sets of the profile that have never \
+                been backed up have no repository yet and are listed as skipped. Before \
+                anything is written, the profile's current key must open every repository of \
+                the profile (a missing destination, a repository it does not open: nothing \
+                is written, and each is named). list shows the keys of one set's repository.
+
+                A new key is read from --new-key-env, --new-key-file or --new-key-command, \
+                like the references of the config, and gets the same id in every repository. \
+                change replaces the key the config's reference yields now by the new key in \
+                two steps: the new key is added to every repository, and only when every add \
+                succeeded is the old key removed from each; if an add fails, the old key is \
+                removed nowhere, and an interruption leaves each repository openable with \
+                the new key, and with the old one until it was removed there. Afterwards, \
+                point the profile's key reference to the new key.
 
                 \(ExitStatus.text)
                 """,
@@ -46,6 +62,12 @@ struct NewKeyOptions: ParsableArguments {
     }
 }
 
+/// Which encryption profile `key add|remove|change` act on: a set's, or one named.
+struct ProfileOption: ParsableArguments {
+    @Option(help: ArgumentHelp("Act on the repositories of this encryption profile instead of naming a set.", valueName: "name"))
+    var profile: String?
+}
+
 extension Cairn.Key {
     /// Opens the set's repository with its configured key and runs `body`; a failure is printed
     /// as one line and becomes the exit status.
@@ -64,8 +86,32 @@ extension Cairn.Key {
         if status != 0 { throw ExitCode(status) }
     }
 
+    /// Opens every repository of the profile of `set` (or the profile named), says which they
+    /// are and which sets are skipped, and runs `body`; a failure becomes the exit status.
+    static func withProfile(
+        _ options: ConfigOptions, set: String?, profile: String?, _ body: (ProfileKeys) async throws -> Void
+    ) async throws {
+        let config = try CommandSupport.loadConfig(options)
+        let status = await CommandSupport.reporting("") {
+            let name = try set.map { try SetContext(config: config, setName: $0).profile.name } ?? profile!
+            let keys = try await ProfileKeys.open(config: config, profile: name)
+            let sets = (keys.members.flatMap(\.sets) + keys.skipped.map(\.set)).sorted()
+            let which = set.map { "set '\($0)' uses encryption profile '\(name)'" } ?? "encryption profile '\(name)'"
+            print("\(which): acting on the repository of every set of the profile (\(sets.joined(separator: ", ")))")
+            for skipped in keys.skipped { print("skipped \(skipped)") }
+            try await body(keys)
+            return ExitStatus.success
+        }
+        if status != 0 { throw ExitCode(status) }
+    }
+
+    /// `SET` or `--profile NAME`, exactly one.
+    static func check(set: String?, _ choice: ProfileOption) throws {
+        guard (set == nil) != (choice.profile == nil) else { throw ValidationError("name a backup set or give --profile NAME, not both") }
+    }
+
     struct ListKeys: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "list", abstract: "List the keys of a set.", discussion: ExitStatus.text)
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "List the keys of a set's repository.", discussion: ExitStatus.text)
         @OptionGroup var options: ConfigOptions
         @Argument(help: "The backup set.") var set: String
 
@@ -82,44 +128,100 @@ extension Cairn.Key {
     }
 
     struct Add: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Add a key that opens the set, such as a recovery key kept offline.", discussion: ExitStatus.text)
+        static let configuration = CommandConfiguration(
+            abstract: "Add a key, such as a recovery key kept offline, to every repository of an encryption profile.",
+            discussion: """
+                A SET argument selects its encryption profile; the key is added to the \
+                repository of every set that uses the profile, under one id.
+
+                \(ExitStatus.text)
+                """)
         @OptionGroup var options: ConfigOptions
-        @Argument(help: "The backup set.") var set: String
+        @Argument(help: "A backup set: its encryption profile's repositories get the key.") var set: String?
+        @OptionGroup var choice: ProfileOption
         @OptionGroup var newKey: NewKeyOptions
 
+        func validate() throws { try Cairn.Key.check(set: set, choice) }
+
         func run() async throws {
-            try await Cairn.Key.withRepository(options, set: set) { repository, _ in
-                let id = try await repository.addKey(passphrase: try newKey.passphrase(), label: newKey.label)
-                print("added key \(id.prefix(8))")
+            try await Cairn.Key.withProfile(options, set: set, profile: choice.profile) { keys in
+                guard !keys.members.isEmpty else {
+                    print("no set of encryption profile '\(keys.profile.name)' has a repository yet: nothing to add the key to (a new repository gets only the profile's key)")
+                    return
+                }
+                let id = try await keys.add(passphrase: try newKey.passphrase(), label: newKey.label) { print($0) }
+                print("added key \(id.prefix(8)) to \(Self.count(keys.members.count)) of encryption profile '\(keys.profile.name)'")
             }
         }
+
+        static func count(_ repositories: Int) -> String { repositories == 1 ? "1 repository" : "\(repositories) repositories" }
     }
 
     struct Remove: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Remove a key (not the one in use, not the last).", discussion: ExitStatus.text)
+        static let configuration = CommandConfiguration(
+            abstract: "Remove a key from every repository of an encryption profile (not the one in use, not the last).",
+            discussion: """
+                A SET argument selects its encryption profile; with --profile NAME, give only \
+                the key's id. The key is removed from every repository of the profile that has \
+                it; nothing is removed when it is the key in use or the last key of any of \
+                them.
+
+                \(ExitStatus.text)
+                """)
         @OptionGroup var options: ConfigOptions
-        @Argument(help: "The backup set.") var set: String
-        @Argument(help: "The key's id, or its first 8 or more characters.") var id: String
+        @Argument(help: "A backup set: the key goes from its encryption profile's repositories (leave it out with --profile).") var set: String?
+        @Argument(help: "The key's id, or its first 8 or more characters.") var id: String?
+        @OptionGroup var choice: ProfileOption
+
+        mutating func validate() throws {
+            if choice.profile != nil, id == nil { (id, set) = (set, nil) }
+            try Cairn.Key.check(set: set, choice)
+            guard id != nil else { throw ValidationError("give the id of the key to remove ('cairn key list SET' shows them)") }
+        }
 
         func run() async throws {
-            try await Cairn.Key.withRepository(options, set: set) { repository, _ in
-                try await repository.removeKey(id)
-                print("removed key \(id.prefix(8))")
+            try await Cairn.Key.withProfile(options, set: set, profile: choice.profile) { keys in
+                try await keys.remove(id!) { print($0) }
             }
         }
     }
 
     struct Change: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Replace the key in use by a new one; then point the config's key reference to it.", discussion: ExitStatus.text)
+            abstract: "Replace the key in use by a new one in every repository of an encryption profile.",
+            discussion: """
+                A SET argument selects its encryption profile. The old key is the one the \
+                profile's key reference yields now; the new key comes from --new-key-env, \
+                --new-key-file or --new-key-command. The new key is added to every repository \
+                of the profile first; only when every add succeeded is the old key removed \
+                from each. If an add fails, the old key is removed nowhere and the command \
+                exits 1. An interruption leaves every repository openable with the new key, \
+                and each one whose old key was not removed yet with the old key too: stopped \
+                before any removal, running the command again with the same config finishes \
+                it; stopped while removing, point the reference to the new key and take the \
+                old key out of the repositories that still list it with 'cairn key remove'. \
+                Afterwards, point the profile's key reference to the new key: the old key no \
+                longer opens the repositories.
+
+                \(ExitStatus.text)
+                """)
         @OptionGroup var options: ConfigOptions
-        @Argument(help: "The backup set.") var set: String
+        @Argument(help: "A backup set: its encryption profile's repositories get the new key.") var set: String?
+        @OptionGroup var choice: ProfileOption
         @OptionGroup var newKey: NewKeyOptions
 
+        func validate() throws { try Cairn.Key.check(set: set, choice) }
+
         func run() async throws {
-            try await Cairn.Key.withRepository(options, set: set) { repository, context in
-                let id = try await repository.changeKey(to: try newKey.passphrase(), label: newKey.label)
-                print("the key of set '\(set)' is now \(id.prefix(8)); the old key no longer opens it. Update the key reference of encryption profile '\(context.profile.name)'.")
+            try await Cairn.Key.withProfile(options, set: set, profile: choice.profile) { keys in
+                let reference = keys.profile.key.map { " (\($0))" } ?? ""
+                guard !keys.members.isEmpty else {
+                    print("no set of encryption profile '\(keys.profile.name)' has a repository yet: nothing to change; point the profile's key reference\(reference) to the new key")
+                    return
+                }
+                let id = try await keys.change(to: try newKey.passphrase(), label: newKey.label) { print($0) }
+                print(
+                    "the key of encryption profile '\(keys.profile.name)' is now \(id.prefix(8)) in \(Cairn.Key.Add.count(keys.members.count)); the old key no longer opens them. Point the profile's key reference\(reference) to the new key.")
             }
         }
     }

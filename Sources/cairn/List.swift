@@ -9,8 +9,11 @@ extension Cairn {
             abstract: "List the files of a snapshot, or every retained version of each file.",
             discussion: """
                 Lists the entries of the latest snapshot (or the one given by --at or \
-                --snapshot) under PATH. With --all-versions, lists every version of each file \
-                that any snapshot of the set holds: the user guide's "Show all files".
+                --snapshot): PATH (an original absolute path, or a glob as restore takes) and \
+                what is under it. With --all-versions, lists every version of each file that \
+                any snapshot of the set holds: the user guide's "Show all files". A PATH that \
+                matches nothing in the snapshot (with --all-versions, in any snapshot of the \
+                set) is an error naming it and the snapshot, not an empty listing.
 
                 \(ExitStatus.text)
                 """
@@ -22,11 +25,17 @@ extension Cairn {
         @Argument(help: "The backup set.")
         var set: String
 
-        @Argument(help: "Only entries under this original path.")
+        @Argument(help: "Only this original path and the entries under it, or those a glob matches.")
         var path: String?
 
         @Flag(help: "List every version of each file held by any snapshot.")
         var allVersions = false
+
+        func validate() throws {
+            if let path, !path.hasPrefix("/"), !path.hasPrefix("*") {
+                throw ValidationError("'\(path)' is not an absolute path: name files as they were backed up, such as /home/me/Documents")
+            }
+        }
 
         func run() async throws {
             let config = try CommandSupport.loadConfig(options)
@@ -36,8 +45,11 @@ extension Cairn {
                     throw SnapshotChoice.Failure.none("backup set '\(set)' has never been backed up")
                 }
                 let records = try await repository.snapshots()
-                let under = path.map { FilePath(PathExpansion.normalize($0)) }
+                let selection = PathSelection(path.map { [FilePath(PathExpansion.normalize($0))] } ?? [])
                 let chosen = allVersions ? records.filter { $0.snapshot.set == set } : [try snapshotOptions.choice(in: config).pick(from: records, set: set)]
+                // A path that matches nothing is an error, not an empty listing (a typo).
+                let snapshot = allVersions ? "any snapshot of set '\(set)'" : "snapshot \(chosen[0].id.short) of set '\(set)'"
+                try await selection.requireMatches(in: repository, roots: chosen.compactMap(\.snapshot.treeID), snapshot: snapshot)
                 var seen: [FilePath: Set<String>] = [:]
                 let formatter = DateFormatter()
                 formatter.timeZone = config.timeZone
@@ -47,8 +59,8 @@ extension Cairn {
                         Terminal.standardError("cairn: listing snapshot \(record.id.short) of \(record.snapshot.start)\(record.snapshot.statusNote)")
                     }
                     guard let root = record.snapshot.treeID else { continue }
-                    try await SnapshotWalk.visit(repository, tree: root, at: .root) { path, entry in
-                        if let under, !path.isInside(under) { return }
+                    try await SnapshotWalk.visit(repository, tree: root, at: .root, below: { selection.selection(of: $0).below }) { path, entry in
+                        guard selection.selection(of: path).selected else { return }
                         let version = "\(entry.size)/\(entry.mtime)/\(entry.contentHash?.hex ?? "")"
                         if allVersions {
                             guard seen[path, default: []].insert(version).inserted else { return }

@@ -9,7 +9,10 @@ extension Cairn {
             discussion: """
                 Restores the latest snapshot, the one given by --at or --snapshot, to the \
                 original place or under --to DIR. PATH arguments (original absolute paths, or \
-                globs) choose folders and files. An existing identical file is skipped without \
+                globs matched against whole paths, where * also matches /) choose folders and \
+                files. A PATH that matches nothing in the snapshot is an error naming it and \
+                the snapshot: it is checked before anything is written, so when any PATH \
+                matches nothing, nothing is restored. An existing identical file is skipped without \
                 reading repository data; an existing file that differs is a conflict, never \
                 overwritten unless --overwrite says so. Each file is written under a temporary \
                 name, checked against its recorded hash, and renamed into place. --dry-run \
@@ -63,7 +66,7 @@ extension Cairn {
                 print("restoring snapshot \(record.id.short) of \(record.snapshot.start)\(record.snapshot.statusNote) to \(target)\(dryRun ? " (dry run)" : "")")
                 let lock = try await repository.lock(.shared, command: "cairn restore \(set)")
                 do {
-                    try await restorer.restore(root: tree)
+                    try await restorer.restore(root: tree, snapshot: "snapshot \(record.id.short) of set '\(set)'")
                     await lock.release()
                 } catch {
                     await lock.release()

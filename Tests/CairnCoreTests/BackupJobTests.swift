@@ -25,7 +25,7 @@ struct BackupJobTests {
         let result = try await job.execute()
 
         #expect(result.problems.map(\.message).sorted() == [
-            "changed while it was read; stored as read, and read again next time",
+            "changed while it was read; stored as read (it had no earlier version), and read again next time",
             "vanished before it could be read",
         ])
         let repository = try #require(job.repository)
@@ -38,5 +38,37 @@ struct BackupJobTests {
         // The next plan reads the changed file again.
         let next = try await BackupJob.plan(context)
         #expect(next.plan.actions.map(\.path).contains { $0.hasSuffix("/grows.txt") })
+        #expect(result.snapshot.status == .incomplete)
+    }
+
+    @Test func aFileBackedUpBeforeThatVanishesOrChangesWhileReadKeepsItsPreviousVersion() async throws {
+        let directory = try TemporaryDirectory()
+        let context = try context(directory)
+        try directory.write("source/vanishes.txt", "vanishes")
+        try directory.write("source/grows.txt", "short")
+        var first = try await BackupJob.plan(context)
+        _ = try await first.execute()
+        try directory.write("source/vanishes.txt", "vanishes, version 2")
+        try directory.write("source/grows.txt", "short, version 2")
+
+        var job = try await BackupJob.plan(context)
+        #expect(job.plan.summary.changedFiles == 2)
+        try FileManager.default.removeItem(atPath: directory.subpath("source/vanishes.txt"))
+        try directory.write("source/grows.txt", "much longer than before, version 3")
+        let result = try await job.execute()
+
+        #expect(result.problems.map(\.message).sorted() == [
+            "changed while it was read; its previous version is kept, and it is read again next time",
+            "vanished before it could be read; its previous version is kept",
+        ])
+        #expect(result.snapshot.status == .incomplete)
+        let repository = try #require(job.repository)
+        var stored: [String: (UInt64, TreeEntry.CarriedOver?)] = [:]
+        try await SnapshotWalk.visit(repository, tree: try #require(result.snapshot.treeID), at: .root) { path, entry in
+            if entry.kind == .file { stored[String(decoding: path.name, as: UTF8.self)] = (entry.size, entry.carried) }
+        }
+        #expect(stored["vanishes.txt"]?.0 == 8 && stored["vanishes.txt"]?.1 == .readFailed, "the first version, marked")
+        #expect(stored["grows.txt"]?.0 == 5 && stored["grows.txt"]?.1 == .readFailed)
+        #expect(result.snapshot.statistics.files == 2 && result.snapshot.statistics.carriedOver == 2)
     }
 }

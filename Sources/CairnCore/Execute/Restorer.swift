@@ -56,8 +56,11 @@ public struct Restorer {
 
     public var conflicts: [Action] { actions.filter { $0.kind == .conflict } }
 
-    /// Restores the tree `root` (a snapshot's tree of `/`).
-    public mutating func restore(root: ObjectID) async throws {
+    /// Restores the tree `root` (a snapshot's tree of `/`). PATH arguments that match nothing
+    /// in it fail the restore before anything is written, naming them and `snapshot`.
+    public mutating func restore(root: ObjectID, snapshot: String = "the snapshot") async throws {
+        try await PathSelection(paths).requireMatches(
+            in: repository, roots: [root], snapshot: snapshot, consequence: dryRun ? nil : "nothing was restored")
         let directory = dryRun ? (try? SafeDirectory.openTarget(target, create: false)) : try SafeDirectory.openTarget(target, create: true)
         // A tree that cannot be read stops the walk; the files already started are finished.
         var failure: Error?
@@ -77,30 +80,13 @@ public struct Restorer {
         }
     }
 
-    /// Whether `path` is selected by the PATH arguments (it or a folder above it is named, or a
-    /// glob matches it), and whether something below it is.
-    func selection(of path: FilePath) -> (selected: Bool, below: Bool) {
-        var below = false
-        for pattern in paths {
-            if Self.isGlob(pattern) {
-                let matched = pattern.withCString { p in path.withCString { fnmatch(p, $0, 0) == 0 } }
-                if matched { return (true, true) }
-                below = below || pattern.components.count > path.components.count || pattern.bytes.contains(0x2A)
-            } else if path.isInside(pattern) {
-                return (true, true)
-            } else if pattern.isInside(path) {
-                below = true
-            }
-        }
-        return (false, below)
-    }
+    /// Whether `path` is selected by the PATH arguments, and whether something below it is.
+    func selection(of path: FilePath) -> (selected: Bool, below: Bool) { PathSelection(paths).selection(of: path) }
 
     mutating func rememberLink(_ entry: TreeEntry, directory: SafeDirectory) {
         let pair = Pair(device: entry.device, inode: entry.inode)
         if linksByInode[pair] == nil { linksByInode[pair] = (directory, entry.name) }
     }
-
-    static func isGlob(_ path: FilePath) -> Bool { path.bytes.contains { $0 == 0x2A || $0 == 0x3F || $0 == 0x5B } }
 
     /// Plain files written at once, wherever they are in the tree: a large file waiting for
     /// the device leaves the cores to small files of other folders. (Into a freshly made ext4,

@@ -9,7 +9,9 @@ import Foundation
 /// `CAIRN_FAULT_INJECTION=POINT:N[:SIGNAL]` makes the process send itself SIGNAL (default
 /// KILL) the Nth time it reaches POINT. Points: `pack-written`, `index-written`,
 /// `before-snapshot`, `file-stored`, `signature-fetched` (a signature read from the
-/// repository rather than the local cache). `POINT:N:DELAYMS` instead sleeps MS milliseconds
+/// repository rather than the local cache), `keys-added` (a key change has added the new key
+/// to every repository and removed no old key yet), `old-key-removed` (a key change has removed
+/// the old key from one more repository). `POINT:N:DELAYMS` instead sleeps MS milliseconds
 /// each time from the Nth on (a slow disk, for tests of max-duration). Unset, this does nothing.
 public enum FaultInjection {
     private static let plan: (point: String, count: Int, signal: Int32, delay: UInt32?)? = {
