@@ -13,7 +13,11 @@ extension Cairn {
                 what is under it. With --all-versions, lists every version of each file that \
                 any snapshot of the set holds: the user guide's "Show all files". A PATH that \
                 matches nothing in the snapshot (with --all-versions, in any snapshot of the \
-                set) is an error naming it and the snapshot, not an empty listing.
+                set) is an error naming it and the snapshot, not an empty listing. An entry \
+                the run did not read, and kept from the previous snapshot, ends with \
+                "(carried over: not reached|read failed|source absent)"; listing a partial or \
+                incomplete snapshot says so on standard error, and --all-versions marks \
+                versions from partial snapshots.
 
                 \(ExitStatus.text)
                 """

@@ -10,7 +10,12 @@ extension Cairn {
                 Reports are kept as JSON under $XDG_STATE_HOME/cairn/logs/SET (by default \
                 ~/.local/state/cairn/logs/SET) on the host that ran the job, with the plan's \
                 summary, what was read, stored and deduplicated, problems, and the output of \
-                the pre- and post-commands.
+                the pre- and post-commands. A job's status is complete, incomplete (files that \
+                could not be read kept their previous version: exit status 3), partial \
+                (interrupted, or stopped at max-duration), failed (nothing saved: a missing \
+                source, max-removed, a repository that has gone, an error), cancelled \
+                (apply answered no: nothing ran) or no changes; a job's snapshot has the \
+                same word in cairn snapshots.
 
                 \(ExitStatus.text)
                 """

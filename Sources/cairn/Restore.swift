@@ -16,7 +16,10 @@ extension Cairn {
                 reading repository data; an existing file that differs is a conflict, never \
                 overwritten unless --overwrite says so. Each file is written under a temporary \
                 name, checked against its recorded hash, and renamed into place. --dry-run \
-                prints what would be written, skipped and in conflict, and writes nothing.
+                prints what would be written, skipped and in conflict, and writes nothing. \
+                When the chosen snapshot is partial (an interrupted job) or incomplete (files \
+                that could not be read), the first line says so: its carried-over entries \
+                are their previous versions, so it still gives every file.
 
                 \(ExitStatus.text)
                 """
