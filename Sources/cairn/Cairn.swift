@@ -22,6 +22,7 @@ struct Cairn: AsyncParsableCommand {
     /// Runs the command; help text is printed with its EXIT STATUS block last.
     static func main() async {
         MemoryTuning.limitArenas()
+        DamageWarnings.install { Terminal.standardError("cairn: warning: \($0)") }
         do {
             // `--read-data` alone means all of it: ArgumentParser has no options with optional values.
             let arguments = CommandLine.arguments.dropFirst().map { $0 == "--read-data" ? "--read-data=100%" : $0 }

@@ -121,6 +121,10 @@ extension Cairn.Key {
                 print("ID        CREATED               HOST / USER           LABEL")
                 for key in try await repository.keys() {
                     let who = "\(key.host) / \(key.user)".padding(toLength: 21, withPad: " ", startingAt: 0)
+                    if let damage = key.damage {
+                        print("\(key.id.prefix(8))  damaged: \(damage); 'cairn key remove' removes it")
+                        continue
+                    }
                     print("\(key.id.prefix(8))  \(formatter.string(from: key.created))  \(who) \(key.label ?? "")\(key.isCurrent ? "  (in use)" : "")")
                 }
             }

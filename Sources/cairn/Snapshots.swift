@@ -11,7 +11,9 @@ extension Cairn {
                 finished, but files that could not be read kept their previous version) or \
                 partial (the job was interrupted; what it did not reach kept its previous \
                 version). cairn log uses the same words for the same job. FILES and SIZE \
-                count the whole snapshot, carried-over entries included.
+                count the whole snapshot, carried-over entries included. A snapshot file that \
+                cannot be read is listed as damaged, with why, after the others (which still \
+                list and restore), and the exit status is 1; cairn repair sets it aside.
 
                 \(ExitStatus.text)
                 """
@@ -29,18 +31,23 @@ extension Cairn {
             let config = try CommandSupport.loadConfig(options)
             let status = await CommandSupport.reporting("backup set '\(set)'") {
                 let context = try SetContext(config: config, setName: set)
-                let records = try await context.openRepository()?.snapshots().filter { $0.snapshot.set == set } ?? []
+                let repository = try await context.openRepository()
+                let records = try await repository?.snapshots().filter { $0.snapshot.set == set } ?? []
+                // A damaged snapshot's set is unknown: it is listed with every set of the repository.
+                let damaged = await repository?.unreadableSnapshots ?? []
                 if json {
                     struct Row: Encodable {
                         var id: String
-                        var snapshot: Snapshot
+                        var snapshot: Snapshot?
+                        var damaged: String?
                     }
                     let encoder = JSONEncoder()
                     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-                    print(String(decoding: try encoder.encode(records.map { Row(id: $0.id.hex, snapshot: $0.snapshot) }), as: UTF8.self))
-                    return ExitStatus.success
+                    let rows = records.map { Row(id: $0.id.hex, snapshot: $0.snapshot) } + damaged.map { Row(id: $0.id.hex, damaged: $0.reason) }
+                    print(String(decoding: try encoder.encode(rows), as: UTF8.self))
+                    return damaged.isEmpty ? ExitStatus.success : ExitStatus.error
                 }
-                if records.isEmpty {
+                if records.isEmpty && damaged.isEmpty {
                     print("backup set '\(set)' has no snapshots yet")
                     return ExitStatus.success
                 }
@@ -60,7 +67,10 @@ extension Cairn {
                     ]
                     print(columns.joined(separator: " "))
                 }
-                return ExitStatus.success
+                for (id, reason) in damaged {
+                    print("\(id.short.padding(toLength: 9, withPad: " ", startingAt: 0)) ?                    damaged    \(reason)")
+                }
+                return damaged.isEmpty ? ExitStatus.success : ExitStatus.error
             }
             if status != 0 { throw ExitCode(status) }
         }

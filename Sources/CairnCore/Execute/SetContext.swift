@@ -97,6 +97,7 @@ public struct SetContext: Sendable {
         let storage = try storage()
         guard try await Repository.exists(in: storage) else { return nil }
         let repository = try await Repository.open(storage: storage, passphrase: try passphrase())
+        DamageWarnings.tell(await repository.warnings)
         if let expected = algorithm?.rawValue ?? Optional("none"), repository.descriptor.encryption != expected {
             throw Failure.destination(
                 "backup set '\(set.name)' now says encryption \(expected), but its repository at \(repositoryPath) uses \(repository.descriptor.encryption); the algorithm of a set cannot change: create a new set (or point 'repository:' to a new folder)")

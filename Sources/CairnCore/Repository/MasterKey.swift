@@ -37,6 +37,27 @@ public struct KeyFile: Codable, Sendable, Equatable {
     public var host: String
     public var user: String
     public var label: String?
+    /// SHA-256 of the file's JSON without this field: damage (a flipped byte in the wrapped
+    /// key, the salt or the parameters) is found without the key's secret. Absent in key files
+    /// of cairn before 0.16.
+    public var checksum: String?
+    /// The id of the repository the key was made for (it is also bound into the wrapped key):
+    /// tells a damaged descriptor from a wrong key. Absent in older key files.
+    public var repository: String?
+
+    /// The checksum of this file's other fields, as `encode` writes them.
+    func computedChecksum() throws -> String {
+        var bare = self
+        bare.checksum = nil
+        return Hashing.sha256(Array(try RepositoryDescriptor.encoder.encode(bare))).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// Nil when the file is whole (or has no checksum); otherwise why it is damaged.
+    func damage() -> String? {
+        guard let checksum else { return nil }
+        guard let computed = try? computedChecksum(), computed == checksum else { return "its checksum does not match its contents" }
+        return nil
+    }
 
     static func associatedData(repositoryID: String) -> [UInt8] {
         Array("cairn-key-v1:\(repositoryID)".utf8)
@@ -49,9 +70,14 @@ public struct KeyFile: Codable, Sendable, Equatable {
         let salt = try SecureRandom.bytes(32)
         let wrappingKey = try parameters.deriveKey(passphrase: passphrase, salt: salt)
         let sealed = try AEAD(algorithm, key: wrappingKey).seal(master.bytes, associatedData: associatedData(repositoryID: repositoryID))
-        return KeyFile(
+        var file = KeyFile(
             version: currentVersion, kdf: "scrypt", scrypt: parameters, salt: Data(salt), wrapped: Data(sealed),
-            created: now, host: HostName.short, user: ProcessInfo.processInfo.userName, label: label)
+            created: now, host: HostName.short, user: ProcessInfo.processInfo.userName, label: label, checksum: nil,
+            repository: repositoryID)
+        // Round-tripped first, so the checksum is of what a reader decodes (times in seconds).
+        file = try RepositoryDescriptor.decoder.decode(KeyFile.self, from: try RepositoryDescriptor.encoder.encode(file))
+        file.checksum = try file.computedChecksum()
+        return file
     }
 
     /// The master key, or nil when `passphrase` is not this file's key.

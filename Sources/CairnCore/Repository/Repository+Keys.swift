@@ -12,15 +12,26 @@ extension Repository {
         public var label: String?
         /// Whether this key opened the repository now.
         public var isCurrent: Bool
+        /// Why the key file cannot be used, when it is damaged: it is listed, and can be removed.
+        public var damage: String? = nil
     }
 
+    /// Every key file, damaged ones too (with `damage` set), oldest first.
     public func keys() async throws -> [KeyInfo] {
         var result: [KeyInfo] = []
         for item in try await storage.listAll(prefix: "keys/") {
-            let file = try KeyFile.decode(try await storage.get(item.key), at: item.key)
-            result.append(KeyInfo(
-                id: String(item.key.dropFirst("keys/".count)), created: file.created, host: file.host, user: file.user,
-                label: file.label, isCurrent: item.key == openedWith))
+            let id = String(item.key.dropFirst("keys/".count))
+            do {
+                let file = try KeyFile.decode(try await storage.get(item.key), at: item.key)
+                result.append(KeyInfo(
+                    id: id, created: file.created, host: file.host, user: file.user, label: file.label, isCurrent: item.key == openedWith))
+            } catch StorageError.notFound {
+                continue
+            } catch let error as StorageError where !error.isDamage {
+                throw error
+            } catch {
+                result.append(KeyInfo(id: id, created: .distantPast, host: "?", user: "?", label: nil, isCurrent: false, damage: Self.reason(error)))
+            }
         }
         return result.sorted { ($0.created, $0.id) < ($1.created, $1.id) }
     }
@@ -55,7 +66,7 @@ extension Repository {
             throw RepositoryError.unsupported(
                 "key \(key.id.prefix(8)) is the one in use in the repository at \(storage.location); open the set with another key to remove it, or use 'cairn key change'")
         }
-        guard all.count > 1 else {
+        guard all.filter({ $0.damage == nil }).count > 1 || key.damage != nil else {
             throw RepositoryError.unsupported("key \(key.id.prefix(8)) is the last key of the repository at \(storage.location); it could not be opened without it")
         }
         return key

@@ -54,6 +54,12 @@ extension Repository {
     public func prune(_ evaluation: RetentionEvaluation, now: Date, dryRun: Bool, currentGroup: SnapshotGroup? = nil) async throws -> PruneResult {
         var result = PruneResult()
         let records = try await snapshots()
+        // What a damaged snapshot uses cannot be marked: deleting anything now could delete
+        // the data of a snapshot that is readable again once repaired.
+        if let damaged = damagedSnapshots.first {
+            throw RepositoryError.damaged(
+                "snapshot \(damaged.id.short) cannot be read (\(damaged.reason)), so prune cannot tell what it uses and deletes nothing; set it aside with 'cairn repair SET --apply --remove-damaged' first")
+        }
         let candidates = records.map(RetentionCandidate.init)
         let verdicts = Dictionary(uniqueKeysWithValues: evaluation.evaluate(candidates, now: now, currentGroup: currentGroup?.key).map { ($0.id, $0) })
         result.verdicts = records.map { ($0, verdicts[$0.id.hex]!) }

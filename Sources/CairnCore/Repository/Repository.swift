@@ -23,6 +23,19 @@ public actor Repository {
     /// Objects of the pack being filled.
     var pending: Set<ObjectID> = []
     var unindexedPacks: [(id: ObjectID, entries: [PackEntry])] = []
+    /// Damage found while opening, each a sentence naming the file (commands print them as
+    /// warnings): damaged key files skipped, index files ignored, packs without a readable
+    /// header, snapshots that cannot be read.
+    public private(set) var warnings: [String] = []
+    /// Index files that could not be read (their packs were read from their headers).
+    public private(set) var damagedIndexFiles: [String] = []
+    /// Packs whose header could not be read, that no index lists.
+    public private(set) var damagedPacks: [String] = []
+    /// Snapshot files that could not be read, with why, as `snapshots()` last found them.
+    var damagedSnapshots: [(id: ObjectID, reason: String)] = []
+
+    /// Snapshot files that could not be read, with why, as `snapshots()` last found them.
+    public var unreadableSnapshots: [(id: ObjectID, reason: String)] { damagedSnapshots }
     /// Objects of packs being committed in the background, and their packs.
     var writing: [ObjectID: ObjectID] = [:]
     var uploads: [(pack: ObjectID, entries: [PackEntry], task: Task<Void, Error>)] = []
@@ -117,6 +130,7 @@ public actor Repository {
     /// loads its index and finds packs that no index lists yet.
     public static func open(storage: any StorageBackend, passphrase: [UInt8]?) async throws -> Repository {
         let descriptor = try await readDescriptor(storage)
+        var warnings: [String] = []
         var master: MasterKey?
         var opened: String?
         if descriptor.encryption == "none" {
@@ -127,17 +141,32 @@ public actor Repository {
                 throw RepositoryError.unsupported("the repository at \(storage.location) uses the unknown encryption \(descriptor.encryption)")
             }
             let keys = try await storage.listAll(prefix: "keys/")
+            var foreign: Set<String> = []
             for item in keys {
-                let file = try KeyFile.decode(try await storage.get(item.key), at: item.key)
-                if let key = try file.unwrap(passphrase: passphrase, algorithm: algorithm, repositoryID: descriptor.id) {
-                    master = key
-                    opened = item.key
-                    break
+                // A damaged key file is skipped: another key may open the repository.
+                do {
+                    let file = try KeyFile.decode(try await storage.get(item.key), at: item.key)
+                    if let key = try file.unwrap(passphrase: passphrase, algorithm: algorithm, repositoryID: descriptor.id) {
+                        master = key
+                        opened = item.key
+                        break
+                    }
+                    if let bound = file.repository, bound != descriptor.id { foreign.insert(bound) }
+                } catch {
+                    warnings.append("\(error)")
                 }
             }
-            guard master != nil else { throw RepositoryError.wrongKey(storage.location, tried: keys.count) }
+            guard master != nil else {
+                if keys.isEmpty { throw RepositoryError.damaged("the repository at \(storage.location) has no key files (keys/ is empty)") }
+                if let bound = foreign.first {
+                    throw RepositoryError.damaged(
+                        "the descriptor \(storage.location)/\(RepositoryDescriptor.fileName) is damaged: its id \(descriptor.id.prefix(16)) is not the id \(bound.prefix(16)) its key files were made for")
+                }
+                throw RepositoryError.wrongKey(storage.location, tried: keys.count, damaged: warnings)
+            }
         }
         let repository = try Repository(storage: storage, descriptor: descriptor, master: master, openedWith: opened)
+        await repository.noteWarnings(warnings)
         try await repository.loadIndex()
         return repository
     }
@@ -157,21 +186,56 @@ public actor Repository {
         try await storage.stat(RepositoryDescriptor.fileName) != nil
     }
 
+    func noteWarnings(_ more: [String]) {
+        warnings += more
+    }
+
+    /// Loads the index files, then reads the headers of the packs none of them lists (packs
+    /// of a run that ended before its index, or of a damaged index file). The index is
+    /// redundant with the packs' headers: a damaged index file is ignored, with a warning,
+    /// and its packs are found from their headers.
     func loadIndex() async throws {
         for item in try await storage.listAll(prefix: "index/") {
             let name = String(item.key.dropFirst("index/".count))
             guard let id = ObjectID(hex: name) else { continue }
-            let plaintext = try codec.open(.index, id: id, box: try await storage.get(item.key), where: item.key)
-            for pack in try RepositoryIndex.decode(plaintext, what: item.key) {
-                index.add(pack: pack.id, entries: pack.entries)
+            do {
+                let plaintext = try codec.open(.index, id: id, box: try await storage.get(item.key), where: item.key)
+                let packs = try RepositoryIndex.decode(plaintext, what: item.key)
+                for pack in packs { index.add(pack: pack.id, entries: pack.entries) }
+            } catch StorageError.notFound {
+                continue  // removed since it was listed (a prune replaced it): its packs are read below
+            } catch let error as StorageError where !error.isDamage {
+                throw error
+            } catch {
+                damagedIndexFiles.append(item.key)
+                warnings.append(
+                    "the index file \(item.key) is damaged (\(Self.reason(error))): ignored, its packs are read from their headers; 'cairn repair' writes a new index")
             }
         }
         // Packs written by a run that ended before its index: read their headers.
         for item in try await storage.listAll(prefix: "data/") {
             guard let id = ObjectID(hex: String(item.key.split(separator: "/").last ?? "")), !index.containsPack(id) else { continue }
-            guard let entries = try? await PackHeader.read(from: storage, key: item.key, size: item.size, codec: codec) else { continue }
-            index.add(pack: id, entries: entries)
-            unindexedPacks.append((id, entries))
+            do {
+                let entries = try await PackHeader.read(from: storage, key: item.key, size: item.size, codec: codec)
+                index.add(pack: id, entries: entries)
+                unindexedPacks.append((id, entries))
+            } catch StorageError.notFound {
+                continue
+            } catch let error as StorageError where !error.isDamage {
+                throw error
+            } catch {
+                damagedPacks.append(item.key)
+                warnings.append(
+                    "the pack \(item.key) has a damaged header (\(Self.reason(error))) and no index lists it: its objects cannot be used; 'cairn verify' says what that affects")
+            }
+        }
+    }
+
+    /// An error's text without the advice the repository's errors end with.
+    static func reason(_ error: any Error) -> String {
+        switch error {
+        case RepositoryError.damaged(let what), RepositoryError.missingObject(let what): return what
+        default: return "\(error)"
         }
     }
 }
@@ -182,10 +246,13 @@ extension KeyFile {
     }
 
     static func decode(_ bytes: [UInt8], at place: String) throws -> KeyFile {
+        let file: KeyFile
         do {
-            return try RepositoryDescriptor.decoder.decode(KeyFile.self, from: Data(bytes))
+            file = try RepositoryDescriptor.decoder.decode(KeyFile.self, from: Data(bytes))
         } catch {
-            throw RepositoryError.damaged("the key file \(place) cannot be read")
+            throw RepositoryError.damaged("the key file \(place) cannot be read (it is not a key file's JSON)")
         }
+        if let damage = file.damage() { throw RepositoryError.damaged("the key file \(place) is damaged: \(damage)") }
+        return file
     }
 }

@@ -2,7 +2,7 @@
 public enum RepositoryError: Error, Equatable, CustomStringConvertible {
     case notARepository(String)
     case alreadyExists(String)
-    case wrongKey(String, tried: Int)
+    case wrongKey(String, tried: Int, damaged: [String] = [])
     case noKeyNeeded(String)
     case keyNeeded(String)
     case damaged(String)
@@ -14,12 +14,13 @@ public enum RepositoryError: Error, Equatable, CustomStringConvertible {
         switch self {
         case .notARepository(let place): return "\(place) is not a cairn repository (no cairn-repository file)"
         case .alreadyExists(let place): return "\(place) already holds a cairn repository"
-        case .wrongKey(let place, let tried):
-            return "the key does not open the repository at \(place) (tried its \(tried) key\(tried == 1 ? "" : "s")); nothing was changed. Check the key, or use 'cairn key change' with a key that works"
+        case .wrongKey(let place, let tried, let damaged):
+            let skipped = damaged.isEmpty ? "" : "; \(damaged.count) of them could not be tried: \(damaged.joined(separator: "; "))"
+            return "the key does not open the repository at \(place) (tried its \(tried) key\(tried == 1 ? "" : "s")\(skipped)); nothing was changed. Check the key, or use 'cairn key change' with a key that works"
         case .noKeyNeeded(let place): return "the repository at \(place) is not encrypted (encryption: none) but the set's profile has a key"
         case .keyNeeded(let place): return "the repository at \(place) is encrypted, but the set's encryption profile is none"
-        case .damaged(let what): return "damaged repository data: \(what); run 'cairn verify' to see what it affects"
-        case .missingObject(let what): return "missing repository data: \(what); run 'cairn verify' to see what it affects"
+        case .damaged(let what): return "damaged repository data: \(what); 'cairn verify SET' says what it affects, 'cairn repair SET' what can be done"
+        case .missingObject(let what): return "missing repository data: \(what); 'cairn verify SET' says what it affects, 'cairn repair SET' what can be done"
         case .locked(let what): return what
         case .unsupported(let what): return what
         }

@@ -140,17 +140,41 @@ extension Repository {
             return snapshot
         } catch let error as FormatError {
             throw error
-        } catch {
-            throw RepositoryError.damaged("snapshot \(id.short) cannot be read: \(error)")
+        } catch let error as DecodingError {
+            throw RepositoryError.damaged("snapshot \(id.short) cannot be read: \(Self.describe(error))")
         }
     }
 
-    /// Every snapshot, oldest first (by start time, then id).
+    /// A decoding error in words, without Swift's coding-path dump.
+    static func describe(_ error: DecodingError) -> String {
+        switch error {
+        case .dataCorrupted: return "its record is not valid JSON"
+        case .keyNotFound(let key, _): return "its record has no '\(key.stringValue)'"
+        case .typeMismatch(_, let context), .valueNotFound(_, let context):
+            return "its record's '\(context.codingPath.map(\.stringValue).joined(separator: "."))' has the wrong type"
+        @unknown default: return "its record cannot be decoded"
+        }
+    }
+
+    /// Every snapshot that can be read, oldest first (by start time, then id). One that cannot
+    /// be read (damaged) is left out and kept in `damagedSnapshots` with why, so the others
+    /// still list, restore and prune; storage failures still throw.
     public func snapshots() async throws -> [SnapshotRecord] {
         var records: [SnapshotRecord] = []
+        var damaged: [(id: ObjectID, reason: String)] = []
         for id in try await fileIDs(in: "snapshots") {
-            records.append(SnapshotRecord(id: id, snapshot: try await snapshot(id)))
+            do {
+                records.append(SnapshotRecord(id: id, snapshot: try await snapshot(id)))
+            } catch StorageError.notFound {
+                continue  // expired by a prune since it was listed
+            } catch let error as StorageError where !error.isDamage {
+                throw error
+            } catch {
+                damaged.append((id, Self.reason(error)))
+            }
         }
+        damagedSnapshots = damaged
+        DamageWarnings.tell(damaged.map { "snapshot \($0.id.short) is damaged (\($0.reason)): left out; the other snapshots are read as usual, 'cairn repair --remove-damaged' sets it aside" })
         return records.sorted { ($0.snapshot.start, $0.id) < ($1.snapshot.start, $1.id) }
     }
 

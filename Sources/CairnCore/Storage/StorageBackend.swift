@@ -121,6 +121,13 @@ public enum StorageError: Error, Equatable, CustomStringConvertible {
     case readOnly(String)
     case io(String, String)
 
+    /// A file that is there but whose bytes are wrong (shorter than its reader expects): damage,
+    /// not a failure of the storage.
+    public var isDamage: Bool {
+        if case .outOfRange = self { return true }
+        return false
+    }
+
     public var description: String {
         switch self {
         case .notFound(let key): return "\(key) does not exist"

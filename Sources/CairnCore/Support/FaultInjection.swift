@@ -99,3 +99,26 @@ public final class Interruption: @unchecked Sendable {
         }
     }
 }
+
+/// Where damage found on the way (a damaged index file ignored, a key file skipped) is told:
+/// the executable prints it as a warning; by default it is dropped.
+public enum DamageWarnings {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var sink: (@Sendable (String) -> Void)?
+    nonisolated(unsafe) private static var told: Set<String> = []
+
+    public static func install(_ report: @escaping @Sendable (String) -> Void) {
+        lock.lock()
+        defer { lock.unlock() }
+        sink = report
+    }
+
+    /// Tells each warning once per process.
+    public static func tell(_ warnings: [String]) {
+        lock.lock()
+        let fresh = warnings.filter { told.insert($0).inserted }
+        let report = sink
+        lock.unlock()
+        for warning in fresh { report?(warning) }
+    }
+}
