@@ -10,8 +10,14 @@ extension Cairn {
                 Checks that every snapshot's trees load and that every object they need is \
                 indexed and inside an existing pack. With --read-data, also reads every pack \
                 and opens every object in it (its authentication tag, and for content its \
-                hash); --read-data=10% reads a random tenth of the packs. Each damaged or \
-                missing object is listed with the files and snapshots it affects.
+                hash) and checks that each pack's header lists what the index says of it; \
+                --read-data=10% reads a random tenth of the packs. Each damaged or missing \
+                object is listed with the files and snapshots it affects. Damage that opening \
+                the repository passes over is reported too: snapshots that cannot be read, \
+                index files that cannot be read (their packs are found from their headers), \
+                packs without a readable header, and key files whose checksum does not match \
+                (each key file is sealed, so damage is found without its secret). cairn \
+                repair says what can be done about each.
 
                 \(ExitStatus.text)
                 """
@@ -58,7 +64,7 @@ extension Cairn {
                     print("damaged: \(damage.message)")
                     for (snapshot, path) in damage.affected { print("  affects \(path) in snapshot \(snapshot.short)") }
                 }
-                var summary = "\(set): \(report.snapshots) snapshots, \(report.trees) trees, \(report.dataObjects) data objects\(report.signatures > 0 ? ", \(report.signatures) signatures" : "") checked"
+                var summary = "\(set): \(report.snapshots) snapshots, \(report.trees) trees, \(report.dataObjects) data objects\(report.signatures > 0 ? ", \(report.signatures) signatures" : ""), \(report.keyFiles) key file\(report.keyFiles == 1 ? "" : "s") checked"
                 if share != nil { summary += "; \(report.packsRead) packs (\(ByteCountText.format(UInt64(report.bytesRead)))) read" }
                 print(summary + (report.damages.isEmpty ? "; no problems" : "; \(report.damages.count) damaged or missing"))
                 return report.damages.isEmpty ? ExitStatus.success : ExitStatus.error

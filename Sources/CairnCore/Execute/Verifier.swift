@@ -21,6 +21,8 @@ public struct Verifier {
         /// In-file delta signatures the snapshots refer to.
         public var signatures = 0
         public var packsRead = 0
+        /// Key files checked (each is sealed with a checksum, so damage is found without its secret).
+        public var keyFiles = 0
         public var bytesRead = 0
         public var damages: [Damage] = []
     }
@@ -45,6 +47,20 @@ public struct Verifier {
             }
         }
         report.snapshots = snapshotsOK.count
+
+        // Files that opening the repository passed over: damaged index files (their packs were
+        // read from their headers), packs whose header cannot be read, damaged key files.
+        for key in await repository.damagedIndexFiles {
+            report.damages.append(Damage(object: nil, message: "the index file \(key) cannot be read; its packs were found from their headers ('cairn repair --apply' rewrites the index)", affected: []))
+        }
+        for key in await repository.damagedPacks {
+            report.damages.append(Damage(object: nil, message: "the pack \(key) has a damaged header and no index lists it: its objects cannot be used", affected: []))
+        }
+        for key in try await repository.keys() {
+            guard let damage = key.damage else { continue }
+            report.damages.append(Damage(object: nil, message: "\(damage) ('cairn key remove' or 'cairn repair --apply --remove-damaged' removes it)", affected: []))
+        }
+        report.keyFiles = try await repository.keys().count
 
         // Packs the index names must exist and be long enough for their objects.
         let byPack = await repository.index.entriesByPack()
@@ -72,6 +88,18 @@ public struct Verifier {
                 let bytes = try await repository.storage.get(key)
                 report.packsRead += 1
                 report.bytesRead += bytes.count
+                // The header must say what the index says: a damaged header is hidden while the
+                // index is whole, and found by the next rebuild.
+                let memory = MemoryStorage()
+                try await memory.put(key, bytes)
+                do {
+                    let header = try await PackHeader.read(from: memory, key: key, size: bytes.count, codec: repository.codec)
+                    if !Set(byPack[pack] ?? []).isSubset(of: Set(header)) {
+                        report.damages.append(Damage(object: pack, message: "the header of the pack \(key) does not list what the index lists for it", affected: []))
+                    }
+                } catch {
+                    report.damages.append(Damage(object: pack, message: "the header of the pack \(key) is damaged (\(Repository.reason(error))); its objects are found through the index only", affected: []))
+                }
                 // Every object is opened: its seal, and for content its hash.
                 for entry in byPack[pack] ?? [] where bad[entry.id] == nil && entry.offset + entry.length <= bytes.count {
                     do {

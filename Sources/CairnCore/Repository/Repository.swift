@@ -209,7 +209,7 @@ public actor Repository {
             } catch {
                 damagedIndexFiles.append(item.key)
                 warnings.append(
-                    "the index file \(item.key) is damaged (\(Self.reason(error))): ignored, its packs are read from their headers; 'cairn repair' writes a new index")
+                    "the index file \(item.key) is damaged (\(Self.reason(error))): ignored, its packs are read from their headers; 'cairn repair SET --apply' writes a new index")
             }
         }
         // Packs written by a run that ended before its index: read their headers.

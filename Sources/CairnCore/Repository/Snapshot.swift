@@ -174,7 +174,7 @@ extension Repository {
             }
         }
         damagedSnapshots = damaged
-        DamageWarnings.tell(damaged.map { "snapshot \($0.id.short) is damaged (\($0.reason)): left out; the other snapshots are read as usual, 'cairn repair --remove-damaged' sets it aside" })
+        DamageWarnings.tell(damaged.map { "snapshot \($0.id.short) is damaged (\($0.reason)): left out; the other snapshots are read as usual, 'cairn repair SET --apply --remove-damaged' sets it aside" })
         return records.sorted { ($0.snapshot.start, $0.id) < ($1.snapshot.start, $1.id) }
     }
 
