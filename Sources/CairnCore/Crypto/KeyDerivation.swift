@@ -23,7 +23,8 @@ public struct ScryptParameters: Codable, Hashable, Sendable {
 
     public func deriveKey(passphrase: [UInt8], salt: [UInt8], length: Int = 32) throws -> [UInt8] {
         guard !passphrase.isEmpty else { throw CryptoError.invalidInput("an empty passphrase cannot protect a key") }
-        guard (1...24).contains(logN), (1...64).contains(r), (1...16).contains(p) else {
+        // At most 1 GiB of memory: a key file asking for more is damaged or hostile.
+        guard (1...24).contains(logN), (1...64).contains(r), (1...16).contains(p), memory <= 1 << 30 else {
             throw CryptoError.invalidInput("scrypt parameters out of range: logN \(logN), r \(r), p \(p)")
         }
         var key = [UInt8](repeating: 0, count: length)

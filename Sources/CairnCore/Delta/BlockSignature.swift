@@ -63,8 +63,8 @@ public struct BlockSignature: Sendable, Equatable {
     static func decode(_ bytes: [UInt8], what: String) throws -> BlockSignature {
         var reader = BinaryReader(bytes, what: what)
         let version = try reader.varint()
-        guard version == Self.version else { throw FormatError.unsupportedVersion(what, Int(version)) }
-        let fileSize = try reader.varint()
+        guard version == Self.version else { throw FormatError.unsupportedVersion(what, Int(clamping: version)) }
+        let fileSize = UInt64(try reader.count())
         let blockSize = try reader.count(limit: 1 << 24)
         let strongLength = try reader.count(limit: 32)
         guard blockSize >= 64, strongLength >= 4 else { throw FormatError.malformed(what, "block size or strong hash length out of range") }
@@ -72,7 +72,7 @@ public struct BlockSignature: Sendable, Equatable {
         let extentCount = try reader.count(limit: bytes.count / 34)
         extents.reserveCapacity(extentCount)
         for _ in 0..<extentCount {
-            extents.append(Extent(object: try reader.id(), offset: try reader.count(), length: try reader.count()))
+            extents.append(Extent(object: try reader.id(), offset: try reader.count(limit: Int(UInt32.max)), length: try reader.count(limit: Int(UInt32.max))))
         }
         let count = try reader.count(limit: bytes.count / (4 + strongLength))
         let expected = (fileSize + UInt64(blockSize) - 1) / UInt64(blockSize)

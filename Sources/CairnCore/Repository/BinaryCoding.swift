@@ -101,7 +101,9 @@ struct BinaryReader {
     }
 
     mutating func data() throws -> [UInt8] {
-        let length = try count(limit: end - position)
+        // The limit is what is left after the length itself is read.
+        let length = try count()
+        guard length <= end - position else { throw FormatError.truncated(what) }
         defer { position += length }
         return Array(bytes[position..<position + length])
     }

@@ -107,7 +107,9 @@ struct ObjectCodec: Sendable {
             guard let method = Compressor.Method(rawValue: try reader.byte()) else {
                 throw RepositoryError.damaged("\(kind.name) \(id.short) in \(place) has an unknown compression method")
             }
-            let length = try reader.count(limit: 1 << 34)
+            // No object is larger than this (a chunk is at most a few MiB, a tree of a folder
+            // of millions of entries some hundreds): a larger claim is damage, not an allocation.
+            let length = try reader.count(limit: 1 << 31)
             let start = reader.position
             _ = consume reader
             let plaintext = try Compressor.decompress(body[start...], method: method, originalSize: length)

@@ -104,7 +104,9 @@ enum PackHeader {
         entries.reserveCapacity(count)
         for _ in 0..<count {
             guard let kind = ObjectKind(rawValue: try reader.byte()) else { throw FormatError.malformed("the header of \(key)", "unknown object kind") }
-            let entry = PackEntry(kind: kind, id: try reader.id(), offset: try reader.count(), length: try reader.count())
+            // Each at most the pack's size (and an index keeps them in 32 bits): no sum traps.
+            let limit = min(size, Int(UInt32.max))
+            let entry = PackEntry(kind: kind, id: try reader.id(), offset: try reader.count(limit: limit), length: try reader.count(limit: limit))
             guard entry.offset + entry.length <= size - 4 - length else {
                 throw RepositoryError.damaged("the header of \(key) points past the pack's data")
             }

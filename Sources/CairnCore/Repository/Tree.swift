@@ -231,7 +231,7 @@ public struct Tree: Hashable, Sendable {
     static func decode(_ bytes: [UInt8], what: String, contentHashPrefix: [UInt8]) throws -> Tree {
         var reader = BinaryReader(bytes, what: what)
         let version = try reader.varint()
-        guard (1...Self.version).contains(version) else { throw FormatError.unsupportedVersion(what, Int(version)) }
+        guard (1...Self.version).contains(version) else { throw FormatError.unsupportedVersion(what, Int(clamping: version)) }
         let count = try reader.count(limit: bytes.count)
         var entries: [TreeEntry] = []
         entries.reserveCapacity(count)
@@ -244,7 +244,9 @@ public struct Tree: Hashable, Sendable {
             entry.gid = UInt32(try reader.count(limit: Int(UInt32.max)))
             entry.user = try reader.string()
             entry.group = try reader.string()
-            entry.size = try reader.varint()
+            // Bounded where the value is used in arithmetic: a size fits an Int, an extent's
+            // offset and length are within an object (at most 4 GiB each), so no sum traps.
+            entry.size = UInt64(try reader.count())
             entry.mtime = try reader.timestamp()
             entry.ctime = try reader.timestamp()
             entry.inode = try reader.varint()
@@ -256,7 +258,8 @@ public struct Tree: Hashable, Sendable {
                 entry.xattrs.append(TreeEntry.Xattr(name: try reader.data(), value: try reader.data()))
             }
             for _ in 0..<(try reader.count(limit: bytes.count)) {
-                entry.content.append(Extent(object: try reader.id(), offset: try reader.count(), length: try reader.count()))
+                entry.content.append(
+                    Extent(object: try reader.id(), offset: try reader.count(limit: Int(UInt32.max)), length: try reader.count(limit: Int(UInt32.max))))
             }
             switch HashMarker(rawValue: try reader.byte()) {
             case .absent: break
