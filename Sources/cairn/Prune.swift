@@ -15,7 +15,8 @@ extension Cairn {
                 exclusive lock, and writes before it deletes: an interrupted prune loses no \
                 kept snapshot's data, and the next prune finishes the work. It also removes \
                 the temporary files a killed backup left (a pack is written under a temporary \
-                name while it fills). --dry-run only says what would be done.
+                name while it fills); for a set without a retention policy, that is all it \
+                does. --dry-run only says what would be done.
 
                 The policy counts complete snapshots only: a partial one (interrupted) never \
                 pushes a complete one out, and expires once a newer complete one exists. The \
@@ -46,11 +47,26 @@ extension Cairn {
             let config = try CommandSupport.loadConfig(options)
             let status = await CommandSupport.reporting("prune of backup set '\(set)'") {
                 let context = try SetContext(config: config, setName: set)
-                guard let retention = context.retention else {
-                    throw SnapshotChoice.Failure.none("backup set '\(set)' has no retention policy: every snapshot is kept, there is nothing to prune")
-                }
                 guard let repository = try await context.openRepository() else {
                     throw SnapshotChoice.Failure.none("backup set '\(set)' has never been backed up (no repository at \(context.repositoryPath))")
+                }
+                guard let retention = context.retention else {
+                    // Nothing expires, but what killed runs left behind still goes.
+                    guard !dryRun else {
+                        print("backup set '\(set)' has no retention policy: every snapshot is kept; a prune would only remove the temporary files of killed runs")
+                        return ExitStatus.success
+                    }
+                    let lock = try await repository.lock(.exclusive, command: "cairn prune \(set)")
+                    var removed = 0
+                    do {
+                        for prefix in ["data/", "index/", "snapshots/"] { removed += try await repository.storage.removeUnfinished(prefix: prefix) }
+                        await lock.release()
+                    } catch {
+                        await lock.release()
+                        throw error
+                    }
+                    print("backup set '\(set)' has no retention policy: every snapshot is kept; removed \(removed) temporary file\(removed == 1 ? "" : "s") of killed runs")
+                    return ExitStatus.success
                 }
                 let lock = try await repository.lock(dryRun ? .shared : .exclusive, command: "cairn prune \(set)")
                 let result: Repository.PruneResult

@@ -25,8 +25,8 @@ struct DamageContainmentTests {
     }
 
     /// A workspace with two snapshots and a second key.
-    func backedUp() throws -> Workspace {
-        var workspace = try Workspace()
+    func backedUp(extra: String = "") throws -> Workspace {
+        var workspace = try Workspace(extra: extra)
         for index in 0..<4 { try write(workspace.source + "/f\(index)", "file \(index)") }
         #expect(try workspace.run(["backup", "-q"]).status == 0)
         try write(workspace.source + "/later", "later")
@@ -70,7 +70,7 @@ struct DamageContainmentTests {
     }
 
     @Test func aDamagedSnapshotIsListedAsDamagedAndTheOthersWork() throws {
-        let workspace = try backedUp()
+        let workspace = try backedUp(extra: "    retention: all\nretention: {all: {keep-jobs: 100}}\n")
         let snapshots = try files(in: repository(workspace) + "/snapshots")
         try flip(snapshots[0], at: 30)
         let listing = try workspace.run(["snapshots", "files"])
@@ -84,6 +84,7 @@ struct DamageContainmentTests {
         // Prune cannot tell what the damaged one uses: it deletes nothing and says what to do.
         let prune = try workspace.run(["prune", "files", "--expire-other-writers"])
         #expect(prune.status == 1)
+        #expect(prune.standardError.contains("deletes nothing"), "\(prune.all)")
         let repair = try workspace.run(["repair", "files", "--apply", "--remove-damaged"])
         #expect(repair.standardOutput.contains("set aside as damaged/snapshots/"), "\(repair.all)")
         #expect(FileManager.default.fileExists(atPath: repository(workspace) + "/damaged/snapshots/" + (snapshots[0] as NSString).lastPathComponent))
@@ -170,5 +171,91 @@ struct DamageContainmentTests {
             #expect([0, 1, 3].contains(run.status), "\(command) ended by a signal: \(run.all)")
             #expect(run.standardError.contains("damaged header"), "\(command): \(run.all)")
         }
+    }
+
+    @Test func aDamagedDescriptorSaysSoInsteadOfWrongKeyOrNoRepository() throws {
+        let workspace = try backedUp()
+        let descriptor = repository(workspace) + "/cairn-repository"
+        let original = try #require(FileManager.default.contents(atPath: descriptor))
+        let text = String(decoding: original, as: UTF8.self)
+        // A flipped digit of the id: the keys were made for the old id.
+        let idRange = try #require(text.range(of: "\"id\" : \""))
+        var bytes = Array(text.utf8)
+        let at = text.utf8.distance(from: text.utf8.startIndex, to: idRange.upperBound) + 3
+        bytes[at] = bytes[at] == UInt8(ascii: "0") ? UInt8(ascii: "1") : UInt8(ascii: "0")
+        try Data(bytes).write(to: URL(fileURLWithPath: descriptor))
+        let flipped = try workspace.run(["snapshots", "files"])
+        #expect(flipped.status == 1)
+        #expect(flipped.standardError.contains("the descriptor") && flipped.standardError.contains("is damaged"), "\(flipped.all)")
+        #expect(!flipped.standardError.contains("the key does not open"))
+        // Broken JSON: damaged, not "no cairn-repository file".
+        try Data(original.prefix(20)).write(to: URL(fileURLWithPath: descriptor))
+        let broken = try workspace.run(["snapshots", "files"])
+        #expect(broken.status == 1)
+        #expect(broken.standardError.contains("is not valid JSON") && !broken.standardError.contains("no cairn-repository file"), "\(broken.all)")
+        #expect(!broken.standardError.contains("DecodingError"))
+    }
+
+    @Test func aKeyCommandThatHangsIsStoppedWithAClearError() throws {
+        let workspace = try Workspace()
+        try workspace.directory.write("cairn.yaml", """
+            version: 1
+            accounts: {local: {destination: ./destination}}
+            encryption: {default: {algorithm: aes-256-gcm, key: {command: "sleep 600", timeout: 1s}}}
+            backup-sets:
+              files: {account: local, sources: [./source]}
+            """)
+        try write(workspace.source + "/a", "a")
+        let started = Date()
+        let run = try workspace.run(["backup", "-q"])
+        #expect(run.status == 1)
+        #expect(run.standardError.contains("the secret's command did not finish within 1s"), "\(run.all)")
+        #expect(Date().timeIntervalSince(started) < 30, "stopped, not waited for")
+        let invalid = try workspace.directory.write("bad.yaml", """
+            version: 1
+            accounts: {local: {destination: ./destination}}
+            encryption: {default: {algorithm: aes-256-gcm, key: {env: CAIRN_KEY, timeout: 5s}}}
+            backup-sets:
+              files: {account: local, sources: [./source]}
+            """)
+        let validate = try workspace.run(["validate", "-c", invalid])
+        #expect(validate.status == 1 && validate.standardError.contains("timeout goes with command"), "\(validate.all)")
+    }
+
+    @Test func pruneRemovesKilledRunsLeftoversEvenWithoutARetentionPolicy() throws {
+        let workspace = try backedUp()
+        let leftover = repository(workspace) + "/data/00/.tmp-killed-pack"
+        try write(leftover, "half a pack")
+        let prune = try workspace.run(["prune", "files"])
+        #expect(prune.status == 0, "\(prune.all)")
+        #expect(prune.standardOutput.contains("removed 1 temporary file"), "\(prune.all)")
+        #expect(!FileManager.default.fileExists(atPath: leftover))
+        try write(leftover, "again")
+        let repair = try workspace.run(["repair", "files", "--apply"])
+        #expect(repair.standardOutput.contains("removed 1 temporary file"), "\(repair.all)")
+    }
+
+    @Test func aSecondBackupWhileTheFirstCreatesTheRepositoryIsToldItIsLocked() throws {
+        let workspace = try Workspace()
+        for index in 0..<30 { try write(workspace.source + "/f\(index)", String(repeating: "x", count: 1000 + index)) }
+        // The first is slowed down while it stores files, after it created the repository.
+        var slow = workspace
+        slow.environment["CAIRN_FAULT_INJECTION"] = "file-stored:1:DELAY200"
+        let first = Process()
+        first.executableURL = URL(fileURLWithPath: workspace.cairn.executable)
+        first.arguments = ["backup", "-q"]
+        first.currentDirectoryURL = URL(fileURLWithPath: workspace.directory.path)
+        first.environment = ProcessInfo.processInfo.environment.merging(slow.environment) { $1 }
+        first.standardOutput = FileHandle.nullDevice
+        first.standardError = FileHandle.nullDevice
+        try first.run()
+        // The second plans while there is no repository yet, or just after it appeared.
+        usleep(300_000)
+        let second = try workspace.run(["backup", "-q"])
+        first.waitUntilExit()
+        #expect(first.terminationStatus == 0)
+        #expect(second.status == 1, "\(second.all)")
+        #expect(second.standardError.contains("is locked"), "\(second.all)")
+        #expect(!second.standardError.contains("already holds"))
     }
 }

@@ -64,7 +64,20 @@ extension ConfigDecoder {
             error("\(what) must be a reference ({env: VAR}, {file: PATH} or {command: \"...\"}): secrets never live in the config", at: node)
             return nil
         }
-        guard let fields = mapping(node, what, keys: ["env", "file", "command"]) else { return nil }
+        guard var fields = mapping(node, what, keys: ["env", "file", "command", "timeout"]) else { return nil }
+        var timeout: ConfigDuration?
+        if let entry = fields.values.removeValue(forKey: "timeout") {
+            guard fields.values["command"] != nil else {
+                error("\(what): timeout goes with command (how long the command may take)", at: entry.key)
+                return nil
+            }
+            guard let value = duration(entry.value, "\(what): timeout") else { return nil }
+            guard value.seconds > 0 else {
+                error("\(what): timeout must be longer than 0s", at: entry.value)
+                return nil
+            }
+            timeout = value
+        }
         guard fields.values.count == 1, let (kind, entry) = fields.values.first else {
             error("\(what) must have exactly one of env, file or command", at: node)
             return nil
@@ -79,7 +92,9 @@ extension ConfigDecoder {
             return SecretReference(.file(path), at: here)
         default:
             guard let command = string(entry.value, "\(what): command") else { return nil }
-            return SecretReference(.command(command), at: here)
+            var reference = SecretReference(.command(command), at: here)
+            if let timeout { reference.timeout = timeout }
+            return reference
         }
     }
 

@@ -26,6 +26,9 @@ public struct SecretReference: Hashable, Sendable, CustomStringConvertible {
 
     public var source: Source
     public var location: SourceLocation
+    /// How long a command may take before it is stopped (`timeout:`, default 60 s): a command
+    /// that hangs must not hang every command of cairn.
+    public var timeout = ConfigDuration(seconds: 60)
 
     public init(_ source: Source, at location: SourceLocation) {
         self.source = source

@@ -5,6 +5,7 @@ extension SecretReference {
         case unsetVariable(String, SourceLocation)
         case unreadableFile(String, SourceLocation)
         case commandFailed(status: Int32, SourceLocation)
+        case commandTimedOut(ConfigDuration, SourceLocation)
         case empty(SourceLocation)
 
         public var errorDescription: String? {
@@ -15,6 +16,8 @@ extension SecretReference {
                 return "\(location): cannot read the secret file \(path)"
             case let .commandFailed(status, location):
                 return "\(location): the secret's command exited with status \(status)"
+            case let .commandTimedOut(limit, location):
+                return "\(location): the secret's command did not finish within \(limit) and was stopped (a longer 'timeout:' in the reference allows more)"
             case let .empty(location):
                 return "\(location): the secret is empty"
             }
@@ -47,14 +50,29 @@ extension SecretReference {
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
         process.arguments = ["-c", command]
         process.environment = environment
-        let output = Pipe()
+        // Output goes to a file, not a pipe: a command that leaves a child holding the pipe open
+        // would otherwise keep the read waiting past the timeout.
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("cairn-secret-\(getpid())-\(UInt64.random(in: 0...UInt64.max))")
+        guard FileManager.default.createFile(atPath: scratch.path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
+            throw ResolutionError.commandFailed(status: -1, location)
+        }
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let output = try FileHandle(forWritingTo: scratch)
+        defer { try? output.close() }
         process.standardOutput = output
         process.standardInput = FileHandle.nullDevice
+        let finished = DispatchSemaphore(value: 0)
+        process.terminationHandler = { _ in finished.signal() }
         try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        if finished.wait(timeout: .now() + .seconds(timeout.seconds)) == .timedOut {
+            // The shell and what it started: the whole process group when it has one.
+            kill(-process.processIdentifier, SIGKILL)
+            process.terminate()
+            kill(process.processIdentifier, SIGKILL)
+            throw ResolutionError.commandTimedOut(timeout, location)
+        }
         guard process.terminationStatus == 0 else { throw ResolutionError.commandFailed(status: process.terminationStatus, location) }
-        return String(decoding: data, as: UTF8.self)
+        return String(decoding: FileManager.default.contents(atPath: scratch.path) ?? Data(), as: UTF8.self)
     }
 
     static func droppingOneNewline(_ text: String) -> String {

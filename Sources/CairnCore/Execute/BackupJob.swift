@@ -147,7 +147,14 @@ public struct BackupJob {
         if let existing = self.repository {
             repository = existing
         } else {
-            repository = try await context.createRepository(prepared: prepared)
+            do {
+                repository = try await context.createRepository(prepared: prepared)
+            } catch RepositoryError.alreadyExists {
+                // Another run created it since this one planned (two backups started at once):
+                // open it and take the lease like any run, which says who holds it.
+                guard let created = try await context.openRepository() else { throw RepositoryError.alreadyExists(context.repositoryPath) }
+                repository = created
+            }
         }
         self.repository = repository
         context.remember(repository)

@@ -28,7 +28,7 @@ extension Config {
             switch key.source {
             case .environment(let name): pairs.append(("key", .map([("env", .string(name))])))
             case .file(let path): pairs.append(("key", .map([("file", .string(path))])))
-            case .command: pairs.append(("key", .map([("command", .string("***"))])))
+            case .command: pairs.append(("key", .map([("command", .string("***")), ("timeout", .string(key.timeout.description))])))
             }
         }
         return .map(pairs)

@@ -42,16 +42,26 @@ public struct RepositoryDescriptor: Codable, Sendable, Equatable {
             var format: String?
             var version: Int?
         }
-        guard let probe = try? decoder.decode(Probe.self, from: Data(bytes)), probe.format == formatName else {
-            throw RepositoryError.notARepository(place)
+        // The file is there: whatever is wrong with it is damage, not a missing repository.
+        guard let probe = try? decoder.decode(Probe.self, from: Data(bytes)) else {
+            throw RepositoryError.damaged("the descriptor \(place)/\(fileName) is not valid JSON")
+        }
+        guard probe.format == formatName else {
+            throw RepositoryError.damaged(
+                "the descriptor \(place)/\(fileName) does not say it is a cairn repository (format \(probe.format.map { "'\($0)'" } ?? "missing"))")
         }
         if let version = probe.version, version != currentVersion {
             throw FormatError.unsupportedVersion("the repository at \(place)", version)
         }
+        let descriptor: RepositoryDescriptor
         do {
-            return try decoder.decode(RepositoryDescriptor.self, from: Data(bytes))
-        } catch {
-            throw RepositoryError.damaged("\(place)/\(fileName) cannot be read: \(error)")
+            descriptor = try decoder.decode(RepositoryDescriptor.self, from: Data(bytes))
+        } catch let error as DecodingError {
+            throw RepositoryError.damaged("the descriptor \(place)/\(fileName) cannot be read: \(Repository.describe(error))")
         }
+        guard ObjectID(hex: descriptor.id) != nil else {
+            throw RepositoryError.damaged("the descriptor \(place)/\(fileName) is damaged: its id '\(descriptor.id.prefix(80))' is not 64 hexadecimal digits")
+        }
+        return descriptor
     }
 }
