@@ -149,4 +149,28 @@ struct DecoderFuzzTests {
         // A key file asking scrypt for 128 GiB.
         #expect(throws: CryptoError.self) { try ScryptParameters(logN: 24, r: 64, p: 1).deriveKey(passphrase: [1], salt: [2]) }
     }
+
+    /// The corpus libFuzzer built (`scripts/fuzz.sh`, fuzz/corpus): each input, as the fuzz
+    /// target reads it (its first byte picks the decoder), decodes or throws.
+    @Test func theFuzzCorpusDecodesOrIsRefused() throws {
+        let folder = SourceTree.path("fuzz/corpus")
+        let names = try FileManager.default.contentsOfDirectory(atPath: folder)
+        #expect(names.count > 100, "the corpus is there")
+        for name in names {
+            let bytes = Array(try #require(FileManager.default.contents(atPath: folder + "/" + name)))
+            guard let selector = bytes.first else { continue }
+            let input = Array(bytes.dropFirst())
+            switch selector % 6 {
+            case 0: _ = try? Tree.decode(input, what: "tree", contentHashPrefix: Self.prefix)
+            case 1: _ = try? RepositoryIndex.decode(input, what: "index")
+            case 2: _ = try? BlockSignature.decode(input, what: "signature")
+            case 3: _ = try? KeyFile.decode(input, at: "key")
+            case 4: _ = try? RepositoryDescriptor.decode(input, at: "descriptor")
+            default:
+                let codec = ObjectCodec(aead: nil, identificationKey: nil)
+                let box = input + Hashing.sha256(ObjectCodec.associatedData(.blob, PackHeader.headerID) + input)
+                _ = try? codec.open(.blob, id: PackHeader.headerID, box: box, where: "object")
+            }
+        }
+    }
 }

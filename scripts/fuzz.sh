@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Fuzzes cairn's decoders of repository data with libFuzzer (fuzz/: trees, index files, block
+# signatures, key files, the descriptor, unencrypted sealed objects), starting from and adding
+# to fuzz/corpus, which the test suite replays (DecoderFuzzTests).
+#   scripts/fuzz.sh [SECONDS]      (default 60)
+# A finding is written as fuzz/crash-* and the script exits non-zero.
+set -euo pipefail
+cd "$(dirname "$0")/../fuzz"
+seconds=${1:-60}
+swift build -Xswiftc -sanitize=fuzzer -Xswiftc -enable-testing -Xswiftc -use-ld=lld
+mkdir -p corpus
+.build/debug/FuzzDecoders corpus -max_total_time="$seconds" -max_len=4096 -artifact_prefix=./ -print_final_stats=1
