@@ -17,7 +17,10 @@ extension Cairn {
                 the run did not read, and kept from the previous snapshot, ends with \
                 "(carried over: not reached|read failed|source absent)"; listing a partial or \
                 incomplete snapshot says so on standard error, and --all-versions marks \
-                versions from partial snapshots.
+                versions from partial snapshots. --json prints every entry with its path \
+                (escaped where it is not UTF-8, with path_base64 then), type, mode, owner, \
+                size, mtime, link target, device number, links, xattrs (names and the SHA-256 \
+                of each value), content hash and carried_over (schemas/ls.schema.json).
 
                 \(ExitStatus.text)
                 """
@@ -34,6 +37,9 @@ extension Cairn {
 
         @Flag(help: "List every version of each file held by any snapshot.")
         var allVersions = false
+
+        @Flag(help: "Print the entries as JSON: path, type, mode, owner, size, mtime, link target, xattrs, content hash and whether the entry was carried over.")
+        var json = false
 
         func validate() throws {
             if let path, !path.hasPrefix("/"), !path.hasPrefix("*") {
@@ -55,11 +61,12 @@ extension Cairn {
                 let snapshot = allVersions ? "any snapshot of set '\(set)'" : "snapshot \(chosen[0].id.short) of set '\(set)'"
                 try await selection.requireMatches(in: repository, roots: chosen.compactMap(\.snapshot.treeID), snapshot: snapshot)
                 var seen: [FilePath: Set<String>] = [:]
+                var listed: [ListingEntry] = []
                 let formatter = DateFormatter()
                 formatter.timeZone = config.timeZone
                 formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
                 for record in chosen {
-                    if !allVersions, record.snapshot.status != .complete {
+                    if !allVersions, !json, record.snapshot.status != .complete {
                         Terminal.standardError("cairn: listing snapshot \(record.id.short) of \(record.snapshot.start)\(record.snapshot.statusNote)")
                     }
                     guard let root = record.snapshot.treeID else { continue }
@@ -69,11 +76,20 @@ extension Cairn {
                         if allVersions {
                             guard seen[path, default: []].insert(version).inserted else { return }
                         }
+                        if json {
+                            listed.append(ListingEntry(snapshot: record.id, path: path, entry: entry))
+                            return
+                        }
                         let kind = entry.kind == .directory ? "d" : entry.kind == .symlink ? "l" : entry.kind == .file ? "-" : "s"
                         let line = "\(kind)\(String(format: "%04o", entry.mode & 0o7777)) \(String(entry.size).leftPadded(12)) \(formatter.string(from: entry.mtime.date)) \(path)"
                         let carried = entry.carried.map { "  (carried over: \($0))" } ?? ""
                         print(allVersions ? "\(line)  [\(record.id.short)\(record.snapshot.status == .partial ? ", partial" : "")]\(carried)" : line + carried)
                     }
+                }
+                if json {
+                    let encoder = JSONEncoder()
+                    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                    print(String(decoding: try encoder.encode(listed), as: UTF8.self))
                 }
                 return ExitStatus.success
             }
