@@ -13,9 +13,12 @@ extension Cairn {
                 when a set has any, it is planned again after them, so what they wrote is \
                 backed up too. Answering anything else runs no command, writes nothing, and \
                 logs the job as cancelled; the job's duration leaves out the time at the \
-                prompt. With --yes, pre-commands run first, as cairn backup runs them. A set \
-                without changes is skipped. After a successful backup the set's retention \
-                policy expires what it no longer keeps (cairn prune). Missing sources, \
+                prompt. With --yes, pre-commands run first, as cairn backup runs them. A plan \
+                without changes is carried out without asking: like cairn backup, apply \
+                records a snapshot whenever it runs, so every run is a point in time to restore \
+                to. After a successful backup the snapshots the plan listed as expiring are \
+                expired, exactly those (retention is evaluated once, when the plan is made; \
+                with --plan FILE, those of the saved plan). Missing sources, \
                 max-removed, a repository that has gone and max-duration work as in cairn \
                 backup.
 
@@ -91,12 +94,12 @@ extension Cairn {
             let names = try CommandSupport.sets(sets, in: config)
             let status = await JobRunning.run(config: config, sets: names, quiet: quiet, deltaMode: delta.mode, safety: safety) { name in
                 var options = BackupJob.RunOptions(command: "apply")
-                options.skipWithoutChanges = true
                 options.verbose = verbose
                 options.colour = colour
                 if !yes {
                     options.confirm = { plan in
-                        guard plan.hasChanges else { return false }
+                        // Nothing to confirm: the run records a snapshot of an unchanged tree.
+                        guard plan.hasChanges else { return true }
                         print("\nApply the plan of backup set '\(name)'? Only 'yes' is accepted: ", terminator: "")
                         fflush(nil)
                         return readLine()?.trimmingCharacters(in: .whitespaces) == "yes"

@@ -14,7 +14,8 @@ enum ExitStatus {
           0   success
           1   error: a wrong config, a locked set, damaged data, restore conflicts
           2   success with changes (only with --detailed-exitcode)
-          3   finished, but some files could not be read or written
+          3   finished, but some files could not be read or written, or (apply --plan)
+              planned files had changed and were backed up as they are now
           64  usage error (wrong arguments or options)
         """
 

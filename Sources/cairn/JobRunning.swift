@@ -49,6 +49,11 @@ enum JobRunning {
             if let failure = outcome.failure {
                 Terminal.standardError("cairn: error: backup set '\(name)': \(failure)")
                 statuses.append(ExitStatus.error)
+            } else if let drifted = outcome.drift?.drifted, !drifted.isEmpty {
+                // Drift is not success: what was stored is not what the plan showed.
+                Terminal.standardError(
+                    "cairn: warning: backup set '\(name)': \(drifted.count) planned file\(drifted.count == 1 ? "" : "s") had changed since the plan and \(drifted.count == 1 ? "was" : "were") backed up as \(drifted.count == 1 ? "it is" : "they are") now (--strict refuses instead)")
+                statuses.append(ExitStatus.incomplete)
             } else {
                 statuses.append(outcome.problems.isEmpty ? ExitStatus.success : ExitStatus.incomplete)
             }

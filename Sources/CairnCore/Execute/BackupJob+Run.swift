@@ -37,12 +37,13 @@ extension BackupJob {
 
     /// Prunes after a backup; a repository in use is left for the next run, not an error.
     static func prune(
-        _ repository: Repository, _ retention: (name: String, evaluation: RetentionEvaluation), group: SnapshotGroup, now: Date, command: String
+        _ repository: Repository, _ retention: (name: String, evaluation: RetentionEvaluation), group: SnapshotGroup, now: Date,
+        planned: [BackupPlan.Expiration], command: String
     ) async -> [String] {
         do {
             let lock = try await repository.lock(.exclusive, command: "cairn \(command) (prune)")
             do {
-                let result = try await repository.prune(retention.evaluation, now: now, dryRun: false, currentGroup: group)
+                let result = try await repository.prune(retention.evaluation, now: now, dryRun: false, currentGroup: group, planned: planned)
                 await lock.release()
                 return result.lines(policy: retention.name, dryRun: false)
             } catch {
@@ -182,7 +183,10 @@ extension BackupJob {
                             "\(why): snapshot \(result.snapshotID.short) holds what was done and is marked partial (\(result.snapshot.statistics.carriedOver) entries not reached keep their previous version); the next backup goes on from there"
                     } else if let retention = context.retention, let repository = job.repository {
                         // After a successful backup, the policy expires what it no longer keeps.
-                        outcome.report.prune = await Self.prune(repository, retention, group: context.group, now: Date(), command: options.command)
+                        // Exactly what the plan listed: retention was evaluated once, at the plan's time.
+                        let planned = options.saved?.expirations ?? job.plan.expirations
+                        outcome.report.prune = await Self.prune(
+                            repository, retention, group: context.group, now: Date(), planned: planned, command: options.command)
                     }
                 }
             }

@@ -93,7 +93,9 @@ public struct BackupPlan: Codable, Sendable, Equatable {
         public var reason: String
     }
 
-    public var hasChanges: Bool { createsRepository || !actions.isEmpty || !setChanges.isEmpty }
+    /// Whether the run changes anything: a new repository, an entry, the set's sources, or a
+    /// snapshot to expire. (A run without changes still records a snapshot: the job ran.)
+    public var hasChanges: Bool { createsRepository || !actions.isEmpty || !setChanges.isEmpty || !expirations.isEmpty }
 
     enum CodingKeys: String, CodingKey {
         case set, repository, createsRepository, previousSnapshot, unusedRepositories, actions, summary, expirations, setChanges

@@ -51,7 +51,12 @@ extension Repository {
     /// With `currentGroup` (the set, host and sources the config backs up), the newest complete
     /// snapshot of every other group is kept: another config's or another host's writes, or
     /// the set's sources before they changed, are never expired by this config's policy.
-    public func prune(_ evaluation: RetentionEvaluation, now: Date, dryRun: Bool, currentGroup: SnapshotGroup? = nil) async throws -> PruneResult {
+    ///
+    /// With `planned`, the expirations a plan listed are carried out, and nothing else:
+    /// retention was evaluated once, when the plan was made.
+    public func prune(
+        _ evaluation: RetentionEvaluation, now: Date, dryRun: Bool, currentGroup: SnapshotGroup? = nil, planned: [BackupPlan.Expiration]? = nil
+    ) async throws -> PruneResult {
         var result = PruneResult()
         let records = try await snapshots()
         // What a damaged snapshot uses cannot be marked: deleting anything now could delete
@@ -61,7 +66,18 @@ extension Repository {
                 "snapshot \(damaged.id.short) cannot be read (\(damaged.reason)), so prune cannot tell what it uses and deletes nothing; set it aside with 'cairn repair SET --apply --remove-damaged' first")
         }
         let candidates = records.map(RetentionCandidate.init)
-        let verdicts = Dictionary(uniqueKeysWithValues: evaluation.evaluate(candidates, now: now, currentGroup: currentGroup?.key).map { ($0.id, $0) })
+        var verdicts = Dictionary(uniqueKeysWithValues: evaluation.evaluate(candidates, now: now, currentGroup: currentGroup?.key).map { ($0.id, $0) })
+        if let planned {
+            let listed = Dictionary(planned.map { ($0.snapshot, $0.reason) }, uniquingKeysWith: { first, _ in first })
+            for (id, verdict) in verdicts {
+                if let reason = listed[id] {
+                    let text = reason.hasPrefix("expired: ") ? String(reason.dropFirst("expired: ".count)) : reason
+                    verdicts[id] = RetentionVerdict(id: id, time: verdict.time, keep: false, reasons: [text])
+                } else {
+                    verdicts[id] = RetentionVerdict(id: id, time: verdict.time, keep: true, reasons: verdict.keep ? verdict.reasons : ["not in the plan's expirations"])
+                }
+            }
+        }
         result.verdicts = records.map { ($0, verdicts[$0.id.hex]!) }
         let kept = result.verdicts.filter(\.verdict.keep).map(\.record)
 
