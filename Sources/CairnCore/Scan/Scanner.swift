@@ -62,6 +62,9 @@ public struct Scanner {
             if index == parts.count - 1 {
                 if let node = try await scanEntry(path, name: name, previous: previousEntry, inherited: nil) {
                     directory.children.removeAll { $0.name == name }
+                    if case .special(let special) = node, let change = EntryChange.between(previousEntry, special) {
+                        directory.specialChanges[name] = change
+                    }
                     directory.children.append(node)
                 }
                 return
@@ -73,6 +76,7 @@ public struct Scanner {
                     problems.append(Problem(path: source, message: "the source does not exist or cannot be read"))
                     return
                 }
+                inner.change = EntryChange.between(previousEntry, inner.entry)
                 directory.children.append(.directory(inner))
                 directory = inner
             }
@@ -132,6 +136,7 @@ public struct Scanner {
             if !included && !selection.mayIncludeBelow(path) { return nil }
             if permissions { entry.xattrs = Self.unchangedXattrs(entry, previous: previous) ?? readXattrs(path) }
             let directory = ScannedDirectory(path: path, entry: entry)
+            directory.change = EntryChange.between(previous, entry)
             let childInherited: Selection.Decision? = if case .filter = reason, included { .include } else { inherited }
             let previousTree = try await loadPrevious(previous?.kind == .directory ? previous?.subtree : nil)
             let childNames: [[UInt8]]
@@ -148,7 +153,11 @@ public struct Scanner {
             }
             for childName in childNames.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
                 let child = path.appending(childName)
-                if let node = try await scanEntry(child, name: childName, previous: previousTree?.entry(named: childName), inherited: childInherited) {
+                let previousChild = previousTree?.entry(named: childName)
+                if let node = try await scanEntry(child, name: childName, previous: previousChild, inherited: childInherited) {
+                    if case .special(let special) = node, let change = EntryChange.between(previousChild, special) {
+                        directory.specialChanges[childName] = change
+                    }
                     directory.children.append(node)
                 }
             }
