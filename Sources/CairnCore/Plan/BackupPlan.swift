@@ -187,7 +187,18 @@ public struct BackupPlan: Codable, Sendable, Equatable {
             fingerprint: kind == .removed ? nil : Fingerprint(entry))
     }
 
-    private mutating func collect(_ directory: ScannedDirectory, delta: DeltaPolicy?) {
+    /// Walks the scanned folders with a list rather than by recursion: a tree thousands of
+    /// levels deep would overflow the thread's stack.
+    private mutating func collect(_ root: ScannedDirectory, delta: DeltaPolicy?) {
+        var pending = [root]
+        while let directory = pending.popLast() {
+            collect(directory, delta: delta, folders: &pending)
+        }
+    }
+
+    private mutating func collect(_ directory: ScannedDirectory, delta: DeltaPolicy?, folders: inout [ScannedDirectory]) {
+        var inner: [ScannedDirectory] = []
+        defer { folders += inner.reversed() }
         for old in directory.removed {
             let path = directory.path.appending(old.name)
             var info = stat()
@@ -218,8 +229,8 @@ public struct BackupPlan: Codable, Sendable, Equatable {
                     summary.changedFiles += 1
                     summary.bytesToRead += file.entry.size
                 }
-            case .directory(let inner):
-                collect(inner, delta: delta)
+            case .directory(let folder):
+                inner.append(folder)
             case .special, .carried:
                 break
             }
