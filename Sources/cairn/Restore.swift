@@ -21,6 +21,17 @@ extension Cairn {
                 that could not be read), the first line says so: its carried-over entries \
                 are their previous versions, so it still gives every file.
 
+                An existing entry that is identical (same content; a symbolic link to the same \
+                target; a fifo; a device with the same number; a socket) is kept and given the \
+                snapshot's owner, mode, times and extended attributes, as are the folders \
+                restored, so running an interrupted restore again finishes it; it also removes \
+                the temporary files (.cairn-restore-*) an interrupted restore left in the \
+                folders it restores into. The target may be writable by other users: entries \
+                are made and changed through descriptors, never following a symbolic link, \
+                and an entry or folder that someone replaced or moved while the restore ran is \
+                left as it is and reported as a problem (exit status 3). The restore keeps a \
+                bounded number of folders open, however deep the tree.
+
                 \(ExitStatus.text)
                 """
         )
@@ -81,6 +92,9 @@ extension Cairn {
                     case .identical: print("identical \(action.path)")
                     case .conflict: print("conflict \(action.path): \(action.detail)")
                     }
+                }
+                if restorer.leftoversRemoved > 0 {
+                    print("removed \(restorer.leftoversRemoved) temporary file\(restorer.leftoversRemoved == 1 ? "" : "s") an interrupted restore had left")
                 }
                 CommandSupport.printProblems(restorer.problems)
                 let written = restorer.actions.filter { $0.kind == .write }.count

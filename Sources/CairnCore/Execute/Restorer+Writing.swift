@@ -18,18 +18,21 @@ extension Restorer {
                 let linked = SafeDirectory.withName(first.name) { from in
                     SafeDirectory.withName(temporary) { linkat(first.directory.descriptor, from, directory.descriptor, $0, 0) }
                 }
-                if linked == 0 {
-                    try directory.rename(temporary, to: entry.name)
+                // The name linked to must still be the file restored there.
+                if linked == 0, let info = try directory.status(of: temporary), Identity(info) == first.identity {
+                    try directory.rename(temporary, to: entry.name, expecting: first.identity)
                     keep = true
                     return
                 }
+                directory.remove(temporary)
             }
-            let (bytes, failures) = try await Self.writeFile(entry, named: temporary, in: directory, path: path, repository: repository, permissions: permissions)
+            let (bytes, failures, identity) = try await Self.writeFile(
+                entry, named: temporary, in: directory, path: path, repository: repository, permissions: permissions)
             bytesWritten += bytes
             problems += failures.map { Problem(path: path, message: $0) }
-            try directory.rename(temporary, to: entry.name)
+            try directory.rename(temporary, to: entry.name, expecting: identity)
             keep = true
-            if entry.links > 1 { rememberLink(entry, directory: directory) }
+            if entry.links > 1 { rememberLink(entry, directory: directory, identity: identity) }
             return
         case .symlink:
             let result = SafeDirectory.withName(temporary) { name in
@@ -51,29 +54,43 @@ extension Restorer {
         case .directory:
             return
         }
-        for failure in directory.applyMetadata(entry, to: temporary, permissions: permissions) {
+        FaultInjection.reach("restore-entry-created")
+        // What is under the temporary name must be what was just made: of its kind, this
+        // process's own and with no other name. Its metadata is set through its descriptor.
+        guard let node = directory.node(temporary) else { throw Replaced(path: path, what: "the entry it made") }
+        defer { node.close() }
+        guard node.kind == SafeDirectory.fileType(entry.kind), node.info.st_uid == geteuid(), node.info.st_nlink == 1 else {
+            throw Replaced(path: path, what: "the entry it made")
+        }
+        for failure in SafeDirectory.applyMetadata(entry, toNode: node, permissions: permissions) {
             problems.append(Problem(path: path, message: failure))
         }
-        try directory.rename(temporary, to: entry.name)
+        try directory.rename(temporary, to: entry.name, expecting: node.identity)
         keep = true
     }
 
-    private func linkSource(for entry: TreeEntry) -> (directory: SafeDirectory, name: [UInt8])? {
+    private func linkSource(for entry: TreeEntry) -> (directory: SafeDirectory, name: [UInt8], identity: Identity)? {
         linksByInode[Pair(device: entry.device, inode: entry.inode)]
     }
 
     /// Writes a file's extents, leaving runs of zeros as holes so sparse files stay sparse,
     /// checks the whole content against the recorded hash before the file is renamed into place,
-    /// and sets its metadata; returns its size and the metadata that could not be set.
+    /// and sets its metadata; returns its size, the metadata that could not be set, and which
+    /// file it is (to check that the name it is renamed to holds it). The temporary file is
+    /// locked while it is written, so another restore never takes it for a leftover.
     static func writeFile(
         _ entry: TreeEntry, named temporary: [UInt8], in directory: SafeDirectory, path: FilePath, repository: Repository, permissions: Bool
-    ) async throws -> (UInt64, [String]) {
+    ) async throws -> (UInt64, [String], Identity) {
         let descriptor = SafeDirectory.withName(temporary) {
             // Private until its mode is applied; without permissions, the umask's default.
             openat(directory.descriptor, $0, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, permissions ? 0o600 : 0o666)
         }
         guard descriptor >= 0 else { throw FileMetadata.Failure(path: path, operation: "create", code: errno) }
         defer { close(descriptor) }
+        var info = stat()
+        guard flock(descriptor, LOCK_EX) == 0, fstat(descriptor, &info) == 0 else {
+            throw FileMetadata.Failure(path: path, operation: "lock", code: errno)
+        }
         // An in-file delta's content is hashed whole as it is written, which checks every byte
         // of its objects: their own hashes would be computed for nothing (a second SHA-256 pass
         // over the file).
@@ -166,7 +183,8 @@ extension Restorer {
         if output.end < offset {
             guard ftruncate(descriptor, off_t(offset)) == 0 else { throw FileMetadata.Failure(path: path, operation: "truncate", code: errno) }
         }
-        return (UInt64(offset), SafeDirectory.applyMetadata(entry, toFile: descriptor, permissions: permissions))
+        FaultInjection.reach("restore-entry-created")
+        return (UInt64(offset), SafeDirectory.applyMetadata(entry, toFile: descriptor, permissions: permissions), Identity(info))
     }
 
     /// Loaded objects a file's later extents may use again. (The benchmark's 1 GiB delta
@@ -185,8 +203,10 @@ extension Restorer {
     ) async -> (bytes: UInt64, problems: [Problem]) {
         let temporary = SafeDirectory.temporaryName()
         do {
-            let (bytes, failures) = try await writeFile(entry, named: temporary, in: directory, path: path, repository: repository, permissions: permissions)
-            try directory.rename(temporary, to: entry.name)
+            let (bytes, failures, identity) = try await writeFile(
+                entry, named: temporary, in: directory, path: path, repository: repository, permissions: permissions)
+            try directory.rename(temporary, to: entry.name, expecting: identity)
+            FaultInjection.reach("file-restored")
             return (bytes, failures.map { Problem(path: path, message: $0) })
         } catch {
             directory.remove(temporary)

@@ -38,7 +38,11 @@ public struct Restorer {
     public private(set) var actions: [Action] = []
     public internal(set) var problems: [Problem] = []
     public internal(set) var bytesWritten: UInt64 = 0
-    var linksByInode: [Pair: (directory: SafeDirectory, name: [UInt8])] = [:]
+    /// Temporary files an interrupted restore had left in the folders this one restored into.
+    public internal(set) var leftoversRemoved = 0
+    var linksByInode: [Pair: (directory: SafeDirectory, name: [UInt8], identity: Identity)] = [:]
+    /// The walk's open folders, deepest last (see `enter`).
+    var openFolders: [WalkFolder] = []
 
     struct Pair: Hashable {
         var device: UInt64
@@ -62,17 +66,20 @@ public struct Restorer {
         try await PathSelection(paths).requireMatches(
             in: repository, roots: [root], snapshot: snapshot, consequence: dryRun ? nil : "nothing was restored")
         let directory = dryRun ? (try? SafeDirectory.openTarget(target, create: false)) : try SafeDirectory.openTarget(target, create: true)
+        let top = directory.map(WalkFolder.init)
+        openFolders = top.map { [$0] } ?? []
         // A tree that cannot be read stops the walk; the files already started are finished.
         var failure: Error?
         await withTaskGroup(of: (UInt64, [Problem]).self) { group in
             var writes = Writes(group: group)
             do {
-                try await restoreTree(root, at: .root, in: directory, fresh: false, all: paths.isEmpty, writes: &writes)
+                try await restoreTree(root, at: Location(.root), in: top, fresh: false, all: paths.isEmpty, writes: &writes)
             } catch {
                 failure = error
             }
             await finish(&writes)
         }
+        openFolders = []
         if let failure { throw failure }
         // One flush at the end, of the target's file system only.
         if !dryRun {
@@ -83,9 +90,11 @@ public struct Restorer {
     /// Whether `path` is selected by the PATH arguments, and whether something below it is.
     func selection(of path: FilePath) -> (selected: Bool, below: Bool) { PathSelection(paths).selection(of: path) }
 
-    mutating func rememberLink(_ entry: TreeEntry, directory: SafeDirectory) {
+    /// The first name restored (or found identical) of a hard-linked file, which its other
+    /// names become links to.
+    mutating func rememberLink(_ entry: TreeEntry, directory: SafeDirectory, identity: Identity) {
         let pair = Pair(device: entry.device, inode: entry.inode)
-        if linksByInode[pair] == nil { linksByInode[pair] = (directory, entry.name) }
+        if linksByInode[pair] == nil { linksByInode[pair] = (directory, entry.name, identity) }
     }
 
     /// Plain files written at once, wherever they are in the tree: a large file waiting for
@@ -98,28 +107,36 @@ public struct Restorer {
 
     /// The file writes under way, and the folders whose metadata is set once they are done
     /// (deepest first: setting a folder's times before its files are written would be undone,
-    /// and a read-only mode would stop them).
+    /// and a read-only mode would stop them). Each folder is opened again then, and only
+    /// the folder the restore made or entered gets its metadata.
     struct Writes {
         var group: TaskGroup<(UInt64, [Problem])>
         var running = 0
-        var folders: [(parent: SafeDirectory, entry: TreeEntry, path: FilePath)] = []
+        var folders: [(parent: SafeDirectory, entry: TreeEntry, identity: Identity, location: Location)] = []
     }
 
-    /// `fresh`: this restore made `directory`, so nothing is in it yet to compare with.
-    private mutating func restoreTree(_ id: ObjectID, at path: FilePath, in directory: SafeDirectory?, fresh: Bool, all: Bool, writes: inout Writes) async throws {
+    /// `fresh`: this restore made `folder`, so nothing is in it yet to compare with.
+    private mutating func restoreTree(_ id: ObjectID, at location: Location, in folder: WalkFolder?, fresh: Bool, all: Bool, writes: inout Writes) async throws {
         let tree = try await repository.tree(id)
+        if !fresh, !dryRun, let directory = folder?.directory { leftoversRemoved += directory.removeLeftovers() }
         for entry in tree.entries {
-            let childPath = path.appending(entry.name)
+            if folder?.lost == true { break }
             guard SafeDirectory.isSafeName(entry.name) else {
-                problems.append(Problem(path: path.appending(Array(entry.name.prefix(64)).map { $0 == 0x2F ? 0x5F : $0 }), message: "an entry with an unsafe name ('\(FilePath.display(entry.name))') was not restored"))
+                let shown = location.path.appending(Array(entry.name.prefix(64)).map { $0 == 0x2F ? 0x5F : $0 })
+                problems.append(Problem(path: shown, message: "an entry with an unsafe name ('\(FilePath.display(entry.name))') was not restored"))
                 continue
             }
-            let (selected, below) = all ? (true, true) : selection(of: childPath)
+            let childLocation = location.appending(entry.name)
+            let (selected, below) = all ? (true, true) : selection(of: childLocation.path)
             guard selected || below else { continue }
             if entry.kind == .directory {
-                try await restoreDirectory(entry, at: childPath, in: directory, fresh: fresh, all: all || selected, writes: &writes)
-            } else if selected, await restoreEntry(entry, at: childPath, in: directory, fresh: fresh), let directory {
-                await startWrite(entry, at: childPath, in: directory, writes: &writes)
+                try await restoreDirectory(entry, at: childLocation, in: folder, fresh: fresh, all: all || selected, writes: &writes)
+            } else if selected {
+                // Open: the walk opens a folder again when it comes back to it from a child.
+                let directory = folder?.directory
+                if await restoreEntry(entry, at: childLocation.path, in: directory, fresh: fresh), let directory {
+                    await startWrite(entry, at: childLocation.path, in: directory, writes: &writes)
+                }
             }
         }
     }
@@ -139,9 +156,14 @@ public struct Restorer {
     private mutating func finish(_ writes: inout Writes) async {
         while let result = await writes.group.next() { record(result) }
         writes.running = 0
-        for (parent, entry, path) in writes.folders {
-            for failure in parent.applyMetadata(entry, to: entry.name, permissions: permissions) {
-                problems.append(Problem(path: path, message: failure))
+        for (parent, entry, identity, location) in writes.folders {
+            do {
+                let folder = try parent.open(entry.name, expecting: identity)
+                for failure in SafeDirectory.applyMetadata(entry, toFile: folder.descriptor, permissions: permissions) {
+                    problems.append(Problem(path: location.path, message: failure))
+                }
+            } catch {
+                problems.append(Problem(path: location.path, message: "\(error)"))
             }
         }
         writes.folders = []
@@ -152,48 +174,47 @@ public struct Restorer {
         problems += result.1
     }
 
-    private mutating func restoreDirectory(_ entry: TreeEntry, at path: FilePath, in parent: SafeDirectory?, fresh: Bool, all: Bool, writes: inout Writes) async throws {
+    private mutating func restoreDirectory(_ entry: TreeEntry, at location: Location, in parent: WalkFolder?, fresh: Bool, all: Bool, writes: inout Writes) async throws {
         guard let subtree = entry.subtree else { return }
-        var child: SafeDirectory?
+        var child: WalkFolder?
         var created = false
-        if let parent {
+        if let parentDirectory = parent?.directory {
             do {
-                if !fresh, let existing = try parent.status(of: entry.name), (existing.st_mode & S_IFMT) != S_IFDIR {
-                    actions.append(Action(kind: .conflict, path: path, detail: "exists and is not a directory"))
+                if !fresh, let existing = try parentDirectory.status(of: entry.name), (existing.st_mode & S_IFMT) != S_IFDIR {
+                    actions.append(Action(kind: .conflict, path: location.path, detail: "exists and is not a directory"))
                     return
                 }
                 if dryRun {
-                    child = try? parent.subdirectory(entry.name, create: false).0
+                    child = (try? parentDirectory.open(entry.name)).map(WalkFolder.init)
                 } else {
-                    (child, created) = try parent.subdirectory(entry.name, create: true, defaultMode: !permissions)
+                    let (directory, made) = try parentDirectory.subdirectory(entry.name, create: true, defaultMode: !permissions)
+                    created = made
+                    child = WalkFolder(directory)
+                    if made { FaultInjection.reach("restore-folder-created") }
                 }
             } catch {
-                problems.append(Problem(path: path, message: "\(error)"))
+                problems.append(Problem(path: location.path, message: "\(error)"))
                 return
             }
         }
-        try await restoreTree(subtree, at: path, in: child, fresh: created, all: all, writes: &writes)
-        if created, let parent {
-            writes.folders.append((parent, entry, path))
+        if let child { enter(child) }
+        try await restoreTree(subtree, at: location, in: child, fresh: created, all: all, writes: &writes)
+        guard let child else { return }
+        leave(child, to: parent)
+        // A folder made here, or one restored whole, gets the snapshot's metadata (a folder
+        // that was already there only leading to the chosen paths keeps its own).
+        if !dryRun, created || all, let parentDirectory = parent?.directory {
+            writes.folders.append((parentDirectory, entry, child.identity, location))
             // Each waiting folder keeps its parent open: now and then, all of them are done.
             if writes.folders.count >= Self.foldersWaiting { await finish(&writes) }
         }
     }
-
     /// Decides what to do with one entry and does it; returns true for a plain file the caller
     /// is to write (several are written at once).
     private mutating func restoreEntry(_ entry: TreeEntry, at path: FilePath, in directory: SafeDirectory?, fresh: Bool) async -> Bool {
         do {
-            if !fresh, let existing = try directory?.status(of: entry.name) {
-                if entry.kind == .file, (existing.st_mode & S_IFMT) == S_IFREG, UInt64(existing.st_size) == entry.size,
-                    let hash = entry.contentHash, try directory.map({ try hashOf(entry.name, in: $0) }) == hash, overwrite != .always
-                {
-                    actions.append(Action(kind: .identical, path: path, detail: "already there"))
-                    return false
-                }
-                if entry.kind == .symlink, (existing.st_mode & S_IFMT) == S_IFLNK, overwrite != .always,
-                    let target = try? FileMetadata.readLink(directory!.path.appending(entry.name)), target == entry.symlinkTarget
-                {
+            if !fresh, let directory, let existing = try directory.status(of: entry.name) {
+                if overwrite != .always, try identical(entry, existing: existing, in: directory, path: path) {
                     actions.append(Action(kind: .identical, path: path, detail: "already there"))
                     return false
                 }
@@ -215,19 +236,47 @@ public struct Restorer {
         }
         return false
     }
+}
 
-    private func hashOf(_ name: [UInt8], in directory: SafeDirectory) throws -> ObjectID {
-        let descriptor = SafeDirectory.withName(name) { openat(directory.descriptor, $0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) }
-        guard descriptor >= 0 else { throw FileMetadata.Failure(path: directory.path.appending(name), operation: "open", code: errno) }
-        defer { close(descriptor) }
-        let hasher = ContentHasher(repository: repository)
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
-        while true {
-            let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress!, $0.count) }
-            if count < 0 { if errno == EINTR { continue }; throw FileMetadata.Failure(path: directory.path.appending(name), operation: "read", code: errno) }
-            if count == 0 { break }
-            hasher.update(buffer[0..<count])
+/// The walk's handle on a folder: open while it is among the deepest `openFoldersLimit`
+/// folders of the walk, closed above them, and opened again through its child's `..` when
+/// the walk comes back to it, checked to be the same folder (`lost` when it is not: someone
+/// moved a folder during the restore, and the rest of this one is not restored).
+final class WalkFolder {
+    var directory: SafeDirectory?
+    let identity: Identity
+    let location: Location
+    var lost = false
+
+    init(_ directory: SafeDirectory) {
+        self.directory = directory
+        identity = directory.identity
+        location = directory.location
+    }
+}
+
+extension Restorer {
+    /// Folders the walk keeps open at most, whatever the depth of the tree (besides those of
+    /// the files being written and of the folders waiting for their metadata).
+    static let openFoldersLimit = 32
+
+    mutating func enter(_ folder: WalkFolder) {
+        openFolders.append(folder)
+        if openFolders.count > Self.openFoldersLimit { openFolders.removeFirst().directory = nil }
+    }
+
+    /// Closes `child`, whose tree is done, and opens `parent` again when it was closed.
+    mutating func leave(_ child: WalkFolder, to parent: WalkFolder?) {
+        if openFolders.last === child { openFolders.removeLast() }
+        defer { child.directory = nil }
+        guard let parent, parent.directory == nil, !parent.lost else { return }
+        do {
+            guard let directory = child.directory else { throw Replaced(path: parent.location.path, what: "the folder it was restoring into") }
+            parent.directory = try directory.parent(expecting: parent.identity, location: parent.location)
+            openFolders.append(parent)
+        } catch {
+            parent.lost = true
+            problems.append(Problem(path: parent.location.path, message: "\(error); the rest of it was not restored"))
         }
-        return hasher.finish()
     }
 }

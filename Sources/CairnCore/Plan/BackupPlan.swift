@@ -189,7 +189,28 @@ public struct BackupPlan: Codable, Sendable, Equatable {
             fingerprint: kind == .removed ? nil : Fingerprint(entry))
     }
 
-    private mutating func collect(_ directory: ScannedDirectory, delta: DeltaPolicy?) {
+    /// Walks the scanned folders depth first with a stack of positions rather than by
+    /// recursion (a tree thousands of levels deep overflowed the thread's stack), in the same
+    /// order: a folder's entries in turn, each subfolder's before the entries after it.
+    private mutating func collect(_ root: ScannedDirectory, delta: DeltaPolicy?) {
+        collectRemoved(root)
+        var stack: [(directory: ScannedDirectory, next: Int)] = [(root, 0)]
+        while let (directory, next) = stack.last {
+            guard next < directory.children.count else {
+                stack.removeLast()
+                continue
+            }
+            stack[stack.count - 1].next += 1
+            if case .directory(let inner) = directory.children[next] {
+                collectRemoved(inner)
+                stack.append((inner, 0))
+            } else {
+                collect(directory.children[next], delta: delta)
+            }
+        }
+    }
+
+    private mutating func collectRemoved(_ directory: ScannedDirectory) {
         for old in directory.removed {
             let path = directory.path.appending(old.name)
             var info = stat()
@@ -197,34 +218,33 @@ public struct BackupPlan: Codable, Sendable, Equatable {
             actions.append(Self.action(.removed, path: path, entry: old, reason: stillThere ? "excluded from the set now" : "deleted"))
             summary.removed += 1
         }
-        for node in directory.children {
-            switch node {
-            case .file(let file):
-                switch file.change {
-                case .unchanged:
-                    summary.unchangedFiles += 1
-                case .new:
-                    var action = Self.action(.new, path: file.path, entry: file.entry, reason: "not in the last snapshot")
-                    action.delta = delta?.decide(size: file.entry.size, previous: nil)
-                    actions.append(action)
-                    summary.newFiles += 1
-                    summary.bytesToRead += file.entry.size
-                case .changed:
-                    var action = Self.action(.changed, path: file.path, entry: file.entry, reason: Self.differences(file.previous, file.entry))
-                    action.delta = delta?.decide(size: file.entry.size, previous: file.previous)
-                    if action.delta?.decision == .delta {
-                        summary.deltaFiles += 1
-                        summary.deltaBytes += file.entry.size
-                    }
-                    actions.append(action)
-                    summary.changedFiles += 1
-                    summary.bytesToRead += file.entry.size
+    }
+
+    private mutating func collect(_ node: ScannedNode, delta: DeltaPolicy?) {
+        switch node {
+        case .file(let file):
+            switch file.change {
+            case .unchanged:
+                summary.unchangedFiles += 1
+            case .new:
+                var action = Self.action(.new, path: file.path, entry: file.entry, reason: "not in the last snapshot")
+                action.delta = delta?.decide(size: file.entry.size, previous: nil)
+                actions.append(action)
+                summary.newFiles += 1
+                summary.bytesToRead += file.entry.size
+            case .changed:
+                var action = Self.action(.changed, path: file.path, entry: file.entry, reason: Self.differences(file.previous, file.entry))
+                action.delta = delta?.decide(size: file.entry.size, previous: file.previous)
+                if action.delta?.decision == .delta {
+                    summary.deltaFiles += 1
+                    summary.deltaBytes += file.entry.size
                 }
-            case .directory(let inner):
-                collect(inner, delta: delta)
-            case .special, .carried:
-                break
+                actions.append(action)
+                summary.changedFiles += 1
+                summary.bytesToRead += file.entry.size
             }
+        case .directory, .special, .carried:
+            break
         }
     }
 

@@ -11,8 +11,13 @@ import Foundation
 /// `before-snapshot`, `file-stored`, `signature-fetched` (a signature read from the
 /// repository rather than the local cache), `keys-added` (a key change has added the new key
 /// to every repository and removed no old key yet), `old-key-removed` (a key change has removed
-/// the old key from one more repository). `POINT:N:DELAYMS` instead sleeps MS milliseconds
-/// each time from the Nth on (a slow disk, for tests of max-duration). Unset, this does nothing.
+/// the old key from one more repository), `restore-folder-created` (a restore made a folder and
+/// opened it), `restore-entry-created` (a restore made an entry under its temporary name and
+/// has set none of its metadata), `file-restored` (a restore renamed a written file into
+/// place). `POINT:N:DELAYMS` instead sleeps MS milliseconds each time from the Nth on (a slow
+/// disk, for tests of max-duration). `POINT:N:STOP` stops the process (SIGSTOP) the Nth time,
+/// so a test can change the file system at exactly that point and let it go on with SIGCONT.
+/// Unset, this does nothing.
 public enum FaultInjection {
     private static let plan: (point: String, count: Int, signal: Int32, delay: UInt32?)? = {
         guard let text = ProcessInfo.processInfo.environment["CAIRN_FAULT_INJECTION"] else { return nil }
@@ -21,7 +26,8 @@ public enum FaultInjection {
         if parts.count > 2, parts[2].hasPrefix("DELAY"), let milliseconds = UInt32(parts[2].dropFirst(5)) {
             return (parts[0], count, 0, milliseconds)
         }
-        let signal: Int32 = parts.count > 2 ? (parts[2] == "INT" ? SIGINT : parts[2] == "TERM" ? SIGTERM : SIGKILL) : SIGKILL
+        let names = ["INT": SIGINT, "TERM": SIGTERM, "STOP": SIGSTOP]
+        let signal: Int32 = parts.count > 2 ? names[parts[2]] ?? SIGKILL : SIGKILL
         return (parts[0], count, signal, nil)
     }()
 
@@ -46,7 +52,14 @@ public enum FaultInjection {
             return
         }
         guard counter.increment(point) == plan.count else { return }
+        if plan.signal == SIGSTOP {
+            // To this thread: stopping the process through another thread would let this one
+            // run on for a moment, past the point.
+            raise(SIGSTOP)
+            return
+        }
         kill(getpid(), plan.signal)
+        guard plan.signal == SIGINT || plan.signal == SIGTERM else { return }
         // The handler of SIGINT and SIGTERM runs on another thread: wait for it, so the point
         // where the job notices the signal is the same in every run.
         let deadline = Date().addingTimeInterval(5)
