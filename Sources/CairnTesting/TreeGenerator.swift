@@ -97,3 +97,11 @@ public struct TreeGenerator {
         return made
     }
 }
+
+extension TreeGenerator {
+    /// Sets an extended attribute of `path` (not following a link); false when it cannot.
+    @discardableResult
+    public static func setAttribute(_ path: String, _ name: String, _ value: [UInt8]) -> Bool {
+        value.withUnsafeBytes { lsetxattr(path, name, $0.baseAddress, $0.count, 0) } == 0
+    }
+}

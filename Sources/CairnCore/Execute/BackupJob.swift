@@ -65,6 +65,7 @@ public struct BackupJob {
             set: context.set.name, repository: context.repositoryPath, createsRepository: repository == nil,
             previousSnapshot: previous?.id, scan: root, delta: context.deltaPolicy(now: now),
             unusedRepositories: repository == nil ? context.unusedRepositories() : [])
+        if let repository { try await plan.listRemovedContents { try await repository.tree($0) } }
         plan.warnings += scanner.absentSources.map { source in
             "optional source \(source) is absent: its entries are carried over from the previous snapshot, marked as not seen"
         }

@@ -20,6 +20,10 @@ public struct ListingEntry: Encodable, Sendable {
     public var size: UInt64
     /// RFC 3339 UTC with nanoseconds.
     public var mtime: String
+    /// The inode's change time (RFC 3339 UTC) and number, as the backup saw them: what tells
+    /// a run that an entry changed.
+    public var ctime: String
+    public var inode: UInt64
     /// A symbolic link's target (escaped like `path`), and its exact bytes when they differ.
     public var target: String?
     public var targetBase64: String?
@@ -36,7 +40,7 @@ public struct ListingEntry: Encodable, Sendable {
     public var carriedOver: String?
 
     enum CodingKeys: String, CodingKey {
-        case snapshot, path, pathBase64 = "path_base64", type, mode, uid, gid, user, group, size, mtime, target
+        case snapshot, path, pathBase64 = "path_base64", type, mode, uid, gid, user, group, size, mtime, ctime, inode, target
         case targetBase64 = "target_base64", rdev, links, xattrs, contentHash = "content_hash", carriedOver = "carried_over"
     }
 
@@ -53,6 +57,8 @@ public struct ListingEntry: Encodable, Sendable {
         group = entry.group
         size = entry.kind == .file || entry.kind == .symlink ? entry.size : 0
         mtime = entry.mtime.description
+        ctime = entry.ctime.description
+        inode = entry.inode
         if entry.kind == .symlink {
             let text = FilePath.display(entry.symlinkTarget)
             target = text

@@ -50,9 +50,22 @@ extension BackupPlan {
 
     static func line(for action: Action) -> String {
         switch action.action {
-        case .new: return "+ \(action.path) (\(ByteCountText.format(action.size))\(decision(action)))"
-        case .changed: return "~ \(action.path) (\(ByteCountText.format(action.size))\(decision(action)))"
-        case .removed: return "- \(action.path)"
+        case .new:
+            switch action.kind {
+            case "file": return "+ \(action.path) (\(ByteCountText.format(action.size))\(decision(action)))"
+            case "directory": return "+ \(action.path)/"
+            case "symlink": return "+ \(action.path) -> \(action.target ?? "")"
+            default: return "+ \(action.path) (\(action.kind))"
+            }
+        case .changed:
+            switch action.change {
+            case .content?, nil: return "~ \(action.path) (\(ByteCountText.format(action.size))\(decision(action)))"
+            case .type?:
+                let size = action.kind == "file" ? " (\(ByteCountText.format(action.size))\(decision(action)))" : ""
+                return "~ \(action.path): \(action.reason)\(size)"
+            case .target?, .metadata?, .new?: return "~ \(action.path): \(action.reason)"
+            }
+        case .removed: return action.reason == "deleted" ? "- \(action.path)" : "- \(action.path) (\(action.reason))"
         }
     }
 

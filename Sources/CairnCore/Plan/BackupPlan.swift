@@ -42,6 +42,12 @@ public struct BackupPlan: Codable, Sendable, Equatable {
         public var fingerprint: Fingerprint?
         /// Files with in-file delta: stored in full or as a delta, and why.
         public var delta: DeltaDecision?
+        /// For `changed`: what changed. `content` (a file read again), `metadata` (mode, owner,
+        /// times, xattrs, links, inode only), `type` (`file -> directory`), `target` (a symbolic
+        /// link pointing elsewhere).
+        public var change: EntryChange.Kind?
+        /// A symbolic link's target as recorded (new and changed links), escaped like `path`.
+        public var target: String?
 
         public var pathBytes: [UInt8] {
             if let pathBase64, let data = Data(base64Encoded: pathBase64) { return Array(data) }
@@ -52,6 +58,10 @@ public struct BackupPlan: Codable, Sendable, Equatable {
     public struct Summary: Codable, Sendable, Equatable {
         public var newFiles = 0
         public var changedFiles = 0
+        /// Every entry the run records as new or changed: files, folders, links, fifos,
+        /// sockets and devices.
+        public var newEntries = 0
+        public var changedEntries = 0
         public var removed = 0
         public var unchangedFiles = 0
         /// Bytes of new and changed files: what will be read.
@@ -202,12 +212,23 @@ public struct BackupPlan: Codable, Sendable, Equatable {
             }
             stack[stack.count - 1].next += 1
             if case .directory(let inner) = directory.children[next] {
+                if let change = inner.change { note(change, path: inner.path, entry: inner.entry) }
                 collectRemoved(inner)
                 stack.append((inner, 0))
             } else {
-                collect(directory.children[next], delta: delta)
+                collect(directory.children[next], in: directory, delta: delta)
             }
         }
+    }
+
+    /// Folders (and type changes) whose previous contents are gone: what was under them is
+    /// listed as removed by `listRemovedContents`, which reads their trees.
+    var goneSubtrees: [GoneSubtree] = []
+
+    struct GoneSubtree: Equatable, Sendable {
+        var path: FilePath
+        var subtree: ObjectID
+        var reason: String
     }
 
     private mutating func collectRemoved(_ directory: ScannedDirectory) {
@@ -215,25 +236,50 @@ public struct BackupPlan: Codable, Sendable, Equatable {
             let path = directory.path.appending(old.name)
             var info = stat()
             let stillThere = path.withCString { lstat($0, &info) } == 0
-            actions.append(Self.action(.removed, path: path, entry: old, reason: stillThere ? "excluded from the set now" : "deleted"))
+            let reason = stillThere ? "excluded from the set now" : "deleted"
+            actions.append(Self.action(.removed, path: path, entry: old, reason: reason))
             summary.removed += 1
+            if old.kind == .directory, let subtree = old.subtree { goneSubtrees.append(GoneSubtree(path: path, subtree: subtree, reason: reason)) }
         }
     }
 
-    private mutating func collect(_ node: ScannedNode, delta: DeltaPolicy?) {
+    /// An entry other than a file's content: a new, retyped, retargeted or re-described entry.
+    private mutating func note(_ change: EntryChange, path: FilePath, entry: TreeEntry) {
+        var action = Self.action(change.kind == .new ? .new : .changed, path: path, entry: entry, reason: change.reason)
+        if change.kind != .new { action.change = change.kind }
+        if entry.kind == .symlink { action.target = FilePath.display(entry.symlinkTarget) }
+        actions.append(action)
+        if change.kind == .new { summary.newEntries += 1 } else { summary.changedEntries += 1 }
+        if let subtree = change.previousSubtree { goneSubtrees.append(GoneSubtree(path: path, subtree: subtree, reason: "replaced by a \(Self.kindName(entry.kind))")) }
+    }
+
+    private mutating func collect(_ node: ScannedNode, in directory: ScannedDirectory, delta: DeltaPolicy?) {
         switch node {
         case .file(let file):
             switch file.change {
             case .unchanged:
                 summary.unchangedFiles += 1
             case .new:
-                var action = Self.action(.new, path: file.path, entry: file.entry, reason: "not in the last snapshot")
+                // New here, or a type change (something else had this name).
+                let retyped = file.previous.flatMap { EntryChange.between($0, file.entry) }
+                var action = Self.action(retyped == nil ? .new : .changed, path: file.path, entry: file.entry, reason: retyped?.reason ?? "not in the last snapshot")
+                action.change = retyped?.kind
                 action.delta = delta?.decide(size: file.entry.size, previous: nil)
                 actions.append(action)
+                if let retyped {
+                    summary.changedEntries += 1
+                    if let subtree = retyped.previousSubtree { goneSubtrees.append(GoneSubtree(path: file.path, subtree: subtree, reason: "replaced by a file")) }
+                } else {
+                    summary.newEntries += 1
+                }
                 summary.newFiles += 1
                 summary.bytesToRead += file.entry.size
             case .changed:
-                var action = Self.action(.changed, path: file.path, entry: file.entry, reason: Self.differences(file.previous, file.entry))
+                let contentSame = file.previous.map { $0.size == file.entry.size && $0.mtime == file.entry.mtime && $0.inode == file.entry.inode } ?? false
+                let metadata = file.previous.map { EntryChange.metadataDifferences($0, file.entry) } ?? []
+                var action = Self.action(
+                    .changed, path: file.path, entry: file.entry, reason: contentSame ? metadata.joined(separator: ", ") : Self.differences(file.previous, file.entry))
+                action.change = contentSame ? .metadata : .content
                 action.delta = delta?.decide(size: file.entry.size, previous: file.previous)
                 if action.delta?.decision == .delta {
                     summary.deltaFiles += 1
@@ -241,11 +287,34 @@ public struct BackupPlan: Codable, Sendable, Equatable {
                 }
                 actions.append(action)
                 summary.changedFiles += 1
+                summary.changedEntries += 1
                 summary.bytesToRead += file.entry.size
             }
-        case .directory, .special, .carried:
+        case .special(let entry):
+            if let change = directory.specialChanges[entry.name] { note(change, path: directory.path.appending(entry.name), entry: entry) }
+        case .directory, .carried:
             break
         }
+    }
+
+    /// Lists, as removed, everything under folders that are gone or became something else:
+    /// each entry the run no longer records is in the plan. Reads the previous trees.
+    mutating func listRemovedContents(loading tree: (ObjectID) async throws -> Tree) async throws {
+        var pending = goneSubtrees
+        goneSubtrees = []
+        var removed: [Action] = []
+        while let gone = pending.popLast() {
+            let (path, subtree, reason) = (gone.path, gone.subtree, gone.reason)
+            for entry in try await tree(subtree).entries {
+                let child = path.appending(entry.name)
+                removed.append(Self.action(.removed, path: child, entry: entry, reason: reason))
+                if entry.kind == .directory, let inner = entry.subtree { pending.append(GoneSubtree(path: child, subtree: inner, reason: reason)) }
+            }
+        }
+        guard !removed.isEmpty else { return }
+        summary.removed += removed.count
+        actions += removed
+        actions.sort { $0.pathBytes.lexicographicallyPrecedes($1.pathBytes) }
     }
 
     /// What differs between a file's last version and now, in words.
@@ -263,7 +332,7 @@ public struct BackupPlan: Codable, Sendable, Equatable {
     /// The summary line: `Plan: 2 new, 1 changed, 1 removed; about 3.4 MB to upload.`
     public var summaryLine: String {
         guard hasChanges else { return "No changes." }
-        var counts = "Plan: \(summary.newFiles) new, \(summary.changedFiles) changed, \(summary.removed) removed"
+        var counts = "Plan: \(summary.newEntries) new, \(summary.changedEntries) changed, \(summary.removed) removed"
         if !expirations.isEmpty { counts += ", \(expirations.count) snapshot\(expirations.count == 1 ? "" : "s") to expire" }
         guard summary.deltaFiles > 0 else { return "\(counts); about \(ByteCountText.format(summary.bytesToRead)) to upload." }
         let deltas = summary.deltaFiles == 1 ? "1 delta" : "\(summary.deltaFiles) deltas"
