@@ -64,7 +64,7 @@ extension Cairn {
                     print("damaged: \(damage.message)")
                     for (snapshot, path) in damage.affected { print("  affects \(path) in snapshot \(snapshot.short)") }
                 }
-                var summary = "\(set): \(report.snapshots) snapshots, \(report.trees) trees, \(report.dataObjects) data objects\(report.signatures > 0 ? ", \(report.signatures) signatures" : ""), \(report.keyFiles) key file\(report.keyFiles == 1 ? "" : "s") checked"
+                var summary = "\(set): \(report.snapshots) snapshots, \(report.trees) trees, \(report.dataObjects) data objects, \(report.keyFiles) key file\(report.keyFiles == 1 ? "" : "s")\(report.signatures > 0 ? ", \(report.signatures) signatures" : "") checked"
                 if share != nil { summary += "; \(report.packsRead) packs (\(ByteCountText.format(UInt64(report.bytesRead)))) read" }
                 print(summary + (report.damages.isEmpty ? "; no problems" : "; \(report.damages.count) damaged or missing"))
                 return report.damages.isEmpty ? ExitStatus.success : ExitStatus.error

@@ -67,7 +67,7 @@ struct PlanApplyTests {
         let actions = try #require(plan["actions"] as? [[String: Any]])
         let planned = Set(actions.filter { ($0["action"] as? String) != "removed" }.compactMap { ($0["path"] as? String).map { Array($0.utf8) } })
         let plannedRemovals = Set(actions.filter { ($0["action"] as? String) == "removed" }.compactMap { ($0["path"] as? String).map { Array($0.utf8) } })
-        let statusOnly = Set(actions.filter { ($0["reason"] as? String)?.hasPrefix("status changed") == true }.compactMap { ($0["path"] as? String).map { Array($0.utf8) } })
+        let statusOnly = Set(actions.filter { ($0["change"] as? String) == "metadata" }.compactMap { ($0["path"] as? String).map { Array($0.utf8) } })
         let summary = try #require(plan["summary"] as? [String: Any])
 
         let apply = try workspace.run(["apply", "--yes", "-q"])
@@ -158,6 +158,61 @@ struct PlanApplyTests {
         #expect(nothing.standardOutput.contains("No changes.") && nothing.standardOutput.contains("files: snapshot "), "a run records a snapshot, as backup does: \(nothing.all)")
     }
 
+    /// One golden plan with every kind of change the plan shows (issue 17's table).
+    @Test func everyKindOfChangeHasItsLine() throws {
+        var workspace = try Workspace()
+        workspace.environment["NO_COLOR"] = "1"
+        let manager = FileManager.default
+        try write(workspace, [
+            "content.txt": "old", "metadata.txt": "same", "to-folder": "a file", "to-link": "a file", "gone.txt": "x",
+            "folder-to-file/inner.txt": "i", "folder-chmod/keep.txt": "k", "kept/excluded-later": "e",
+        ])
+        try manager.createSymbolicLink(atPath: workspace.source + "/link", withDestinationPath: "content.txt")
+        try manager.createSymbolicLink(atPath: workspace.source + "/link-to-file", withDestinationPath: "content.txt")
+        mkfifo(workspace.source + "/old-fifo", 0o644)
+        #expect(try workspace.run(["backup", "-q"]).status == 0)
+
+        // Excluded from now on: told apart from deleted.
+        let config = try String(contentsOfFile: workspace.directory.subpath("cairn.yaml"), encoding: .utf8)
+        try workspace.directory.write("cairn.yaml", config.replacingOccurrences(of: "sources: [./source]", with: "sources: [./source]\n    exclude: [./source/kept]"))
+        try write(workspace, ["content.txt": "new content"])
+        chmod(workspace.source + "/metadata.txt", 0o600)
+        try manager.removeItem(atPath: workspace.source + "/to-folder")
+        try write(workspace, ["to-folder/under.txt": "u"])
+        try manager.removeItem(atPath: workspace.source + "/to-link")
+        try manager.createSymbolicLink(atPath: workspace.source + "/to-link", withDestinationPath: "content.txt")
+        try manager.removeItem(atPath: workspace.source + "/gone.txt")
+        try manager.removeItem(atPath: workspace.source + "/folder-to-file")
+        try write(workspace, ["folder-to-file": "now a file"])
+        chmod(workspace.source + "/folder-chmod", 0o700)
+        try manager.removeItem(atPath: workspace.source + "/link")
+        try manager.createSymbolicLink(atPath: workspace.source + "/link", withDestinationPath: "metadata.txt")
+        try manager.removeItem(atPath: workspace.source + "/link-to-file")
+        try write(workspace, ["link-to-file": "now a file"])
+        try manager.createSymbolicLink(atPath: workspace.source + "/new-link", withDestinationPath: "../elsewhere")
+        try manager.createDirectory(atPath: workspace.source + "/new-empty", withIntermediateDirectories: false)
+        mkfifo(workspace.source + "/new-fifo", 0o644)
+        try manager.removeItem(atPath: workspace.source + "/old-fifo")
+        link(workspace.source + "/content.txt", workspace.source + "/hard-link")
+
+        let text = try workspace.run(["plan", "-v"]).standardOutput
+            .replacingOccurrences(of: workspace.directory.path, with: "WORKSPACE")
+            .replacingOccurrences(of: "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z", with: "TIME", options: .regularExpression)
+        let path = SourceTree.path("Tests/Fixtures/golden/plan-kinds.txt")
+        if ProcessInfo.processInfo.environment["CAIRN_UPDATE_GOLDEN"] == "1" { try text.write(toFile: path, atomically: true, encoding: .utf8) }
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == text, "\(text)")
+        // Only links, folders and fifos changed: still changes, and apply carries them out.
+        let quiet = try Workspace()
+        try write(quiet, ["a": "a"])
+        #expect(try quiet.run(["backup", "-q"]).status == 0)
+        try manager.createSymbolicLink(atPath: quiet.source + "/l", withDestinationPath: "a")
+        let plan = try quiet.run(["plan", "--detailed-exitcode"])
+        #expect(plan.status == 2, "\(plan.all)")
+        #expect(plan.standardOutput.contains("+ \(quiet.source)/l -> a"))
+        #expect(try quiet.run(["apply", "--yes", "-q"]).status == 0)
+        #expect(try quiet.run(["plan"]).standardOutput == "No changes.\n")
+    }
+
     @Test func theTextOfAPlanMatchesItsGoldenFiles() throws {
         var workspace = try Workspace()
         workspace.environment["NO_COLOR"] = "1"
@@ -165,6 +220,7 @@ struct PlanApplyTests {
         func text(_ arguments: [String]) throws -> String {
             try workspace.run(arguments).standardOutput
                 .replacingOccurrences(of: workspace.directory.path, with: "WORKSPACE")
+                .replacingOccurrences(of: "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z", with: "TIME", options: .regularExpression)
         }
         /// The golden file's text; `CAIRN_UPDATE_GOLDEN=1` rewrites it from `actual` instead.
         func matches(_ actual: String, _ name: String) throws -> Bool {
@@ -181,7 +237,8 @@ struct PlanApplyTests {
         for number in 0..<60 { try write(workspace, ["many/sub\(number % 3)/f\(number).txt": "x"]) }
         #expect(try matches(text(["plan"]), "plan-folded.txt"))
         let verbose = try text(["plan", "-v"])
-        #expect(verbose.split(separator: "\n").count == 63)
+        // Every entry: the source folder, a.txt, many/ and its three folders, 60 files, notes.md.
+        #expect(verbose.split(separator: "\n").count == 68)
     }
 
     @Test func aRenamedSetAndAChangedAlgorithmAreExplained() throws {

@@ -98,12 +98,16 @@ extension BackupPlan {
                 }()
             }
             node.count(action)
-            node.action = action
+            // A folder's own line is a leaf under the empty name, beside what is under it.
+            let leaf = Node()
+            leaf.count(action)
+            leaf.action = action
+            node.children[[]] = leaf
         }
         // Start at the deepest folder that holds everything.
         var top = root
         var topPath = FilePath.root
-        while top.action == nil, top.children.count == 1, let (name, child) = top.children.first, child.action == nil {
+        while top.action == nil, top.children.count == 1, let (name, child) = top.children.first, child.action == nil, !name.isEmpty {
             top = child
             topPath = topPath.appending(name)
         }
@@ -119,21 +123,22 @@ extension BackupPlan {
             var next: [(path: FilePath, node: Node)] = []
             for (index, item) in items.enumerated() {
                 if tier.contains(index) {
-                    next += item.node.children.map { (item.path.appending($0.key), $0.value) }
+                    next += item.node.children.map { ($0.key.isEmpty ? item.path : item.path.appending($0.key), $0.value) }
                 } else {
                     next.append(item)
                 }
             }
             items = next
         }
-        return items.sorted { $0.path < $1.path }.map { item in
+        // A folder's own line first, then what is under it.
+        return items.sorted { ($0.path, $0.node.action == nil ? 1 : 0) < ($1.path, $1.node.action == nil ? 1 : 0) }.map { item in
             var node = item.node
             while node.action == nil, node.count == 1, let only = node.children.values.first(where: { $0.count == 1 }) { node = only }
             if let action = node.action { return Self.line(for: action) }
             let shown = item.path.description + "/"
-            if node.new == node.count { return "+ \(shown) (\(node.new) new files, \(ByteCountText.format(node.bytes)))" }
+            if node.new == node.count { return "+ \(shown) (\(node.new) new, \(ByteCountText.format(node.bytes)))" }
             if node.removed == node.count { return "- \(shown) (\(node.removed) removed)" }
-            if node.changed == node.count { return "~ \(shown) (\(node.changed) changed files, \(ByteCountText.format(node.bytes)))" }
+            if node.changed == node.count { return "~ \(shown) (\(node.changed) changed, \(ByteCountText.format(node.bytes)))" }
             return "~ \(shown) (\(node.new) new, \(node.changed) changed, \(node.removed) removed; \(ByteCountText.format(node.bytes)))"
         }
     }

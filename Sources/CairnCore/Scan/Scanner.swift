@@ -76,6 +76,7 @@ public struct Scanner {
                     problems.append(Problem(path: source, message: "the source does not exist or cannot be read"))
                     return
                 }
+                Self.keepTimes(of: previousEntry, in: inner)
                 inner.change = EntryChange.between(previousEntry, inner.entry)
                 directory.children.append(.directory(inner))
                 directory = inner
@@ -85,6 +86,22 @@ public struct Scanner {
         if parts.isEmpty, let node = try await scanEntry(.root, name: [], previous: nil, inherited: nil), case .directory(let scanned) = node {
             root.children = scanned.children
         }
+    }
+
+    /// A folder leading to a source is recorded for its owner, mode and extended attributes;
+    /// its times, link count and inode change with whatever else happens in it (a home folder's
+    /// change with every dotfile), so they are kept as first recorded while those stay the
+    /// same: a run records, and the plan shows, only what concerns the set.
+    static func keepTimes(of previous: TreeEntry?, in directory: ScannedDirectory) {
+        guard let previous, previous.kind == .directory else { return }
+        let now = directory.entry
+        guard now.mode == previous.mode, now.uid == previous.uid, now.gid == previous.gid, now.user == previous.user,
+            now.group == previous.group, now.xattrs == previous.xattrs
+        else { return }
+        var kept = previous
+        kept.subtree = nil
+        kept.carried = nil
+        directory.entry = kept
     }
 
     static func exists(_ path: FilePath) -> Bool {
