@@ -66,6 +66,11 @@ public struct BackupJob {
             previousSnapshot: previous?.id, scan: root, delta: context.deltaPolicy(now: now),
             unusedRepositories: repository == nil ? context.unusedRepositories() : [])
         if let repository { try await plan.listRemovedContents { try await repository.tree($0) } }
+        let estimator = UploadEstimator(
+            repository: repository, compressor: Compressor(context.set.compression),
+            delta: repository.map { (BlockHasher(key: $0.signatureKey), SignatureCache(repositoryID: $0.descriptor.id, environment: context.environment)) },
+            policy: context.deltaPolicy(now: now))
+        plan.summary.uploadEstimate = await estimator.estimate(plan, root: root)
         plan.warnings += scanner.absentSources.map { source in
             "optional source \(source) is absent: its entries are carried over from the previous snapshot, marked as not seen"
         }

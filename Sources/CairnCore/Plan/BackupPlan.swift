@@ -13,7 +13,7 @@ public struct BackupPlan: Codable, Sendable, Equatable {
     }
 
     /// What a planned file looked like, so applying a saved plan can tell what drifted since.
-    public struct Fingerprint: Codable, Sendable, Equatable {
+    public struct Fingerprint: Codable, Sendable, Hashable {
         public var size: UInt64
         public var mtime: Timestamp
         public var ctime: Timestamp
@@ -70,6 +70,33 @@ public struct BackupPlan: Codable, Sendable, Equatable {
         /// the bytes read plus the format's overhead.
         public var uploadMinimum: UInt64 = 0
         public var uploadMaximum: UInt64 = 0
+        /// What the run will probably store (`UploadEstimator`): compression sampled,
+        /// in-file deltas' new data sampled, metadata-only changes and trees counted.
+        public var uploadEstimate: UInt64 = 0
+
+        public init() {}
+
+        enum CodingKeys: String, CodingKey {
+            case newFiles, changedFiles, newEntries, changedEntries, removed, unchangedFiles, bytesToRead, uploadMinimum, uploadMaximum
+            case uploadEstimate, deltaFiles, deltaBytes
+        }
+
+        /// Counts a plan saved by an earlier version did not have read as zero.
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            newFiles = try c.decodeIfPresent(Int.self, forKey: .newFiles) ?? 0
+            changedFiles = try c.decodeIfPresent(Int.self, forKey: .changedFiles) ?? 0
+            newEntries = try c.decodeIfPresent(Int.self, forKey: .newEntries) ?? 0
+            changedEntries = try c.decodeIfPresent(Int.self, forKey: .changedEntries) ?? 0
+            removed = try c.decodeIfPresent(Int.self, forKey: .removed) ?? 0
+            unchangedFiles = try c.decodeIfPresent(Int.self, forKey: .unchangedFiles) ?? 0
+            bytesToRead = try c.decodeIfPresent(UInt64.self, forKey: .bytesToRead) ?? 0
+            uploadMinimum = try c.decodeIfPresent(UInt64.self, forKey: .uploadMinimum) ?? 0
+            uploadMaximum = try c.decodeIfPresent(UInt64.self, forKey: .uploadMaximum) ?? 0
+            uploadEstimate = try c.decodeIfPresent(UInt64.self, forKey: .uploadEstimate) ?? 0
+            deltaFiles = try c.decodeIfPresent(Int.self, forKey: .deltaFiles) ?? 0
+            deltaBytes = try c.decodeIfPresent(UInt64.self, forKey: .deltaBytes) ?? 0
+        }
         /// Changed files planned as in-file deltas, and their size: how much of them is new is
         /// known after apply.
         public var deltaFiles = 0
@@ -196,7 +223,7 @@ public struct BackupPlan: Codable, Sendable, Equatable {
         return Action(
             action: kind, path: shown, pathBase64: shown == String(decoding: path.bytes, as: UTF8.self) ? nil : Data(path.bytes).base64EncodedString(),
             kind: kindName(entry.kind), size: entry.size, reason: reason,
-            fingerprint: kind == .removed ? nil : Fingerprint(entry))
+            fingerprint: entry.kind == .file ? Fingerprint(entry) : nil)
     }
 
     /// Walks the scanned folders depth first with a stack of positions rather than by
@@ -334,9 +361,7 @@ public struct BackupPlan: Codable, Sendable, Equatable {
         guard hasChanges else { return "No changes." }
         var counts = "Plan: \(summary.newEntries) new, \(summary.changedEntries) changed, \(summary.removed) removed"
         if !expirations.isEmpty { counts += ", \(expirations.count) snapshot\(expirations.count == 1 ? "" : "s") to expire" }
-        guard summary.deltaFiles > 0 else { return "\(counts); about \(ByteCountText.format(summary.bytesToRead)) to upload." }
-        let deltas = summary.deltaFiles == 1 ? "1 delta" : "\(summary.deltaFiles) deltas"
-        return "\(counts); about \(ByteCountText.format(summary.bytesToRead - summary.deltaBytes)) to upload, plus the new data of \(deltas) (known after apply)."
+        return "\(counts); about \(ByteCountText.format(summary.uploadEstimate)) to upload (\(ByteCountText.format(summary.bytesToRead)) to read)."
     }
 }
 

@@ -1,0 +1,217 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// An estimate of the bytes a run will store, made while planning, reading little:
+///
+/// - **Compression**: 64 KiB samples at evenly spaced places of all the bytes to read (16 MiB
+///   in all; a small file is read whole, as it is stored), compressed as the backup would.
+/// - **In-file delta**: for a file planned as a delta, blocks of the file now, at up to 512
+///   places, are looked up in the base version's signature (as the delta's search does, over a
+///   window, so shifted data is found): the share that matches nothing is the new data.
+/// - **Metadata-only changes** store no data (the content deduplicates).
+/// - **Trees**: every folder on the way to a change is stored again, about 100 bytes an entry.
+/// - **Objects**: each chunk's seal, about 33 bytes.
+///
+/// The estimate is not a bound; `upload_minimum` and `upload_maximum` are.
+struct UploadEstimator {
+    let repository: Repository?
+    let compressor: Compressor
+    /// The signatures' keyed hash and their local cache, for sets with in-file delta.
+    let delta: (hasher: BlockHasher, cache: SignatureCache)?
+    /// The set's in-file delta decisions, as the run will make them.
+    let policy: DeltaPolicy?
+
+    static let sampleBudget = 16 << 20
+    static let sampleSize = 64 << 10
+    static let deltaSamples = 512
+    static let bytesPerTreeEntry: UInt64 = 100
+    static let objectOverhead: UInt64 = 33
+
+    /// The estimate for `plan`, whose scan is `root`.
+    func estimate(_ plan: BackupPlan, root: ScannedDirectory) async -> UInt64 {
+        // What each file will contribute before compression: its size, a delta's new share of
+        // it, nothing for a metadata-only change.
+        var content: [(path: FilePath, bytes: UInt64, fingerprint: BackupPlan.Fingerprint)] = []
+        for (file, action) in Self.filesToRead(root) {
+            guard action.change != .metadata else { continue }
+            var bytes = file.entry.size
+            if let decision = policy?.decide(size: file.entry.size, previous: file.previous), decision.decision == .delta,
+                let base = decision.base, let share = await newShare(of: file.path, size: file.entry.size, base: base.signature)
+            {
+                bytes = UInt64(Double(bytes) * share)
+            }
+            content.append((file.path, bytes, BackupPlan.Fingerprint(file.entry)))
+        }
+        let unique = Self.withoutDuplicates(content, moved: Self.movedFingerprints(plan))
+        let total = unique.reduce(UInt64(0)) { $0 + $1.bytes }
+        var stored = UInt64(Double(total) * compressionRatio(unique, total: total))
+        for item in unique where item.bytes > 0 { stored += (item.bytes / UInt64(Chunker.averageSize) + 1) * Self.objectOverhead }
+        return stored + treeBytes(plan, root: root)
+    }
+
+    /// Fingerprints (size, mtime, inode) of the entries the plan removes: a new file with one of
+    /// them was moved or renamed, and its content is stored already.
+    static func movedFingerprints(_ plan: BackupPlan) -> Set<BackupPlan.Fingerprint> {
+        Set(plan.actions.filter { $0.action == .removed && $0.kind == "file" }.compactMap(\.fingerprint).map { print in
+            var key = print
+            key.ctime = Timestamp(seconds: 0, nanoseconds: 0)
+            return key
+        })
+    }
+
+    /// Leaves out what deduplicates within the run: moved files, and files with the same size
+    /// whose first, middle and last 4 KiB are the same as another's (copies).
+    static func withoutDuplicates(
+        _ content: [(path: FilePath, bytes: UInt64, fingerprint: BackupPlan.Fingerprint)], moved: Set<BackupPlan.Fingerprint>
+    ) -> [(path: FilePath, bytes: UInt64)] {
+        var bySize: [UInt64: Int] = [:]
+        for item in content where item.bytes >= 4096 { bySize[item.bytes, default: 0] += 1 }
+        var seen: Set<[UInt8]> = []
+        var result: [(path: FilePath, bytes: UInt64)] = []
+        for item in content {
+            var key = item.fingerprint
+            key.ctime = Timestamp(seconds: 0, nanoseconds: 0)
+            if moved.contains(key) { continue }
+            if (bySize[item.bytes] ?? 0) > 1, let probe = probe(item.path, size: item.bytes) {
+                guard seen.insert(probe).inserted else { continue }
+            }
+            result.append((item.path, item.bytes))
+        }
+        return result
+    }
+
+    /// The size and the first, middle and last 4 KiB of a file.
+    static func probe(_ path: FilePath, size: UInt64) -> [UInt8]? {
+        let descriptor = path.withCString { open($0, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) }
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        var bytes: [UInt8] = withUnsafeBytes(of: size.littleEndian) { Array($0) }
+        for offset in [0, size / 2, size > 4096 ? size - 4096 : 0] {
+            var piece = [UInt8](repeating: 0, count: 4096)
+            let got = piece.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, 4096, off_t(offset)) }
+            guard got >= 0 else { return nil }
+            bytes += Hashing.sha256(Array(piece.prefix(got)))
+        }
+        return bytes
+    }
+
+    /// The share compression leaves, sampled by bytes: samples at evenly spaced places of all
+    /// the content to read, one after another (so a file gets samples in proportion to its
+    /// size, and a small file is read whole, as it is stored: one piece).
+    func compressionRatio(_ content: [(path: FilePath, bytes: UInt64)], total: UInt64) -> Double {
+        guard total > 0 else { return 1 }
+        let samples = UInt64(max(1, min(Self.sampleBudget / Self.sampleSize, Int(total / UInt64(Self.sampleSize)) + 1)))
+        let step = max(1, total / samples)
+        var raw = 0, stored = 0
+        var next: UInt64 = step / 2
+        var start: UInt64 = 0
+        for item in content {
+            let end = start + item.bytes
+            if next < end {
+                let descriptor = item.path.withCString { open($0, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) }
+                if descriptor >= 0 {
+                    while next < end {
+                        let offset = item.bytes <= UInt64(Self.sampleSize) ? 0 : min(next - start, item.bytes - UInt64(Self.sampleSize))
+                        var buffer = [UInt8](repeating: 0, count: Int(min(UInt64(Self.sampleSize), item.bytes)))
+                        let got = buffer.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, $0.count, off_t(offset)) }
+                        if got > 0 {
+                            buffer.removeLast(buffer.count - got)
+                            raw += got
+                            stored += (try? compressor.compress(buffer).payload.count) ?? got
+                        }
+                        next += step
+                        // A small file read whole counts once, however many places fall in it.
+                        if item.bytes <= UInt64(Self.sampleSize) { while next < end { next += step } }
+                    }
+                    close(descriptor)
+                } else {
+                    while next < end { next += step }
+                }
+            }
+            start = end
+        }
+        return raw > 0 ? Double(stored) / Double(raw) : 1
+    }
+
+    /// New and changed files, with their actions.
+    static func filesToRead(_ root: ScannedDirectory) -> [(ScannedFile, BackupPlan.Action)] {
+        var result: [(ScannedFile, BackupPlan.Action)] = []
+        var folders = [root]
+        while let folder = folders.popLast() {
+            for child in folder.children {
+                switch child {
+                case .directory(let inner): folders.append(inner)
+                case .file(let file) where file.change != .unchanged:
+                    var action = BackupPlan.action(.changed, path: file.path, entry: file.entry, reason: "")
+                    if file.change == .changed, let previous = file.previous,
+                        previous.size == file.entry.size, previous.mtime == file.entry.mtime, previous.inode == file.entry.inode
+                    {
+                        action.change = .metadata
+                    }
+                    result.append((file, action))
+                default: continue
+                }
+            }
+        }
+        return result
+    }
+
+    /// The share of a file that matches nothing in its base version's signature: blocks read
+    /// at spread places, each looked up over a window of two blocks (shifted data is found).
+    func newShare(of path: FilePath, size: UInt64, base: ObjectID) async -> Double? {
+        guard let delta, let repository, size > 0,
+            let signature = try? await delta.cache.load(base, from: repository)
+        else { return nil }
+        let index = DeltaIndex(signature, hasher: delta.hasher)
+        let block = index.blockSize
+        let descriptor = path.withCString { open($0, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) }
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        let blocks = max(1, Int(size / UInt64(block)))
+        let samples = min(Self.deltaSamples, blocks)
+        var window = [UInt8](repeating: 0, count: 2 * block)
+        var unmatched = 0, tried = 0
+        for sample in 0..<samples {
+            let offset = UInt64(sample) * UInt64(blocks) / UInt64(samples) * UInt64(block)
+            let got = window.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, 2 * block, off_t(offset)) }
+            guard got >= block else { continue }
+            tried += 1
+            let found = window.withUnsafeBufferPointer { data in
+                index.find(in: UnsafeBufferPointer(rebasing: data[0..<got]), from: 0, prefer: Int(offset) / block)
+            }
+            // A match within the first block's span: this block's bytes are in the base.
+            if found.map({ $0.offset >= block }) ?? true { unmatched += 1 }
+        }
+        guard tried > 0 else { return nil }
+        // A changed block costs a block of new data at least; a delta's smallest is a block.
+        return min(1, max(Double(unmatched) / Double(tried), Double(block) / Double(size)))
+    }
+
+    /// Trees stored again: every folder with a change in or under it, at its entries' size.
+    func treeBytes(_ plan: BackupPlan, root: ScannedDirectory) -> UInt64 {
+        guard !plan.actions.isEmpty || plan.createsRepository else { return 0 }
+        var changed: Set<[UInt8]> = []
+        for action in plan.actions {
+            // Every folder above the entry: "/", then each prefix of the path.
+            let parts = FilePath(action.pathBytes).components
+            var path = FilePath.root
+            changed.insert(path.bytes)
+            for part in parts.dropLast() {
+                path = path.appending(part)
+                changed.insert(path.bytes)
+            }
+        }
+        var total: UInt64 = 0
+        var folders = [root]
+        while let folder = folders.popLast() {
+            if changed.contains(folder.path.bytes) || plan.createsRepository {
+                total += UInt64(folder.children.count + folder.removed.count / 4 + 1) * Self.bytesPerTreeEntry + Self.objectOverhead
+            }
+            for case .directory(let inner) in folder.children { folders.append(inner) }
+        }
+        return total
+    }
+}
