@@ -7,11 +7,21 @@ extension Cairn {
         static let configuration = CommandConfiguration(
             abstract: "Show what a backup run would do, diff-style, without writing anything.",
             discussion: """
-                For each set: + new files and ~ changed files with their sizes, - entries gone \
-                since the last snapshot (their last version stays restorable: deleted, or \
-                excluded by the config now), + set NAME: new repository for a set never backed \
-                up, - snapshot ID lines for the snapshots the set's retention policy would \
-                expire (counting the snapshot the run adds), and a summary line. Files of a \
+                For each set, every entry the run will record differently from the last \
+                snapshot, and nothing else: + new files (with their size), folders (path/), \
+                links (path -> target), fifos, sockets and devices; ~ changed entries: a \
+                file's content (with its size), metadata only (~ path: mode 0644 -> 0600, \
+                owner, group, xattrs, links, times), a type change (~ path: file -> directory, \
+                with what appears and disappears under it) or a link's target (~ link: old \
+                -> new); - entries gone since the last snapshot, everything under a removed \
+                folder included (their last version stays restorable; deleted, or excluded \
+                from the set now). Folders leading to the sources count for their owner, mode \
+                and xattrs only. + set NAME: new repository for a set never backed up, - \
+                snapshot ID lines for the snapshots the run will expire (counting the snapshot \
+                it adds: apply and backup expire exactly these), and a summary line whose \
+                "about X to upload" estimates what the run will store (compression and \
+                in-file deltas sampled, copies and moved files left out; docs/PLAN-JSON.md) \
+                beside the bytes it will read. Files of a \
                 set with in-file delta show the decision: full (and why) or delta on the \
                 version it is based on; whether a delta's new data stays under \
                 max-delta-ratio is known after apply. Long lists fold per folder with counts \
@@ -49,7 +59,7 @@ extension Cairn {
         @Option(help: ArgumentHelp("Save the plan for cairn apply --plan FILE.", valueName: "file"))
         var out: String?
 
-        @Flag(help: "Exit with 2 when there are changes, 0 when there are none.")
+        @Flag(help: "Exit with 2 when there are changes (entries to record, the set's sources, a new repository or snapshots to expire), 0 when there are none.")
         var detailedExitcode = false
 
         @Flag(name: .shortAndLong, help: "List every planned file instead of folding long lists per folder.")
