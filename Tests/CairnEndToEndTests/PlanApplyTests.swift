@@ -158,6 +158,33 @@ struct PlanApplyTests {
         #expect(nothing.standardOutput.contains("No changes.") && nothing.standardOutput.contains("files: snapshot "), "a run records a snapshot, as backup does: \(nothing.all)")
     }
 
+    /// Retention due and no file changed: the plan lists the expirations, has changes, and
+    /// apply and backup carry out exactly those.
+    @Test(arguments: ["apply", "backup"])
+    func expirationsAloneAreChangesAndAreCarriedOutAsListed(command: String) throws {
+        let workspace = try Workspace(extra: "    retention: keep\nretention: {keep: {keep-jobs: 5}}\n")
+        try write(workspace, ["a.txt": "a"])
+        for _ in 0..<4 { #expect(try workspace.run(["backup", "-q"]).status == 0) }
+        let config = try String(contentsOfFile: workspace.directory.subpath("cairn.yaml"), encoding: .utf8)
+        try workspace.directory.write("cairn.yaml", config.replacingOccurrences(of: "keep-jobs: 5", with: "keep-jobs: 2"))
+        let plan = try workspace.run(["plan", "--detailed-exitcode", "--json"])
+        #expect(plan.status == 2, "expirations only are changes: \(plan.all)")
+        let document = try json(plan.standardOutput)
+        let listed = Set((((document["plans"] as? [[String: Any]])?.first?["expirations"] as? [[String: Any]]) ?? []).compactMap { $0["snapshot"] as? String })
+        #expect(listed.count == 3, "4 snapshots and the run's, keep 2: \(listed)")
+        let before = Set(try snapshotIDs(workspace))
+        let run = try workspace.run(command == "apply" ? ["apply", "--yes", "-q"] : ["backup", "-q"])
+        #expect(run.status == 0, "\(run.all)")
+        let after = Set(try snapshotIDs(workspace))
+        #expect(before.subtracting(after) == listed, "\(command) expired exactly what the plan listed")
+        #expect(after.count == 2)
+    }
+
+    func snapshotIDs(_ workspace: Workspace) throws -> [String] {
+        let rows = try JSONSerialization.jsonObject(with: Data(try workspace.run(["snapshots", "files", "--json"]).standardOutput.utf8)) as? [[String: Any]]
+        return (rows ?? []).compactMap { $0["id"] as? String }
+    }
+
     /// One golden plan with every kind of change the plan shows (issue 17's table).
     @Test func everyKindOfChangeHasItsLine() throws {
         var workspace = try Workspace()

@@ -21,17 +21,17 @@ public struct SignatureCache: Sendable {
     func path(of id: ObjectID) -> String? { directory.map { "\($0)/\(id.hex)" } }
 
     /// The signature `id`: from the cache when it holds a good copy, else from the repository
-    /// (and then kept in the cache).
-    public func load(_ id: ObjectID, from repository: Repository) async throws -> BlockSignature {
+    /// (and then kept in the cache, unless `keep` is false: planning writes nothing).
+    public func load(_ id: ObjectID, from repository: Repository, keep: Bool = true) async throws -> BlockSignature {
         let what = "signature \(id.short)"
         if let path = path(of: id), let box = FileManager.default.contents(atPath: path),
             let plaintext = try? repository.open(.signature, id: id, box: Array(box), where: path)
         {
             return try BlockSignature.decode(plaintext, what: what)
         }
-        FaultInjection.reach("signature-fetched")
+        if keep { FaultInjection.reach("signature-fetched") }
         let plaintext = try await repository.load(.signature, id)
-        if let box = try? repository.seal(.signature, id: id, plaintext: plaintext, compressor: Compressor(.default)) { save(id, box: box) }
+        if keep, let box = try? repository.seal(.signature, id: id, plaintext: plaintext, compressor: Compressor(.default)) { save(id, box: box) }
         return try BlockSignature.decode(plaintext, what: what)
     }
 

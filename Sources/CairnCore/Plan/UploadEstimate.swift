@@ -163,7 +163,7 @@ struct UploadEstimator {
     /// at spread places, each looked up over a window of two blocks (shifted data is found).
     func newShare(of path: FilePath, size: UInt64, base: ObjectID) async -> Double? {
         guard let delta, let repository, size > 0,
-            let signature = try? await delta.cache.load(base, from: repository)
+            let signature = try? await delta.cache.load(base, from: repository, keep: false)
         else { return nil }
         let index = DeltaIndex(signature, hasher: delta.hasher)
         let block = index.blockSize
