@@ -11,7 +11,10 @@ extension Cairn {
                 before it runs anything (--yes skips the question; without a terminal and \
                 without --yes, apply refuses). Pre-commands run only after the answer yes; \
                 when a set has any, it is planned again after them, so what they wrote is \
-                backed up too. Answering anything else runs no command, writes nothing, and \
+                backed up too, and when that plan is not the one answered it is shown and \
+                asked about again. A plan that fails before the pre-commands (a source they \
+                create, a disk they mount) is reported and asked about: the pre-commands may \
+                change it. Answering anything else runs no command, writes nothing, and \
                 logs the job as cancelled; the job's duration leaves out the time at the \
                 prompt. With --yes, pre-commands run first, as cairn backup runs them. A plan \
                 without changes is carried out without asking: like cairn backup, apply \
@@ -99,7 +102,8 @@ extension Cairn {
                 if !yes {
                     options.confirm = { plan in
                         // Nothing to confirm: the run records a snapshot of an unchanged tree.
-                        guard plan.hasChanges else { return true }
+                        // (No plan: it failed before the pre-commands, which may change that.)
+                        if let plan, !plan.hasChanges { return true }
                         print("\nApply the plan of backup set '\(name)'? Only 'yes' is accepted: ", terminator: "")
                         fflush(nil)
                         return readLine()?.trimmingCharacters(in: .whitespaces) == "yes"

@@ -160,6 +160,19 @@ struct RetentionTests {
         #expect(unprotected.filter(\.keep).map(\.id) == ["a2"])
     }
 
+    @Test func thisWritersNewestIsKeptWhenAnotherWriterFillsTheCount() {
+        // A laptop away for days while a desktop backs up the same set hourly.
+        var history = [RetentionCandidate(id: "laptop", time: date("2006-01-01", hour: 12), group: "laptop")]
+        for hour in 0..<10 { history.append(RetentionCandidate(id: "desktop\(hour)", time: date("2006-01-05", hour: hour), group: "desktop")) }
+        // A partial desktop run never expires the laptop's partial one, nor the other way.
+        history.append(RetentionCandidate(id: "laptop-partial", time: date("2006-01-04", hour: 12), isComplete: false, group: "laptop"))
+        let verdicts = RetentionEvaluation(policy: .keepJobs(3), timeZone: utc).evaluate(history, now: date("2006-01-06"), currentGroup: "laptop")
+        let kept = Set(verdicts.filter(\.keep).map(\.id))
+        #expect(kept.contains("laptop"), "\(verdicts.map(\.reason))")
+        #expect(kept.contains("laptop-partial"), "only a newer complete laptop snapshot replaces it")
+        #expect(kept.isSuperset(of: ["desktop7", "desktop8", "desktop9"]))
+    }
+
     @Test func daysAreCalendarDaysOfTheZoneAcrossDaylightSavingChanges() throws {
         let berlin = try #require(TimeZone(identifier: "Europe/Berlin"))
         // Jobs at 00:30 Berlin time around the change to summer time (2006-03-26).

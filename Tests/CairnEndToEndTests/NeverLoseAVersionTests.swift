@@ -320,6 +320,26 @@ struct NeverLoseAVersionTests {
         #expect(duration < 1.8, "duration \(duration) s counts the prompt")
     }
 
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/script")))
+    func applyAsksEvenWhenThePlanFailsBeforeThePreCommandsThatFixIt() throws {
+        // The pre-command makes the source (a dump folder): before it runs, the source is missing.
+        var workspace = try Workspace(extra: """
+                commands:
+                  pre: [{name: dump, run: "mkdir -p \\"$SOURCE\\" && echo dumped > \\"$SOURCE/db.sql\\""}]
+            """)
+        workspace.environment["SOURCE"] = workspace.source
+        let declined = try onTerminal(workspace, ["apply"], input: "no\n")
+        #expect(declined.contains("before its pre-commands, the plan fails"), "\(declined)")
+        #expect(declined.contains("Only 'yes' is accepted"), "asked, not run: \(declined)")
+        #expect(!FileManager.default.fileExists(atPath: workspace.source + "/db.sql"), "no command ran")
+        let accepted = try onTerminal(workspace, ["apply"], input: "yes\nyes\n")
+        #expect(accepted.contains("after the pre-commands, the plan is:"), "\(accepted)")
+        #expect(accepted.contains("files: snapshot "), "\(accepted)")
+        let target = workspace.directory.subpath("restore")
+        #expect(try workspace.run(["restore", "files", "--to", target]).status == 0)
+        #expect(read(workspace.restored(under: target) + "/db.sql") == "dumped\n")
+    }
+
     /// Runs cairn on a pseudo-terminal (util-linux `script`), typing `input` after `delay` seconds.
     func onTerminal(_ workspace: Workspace, _ arguments: [String], input: String, delay: Int = 0) throws -> String {
         let scratch = try TemporaryDirectory()

@@ -102,16 +102,17 @@ struct PlanFidelityTests {
         }
     }
 
-    @Test(arguments: Array(0..<10) as [UInt64])
+    @Test(arguments: Array(0..<100) as [UInt64])
     func thePlanListsExactlyWhatTheRunRecords(seed: UInt64) throws {
         let workspace = try Workspace(extra: "    retention: two\n    max-removed: off\nretention: {two: {keep-jobs: 2}}\n")
         var generator = TreeGenerator(root: workspace.source, seed: seed)
-        _ = try generator.generate(files: 25, depth: 4)
+        _ = try generator.generate(files: 15, depth: 3)
         #expect(try workspace.run(["backup", "-q"]).status == 0)
         var random = SeededGenerator(state: seed &* 7919 &+ 1)
         var before = try listing(workspace)
-        // Ten rounds a seed: 100 plans compared with what their runs recorded.
-        for round in 1...10 {
+        // Two rounds a seed (the second starts from what the first left: type changes made,
+        // links retargeted): 200 plans compared with what their runs recorded.
+        for round in 1...2 {
             try edit(workspace.source, random: &random, round: round)
             let planned = try workspace.run(["plan", "--json"])
             #expect(planned.status == 0, "\(planned.all)")

@@ -50,29 +50,50 @@ extension SecretReference {
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
         process.arguments = ["-c", command]
         process.environment = environment
-        // Output goes to a file, not a pipe: a command that leaves a child holding the pipe open
-        // would otherwise keep the read waiting past the timeout.
-        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("cairn-secret-\(getpid())-\(UInt64.random(in: 0...UInt64.max))")
-        guard FileManager.default.createFile(atPath: scratch.path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
-            throw ResolutionError.commandFailed(status: -1, location)
-        }
-        defer { try? FileManager.default.removeItem(at: scratch) }
-        let output = try FileHandle(forWritingTo: scratch)
-        defer { try? output.close() }
+        // Read on a thread of its own, so the wait below has a deadline; the secret never
+        // leaves memory (no temporary file).
+        let output = Pipe()
         process.standardOutput = output
         process.standardInput = FileHandle.nullDevice
         let finished = DispatchSemaphore(value: 0)
         process.terminationHandler = { _ in finished.signal() }
+        let collected = Collected()
+        let reader = output.fileHandleForReading
+        let deadline = DispatchTime.now() + .seconds(timeout.seconds)
         try process.run()
-        if finished.wait(timeout: .now() + .seconds(timeout.seconds)) == .timedOut {
-            // The shell and what it started: the whole process group when it has one.
-            kill(-process.processIdentifier, SIGKILL)
+        Thread.detachNewThread {
+            collected.set(reader.readDataToEndOfFile())
+        }
+        guard finished.wait(timeout: deadline) != .timedOut else {
             process.terminate()
             kill(process.processIdentifier, SIGKILL)
             throw ResolutionError.commandTimedOut(timeout, location)
         }
+        // Something the command started may still hold the pipe open: the deadline holds.
+        guard let data = collected.wait(until: deadline) else { throw ResolutionError.commandTimedOut(timeout, location) }
         guard process.terminationStatus == 0 else { throw ResolutionError.commandFailed(status: process.terminationStatus, location) }
-        return String(decoding: FileManager.default.contents(atPath: scratch.path) ?? Data(), as: UTF8.self)
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// What the reading thread got, handed over once.
+    private final class Collected: @unchecked Sendable {
+        private let lock = NSLock()
+        private let done = DispatchSemaphore(value: 0)
+        private var data: Data?
+
+        func set(_ value: Data) {
+            lock.lock()
+            data = value
+            lock.unlock()
+            done.signal()
+        }
+
+        func wait(until deadline: DispatchTime) -> Data? {
+            guard done.wait(timeout: deadline) != .timedOut else { return nil }
+            lock.lock()
+            defer { lock.unlock() }
+            return data
+        }
     }
 
     static func droppingOneNewline(_ text: String) -> String {

@@ -11,7 +11,7 @@ extension BackupJob {
         public var strict = false
         /// Asked with the new plan before anything is stored (`cairn apply` on a terminal);
         /// nil carries out the plan without asking.
-        public var confirm: (@Sendable (BackupPlan) async -> Bool)?
+        public var confirm: (@Sendable (BackupPlan?) async -> Bool)?
         /// Skip the job when the plan has no changes (`cairn apply`).
         public var skipWithoutChanges = false
         public var showPlan = true
@@ -111,32 +111,51 @@ extension BackupJob {
         do {
             var job: BackupJob
             if let confirm = options.confirm, options.saved == nil {
-                // Asked first: nothing runs, pre-commands included, until the answer is yes.
-                job = try await plan(context)
-                if options.showPlan { job.plan.lines(verbose: options.verbose, colour: options.colour).forEach(report) }
-                if options.skipWithoutChanges && !job.plan.hasChanges && job.plan.refusal == nil {
-                    outcome.skipped = true
-                    return await finish(runPost: false)
+                // Asked first: nothing runs, pre-commands included, until the answer is yes;
+                // and nothing is stored that was not shown before a yes.
+                let hasPre = !context.set.commands.pre.isEmpty
+                var first: BackupJob?
+                do {
+                    first = try await plan(context)
+                } catch {
+                    // What the pre-commands make (a dump, a mount) may be what is missing now.
+                    guard hasPre else { throw error }
+                    report("before its pre-commands, the plan fails: \(error); they may change that, and run only after a yes")
                 }
-                if job.plan.refusal == nil {
-                    guard await confirm(job.plan) else {
+                if let first, options.showPlan { first.plan.lines(verbose: options.verbose, colour: options.colour).forEach(report) }
+                if let first, first.plan.refusal != nil, !hasPre {
+                    job = first  // refused below; nothing to ask
+                } else {
+                    // With pre-commands there is always a question: they run only after a yes.
+                    let asked = hasPre && first?.plan.hasChanges != true ? nil : first?.plan
+                    guard await confirm(asked) else {
                         outcome.cancelled = true
                         return await finish(runPost: false)
                     }
-                }
-                // The job starts now: the time at the prompt is not part of it.
-                let confirmed = Date()
-                outcome.report.start = Timestamp(confirmed)
-                if !context.set.commands.pre.isEmpty {
-                    await runPreCommands()
-                    if outcome.failure == nil {
-                        // What the pre-commands wrote is backed up too: planned again.
-                        let before = job.plan.summaryLine
+                    // The job starts now: the time at the prompt is not part of it.
+                    outcome.report.start = Timestamp(Date())
+                    if hasPre {
+                        await runPreCommands()
+                        guard outcome.failure == nil else { return await finish(runPost: true) }
+                        // What the pre-commands wrote is backed up too: planned again, and
+                        // asked again when that plan is not the one answered.
                         job = try await plan(context)
-                        if job.plan.summaryLine != before { report("after the pre-commands: \(job.plan.summaryLine)") }
+                        let shown = first?.plan.lines(verbose: true)
+                        if job.plan.lines(verbose: true) != shown {
+                            report("after the pre-commands, the plan is:")
+                            if options.showPlan { job.plan.lines(verbose: options.verbose, colour: options.colour).forEach(report) }
+                            if job.plan.refusal == nil {
+                                guard await confirm(job.plan) else {
+                                    outcome.cancelled = true
+                                    return await finish(runPost: true)
+                                }
+                                outcome.report.start = Timestamp(Date())
+                            }
+                        }
+                    } else {
+                        job = first!
                     }
-                } else {
-                    job.started = Timestamp(confirmed)
+                    job.started = outcome.report.start
                 }
             } else {
                 await runPreCommands()

@@ -114,7 +114,9 @@ public struct BackupJob {
             for case .directory(let inner) in folder.children { folders.append(inner) }
         }
         while let id = trees.popLast(), count <= limit {
-            for entry in try await repository.tree(id).entries {
+            // A damaged tree is counted as nothing: verify and repair report it.
+            guard let tree = try? await repository.tree(id) else { continue }
+            for entry in tree.entries {
                 if entry.kind == .file { count += 1 } else if entry.kind == .directory, let subtree = entry.subtree { trees.append(subtree) }
             }
         }

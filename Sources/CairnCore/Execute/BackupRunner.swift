@@ -208,7 +208,9 @@ public struct BackupRunner {
             guard let subtree = entry.subtree else { return }
             var pending = [subtree]
             while let id = pending.popLast() {
-                for child in try await repository.tree(id).entries {
+                // Statistics only: a tree that cannot be read is not counted, never a failure.
+                guard let tree = try? await repository.tree(id) else { continue }
+                for child in tree.entries {
                     switch child.kind {
                     case .file:
                         statistics.files += 1

@@ -332,7 +332,18 @@ public struct BackupPlan: Codable, Sendable, Equatable {
         var removed: [Action] = []
         while let gone = pending.popLast() {
             let (path, subtree, reason) = (gone.path, gone.subtree, gone.reason)
-            for entry in try await tree(subtree).entries {
+            // A tree that cannot be read is damage for verify and repair: what is under it is
+            // not listed, and the run goes on (it never reads that tree).
+            let loaded: Tree
+            do {
+                loaded = try await tree(subtree)
+            } catch let error as StorageError where !error.isDamage {
+                throw error
+            } catch {
+                DamageWarnings.tell(["what was under \(path) cannot be listed as removed (\(Repository.reason(error))); 'cairn verify' says what else it affects"])
+                continue
+            }
+            for entry in loaded.entries {
                 let child = path.appending(entry.name)
                 removed.append(Self.action(.removed, path: child, entry: entry, reason: reason))
                 if entry.kind == .directory, let inner = entry.subtree { pending.append(GoneSubtree(path: child, subtree: inner, reason: reason)) }

@@ -85,7 +85,7 @@ struct UploadEstimator {
 
     /// The size and the first, middle and last 4 KiB of a file.
     static func probe(_ path: FilePath, size: UInt64) -> [UInt8]? {
-        let descriptor = path.withCString { open($0, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) }
+        let descriptor = path.withCString { Self.openRegular($0) }
         guard descriptor >= 0 else { return nil }
         defer { close(descriptor) }
         var bytes: [UInt8] = withUnsafeBytes(of: size.littleEndian) { Array($0) }
@@ -96,6 +96,19 @@ struct UploadEstimator {
             bytes += Hashing.sha256(Array(piece.prefix(got)))
         }
         return bytes
+    }
+
+    /// Opens a regular file for sampling; nil for anything else (a file swapped for a fifo
+    /// since the scan must not make the plan wait).
+    static func openRegular(_ path: UnsafePointer<CChar>) -> Int32 {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
+        guard descriptor >= 0 else { return -1 }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+            close(descriptor)
+            return -1
+        }
+        return descriptor
     }
 
     /// The share compression leaves, sampled by bytes: samples at evenly spaced places of all
@@ -111,7 +124,7 @@ struct UploadEstimator {
         for item in content {
             let end = start + item.bytes
             if next < end {
-                let descriptor = item.path.withCString { open($0, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) }
+                let descriptor = item.path.withCString { Self.openRegular($0) }
                 if descriptor >= 0 {
                     while next < end {
                         let offset = item.bytes <= UInt64(Self.sampleSize) ? 0 : min(next - start, item.bytes - UInt64(Self.sampleSize))
@@ -167,7 +180,7 @@ struct UploadEstimator {
         else { return nil }
         let index = DeltaIndex(signature, hasher: delta.hasher)
         let block = index.blockSize
-        let descriptor = path.withCString { open($0, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) }
+        let descriptor = path.withCString { Self.openRegular($0) }
         guard descriptor >= 0 else { return nil }
         defer { close(descriptor) }
         let blocks = max(1, Int(size / UInt64(block)))

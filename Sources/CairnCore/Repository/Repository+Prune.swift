@@ -70,7 +70,9 @@ extension Repository {
         if let planned {
             let listed = Dictionary(planned.map { ($0.snapshot, $0.reason) }, uniquingKeysWith: { first, _ in first })
             for (id, verdict) in verdicts {
-                if let reason = listed[id] {
+                // What is always kept stays kept, even if an older plan listed it.
+                let always = verdict.keep && verdict.reasons.contains { $0.hasPrefix("latest") || $0.hasPrefix("newest complete snapshot") }
+                if let reason = listed[id], !always {
                     let text = reason.hasPrefix("expired: ") ? String(reason.dropFirst("expired: ".count)) : reason
                     verdicts[id] = RetentionVerdict(id: id, time: verdict.time, keep: false, reasons: [text])
                 } else {

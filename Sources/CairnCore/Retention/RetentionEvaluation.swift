@@ -75,8 +75,13 @@ public struct RetentionEvaluation: Sendable {
 
         let upToNow = all.indices.filter { all[$0].time <= now }
         let latestComplete = upToNow.last { all[$0].isComplete }
+        // A partial snapshot stands for its own writer: only a newer complete snapshot of the
+        // same writer (set, host, sources) replaces it.
+        var newestCompleteOfGroup: [String: Int] = [:]
+        for index in upToNow where all[index].isComplete { newestCompleteOfGroup[all[index].group ?? ""] = index }
         for index in all.indices where !all[index].isComplete {
-            if let latestComplete, all[latestComplete].time >= all[index].time {
+            let newer = newestCompleteOfGroup[all[index].group ?? ""]
+            if let newer, all[newer].time >= all[index].time {
                 expired[index] = ["partial, and a newer complete snapshot exists"]
             } else {
                 keep(index, "partial, and no complete snapshot is newer")
@@ -88,9 +93,15 @@ public struct RetentionEvaluation: Sendable {
         if let currentGroup {
             var newest: [String: Int] = [:]
             for index in upToNow where all[index].isComplete { if let group = all[index].group { newest[group] = index } }
-            for (group, index) in newest where group != currentGroup {
-                let text = all[index].groupText.map { " (\($0))" } ?? ""
-                keep(index, "newest complete snapshot of a writer this config no longer is\(text): expired only by cairn prune --expire-other-writers")
+            for (group, index) in newest {
+                if group == currentGroup {
+                    // This writer's own newest, even when other writers' newer snapshots fill
+                    // the policy's count.
+                    keep(index, "newest complete snapshot of this config's writer")
+                } else {
+                    let text = all[index].groupText.map { " (\($0))" } ?? ""
+                    keep(index, "newest complete snapshot of a writer this config no longer is\(text): expired only by cairn prune --expire-other-writers")
+                }
             }
         }
 

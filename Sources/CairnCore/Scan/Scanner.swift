@@ -73,6 +73,10 @@ public struct Scanner {
                 directory = inner
             } else {
                 guard let inner = try? await directoryEntry(path, name: name) else {
+                    // Gone since it was checked: what the previous snapshot had there is kept.
+                    if let kept = Self.carry(previousEntry, .readFailed), !directory.children.contains(where: { $0.name == name }) {
+                        directory.children.append(kept)
+                    }
                     problems.append(Problem(path: source, message: "the source does not exist or cannot be read"))
                     return
                 }
