@@ -75,12 +75,14 @@ public struct RetentionEvaluation: Sendable {
 
         let upToNow = all.indices.filter { all[$0].time <= now }
         let latestComplete = upToNow.last { all[$0].isComplete }
-        // A partial snapshot stands for its own writer: only a newer complete snapshot of the
-        // same writer (set, host, sources) replaces it.
+        // A partial snapshot stands for its own writer: while other writers are protected
+        // (`currentGroup`), only a newer complete snapshot of the same writer (set, host,
+        // sources) replaces it.
+        func writer(_ index: Int) -> String { currentGroup == nil ? "" : all[index].group ?? "" }
         var newestCompleteOfGroup: [String: Int] = [:]
-        for index in upToNow where all[index].isComplete { newestCompleteOfGroup[all[index].group ?? ""] = index }
+        for index in upToNow where all[index].isComplete { newestCompleteOfGroup[writer(index)] = index }
         for index in all.indices where !all[index].isComplete {
-            let newer = newestCompleteOfGroup[all[index].group ?? ""]
+            let newer = newestCompleteOfGroup[writer(index)]
             if let newer, all[newer].time >= all[index].time {
                 expired[index] = ["partial, and a newer complete snapshot exists"]
             } else {
