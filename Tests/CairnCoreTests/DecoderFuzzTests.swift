@@ -157,20 +157,7 @@ struct DecoderFuzzTests {
         let names = try FileManager.default.contentsOfDirectory(atPath: folder)
         #expect(names.count > 100, "the corpus is there")
         for name in names {
-            let bytes = Array(try #require(FileManager.default.contents(atPath: folder + "/" + name)))
-            guard let selector = bytes.first else { continue }
-            let input = Array(bytes.dropFirst())
-            switch selector % 6 {
-            case 0: _ = try? Tree.decode(input, what: "tree", contentHashPrefix: Self.prefix)
-            case 1: _ = try? RepositoryIndex.decode(input, what: "index")
-            case 2: _ = try? BlockSignature.decode(input, what: "signature")
-            case 3: _ = try? KeyFile.decode(input, at: "key")
-            case 4: _ = try? RepositoryDescriptor.decode(input, at: "descriptor")
-            default:
-                let codec = ObjectCodec(aead: nil, identificationKey: nil)
-                let box = input + Hashing.sha256(ObjectCodec.associatedData(.blob, PackHeader.headerID) + input)
-                _ = try? codec.open(.blob, id: PackHeader.headerID, box: box, where: "object")
-            }
+            DecoderFuzzing.decode(Array(try #require(FileManager.default.contents(atPath: folder + "/" + name))))
         }
     }
 }

@@ -199,30 +199,24 @@ public struct BackupRunner {
     /// a snapshot's counts describe its whole tree.
     private mutating func countCarried(_ entry: TreeEntry) async throws {
         statistics.carriedOver += 1
+        var pending: [ObjectID] = []
+        count(entry, below: &pending)
+        while let id = pending.popLast() {
+            // Statistics only: a tree that cannot be read is not counted, never a failure.
+            guard let tree = try? await repository.tree(id) else { continue }
+            for child in tree.entries { count(child, below: &pending) }
+        }
+    }
+
+    /// Counts one entry of a carried-over tree; a folder's subtree is counted next.
+    private mutating func count(_ entry: TreeEntry, below pending: inout [ObjectID]) {
         switch entry.kind {
         case .file:
             statistics.files += 1
             statistics.bytes += entry.size
         case .directory:
             statistics.directories += 1
-            guard let subtree = entry.subtree else { return }
-            var pending = [subtree]
-            while let id = pending.popLast() {
-                // Statistics only: a tree that cannot be read is not counted, never a failure.
-                guard let tree = try? await repository.tree(id) else { continue }
-                for child in tree.entries {
-                    switch child.kind {
-                    case .file:
-                        statistics.files += 1
-                        statistics.bytes += child.size
-                    case .directory:
-                        statistics.directories += 1
-                        if let inner = child.subtree { pending.append(inner) }
-                    default:
-                        statistics.otherEntries += 1
-                    }
-                }
-            }
+            if let subtree = entry.subtree { pending.append(subtree) }
         default:
             statistics.otherEntries += 1
         }
