@@ -37,30 +37,6 @@ public struct CairnProcess: Sendable {
         _ arguments: [String], in directory: String? = nil, environment: [String: String] = [:],
         removing removed: [String] = [], prefix: [String] = []
     ) throws -> Output {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: prefix.first ?? executable)
-        process.arguments = prefix.isEmpty ? arguments : Array(prefix.dropFirst()) + [executable] + arguments
-        var merged = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        for name in removed { merged[name] = nil }
-        process.environment = merged
-        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-        // Files rather than pipes: a child that fills a pipe nobody reads would block.
-        let scratch = try TemporaryDirectory("cairn-output")
-        _ = FileManager.default.createFile(atPath: scratch.subpath("out"), contents: nil)
-        _ = FileManager.default.createFile(atPath: scratch.subpath("err"), contents: nil)
-        let output = try FileHandle(forWritingTo: URL(fileURLWithPath: scratch.subpath("out")))
-        let error = try FileHandle(forWritingTo: URL(fileURLWithPath: scratch.subpath("err")))
-        process.standardOutput = output
-        process.standardError = error
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        try output.close()
-        try error.close()
-        let outputData = FileManager.default.contents(atPath: scratch.subpath("out")) ?? Data()
-        let errorData = FileManager.default.contents(atPath: scratch.subpath("err")) ?? Data()
-        return Output(
-            status: process.terminationStatus, standardOutput: String(decoding: outputData, as: UTF8.self),
-            standardError: String(decoding: errorData, as: UTF8.self))
+        try start(arguments, in: directory, environment: environment, removing: removed, prefix: prefix).wait()
     }
 }

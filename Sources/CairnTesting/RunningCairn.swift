@@ -58,12 +58,20 @@ public final class RunningCairn: @unchecked Sendable {
 }
 
 extension CairnProcess {
-    /// Starts `cairn ARGUMENTS` as `run` does, without waiting for it.
-    public func start(_ arguments: [String], in directory: String? = nil, environment: [String: String] = [:]) throws -> RunningCairn {
+    /// Starts `cairn ARGUMENTS` in `directory` with `environment` added to this process's,
+    /// without waiting for it. `prefix` runs the binary through another program, such as
+    /// `setpriv` to drop root. Output goes to files, not pipes: a child that fills a pipe nobody
+    /// reads would block.
+    public func start(
+        _ arguments: [String], in directory: String? = nil, environment: [String: String] = [:],
+        removing removed: [String] = [], prefix: [String] = []
+    ) throws -> RunningCairn {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        process.executableURL = URL(fileURLWithPath: prefix.first ?? executable)
+        process.arguments = prefix.isEmpty ? arguments : Array(prefix.dropFirst()) + [executable] + arguments
+        var merged = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        for name in removed { merged[name] = nil }
+        process.environment = merged
         if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         let scratch = try TemporaryDirectory("cairn-output")
         _ = FileManager.default.createFile(atPath: scratch.subpath("out"), contents: nil)

@@ -48,6 +48,28 @@ struct Workspace {
         return String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     }
 
+    /// Runs cairn on a pseudo-terminal (util-linux `script`), typing `input` after `delay`
+    /// seconds; colour is on unless `environment` sets NO_COLOR.
+    func onTerminal(_ arguments: [String], input: String, delay: Int = 0, environment extra: [String: String] = [:]) throws -> String {
+        let scratch = try TemporaryDirectory()
+        let typed = try scratch.write("input", input)
+        let command = ([cairn.executable] + arguments).map { "'\($0)'" }.joined(separator: " ")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", "(sleep \(delay); cat '\(typed)') | /usr/bin/script -qec \"$0\" /dev/null", command]
+        process.currentDirectoryURL = URL(fileURLWithPath: directory.path)
+        var merged = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        merged["NO_COLOR"] = nil
+        for (key, value) in extra { merged[key] = value }
+        process.environment = merged
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
+    }
+
     /// Where a restore with `--to DIR` puts the source folder.
     func restored(under target: String) -> String { target + source }
 }

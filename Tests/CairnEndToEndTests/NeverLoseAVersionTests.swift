@@ -340,22 +340,8 @@ struct NeverLoseAVersionTests {
         #expect(read(workspace.restored(under: target) + "/db.sql") == "dumped\n")
     }
 
-    /// Runs cairn on a pseudo-terminal (util-linux `script`), typing `input` after `delay` seconds.
     func onTerminal(_ workspace: Workspace, _ arguments: [String], input: String, delay: Int = 0) throws -> String {
-        let scratch = try TemporaryDirectory()
-        let typed = try scratch.write("input", input)
-        let command = ([workspace.cairn.executable] + arguments).map { "'\($0)'" }.joined(separator: " ")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", "(sleep \(delay); cat '\(typed)') | /usr/bin/script -qec \"$0\" /dev/null", command]
-        process.currentDirectoryURL = URL(fileURLWithPath: workspace.directory.path)
-        process.environment = ProcessInfo.processInfo.environment.merging(workspace.environment) { $1 }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+        try workspace.onTerminal(arguments, input: input, delay: delay)
     }
 
     /// Random histories of complete, partial (interrupted at a random file) and failed (killed)

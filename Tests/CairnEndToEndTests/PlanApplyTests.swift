@@ -304,26 +304,8 @@ struct PlanApplyTests {
 
 @Suite("apply on a terminal")
 struct ApplyTerminalTests {
-    /// Runs cairn on a pseudo-terminal (util-linux `script`), typing `input`.
     func onTerminal(_ workspace: Workspace, _ arguments: [String], input: String, environment extra: [String: String] = [:]) throws -> String {
-        let scratch = try TemporaryDirectory()
-        let typed = try scratch.write("input", input)
-        let command = ([workspace.cairn.executable] + arguments).map { "'\($0)'" }.joined(separator: " ")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/script")
-        process.arguments = ["-qec", command, "/dev/null"]
-        process.currentDirectoryURL = URL(fileURLWithPath: workspace.directory.path)
-        var environment = ProcessInfo.processInfo.environment.merging(workspace.environment) { $1 }
-        environment["NO_COLOR"] = nil
-        for (key, value) in extra { environment[key] = value }
-        process.environment = environment
-        process.standardInput = try FileHandle(forReadingFrom: URL(fileURLWithPath: typed))
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+        try workspace.onTerminal(arguments, input: input, environment: extra)
     }
 
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/script")))
