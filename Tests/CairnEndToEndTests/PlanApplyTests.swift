@@ -90,6 +90,38 @@ struct PlanApplyTests {
         #expect(stored <= summary["upload_maximum"] as? Int ?? -1, "stored \(stored) within the plan's estimate")
     }
 
+    /// The estimate leaves out copies (same size, same probed bytes) but not files that only
+    /// share a size, large (three probes) or small (read whole).
+    @Test func theUploadEstimateCountsCopiesOnce() throws {
+        let workspace = try Workspace()
+        var generator = SeededGenerator(state: 17)
+        func random(_ count: Int) -> Data { Data((0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }) }
+        let large = random(40_000), small = random(6_000)
+        try FileManager.default.createDirectory(atPath: workspace.source, withIntermediateDirectories: true)
+        for index in 0..<30 {
+            try large.write(to: URL(fileURLWithPath: workspace.source + "/large-copy-\(index)"))
+            try small.write(to: URL(fileURLWithPath: workspace.source + "/small-copy-\(index)"))
+        }
+        for index in 0..<60 { try random(40_000).write(to: URL(fileURLWithPath: workspace.source + "/large-\(index)")) }
+        for index in 0..<20 { try random(6_000).write(to: URL(fileURLWithPath: workspace.source + "/small-\(index)")) }
+        // The same first, middle and last 4 KiB, a different byte between them: not a copy.
+        var nearCopy = large
+        nearCopy[10_000] ^= 1
+        try nearCopy.write(to: URL(fileURLWithPath: workspace.source + "/near-copy"))
+
+        let planOutput = try workspace.run(["plan", "--json"])
+        #expect(planOutput.status == 0, "\(planOutput.all)")
+        let plan = try #require((try json(planOutput.standardOutput)["plans"] as? [[String: Any]])?.first)
+        let estimate = try #require((plan["summary"] as? [String: Any])?["upload_estimate"] as? Int)
+        #expect(try workspace.run(["backup", "-q"]).status == 0)
+        let log = try json(try workspace.run(["log", "files", "--json"]).standardOutput.replacingOccurrences(of: "^\\[", with: "{\"r\":[", options: .regularExpression) + "}")
+        let stored = try #require(((log["r"] as? [[String: Any]])?.last?["statistics"] as? [String: Any])?["bytesStored"] as? Int)
+        // Unique content: 61 large and 21 small files, about 2.57 MB; counting the copies
+        // would add 1.37 MB. The near copy is estimated as a copy (its probes match): 40 kB.
+        #expect(stored > 2_500_000)
+        #expect(Double(estimate) > Double(stored) * 0.9 && Double(estimate) < Double(stored) * 1.1, "estimate \(estimate), stored \(stored)")
+    }
+
     @Test func aSavedPlanIsCarriedOutOnceAndRefusedWhenItsBaseChanged() throws {
         let workspace = try Workspace()
         try write(workspace, ["a.txt": "a", "b.txt": "b"])

@@ -69,13 +69,14 @@ struct UploadEstimator {
     ) -> [(path: FilePath, bytes: UInt64)] {
         var bySize: [UInt64: Int] = [:]
         for item in content where item.bytes >= 4096 { bySize[item.bytes, default: 0] += 1 }
-        var seen: Set<[UInt8]> = []
+        var seen: Set<ObjectID> = []
+        var buffer = [UInt8](repeating: 0, count: 8 + 3 * probeSize)
         var result: [(path: FilePath, bytes: UInt64)] = []
         for item in content {
             var key = item.fingerprint
             key.ctime = Timestamp(seconds: 0, nanoseconds: 0)
             if moved.contains(key) { continue }
-            if (bySize[item.bytes] ?? 0) > 1, let probe = probe(item.path, size: item.bytes) {
+            if (bySize[item.bytes] ?? 0) > 1, let probe = probe(item.path, size: item.bytes, buffer: &buffer) {
                 guard seen.insert(probe).inserted else { continue }
             }
             result.append((item.path, item.bytes))
@@ -83,19 +84,25 @@ struct UploadEstimator {
         return result
     }
 
-    /// The size and the first, middle and last 4 KiB of a file.
-    static func probe(_ path: FilePath, size: UInt64) -> [UInt8]? {
+    static let probeSize = 4096
+
+    /// The hash of a file's size and its first, middle and last 4 KiB (the whole file when it
+    /// is no larger than that: one read).
+    static func probe(_ path: FilePath, size: UInt64, buffer: inout [UInt8]) -> ObjectID? {
         let descriptor = path.withCString { Self.openRegular($0) }
         guard descriptor >= 0 else { return nil }
         defer { close(descriptor) }
-        var bytes: [UInt8] = withUnsafeBytes(of: size.littleEndian) { Array($0) }
-        for offset in [0, size / 2, size > 4096 ? size - 4096 : 0] {
-            var piece = [UInt8](repeating: 0, count: 4096)
-            let got = piece.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, 4096, off_t(offset)) }
+        let piece = UInt64(probeSize)
+        var ranges: [(offset: UInt64, length: Int)] = [(0, Int(min(size, 3 * piece)))]
+        if size > 3 * piece { ranges = [(0, probeSize), (size / 2, probeSize), (size - piece, probeSize)] }
+        buffer.withUnsafeMutableBytes { $0.storeBytes(of: size.littleEndian, toByteOffset: 0, as: UInt64.self) }
+        var filled = 8
+        for range in ranges {
+            let got = buffer.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress! + filled, range.length, off_t(range.offset)) }
             guard got >= 0 else { return nil }
-            bytes += Hashing.sha256(Array(piece.prefix(got)))
+            filled += got
         }
-        return bytes
+        return ObjectID(buffer.withUnsafeBytes { Hashing.sha256(UnsafeRawBufferPointer(rebasing: $0[..<filled])) })
     }
 
     /// Opens a regular file for sampling; nil for anything else (a file swapped for a fifo

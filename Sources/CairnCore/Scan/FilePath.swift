@@ -37,6 +37,11 @@ public struct FilePath: Hashable, Sendable, Comparable, CustomStringConvertible 
     public var description: String { Self.display(bytes) }
 
     public static func display(_ bytes: [UInt8]) -> String {
+        // Most names need no escaping: valid UTF-8 without control characters or backslashes
+        // (in UTF-8 those are single bytes, never part of a longer sequence).
+        if !bytes.contains(where: { $0 < 0x20 || $0 == 0x7F || $0 == 0x5C }), let text = String(validating: bytes, as: UTF8.self) {
+            return text
+        }
         var result = ""
         var index = 0
         while index < bytes.count {
