@@ -59,7 +59,7 @@ extension Cairn {
                     let lock = try await repository.lock(.exclusive, command: "cairn prune \(set)")
                     var removed = 0
                     do {
-                        for prefix in ["data/", "index/", "snapshots/"] { removed += try await repository.storage.removeUnfinished(prefix: prefix) }
+                        for prefix in ["data/", "index/", "snapshots/"] { removed += try await repository.storage.removeAbandonedUploads(prefix: prefix) }
                         await lock.release()
                     } catch {
                         await lock.release()

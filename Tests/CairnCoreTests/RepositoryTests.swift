@@ -265,20 +265,21 @@ final class ShortOfSpace: StorageBackend {
     let failingAfter: Int
     let failed = Mutex(false)
     var location: String { inner.location }
+    var capabilities: StorageCapabilities { inner.capabilities }
 
     init(failingAfter: Int) {
         self.failingAfter = failingAfter
     }
 
     func get(_ key: String) async throws -> [UInt8] { try await inner.get(key) }
-    func get(_ key: String, range: Range<Int>) async throws -> [UInt8] { try await inner.get(key, range: range) }
+    func read(_ key: String, range: Range<Int>) async throws -> StorageBuffer { try await inner.read(key, range: range) }
     func put(_ key: String, _ data: [UInt8]) async throws { try await inner.put(key, data) }
     func putIfAbsent(_ key: String, _ data: [UInt8]) async throws -> Bool { try await inner.putIfAbsent(key, data) }
     func stat(_ key: String) async throws -> StorageItem? { try await inner.stat(key) }
     func list(prefix: String, after: String?, limit: Int) async throws -> [StorageItem] { try await inner.list(prefix: prefix, after: after, limit: limit) }
     func delete(_ key: String) async throws { try await inner.delete(key) }
 
-    func openUpload(_ key: String) throws -> any StorageUpload { Upload(storage: self, key: key) }
+    func openUpload(_ key: String) async throws -> any StorageUpload { Upload(storage: self, key: key) }
 
     final class Upload: StorageUpload, @unchecked Sendable {
         let storage: ShortOfSpace
@@ -290,7 +291,7 @@ final class ShortOfSpace: StorageBackend {
             self.key = key
         }
 
-        func write(_ bytes: UnsafeRawBufferPointer) throws {
+        func write(_ bytes: [UInt8]) async throws {
             let room = storage.failed.withLock { failed in failed ? Int.max : storage.failingAfter - self.bytes.count }
             if bytes.count > room {
                 self.bytes.append(contentsOf: bytes.prefix(max(room, 0)))

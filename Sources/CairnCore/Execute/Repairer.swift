@@ -158,7 +158,7 @@ public struct Repairer {
 
         // Temporary files of killed runs (the caller holds the exclusive lock: no run is live).
         if apply {
-            for prefix in ["data/", "index/", "snapshots/"] { report.temporariesRemoved += try await storage.removeUnfinished(prefix: prefix) }
+            for prefix in ["data/", "index/", "snapshots/"] { report.temporariesRemoved += try await storage.removeAbandonedUploads(prefix: prefix) }
         }
         return report
     }

@@ -68,9 +68,12 @@ public struct SetContext: Sendable {
                 throw Failure.destination(
                     "the destination \(path) of account '\(account.name)' does not exist or is not a folder (is its disk mounted?); create it to start backing up there")
             }
-            return LocalFolderStorage(root: repositoryPath)
+            return try StorageRegistry.standard.open(repositoryPath)
         case .remote(let scheme, _):
-            throw Failure.notBuilt(set.name, feature: "a \(scheme):// destination (account '\(account.name)')")
+            guard StorageRegistry.standard.canOpen(scheme: scheme) else {
+                throw Failure.notBuilt(set.name, feature: "a \(scheme):// destination (account '\(account.name)')")
+            }
+            return try StorageRegistry.standard.open(repositoryPath)
         }
     }
 

@@ -26,13 +26,13 @@ struct PackBuilder {
     var isEmpty: Bool { entries.isEmpty }
     var isFull: Bool { size >= Self.targetSize }
 
-    mutating func append(_ kind: ObjectKind, id: ObjectID, box: [UInt8], to storage: any StorageBackend) throws {
+    mutating func append(_ kind: ObjectKind, id: ObjectID, box: [UInt8], to storage: any StorageBackend) async throws {
         if let failure { throw failure }
         if current == nil {
             let pack = try ObjectID.random()
-            current = (pack, try storage.openUpload(Self.key(for: pack)))
+            current = (pack, try await storage.openUpload(Self.key(for: pack)))
         }
-        try write(box)
+        try await write(box)
         entries.append(PackEntry(kind: kind, id: id, offset: size, length: box.count))
         size += box.count
     }
@@ -48,7 +48,7 @@ struct PackBuilder {
     /// Writes the header (every object and the header carry their own authentication, so a
     /// hash of the whole pack would only cost a pass over the data) and leaves the builder
     /// empty; nil when it is empty already.
-    mutating func finish(codec: ObjectCodec) throws -> Finished? {
+    mutating func finish(codec: ObjectCodec) async throws -> Finished? {
         if let failure { throw failure }
         guard let current, !entries.isEmpty else { return nil }
         var header = BinaryWriter(capacity: entries.count * 40 + 8)
@@ -63,16 +63,16 @@ struct PackBuilder {
         let box = try codec.seal(.packHeader, id: PackHeader.headerID, plaintext: header.bytes, compressor: Compressor(.default))
         var trailer = BinaryWriter()
         trailer.uint32LE(UInt32(box.count))
-        try write(box)
-        try write(trailer.bytes)
+        try await write(box)
+        try await write(trailer.bytes)
         let finished = Finished(id: current.id, upload: current.upload, entries: entries, size: size + box.count + 4)
         self = PackBuilder()
         return finished
     }
 
-    private mutating func write(_ bytes: [UInt8]) throws {
+    private mutating func write(_ bytes: [UInt8]) async throws {
         do {
-            try bytes.withUnsafeBytes { try current!.upload.write($0) }
+            try await current!.upload.write(bytes)
         } catch {
             failure = error
             throw error

@@ -41,11 +41,35 @@ extension Repository {
         // Back-pressure: while packs wait to be written, nothing more is taken in. (Callers
         // suspended here or in writePack would otherwise let others fill pack after pack.)
         while uploads.count > Self.uploadsInFlight { try await completeOldestUpload() }
+        await holdBuilder()
+        defer { releaseBuilder() }
         if contains(id) { return Stored(id: id, isNew: false, storedSize: 0) }
-        try builder.append(kind, id: id, box: box, to: storage)
+        // The builder is used by this task alone until it is released: changed as a copy
+        // across the upload's write (its upload is shared, by reference), then put back.
+        var changing = builder
+        defer { builder = changing }
+        try await changing.append(kind, id: id, box: box, to: storage)
         pending.insert(id)
-        if builder.isFull { try await writePack() }
+        if changing.isFull {
+            builder = changing
+            try await writeHeldPack()
+            changing = builder
+        }
         return Stored(id: id, isNew: true, storedSize: box.count)
+    }
+
+    /// Waits until no other task changes the pack being filled, then holds it.
+    func holdBuilder() async {
+        guard builderHeld else {
+            builderHeld = true
+            return
+        }
+        await withCheckedContinuation { builderWaiters.append($0) }
+    }
+
+    /// Hands the pack being filled to the next waiting task, if any.
+    func releaseBuilder() {
+        if builderWaiters.isEmpty { builderHeld = false } else { builderWaiters.removeFirst().resume() }
     }
 
     /// Loads and verifies an object: its seal, its kind, and for content its hash. Only the
@@ -58,7 +82,8 @@ extension Repository {
     public nonisolated func load(_ kind: ObjectKind, _ id: ObjectID, hashChecked: Bool = true) async throws -> [UInt8] {
         let (key, range) = try await locate(kind, id)
         do {
-            return try await storage.withBytes(key, range: range) { box in try open(kind, id: id, box: box, where: key, hashChecked: hashChecked) }
+            let box = try await storage.read(key, range: range)
+            return try box.withUnsafeBytes { try open(kind, id: id, box: $0, where: key, hashChecked: hashChecked) }
         } catch StorageError.notFound {
             throw RepositoryError.missingObject("the pack \(key) holding \(kind.name) \(id.short) is gone")
         }
@@ -95,7 +120,16 @@ extension Repository {
     /// Finishes the pack being filled and commits it in the background; once enough packs are
     /// stored, an index file lists them.
     func writePack() async throws {
-        guard let pack = try builder.finish(codec: codec) else { return }
+        await holdBuilder()
+        defer { releaseBuilder() }
+        try await writeHeldPack()
+    }
+
+    /// `writePack` by the task that holds the builder.
+    private func writeHeldPack() async throws {
+        var finishing = builder
+        defer { builder = finishing }
+        guard let pack = try await finishing.finish(codec: codec) else { return }
         for entry in pack.entries { writing[entry.id] = pack.id }
         pending = []
         let upload = pack.upload

@@ -118,7 +118,7 @@ extension Repository {
 
         // Files that runs killed while writing left under temporary names (a pack is written
         // as it fills): no one writes while the exclusive lock is held.
-        for prefix in ["data/", "index/", "snapshots/"] { _ = try await storage.removeUnfinished(prefix: prefix) }
+        for prefix in ["data/", "index/", "snapshots/"] { _ = try await storage.removeAbandonedUploads(prefix: prefix) }
 
         // Expired snapshots go first: from here on, what only they used is garbage.
         for record in result.expired { try await storage.delete("snapshots/\(record.id.hex)") }
@@ -146,7 +146,7 @@ extension Repository {
                 continue
             }
             for (entry, box) in boxes {
-                try builder.append(entry.kind, id: entry.id, box: box, to: storage)
+                try await builder.append(entry.kind, id: entry.id, box: box, to: storage)
                 if builder.isFull { try await finishPack(&builder, into: &written, result: &result) }
             }
             moved.append(pack)
@@ -183,7 +183,7 @@ extension Repository {
 
     /// Writes a pack of repacked objects.
     private func finishPack(_ builder: inout PackBuilder, into written: inout [(id: ObjectID, entries: [PackEntry])], result: inout PruneResult) async throws {
-        guard let pack = try builder.finish(codec: codec) else { return }
+        guard let pack = try await builder.finish(codec: codec) else { return }
         try await pack.upload.commit()
         written.append((pack.id, pack.entries))
         result.bytesFreed -= Int64(pack.size - pack.entries.reduce(0) { $0 + $1.length })

@@ -20,6 +20,10 @@ public actor Repository {
     var compressor = Compressor(.default)
     var index = RepositoryIndex()
     var builder = PackBuilder()
+    /// Held while a task changes `builder`: writing to a pack's upload suspends, and the
+    /// actor lets other tasks in meanwhile. Waiting tasks, in order.
+    var builderHeld = false
+    var builderWaiters: [CheckedContinuation<Void, Never>] = []
     /// Objects of the pack being filled.
     var pending: Set<ObjectID> = []
     var unindexedPacks: [(id: ObjectID, entries: [PackEntry])] = []

@@ -14,6 +14,12 @@ public struct LocalFolderStorage: StorageBackend {
     public let root: String
     public var location: String { root }
 
+    /// A disk gains from a few reads at once (the page cache's read-ahead, a queue for the
+    /// device); a system call costs about what reading 32 KiB from the cache does.
+    public var capabilities: StorageCapabilities {
+        StorageCapabilities(concurrentRequests: 8, atomicPutIfAbsent: true, rangedReadOverhead: 32 << 10)
+    }
+
     static let temporaryPrefix = ".tmp-"
 
     /// Packs open for reading: a restore reads thousands of objects from a few packs.
@@ -33,7 +39,11 @@ public struct LocalFolderStorage: StorageBackend {
     static func failure(_ path: String, _ code: Int32 = errno) -> StorageError {
         switch code {
         case ENOENT: return .notFound(path)
-        case ENOSPC, EDQUOT: return .noSpace(path)
+        case ENOSPC: return .noSpace(path)
+        case EDQUOT: return .quotaExceeded(path)
+        // A network file system's server that went away or is slow, a device that is busy.
+        case EINTR, EAGAIN, ETIMEDOUT, ESTALE, ECONNRESET, ECONNREFUSED, EHOSTUNREACH, ENETUNREACH, EHOSTDOWN, EBUSY:
+            return .transient(path, String(cString: strerror(code)))
         case EACCES, EPERM: return .permissionDenied(path)
         case EROFS: return .readOnly(path)
         default: return .io(path, String(cString: strerror(code)))
@@ -50,26 +60,15 @@ public struct LocalFolderStorage: StorageBackend {
         return try Self.read(descriptor, from: 0, count: Int(info.st_size), path: path, key: key)
     }
 
-    public func get(_ key: String, range: Range<Int>) async throws -> [UInt8] {
-        let path = try path(key)
-        let descriptor = try openFiles.acquire(path) {
-            let descriptor = Glibc.open(path, O_RDONLY | O_CLOEXEC)
-            guard descriptor >= 0 else { throw errno == ENOENT ? StorageError.notFound(key) : Self.failure(path) }
-            return descriptor
-        }
-        defer { openFiles.release(path) }
-        return try Self.read(descriptor, from: range.lowerBound, count: range.count, path: path, key: key)
-    }
-
-    /// Ranges at least this large are read past the page cache (O_DIRECT) into an aligned
-    /// buffer. Packs are written that way, so they are not in the cache: a read through it
+    /// Ranges at least this large are read past the page cache (O_DIRECT) into aligned
+    /// memory. Packs are written that way, so they are not in the cache: a read through it
     /// copies every byte once more, and on these machines that copy was a fifth of a large
     /// file's restore. Smaller ranges (small files' objects) keep the cache's read-ahead.
     static let directReadMinimum = 128 << 10
 
-    public func withBytes<Value>(_ key: String, range: Range<Int>, _ body: (UnsafeRawBufferPointer) throws -> Value) async throws -> Value {
+    public func read(_ key: String, range: Range<Int>) async throws -> StorageBuffer {
+        let path = try path(key)
         if range.count >= Self.directReadMinimum, directReads.supported.load(ordering: .relaxed) {
-            let path = try path(key)
             do {
                 let descriptor = try openFiles.acquire(path + Self.directSuffix) {
                     let descriptor = Glibc.open(path, O_RDONLY | O_CLOEXEC | cairn_o_direct())
@@ -80,47 +79,57 @@ public struct LocalFolderStorage: StorageBackend {
                     return descriptor
                 }
                 defer { openFiles.release(path + Self.directSuffix) }
-                if let value = try await Self.readDirect(descriptor, range: range, path: path, key: key, body) { return value }
+                if let buffer = try await Self.readDirect(descriptor, range: range, path: path, key: key) { return buffer }
             } catch is DirectReads.Refused {}
             directReads.supported.store(false, ordering: .relaxed)
         }
-        let bytes = try await get(key, range: range)
-        let value = Result { try bytes.withUnsafeBytes(body) }
-        BufferPool.shared.recycle(consume bytes)
-        return try value.get()
+        let descriptor = try openFiles.acquire(path) {
+            let descriptor = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+            guard descriptor >= 0 else { throw errno == ENOENT ? StorageError.notFound(key) : Self.failure(path) }
+            return descriptor
+        }
+        defer { openFiles.release(path) }
+        return StorageBuffer(try Self.read(descriptor, from: range.lowerBound, count: range.count, path: path, key: key))
     }
 
     /// Open files read past the page cache are kept apart from the others under this suffix.
     private static let directSuffix = "\0direct"
 
-    /// Reads the aligned span around `range` into an aligned buffer and calls `body` with the
-    /// range's bytes; nil when the file system refuses direct reads.
-    private static func readDirect<Value>(
-        _ descriptor: Int32, range: Range<Int>, path: String, key: String, _ body: (UnsafeRawBufferPointer) throws -> Value
-    ) async throws -> Value? {
+    /// Reads the aligned span around `range` into aligned memory, which the buffer returned
+    /// holds; nil when the file system refuses direct reads.
+    private static func readDirect(_ descriptor: Int32, range: Range<Int>, path: String, key: String) async throws -> StorageBuffer? {
         let alignment = AlignedMemory.alignment
         let start = range.lowerBound / alignment * alignment
         let end = (range.upperBound + alignment - 1) / alignment * alignment
         guard let (memory, size) = AlignedMemory.allocate(end - start) else { throw StorageError.io(path, "out of memory") }
-        defer { AlignedMemory.release(memory, size: size) }
         let buffer = SendablePointer(memory)
+        let release: @Sendable () -> Void = { AlignedMemory.release(buffer.pointer, size: size) }
         // The span's end may lie past the file's: a short read there is the file's end.
-        let read = try await BlockingIO.run { () throws -> Bool in
-            var done = 0
-            while start + done < range.upperBound {
-                let got = pread(descriptor, buffer.pointer + done, end - start - done, off_t(start + done))
-                if got < 0 {
-                    if errno == EINTR { continue }
-                    if errno == EINVAL && done == 0 { return false }
-                    throw failure(path)
+        let read: Bool
+        do {
+            read = try await BlockingIO.run { () throws -> Bool in
+                var done = 0
+                while start + done < range.upperBound {
+                    let got = pread(descriptor, buffer.pointer + done, end - start - done, off_t(start + done))
+                    if got < 0 {
+                        if errno == EINTR { continue }
+                        if errno == EINVAL && done == 0 { return false }
+                        throw failure(path)
+                    }
+                    if got == 0 { throw StorageError.outOfRange(key) }
+                    done += got
                 }
-                if got == 0 { throw StorageError.outOfRange(key) }
-                done += got
+                return true
             }
-            return true
+        } catch {
+            release()
+            throw error
         }
-        guard read else { return nil }
-        return try body(UnsafeRawBufferPointer(start: memory + (range.lowerBound - start), count: range.count))
+        guard read else {
+            release()
+            return nil
+        }
+        return StorageBuffer(base: memory + (range.lowerBound - start), count: range.count, release: release)
     }
 
     private static func read(_ descriptor: Int32, from offset: Int, count: Int, path: String, key: String) throws -> [UInt8] {
@@ -214,14 +223,14 @@ public struct LocalFolderStorage: StorageBackend {
         guard unlink(path) == 0 || errno == ENOENT else { throw Self.failure(path) }
     }
 
-    public func openUpload(_ key: String) throws -> any StorageUpload {
+    public func openUpload(_ key: String) async throws -> any StorageUpload {
         let path = try path(key)
         let directory = Self.parent(of: path)
         try makeDirectories(directory)
         return try LocalFolderUpload(path: path, temporary: try temporaryName(in: directory))
     }
 
-    public func removeUnfinished(prefix: String) async throws -> Int {
+    public func removeAbandonedUploads(prefix: String) async throws -> Int {
         try await BlockingIO.run { [self] in try removeTemporaries(in: prefix.isEmpty ? root : root + "/" + prefix) }
     }
 
@@ -319,6 +328,8 @@ final class LocalFolderUpload: StorageUpload, @unchecked Sendable {
     private let descriptor: Int32
     private var writer: AlignedFileWriter
     private var done = false
+    /// What an upload usually holds (a pack: about 8 MiB), for the size of its write buffer.
+    static let expectedSize = 8 << 20
 
     init(path: String, temporary: String) throws {
         self.path = path
@@ -327,7 +338,7 @@ final class LocalFolderUpload: StorageUpload, @unchecked Sendable {
         descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw LocalFolderStorage.failure(directory) }
         do {
-            writer = try AlignedFileWriter(descriptor: descriptor, size: PackBuilder.targetSize, direct: true, sparse: false)
+            writer = try AlignedFileWriter(descriptor: descriptor, size: Self.expectedSize, direct: true, sparse: false)
         } catch {
             close(descriptor)
             unlink(temporary)
@@ -342,10 +353,10 @@ final class LocalFolderUpload: StorageUpload, @unchecked Sendable {
         unlink(temporary)
     }
 
-    func write(_ bytes: UnsafeRawBufferPointer) throws {
+    func write(_ bytes: [UInt8]) async throws {
         precondition(!done, "an upload is written before it is committed")
         do {
-            try writer.write(bytes)
+            try await writer.write(bytes[...])
         } catch let error as AlignedFileWriter.Failure {
             throw LocalFolderStorage.failure(directory, error.code)
         }

@@ -3,6 +3,9 @@ public actor MemoryStorage: StorageBackend {
     private var files: [String: [UInt8]] = [:]
 
     public nonisolated let location = "memory"
+    public nonisolated var capabilities: StorageCapabilities {
+        StorageCapabilities(concurrentRequests: 64, atomicPutIfAbsent: true, rangedReadOverhead: 0)
+    }
 
     public init() {}
 
@@ -11,10 +14,10 @@ public actor MemoryStorage: StorageBackend {
         return data
     }
 
-    public func get(_ key: String, range: Range<Int>) throws -> [UInt8] {
+    public func read(_ key: String, range: Range<Int>) throws -> StorageBuffer {
         let data = try get(key)
         guard range.lowerBound >= 0, range.upperBound <= data.count else { throw StorageError.outOfRange(key) }
-        return Array(data[range])
+        return StorageBuffer(Array(data[range]))
     }
 
     public func put(_ key: String, _ data: [UInt8]) throws {

@@ -1,0 +1,36 @@
+import CairnTesting
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Storage failures that depend on privileges, run as an unprivileged user (CI runs as root,
+/// which writes anywhere: `runuser -u nobody` drops that).
+@Suite("Storage errors of an unprivileged user")
+struct StoragePermissionTests {
+    @Test func aDestinationThatCannotBeWrittenIsAClearErrorAndNothingIsWritten() throws {
+        let workspace = try Workspace()
+        try FileManager.default.createDirectory(atPath: workspace.source, withIntermediateDirectories: true)
+        try Data("data".utf8).write(to: URL(fileURLWithPath: workspace.source + "/a.txt"))
+        let asRoot = getuid() == 0
+        let prefix = asRoot ? ["/usr/sbin/runuser", "-u", "nobody", "--"] : []
+        if asRoot {
+            for path in [workspace.directory.path, workspace.source] { chmod(path, 0o755) }
+            chown(workspace.source + "/a.txt", 65534, 65534)
+            for folder in ["state", "cache"] {
+                try FileManager.default.createDirectory(atPath: workspace.directory.subpath(folder), withIntermediateDirectories: true)
+                chown(workspace.directory.subpath(folder), 65534, 65534)
+            }
+        }
+        // Readable by everyone, writable by its owner only: root's, or this user's without
+        // write permission.
+        chmod(workspace.destination, 0o555)
+        defer { chmod(workspace.destination, 0o755) }
+        let run = try workspace.cairn.run(["backup", "-q"], in: workspace.directory.path, environment: workspace.environment, prefix: prefix)
+        #expect(run.status == 1, "\(run.all)")
+        #expect(run.standardError.contains("permission denied: \(workspace.destination)"), "\(run.all)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: workspace.destination).isEmpty)
+    }
+}
