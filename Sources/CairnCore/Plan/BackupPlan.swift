@@ -124,11 +124,7 @@ public struct BackupPlan: Codable, Sendable, Equatable {
     /// Why the run would stop before saving anything (max-removed); nil when it would not.
     public var refusal: String?
 
-    public struct Expiration: Codable, Sendable, Equatable {
-        public var snapshot: String
-        public var time: Timestamp
-        public var reason: String
-    }
+    public typealias Expiration = PlannedExpiration
 
     /// Whether the run changes anything: a new repository, an entry, the set's sources, or a
     /// snapshot to expire. (A run without changes still records a snapshot: the job ran.)
@@ -373,20 +369,5 @@ public struct BackupPlan: Codable, Sendable, Equatable {
         var counts = "Plan: \(summary.newEntries) new, \(summary.changedEntries) changed, \(summary.removed) removed"
         if !expirations.isEmpty { counts += ", \(expirations.count) snapshot\(expirations.count == 1 ? "" : "s") to expire" }
         return "\(counts); about \(ByteCountText.format(summary.uploadEstimate)) to upload (\(ByteCountText.format(summary.bytesToRead)) to read)."
-    }
-}
-
-/// Sizes for people: `1.2 MB` (powers of 1000, as the plan's estimates are).
-public enum ByteCountText {
-    public static func format(_ bytes: UInt64) -> String {
-        if bytes < 1000 { return "\(bytes) B" }
-        let units = ["kB", "MB", "GB", "TB", "PB"]
-        var value = Double(bytes) / 1000
-        var unit = 0
-        while value >= 999.95, unit < units.count - 1 {
-            value /= 1000
-            unit += 1
-        }
-        return String(format: value < 10 ? "%.1f" : "%.0f", value) + " " + units[unit]
     }
 }

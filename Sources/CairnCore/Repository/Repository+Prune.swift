@@ -55,7 +55,7 @@ extension Repository {
     /// With `planned`, the expirations a plan listed are carried out, and nothing else:
     /// retention was evaluated once, when the plan was made.
     public func prune(
-        _ evaluation: RetentionEvaluation, now: Date, dryRun: Bool, currentGroup: SnapshotGroup? = nil, planned: [BackupPlan.Expiration]? = nil
+        _ evaluation: RetentionEvaluation, now: Date, dryRun: Bool, currentGroup: SnapshotGroup? = nil, planned: [PlannedExpiration]? = nil
     ) async throws -> PruneResult {
         var result = PruneResult()
         let records = try await snapshots()
