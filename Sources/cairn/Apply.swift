@@ -65,7 +65,7 @@ extension Cairn {
 
         func run() async throws {
             let config = try CommandSupport.loadConfig(options)
-            let colour = ANSI.enabled(for: 1)
+            let colour = ANSI.enabled(for: 1, environment: CommandSupport.run.variables)
             if let plan {
                 let saved: SavedPlan
                 do {

@@ -50,7 +50,7 @@ extension Cairn {
         func run() async throws {
             let config = try CommandSupport.loadConfig(options)
             let names = try CommandSupport.sets(sets, in: config)
-            let colour = ANSI.enabled(for: 1)
+            let colour = ANSI.enabled(for: 1, environment: CommandSupport.run.variables)
             let status = await JobRunning.run(config: config, sets: names, quiet: quiet, deltaMode: delta.mode, safety: safety) { _ in
                 var options = BackupJob.RunOptions(command: "backup")
                 options.verbose = verbose

@@ -5,10 +5,14 @@ import Foundation
 /// What commands that work on backup sets share: loading the config (its problems printed as
 /// `validate` prints them), choosing sets, and turning failures into messages and exit codes.
 enum CommandSupport {
+    /// The machine as this process sees it, read once: every command passes it down, so all
+    /// of a run agrees about the time, the host and the environment.
+    static let run = RunEnvironment.live()
+
     /// The valid config, or exit 1 after printing its problems.
     static func loadConfig(_ options: ConfigOptions) throws -> Config {
-        let result = ConfigLoader().load(explicitPath: options.config)
-        let formatter = DiagnosticFormatter(sources: result.sources, colour: ANSI.enabled(for: 2))
+        let result = ConfigLoader(run).load(explicitPath: options.config)
+        let formatter = DiagnosticFormatter(sources: result.sources, colour: ANSI.enabled(for: 2, environment: CommandSupport.run.variables))
         for problem in result.diagnostics.sorted where problem.severity == .error {
             Terminal.standardError(formatter.text(problem))
         }
@@ -22,8 +26,8 @@ enum CommandSupport {
     /// The sets named, or every set bound to this host (or to no host) when none is.
     static func sets(_ names: [String], in config: Config) throws -> [String] {
         if names.isEmpty {
-            let sets = config.backupSets(forHost: HostName.short).map(\.name)
-            if sets.isEmpty { fail("no backup set runs on this host (\(HostName.short)); name a set") }
+            let sets = config.backupSets(forHost: run.hostName).map(\.name)
+            if sets.isEmpty { fail("no backup set runs on this host (\(run.hostName)); name a set") }
             return sets
         }
         return names

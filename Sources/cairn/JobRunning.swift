@@ -11,13 +11,13 @@ enum JobRunning {
         make: (String) -> BackupJob.RunOptions
     ) async -> Int32 {
         Interruption.shared.install()
-        let log = JobLog()
+        let log = JobLog(environment: CommandSupport.run.variables)
         var statuses: [Int32] = []
         for name in sets {
             if Interruption.shared.isRequested { break }
             var context: SetContext
             do {
-                context = try SetContext(config: config, setName: name)
+                context = try SetContext(config: config, setName: name, run: CommandSupport.run)
                 context.deltaOverride = deltaMode
                 safety?.apply(to: &context)
             } catch {
@@ -30,7 +30,10 @@ enum JobRunning {
             if !quiet {
                 let terminal = isatty(2) == 1
                 options.progress = { plan in
-                    ProgressDisplay(files: plan.summary.newFiles + plan.summary.changedFiles, bytes: plan.summary.bytesToRead, terminal: terminal) {
+                    ProgressDisplay(
+                        files: plan.summary.newFiles + plan.summary.changedFiles, bytes: plan.summary.bytesToRead, terminal: terminal,
+                        clock: CommandSupport.run.clock, columns: Int(CommandSupport.run.variables["COLUMNS"] ?? "") ?? 100
+                    ) {
                         FileHandle.standardError.write(Data($0.utf8))
                     }
                 }

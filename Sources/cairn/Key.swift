@@ -58,7 +58,7 @@ struct NewKeyOptions: ParsableArguments {
         let here = SourceLocation(file: "command line", line: 1, column: 1)
         let source: SecretReference.Source =
             if let newKeyEnv { .environment(newKeyEnv) } else if let newKeyFile { .file(newKeyFile) } else { .command(newKeyCommand!) }
-        return Array(try SecretReference(source, at: here).resolve().utf8)
+        return Array(try SecretReference(source, at: here).resolve(environment: CommandSupport.run.variables).utf8)
     }
 }
 
@@ -76,7 +76,7 @@ extension Cairn.Key {
     ) async throws {
         let status = await CommandSupport.reporting("backup set '\(set)'") {
             let config = try CommandSupport.loadConfig(options)
-            let context = try SetContext(config: config, setName: set)
+            let context = try SetContext(config: config, setName: set, run: CommandSupport.run)
             guard let repository = try await context.openRepository() else {
                 throw SnapshotChoice.Failure.none("backup set '\(set)' has never been backed up (no repository at \(context.repositoryPath))")
             }
@@ -93,8 +93,8 @@ extension Cairn.Key {
     ) async throws {
         let config = try CommandSupport.loadConfig(options)
         let status = await CommandSupport.reporting("") {
-            let name = try set.map { try SetContext(config: config, setName: $0).profile.name } ?? profile!
-            let keys = try await ProfileKeys.open(config: config, profile: name)
+            let name = try set.map { try SetContext(config: config, setName: $0, run: CommandSupport.run).profile.name } ?? profile!
+            let keys = try await ProfileKeys.open(config: config, profile: name, run: CommandSupport.run)
             let sets = (keys.members.flatMap(\.sets) + keys.skipped.map(\.set)).sorted()
             let which = set.map { "set '\($0)' uses encryption profile '\(name)'" } ?? "encryption profile '\(name)'"
             print("\(which): acting on the repository of every set of the profile (\(sets.joined(separator: ", ")))")

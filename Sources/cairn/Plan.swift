@@ -67,12 +67,12 @@ extension Cairn {
 
         func run() async throws {
             let config = try CommandSupport.loadConfig(options)
-            let colour = ANSI.enabled(for: 1)
+            let colour = ANSI.enabled(for: 1, environment: CommandSupport.run.variables)
             var statuses: [Int32] = []
             var plans: [BackupPlan] = []
             for name in try CommandSupport.sets(sets, in: config) {
                 statuses.append(await CommandSupport.reporting("backup set '\(name)'") {
-                    var context = try SetContext(config: config, setName: name)
+                    var context = try SetContext(config: config, setName: name, run: CommandSupport.run)
                     context.deltaOverride = delta.mode
                     safety.apply(to: &context)
                     let job = try await BackupJob.plan(context)
@@ -86,7 +86,7 @@ extension Cairn {
                     return detailedExitcode && job.plan.hasChanges ? ExitStatus.changes : ExitStatus.success
                 })
             }
-            let document = SavedPlan(created: Date(), configDigest: config.digest, plans: plans)
+            let document = SavedPlan(created: CommandSupport.run.now, host: CommandSupport.run.hostName, configDigest: config.digest, plans: plans)
             if json { print(try document.json()) }
             if let out {
                 do {

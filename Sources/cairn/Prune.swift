@@ -46,7 +46,7 @@ extension Cairn {
         func run() async throws {
             let config = try CommandSupport.loadConfig(options)
             let status = await CommandSupport.reporting("prune of backup set '\(set)'") {
-                let context = try SetContext(config: config, setName: set)
+                let context = try SetContext(config: config, setName: set, run: CommandSupport.run)
                 guard let repository = try await context.openRepository() else {
                     throw SnapshotChoice.Failure.none("backup set '\(set)' has never been backed up (no repository at \(context.repositoryPath))")
                 }
@@ -72,7 +72,7 @@ extension Cairn {
                 let result: Repository.PruneResult
                 do {
                     result = try await repository.prune(
-                        retention.evaluation, now: Date(), dryRun: dryRun, currentGroup: expireOtherWriters ? nil : context.group)
+                        retention.evaluation, now: context.run.now, dryRun: dryRun, currentGroup: expireOtherWriters ? nil : context.group)
                     await lock.release()
                 } catch {
                     await lock.release()

@@ -42,7 +42,7 @@ extension Cairn {
         func run() async throws {
             let config = try CommandSupport.loadConfig(options)
             let status = await CommandSupport.reporting("repair of backup set '\(set)'") {
-                let context = try SetContext(config: config, setName: set)
+                let context = try SetContext(config: config, setName: set, run: CommandSupport.run)
                 guard let repository = try await context.openRepository() else {
                     throw SnapshotChoice.Failure.none("backup set '\(set)' has never been backed up (no repository at \(context.repositoryPath))")
                 }

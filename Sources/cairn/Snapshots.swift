@@ -30,7 +30,7 @@ extension Cairn {
         func run() async throws {
             let config = try CommandSupport.loadConfig(options)
             let status = await CommandSupport.reporting("backup set '\(set)'") {
-                let context = try SetContext(config: config, setName: set)
+                let context = try SetContext(config: config, setName: set, run: CommandSupport.run)
                 let repository = try await context.openRepository()
                 let records = try await repository?.snapshots().filter { $0.snapshot.set == set } ?? []
                 // A damaged snapshot's set is unknown: it is listed with every set of the repository.

@@ -30,7 +30,7 @@ extension Cairn {
         var show = false
 
         func run() async throws {
-            let loader = ConfigLoader()
+            let loader = ConfigLoader(CommandSupport.run)
             let result = loader.load(explicitPath: options.config)
             let problems = result.diagnostics.sorted
             if json {
@@ -40,7 +40,7 @@ extension Cairn {
                 }
                 print(report)
             } else {
-                let formatter = DiagnosticFormatter(sources: result.sources, colour: ANSI.enabled(for: 2))
+                let formatter = DiagnosticFormatter(sources: result.sources, colour: ANSI.enabled(for: 2, environment: CommandSupport.run.variables))
                 for problem in problems {
                     Terminal.standardError(formatter.text(problem))
                 }

@@ -71,6 +71,7 @@ func localSetContext(_ directory: TemporaryDirectory, extra: String = "", timezo
             sources: [./source]
         \(extra)
         """)
-    let result = ConfigLoader(environment: ["HOME": directory.path], currentDirectory: directory.path).load(path: "cairn.yaml")
-    return try SetContext(config: try #require(result.config), setName: "files", environment: environment)
+    let run = RunEnvironment.live()
+    let result = ConfigLoader(environment: ["HOME": directory.path], now: run.now, hostName: run.hostName, currentDirectory: directory.path).load(path: "cairn.yaml")
+    return try SetContext(config: try #require(result.config), setName: "files", run: run.with(variables: environment))
 }

@@ -125,7 +125,7 @@ struct DecoderFuzzTests {
         // Key files and the descriptor: JSON, with numbers that drive memory (scrypt).
         let file = try KeyFile.wrap(
             try MasterKey.random(), passphrase: Array("p".utf8), algorithm: .aes256GCM, repositoryID: "ab", parameters: ScryptParameters(logN: 10, r: 8, p: 1),
-            label: nil, now: Date())
+            label: nil, run: .live())
         for input in Self.mutations(of: try KeyFile.encode(file), count: 1500, seed: seed) {
             if let decoded = try? KeyFile.decode(input, at: "k") {
                 _ = try? decoded.unwrap(passphrase: Array("p".utf8), algorithm: .aes256GCM, repositoryID: "ab")

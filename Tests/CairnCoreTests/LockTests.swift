@@ -18,7 +18,7 @@ struct LockTests {
             Issue.record("a second writer got the lock")
         } catch let RepositoryError.locked(message) {
             #expect(message.contains("cairn backup docs by"))
-            #expect(message.contains("@\(HostName.short), pid \(getpid()), since"))
+            #expect(message.contains("@\(RunEnvironment.live().hostName), pid \(getpid()), since"))
         }
         let reader = try await repository.lock(.shared, command: "cairn restore docs")
         await reader.release()
@@ -43,7 +43,7 @@ struct LockTests {
         let now = Date()
         // A process of this host that no longer exists.
         let dead = LockRecord(
-            mode: .exclusive, host: HostName.short, pid: Int32.max - 1, user: "u", command: "cairn prune",
+            mode: .exclusive, host: RunEnvironment.live().hostName, pid: Int32.max - 1, user: "u", command: "cairn prune",
             start: Timestamp(now), refreshed: Timestamp(now))
         _ = try await repository.writeLock(dead, id: try .random())
         // Another host's lease not refreshed for 31 minutes.

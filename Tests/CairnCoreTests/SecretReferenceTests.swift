@@ -22,11 +22,11 @@ struct SecretReferenceTests {
         let directory = try TemporaryDirectory()
         let unix = try directory.write("key", "line one\n\n")
         let windows = try directory.write("key-crlf", "s3cret\r\n")
-        #expect(try SecretReference(.file(unix), at: here).resolve() == "line one\n")
-        #expect(try SecretReference(.file(windows), at: here).resolve() == "s3cret")
+        #expect(try SecretReference(.file(unix), at: here).resolve(environment: [:]) == "line one\n")
+        #expect(try SecretReference(.file(windows), at: here).resolve(environment: [:]) == "s3cret")
         let missing = directory.subpath("missing")
         #expect(throws: SecretReference.ResolutionError.unreadableFile(missing, here)) {
-            try SecretReference(.file(missing), at: here).resolve()
+            try SecretReference(.file(missing), at: here).resolve(environment: [:])
         }
     }
 

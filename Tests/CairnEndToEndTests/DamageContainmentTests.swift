@@ -116,7 +116,11 @@ struct DamageContainmentTests {
         let text = String(decoding: try #require(FileManager.default.contents(atPath: key)), as: UTF8.self)
         let range = try #require(text.range(of: "\"wrapped\" : \""))
         var bytes = Array(text.utf8)
-        let at = text.utf8.distance(from: text.utf8.startIndex, to: range.upperBound) + 5
+        // A letter or digit of the base64 text, not the "/" of an escaped "\/" (changing that
+        // would break the JSON instead of the wrapped key).
+        var at = text.utf8.distance(from: text.utf8.startIndex, to: range.upperBound) + 5
+        func isAlphanumeric(_ byte: UInt8) -> Bool { (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte) }
+        while !isAlphanumeric(bytes[at]) || bytes[at - 1] == UInt8(ascii: "\\") { at += 1 }
         bytes[at] = bytes[at] == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
         try Data(bytes).write(to: URL(fileURLWithPath: key))
 
@@ -142,7 +146,7 @@ struct DamageContainmentTests {
         try await opened.flush()
         _ = try await opened.save(
             Snapshot(
-                set: "files", host: HostName.short, user: "x", start: Timestamp(Date()), end: Timestamp(Date()), status: .complete, tree: tree.id,
+                set: "files", host: RunEnvironment.live().hostName, user: "x", start: Timestamp(Date()), end: Timestamp(Date()), status: .complete, tree: tree.id,
                 parent: nil, sources: [workspace.source], statistics: Snapshot.Statistics()))
 
         let target = workspace.directory.subpath("restore")

@@ -13,14 +13,16 @@ public struct ConfigLoader: Sendable {
     public var hostName: String
     public var currentDirectory: String
 
-    public init(
-        environment: [String: String] = ProcessInfo.processInfo.environment, now: Date = Date(),
-        hostName: String = HostName.short, currentDirectory: String = FileManager.default.currentDirectoryPath
-    ) {
+    public init(environment: [String: String], now: Date, hostName: String, currentDirectory: String) {
         self.environment = environment
         self.now = now
         self.hostName = hostName
         self.currentDirectory = currentDirectory
+    }
+
+    /// A loader that sees what `run` sees.
+    public init(_ run: RunEnvironment) {
+        self.init(environment: run.variables, now: run.now, hostName: run.hostName, currentDirectory: run.currentDirectory)
     }
 
     public struct Result: Sendable {
@@ -105,13 +107,5 @@ extension Diagnostics {
             case .warning: warning(diagnostic.message, at: diagnostic.location)
             }
         }
-    }
-}
-
-/// This machine's short host name, as `host:` in a backup set names it.
-public enum HostName {
-    public static var short: String {
-        let full = ProcessInfo.processInfo.hostName
-        return String(full.split(separator: ".").first ?? Substring(full))
     }
 }

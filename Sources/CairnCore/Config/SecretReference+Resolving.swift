@@ -27,7 +27,7 @@ extension SecretReference {
     /// The secret's value, read only now that it is needed. One trailing newline of a file or a
     /// command's output is dropped; an empty secret is an error. Error messages name the
     /// reference and its place, never the value.
-    public func resolve(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> String {
+    public func resolve(environment: [String: String]) throws -> String {
         var value: String
         switch source {
         case .environment(let name):

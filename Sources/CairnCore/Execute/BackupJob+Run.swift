@@ -57,11 +57,11 @@ extension BackupJob {
 
     public static func run(_ context: SetContext, options: RunOptions, output report: @escaping @Sendable (String) -> Void) async -> Outcome {
         let jobID = (try? ObjectID.random()) ?? ObjectID([UInt8](repeating: 1, count: 32))
-        let started = Date()
-        let runner = CommandRunner(environment: context.environment)
+        let started = context.run.now
+        let runner = CommandRunner(context.run)
         var outcome = Outcome(
             report: JobReport(
-                job: jobID.hex, set: context.set.name, command: options.command, host: HostName.short, start: Timestamp(started),
+                job: jobID.hex, set: context.set.name, command: options.command, host: context.run.hostName, start: Timestamp(started),
                 end: Timestamp(started), status: "failed", snapshot: nil, plan: nil, statistics: nil, problems: [], drift: [], commands: [],
                 failure: nil),
             result: nil, drift: nil, problems: [], failure: nil)
@@ -102,7 +102,7 @@ extension BackupJob {
                 }
             }
             outcome.report.status = outcome.failure != nil && status == "complete" ? "failed" : status
-            outcome.report.end = Timestamp(Date())
+            outcome.report.end = Timestamp(context.run.now)
             outcome.report.failure = outcome.failure
             outcome.report.problems = outcome.problems.map { JobReport.ProblemRecord(path: $0.path.description, message: $0.message) }
             return outcome
@@ -133,7 +133,7 @@ extension BackupJob {
                         return await finish(runPost: false)
                     }
                     // The job starts now: the time at the prompt is not part of it.
-                    outcome.report.start = Timestamp(Date())
+                    outcome.report.start = Timestamp(context.run.now)
                     if hasPre {
                         await runPreCommands()
                         guard outcome.failure == nil else { return await finish(runPost: true) }
@@ -149,7 +149,7 @@ extension BackupJob {
                                     outcome.cancelled = true
                                     return await finish(runPost: true)
                                 }
-                                outcome.report.start = Timestamp(Date())
+                                outcome.report.start = Timestamp(context.run.now)
                             }
                         }
                     } else {
@@ -184,7 +184,7 @@ extension BackupJob {
                     let progress = options.progress?(job.plan)
                     let deadline = context.maxDuration.map { Date(timeIntervalSince1970: TimeInterval(job.started.seconds) + TimeInterval($0.seconds)) }
                     let result = try await job.execute(id: jobID, progress: progress) {
-                        Interruption.shared.isRequested || deadline.map { Date() >= $0 } ?? false
+                        Interruption.shared.isRequested || deadline.map { context.run.now >= $0 } ?? false
                     }
                     progress?.clear()
                     outcome.result = result
@@ -205,7 +205,7 @@ extension BackupJob {
                         // Exactly what the plan listed: retention was evaluated once, at the plan's time.
                         let planned = options.saved?.expirations ?? job.plan.expirations
                         outcome.report.prune = await Self.prune(
-                            repository, retention, group: context.group, now: Date(), planned: planned, command: options.command)
+                            repository, retention, group: context.group, now: context.run.now, planned: planned, command: options.command)
                     }
                 }
             }

@@ -38,7 +38,8 @@ public struct BackupJob {
     }
 
     /// Plans the backup of a set. Reads, never writes.
-    public static func plan(_ context: SetContext, now: Date = Date()) async throws -> BackupJob {
+    public static func plan(_ context: SetContext, now: Date? = nil) async throws -> BackupJob {
+        let now = now ?? context.run.now
         try context.requireBuiltFeatures()
         try context.checkSources()
         let repository = try await context.openRepository()
@@ -194,8 +195,8 @@ public struct BackupJob {
         let problems = scanProblems + runner.problems
         statistics.problems = problems.count
         var snapshot = Snapshot(
-            set: context.set.name, host: HostName.short, user: ProcessInfo.processInfo.userName, start: started,
-            end: Timestamp(Date()), status: runner.wasInterrupted ? .partial : problems.isEmpty ? .complete : .incomplete, tree: tree,
+            set: context.set.name, host: context.run.hostName, user: context.run.userName, start: started,
+            end: Timestamp(context.run.now), status: runner.wasInterrupted ? .partial : problems.isEmpty ? .complete : .incomplete, tree: tree,
             parent: previous?.id, sources: context.set.sources.map(\.value), statistics: statistics)
         snapshot.absentSources = absentSources.isEmpty ? nil : absentSources.map(\.description)
         FaultInjection.reach("before-snapshot")

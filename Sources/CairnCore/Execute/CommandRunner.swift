@@ -25,9 +25,16 @@ public struct CommandRunner: Sendable {
     }
 
     public var environment: [String: String]
+    public var processRunner: any ProcessRunning
 
-    public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
+    public init(environment: [String: String], processRunner: (any ProcessRunning)? = nil) {
         self.environment = environment
+        self.processRunner = processRunner ?? ShellProcess()
+    }
+
+    /// Commands as `run` says: its variables, its runner.
+    public init(_ run: RunEnvironment) {
+        self.init(environment: run.variables, processRunner: run.processRunner)
     }
 
     /// Runs one command; `variables` (CAIRN_SET, CAIRN_JOB_ID, CAIRN_STATUS) are added to its environment.
@@ -37,9 +44,9 @@ public struct CommandRunner: Sendable {
         for (name, value) in variables { merged[name] = value }
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("cairn-command-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: scratch) }
-        let exit: ShellProcess.Exit
+        let exit: ProcessExit
         do {
-            exit = try await ShellProcess.run(
+            exit = try await processRunner.run(
                 command.run, directory: command.cwd ?? merged["HOME"] ?? "/", environment: merged, output: scratch,
                 timeout: command.timeout.map { TimeInterval($0.seconds) })
         } catch {

@@ -58,7 +58,7 @@ public struct JobReport: Codable, Sendable, Equatable {
 public struct JobLog: Sendable {
     public let directory: String
 
-    public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
+    public init(environment: [String: String]) {
         let base = environment["XDG_STATE_HOME"].flatMap { $0.hasPrefix("/") ? $0 : nil }
             ?? (environment["HOME"] ?? NSHomeDirectory()) + "/.local/state"
         directory = base + "/cairn/logs"

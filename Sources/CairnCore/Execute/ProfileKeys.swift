@@ -103,7 +103,7 @@ public struct ProfileKeys: Sendable {
     /// Opens every repository of `profile` with the profile's current key; fails, naming each,
     /// when one cannot be opened (a wrong key, a missing destination, damage).
     public static func open(
-        config: Config, profile name: String, environment: [String: String] = ProcessInfo.processInfo.environment
+        config: Config, profile name: String, run: RunEnvironment
     ) async throws -> ProfileKeys {
         guard let profile = config.encryption[name] else {
             throw Failure.unknownProfile(name, suggestion: Suggestion.didYouMean(name, among: config.encryption.keys))
@@ -115,7 +115,7 @@ public struct ProfileKeys: Sendable {
         // Sets that share a folder share a repository.
         var folders: [(location: String, sets: [String])] = []
         for set in sets {
-            let location = PathExpansion.normalize(try SetContext(config: config, setName: set, environment: environment).repositoryPath)
+            let location = PathExpansion.normalize(try SetContext(config: config, setName: set, run: run).repositoryPath)
             if let index = folders.firstIndex(where: { $0.location == location }) {
                 folders[index].sets.append(set)
             } else {
@@ -125,7 +125,7 @@ public struct ProfileKeys: Sendable {
 
         var members: [Member] = [], skipped: [Skipped] = [], problems: [String] = []
         for folder in folders {
-            let context = try SetContext(config: config, setName: folder.sets[0], environment: environment)
+            let context = try SetContext(config: config, setName: folder.sets[0], run: run)
             let named = "\(folder.location) (\(folder.sets.count == 1 ? "set" : "sets") \(folder.sets.joined(separator: ", ")))"
             do {
                 guard let repository = try await context.openRepository() else {

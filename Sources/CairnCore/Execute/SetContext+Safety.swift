@@ -9,7 +9,7 @@ import Foundation
 extension SetContext {
     /// The group this config's runs of the set make on this host.
     public var group: SnapshotGroup {
-        SnapshotGroup(set: set.name, host: HostName.short, sources: set.sources.map(\.value))
+        SnapshotGroup(set: set.name, host: run.hostName, sources: set.sources.map(\.value))
     }
 
     /// Fails when a source that is not optional does not exist (or cannot be reached): an

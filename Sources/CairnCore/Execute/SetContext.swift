@@ -6,7 +6,10 @@ public struct SetContext: Sendable {
     public let set: BackupSet
     public let account: Account
     public let profile: EncryptionProfile
-    public let environment: [String: String]
+    /// The machine as this run sees it: clock, host, zone, variables, command runner.
+    public let run: RunEnvironment
+    /// The run's environment variables.
+    public var environment: [String: String] { run.variables }
     /// `--delta-mode`: how this run stores changed files of a set with in-file delta.
     public var deltaOverride: DeltaModeOverride?
     /// `max-removed`, or `--max-removed` for one run; nil: off.
@@ -30,7 +33,7 @@ public struct SetContext: Sendable {
         }
     }
 
-    public init(config: Config, setName: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
+    public init(config: Config, setName: String, run: RunEnvironment) throws {
         guard let set = config.backupSets[setName] else {
             throw Failure.unknownSet(setName, suggestion: Suggestion.didYouMean(setName, among: config.backupSets.keys))
         }
@@ -39,7 +42,7 @@ public struct SetContext: Sendable {
         self.set = set
         self.account = config.accounts[set.account.value]!
         self.profile = config.encryption[set.encryption.value]!
-        self.environment = environment
+        self.run = run
         self.maxRemoved = set.maxRemoved
     }
 
@@ -99,7 +102,7 @@ public struct SetContext: Sendable {
     public func openRepository() async throws -> Repository? {
         let storage = try storage()
         guard try await Repository.exists(in: storage) else { return nil }
-        let repository = try await Repository.open(storage: storage, passphrase: try passphrase())
+        let repository = try await Repository.open(storage: storage, passphrase: try passphrase(), run: run)
         DamageWarnings.tell(await repository.warnings)
         if let expected = algorithm?.rawValue ?? Optional("none"), repository.descriptor.encryption != expected {
             throw Failure.destination(
@@ -111,12 +114,12 @@ public struct SetContext: Sendable {
 
     /// The set's new repository's identity and first key (the key derivation runs now).
     public func prepareRepository() throws -> Repository.Prepared {
-        try Repository.Prepared.make(algorithm: algorithm, passphrase: try passphrase(), location: repositoryPath)
+        try Repository.Prepared.make(algorithm: algorithm, passphrase: try passphrase(), run: run, location: repositoryPath)
     }
 
     /// Creates the set's repository with its profile's algorithm and key.
     public func createRepository(prepared: Repository.Prepared? = nil) async throws -> Repository {
-        let repository = try await Repository.create(storage: try storage(), prepared: try prepared ?? prepareRepository())
+        let repository = try await Repository.create(storage: try storage(), prepared: try prepared ?? prepareRepository(), run: run)
         await repository.setCompression(set.compression)
         return repository
     }

@@ -6,10 +6,11 @@ import Foundation
 
 /// A `/bin/sh -c` command in its own process group, so a timeout stops it and everything it
 /// started, with standard output and standard error going to one file.
-enum ShellProcess {
-    struct Exit {
-        var status: Int32
-        var timedOut: Bool
+struct ShellProcess: ProcessRunning {
+    typealias Exit = ProcessExit
+
+    func run(_ command: String, directory: String, environment: [String: String], output: String, timeout: TimeInterval?) async throws -> ProcessExit {
+        try await Self.run(command, directory: directory, environment: environment, output: output, timeout: timeout)
     }
 
     static func run(_ command: String, directory: String, environment: [String: String], output: String, timeout: TimeInterval?) async throws -> Exit {
@@ -38,20 +39,22 @@ enum ShellProcess {
         let spawned = posix_spawn(&pid, "/bin/sh", &actions, &attributes, arguments, variables)
         guard spawned == 0 else { throw FileMetadata.Failure(path: FilePath(directory), operation: "start a command", code: spawned) }
 
-        let deadline = timeout.map { Date().addingTimeInterval($0) }
+        // Timeouts are lengths of time: measured on the monotonic clock, not the time of day.
+        let clock = ContinuousClock()
+        let deadline = timeout.map { clock.now + .milliseconds(Int64($0 * 1000)) }
         var status: Int32 = 0
         var timedOut = false
-        var terminatedAt: Date?
+        var terminatedAt: ContinuousClock.Instant?
         while true {
             let result = waitpid(pid, &status, WNOHANG)
             if result == pid { break }
             if result < 0 && errno != EINTR { break }
-            if let deadline, Date() >= deadline, terminatedAt == nil {
+            if let deadline, clock.now >= deadline, terminatedAt == nil {
                 timedOut = true
                 kill(-pid, SIGTERM)
-                terminatedAt = Date()
+                terminatedAt = clock.now
             }
-            if let terminatedAt, Date().timeIntervalSince(terminatedAt) > 5 { kill(-pid, SIGKILL) }
+            if let terminatedAt, terminatedAt.duration(to: clock.now) > .seconds(5) { kill(-pid, SIGKILL) }
             try? await Task.sleep(nanoseconds: 10_000_000)
         }
         if timedOut { kill(-pid, SIGKILL) }  // what the shell left behind

@@ -16,14 +16,22 @@ public final class ProgressDisplay: ProgressSink, @unchecked Sendable {
     private let totalBytes: UInt64
     private let terminal: Bool
     private let write: @Sendable (String) -> Void
-    private let started = Date()
+    private let clock: any WallClock
+    private let columns: Int
+    private let started: Date
     private var files = 0
     private var bytes: UInt64 = 0
     private var current = ""
     private var lastDrawn = Date.distantPast
     private var drewLine = false
 
-    public init(files: Int, bytes: UInt64, terminal: Bool, write: @escaping @Sendable (String) -> Void) {
+    /// `columns` is the terminal's width (`COLUMNS`).
+    public init(
+        files: Int, bytes: UInt64, terminal: Bool, clock: any WallClock = SystemClock(), columns: Int = 100, write: @escaping @Sendable (String) -> Void
+    ) {
+        self.clock = clock
+        self.columns = columns
+        started = clock.now()
         totalFiles = files
         totalBytes = bytes
         self.terminal = terminal
@@ -62,7 +70,8 @@ public final class ProgressDisplay: ProgressSink, @unchecked Sendable {
     }
 
     /// The status text: `12/345 files, 1.2 GB of 3.4 GB, 120 MB/s, 0:20 left: /path`.
-    public func status(now: Date = Date()) -> String {
+    public func status(now: Date? = nil) -> String {
+        let now = now ?? clock.now()
         let elapsed = max(now.timeIntervalSince(started), 0.001)
         let rate = Double(bytes) / elapsed
         var text = "\(files)/\(totalFiles) files, \(ByteCountText.format(bytes)) of \(ByteCountText.format(totalBytes)), \(ByteCountText.format(UInt64(rate)))/s"
@@ -76,14 +85,13 @@ public final class ProgressDisplay: ProgressSink, @unchecked Sendable {
     private func draw() {
         lock.lock()
         defer { lock.unlock() }
-        let now = Date()
+        let now = clock.now()
         let interval: TimeInterval = terminal ? 0.2 : 10
         guard now.timeIntervalSince(lastDrawn) >= interval else { return }
         if !terminal && now.timeIntervalSince(started) < interval { return }
         lastDrawn = now
         let text = status(now: now)
         if terminal {
-            let columns = Int(ProcessInfo.processInfo.environment["COLUMNS"] ?? "") ?? 100
             var line = text + ": " + current
             if line.count > columns - 1 { line = String(line.prefix(columns - 2)) + "…" }
             write("\r\u{1B}[K" + line)

@@ -16,11 +16,11 @@ public struct SavedPlan: Codable, Sendable, Equatable {
     public var configDigest: String
     public var plans: [BackupPlan]
 
-    public init(created: Date, configDigest: String, plans: [BackupPlan]) {
+    public init(created: Date, host: String, configDigest: String, plans: [BackupPlan]) {
         format = Self.formatName
         version = Self.currentVersion
         self.created = Timestamp(created)
-        host = HostName.short
+        self.host = host
         self.configDigest = configDigest
         self.plans = plans
     }

@@ -61,7 +61,7 @@ public final class RepositoryLock: @unchecked Sendable {
             while !Task.isCancelled {
                 try? await Task.sleep(nanoseconds: UInt64(LockRecord.refreshEvery * 1e9))
                 guard let self, !Task.isCancelled else { return }
-                self.record.refreshed = Timestamp(Date())
+                self.record.refreshed = Timestamp(repository.run.now)
                 _ = try? await repository.writeLock(self.record, id: self.id)
             }
         }
@@ -85,13 +85,13 @@ extension Repository {
     }
 
     /// The leases in the repository, removing stale ones.
-    public func locks(now: Date = Date(), removingStale: Bool = true) async throws -> [(id: ObjectID, record: LockRecord)] {
+    public func locks(now: Date? = nil, removingStale: Bool = true) async throws -> [(id: ObjectID, record: LockRecord)] {
         var result: [(ObjectID, LockRecord)] = []
         for id in try await fileIDs(in: "locks") {
             guard let plaintext = try? await loadFile(.lock, in: "locks", id: id),
                 let record = try? JSONDecoder().decode(LockRecord.self, from: Data(plaintext))
             else { continue }
-            if record.isStale(now: now, host: HostName.short) {
+            if record.isStale(now: now ?? run.now, host: run.hostName) {
                 if removingStale { try? await storage.delete("locks/\(id.hex)") }
                 continue
             }
@@ -101,7 +101,8 @@ extension Repository {
     }
 
     /// Takes a lease, or fails naming the holder of a conflicting one.
-    public func lock(_ mode: LockRecord.Mode, command: String, now: Date = Date()) async throws -> RepositoryLock {
+    public func lock(_ mode: LockRecord.Mode, command: String, now: Date? = nil) async throws -> RepositoryLock {
+        let now = now ?? run.now
         func conflict(_ others: [(id: ObjectID, record: LockRecord)], except mine: ObjectID?) -> LockRecord? {
             others.first { $0.id != mine && mode.conflicts(with: $0.record.mode) }?.record
         }
@@ -109,7 +110,7 @@ extension Repository {
             throw RepositoryError.locked("the repository at \(storage.location) is locked: \(holder.holder); try again when it has finished")
         }
         let record = LockRecord(
-            mode: mode, host: HostName.short, pid: getpid(), user: ProcessInfo.processInfo.userName, command: command,
+            mode: mode, host: run.hostName, pid: getpid(), user: run.userName, command: command,
             start: Timestamp(now), refreshed: Timestamp(now))
         let id: ObjectID
         do {

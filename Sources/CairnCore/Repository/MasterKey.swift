@@ -65,14 +65,14 @@ public struct KeyFile: Codable, Sendable, Equatable {
 
     static func wrap(
         _ master: MasterKey, passphrase: [UInt8], algorithm: AEAD.Algorithm, repositoryID: String,
-        parameters: ScryptParameters, label: String?, now: Date
+        parameters: ScryptParameters, label: String?, run: RunEnvironment
     ) throws -> KeyFile {
         let salt = try SecureRandom.bytes(32)
         let wrappingKey = try parameters.deriveKey(passphrase: passphrase, salt: salt)
         let sealed = try AEAD(algorithm, key: wrappingKey).seal(master.bytes, associatedData: associatedData(repositoryID: repositoryID))
         var file = KeyFile(
             version: currentVersion, kdf: "scrypt", scrypt: parameters, salt: Data(salt), wrapped: Data(sealed),
-            created: now, host: HostName.short, user: ProcessInfo.processInfo.userName, label: label, checksum: nil,
+            created: run.now, host: run.hostName, user: run.userName, label: label, checksum: nil,
             repository: repositoryID)
         // Round-tripped first, so the checksum is of what a reader decodes (times in seconds).
         file = try RepositoryDescriptor.decoder.decode(KeyFile.self, from: try RepositoryDescriptor.encoder.encode(file))

@@ -42,12 +42,12 @@ extension Repository {
 
     /// Adds a user key under `id` (a new random one by default); returns its id.
     public func addKey(
-        passphrase: [UInt8], label: String?, id: String? = nil, scrypt: ScryptParameters = .standard, now: Date = Date()
+        passphrase: [UInt8], label: String?, id: String? = nil, scrypt: ScryptParameters = .standard
     ) async throws -> String {
         guard let master, let algorithm = encryptionAlgorithm else {
             throw RepositoryError.unsupported("the repository at \(storage.location) is not encrypted, so it has no keys")
         }
-        let file = try KeyFile.wrap(master, passphrase: passphrase, algorithm: algorithm, repositoryID: descriptor.id, parameters: scrypt, label: label, now: now)
+        let file = try KeyFile.wrap(master, passphrase: passphrase, algorithm: algorithm, repositoryID: descriptor.id, parameters: scrypt, label: label, run: run)
         let id = try id ?? Self.newKeyID()
         try await storage.put("keys/\(id)", try KeyFile.encode(file))
         return id
@@ -88,9 +88,9 @@ extension Repository {
     }
 
     /// Replaces the key in use by a new one: the new key is written before the old one goes.
-    public func changeKey(to passphrase: [UInt8], label: String?, scrypt: ScryptParameters = .standard, now: Date = Date()) async throws -> String {
+    public func changeKey(to passphrase: [UInt8], label: String?, scrypt: ScryptParameters = .standard) async throws -> String {
         guard openedWith != nil else { throw RepositoryError.unsupported("the repository at \(storage.location) is not encrypted, so it has no keys") }
-        let id = try await addKey(passphrase: passphrase, label: label, scrypt: scrypt, now: now)
+        let id = try await addKey(passphrase: passphrase, label: label, scrypt: scrypt)
         try await removeKeyInUse()
         return id
     }

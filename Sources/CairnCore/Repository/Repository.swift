@@ -16,6 +16,8 @@ public actor Repository {
     /// What a file's content hash starts with (`ContentHasher`): keyed, so it says nothing to
     /// someone without the key.
     public nonisolated let contentHashPrefix: [UInt8]
+    /// The clock, host and user that locks, keys and snapshots record.
+    public nonisolated let run: RunEnvironment
 
     var compressor = Compressor(.default)
     var index = RepositoryIndex()
@@ -47,8 +49,9 @@ public actor Repository {
     /// next one fills.
     static let uploadsInFlight = 1
 
-    init(storage: any StorageBackend, descriptor: RepositoryDescriptor, master: MasterKey?, openedWith: String?) throws {
+    init(storage: any StorageBackend, descriptor: RepositoryDescriptor, master: MasterKey?, openedWith: String?, run: RunEnvironment) throws {
         self.storage = storage
+        self.run = run
         self.descriptor = descriptor
         self.master = master
         self.openedWith = openedWith
@@ -88,14 +91,13 @@ public actor Repository {
         let keyFile: KeyFile?
 
         public static func make(
-            algorithm: AEAD.Algorithm?, passphrase: [UInt8]?, scrypt: ScryptParameters = .standard, now: Date = Date(),
-            location: String
+            algorithm: AEAD.Algorithm?, passphrase: [UInt8]?, scrypt: ScryptParameters = .standard, run: RunEnvironment, location: String
         ) throws -> Prepared {
             let id = try ObjectID.random()
             guard let algorithm else { return Prepared(id: id, algorithm: nil, master: nil, keyFile: nil) }
             guard let passphrase else { throw RepositoryError.keyNeeded(location) }
             let key = try MasterKey.random()
-            let file = try KeyFile.wrap(key, passphrase: passphrase, algorithm: algorithm, repositoryID: id.hex, parameters: scrypt, label: "first key", now: now)
+            let file = try KeyFile.wrap(key, passphrase: passphrase, algorithm: algorithm, repositoryID: id.hex, parameters: scrypt, label: "first key", run: run)
             return Prepared(id: id, algorithm: algorithm, master: key, keyFile: file)
         }
     }
@@ -104,18 +106,18 @@ public actor Repository {
     /// (encryption `none`).
     public static func create(
         storage: any StorageBackend, algorithm: AEAD.Algorithm?, passphrase: [UInt8]?,
-        scrypt: ScryptParameters = .standard, now: Date = Date()
+        scrypt: ScryptParameters = .standard, run: RunEnvironment = .live()
     ) async throws -> Repository {
-        let prepared = try Prepared.make(algorithm: algorithm, passphrase: passphrase, scrypt: scrypt, now: now, location: storage.location)
-        return try await create(storage: storage, prepared: prepared, now: now)
+        let prepared = try Prepared.make(algorithm: algorithm, passphrase: passphrase, scrypt: scrypt, run: run, location: storage.location)
+        return try await create(storage: storage, prepared: prepared, run: run)
     }
 
     /// Creates a repository from what `Prepared.make` made.
-    public static func create(storage: any StorageBackend, prepared: Prepared, now: Date = Date()) async throws -> Repository {
+    public static func create(storage: any StorageBackend, prepared: Prepared, run: RunEnvironment = .live()) async throws -> Repository {
         if try await storage.stat(RepositoryDescriptor.fileName) != nil {
             throw RepositoryError.alreadyExists(storage.location)
         }
-        let descriptor = RepositoryDescriptor(id: prepared.id, encryption: prepared.algorithm?.rawValue ?? "none", created: now)
+        let descriptor = RepositoryDescriptor(id: prepared.id, encryption: prepared.algorithm?.rawValue ?? "none", created: run.now)
         var keyName: String?
         if let file = prepared.keyFile {
             let name = "keys/" + (try ObjectID.random()).hex
@@ -127,12 +129,12 @@ public actor Repository {
         guard try await storage.putIfAbsent(RepositoryDescriptor.fileName, try descriptor.encoded()) else {
             throw RepositoryError.alreadyExists(storage.location)
         }
-        return try Repository(storage: storage, descriptor: descriptor, master: prepared.master, openedWith: keyName)
+        return try Repository(storage: storage, descriptor: descriptor, master: prepared.master, openedWith: keyName, run: run)
     }
 
     /// Opens a repository with the user key `passphrase` (nil for an unencrypted repository),
     /// loads its index and finds packs that no index lists yet.
-    public static func open(storage: any StorageBackend, passphrase: [UInt8]?) async throws -> Repository {
+    public static func open(storage: any StorageBackend, passphrase: [UInt8]?, run: RunEnvironment = .live()) async throws -> Repository {
         let descriptor = try await readDescriptor(storage)
         var warnings: [String] = []
         var master: MasterKey?
@@ -169,7 +171,7 @@ public actor Repository {
                 throw RepositoryError.wrongKey(storage.location, tried: keys.count, damaged: warnings)
             }
         }
-        let repository = try Repository(storage: storage, descriptor: descriptor, master: master, openedWith: opened)
+        let repository = try Repository(storage: storage, descriptor: descriptor, master: master, openedWith: opened, run: run)
         await repository.noteWarnings(warnings)
         try await repository.loadIndex()
         return repository

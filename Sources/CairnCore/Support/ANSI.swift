@@ -15,7 +15,7 @@ public enum ANSI {
     }
 
     /// Whether to colour what goes to `descriptor`: a terminal, and NO_COLOR unset or empty.
-    public static func enabled(for descriptor: Int32, environment: [String: String] = ProcessInfo.processInfo.environment) -> Bool {
+    public static func enabled(for descriptor: Int32, environment: [String: String]) -> Bool {
         guard isatty(descriptor) == 1 else { return false }
         return (environment["NO_COLOR"] ?? "").isEmpty && environment["TERM"] != "dumb"
     }

@@ -62,8 +62,8 @@ public enum FaultInjection {
         guard plan.signal == SIGINT || plan.signal == SIGTERM else { return }
         // The handler of SIGINT and SIGTERM runs on another thread: wait for it, so the point
         // where the job notices the signal is the same in every run.
-        let deadline = Date().addingTimeInterval(5)
-        while !Interruption.shared.isRequested && Date() < deadline { usleep(1000) }
+        let deadline = ContinuousClock.now + .seconds(5)
+        while !Interruption.shared.isRequested && ContinuousClock.now < deadline { usleep(1000) }
     }
 }
 

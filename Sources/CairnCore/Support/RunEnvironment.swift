@@ -1,0 +1,99 @@
+import Foundation
+import Synchronization
+
+/// What a run takes from the machine it runs on: the time, the host's and user's names, the
+/// time zone, the environment variables, the current folder and the runner of commands.
+///
+/// Commands make one (`live()`) and pass it down; nothing in CairnCore reads the real clock,
+/// host, zone or environment except through it. Tests and `--now` pass their own, so plan and
+/// apply agree about "now", and schedules can be evaluated at any time.
+public struct RunEnvironment: Sendable {
+    public var clock: any WallClock
+    /// The short host name, as `host:` in a backup set names it.
+    public var hostName: String
+    public var userName: String
+    public var timeZone: TimeZone
+    public var variables: [String: String]
+    public var currentDirectory: String
+    /// Runs pre- and post-commands; nil runs them with `/bin/sh` (Execute's `ShellProcess`).
+    public var processRunner: (any ProcessRunning)?
+
+    public init(
+        clock: any WallClock, hostName: String, userName: String, timeZone: TimeZone, variables: [String: String], currentDirectory: String,
+        processRunner: (any ProcessRunning)? = nil
+    ) {
+        self.clock = clock
+        self.hostName = hostName
+        self.userName = userName
+        self.timeZone = timeZone
+        self.variables = variables
+        self.currentDirectory = currentDirectory
+        self.processRunner = processRunner
+    }
+
+    /// Now, by this run's clock.
+    public var now: Date { clock.now() }
+
+    /// This machine and process, now.
+    public static func live() -> RunEnvironment {
+        let full = ProcessInfo.processInfo.hostName
+        return RunEnvironment(
+            clock: SystemClock(), hostName: String(full.split(separator: ".").first ?? Substring(full)), userName: ProcessInfo.processInfo.userName,
+            timeZone: .current, variables: ProcessInfo.processInfo.environment, currentDirectory: FileManager.default.currentDirectoryPath)
+    }
+
+    /// The same machine with other values: for tests.
+    public func with(
+        clock: (any WallClock)? = nil, hostName: String? = nil, variables: [String: String]? = nil, timeZone: TimeZone? = nil
+    ) -> RunEnvironment {
+        var copy = self
+        if let clock { copy.clock = clock }
+        if let hostName { copy.hostName = hostName }
+        if let variables { copy.variables = variables }
+        if let timeZone { copy.timeZone = timeZone }
+        return copy
+    }
+}
+
+/// The time of day, as a run sees it.
+public protocol WallClock: Sendable {
+    func now() -> Date
+}
+
+/// The system's clock: the only reader of the real time in CairnCore.
+public struct SystemClock: WallClock {
+    public init() {}
+    public func now() -> Date { Date() }
+}
+
+/// A clock that shows what it is set to (tests, `--now`), moved only when told.
+public final class ManualClock: WallClock, Sendable {
+    private let time: Mutex<Date>
+
+    public init(_ time: Date) {
+        self.time = Mutex(time)
+    }
+
+    public func now() -> Date { time.withLock { $0 } }
+
+    public func set(_ date: Date) { time.withLock { $0 = date } }
+
+    public func advance(by interval: TimeInterval) { time.withLock { $0 = $0.addingTimeInterval(interval) } }
+}
+
+/// How a command ended.
+public struct ProcessExit: Sendable, Equatable {
+    public var status: Int32
+    public var timedOut: Bool
+
+    public init(status: Int32, timedOut: Bool) {
+        self.status = status
+        self.timedOut = timedOut
+    }
+}
+
+/// Runs a shell command line in `directory` with `environment`, its standard output and error
+/// going to the file `output`, stopped (with everything it started) after `timeout` seconds.
+public protocol ProcessRunning: Sendable {
+    func run(_ command: String, directory: String, environment: [String: String], output: String, timeout: TimeInterval?) async throws -> ProcessExit
+}

@@ -1,0 +1,65 @@
+import CairnTesting
+import Foundation
+import Testing
+
+@testable import CairnCore
+
+/// The time, host and user a run records come from the environment it is given, never from the
+/// machine behind its back: plan and run agree about "now", and tests can set it.
+@Suite("The run's environment")
+struct RunEnvironmentTests {
+    @Test func aRunRecordsTheClockHostAndUserItIsGiven() async throws {
+        let directory = try TemporaryDirectory()
+        let base = try localSetContext(directory, extra: "    retention: one\nretention: {one: {keep-jobs: 1}}")
+        let clock = ManualClock(Date(timeIntervalSince1970: 1_900_000_000))  // 2030-03-17
+        let run = base.run.with(clock: clock, hostName: "vault-7")
+        var context = try SetContext(config: base.config, setName: "files", run: RunEnvironment(
+            clock: run.clock, hostName: run.hostName, userName: "backup-operator", timeZone: run.timeZone, variables: run.variables,
+            currentDirectory: run.currentDirectory))
+        context.maxRemoved = nil
+        try directory.write("source/a.txt", "a")
+
+        let first = await BackupJob.run(context, options: BackupJob.RunOptions(command: "backup")) { _ in }
+        #expect(first.failure == nil, "\(first.failure ?? "")")
+        let snapshot = try #require(first.result?.snapshot)
+        #expect(snapshot.start.date == clock.now() && snapshot.end.date == clock.now())
+        #expect(snapshot.host == "vault-7" && snapshot.user == "backup-operator")
+        #expect(first.report.host == "vault-7" && first.report.start.date == clock.now())
+        #expect(SnapshotGroup(snapshot) == context.group, "the writer's group names the given host")
+
+        // A day later by this clock: the first snapshot is what retention expires, at the
+        // plan's time, and a lease records the same host and time.
+        clock.advance(by: 86_400)
+        try directory.write("source/a.txt", "a, version 2")
+        let plan = try await BackupJob.plan(context)
+        #expect(plan.plan.expirations.map(\.time) == [snapshot.start])
+        let second = await BackupJob.run(context, options: BackupJob.RunOptions(command: "backup")) { _ in }
+        #expect(second.failure == nil)
+        #expect(second.result?.snapshot.start.date == clock.now())
+        let repository = try #require(try await context.openRepository())
+        #expect(try await repository.snapshots().map(\.snapshot.start.date) == [clock.now()])
+        let lock = try await repository.lock(.shared, command: "test")
+        let held = try await repository.locks().map(\.record)
+        #expect(held.count == 1 && held.allSatisfy { $0.host == "vault-7" && $0.start.date == clock.now() })
+        await lock.release()
+    }
+
+    @Test func aNewRepositoryAndItsKeysRecordTheGivenEnvironment() async throws {
+        let clock = ManualClock(Date(timeIntervalSince1970: 1_900_000_000))
+        let run = RunEnvironment.live().with(clock: clock, hostName: "vault-7")
+        let repository = try await Repository.create(storage: MemoryStorage(), algorithm: .aes256GCM, passphrase: passphrase, scrypt: testScrypt, run: run)
+        #expect(repository.descriptor.created == clock.now())
+        clock.advance(by: 3600)
+        _ = try await repository.addKey(passphrase: Array("second".utf8), label: "second", scrypt: testScrypt)
+        let keys = try await repository.keys()
+        #expect(keys.map(\.host) == ["vault-7", "vault-7"])
+        #expect(Set(keys.map(\.created)) == [Date(timeIntervalSince1970: 1_900_000_000), clock.now()])
+    }
+
+    @Test func theLiveEnvironmentIsThisMachine() {
+        let live = RunEnvironment.live()
+        #expect(!live.hostName.isEmpty && !live.hostName.contains("."))
+        #expect(abs(live.now.timeIntervalSinceNow) < 60)
+        #expect(live.variables["PATH"] == ProcessInfo.processInfo.environment["PATH"])
+    }
+}
