@@ -27,7 +27,7 @@ extension Restorer {
                 directory.remove(temporary)
             }
             let (bytes, failures, identity) = try await Self.writeFile(
-                entry, named: temporary, in: directory, path: path, repository: repository, permissions: permissions)
+                entry, named: temporary, in: directory, path: path, reads: reads, permissions: permissions)
             bytesWritten += bytes
             problems += failures.map { Problem(path: path, message: $0) }
             try directory.rename(temporary, to: entry.name, expecting: identity)
@@ -79,8 +79,9 @@ extension Restorer {
     /// file it is (to check that the name it is renamed to holds it). The temporary file is
     /// locked while it is written, so another restore never takes it for a leftover.
     static func writeFile(
-        _ entry: TreeEntry, named temporary: [UInt8], in directory: SafeDirectory, path: FilePath, repository: Repository, permissions: Bool
+        _ entry: TreeEntry, named temporary: [UInt8], in directory: SafeDirectory, path: FilePath, reads: JoinedReads, permissions: Bool
     ) async throws -> (UInt64, [String], Identity) {
+        let repository = reads.repository
         let descriptor = SafeDirectory.withName(temporary) {
             // Private until its mode is applied; without permissions, the umask's default.
             openat(directory.descriptor, $0, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, permissions ? 0o600 : 0o666)
@@ -111,7 +112,7 @@ extension Restorer {
                     loads.append(known.task)
                     recent.append(known)
                 } else {
-                    let task = Task { ChunkHandoff(try await repository.load(.blob, id, hashChecked: !hashedWhole)) }
+                    let task = Task { ChunkHandoff(try await reads.load(.blob, id, hashChecked: !hashedWhole)) }
                     loads.append(task)
                     recent.append((id, task))
                     // The least recently used goes, unless it is still waiting to be written.
@@ -199,12 +200,12 @@ extension Restorer {
 
     /// Writes a regular file that is not a hard link: safe to run for several files at once.
     static func writePlainFile(
-        _ entry: TreeEntry, at path: FilePath, in directory: SafeDirectory, repository: Repository, permissions: Bool
+        _ entry: TreeEntry, at path: FilePath, in directory: SafeDirectory, reads: JoinedReads, permissions: Bool
     ) async -> (bytes: UInt64, problems: [Problem]) {
         let temporary = SafeDirectory.temporaryName()
         do {
             let (bytes, failures, identity) = try await writeFile(
-                entry, named: temporary, in: directory, path: path, repository: repository, permissions: permissions)
+                entry, named: temporary, in: directory, path: path, reads: reads, permissions: permissions)
             try directory.rename(temporary, to: entry.name, expecting: identity)
             FaultInjection.reach("file-restored")
             return (bytes, failures.map { Problem(path: path, message: $0) })

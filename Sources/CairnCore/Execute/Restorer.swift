@@ -29,6 +29,8 @@ public struct Restorer {
     }
 
     public let repository: Repository
+    /// Objects of the files ahead, read a run of neighbours at a time.
+    let reads: JoinedReads
     public var target: FilePath
     public var paths: [FilePath]
     public var overwrite: Overwrite
@@ -51,6 +53,7 @@ public struct Restorer {
 
     public init(repository: Repository, target: FilePath, paths: [FilePath], overwrite: Overwrite, permissions: Bool, dryRun: Bool) {
         self.repository = repository
+        reads = JoinedReads(repository: repository)
         self.target = target
         self.paths = paths
         self.overwrite = overwrite
@@ -119,6 +122,14 @@ public struct Restorer {
     private mutating func restoreTree(_ id: ObjectID, at location: Location, in folder: WalkFolder?, fresh: Bool, all: Bool, writes: inout Writes) async throws {
         let tree = try await repository.tree(id)
         if !fresh, !dryRun, let directory = folder?.directory { leftoversRemoved += directory.removeLeftovers() }
+        if !dryRun {
+            // The folder's files are written next, in this order: their objects are read in
+            // runs of neighbours.
+            let files = tree.entries.filter { entry in
+                entry.kind == .file && (all || selection(of: location.appending(entry.name).path).selected)
+            }
+            await reads.announce(files.flatMap { $0.content.map(\.object) })
+        }
         for entry in tree.entries {
             if folder?.lost == true { break }
             guard SafeDirectory.isSafeName(entry.name) else {
@@ -147,8 +158,8 @@ public struct Restorer {
             writes.running -= 1
             record(result)
         }
-        let repository = self.repository, permissions = self.permissions
-        writes.group.addTask { await Self.writePlainFile(entry, at: path, in: directory, repository: repository, permissions: permissions) }
+        let reads = self.reads, permissions = self.permissions
+        writes.group.addTask { await Self.writePlainFile(entry, at: path, in: directory, reads: reads, permissions: permissions) }
         writes.running += 1
     }
 

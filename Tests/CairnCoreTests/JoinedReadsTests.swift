@@ -1,0 +1,84 @@
+import CairnTesting
+import Foundation
+import Synchronization
+import Testing
+
+@testable import CairnCore
+
+/// Objects announced ahead are read a run of neighbours at a time, and every object comes back
+/// whole and checked, whatever the order, the bounds, or damage.
+@Suite("Joined reads of neighbouring objects")
+struct JoinedReadsTests {
+    /// A repository of `count` small objects (and a few large ones), stored in order, opened
+    /// again through a storage that counts its reads.
+    func repository(count: Int) async throws -> (Repository, FaultInjectingStorage, [(ObjectID, [UInt8])], MemoryStorage) {
+        let base = MemoryStorage()
+        let writer = try await Repository.create(storage: base, algorithm: .aes256GCM, passphrase: passphrase, scrypt: testScrypt)
+        var random = SeededGenerator(state: 3)
+        var objects: [(ObjectID, [UInt8])] = []
+        for index in 0..<count {
+            let data = random.bytes(index % 50 == 49 ? 300_000 : 2000 + index % 7 * 500)
+            objects.append((try await writer.store(.blob, data).id, data))
+        }
+        try await writer.flush()
+        let counting = FaultInjectingStorage(base, plan: FaultInjectingStorage.Plan())
+        return (try await Repository.open(storage: counting, passphrase: passphrase), counting, objects, base)
+    }
+
+    @Test func neighboursAreReadTogether() async throws {
+        let (repository, counting, objects, _) = try await repository(count: 400)
+        let reads = JoinedReads(repository: repository)
+        await reads.announce(objects.map(\.0))
+        let before = counting.calls(.read)
+        // Four at a time, as a restore writes files.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (offset, (id, data)) in objects.enumerated() {
+                if offset >= 4 { try await group.next() }
+                group.addTask {
+                    let loaded = try await reads.load(.blob, id)
+                    #expect(loaded == data)
+                }
+            }
+            try await group.waitForAll()
+        }
+        let made = counting.calls(.read) - before
+        #expect(await reads.served == objects.count)
+        #expect(made == (await reads.reads) && made < 20, "\(made) reads for \(objects.count) objects")
+    }
+
+    @Test func withTinyBoundsEveryObjectStillComesBack() async throws {
+        let (repository, counting, objects, _) = try await repository(count: 120)
+        let reads = JoinedReads(repository: repository, budget: 8 << 10)
+        await reads.announce(objects.map(\.0))
+        // Out of order: later objects first, some twice, one never announced.
+        for (id, data) in objects.reversed() + objects.prefix(10) { #expect(try await reads.load(.blob, id) == data) }
+        let stranger = try await repository.store(.blob, Array("not announced".utf8))
+        try await repository.flush()
+        #expect(try await reads.load(.blob, stranger.id) == Array("not announced".utf8))
+        #expect(counting.calls(.read) <= objects.count + 12)
+    }
+
+    @Test func damageIsReportedForTheDamagedObjectOnly() async throws {
+        let (repository, _, objects, base) = try await repository(count: 60)
+        let packs = try await base.listAll(prefix: "data/")
+        // One byte of one object's box: that object fails as a lone load would, its
+        // neighbours in the same run are fine.
+        let victim = objects[30].0
+        let location = try #require(await repository.locations(of: [victim])[victim])
+        await base.corrupt(PackBuilder.key(for: location.pack), at: location.offset + 40)
+        #expect(packs.count >= 1)
+        let reads = JoinedReads(repository: repository)
+        await reads.announce(objects.map(\.0))
+        for (id, data) in objects {
+            if id == victim {
+                await #expect(throws: (any Error).self) { _ = try await reads.load(.blob, id) }
+            } else {
+                #expect(try await reads.load(.blob, id) == data)
+            }
+        }
+        // The same kind check as a lone load: a blob is not a tree.
+        let other = JoinedReads(repository: repository)
+        await other.announce([objects[0].0])
+        await #expect(throws: RepositoryError.self) { _ = try await other.load(.tree, objects[0].0) }
+    }
+}
