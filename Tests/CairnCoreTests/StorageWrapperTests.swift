@@ -270,3 +270,51 @@ struct StorageWrapperTests {
         #expect(StorageError.outOfRange("k").isDamage && !StorageError.outOfRange("k").isTransient)
     }
 }
+
+/// Packs whose commit fails while other tasks keep storing: the repository never ends up with
+/// an index entry that points at the wrong bytes, and nothing crashes.
+@Suite("Failed pack commits under concurrent stores")
+struct FailedCommitTests {
+    @Test(arguments: [UInt64(1), 2, 3, 4, 5, 6, 7, 8])
+    func concurrentStoresAroundFailedCommitsLeaveAConsistentRepository(seed: UInt64) async throws {
+        let base = MemoryStorage()
+        _ = try await Repository.create(storage: base, algorithm: .aes256GCM, passphrase: passphrase, scrypt: testScrypt)
+        var plan = FaultInjectingStorage.Plan()
+        plan.rules = [.init([.uploadCommit, .put], probability: 0.3) { .io($0, "injected: the disk failed") }]
+        plan.seed = seed
+        let repository = try await Repository.open(storage: FaultInjectingStorage(base, plan: plan), passphrase: passphrase)
+        final class Stored: Sendable { let objects = Mutex<[ObjectID: [UInt8]]>([:]) }
+        let stored = Stored()
+        await withTaskGroup(of: Void.self) { group in
+            for task in 0..<6 {
+                group.addTask {
+                    var random = SeededGenerator(state: seed * 100 + UInt64(task))
+                    for _ in 0..<40 {
+                        let data = random.bytes(Int.random(in: 100_000...400_000, using: &random))
+                        if let result = try? await repository.store(.blob, data) { stored.objects.withLock { $0[result.id] = data } }
+                    }
+                }
+            }
+        }
+        _ = try? await repository.flush()
+        // Whatever was stored before a failure opens, and every object the index lists is the
+        // one stored under its id.
+        let after = try await Repository.open(storage: base, passphrase: passphrase)
+        let warnings = await after.warnings
+        #expect(warnings.isEmpty, "\(warnings)")
+        // Every object of every pack, also those of stores that failed, is what its id says:
+        // a later backup would take any of them for stored content.
+        let report = try await Verifier(repository: after).run(readData: 1)
+        #expect(report.damages.isEmpty, "\(report.damages.map(\.message))")
+        let objects = stored.objects.withLock { $0 }
+        #expect(!objects.isEmpty)
+        for (id, data) in objects where await after.contains(id) {
+            #expect(try await after.load(.blob, id) == data)
+        }
+    }
+
+    @Test func aLocalUploadFailureIsNeverRetried() {
+        #expect(!LocalFolderUpload.failure("/x", ETIMEDOUT).isTransient, "part of the bytes may be written")
+        #expect(LocalFolderUpload.failure("/x", ENOSPC).category == .noSpace)
+    }
+}

@@ -95,9 +95,14 @@ public actor JoinedReads {
     /// The read holding `id` and where in it the object lies; starts that read and a few
     /// after it. Nil when the object is to be loaded alone.
     private func claim(_ id: ObjectID, kind: ObjectKind) -> (Task<StorageBuffer, Error>, Range<Int>, String)? {
-        guard let number = runOf.removeValue(forKey: id), var run = runs[number], let member = run.members.removeValue(forKey: id),
-            member.kind == kind
-        else { return nil }
+        guard let number = runOf.removeValue(forKey: id), var run = runs[number], let member = run.members.removeValue(forKey: id) else {
+            return nil
+        }
+        guard member.kind == kind else {
+            // Loaded alone, which says what it is; the run no longer waits for it.
+            if run.members.isEmpty { release(number) } else { runs[number] = run }
+            return nil
+        }
         if run.task == nil { start(through: number) }
         run = runs[number] ?? run
         guard let task = run.task else { return nil }

@@ -44,16 +44,20 @@ extension Repository {
         await holdBuilder()
         defer { releaseBuilder() }
         if contains(id) { return Stored(id: id, isNew: false, storedSize: 0) }
-        // The builder is used by this task alone until it is released: changed as a copy
-        // across the upload's write (its upload is shared, by reference), then put back.
+        // The builder is used by this task alone until it is released: taken out across the
+        // upload's write (its entries are then not copied on change), and put back whatever
+        // happens, with a failure it recorded.
         var changing = builder
+        builder = PackBuilder()
         defer { builder = changing }
         try await changing.append(kind, id: id, box: box, to: storage)
         pending.insert(id)
         if changing.isFull {
             builder = changing
+            // What writeHeldPack leaves (an empty builder, or one that failed) is what goes back,
+            // also when it throws: never the full one whose upload is committing.
+            defer { changing = builder }
             try await writeHeldPack()
-            changing = builder
         }
         return Stored(id: id, isNew: true, storedSize: box.count)
     }

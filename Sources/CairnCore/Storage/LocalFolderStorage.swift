@@ -353,24 +353,43 @@ final class LocalFolderUpload: StorageUpload, @unchecked Sendable {
         unlink(temporary)
     }
 
+    /// A failed write or commit may have written part of its bytes (a buffer written in the
+    /// background fails on the next write): never transient, so it is not tried again.
+    static func failure(_ path: String, _ code: Int32 = errno) -> StorageError {
+        permanent(LocalFolderStorage.failure(path, code))
+    }
+
+    static func permanent(_ error: StorageError) -> StorageError {
+        guard case .transient(let place, let reason) = error else { return error }
+        return .io(place, reason)
+    }
+
     func write(_ bytes: [UInt8]) async throws {
         precondition(!done, "an upload is written before it is committed")
         do {
             try await writer.write(bytes[...])
         } catch let error as AlignedFileWriter.Failure {
-            throw LocalFolderStorage.failure(directory, error.code)
+            throw Self.failure(directory, error.code)
         }
     }
 
     func commit() async throws {
+        do {
+            try await commitNow()
+        } catch let error as StorageError {
+            throw Self.permanent(error)
+        }
+    }
+
+    private func commitNow() async throws {
         try await BlockingIO.run { [self] in
             do {
                 _ = try writer.finish()
             } catch let error as AlignedFileWriter.Failure {
-                throw LocalFolderStorage.failure(directory, error.code)
+                throw Self.failure(directory, error.code)
             }
-            guard fsync(descriptor) == 0 else { throw LocalFolderStorage.failure(directory) }
-            guard rename(temporary, path) == 0 else { throw LocalFolderStorage.failure(path) }
+            guard fsync(descriptor) == 0 else { throw Self.failure(directory) }
+            guard rename(temporary, path) == 0 else { throw Self.failure(path) }
             done = true
             close(descriptor)
             try LocalFolderStorage.syncDirectory(directory)

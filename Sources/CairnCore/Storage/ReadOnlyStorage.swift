@@ -39,6 +39,18 @@ public struct ReadOnlyStorage: StorageBackend {
         }
 
         /// The overlay's answer for `key`: its bytes, `.some(nil)` when removed, nil when the base decides.
+        /// Stores `data` unless `key` holds something, here or (`inBase`) in the base: one step,
+        /// so two writers cannot both win.
+        func putIfAbsent(_ key: String, _ data: [UInt8], inBase: Bool) -> Bool {
+            switch lookup(key) {
+            case .some(.some): return false
+            case .some(.none): break
+            case .none: if inBase { return false }
+            }
+            put(key, data)
+            return true
+        }
+
         func lookup(_ key: String) -> [UInt8]?? {
             if let data = written[key] { return .some(data) }
             return removed.contains(key) ? .some(nil) : nil
@@ -49,7 +61,7 @@ public struct ReadOnlyStorage: StorageBackend {
         }
 
         func merge(_ items: [StorageItem], prefix: String, after: String?, limit: Int) -> [StorageItem] {
-            var byKey = Dictionary(uniqueKeysWithValues: items.map { ($0.key, $0) })
+            var byKey = Dictionary(items.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
             for key in removed { byKey[key] = nil }
             for (key, data) in written where key.hasPrefix(prefix) && after.map({ key > $0 }) ?? true {
                 byKey[key] = StorageItem(key: key, size: data.count)
@@ -89,9 +101,8 @@ public struct ReadOnlyStorage: StorageBackend {
     public func putIfAbsent(_ key: String, _ data: [UInt8]) async throws -> Bool {
         try refuse()
         try StorageKey.check(key)
-        guard try await stat(key) == nil else { return false }
-        await overlay.put(key, data)
-        return true
+        let inBase = try await base.stat(key) != nil
+        return await overlay.putIfAbsent(key, data, inBase: inBase)
     }
 
     public func stat(_ key: String) async throws -> StorageItem? {

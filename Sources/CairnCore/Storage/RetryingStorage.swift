@@ -107,7 +107,7 @@ public struct RetryingStorage: StorageBackend {
         try await retrying { retried in
             if try await base.putIfAbsent(key, data) { return true }
             guard retried else { return false }
-            return (try? await base.get(key)) == data
+            return try await base.get(key) == data
         }
     }
 
