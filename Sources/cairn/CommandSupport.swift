@@ -50,6 +50,32 @@ enum CommandSupport {
         }
     }
 
+    /// Runs a job on one set through `JobRunner`: a set that is not in the config fails the
+    /// same way, naming the job.
+    static func job(_ config: Config, set: String, command: String, _ body: (JobRunner) async -> JobOutcome) async -> JobOutcome {
+        do {
+            return await body(JobRunner(try SetContext(config: config, setName: set, run: run), command: command))
+        } catch {
+            return JobOutcome(.failed, failure: "\(command) of backup set '\(set)': \(error)")
+        }
+    }
+
+    /// Prints a failed outcome's reason and exits with the status it implies (none on success).
+    static func finish(_ outcome: JobOutcome) throws {
+        if let failure = outcome.failure { Terminal.standardError("cairn: error: \(failure)") }
+        let status = exitStatus(outcome)
+        if status != 0 { throw ExitCode(status) }
+    }
+
+    static func exitStatus(_ outcome: JobOutcome) -> Int32 {
+        switch outcome.status {
+        case .success: return ExitStatus.success
+        case .changes: return ExitStatus.changes
+        case .incomplete: return ExitStatus.incomplete
+        case .failed: return ExitStatus.error
+        }
+    }
+
     /// The worst of several statuses: 1 wins over 3, 3 over 2, 2 over 0.
     static func combine(_ statuses: [Int32]) -> Int32 {
         for status in [ExitStatus.error, ExitStatus.incomplete, ExitStatus.changes] where statuses.contains(status) { return status }

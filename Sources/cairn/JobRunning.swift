@@ -12,7 +12,7 @@ enum JobRunning {
     ) async -> Int32 {
         Interruption.shared.install()
         let log = JobLog(environment: CommandSupport.run.variables)
-        var statuses: [Int32] = []
+        var outcomes: [JobOutcome] = []
         for name in sets {
             if Interruption.shared.isRequested { break }
             var context: SetContext
@@ -22,7 +22,7 @@ enum JobRunning {
                 safety?.apply(to: &context)
             } catch {
                 Terminal.standardError("cairn: error: \(error)")
-                statuses.append(ExitStatus.error)
+                outcomes.append(JobOutcome(.failed))
                 continue
             }
             var options = make(name)
@@ -49,19 +49,17 @@ enum JobRunning {
             if worthLogging, let warning = log.save(outcome.report) {
                 Terminal.standardError("cairn: warning: \(warning)")
             }
-            if let failure = outcome.failure {
-                Terminal.standardError("cairn: error: backup set '\(name)': \(failure)")
-                statuses.append(ExitStatus.error)
+            let job = outcome.jobOutcome
+            if let failure = job.failure {
+                Terminal.standardError("cairn: error: \(failure)")
             } else if let drifted = outcome.drift?.drifted, !drifted.isEmpty {
                 // Drift is not success: what was stored is not what the plan showed.
                 Terminal.standardError(
                     "cairn: warning: backup set '\(name)': \(drifted.count) planned file\(drifted.count == 1 ? "" : "s") had changed since the plan and \(drifted.count == 1 ? "was" : "were") backed up as \(drifted.count == 1 ? "it is" : "they are") now (--strict refuses instead)")
-                statuses.append(ExitStatus.incomplete)
-            } else {
-                statuses.append(outcome.problems.isEmpty ? ExitStatus.success : ExitStatus.incomplete)
             }
+            outcomes.append(job)
         }
-        return CommandSupport.combine(statuses)
+        return CommandSupport.exitStatus(JobOutcome.worst(outcomes))
     }
 }
 

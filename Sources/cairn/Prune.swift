@@ -45,39 +45,21 @@ extension Cairn {
 
         func run() async throws {
             let config = try CommandSupport.loadConfig(options)
-            let status = await CommandSupport.reporting("prune of backup set '\(set)'") {
-                let context = try SetContext(config: config, setName: set, run: CommandSupport.run)
-                guard let repository = try await context.openRepository() else {
-                    throw SnapshotChoice.Failure.none("backup set '\(set)' has never been backed up (no repository at \(context.repositoryPath))")
-                }
+            let outcome = await CommandSupport.job(config, set: set, command: "prune") { runner in await runner.run(lease: dryRun ? .shared : .exclusive) { repository in
+                let context = runner.context
                 guard let retention = context.retention else {
                     // Nothing expires, but what killed runs left behind still goes.
                     guard !dryRun else {
                         print("backup set '\(set)' has no retention policy: every snapshot is kept; a prune would only remove the temporary files of killed runs")
-                        return ExitStatus.success
+                        return .success
                     }
-                    let lock = try await repository.lock(.exclusive, command: "cairn prune \(set)")
                     var removed = 0
-                    do {
-                        for prefix in ["data/", "index/", "snapshots/"] { removed += try await repository.storage.removeAbandonedUploads(prefix: prefix) }
-                        await lock.release()
-                    } catch {
-                        await lock.release()
-                        throw error
-                    }
+                    for prefix in ["data/", "index/", "snapshots/"] { removed += try await repository.storage.removeAbandonedUploads(prefix: prefix) }
                     print("backup set '\(set)' has no retention policy: every snapshot is kept; removed \(removed) temporary file\(removed == 1 ? "" : "s") of killed runs")
-                    return ExitStatus.success
+                    return .success
                 }
-                let lock = try await repository.lock(dryRun ? .shared : .exclusive, command: "cairn prune \(set)")
-                let result: Repository.PruneResult
-                do {
-                    result = try await repository.prune(
-                        retention.evaluation, now: context.run.now, dryRun: dryRun, currentGroup: expireOtherWriters ? nil : context.group)
-                    await lock.release()
-                } catch {
-                    await lock.release()
-                    throw error
-                }
+                let result = try await repository.prune(
+                    retention.evaluation, now: context.run.now, dryRun: dryRun, currentGroup: expireOtherWriters ? nil : context.group)
                 if json {
                     let document: [String: Any] = [
                         "set": set, "policy": retention.name, "dry_run": dryRun, "packs_deleted": result.packsDeleted,
@@ -91,9 +73,9 @@ extension Cairn {
                 } else {
                     result.lines(policy: retention.name, dryRun: dryRun).forEach { print($0) }
                 }
-                return result.damaged.isEmpty ? ExitStatus.success : ExitStatus.error
-            }
-            if status != 0 { throw ExitCode(status) }
+                return result.damaged.isEmpty ? .success : JobOutcome(.failed)
+            } }
+            try CommandSupport.finish(outcome)
         }
     }
 }

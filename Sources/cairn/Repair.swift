@@ -41,24 +41,14 @@ extension Cairn {
 
         func run() async throws {
             let config = try CommandSupport.loadConfig(options)
-            let status = await CommandSupport.reporting("repair of backup set '\(set)'") {
-                let context = try SetContext(config: config, setName: set, run: CommandSupport.run)
-                guard let repository = try await context.openRepository() else {
-                    throw SnapshotChoice.Failure.none("backup set '\(set)' has never been backed up (no repository at \(context.repositoryPath))")
+            let outcome = await CommandSupport.job(config, set: set, command: "repair") { runner in
+                await runner.run(lease: apply ? .exclusive : .shared) { repository in
+                    let report = try await Repairer(repository: repository).run(apply: apply, removeDamaged: removeDamaged)
+                    report.lines().forEach { print($0) }
+                    return .success
                 }
-                let lock = try await repository.lock(apply ? .exclusive : .shared, command: "cairn repair \(set)")
-                let report: Repairer.Report
-                do {
-                    report = try await Repairer(repository: repository).run(apply: apply, removeDamaged: removeDamaged)
-                    await lock.release()
-                } catch {
-                    await lock.release()
-                    throw error
-                }
-                report.lines().forEach { print($0) }
-                return ExitStatus.success
             }
-            if status != 0 { throw ExitCode(status) }
+            try CommandSupport.finish(outcome)
         }
     }
 }

@@ -66,11 +66,7 @@ extension Cairn {
 
         func run() async throws {
             let config = try CommandSupport.loadConfig(options)
-            let status = await CommandSupport.reporting("restore of backup set '\(set)'") {
-                let context = try SetContext(config: config, setName: set, run: CommandSupport.run)
-                guard let repository = try await context.openRepository() else {
-                    throw SnapshotChoice.Failure.none("backup set '\(set)' has never been backed up (no repository at \(context.repositoryPath))")
-                }
+            let outcome = await CommandSupport.job(config, set: set, command: "restore") { runner in await runner.run(lease: .shared) { repository in
                 let record = try snapshotOptions.choice(in: config).pick(from: try await repository.snapshots(), set: set)
                 guard let tree = record.snapshot.treeID else { throw RepositoryError.damaged("snapshot \(record.id.short) has no tree") }
                 let target = to.map { FilePath(PathExpansion.normalize($0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0)) } ?? .root
@@ -78,14 +74,7 @@ extension Cairn {
                     repository: repository, target: target, paths: paths.map { FilePath(PathExpansion.normalize($0)) },
                     overwrite: Restorer.Overwrite(rawValue: overwrite)!, permissions: !noPermissions, dryRun: dryRun)
                 print("restoring snapshot \(record.id.short) of \(record.snapshot.start)\(record.snapshot.statusNote) to \(target)\(dryRun ? " (dry run)" : "")")
-                let lock = try await repository.lock(.shared, command: "cairn restore \(set)")
-                do {
-                    try await restorer.restore(root: tree, snapshot: "snapshot \(record.id.short) of set '\(set)'")
-                    await lock.release()
-                } catch {
-                    await lock.release()
-                    throw error
-                }
+                try await restorer.restore(root: tree, snapshot: "snapshot \(record.id.short) of set '\(set)'")
                 for action in restorer.actions {
                     switch action.kind {
                     case .write: print("\(dryRun ? "would write" : "wrote") \(action.path)")
@@ -103,11 +92,11 @@ extension Cairn {
                 print("\(dryRun ? "would write" : "wrote") \(written)\(volume), identical \(identical), conflicts \(restorer.conflicts.count), problems \(restorer.problems.count)")
                 if !restorer.conflicts.isEmpty {
                     Terminal.standardError("cairn: error: \(restorer.conflicts.count) existing file\(restorer.conflicts.count == 1 ? "" : "s") differ; nothing was overwritten (use --overwrite if-changed or always, or --to DIR)")
-                    return ExitStatus.error
+                    return JobOutcome(.failed)
                 }
-                return restorer.problems.isEmpty ? ExitStatus.success : ExitStatus.incomplete
-            }
-            if status != 0 { throw ExitCode(status) }
+                return .finished(problems: restorer.problems.count)
+            } }
+            try CommandSupport.finish(outcome)
         }
     }
 }

@@ -45,21 +45,9 @@ extension Cairn {
 
         func run() async throws {
             let config = try CommandSupport.loadConfig(options)
-            let status = await CommandSupport.reporting("verify of backup set '\(set)'") {
-                let context = try SetContext(config: config, setName: set, run: CommandSupport.run)
-                guard let repository = try await context.openRepository() else {
-                    throw SnapshotChoice.Failure.none("backup set '\(set)' has never been backed up (no repository at \(context.repositoryPath))")
-                }
-                let lock = try await repository.lock(.shared, command: "cairn verify \(set)")
+            let outcome = await CommandSupport.job(config, set: set, command: "verify") { runner in await runner.run(lease: .shared) { repository in
                 let share = try Self.share(readData)
-                let report: Verifier.Report
-                do {
-                    report = try await Verifier(repository: repository).run(readData: share)
-                    await lock.release()
-                } catch {
-                    await lock.release()
-                    throw error
-                }
+                let report = try await Verifier(repository: repository).run(readData: share)
                 for damage in report.damages {
                     print("damaged: \(damage.message)")
                     for (snapshot, path) in damage.affected { print("  affects \(path) in snapshot \(snapshot.short)") }
@@ -67,9 +55,9 @@ extension Cairn {
                 var summary = "\(set): \(report.snapshots) snapshots, \(report.trees) trees, \(report.dataObjects) data objects, \(report.keyFiles) key file\(report.keyFiles == 1 ? "" : "s")\(report.signatures > 0 ? ", \(report.signatures) signatures" : "") checked"
                 if share != nil { summary += "; \(report.packsRead) packs (\(ByteCountText.format(UInt64(report.bytesRead)))) read" }
                 print(summary + (report.damages.isEmpty ? "; no problems" : "; \(report.damages.count) damaged or missing"))
-                return report.damages.isEmpty ? ExitStatus.success : ExitStatus.error
-            }
-            if status != 0 { throw ExitCode(status) }
+                return report.damages.isEmpty ? .success : JobOutcome(.failed)
+            } }
+            try CommandSupport.finish(outcome)
         }
     }
 }

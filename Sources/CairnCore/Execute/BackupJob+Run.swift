@@ -25,6 +25,14 @@ extension BackupJob {
     }
 
     public struct Outcome: Sendable {
+        /// The job's outcome as every job reports it: failed, incomplete when entries could not
+        /// be read or planned files had drifted (backed up as they are now), else success.
+        public var jobOutcome: JobOutcome {
+            if let failure { return JobOutcome(.failed, failure: "backup set '\(report.set)': \(failure)") }
+            if let drifted = drift?.drifted, !drifted.isEmpty { return JobOutcome(.incomplete) }
+            return .finished(problems: problems.count)
+        }
+
         public var report: JobReport
         public var result: Result?
         public var drift: Drift?
@@ -41,15 +49,10 @@ extension BackupJob {
         planned: [BackupPlan.Expiration], command: String
     ) async -> [String] {
         do {
-            let lock = try await repository.lock(.exclusive, command: "cairn \(command) (prune)")
-            do {
-                let result = try await repository.prune(retention.evaluation, now: now, dryRun: false, currentGroup: group, planned: planned)
-                await lock.release()
-                return result.lines(policy: retention.name, dryRun: false)
-            } catch {
-                await lock.release()
-                throw error
+            let result = try await repository.withLease(.exclusive, command: "cairn \(command) (prune)") {
+                try await repository.prune(retention.evaluation, now: now, dryRun: false, currentGroup: group, planned: planned)
             }
+            return result.lines(policy: retention.name, dryRun: false)
         } catch {
             return ["prune skipped: \(error); the next backup or cairn prune does it"]
         }

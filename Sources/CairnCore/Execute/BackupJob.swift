@@ -167,14 +167,8 @@ public struct BackupJob {
         }
         self.repository = repository
         context.remember(repository)
-        let lock = try await repository.lock(.writer, command: "cairn backup of \(context.set.name)")
-        do {
-            let result = try await store(in: repository, id: id, progress: progress, shouldStop: shouldStop)
-            await lock.release()
-            return result
-        } catch {
-            await lock.release()
-            throw error
+        return try await repository.withLease(.writer, command: "cairn backup of \(context.set.name)") {
+            try await store(in: repository, id: id, progress: progress, shouldStop: shouldStop)
         }
     }
 

@@ -1,0 +1,88 @@
+/// How a job on one set ended, in the words exit statuses use (DESIGN.md): every command that
+/// works on a set reports one, and the command line maps it to its exit status.
+public struct JobOutcome: Sendable, Equatable {
+    public enum Status: Sendable, Equatable {
+        /// Done.
+        case success
+        /// Done, and something changed (a plan with changes, for --detailed-exitcode).
+        case changes
+        /// Finished, but some entries could not be read or written.
+        case incomplete
+        /// Failed: a wrong config, a locked set, damage, conflicts.
+        case failed
+    }
+
+    public var status: Status
+    /// Why it failed, for people; nil when it did not (or already said so itself).
+    public var failure: String?
+
+    public init(_ status: Status, failure: String? = nil) {
+        self.status = status
+        self.failure = failure
+    }
+
+    public static let success = JobOutcome(.success)
+
+    /// Problems make a finished job incomplete.
+    public static func finished(problems: Int) -> JobOutcome { problems == 0 ? .success : JobOutcome(.incomplete) }
+
+    /// The worst of several outcomes: failed over incomplete over changes over success.
+    public static func worst(_ outcomes: [JobOutcome]) -> JobOutcome {
+        for status in [Status.failed, .incomplete, .changes] {
+            if let outcome = outcomes.first(where: { $0.status == status }) { return outcome }
+        }
+        return .success
+    }
+}
+
+/// The one path of every job on a set's existing repository: open it (a set never backed up is
+/// a failure that says so), take a lease, run, release the lease whatever happens, and turn a
+/// thrown error into a failed outcome that names the job. Backup, restore, verify, prune and
+/// repair run through it; run-due, seed-load and the server are next.
+public struct JobRunner: Sendable {
+    public let context: SetContext
+    /// `restore`, `verify`, ...: for the lease and for messages.
+    public let command: String
+
+    public init(_ context: SetContext, command: String) {
+        self.context = context
+        self.command = command
+    }
+
+    /// What the job is, for messages: `restore of backup set 'docs'`.
+    public var what: String { "\(command) of backup set '\(context.set.name)'" }
+
+    /// Runs `body` on the set's repository under a lease of `mode`.
+    public func run(lease mode: LockRecord.Mode, _ body: (Repository) async throws -> JobOutcome) async -> JobOutcome {
+        do {
+            let repository = try await existingRepository()
+            return try await repository.withLease(mode, command: "cairn \(command) \(context.set.name)") { try await body(repository) }
+        } catch {
+            return JobOutcome(.failed, failure: "\(what): \(error)")
+        }
+    }
+
+    /// The set's repository; a failure when the set was never backed up.
+    public func existingRepository() async throws -> Repository {
+        guard let repository = try await context.openRepository() else {
+            throw SnapshotChoice.Failure.none("backup set '\(context.set.name)' has never been backed up (no repository at \(context.repositoryPath))")
+        }
+        return repository
+    }
+}
+
+extension Repository {
+    /// Runs `body` under a lease of `mode`, released when it returns or throws. The body runs
+    /// where the caller runs, not on the repository actor.
+    nonisolated(nonsending) public func withLease<Value>(_ mode: LockRecord.Mode, command: String, _ body: () async throws -> Value) async throws -> Value {
+        let lease = try await lock(mode, command: command)
+        do {
+            let value = try await body()
+            await lease.release()
+            return value
+        } catch {
+            await lease.release()
+            throw error
+        }
+    }
+}
