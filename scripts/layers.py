@@ -36,3 +36,21 @@ for c in cyc: print('cycle', c[0], '<->', c[1], 'uses', c[2], 'and', c[3])
 if '--check' in sys.argv and cyc:
     print('folders of CairnCore use each other: see docs/ARCHITECTURE.md', file=sys.stderr)
     sys.exit(1)
+
+# The run's environment (docs/ARCHITECTURE.md): only RunEnvironment reads the real time, host
+# and variables; the fault injector's test switch is the one other reader of the environment.
+readers = {'Date()': {'Support/RunEnvironment.swift'},
+           'ProcessInfo.processInfo': {'Support/RunEnvironment.swift', 'Support/FaultInjection.swift'},
+           'TimeZone.current': set()}
+found = []
+for d in sorted(os.listdir(root)):
+    for f in sorted(os.listdir(os.path.join(root, d))):
+        text = strip(open(os.path.join(root, d, f)).read())
+        for needle, allowed in readers.items():
+            if needle in text and f'{d}/{f}' not in allowed:
+                found.append(f'{d}/{f} reads {needle}')
+for line in found:
+    print('environment:', line)
+if '--check' in sys.argv and found:
+    print('CairnCore reads the machine outside RunEnvironment: see docs/ARCHITECTURE.md', file=sys.stderr)
+    sys.exit(1)
