@@ -45,36 +45,44 @@ extension Cairn {
 
         func run() async throws {
             let config = try CommandSupport.loadConfig(options)
-            let outcome = await CommandSupport.job(config, set: set, command: "prune") { runner in await runner.run(lease: dryRun ? .shared : .exclusive) { repository in
-                let context = runner.context
-                guard let retention = context.retention else {
-                    // Nothing expires, but what killed runs left behind still goes.
-                    guard !dryRun else {
-                        print("backup set '\(set)' has no retention policy: every snapshot is kept; a prune would only remove the temporary files of killed runs")
-                        return .success
+            let outcome = await CommandSupport.job(config, set: set, command: "prune") { runner in
+                if runner.context.retention == nil && dryRun {
+                    // Nothing to change, so no lease: only that the repository is there.
+                    do {
+                        _ = try await runner.existingRepository()
+                    } catch {
+                        return JobOutcome(.failed, failure: "\(runner.what): \(error)")
                     }
-                    var removed = 0
-                    for prefix in ["data/", "index/", "snapshots/"] { removed += try await repository.storage.removeAbandonedUploads(prefix: prefix) }
-                    print("backup set '\(set)' has no retention policy: every snapshot is kept; removed \(removed) temporary file\(removed == 1 ? "" : "s") of killed runs")
+                    print("backup set '\(set)' has no retention policy: every snapshot is kept; a prune would only remove the temporary files of killed runs")
                     return .success
                 }
-                let result = try await repository.prune(
-                    retention.evaluation, now: context.run.now, dryRun: dryRun, currentGroup: expireOtherWriters ? nil : context.group)
-                if json {
-                    let document: [String: Any] = [
-                        "set": set, "policy": retention.name, "dry_run": dryRun, "packs_deleted": result.packsDeleted,
-                        "packs_repacked": result.packsRepacked, "bytes_freed": max(0, result.bytesFreed), "damaged": result.damaged,
-                        "snapshots": result.verdicts.map {
-                            ["id": $0.record.id.hex, "start": $0.record.snapshot.start.description, "keep": $0.verdict.keep, "reasons": $0.verdict.reasons]
-                                as [String: Any]
-                        },
-                    ]
-                    print(String(decoding: try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self))
-                } else {
-                    result.lines(policy: retention.name, dryRun: dryRun).forEach { print($0) }
+                return await runner.run(lease: dryRun ? .shared : .exclusive) { repository in
+                    let context = runner.context
+                    guard let retention = context.retention else {
+                        // Nothing expires, but what killed runs left behind still goes.
+                        var removed = 0
+                        for prefix in ["data/", "index/", "snapshots/"] { removed += try await repository.storage.removeAbandonedUploads(prefix: prefix) }
+                        print("backup set '\(set)' has no retention policy: every snapshot is kept; removed \(removed) temporary file\(removed == 1 ? "" : "s") of killed runs")
+                        return .success
+                    }
+                    let result = try await repository.prune(
+                        retention.evaluation, now: context.run.now, dryRun: dryRun, currentGroup: expireOtherWriters ? nil : context.group)
+                    if json {
+                        let document: [String: Any] = [
+                            "set": set, "policy": retention.name, "dry_run": dryRun, "packs_deleted": result.packsDeleted,
+                            "packs_repacked": result.packsRepacked, "bytes_freed": max(0, result.bytesFreed), "damaged": result.damaged,
+                            "snapshots": result.verdicts.map {
+                                ["id": $0.record.id.hex, "start": $0.record.snapshot.start.description, "keep": $0.verdict.keep, "reasons": $0.verdict.reasons]
+                                    as [String: Any]
+                            },
+                        ]
+                        print(String(decoding: try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self))
+                    } else {
+                        result.lines(policy: retention.name, dryRun: dryRun).forEach { print($0) }
+                    }
+                    return result.damaged.isEmpty ? .success : JobOutcome(.failed)
                 }
-                return result.damaged.isEmpty ? .success : JobOutcome(.failed)
-            } }
+            }
             try CommandSupport.finish(outcome)
         }
     }

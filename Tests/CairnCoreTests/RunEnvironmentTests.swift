@@ -56,6 +56,22 @@ struct RunEnvironmentTests {
         #expect(Set(keys.map(\.created)) == [Date(timeIntervalSince1970: 1_900_000_000), clock.now()])
     }
 
+    @Test func aConfigWithoutATimeZoneTakesTheRunsZone() throws {
+        let directory = try TemporaryDirectory()
+        try directory.write("cairn.yaml", """
+            version: 1
+            accounts: {local: {destination: /srv/backup}}
+            encryption: {default: {algorithm: none}}
+            backup-sets: {files: {account: local, sources: [/home]}}
+            """)
+        let zone = try #require(TimeZone(identifier: "Pacific/Chatham"))
+        let run = RunEnvironment.live().with(timeZone: zone)
+        var loader = ConfigLoader(run)
+        loader.currentDirectory = directory.path
+        let config = try #require(loader.load(path: "cairn.yaml").config)
+        #expect(config.timeZone == zone && config.timeZoneName == "Pacific/Chatham")
+    }
+
     @Test func theLiveEnvironmentIsThisMachine() {
         let live = RunEnvironment.live()
         #expect(!live.hostName.isEmpty && !live.hostName.contains("."))

@@ -1,3 +1,4 @@
+import CairnCore
 import CairnTesting
 import Foundation
 import Testing
@@ -32,5 +33,24 @@ struct StoragePermissionTests {
         #expect(run.status == 1, "\(run.all)")
         #expect(run.standardError.contains("permission denied: \(workspace.destination)"), "\(run.all)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: workspace.destination).isEmpty)
+    }
+}
+
+/// Jobs that change nothing take no lease where they took none before.
+@Suite("Leases of jobs that change nothing")
+struct LeaseFreeJobsTests {
+    @Test func aDryRunPruneWithoutRetentionRunsWhileAnotherJobHoldsTheRepository() async throws {
+        let workspace = try Workspace(algorithm: "none")
+        try FileManager.default.createDirectory(atPath: workspace.source, withIntermediateDirectories: true)
+        try Data("a".utf8).write(to: URL(fileURLWithPath: workspace.source + "/a"))
+        #expect(try workspace.run(["backup", "-q"]).status == 0)
+        let repository = try await Repository.open(storage: LocalFolderStorage(root: workspace.destination + "/files"), passphrase: nil)
+        try await repository.withLease(.exclusive, command: "cairn prune files") {
+            let dry = try workspace.run(["prune", "files", "--dry-run"])
+            #expect(dry.status == 0, "\(dry.all)")
+            #expect(dry.standardOutput.contains("has no retention policy"), "\(dry.all)")
+            let real = try workspace.run(["prune", "files"])
+            #expect(real.status == 1 && real.standardError.contains("is locked"), "a prune that changes things waits for the lease: \(real.all)")
+        }
     }
 }

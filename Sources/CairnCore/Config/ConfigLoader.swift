@@ -12,17 +12,20 @@ public struct ConfigLoader: Sendable {
     public var now: Date
     public var hostName: String
     public var currentDirectory: String
+    /// The zone of a config that names none.
+    public var timeZone: TimeZone
 
-    public init(environment: [String: String], now: Date, hostName: String, currentDirectory: String) {
+    public init(environment: [String: String], now: Date, hostName: String, currentDirectory: String, timeZone: TimeZone = .current) {
         self.environment = environment
         self.now = now
         self.hostName = hostName
         self.currentDirectory = currentDirectory
+        self.timeZone = timeZone
     }
 
     /// A loader that sees what `run` sees.
     public init(_ run: RunEnvironment) {
-        self.init(environment: run.variables, now: run.now, hostName: run.hostName, currentDirectory: run.currentDirectory)
+        self.init(environment: run.variables, now: run.now, hostName: run.hostName, currentDirectory: run.currentDirectory, timeZone: run.timeZone)
     }
 
     public struct Result: Sendable {
@@ -90,7 +93,7 @@ public struct ConfigLoader: Sendable {
             diagnostics.append(contentsOf: decoder.diagnostics)
         }
 
-        var merger = ConfigMerger(fragments: fragments, diagnostics: diagnostics)
+        var merger = ConfigMerger(fragments: fragments, diagnostics: diagnostics, defaultTimeZone: timeZone)
         let merged = merger.merge()
         var validator = ConfigValidator(config: merged, diagnostics: merger.diagnostics, loader: self)
         validator.validate()

@@ -5,6 +5,8 @@ import Foundation
 struct ConfigMerger {
     let fragments: [ConfigFragment]
     var diagnostics: Diagnostics
+    /// The zone of a config without `timezone`: the run's.
+    var defaultTimeZone: TimeZone = .current
 
     /// The merged config, and the names written anywhere (including definitions with errors).
     struct Merged {
@@ -13,7 +15,7 @@ struct ConfigMerger {
     }
 
     mutating func merge() -> Merged {
-        var config = Config(files: fragments.map(\.file))
+        var config = Config(timeZone: defaultTimeZone, files: fragments.map(\.file))
         var firstVersion: Located<Int>?
         var zone: Located<String>?
         for fragment in fragments {
