@@ -41,7 +41,9 @@ if '--check' in sys.argv and cyc:
 # and variables; the fault injector's test switch is the one other reader of the environment.
 readers = {'Date()': {'Support/RunEnvironment.swift'},
            'ProcessInfo.processInfo': {'Support/RunEnvironment.swift', 'Support/FaultInjection.swift'},
-           'TimeZone.current': set()}
+           'TimeZone.current': {'Support/RunEnvironment.swift'},
+           'TimeZone = .current': set(),
+           'timeZone: .current': {'Support/RunEnvironment.swift'}}
 found = []
 for d in sorted(os.listdir(root)):
     for f in sorted(os.listdir(os.path.join(root, d))):

@@ -1,4 +1,5 @@
 import CLinux
+import CairnCore
 import Foundation
 
 #if canImport(Glibc)

@@ -51,7 +51,7 @@ extension Cairn {
                     do {
                         _ = try await runner.existingRepository()
                     } catch {
-                        return JobOutcome(.failed, failure: "\(runner.what): \(error)")
+                        return runner.failed(error)
                     }
                     print("backup set '\(set)' has no retention policy: every snapshot is kept; a prune would only remove the temporary files of killed runs")
                     return .success

@@ -113,7 +113,7 @@ struct ConfigErrorsTests {
     }
 
     @Test func aMissingConfigSaysWhereItLooked() throws {
-        let result = ConfigLoader(environment: [:], now: Date(), hostName: "laptop", currentDirectory: "/nonexistent-cairn-dir").load(explicitPath: nil)
+        let result = ConfigLoader(environment: [:], now: Date(), hostName: "laptop", currentDirectory: "/nonexistent-cairn-dir", timeZone: .current).load(explicitPath: nil)
         #expect(result.errorMessages == ["no config at 'cairn.yaml': pass -c PATH, set CAIRN_CONFIG, or create cairn.yaml"])
     }
 }

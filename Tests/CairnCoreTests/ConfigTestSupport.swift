@@ -17,7 +17,7 @@ struct ConfigFixture {
     }
 
     var loader: ConfigLoader {
-        ConfigLoader(environment: environment, now: now, hostName: hostName, currentDirectory: directory.path)
+        ConfigLoader(environment: environment, now: now, hostName: hostName, currentDirectory: directory.path, timeZone: .current)
     }
 
     /// Writes `yaml` as cairn.yaml and loads it.
@@ -72,6 +72,6 @@ func localSetContext(_ directory: TemporaryDirectory, extra: String = "", timezo
         \(extra)
         """)
     let run = RunEnvironment.live()
-    let result = ConfigLoader(environment: ["HOME": directory.path], now: run.now, hostName: run.hostName, currentDirectory: directory.path).load(path: "cairn.yaml")
+    let result = ConfigLoader(environment: ["HOME": directory.path], now: run.now, hostName: run.hostName, currentDirectory: directory.path, timeZone: run.timeZone).load(path: "cairn.yaml")
     return try SetContext(config: try #require(result.config), setName: "files", run: run.with(variables: environment))
 }

@@ -1,3 +1,4 @@
+import CairnCore
 import CairnTesting
 import Foundation
 import Testing

@@ -24,7 +24,7 @@ public struct Config: Sendable {
     public var files: [String]
 
     public init(
-        version: Int = Config.supportedVersion, timeZone: TimeZone = .current, timeZoneLocation: SourceLocation? = nil,
+        version: Int = Config.supportedVersion, timeZone: TimeZone, timeZoneLocation: SourceLocation? = nil,
         accounts: [String: Account] = [:], encryption: [String: EncryptionProfile] = [:],
         filters: [String: Filter] = [:], schedules: [String: Schedule] = [:],
         retention: [String: RetentionPolicy] = [:], backupSets: [String: BackupSet] = [:], files: [String] = []

@@ -15,7 +15,7 @@ public struct ConfigLoader: Sendable {
     /// The zone of a config that names none.
     public var timeZone: TimeZone
 
-    public init(environment: [String: String], now: Date, hostName: String, currentDirectory: String, timeZone: TimeZone = .current) {
+    public init(environment: [String: String], now: Date, hostName: String, currentDirectory: String, timeZone: TimeZone) {
         self.environment = environment
         self.now = now
         self.hostName = hostName

@@ -6,7 +6,7 @@ struct ConfigMerger {
     let fragments: [ConfigFragment]
     var diagnostics: Diagnostics
     /// The zone of a config without `timezone`: the run's.
-    var defaultTimeZone: TimeZone = .current
+    let defaultTimeZone: TimeZone
 
     /// The merged config, and the names written anywhere (including definitions with errors).
     struct Merged {

@@ -75,7 +75,7 @@ public struct DeltaPolicy: Sendable {
     public let now: Date
     public let timeZone: TimeZone
 
-    public init(settings: InFileDelta, override: DeltaModeOverride?, now: Date, timeZone: TimeZone = .current) {
+    public init(settings: InFileDelta, override: DeltaModeOverride?, now: Date, timeZone: TimeZone) {
         self.settings = settings
         self.override = override
         self.now = now

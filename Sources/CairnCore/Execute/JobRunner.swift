@@ -58,8 +58,13 @@ public struct JobRunner: Sendable {
             let repository = try await existingRepository()
             return try await repository.withLease(mode, command: "cairn \(command) \(context.set.name)") { try await body(repository) }
         } catch {
-            return JobOutcome(.failed, failure: "\(what): \(error)")
+            return failed(error)
         }
+    }
+
+    /// A failed outcome that names the job: `restore of backup set 'docs': ...`.
+    public func failed(_ error: any Error) -> JobOutcome {
+        JobOutcome(.failed, failure: "\(what): \(error)")
     }
 
     /// The set's repository; a failure when the set was never backed up.

@@ -122,23 +122,24 @@ public struct Restorer {
     private mutating func restoreTree(_ id: ObjectID, at location: Location, in folder: WalkFolder?, fresh: Bool, all: Bool, writes: inout Writes) async throws {
         let tree = try await repository.tree(id)
         if !fresh, !dryRun, let directory = folder?.directory { leftoversRemoved += directory.removeLeftovers() }
+        // Whether each entry is restored (`selected`) or leads to what is (`below`).
+        let chosen = tree.entries.map { entry in
+            let childLocation = location.appending(entry.name)
+            let (selected, below) = all ? (true, true) : selection(of: childLocation.path)
+            return (entry: entry, location: childLocation, selected: selected, below: below)
+        }
         if !dryRun {
             // The folder's files are written next, in this order: their objects are read in
             // runs of neighbours.
-            let files = tree.entries.filter { entry in
-                entry.kind == .file && (all || selection(of: location.appending(entry.name).path).selected)
-            }
-            await reads.announce(files.flatMap { $0.content.map(\.object) })
+            await reads.announce(chosen.filter { $0.selected && $0.entry.kind == .file }.flatMap { $0.entry.content.map(\.object) })
         }
-        for entry in tree.entries {
+        for (entry, childLocation, selected, below) in chosen {
             if folder?.lost == true { break }
             guard SafeDirectory.isSafeName(entry.name) else {
                 let shown = location.path.appending(Array(entry.name.prefix(64)).map { $0 == 0x2F ? 0x5F : $0 })
                 problems.append(Problem(path: shown, message: "an entry with an unsafe name ('\(FilePath.display(entry.name))') was not restored"))
                 continue
             }
-            let childLocation = location.appending(entry.name)
-            let (selected, below) = all ? (true, true) : selection(of: childLocation.path)
             guard selected || below else { continue }
             if entry.kind == .directory {
                 try await restoreDirectory(entry, at: childLocation, in: folder, fresh: fresh, all: all || selected, writes: &writes)

@@ -7,13 +7,7 @@ import Foundation
 /// A `/bin/sh -c` command in its own process group, so a timeout stops it and everything it
 /// started, with standard output and standard error going to one file.
 struct ShellProcess: ProcessRunning {
-    typealias Exit = ProcessExit
-
     func run(_ command: String, directory: String, environment: [String: String], output: String, timeout: TimeInterval?) async throws -> ProcessExit {
-        try await Self.run(command, directory: directory, environment: environment, output: output, timeout: timeout)
-    }
-
-    static func run(_ command: String, directory: String, environment: [String: String], output: String, timeout: TimeInterval?) async throws -> Exit {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -59,6 +53,6 @@ struct ShellProcess: ProcessRunning {
         }
         if timedOut { kill(-pid, SIGKILL) }  // what the shell left behind
         let exited = status & 0x7F == 0
-        return Exit(status: exited ? (status >> 8) & 0xFF : 128 + (status & 0x7F), timedOut: timedOut)
+        return ProcessExit(status: exited ? (status >> 8) & 0xFF : 128 + (status & 0x7F), timedOut: timedOut)
     }
 }

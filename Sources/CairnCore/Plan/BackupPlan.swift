@@ -298,7 +298,7 @@ public struct BackupPlan: Codable, Sendable, Equatable {
                 summary.newFiles += 1
                 summary.bytesToRead += file.entry.size
             case .changed:
-                let contentSame = file.previous.map { $0.size == file.entry.size && $0.mtime == file.entry.mtime && $0.inode == file.entry.inode } ?? false
+                let contentSame = file.onlyStatusChanged
                 let metadata = file.previous.map { EntryChange.metadataDifferences($0, file.entry) } ?? []
                 var action = Self.action(
                     .changed, path: file.path, entry: file.entry, reason: contentSame ? metadata.joined(separator: ", ") : Self.differences(file.previous, file.entry))
@@ -369,5 +369,14 @@ public struct BackupPlan: Codable, Sendable, Equatable {
         var counts = "Plan: \(summary.newEntries) new, \(summary.changedEntries) changed, \(summary.removed) removed"
         if !expirations.isEmpty { counts += ", \(expirations.count) snapshot\(expirations.count == 1 ? "" : "s") to expire" }
         return "\(counts); about \(ByteCountText.format(summary.uploadEstimate)) to upload (\(ByteCountText.format(summary.bytesToRead)) to read)."
+    }
+}
+
+extension ScannedFile {
+    /// A changed file whose size, modification time and inode are as before: only its status
+    /// changed (mode, owner, links), and its content is not read again (`change: metadata`).
+    var onlyStatusChanged: Bool {
+        guard change == .changed, let previous else { return false }
+        return previous.size == entry.size && previous.mtime == entry.mtime && previous.inode == entry.inode
     }
 }

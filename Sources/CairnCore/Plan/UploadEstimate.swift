@@ -35,8 +35,8 @@ struct UploadEstimator {
         // What each file will contribute before compression: its size, a delta's new share of
         // it, nothing for a metadata-only change.
         var content: [(path: FilePath, bytes: UInt64, fingerprint: BackupPlan.Fingerprint)] = []
-        for (file, action) in Self.filesToRead(root) {
-            guard action.change != .metadata else { continue }
+        for (file, metadataOnly) in Self.filesToRead(root) {
+            guard !metadataOnly else { continue }
             var bytes = file.entry.size
             if let decision = policy?.decide(size: file.entry.size, previous: file.previous), decision.decision == .delta,
                 let base = decision.base, let share = await newShare(of: file.path, size: file.entry.size, base: base.signature)
@@ -156,22 +156,17 @@ struct UploadEstimator {
         return raw > 0 ? Double(stored) / Double(raw) : 1
     }
 
-    /// New and changed files, with their actions.
-    static func filesToRead(_ root: ScannedDirectory) -> [(ScannedFile, BackupPlan.Action)] {
-        var result: [(ScannedFile, BackupPlan.Action)] = []
+    /// New and changed files, and whether only a file's status changed (its size, time and
+    /// inode are the same: the plan's `change: metadata`).
+    static func filesToRead(_ root: ScannedDirectory) -> [(file: ScannedFile, metadataOnly: Bool)] {
+        var result: [(file: ScannedFile, metadataOnly: Bool)] = []
         var folders = [root]
         while let folder = folders.popLast() {
             for child in folder.children {
                 switch child {
                 case .directory(let inner): folders.append(inner)
                 case .file(let file) where file.change != .unchanged:
-                    var action = BackupPlan.action(.changed, path: file.path, entry: file.entry, reason: "")
-                    if file.change == .changed, let previous = file.previous,
-                        previous.size == file.entry.size, previous.mtime == file.entry.mtime, previous.inode == file.entry.inode
-                    {
-                        action.change = .metadata
-                    }
-                    result.append((file, action))
+                    result.append((file, file.onlyStatusChanged))
                 default: continue
                 }
             }

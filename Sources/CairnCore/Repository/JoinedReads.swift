@@ -16,7 +16,8 @@ public actor JoinedReads {
     let gap: Int
     /// Runs held at once (read or being read, not yet used up), at most.
     let runsAhead: Int
-    /// Bytes of runs held at once, at most.
+    /// Bytes of runs read ahead and not yet handed out, at most (a run handed out lives on in
+    /// the loads that slice it until they are done).
     let budget: Int
     static let maximumRun = 4 << 20
 

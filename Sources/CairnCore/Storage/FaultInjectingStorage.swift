@@ -50,7 +50,7 @@ public final class FaultInjectingStorage: StorageBackend, Sendable {
     }
 
     private struct State {
-        var random: SplitMix
+        var random: SeededGenerator
         var bytesWritten = 0
         var writes = 0
         var crashed = false
@@ -65,7 +65,7 @@ public final class FaultInjectingStorage: StorageBackend, Sendable {
     public init(_ base: any StorageBackend, plan: Plan) {
         self.base = base
         self.plan = plan
-        state = Mutex(State(random: SplitMix(seed: plan.seed)))
+        state = Mutex(State(random: SeededGenerator(state: plan.seed)))
     }
 
     public var location: String { base.location }
@@ -180,22 +180,4 @@ final class FaultInjectingUpload: StorageUpload, Sendable {
 
     func write(_ bytes: [UInt8]) async throws { try await storage.uploadWrite(upload, key: key, bytes) }
     func commit() async throws { try await storage.uploadCommit(upload, key: key) }
-}
-
-/// A small seeded generator (SplitMix64): the same seed, the same faults.
-struct SplitMix: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// A number in 0..<1.
-    mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
 }

@@ -56,6 +56,8 @@ public struct ReadOnlyStorage: StorageBackend {
             return removed.contains(key) ? .some(nil) : nil
         }
 
+        var removedCount: Int { removed.count }
+
         var changes: (written: [StorageItem], removed: [String]) {
             (written.map { StorageItem(key: $0.key, size: $0.value.count) }.sorted { $0.key < $1.key }, removed.sorted())
         }
@@ -115,7 +117,7 @@ public struct ReadOnlyStorage: StorageBackend {
 
     public func list(prefix: String, after: String?, limit: Int) async throws -> [StorageItem] {
         // Removed keys may hide items of the base's page: ask for more, then cut.
-        let extra = await overlay.changes.removed.count
+        let extra = await overlay.removedCount
         let items = try await base.list(prefix: prefix, after: after, limit: limit + extra)
         return await overlay.merge(items, prefix: prefix, after: after, limit: limit)
     }

@@ -1,5 +1,5 @@
 /// SplitMix64: a small seeded random number generator, so a failing case can be reproduced
-/// from its seed.
+/// from its seed (test trees, injected storage faults).
 public struct SeededGenerator: RandomNumberGenerator, Sendable {
     public var state: UInt64
 
@@ -16,6 +16,9 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
     }
 
     public mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+
+    /// A number in 0..<1.
+    public mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
 
     public mutating func bytes(_ count: Int) -> [UInt8] {
         var result = [UInt8]()
