@@ -11,6 +11,10 @@ cairn=$PWD/.build/debug/cairn
 config=examples/quickstart/cairn.yaml
 here=examples/quickstart
 export CAIRN_KEY="${CAIRN_KEY:-quick-start key: use a long secret of your own}"
+# The quick start keeps its run state (the repositories it used, job reports) and caches beside
+# its config, not in your home folder: a fresh clone is a fresh start, and a clone deleted with
+# its backups is not mistaken later for a destination disk that is missing.
+export XDG_STATE_HOME=$PWD/$here/state XDG_CACHE_HOME=$PWD/$here/cache
 
 # A small sample tree for the quick-start set, and the destination folder beside the config.
 mkdir -p "$here/sample/letters" "$here/sample/photos" "$here/backups"

@@ -11,7 +11,7 @@ enum JobRunning {
         make: (String) -> BackupJob.RunOptions
     ) async -> Int32 {
         Interruption.shared.install()
-        let log = JobLog(environment: CommandSupport.run.variables)
+        let log = JobLog(run: CommandSupport.run)
         var outcomes: [JobOutcome] = []
         for name in sets {
             if Interruption.shared.isRequested { break }

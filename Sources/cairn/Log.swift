@@ -35,7 +35,7 @@ extension Cairn {
         func run() async throws {
             let config = try CommandSupport.loadConfig(options)
             guard config.backupSets[set] != nil else { CommandSupport.fail("no backup set named '\(set)' in the config") }
-            let reports = JobLog(environment: CommandSupport.run.variables).reports(for: set)
+            let reports = JobLog(run: CommandSupport.run).reports(for: set)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             if let job {

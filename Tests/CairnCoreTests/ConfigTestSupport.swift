@@ -56,7 +56,8 @@ let preamble = """
     """
 
 /// The set `files` backing up `./source` into `./destination` of `directory` (both made),
-/// unencrypted, with `extra` lines added to its definition: for jobs run in process.
+/// unencrypted, with `extra` lines added to its definition: for jobs run in process. The run's
+/// home folder is `home` in `directory`, so run state and caches stay in the test's folder.
 func localSetContext(_ directory: TemporaryDirectory, extra: String = "", timezone: String? = nil, environment: [String: String] = [:]) throws -> SetContext {
     try FileManager.default.createDirectory(atPath: directory.subpath("destination"), withIntermediateDirectories: true)
     try FileManager.default.createDirectory(atPath: directory.subpath("source"), withIntermediateDirectories: true)
@@ -73,5 +74,5 @@ func localSetContext(_ directory: TemporaryDirectory, extra: String = "", timezo
         """)
     let run = RunEnvironment.live()
     let result = ConfigLoader(environment: ["HOME": directory.path], now: run.now, hostName: run.hostName, currentDirectory: directory.path, timeZone: run.timeZone).load(path: "cairn.yaml")
-    return try SetContext(config: try #require(result.config), setName: "files", run: run.with(variables: environment))
+    return try SetContext(config: try #require(result.config), setName: "files", run: run.with(variables: ["HOME": directory.subpath("home")].merging(environment) { _, given in given }))
 }

@@ -261,7 +261,7 @@ struct RepositoryTests {
 /// Memory storage whose uploads fail once, after `failingAfter` bytes of the first one, as a
 /// destination that fills up and then has room again.
 final class ShortOfSpace: StorageBackend {
-    let inner = MemoryStorage()
+    let inner: any StorageBackend = MemoryStorage()
     let failingAfter: Int
     let failed = Mutex(false)
     var location: String { inner.location }

@@ -78,4 +78,28 @@ struct RunEnvironmentTests {
         #expect(abs(live.now.timeIntervalSinceNow) < 60)
         #expect(live.variables["PATH"] == ProcessInfo.processInfo.environment["PATH"])
     }
+
+    @Test func stateAndCacheFoldersFollowXDGThenHome() {
+        let base = RunEnvironment(clock: SystemClock(), hostName: "h", userName: "u", timeZone: .gmt, variables: [:], currentDirectory: "/")
+        #expect(base.stateDirectory == nil && base.cacheDirectory == nil, "no home and no XDG: nowhere, not the process's home")
+        let home = base.with(variables: ["HOME": "/home/ann"])
+        #expect(home.stateDirectory == "/home/ann/.local/state/cairn" && home.cacheDirectory == "/home/ann/.cache/cairn")
+        let xdg = base.with(variables: ["HOME": "/home/ann", "XDG_STATE_HOME": "/var/state", "XDG_CACHE_HOME": "/var/cache"])
+        #expect(xdg.stateDirectory == "/var/state/cairn" && xdg.cacheDirectory == "/var/cache/cairn")
+        let relative = base.with(variables: ["HOME": "/home/ann", "XDG_STATE_HOME": "state", "XDG_CACHE_HOME": ""])
+        #expect(relative.stateDirectory == "/home/ann/.local/state/cairn" && relative.cacheDirectory == "/home/ann/.cache/cairn",
+            "the XDG spec ignores relative values")
+        #expect(JobLog(run: relative).directory == "/home/ann/.local/state/cairn/logs")
+        let report = JobReport(
+            job: "0123456789", set: "files", command: "backup", host: "h", start: Timestamp(Date()), end: Timestamp(Date()), status: "complete",
+            snapshot: nil, plan: nil, statistics: nil, problems: [], drift: [], commands: [], failure: nil)
+        #expect(JobLog(run: base).save(report) != nil, "without a folder the report is not kept, and says so")
+    }
+
+    @Test func theLiveEnvironmentFindsTheHomeWithoutHOME() {
+        let live = RunEnvironment.live()
+        let withoutHome = live.with(variables: live.variables.filter { $0.key != "HOME" && !$0.key.hasPrefix("XDG_") })
+        let expected = String(cString: getpwuid(geteuid()).pointee.pw_dir)
+        #expect(withoutHome.stateDirectory == expected + "/.local/state/cairn")
+    }
 }

@@ -8,10 +8,8 @@ public struct SignatureCache: Sendable {
     /// nil when there is no usable cache folder: every signature is then read from the repository.
     public let directory: String?
 
-    public init(repositoryID: String, environment: [String: String]) {
-        let base = environment["XDG_CACHE_HOME"].flatMap { $0.hasPrefix("/") ? $0 : nil }
-            ?? environment["HOME"].map { $0 + "/.cache" }
-        directory = base.map { "\($0)/cairn/\(repositoryID)/signatures" }
+    public init(repositoryID: String, run: RunEnvironment) {
+        directory = run.cacheDirectory.map { "\($0)/\(repositoryID)/signatures" }
     }
 
     init(directory: String?) {

@@ -69,7 +69,7 @@ public struct BackupJob {
         if let repository { try await plan.listRemovedContents { try await repository.tree($0) } }
         let estimator = UploadEstimator(
             repository: repository, compressor: Compressor(context.set.compression),
-            delta: repository.map { (BlockHasher(key: $0.signatureKey), SignatureCache(repositoryID: $0.descriptor.id, environment: context.environment)) },
+            delta: repository.map { (BlockHasher(key: $0.signatureKey), SignatureCache(repositoryID: $0.descriptor.id, run: context.run)) },
             policy: context.deltaPolicy(now: now))
         plan.summary.uploadEstimate = await estimator.estimate(plan, root: root)
         plan.warnings += scanner.absentSources.map { source in
@@ -180,7 +180,7 @@ public struct BackupJob {
         runner.progress = progress
         if let policy = context.deltaPolicy(now: Date(timeIntervalSince1970: TimeInterval(started.seconds))) {
             runner.delta = DeltaContext(
-                policy: policy, repository: repository, cache: SignatureCache(repositoryID: repository.descriptor.id, environment: context.environment),
+                policy: policy, repository: repository, cache: SignatureCache(repositoryID: repository.descriptor.id, run: context.run),
                 stored: started)
         }
         let tree = try await runner.store(scan)

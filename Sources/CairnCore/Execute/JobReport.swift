@@ -56,15 +56,14 @@ public struct JobReport: Codable, Sendable, Equatable {
 
 /// Where job reports are kept, and reading them back.
 public struct JobLog: Sendable {
-    public let directory: String
+    /// nil when the user has no home folder and no XDG_STATE_HOME: reports are then not kept.
+    public let directory: String?
 
-    public init(environment: [String: String]) {
-        let base = environment["XDG_STATE_HOME"].flatMap { $0.hasPrefix("/") ? $0 : nil }
-            ?? (environment["HOME"] ?? NSHomeDirectory()) + "/.local/state"
-        directory = base + "/cairn/logs"
+    public init(run: RunEnvironment) {
+        directory = run.stateDirectory.map { $0 + "/logs" }
     }
 
-    func folder(for set: String) -> String { directory + "/" + set }
+    func folder(for set: String) -> String? { directory.map { $0 + "/" + set } }
 
     /// Saves a report as `START-JOB.json`; a failure to write the log is returned, not thrown:
     /// it must not fail the backup.
@@ -75,20 +74,23 @@ public struct JobLog: Sendable {
         formatter.timeZone = TimeZone(identifier: "UTC")
         formatter.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
         let name = "\(formatter.string(from: report.start.date))-\(report.job.prefix(8)).json"
+        guard let folder = folder(for: report.set) else {
+            return "the job log was not kept: there is no home folder and no XDG_STATE_HOME"
+        }
         do {
-            try FileManager.default.createDirectory(atPath: folder(for: report.set), withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            try encoder.encode(report).write(to: URL(fileURLWithPath: folder(for: report.set) + "/" + name), options: .atomic)
+            try encoder.encode(report).write(to: URL(fileURLWithPath: folder + "/" + name), options: .atomic)
             return nil
         } catch {
-            return "the job log could not be written to \(folder(for: report.set)): \(error.localizedDescription)"
+            return "the job log could not be written to \(folder): \(error.localizedDescription)"
         }
     }
 
     /// The reports of a set, oldest first.
     public func reports(for set: String) -> [JobReport] {
-        let folder = folder(for: set)
+        guard let folder = folder(for: set) else { return [] }
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { $0.hasSuffix(".json") }.sorted()
         return names.compactMap { name -> JobReport? in
             guard let data = FileManager.default.contents(atPath: folder + "/" + name) else { return nil }

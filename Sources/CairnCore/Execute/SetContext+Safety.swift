@@ -25,11 +25,9 @@ extension SetContext {
     }
 
     /// Where this machine remembers the repositories its sets used:
-    /// `$XDG_STATE_HOME/cairn/repositories.json` (`~/.local/state/cairn/...`).
-    var stateFile: String {
-        let base = environment["XDG_STATE_HOME"].flatMap { $0.hasPrefix("/") ? $0 : nil } ?? (environment["HOME"] ?? NSHomeDirectory()) + "/.local/state"
-        return base + "/cairn/repositories.json"
-    }
+    /// `$XDG_STATE_HOME/cairn/repositories.json` (`~/.local/state/cairn/...`); nil when the
+    /// user has no home folder and no XDG_STATE_HOME.
+    var stateFile: String? { run.stateDirectory.map { $0 + "/repositories.json" } }
 
     /// The file in the destination folder that lists the repositories made there.
     var destinationMarker: String? {
@@ -40,7 +38,7 @@ extension SetContext {
     /// When the set's repository is missing: what says it existed (this machine's run state,
     /// or the destination's list), in words; nil when nothing does.
     public func knownRepository() -> String? {
-        if let id = RepositoryMemory.read(stateFile)[repositoryPath] {
+        if let stateFile, let id = RepositoryMemory.read(stateFile)[repositoryPath] {
             return "repository \(id.prefix(8)) at \(repositoryPath), as this machine's run state \(stateFile) records"
         }
         if let marker = destinationMarker, let id = RepositoryMemory.read(marker)[set.repository] {
@@ -53,7 +51,7 @@ extension SetContext {
     /// run notices when it has gone. A failure to record is not the backup's failure.
     public func remember(_ repository: Repository) {
         let id = repository.descriptor.id
-        RepositoryMemory.update(stateFile) { $0[repositoryPath] = id }
+        if let stateFile { RepositoryMemory.update(stateFile) { $0[repositoryPath] = id } }
         if let marker = destinationMarker { RepositoryMemory.update(marker) { $0[set.repository] = id } }
     }
 }

@@ -31,15 +31,44 @@ public struct RunEnvironment: Sendable {
         self.processRunner = processRunner
     }
 
+    private static func passwordHome() -> String? {
+        guard let entry = getpwuid(geteuid()), let home = entry.pointee.pw_dir else { return nil }
+        let path = String(cString: home)
+        return path.hasPrefix("/") ? path : nil
+    }
+
     /// Now, by this run's clock.
     public var now: Date { clock.now() }
+
+    /// The user's home folder: `HOME`, else the account's entry in the password database.
+    public var homeDirectory: String? {
+        if let home = variables["HOME"], home.hasPrefix("/") { return home }
+        return passwordHome
+    }
+
+    /// Where cairn keeps this machine's run state (the repositories its sets used, job
+    /// reports): `$XDG_STATE_HOME/cairn`, by default `~/.local/state/cairn`.
+    public var stateDirectory: String? { baseDirectory("XDG_STATE_HOME", else: ".local/state").map { $0 + "/cairn" } }
+
+    /// Where cairn keeps caches it can rebuild: `$XDG_CACHE_HOME/cairn`, by default `~/.cache/cairn`.
+    public var cacheDirectory: String? { baseDirectory("XDG_CACHE_HOME", else: ".cache").map { $0 + "/cairn" } }
+
+    private func baseDirectory(_ variable: String, else underHome: String) -> String? {
+        if let explicit = variables[variable], explicit.hasPrefix("/") { return explicit }
+        return homeDirectory.map { $0 + "/" + underHome }
+    }
+
+    /// The home folder the password database gives this process's user (read once, by `live()`).
+    var passwordHome: String?
 
     /// This machine and process, now.
     public static func live() -> RunEnvironment {
         let full = ProcessInfo.processInfo.hostName
-        return RunEnvironment(
+        var run = RunEnvironment(
             clock: SystemClock(), hostName: String(full.split(separator: ".").first ?? Substring(full)), userName: ProcessInfo.processInfo.userName,
             timeZone: .current, variables: ProcessInfo.processInfo.environment, currentDirectory: FileManager.default.currentDirectoryPath)
+        run.passwordHome = passwordHome()
+        return run
     }
 
     /// The same machine with other values: for tests.
