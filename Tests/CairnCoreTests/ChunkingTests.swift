@@ -50,10 +50,10 @@ struct ChunkingTests {
         #expect(expected.contains(Chunker.maximumSize), "the run of zeros makes chunks of the maximum size")
         // The content hash from bytes fed in pieces of any size (as a delta backup and a
         // restore feed them) is the one from the backup's chunk ids.
-        #expect(big.contentHash == ContentHasher.hash(ofChunks: big.content.map(\.object), repository: repository))
+        #expect(big.contentHash == ContentHasher.hash(ofChunks: big.content.map(\.object), keys: repository.keys))
         for seed in 1...3 as ClosedRange<UInt64> {
             var pieces = SeededGenerator(state: seed)
-            let hasher = ContentHasher(repository: repository)
+            let hasher = ContentHasher(keys: repository.keys)
             var done = 0
             while done < content.count {
                 let size = [1 + pieces.below(5000), 1 + pieces.below(300_000), 1 + pieces.below(3_000_000)][pieces.below(3)]

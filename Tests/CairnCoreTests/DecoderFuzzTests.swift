@@ -103,7 +103,7 @@ struct DecoderFuzzTests {
             header.varint(40)
         }
         for plaintext in Self.mutations(of: header.bytes, count: 1500, seed: seed) {
-            let box = try codec.seal(.packHeader, id: PackHeader.headerID, plaintext: plaintext, compressor: Compressor(Compression(algorithm: .none, level: nil)))
+            let box = try codec.seal(.packHeader, id: PackFormat.headerID, plaintext: plaintext, compressor: Compressor(Compression(algorithm: .none, level: nil)))
             var trailer = BinaryWriter()
             trailer.uint32LE(UInt32(box.count))
             let pack = Array(repeating: UInt8(0), count: 80) + box + trailer.bytes

@@ -65,7 +65,7 @@ struct JoinedReadsTests {
         // neighbours in the same run are fine.
         let victim = objects[30].0
         let location = try #require(await repository.locations(of: [victim])[victim])
-        await base.corrupt(PackBuilder.key(for: location.pack), at: location.offset + 40)
+        await base.corrupt(PackFormat.key(for: location.pack), at: location.offset + 40)
         #expect(packs.count >= 1)
         let reads = JoinedReads(repository: repository)
         await reads.announce(objects.map(\.0))

@@ -73,7 +73,7 @@ struct RestoreSafetyTests {
         let id = repository.contentID(of: right)
         let box = try repository.seal(.blob, id: id, plaintext: wrong, compressor: Compressor(.default))
         _ = try await repository.commit(.blob, id: id, box: box)
-        let hasher = ContentHasher(repository: repository)
+        let hasher = ContentHasher(keys: repository.keys)
         hasher.update(right)
         let wholeHash = hasher.finish()
 

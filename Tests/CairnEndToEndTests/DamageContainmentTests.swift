@@ -164,7 +164,7 @@ struct DamageContainmentTests {
         header.id(try .random())
         header.varint(UInt64(Int.max))
         header.varint(16)
-        let box = try await opened.codec.seal(.packHeader, id: PackHeader.headerID, plaintext: header.bytes, compressor: Compressor(.default))
+        let box = try await opened.codec.seal(.packHeader, id: PackFormat.headerID, plaintext: header.bytes, compressor: Compressor(.default))
         var trailer = BinaryWriter()
         trailer.uint32LE(UInt32(box.count))
         let pack = try ObjectID.random().hex

@@ -469,6 +469,6 @@ struct FileReader: Sendable {
             throw error
         }
         statistics.bytesRead += total
-        return (extents, ContentHasher.hash(ofChunks: extents.map(\.object), repository: repository), total)
+        return (extents, ContentHasher.hash(ofChunks: extents.map(\.object), keys: repository.keys), total)
     }
 }

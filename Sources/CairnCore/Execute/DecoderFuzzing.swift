@@ -16,8 +16,8 @@ enum DecoderFuzzing {
         default:
             // An unencrypted sealed object: checksummed, not authenticated, so anyone can craft one.
             let codec = ObjectCodec(aead: nil, identificationKey: nil)
-            let box = input + Hashing.sha256(ObjectCodec.associatedData(.blob, PackHeader.headerID) + input)
-            _ = try? codec.open(.blob, id: PackHeader.headerID, box: box, where: "object")
+            let box = input + Hashing.sha256(ObjectCodec.associatedData(.blob, PackFormat.headerID) + input)
+            _ = try? codec.open(.blob, id: PackFormat.headerID, box: box, where: "object")
         }
     }
 }

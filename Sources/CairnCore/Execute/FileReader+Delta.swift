@@ -60,7 +60,7 @@ extension FileReader {
 
         var own = SignatureBuilder(hasher: delta.hasher, blockSize: delta.policy.blockSize(forFileSize: expectedSize), expectedSize: expectedSize)
         let reuseSums = own.blockSize == block && own.strongLength == index.strongLength
-        let content = ContentHasher(repository: repository)
+        let content = ContentHasher(keys: repository.keys)
         let hashing = OrderedWork(depth: 2)
 
         var batch = BufferPool.shared.empty(capacity: Self.literalBatch)

@@ -122,7 +122,7 @@ public struct Repairer {
             differs = true
             report.findings.append(
                 Finding(
-                    kind: .pack, key: PackBuilder.key(for: pack), problem: "an index file lists it, but it is missing",
+                    kind: .pack, key: PackFormat.key(for: pack), problem: "an index file lists it, but it is missing",
                     action: "left out of the rebuilt index ('cairn verify' names the files that needed it)"))
         }
         report.rewritesIndex = damagedIndex || differs

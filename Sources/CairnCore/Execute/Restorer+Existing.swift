@@ -54,7 +54,7 @@ extension Restorer {
     }
 
     private func contentHash(of descriptor: Int32, path: FilePath) throws -> ObjectID {
-        let hasher = ContentHasher(repository: repository)
+        let hasher = ContentHasher(keys: repository.keys)
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         while true {
             let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress!, $0.count) }

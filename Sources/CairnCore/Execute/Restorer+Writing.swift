@@ -128,7 +128,7 @@ extension Restorer {
         // most two pieces behind.
         // Loads still running when a damaged object stops the file are awaited, so no work is
         // left behind while the process ends.
-        var hasher: ContentHasher? = hashedWhole ? ContentHasher(repository: repository) : nil
+        var hasher: ContentHasher? = hashedWhole ? ContentHasher(keys: repository.keys) : nil
         let hashing = OrderedWork(depth: 2)
         func hash(_ piece: ArraySlice<UInt8>) async {
             guard let hasher else { return }
@@ -152,7 +152,7 @@ extension Restorer {
                 let piece = object[extent.offset..<extent.offset + extent.length]
                 if hasher == nil && (extent.offset != 0 || extent.length != object.count) {
                     // Not cut as a backup cuts: hash everything from the start.
-                    hasher = ContentHasher(repository: repository)
+                    hasher = ContentHasher(keys: repository.keys)
                     for earlier in entry.content[..<index] {
                         await hash(try await repository.load(.blob, earlier.object)[earlier.offset..<earlier.offset + earlier.length])
                     }
@@ -176,7 +176,7 @@ extension Restorer {
         do { offset = try output.finish() } catch let failure as AlignedFileWriter.Failure {
             throw FileMetadata.Failure(path: path, operation: "write", code: failure.code)
         }
-        let hash = hasher?.finish() ?? ContentHasher.hash(ofChunks: entry.content.map(\.object), repository: repository)
+        let hash = hasher?.finish() ?? ContentHasher.hash(ofChunks: entry.content.map(\.object), keys: repository.keys)
         if let expected = entry.contentHash, hash != expected {
             throw RepositoryError.damaged("the restored content of \(path) does not match its recorded hash")
         }

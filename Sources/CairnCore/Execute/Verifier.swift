@@ -63,10 +63,10 @@ public struct Verifier {
         report.keyFiles = try await repository.keys().count
 
         // Packs the index names must exist and be long enough for their objects.
-        let byPack = await repository.index.entriesByPack()
+        let byPack = await repository.packContents()
         var packSizes: [ObjectID: Int] = [:]
         for (pack, entries) in byPack {
-            let key = PackBuilder.key(for: pack)
+            let key = PackFormat.key(for: pack)
             guard let item = try await repository.storage.stat(key) else {
                 for entry in entries { bad[entry.id] = "\(entry.kind.name) \(entry.id.short) is in the pack \(key), which is missing" }
                 continue
@@ -84,16 +84,14 @@ public struct Verifier {
                 packs = Array(packs.prefix(max(1, Int((Double(packs.count) * readData).rounded(.up)))))
             }
             for pack in packs {
-                let key = PackBuilder.key(for: pack)
+                let key = PackFormat.key(for: pack)
                 let bytes = try await repository.storage.get(key)
                 report.packsRead += 1
                 report.bytesRead += bytes.count
                 // The header must say what the index says: a damaged header is hidden while the
                 // index is whole, and found by the next rebuild.
-                let memory = MemoryStorage()
-                try await memory.put(key, bytes)
                 do {
-                    let header = try await PackHeader.read(from: memory, key: key, size: bytes.count, codec: repository.codec)
+                    let header = try bytes.withUnsafeBytes { try PackFormat.entries(ofPack: $0, key: key, codec: repository.codec) }
                     if !Set(byPack[pack] ?? []).isSubset(of: Set(header)) {
                         report.damages.append(Damage(object: pack, message: "the header of the pack \(key) does not list what the index lists for it", affected: []))
                     }

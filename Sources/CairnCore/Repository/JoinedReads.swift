@@ -115,7 +115,7 @@ public actor JoinedReads {
         }
         served += 1
         let offset = member.range.lowerBound - run.span.lowerBound
-        return (task, offset..<offset + member.range.count, PackBuilder.key(for: run.pack))
+        return (task, offset..<offset + member.range.count, PackFormat.key(for: run.pack))
     }
 
     /// Starts the runs up to `number` (those before it were passed by: dropped) and reads
@@ -135,7 +135,7 @@ public actor JoinedReads {
             // The run asked for now is read even when the bounds are reached: the oldest held
             // runs are given up (their objects are then loaded alone).
             while needed, !started.isEmpty, started.count >= runsAhead || heldBytes + run.span.count > budget { drop(started[0]) }
-            let storage = repository.storage, key = PackBuilder.key(for: run.pack), span = run.span
+            let storage = repository.storage, key = PackFormat.key(for: run.pack), span = run.span
             runs[nextToStart]?.task = Task { try await storage.read(key, range: span) }
             started.append(nextToStart)
             heldBytes += span.count

@@ -1,13 +1,3 @@
-/// A pack file: many sealed objects, then a sealed header listing them, then the header's
-/// length as 4 bytes little-endian. Small objects travel together, so 12,000 small files make
-/// tens of files at the destination, not 12,000.
-struct PackEntry: Hashable, Sendable {
-    var kind: ObjectKind
-    var id: ObjectID
-    var offset: Int
-    var length: Int
-}
-
 /// Fills a pack: its objects go to the storage as they come (`StorageBackend.openUpload`), so
 /// a pack is never held whole in memory; `finish` adds the header and hands back the upload,
 /// for the caller to commit.
@@ -30,7 +20,7 @@ struct PackBuilder {
         if let failure { throw failure }
         if current == nil {
             let pack = try ObjectID.random()
-            current = (pack, try await storage.openUpload(Self.key(for: pack)))
+            current = (pack, try await storage.openUpload(PackFormat.key(for: pack)))
         }
         try await write(box)
         entries.append(PackEntry(kind: kind, id: id, offset: size, length: box.count))
@@ -45,27 +35,14 @@ struct PackBuilder {
         var size: Int
     }
 
-    /// Writes the header (every object and the header carry their own authentication, so a
-    /// hash of the whole pack would only cost a pass over the data) and leaves the builder
-    /// empty; nil when it is empty already.
+    /// Writes the header (`PackFormat.ending`) and leaves the builder empty; nil when it is
+    /// empty already.
     mutating func finish(codec: ObjectCodec) async throws -> Finished? {
         if let failure { throw failure }
         guard let current, !entries.isEmpty else { return nil }
-        var header = BinaryWriter(capacity: entries.count * 40 + 8)
-        header.varint(1)
-        header.varint(entries.count)
-        for entry in entries {
-            header.byte(entry.kind.rawValue)
-            header.id(entry.id)
-            header.varint(entry.offset)
-            header.varint(entry.length)
-        }
-        let box = try codec.seal(.packHeader, id: PackHeader.headerID, plaintext: header.bytes, compressor: Compressor(.default))
-        var trailer = BinaryWriter()
-        trailer.uint32LE(UInt32(box.count))
-        try await write(box)
-        try await write(trailer.bytes)
-        let finished = Finished(id: current.id, upload: current.upload, entries: entries, size: size + box.count + 4)
+        let ending = try PackFormat.ending(for: entries, codec: codec)
+        try await write(ending)
+        let finished = Finished(id: current.id, upload: current.upload, entries: entries, size: size + ending.count)
         self = PackBuilder()
         return finished
     }
@@ -79,39 +56,15 @@ struct PackBuilder {
         }
     }
 
-    static func key(for pack: ObjectID) -> String {
-        let hex = pack.hex
-        return "data/\(hex.prefix(2))/\(hex)"
-    }
 }
 
 enum PackHeader {
-    /// Pack headers are bound to this fixed id; the pack's own id is the hash of its bytes.
-    static let headerID = ObjectID([UInt8](repeating: 0, count: 32))
-
-    /// Reads the entries of a pack from its last bytes, checking that they stay inside it.
+    /// Reads the entries of a pack from its last bytes: two ranged reads.
     static func read(from storage: any StorageBackend, key: String, size: Int, codec: ObjectCodec) async throws -> [PackEntry] {
-        guard size >= 4 else { throw RepositoryError.damaged("\(key) is too short to be a pack") }
-        let trailer = try await storage.get(key, range: (size - 4)..<size)
-        let length = Int(trailer.enumerated().reduce(UInt32(0)) { $0 | UInt32($1.element) << (8 * UInt32($1.offset)) })
-        guard length <= size - 4 else { throw RepositoryError.damaged("\(key) has a header longer than the pack") }
-        let box = try await storage.get(key, range: (size - 4 - length)..<(size - 4))
-        let plaintext = try codec.open(.packHeader, id: headerID, box: box, where: key)
-        var reader = BinaryReader(plaintext, what: "the header of \(key)")
-        guard try reader.varint() == 1 else { throw FormatError.unsupportedVersion("the pack \(key)", 0) }
-        let count = try reader.count(limit: plaintext.count)
-        var entries: [PackEntry] = []
-        entries.reserveCapacity(count)
-        for _ in 0..<count {
-            guard let kind = ObjectKind(rawValue: try reader.byte()) else { throw FormatError.malformed("the header of \(key)", "unknown object kind") }
-            // Each at most the pack's size (and an index keeps them in 32 bits): no sum traps.
-            let limit = min(size, Int(UInt32.max))
-            let entry = PackEntry(kind: kind, id: try reader.id(), offset: try reader.count(limit: limit), length: try reader.count(limit: limit))
-            guard entry.offset + entry.length <= size - 4 - length else {
-                throw RepositoryError.damaged("the header of \(key) points past the pack's data")
-            }
-            entries.append(entry)
-        }
-        return entries
+        guard size >= PackFormat.trailerSize else { throw RepositoryError.damaged("\(key) is too short to be a pack") }
+        let trailer = try await storage.get(key, range: (size - PackFormat.trailerSize)..<size)
+        let length = try PackFormat.headerLength(trailer: trailer, size: size, key: key)
+        let box = try await storage.read(key, range: (size - PackFormat.trailerSize - length)..<(size - PackFormat.trailerSize))
+        return try box.withUnsafeBytes { try PackFormat.entries(headerBox: $0, size: size, key: key, codec: codec) }
     }
 }

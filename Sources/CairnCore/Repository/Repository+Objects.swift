@@ -11,7 +11,7 @@ extension Repository {
     }
 
     public func contains(_ id: ObjectID) -> Bool {
-        index.contains(id) || pending.contains(id) || writing[id] != nil
+        index.contains(id) || writer.holds(id)
     }
 
     public nonisolated func contentID<D: ContiguousBytes>(of plaintext: D) -> ObjectID {
@@ -38,42 +38,10 @@ extension Repository {
     }
 
     private func add(_ kind: ObjectKind, id: ObjectID, box: [UInt8]) async throws -> Stored {
-        // Back-pressure: while packs wait to be written, nothing more is taken in. (Callers
-        // suspended here or in writePack would otherwise let others fill pack after pack.)
-        while uploads.count > Self.uploadsInFlight { try await completeOldestUpload() }
-        await holdBuilder()
-        defer { releaseBuilder() }
-        if contains(id) { return Stored(id: id, isNew: false, storedSize: 0) }
-        // The builder is used by this task alone until it is released: taken out across the
-        // upload's write (its entries are then not copied on change), and put back whatever
-        // happens, with a failure it recorded.
-        var changing = builder
-        builder = PackBuilder()
-        defer { builder = changing }
-        try await changing.append(kind, id: id, box: box, to: storage)
-        pending.insert(id)
-        if changing.isFull {
-            builder = changing
-            // What writeHeldPack leaves (an empty builder, or one that failed) is what goes back,
-            // also when it throws: never the full one whose upload is committing.
-            defer { changing = builder }
-            try await writeHeldPack()
+        guard try await writer.add(kind, id: id, box: box, known: { index.contains($0) || writer.holds($0) }, on: self) else {
+            return Stored(id: id, isNew: false, storedSize: 0)
         }
         return Stored(id: id, isNew: true, storedSize: box.count)
-    }
-
-    /// Waits until no other task changes the pack being filled, then holds it.
-    func holdBuilder() async {
-        guard builderHeld else {
-            builderHeld = true
-            return
-        }
-        await withCheckedContinuation { builderWaiters.append($0) }
-    }
-
-    /// Hands the pack being filled to the next waiting task, if any.
-    func releaseBuilder() {
-        if builderWaiters.isEmpty { builderHeld = false } else { builderWaiters.removeFirst().resume() }
     }
 
     /// Loads and verifies an object: its seal, its kind, and for content its hash. Only the
@@ -97,14 +65,14 @@ extension Repository {
     /// once that pack is stored: packs go to the storage as they fill, and a backup reads
     /// back little of what it writes.
     private func locate(_ kind: ObjectKind, _ id: ObjectID) async throws -> (key: String, range: Range<Int>) {
-        while pending.contains(id) || writing[id] != nil { try await writePacks() }
+        while writer.holds(id) { try await writePacks() }
         guard let location = index.location(of: id) else {
             throw RepositoryError.missingObject("\(kind.name) \(id.short) is not in the index")
         }
         guard location.kind == kind else {
             throw RepositoryError.damaged("object \(id.short) is a \(location.kind.name), not a \(kind.name)")
         }
-        return (PackBuilder.key(for: location.pack), location.offset..<location.offset + location.length)
+        return (PackFormat.key(for: location.pack), location.offset..<location.offset + location.length)
     }
 
     /// Opens a sealed box: its seal, and for content its hash.
@@ -121,68 +89,14 @@ extension Repository {
         return plaintext
     }
 
-    /// Finishes the pack being filled and commits it in the background; once enough packs are
-    /// stored, an index file lists them.
-    func writePack() async throws {
-        await holdBuilder()
-        defer { releaseBuilder() }
-        try await writeHeldPack()
-    }
-
-    /// `writePack` by the task that holds the builder.
-    private func writeHeldPack() async throws {
-        var finishing = builder
-        defer { builder = finishing }
-        guard let pack = try await finishing.finish(codec: codec) else { return }
-        for entry in pack.entries { writing[entry.id] = pack.id }
-        pending = []
-        let upload = pack.upload
-        uploads.append((pack.id, pack.entries, Task { try await upload.commit() }))
-        while uploads.count > Self.uploadsInFlight { try await completeOldestUpload() }
-    }
-
     /// Writes the packs, without an index: what a crash between the two leaves.
     func writePacks() async throws {
-        try await writePack()
-        while !uploads.isEmpty { try await completeOldestUpload() }
-    }
-
-    /// Waits for the oldest background write and moves its pack into the index.
-    func completeOldestUpload() async throws {
-        guard let upload = uploads.first else { return }
-        try await upload.task.value
-        // Several callers may wait for the same commit (a full pack, a flush, a read of one of
-        // its objects): the first to resume moves it into the index. Until then it counts
-        // as in flight, so the pack after it cannot start committing too.
-        guard uploads.first?.pack == upload.pack else { return }
-        uploads.removeFirst()
-        index.add(pack: upload.pack, entries: upload.entries)
-        unindexedPacks.append((upload.pack, upload.entries))
-        for entry in upload.entries where writing[entry.id] == upload.pack { writing[entry.id] = nil }
-        FaultInjection.reach("pack-written")
-        if unindexedPacks.count >= 32 { try await writeIndex() }
-    }
-
-    func writeIndex() async throws {
-        guard !unindexedPacks.isEmpty else { return }
-        let batch = unindexedPacks
-        unindexedPacks = []
-        do {
-            let id = try ObjectID.random()
-            let box = try codec.seal(.index, id: id, plaintext: RepositoryIndex.encode(batch), compressor: Compressor(.default))
-            try await storage.put("index/\(id.hex)", box)
-        } catch {
-            unindexedPacks = batch + unindexedPacks
-            throw error
-        }
-        FaultInjection.reach("index-written")
+        try await writer.writePacks(on: self)
     }
 
     /// Writes everything stored so far: the last pack, then the index that lists it.
     public func flush() async throws {
-        try await writePack()
-        while !uploads.isEmpty { try await completeOldestUpload() }
-        try await writeIndex()
+        try await writer.flush(on: self)
     }
 
     // MARK: Files of their own (snapshots, locks)
@@ -206,4 +120,7 @@ extension Repository {
     }
 
     public var objectCount: Int { index.count }
+
+    /// The objects of each indexed pack, as the index lists them.
+    func packContents() -> [ObjectID: [PackEntry]] { index.entriesByPack() }
 }

@@ -98,7 +98,7 @@ extension Repository {
         for pack in index.allPacks {
             let entries = byPack[pack] ?? []
             let live = entries.filter { used.contains($0.id) }
-            let size = try await storage.stat(PackBuilder.key(for: pack))?.size ?? 0
+            let size = try await storage.stat(PackFormat.key(for: pack))?.size ?? 0
             let liveBytes = live.reduce(0) { $0 + $1.length }
             if live.isEmpty {
                 deletions.append(pack)
@@ -130,7 +130,7 @@ extension Repository {
         var written: [(id: ObjectID, entries: [PackEntry])] = []
         var moved: [ObjectID] = []
         for (pack, live) in repacks {
-            let key = PackBuilder.key(for: pack)
+            let key = PackFormat.key(for: pack)
             let bytes = try await storage.get(key)
             var boxes: [(PackEntry, [UInt8])] = []
             for entry in live {
@@ -159,10 +159,7 @@ extension Repository {
         let oldIndexes = try await storage.listAll(prefix: "index/")
         let remaining = stays + written
         for start in stride(from: 0, to: remaining.count, by: 1000) {
-            let batch = Array(remaining[start..<min(start + 1000, remaining.count)])
-            let id = try ObjectID.random()
-            let box = try codec.seal(.index, id: id, plaintext: RepositoryIndex.encode(batch), compressor: Compressor(.default))
-            try await storage.put("index/\(id.hex)", box)
+            try await writer.writeIndexFile(listing: Array(remaining[start..<min(start + 1000, remaining.count)]))
         }
         FaultInjection.reach("prune-index-written")
 
@@ -170,13 +167,13 @@ extension Repository {
         for item in oldIndexes { try await storage.delete(item.key) }
         FaultInjection.reach("prune-indexes-deleted")
         for pack in deletions + moved {
-            try await storage.delete(PackBuilder.key(for: pack))
+            try await storage.delete(PackFormat.key(for: pack))
             FaultInjection.reach("prune-pack-deleted")
         }
 
         // The index as it now is.
         index = RepositoryIndex()
-        unindexedPacks = []
+        writer.unindexedPacks = []
         for pack in remaining { index.add(pack: pack.id, entries: pack.entries) }
         return result
     }

@@ -9,26 +9,20 @@ import Foundation
 public actor Repository {
     public nonisolated let storage: any StorageBackend
     public nonisolated let descriptor: RepositoryDescriptor
-    let codec: ObjectCodec
+    /// What the format derives from the master key: the codec and the chunker's, signatures'
+    /// and content hash's keys.
+    public nonisolated let keys: RepositoryKeys
+    nonisolated var codec: ObjectCodec { keys.codec }
     let master: MasterKey?
     /// The key file that opened the repository, if it is encrypted.
     public nonisolated let openedWith: String?
-    /// What a file's content hash starts with (`ContentHasher`): keyed, so it says nothing to
-    /// someone without the key.
-    public nonisolated let contentHashPrefix: [UInt8]
     /// The clock, host and user that locks, keys and snapshots record.
     public nonisolated let run: RunEnvironment
 
     var compressor = Compressor(.default)
     var index = RepositoryIndex()
-    var builder = PackBuilder()
-    /// Held while a task changes `builder`: writing to a pack's upload suspends, and the
-    /// actor lets other tasks in meanwhile. Waiting tasks, in order.
-    var builderHeld = false
-    var builderWaiters: [CheckedContinuation<Void, Never>] = []
-    /// Objects of the pack being filled.
-    var pending: Set<ObjectID> = []
-    var unindexedPacks: [(id: ObjectID, entries: [PackEntry])] = []
+    /// Writes objects into packs and index files.
+    let writer: PackWriter
     /// Damage found while opening, each a sentence naming the file (commands print them as
     /// warnings): damaged key files skipped, index files ignored, packs without a readable
     /// header, snapshots that cannot be read.
@@ -42,39 +36,26 @@ public actor Repository {
 
     /// Snapshot files that could not be read, with why, as `snapshots()` last found them.
     public var unreadableSnapshots: [(id: ObjectID, reason: String)] { damagedSnapshots }
-    /// Objects of packs being committed in the background, and their packs.
-    var writing: [ObjectID: ObjectID] = [:]
-    var uploads: [(pack: ObjectID, entries: [PackEntry], task: Task<Void, Error>)] = []
-    /// Packs committed at once in the background (flushed and renamed into place) while the
-    /// next one fills.
-    static let uploadsInFlight = 1
-
     init(storage: any StorageBackend, descriptor: RepositoryDescriptor, master: MasterKey?, openedWith: String?, run: RunEnvironment) throws {
         self.storage = storage
         self.run = run
         self.descriptor = descriptor
         self.master = master
         self.openedWith = openedWith
-        contentHashPrefix = master.map { Hashing.hmacSHA256(key: $0.identification, Array("cairn-content-hash".utf8)) } ?? []
-        if let master {
-            guard let algorithm = AEAD.Algorithm(rawValue: descriptor.encryption) else {
-                throw RepositoryError.unsupported("the repository at \(storage.location) uses the unknown encryption \(descriptor.encryption)")
-            }
-            codec = ObjectCodec(aead: try AEAD(algorithm, key: master.encryption), identificationKey: master.identification)
-        } else {
-            codec = ObjectCodec(aead: nil, identificationKey: nil)
-        }
+        keys = try RepositoryKeys(encryption: descriptor.encryption, master: master, location: storage.location)
+        writer = PackWriter(storage: storage, codec: keys.codec)
     }
 
     public var encryptionAlgorithm: AEAD.Algorithm? { AEAD.Algorithm(rawValue: descriptor.encryption) }
 
     /// The secret the chunker's gear table comes from (fixed when the repository is not encrypted).
-    public nonisolated var chunkerKey: [UInt8] { master?.identification ?? Array("cairn-unencrypted-chunker".utf8) }
+    public nonisolated var chunkerKey: [UInt8] { keys.chunkerKey }
 
     /// The key of block signatures' strong hashes (in-file delta).
-    public nonisolated var signatureKey: [UInt8] {
-        master.map { Hashing.hmacSHA256(key: $0.identification, Array("cairn-block-signature".utf8)) } ?? Array("cairn-unencrypted-signature".utf8)
-    }
+    public nonisolated var signatureKey: [UInt8] { keys.signatureKey }
+
+    /// What a file's content hash starts with (`ContentHasher`).
+    public nonisolated var contentHashPrefix: [UInt8] { keys.contentHashPrefix }
 
     public func setCompression(_ setting: Compression) {
         compressor = Compressor(setting)
@@ -224,7 +205,7 @@ public actor Repository {
             do {
                 let entries = try await PackHeader.read(from: storage, key: item.key, size: item.size, codec: codec)
                 index.add(pack: id, entries: entries)
-                unindexedPacks.append((id, entries))
+                writer.unindexedPacks.append((id, entries))
             } catch StorageError.notFound {
                 continue
             } catch let error as StorageError where !error.isDamage {

@@ -4,26 +4,21 @@
 ///
 /// Used by one task at a time (a delta hands it from task to task, in order).
 public final class ContentHasher: @unchecked Sendable {
-    private let repository: Repository
+    private let keys: RepositoryKeys
     private let chunker: Chunker
     private let stream: SHA256Stream
     private var buffer: [UInt8] = []
 
-    public init(repository: Repository) {
-        self.repository = repository
-        self.chunker = Chunker(key: repository.chunkerKey)
-        self.stream = Self.start(repository)
-    }
-
-    static func start(_ repository: Repository) -> SHA256Stream {
-        let stream = SHA256Stream()
-        stream.update(repository.contentHashPrefix)
-        return stream
+    public init(keys: RepositoryKeys) {
+        self.keys = keys
+        self.chunker = Chunker(key: keys.chunkerKey)
+        self.stream = SHA256Stream()
+        stream.update(keys.contentHashPrefix)
     }
 
     /// The hash from chunk ids already known, in order.
-    public static func hash(ofChunks ids: [ObjectID], repository: Repository) -> ObjectID {
-        hash(ofIDs: ids, count: ids.count, prefix: repository.contentHashPrefix)
+    public static func hash(ofChunks ids: [ObjectID], keys: RepositoryKeys) -> ObjectID {
+        hash(ofIDs: ids, count: ids.count, prefix: keys.contentHashPrefix)
     }
 
     /// The hash of a file stored as whole chunks, from its extents' ids (a tree leaves such a
@@ -83,7 +78,7 @@ public final class ContentHasher: @unchecked Sendable {
         while start < data.count {
             let length = chunker.cut(data, from: start)
             guard final || length < data.count - start || data.count - start >= Chunker.maximumSize else { break }
-            stream.update(repository.contentID(of: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: data[start..<start + length]))).bytes)
+            stream.update(keys.codec.contentID(of: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: data[start..<start + length]))).bytes)
             start += length
         }
         return start

@@ -22,11 +22,3 @@ public struct SnapshotGroup: Hashable, Sendable {
     /// For people: `host laptop, sources /a, /b`.
     public var text: String { "host \(host), sources \(sources.joined(separator: ", "))" }
 }
-
-extension RetentionCandidate {
-    public init(_ record: SnapshotRecord) {
-        self.init(
-            id: record.id.hex, time: record.snapshot.start.date, isComplete: record.snapshot.status.isFinished,
-            group: SnapshotGroup(record.snapshot).key, groupText: SnapshotGroup(record.snapshot).text)
-    }
-}

@@ -125,64 +125,24 @@ public struct SnapshotRecord: Sendable, Equatable {
     public var snapshot: Snapshot
 }
 
-extension Repository {
-    public func save(_ snapshot: Snapshot, id: ObjectID? = nil) async throws -> ObjectID {
+extension Snapshot {
+    /// The snapshot file's plaintext: JSON with sorted keys.
+    public func encoded() throws -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        return try await saveFile(.snapshot, in: "snapshots", Array(try encoder.encode(snapshot)), id: id)
+        return Array(try encoder.encode(self))
     }
 
-    public func snapshot(_ id: ObjectID) async throws -> Snapshot {
-        let plaintext = try await loadFile(.snapshot, in: "snapshots", id: id)
+    /// Reads a snapshot file's plaintext; `what` names it in errors ("snapshot 1a2b3c4d").
+    public static func decode(_ plaintext: [UInt8], what: String) throws -> Snapshot {
         do {
             let snapshot = try JSONDecoder().decode(Snapshot.self, from: Data(plaintext))
-            guard snapshot.version == Snapshot.currentVersion else { throw FormatError.unsupportedVersion("snapshot \(id.short)", snapshot.version) }
+            guard snapshot.version == Snapshot.currentVersion else { throw FormatError.unsupportedVersion(what, snapshot.version) }
             return snapshot
         } catch let error as FormatError {
             throw error
         } catch let error as DecodingError {
-            throw RepositoryError.damaged("snapshot \(id.short) cannot be read: \(Self.describe(error))")
+            throw RepositoryError.damaged("\(what) cannot be read: \(error.inWords)")
         }
-    }
-
-    /// A decoding error in words, without Swift's coding-path dump.
-    static func describe(_ error: DecodingError) -> String {
-        switch error {
-        case .dataCorrupted: return "its record is not valid JSON"
-        case .keyNotFound(let key, _): return "its record has no '\(key.stringValue)'"
-        case .typeMismatch(_, let context), .valueNotFound(_, let context):
-            return "its record's '\(context.codingPath.map(\.stringValue).joined(separator: "."))' has the wrong type"
-        @unknown default: return "its record cannot be decoded"
-        }
-    }
-
-    /// Every snapshot that can be read, oldest first (by start time, then id). One that cannot
-    /// be read (damaged) is left out and kept in `damagedSnapshots` with why, so the others
-    /// still list, restore and prune; storage failures still throw.
-    public func snapshots() async throws -> [SnapshotRecord] {
-        var records: [SnapshotRecord] = []
-        var damaged: [(id: ObjectID, reason: String)] = []
-        for id in try await fileIDs(in: "snapshots") {
-            do {
-                records.append(SnapshotRecord(id: id, snapshot: try await snapshot(id)))
-            } catch StorageError.notFound {
-                continue  // expired by a prune since it was listed
-            } catch let error as StorageError where !error.isDamage {
-                throw error
-            } catch {
-                damaged.append((id, Self.reason(error)))
-            }
-        }
-        damagedSnapshots = damaged
-        DamageWarnings.tell(damaged.map { "snapshot \($0.id.short) is damaged (\($0.reason)): left out; the other snapshots are read as usual, 'cairn repair SET --apply --remove-damaged' sets it aside" })
-        return records.sorted { ($0.snapshot.start, $0.id) < ($1.snapshot.start, $1.id) }
-    }
-
-    public func store(_ tree: Tree) async throws -> Stored {
-        try await store(.tree, tree.encoded(contentHashPrefix: contentHashPrefix))
-    }
-
-    public func tree(_ id: ObjectID) async throws -> Tree {
-        try Tree.decode(try await load(.tree, id), what: "tree \(id.short)", contentHashPrefix: contentHashPrefix)
     }
 }

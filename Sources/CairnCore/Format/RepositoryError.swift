@@ -26,3 +26,16 @@ public enum RepositoryError: Error, Equatable, CustomStringConvertible {
         }
     }
 }
+
+extension DecodingError {
+    /// A JSON record's decoding error in words, without Swift's coding-path dump.
+    var inWords: String {
+        switch self {
+        case .dataCorrupted: return "its record is not valid JSON"
+        case .keyNotFound(let key, _): return "its record has no '\(key.stringValue)'"
+        case .typeMismatch(_, let context), .valueNotFound(_, let context):
+            return "its record's '\(context.codingPath.map(\.stringValue).joined(separator: "."))' has the wrong type"
+        @unknown default: return "its record cannot be decoded"
+        }
+    }
+}

@@ -57,7 +57,7 @@ public struct RepositoryDescriptor: Codable, Sendable, Equatable {
         do {
             descriptor = try decoder.decode(RepositoryDescriptor.self, from: Data(bytes))
         } catch let error as DecodingError {
-            throw RepositoryError.damaged("the descriptor \(place)/\(fileName) cannot be read: \(Repository.describe(error))")
+            throw RepositoryError.damaged("the descriptor \(place)/\(fileName) cannot be read: \(error.inWords)")
         }
         guard ObjectID(hex: descriptor.id) != nil else {
             throw RepositoryError.damaged("the descriptor \(place)/\(fileName) is damaged: its id '\(descriptor.id.prefix(80))' is not 64 hexadecimal digits")

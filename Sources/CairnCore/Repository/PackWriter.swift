@@ -1,0 +1,151 @@
+/// Writes a repository's objects into packs, and the index files that list the packs, in the
+/// order that keeps the repository valid at every moment: objects into a pack as they come
+/// (`PackBuilder`), the pack committed in the background while the next one fills, then an
+/// index file once enough packs are stored. A crash leaves at most packs no index lists, which
+/// opening the repository finds from their headers.
+///
+/// One `Repository` owns it and uses it on its actor only: every method that suspends takes
+/// the repository as its isolation, and a stored pack goes into the repository's index there.
+final class PackWriter {
+    let storage: any StorageBackend
+    let codec: ObjectCodec
+
+    private var builder = PackBuilder()
+    /// Held while a task changes `builder`: writing to a pack's upload suspends, and the
+    /// actor lets other tasks in meanwhile. Waiting tasks, in order.
+    private var builderHeld = false
+    private var builderWaiters: [CheckedContinuation<Void, Never>] = []
+    /// Objects of the pack being filled.
+    private(set) var pending: Set<ObjectID> = []
+    /// Objects of packs being committed in the background, and their packs.
+    private(set) var writing: [ObjectID: ObjectID] = [:]
+    private var uploads: [(pack: ObjectID, entries: [PackEntry], task: Task<Void, Error>)] = []
+    /// Stored packs that no index file lists yet.
+    var unindexedPacks: [(id: ObjectID, entries: [PackEntry])] = []
+
+    /// Packs committed at once in the background (flushed and renamed into place) while the
+    /// next one fills.
+    static let uploadsInFlight = 1
+    /// An index file is written once this many packs are stored without one.
+    static let packsPerIndexFile = 32
+
+    init(storage: any StorageBackend, codec: ObjectCodec) {
+        self.storage = storage
+        self.codec = codec
+    }
+
+    /// Whether `id` is in the pack being filled or in one being committed.
+    func holds(_ id: ObjectID) -> Bool { pending.contains(id) || writing[id] != nil }
+
+    /// The pack of an object being committed, if it is.
+    func committing(_ id: ObjectID) -> ObjectID? { writing[id] }
+
+    /// Adds a sealed box to the pack being filled; false when `known` says, once the pack is
+    /// held, that the object is stored already (another task stored it meanwhile).
+    func add(_ kind: ObjectKind, id: ObjectID, box: [UInt8], known: (ObjectID) -> Bool, on repository: isolated Repository) async throws -> Bool {
+        // Back-pressure: while packs wait to be written, nothing more is taken in. (Callers
+        // suspended here or in writePack would otherwise let others fill pack after pack.)
+        while uploads.count > Self.uploadsInFlight { try await completeOldestUpload(on: repository) }
+        await holdBuilder()
+        defer { releaseBuilder() }
+        if known(id) { return false }
+        // The builder is used by this task alone until it is released: taken out across the
+        // upload's write (its entries are then not copied on change), and put back whatever
+        // happens, with a failure it recorded.
+        var changing = builder
+        builder = PackBuilder()
+        defer { builder = changing }
+        try await changing.append(kind, id: id, box: box, to: storage)
+        pending.insert(id)
+        if changing.isFull {
+            builder = changing
+            // What writeHeldPack leaves (an empty builder, or one that failed) is what goes back,
+            // also when it throws: never the full one whose upload is committing.
+            defer { changing = builder }
+            try await writeHeldPack(on: repository)
+        }
+        return true
+    }
+
+    /// Waits until no other task changes the pack being filled, then holds it.
+    private nonisolated(nonsending) func holdBuilder() async {
+        guard builderHeld else {
+            builderHeld = true
+            return
+        }
+        await withCheckedContinuation { builderWaiters.append($0) }
+    }
+
+    /// Hands the pack being filled to the next waiting task, if any.
+    private func releaseBuilder() {
+        if builderWaiters.isEmpty { builderHeld = false } else { builderWaiters.removeFirst().resume() }
+    }
+
+    /// Finishes the pack being filled and commits it in the background.
+    func writePack(on repository: isolated Repository) async throws {
+        await holdBuilder()
+        defer { releaseBuilder() }
+        try await writeHeldPack(on: repository)
+    }
+
+    /// `writePack` by the task that holds the builder.
+    private func writeHeldPack(on repository: isolated Repository) async throws {
+        var finishing = builder
+        defer { builder = finishing }
+        guard let pack = try await finishing.finish(codec: codec) else { return }
+        for entry in pack.entries { writing[entry.id] = pack.id }
+        pending = []
+        let upload = pack.upload
+        uploads.append((pack.id, pack.entries, Task { try await upload.commit() }))
+        while uploads.count > Self.uploadsInFlight { try await completeOldestUpload(on: repository) }
+    }
+
+    /// Writes the packs, without an index: what a crash between the two leaves.
+    func writePacks(on repository: isolated Repository) async throws {
+        try await writePack(on: repository)
+        while !uploads.isEmpty { try await completeOldestUpload(on: repository) }
+    }
+
+    /// Waits for the oldest background commit and moves its pack into the index.
+    private func completeOldestUpload(on repository: isolated Repository) async throws {
+        guard let upload = uploads.first else { return }
+        try await upload.task.value
+        // Several callers may wait for the same commit (a full pack, a flush, a read of one of
+        // its objects): the first to resume moves it into the index. Until then it counts
+        // as in flight, so the pack after it cannot start committing too.
+        guard uploads.first?.pack == upload.pack else { return }
+        uploads.removeFirst()
+        repository.index.add(pack: upload.pack, entries: upload.entries)
+        unindexedPacks.append((upload.pack, upload.entries))
+        for entry in upload.entries where writing[entry.id] == upload.pack { writing[entry.id] = nil }
+        FaultInjection.reach("pack-written")
+        if unindexedPacks.count >= Self.packsPerIndexFile { try await writeIndex() }
+    }
+
+    /// Writes an index file listing the stored packs no index file lists yet.
+    nonisolated(nonsending) func writeIndex() async throws {
+        guard !unindexedPacks.isEmpty else { return }
+        let batch = unindexedPacks
+        unindexedPacks = []
+        do {
+            try await writeIndexFile(listing: batch)
+        } catch {
+            unindexedPacks = batch + unindexedPacks
+            throw error
+        }
+        FaultInjection.reach("index-written")
+    }
+
+    /// Writes one index file listing `packs` (a prune lists every pack that stays, 1,000 per file).
+    nonisolated(nonsending) func writeIndexFile(listing packs: [(id: ObjectID, entries: [PackEntry])]) async throws {
+        let id = try ObjectID.random()
+        let box = try codec.seal(.index, id: id, plaintext: RepositoryIndex.encode(packs), compressor: Compressor(.default))
+        try await storage.put("index/\(id.hex)", box)
+    }
+
+    /// Writes everything added so far: the last pack, then the index file that lists it.
+    func flush(on repository: isolated Repository) async throws {
+        try await writePacks(on: repository)
+        try await writeIndex()
+    }
+}

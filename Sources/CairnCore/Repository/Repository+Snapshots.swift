@@ -1,0 +1,50 @@
+import Foundation
+
+/// Saving and reading snapshots and trees.
+extension Repository {
+    public func save(_ snapshot: Snapshot, id: ObjectID? = nil) async throws -> ObjectID {
+        try await saveFile(.snapshot, in: "snapshots", try snapshot.encoded(), id: id)
+    }
+
+    public func snapshot(_ id: ObjectID) async throws -> Snapshot {
+        try Snapshot.decode(try await loadFile(.snapshot, in: "snapshots", id: id), what: "snapshot \(id.short)")
+    }
+
+    /// Every snapshot that can be read, oldest first (by start time, then id). One that cannot
+    /// be read (damaged) is left out and kept in `damagedSnapshots` with why, so the others
+    /// still list, restore and prune; storage failures still throw.
+    public func snapshots() async throws -> [SnapshotRecord] {
+        var records: [SnapshotRecord] = []
+        var damaged: [(id: ObjectID, reason: String)] = []
+        for id in try await fileIDs(in: "snapshots") {
+            do {
+                records.append(SnapshotRecord(id: id, snapshot: try await snapshot(id)))
+            } catch StorageError.notFound {
+                continue  // expired by a prune since it was listed
+            } catch let error as StorageError where !error.isDamage {
+                throw error
+            } catch {
+                damaged.append((id, Self.reason(error)))
+            }
+        }
+        damagedSnapshots = damaged
+        DamageWarnings.tell(damaged.map { "snapshot \($0.id.short) is damaged (\($0.reason)): left out; the other snapshots are read as usual, 'cairn repair SET --apply --remove-damaged' sets it aside" })
+        return records.sorted { ($0.snapshot.start, $0.id) < ($1.snapshot.start, $1.id) }
+    }
+
+    public func store(_ tree: Tree) async throws -> Stored {
+        try await store(.tree, tree.encoded(contentHashPrefix: contentHashPrefix))
+    }
+
+    public func tree(_ id: ObjectID) async throws -> Tree {
+        try Tree.decode(try await load(.tree, id), what: "tree \(id.short)", contentHashPrefix: contentHashPrefix)
+    }
+}
+
+extension RetentionCandidate {
+    public init(_ record: SnapshotRecord) {
+        self.init(
+            id: record.id.hex, time: record.snapshot.start.date, isComplete: record.snapshot.status.isFinished,
+            group: SnapshotGroup(record.snapshot).key, groupText: SnapshotGroup(record.snapshot).text)
+    }
+}
