@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include <malloc.h>
+#include <pthread.h>
 
 #include <string.h>
 
@@ -41,6 +42,8 @@ int cairn_o_noatime(void) { return O_NOATIME; }
 int cairn_o_direct(void) { return O_DIRECT; }
 
 int cairn_syncfs(int fd) { return syncfs(fd); }
+
+void cairn_name_thread(const char *name) { pthread_setname_np(pthread_self(), name); }
 
 void cairn_limit_malloc_arenas(int count) { mallopt(M_ARENA_MAX, count); }
 

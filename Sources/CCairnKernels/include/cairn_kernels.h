@@ -21,6 +21,9 @@ int cairn_o_direct(void);
 /// Flushes the file system holding `fd` (syncfs).
 int cairn_syncfs(int fd);
 
+/// Names the calling thread (at most 15 bytes are kept), as ps and perf show it.
+void cairn_name_thread(const char *name);
+
 /// Limits glibc malloc to `count` arenas.
 void cairn_limit_malloc_arenas(int count);
 

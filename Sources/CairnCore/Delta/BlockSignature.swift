@@ -223,19 +223,25 @@ final class DeltaIndex: @unchecked Sendable {
 final class SignatureStream: @unchecked Sendable {
     // Changed only by the work `feed` adds, one piece after another.
     private var builder: SignatureBuilder
-    private let work = OrderedWork(depth: 1)
+    private let work = WorkWindow<Void>(width: 1, oneAtATime: true)
 
     init(_ builder: SignatureBuilder) {
         self.builder = builder
     }
 
     /// The next piece of the file, in order.
-    func feed(_ piece: [UInt8]) async {
-        await work.add { piece.withUnsafeBufferPointer { self.builder.update($0) } }
+    func feed(_ piece: [UInt8]) async throws {
+        try await work.add { piece.withUnsafeBufferPointer { self.builder.update($0) } }
     }
 
-    func finish(extents: [Extent]) async -> BlockSignature {
-        await work.finish()
+    /// The signature; throws when a piece was not hashed (the reading task was cancelled).
+    func finish(extents: [Extent]) async throws -> BlockSignature {
+        try await work.finish()
         return builder.finish(extents: extents)
+    }
+
+    /// Waits for the pieces fed, after a failure.
+    func abandon() async {
+        await work.drain()
     }
 }

@@ -185,10 +185,18 @@ extension BackupJob {
                     outcome.skipped = true
                 } else {
                     let progress = options.progress?(job.plan)
+                    // A signal or the schedule's max-duration stops the job cleanly.
+                    let stop = StopRequest()
                     let deadline = context.maxDuration.map { Date(timeIntervalSince1970: TimeInterval(job.started.seconds) + TimeInterval($0.seconds)) }
-                    let result = try await job.execute(id: jobID, progress: progress) {
-                        Interruption.shared.isRequested || deadline.map { context.run.now >= $0 } ?? false
-                    }
+                    let watchers = [
+                        deadline.map { stop.stop(at: $0, clock: context.run.clock) },
+                        Task {
+                            await Interruption.shared.stop.requested()
+                            if let reason = Interruption.shared.stop.reason { stop.request(reason) }
+                        },
+                    ].compactMap { $0 }
+                    defer { watchers.forEach { $0.cancel() } }
+                    let result = try await job.execute(id: jobID, progress: progress, stop: stop)
                     progress?.clear()
                     outcome.result = result
                     outcome.problems = result.problems
@@ -199,8 +207,8 @@ extension BackupJob {
                     }
                     if result.snapshot.status == .partial {
                         let why =
-                            Interruption.shared.isRequested
-                            ? "interrupted" : "stopped at max-duration \(context.maxDuration?.description ?? "")"
+                            stop.reason == .maxDuration
+                            ? "stopped at max-duration \(context.maxDuration?.description ?? "")" : "interrupted"
                         outcome.failure =
                             "\(why): snapshot \(result.snapshotID.short) holds what was done and is marked partial (\(result.snapshot.statistics.carriedOver) entries not reached keep their previous version); the next backup goes on from there"
                     } else if let retention = context.retention, let repository = job.repository {

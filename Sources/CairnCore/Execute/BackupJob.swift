@@ -150,7 +150,7 @@ public struct BackupJob {
 
     /// Carries out the plan: stores what changed and commits the snapshot.
     public mutating func execute(
-        id: ObjectID? = nil, progress: ProgressSink? = nil, shouldStop: @escaping @Sendable () -> Bool = { false }
+        id: ObjectID? = nil, progress: ProgressSink? = nil, stop: StopRequest = StopRequest()
     ) async throws -> Result {
         let repository: Repository
         if let existing = self.repository {
@@ -168,15 +168,15 @@ public struct BackupJob {
         self.repository = repository
         context.remember(repository)
         return try await repository.withLease(.writer, command: "cairn backup of \(context.set.name)") {
-            try await store(in: repository, id: id, progress: progress, shouldStop: shouldStop)
+            try await store(in: repository, id: id, progress: progress, stop: stop)
         }
     }
 
     private func store(
-        in repository: Repository, id snapshotID: ObjectID?, progress: ProgressSink?, shouldStop: @escaping @Sendable () -> Bool
+        in repository: Repository, id snapshotID: ObjectID?, progress: ProgressSink?, stop: StopRequest
     ) async throws -> Result {
         var runner = BackupRunner(
-            repository: repository, compression: context.set.compression, followSymlinks: context.set.followSymlinks, shouldStop: shouldStop)
+            repository: repository, compression: context.set.compression, followSymlinks: context.set.followSymlinks, stop: stop)
         runner.progress = progress
         if let policy = context.deltaPolicy(now: Date(timeIntervalSince1970: TimeInterval(started.seconds))) {
             runner.delta = DeltaContext(

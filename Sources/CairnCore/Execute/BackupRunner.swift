@@ -22,7 +22,9 @@ public struct BackupRunner {
     /// Content already stored in this run, by (device, inode): hard links are read once.
     private var linked: [Pair: (content: [Extent], hash: ObjectID?, size: UInt64, delta: DeltaInfo?)] = [:]
     private let followSymlinks: Bool
-    private let shouldStop: @Sendable () -> Bool
+    /// Asks the run to stop: files being read are cancelled, no more are started, and what was
+    /// read is stored as usual.
+    private let stop: StopRequest
     /// Told about each file started and each piece read, for progress displays.
     public var progress: ProgressSink?
     /// Set once a stop was requested: files not read by then are left out of the snapshot.
@@ -42,14 +44,13 @@ public struct BackupRunner {
     }
 
     public init(
-        repository: Repository, compression: Compression = .default, followSymlinks: Bool,
-        shouldStop: @escaping @Sendable () -> Bool = { false }
+        repository: Repository, compression: Compression = .default, followSymlinks: Bool, stop: StopRequest = StopRequest()
     ) {
         self.repository = repository
         self.chunker = Chunker(key: repository.chunkerKey)
         self.compressor = Compressor(compression)
         self.followSymlinks = followSymlinks
-        self.shouldStop = shouldStop
+        self.stop = stop
     }
 
     /// What reading one file gave, merged into the statistics by the task that started it.
@@ -68,15 +69,24 @@ public struct BackupRunner {
     /// New and changed files are read `filesInParallel` at a time wherever they are in the
     /// tree (a large file, bound by its reading and the device, leaves the cores to files of
     /// other folders); the trees are stored bottom-up once every file is.
+    ///
+    /// A stop (`StopRequest`) cancels the files being read: a watcher in the group of reads
+    /// wakes when it is requested and cancels the group; each cancelled read reports that it
+    /// was stopped, and the trees are stored as usual from what was read.
     public mutating func store(_ directory: ScannedDirectory) async throws -> ObjectID {
         var read: [ObjectIdentifier: [Int: FileResult]] = [:]
         let reader = FileReader(
-            repository: repository, chunker: chunker, compressor: compressor, followSymlinks: followSymlinks, progress: progress,
-            shouldStop: shouldStop, delta: delta)
-        try await withThrowingTaskGroup(of: Completed.self) { group in
+            repository: repository, chunker: chunker, compressor: compressor, followSymlinks: followSymlinks, progress: progress, delta: delta)
+        let stop = self.stop
+        try await withThrowingTaskGroup(of: Completed?.self) { group in
+            group.addTask {
+                await stop.requested()
+                return nil
+            }
             var reads = Reads(group: group, reader: reader)
             try await readFiles(under: directory, reads: &reads, into: &read)
-            while let completed = try await reads.group.next() { take(completed, into: &read, reads: &reads) }
+            while reads.running > 0, let completed = try await reads.group.next() { take(completed, into: &read, reads: &reads) }
+            reads.group.cancelAll()  // the watcher, once every read is in
         }
         return try await storeTrees(directory, read: &read)
     }
@@ -91,7 +101,8 @@ public struct BackupRunner {
     }
 
     struct Reads {
-        var group: ThrowingTaskGroup<Completed, Error>
+        /// The reads, and the watcher of the stop request (which gives nil).
+        var group: ThrowingTaskGroup<Completed?, Error>
         let reader: FileReader
         var running = 0
         /// The read buffers of the files being read, in MiB (see `weight`).
@@ -115,7 +126,7 @@ public struct BackupRunner {
             case .directory(let inner):
                 try await readFiles(under: inner, reads: &reads, into: &read)
             case .file(let file):
-                guard file.change != .unchanged, file.entry.links <= 1, !wasInterrupted, !shouldStop() else { continue }
+                guard file.change != .unchanged, file.entry.links <= 1, !wasInterrupted, !stop.isRequested else { continue }
                 let weight = Self.weight(of: file)
                 while reads.running >= Self.filesInParallel || (reads.running > 0 && reads.weight + weight > Self.readBufferBudget),
                     let completed = try await reads.group.next()
@@ -132,7 +143,13 @@ public struct BackupRunner {
         }
     }
 
-    private mutating func take(_ completed: Completed, into read: inout [ObjectIdentifier: [Int: FileResult]], reads: inout Reads) {
+    private mutating func take(_ completed: Completed?, into read: inout [ObjectIdentifier: [Int: FileResult]], reads: inout Reads) {
+        guard let completed else {
+            // The stop was requested: the reads running are cancelled, none is started.
+            wasInterrupted = true
+            reads.group.cancelAll()
+            return
+        }
         reads.running -= 1
         reads.weight -= completed.weight
         // Every 32 MiB read, the heap gives back the pages that freed chunks left.
@@ -260,7 +277,7 @@ public struct BackupRunner {
             statistics.unchangedFiles += 1
             return file.entry
         }
-        if wasInterrupted || shouldStop() {
+        if wasInterrupted || stop.isRequested {
             wasInterrupted = true
             return try await keepPrevious(of: file, result: nil)
         }
@@ -277,8 +294,7 @@ public struct BackupRunner {
             return entry
         }
         let reader = FileReader(
-            repository: repository, chunker: chunker, compressor: compressor, followSymlinks: followSymlinks, progress: progress,
-            shouldStop: shouldStop, delta: delta)
+            repository: repository, chunker: chunker, compressor: compressor, followSymlinks: followSymlinks, progress: progress, delta: delta)
         let result = try await reader.read(file)
         merge(result, path: file.path)
         guard let entry = result.entry else { return try await keepPrevious(of: file, result: result) }
@@ -294,13 +310,14 @@ struct FileReader: Sendable {
     let compressor: Compressor
     let followSymlinks: Bool
     let progress: ProgressSink?
-    let shouldStop: @Sendable () -> Bool
     var delta: DeltaContext?
 
+    /// Reads and stores a file. When the task is cancelled (a stop), the file is left as not
+    /// read: no entry and no problem.
     func read(_ file: ScannedFile) async throws -> BackupRunner.FileResult {
         var result = BackupRunner.FileResult()
         var entry = file.entry
-        if shouldStop() { return result }
+        if Task.isCancelled { return result }
         let flags = O_RDONLY | O_CLOEXEC | cairn_o_noatime() | (followSymlinks ? 0 : O_NOFOLLOW)
         var descriptor = file.path.withCString { open($0, flags) }
         if descriptor < 0 && errno == EPERM {
@@ -348,6 +365,9 @@ struct FileReader: Sendable {
             FaultInjection.reach("file-stored")
             result.entry = entry
             return result
+        } catch is CancellationError {
+            // Stopped while it was read: what was stored of it is unused until a prune.
+            return BackupRunner.FileResult(statistics: result.statistics)
         } catch let failure as FileMetadata.Failure {
             let kept = file.previous == nil ? "" : "; its previous version is kept"
             result.problems.append(Problem(path: file.path, message: "cannot be read: \(String(cString: strerror(failure.code)))\(kept)"))
@@ -403,7 +423,7 @@ struct FileReader: Sendable {
         _ descriptor: Int32, path: FilePath, statistics: inout Snapshot.Statistics, signature: SignatureStream?
     ) async throws -> ([Extent], ObjectID, UInt64) {
         var extents: [Extent] = []
-        var inFlight: [Task<ChunkResult, Error>] = []
+        let stores = WorkWindow<ChunkResult>(width: BackupRunner.chunksInFlight, finishesPieces: true)
         // A small file needs a small buffer: memory stays low while several are read at once.
         var info = stat()
         let expected = fstat(descriptor, &info) == 0 ? Int(info.st_size) : Chunker.maximumSize
@@ -416,8 +436,8 @@ struct FileReader: Sendable {
         var total: UInt64 = 0
         var atEnd = false
 
-        func collect(_ task: Task<ChunkResult, Error>) async throws {
-            let result = try await task.value
+        func collect(_ result: ChunkResult?) {
+            guard let result else { return }
             extents.append(result.extent)
             if result.stored.isNew {
                 statistics.newObjects += 1
@@ -429,6 +449,7 @@ struct FileReader: Sendable {
 
         do {
             while !atEnd || filled > 0 {
+                try Task.checkCancellation()
                 if !atEnd { atEnd = try Self.fill(descriptor, buffer, filled: &filled, path: path) }
                 if !atEnd && filled == capacity && capacity < Chunker.maximumSize {
                     // The file is longer than it was: read on in a buffer of the full size.
@@ -448,10 +469,9 @@ struct FileReader: Sendable {
                     let length = chunker.cut(data, from: start)
                     guard length < filled - start || filled - start >= Chunker.maximumSize || atEnd else { break }
                     let chunk = BufferPool.shared.copy(UnsafeBufferPointer(rebasing: data[start..<start + length]))
-                    await signature?.feed(chunk)
+                    try await signature?.feed(chunk)
                     let repository = self.repository, compressor = self.compressor, handoff = ChunkHandoff(consume chunk)
-                    inFlight.append(Task { try await Self.store(handoff, repository: repository, compressor: compressor) })
-                    if inFlight.count >= BackupRunner.chunksInFlight { try await collect(inFlight.removeFirst()) }
+                    collect(try await stores.add { try await Self.store(handoff, repository: repository, compressor: compressor) })
                     progress?.read(UInt64(length))
                     // Within a large file too, every 32 MiB.
                     if (total + UInt64(length)) >> 25 != total >> 25 { cairn_trim_heap() }
@@ -463,9 +483,10 @@ struct FileReader: Sendable {
                     filled -= start
                 }
             }
-            while !inFlight.isEmpty { try await collect(inFlight.removeFirst()) }
+            while !stores.isEmpty { collect(try await stores.next()) }
         } catch {
-            for task in inFlight { _ = try? await task.value }
+            await stores.drain()
+            await signature?.abandon()
             throw error
         }
         statistics.bytesRead += total

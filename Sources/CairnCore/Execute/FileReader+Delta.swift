@@ -61,14 +61,14 @@ extension FileReader {
         var own = SignatureBuilder(hasher: delta.hasher, blockSize: delta.policy.blockSize(forFileSize: expectedSize), expectedSize: expectedSize)
         let reuseSums = own.blockSize == block && own.strongLength == index.strongLength
         let content = ContentHasher(keys: repository.keys)
-        let hashing = OrderedWork(depth: 2)
+        let hashing = WorkWindow<Void>(width: 2, oneAtATime: true)
 
         var batch = BufferPool.shared.empty(capacity: Self.literalBatch)
         var batchIDs: [ObjectID] = []
-        var inFlight: [Task<ChunkResult, Error>] = []
+        let stores = WorkWindow<ChunkResult>(width: BackupRunner.chunksInFlight, finishesPieces: true)
 
-        func collect(_ task: Task<ChunkResult, Error>) async throws {
-            let result = try await task.value
+        func collect(_ result: ChunkResult?) {
+            guard let result else { return }
             if result.stored.isNew {
                 statistics.newObjects += 1
                 statistics.bytesStored += UInt64(result.stored.storedSize)
@@ -80,8 +80,7 @@ extension FileReader {
             let handoff = ChunkHandoff(batch)
             batch = BufferPool.shared.empty(capacity: Self.literalBatch)
             let repository = self.repository, compressor = self.compressor
-            inFlight.append(Task { try await Self.store(handoff, repository: repository, compressor: compressor) })
-            if inFlight.count >= BackupRunner.chunksInFlight { try await collect(inFlight.removeFirst()) }
+            collect(try await stores.add { try await Self.store(handoff, repository: repository, compressor: compressor) })
         }
         func literal(_ data: UnsafeBufferPointer<UInt8>) async throws {
             guard !data.isEmpty else { return }
@@ -116,13 +115,14 @@ extension FileReader {
 
         do {
             while true {
+                try Task.checkCancellation()
                 let before = filled
                 if !atEnd { atEnd = try Self.fill(descriptor, buffer, filled: &filled, path: path) }
                 progress?.read(UInt64(filled - before))
                 // The content hash runs beside the search, in order, two buffers behind at most.
                 if !over {
                     let fresh = ChunkHandoff(BufferPool.shared.copy(UnsafeBufferPointer(rebasing: buffer[before..<filled])))
-                    await hashing.add { content.update(taking: fresh) }
+                    try await hashing.add { content.update(taking: fresh) }
                 }
                 let data = UnsafeBufferPointer(buffer).prefix(filled)
                 let window = UnsafeBufferPointer(rebasing: data)
@@ -142,22 +142,22 @@ extension FileReader {
                 filled -= position
                 position = 0
             }
-            await hashing.finish()
+            try await hashing.finish()
             let size = bufferStart + UInt64(filled)
             statistics.bytesRead += size
             if over {
-                for task in inFlight { try await collect(task) }
+                while !stores.isEmpty { collect(try await stores.next()) }
                 return .overLimit(newBytes: newBytes, size: size)
             }
             try await flushBatch()
-            while !inFlight.isEmpty { try await collect(inFlight.removeFirst()) }
+            while !stores.isEmpty { collect(try await stores.next()) }
             let extents = try Self.resolve(pieces, base: index.extents, batches: batchIDs)
             statistics.bytesDeduplicated += size - newBytes
             let signature = keepSignature ? own.finish(extents: extents) : nil
             return .stored(extents: extents, hash: content.finish(), size: size, newBytes: newBytes, signature: signature)
         } catch {
-            await hashing.finish()
-            for task in inFlight { _ = try? await task.value }
+            await hashing.drain()
+            await stores.drain()
             throw error
         }
     }
@@ -262,7 +262,7 @@ extension FileReader {
         let signature = SignatureStream(
             SignatureBuilder(hasher: delta.hasher, blockSize: delta.policy.blockSize(forFileSize: expected), expectedSize: expected))
         let (content, hash, size) = try await readContent(descriptor, path: path, statistics: &statistics, signature: signature)
-        let id = try await store(await signature.finish(extents: content), delta: delta, statistics: &statistics)
+        let id = try await store(try await signature.finish(extents: content), delta: delta, statistics: &statistics)
         let info = DeltaInfo(
             isFull: true, deltas: 0, signature: id, fullSignature: id, stored: delta.stored, fullStored: delta.stored, newBytes: size)
         return DeltaStored(content: content, hash: hash, size: size, info: info, outcome: reason)

@@ -100,23 +100,26 @@ extension Restorer {
         // Extents of the last few objects share their loads: an in-file delta's copies from one
         // object come back to it after each run of new data.
         // Least recently used first: one that falls out is neither waiting nor being written,
-        // so its buffer goes back to the pool.
-        var loads: [Task<ChunkHandoff, Error>] = []
+        // so its buffer goes back to the pool. `lastUse` is the last extent that uses it.
+        let loads = WorkWindow<ChunkHandoff>(width: 3)
         var next = 0
-        var recent: [(id: ObjectID, task: Task<ChunkHandoff, Error>)] = []
-        func schedule() async {
-            while next < entry.content.count, loads.count < 3 {
+        var taken = 0
+        var recent: [(id: ObjectID, load: Task<ChunkHandoff, Error>, lastUse: Int)] = []
+        func schedule() async throws {
+            while next < entry.content.count, loads.count < loads.width {
                 let id = entry.content[next].object
                 if let index = recent.firstIndex(where: { $0.id == id }) {
-                    let known = recent.remove(at: index)
-                    loads.append(known.task)
+                    var known = recent.remove(at: index)
+                    known.lastUse = next
                     recent.append(known)
+                    let load = known.load
+                    try await loads.add { try await load.value }
                 } else {
-                    let task = Task { ChunkHandoff(try await reads.load(.blob, id, hashChecked: !hashedWhole)) }
-                    loads.append(task)
-                    recent.append((id, task))
+                    let load = Task { ChunkHandoff(try await reads.load(.blob, id, hashChecked: !hashedWhole)) }
+                    recent.append((id, load, next))
+                    try await loads.add { try await withTaskCancellationHandler { try await load.value } onCancel: { load.cancel() } }
                     // The least recently used goes, unless it is still waiting to be written.
-                    if recent.count > Self.recentObjects, !loads.contains(recent[0].task), let done = try? await recent.removeFirst().task.value {
+                    if recent.count > Self.recentObjects, recent[0].lastUse < taken, let done = try? await recent.removeFirst().load.value {
                         BufferPool.shared.recycle(done.take())
                     }
                 }
@@ -129,11 +132,11 @@ extension Restorer {
         // Loads still running when a damaged object stops the file are awaited, so no work is
         // left behind while the process ends.
         var hasher: ContentHasher? = hashedWhole ? ContentHasher(keys: repository.keys) : nil
-        let hashing = OrderedWork(depth: 2)
-        func hash(_ piece: ArraySlice<UInt8>) async {
+        let hashing = WorkWindow<Void>(width: 2, oneAtATime: true)
+        func hash(_ piece: ArraySlice<UInt8>) async throws {
             guard let hasher else { return }
             let handoff = ChunkHandoff(piece.withUnsafeBufferPointer { BufferPool.shared.copy($0) })
-            await hashing.add { hasher.update(taking: handoff) }
+            try await hashing.add { hasher.update(taking: handoff) }
         }
         // Large files are written past the page cache (see AlignedFileWriter).
         var output: AlignedFileWriter
@@ -144,8 +147,9 @@ extension Restorer {
         }
         do {
             for (index, extent) in entry.content.enumerated() {
-                await schedule()
-                let object = try await loads.removeFirst().value.bytes
+                try await schedule()
+                let object = try await loads.next()!.bytes
+                taken += 1
                 guard extent.offset + extent.length <= object.count else {
                     throw RepositoryError.damaged("an extent of \(path) reaches past the end of object \(extent.object.short)")
                 }
@@ -154,25 +158,28 @@ extension Restorer {
                     // Not cut as a backup cuts: hash everything from the start.
                     hasher = ContentHasher(keys: repository.keys)
                     for earlier in entry.content[..<index] {
-                        await hash(try await repository.load(.blob, earlier.object)[earlier.offset..<earlier.offset + earlier.length])
+                        try await hash(try await repository.load(.blob, earlier.object)[earlier.offset..<earlier.offset + earlier.length])
                     }
                 }
-                await hash(piece)
+                try await hash(piece)
                 do { try await output.write(piece) } catch let failure as AlignedFileWriter.Failure {
                     throw FileMetadata.Failure(path: path, operation: "write", code: failure.code)
                 }
             }
         } catch {
+            await output.settle()
             output.abandon()
-            for task in loads { _ = try? await task.value }
-            await hashing.finish()
+            for (_, load, _) in recent { load.cancel() }
+            await loads.drain()
+            await hashing.drain()
             throw error
         }
-        await hashing.finish()
-        for (_, task) in recent {
-            if let done = try? await task.value { BufferPool.shared.recycle(done.take()) }
+        try await hashing.finish()
+        for (_, load, _) in recent {
+            if let done = try? await load.value { BufferPool.shared.recycle(done.take()) }
         }
         let offset: Int
+        await output.settle()
         do { offset = try output.finish() } catch let failure as AlignedFileWriter.Failure {
             throw FileMetadata.Failure(path: path, operation: "write", code: failure.code)
         }

@@ -83,31 +83,22 @@ public struct Verifier {
                 packs.shuffle()
                 packs = Array(packs.prefix(max(1, Int((Double(packs.count) * readData).rounded(.up)))))
             }
-            for pack in packs {
-                let key = PackFormat.key(for: pack)
-                let bytes = try await repository.storage.get(key)
+            // Packs are read a few at a time (`packsInFlight`), each checked on its own task
+            // while the next ones are read; results are taken in order, so the report is too.
+            let checks = WorkWindow<PackCheck>(width: Self.packsInFlight(repository.storage.capabilities))
+            let repository = self.repository, known = bad
+            func take(_ check: PackCheck?) {
+                guard let check else { return }
                 report.packsRead += 1
-                report.bytesRead += bytes.count
-                // The header must say what the index says: a damaged header is hidden while the
-                // index is whole, and found by the next rebuild.
-                do {
-                    let header = try bytes.withUnsafeBytes { try PackFormat.entries(ofPack: $0, key: key, codec: repository.codec) }
-                    if !Set(byPack[pack] ?? []).isSubset(of: Set(header)) {
-                        report.damages.append(Damage(object: pack, message: "the header of the pack \(key) does not list what the index lists for it", affected: []))
-                    }
-                } catch {
-                    report.damages.append(Damage(object: pack, message: "the header of the pack \(key) is damaged (\(Repository.reason(error))); its objects are found through the index only", affected: []))
-                }
-                // Every object is opened: its seal, and for content its hash.
-                for entry in byPack[pack] ?? [] where bad[entry.id] == nil && entry.offset + entry.length <= bytes.count {
-                    do {
-                        _ = try repository.open(entry.kind, id: entry.id, box: Array(bytes[entry.offset..<entry.offset + entry.length]), where: key)
-                    } catch {
-                        bad[entry.id] = entry.kind == .signature
-                            ? Self.signatureDamage(entry.id, "in \(key) is damaged") : "\(entry.kind.name) \(entry.id.short) in \(key) is damaged"
-                    }
-                }
+                report.bytesRead += check.size
+                report.damages += check.damages
+                for (id, message) in check.bad { bad[id] = message }
             }
+            for pack in packs {
+                let entries = byPack[pack] ?? []
+                take(try await checks.add { try await Self.check(pack, entries: entries, in: repository, skipping: known) })
+            }
+            while !checks.isEmpty { take(try await checks.next()) }
         }
 
         // Walk every snapshot: every tree must load, every object must be indexed and intact.
@@ -136,6 +127,48 @@ public struct Verifier {
     struct Seen {
         var data: Set<ObjectID> = []
         var signatures: Set<ObjectID> = []
+    }
+
+    /// What reading one pack found.
+    struct PackCheck: Sendable {
+        var size: Int
+        var damages: [Damage] = []
+        var bad: [(ObjectID, String)] = []
+    }
+
+    /// Packs read at once by `verify --read-data`: the storage's concurrent requests, at most
+    /// four (packs are about 8 MiB, each held whole while its objects are opened).
+    static func packsInFlight(_ capabilities: StorageCapabilities) -> Int {
+        max(1, min(capabilities.concurrentRequests, 4))
+    }
+
+    /// Reads a pack whole and checks it: its header must list what the index lists for it (a
+    /// damaged header is hidden while the index is whole, and found by the next rebuild), and
+    /// every object must open (its seal, and for content its hash).
+    static func check(_ pack: ObjectID, entries: [PackEntry], in repository: Repository, skipping known: [ObjectID: String]) async throws -> PackCheck {
+        let key = PackFormat.key(for: pack)
+        let whole = try await repository.storage.get(key)
+        return whole.withUnsafeBytes { bytes in
+            var check = PackCheck(size: bytes.count)
+            do {
+                let header = try PackFormat.entries(ofPack: bytes, key: key, codec: repository.codec)
+                if !Set(entries).isSubset(of: Set(header)) {
+                    check.damages.append(Damage(object: pack, message: "the header of the pack \(key) does not list what the index lists for it", affected: []))
+                }
+            } catch {
+                check.damages.append(Damage(object: pack, message: "the header of the pack \(key) is damaged (\(Repository.reason(error))); its objects are found through the index only", affected: []))
+            }
+            for entry in entries where known[entry.id] == nil && entry.offset + entry.length <= bytes.count {
+                do {
+                    let box = UnsafeRawBufferPointer(rebasing: bytes[entry.offset..<entry.offset + entry.length])
+                    _ = try repository.open(entry.kind, id: entry.id, box: box, where: key)
+                } catch {
+                    check.bad.append((entry.id, entry.kind == .signature
+                        ? signatureDamage(entry.id, "in \(key) is damaged") : "\(entry.kind.name) \(entry.id.short) in \(key) is damaged"))
+                }
+            }
+            return check
+        }
     }
 
     /// A damaged signature loses no data: the next backup of the files that need it uploads

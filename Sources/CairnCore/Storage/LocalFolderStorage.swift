@@ -382,6 +382,7 @@ final class LocalFolderUpload: StorageUpload, @unchecked Sendable {
     }
 
     private func commitNow() async throws {
+        await writer.settle()
         try await BlockingIO.run { [self] in
             do {
                 _ = try writer.finish()

@@ -71,11 +71,13 @@ struct AlignedFileWriter: ~Copyable {
     /// skipped zeros): known after `finish`.
     private(set) var end = 0
 
+    /// Writes `bytes`, each full buffer on this thread: a caller that blocks may run on
+    /// BlockingIO's threads, which never wait for one another's work.
     mutating func write(_ bytes: UnsafeRawBufferPointer) throws {
         var done = 0
         while done < bytes.count {
             done += take(bytes, from: done)
-            if filled == capacity { try flushFull() }
+            if filled == capacity { try flushFull(inBackground: false) }
         }
     }
 
@@ -86,8 +88,8 @@ struct AlignedFileWriter: ~Copyable {
         while done < bytes.count {
             done += bytes.withUnsafeBytes { take($0, from: done) }
             if filled == capacity {
-                if let inFlight { await inFlight.outcome.completion() }
-                try flushFull()
+                await settle()
+                try flushFull(inBackground: true)
             }
         }
     }
@@ -100,7 +102,14 @@ struct AlignedFileWriter: ~Copyable {
         return piece
     }
 
+    /// Waits, suspended, for a buffer being written in the background: then `finish` and
+    /// `abandon` do not block their thread.
+    func settle() async {
+        if let inFlight { await inFlight.outcome.completion() }
+    }
+
     /// Writes what is left (its unaligned tail through the page cache) and returns the size.
+    /// After async writes, `settle` first.
     mutating func finish() throws -> Int {
         try awaitWrite()
         let aligned = filled / Self.alignment * Self.alignment
@@ -122,9 +131,9 @@ struct AlignedFileWriter: ~Copyable {
         inFlight = nil
     }
 
-    private mutating func flushFull() throws {
+    private mutating func flushFull(inBackground: Bool) throws {
         try awaitWrite()
-        if direct {
+        if direct && inBackground {
             let region = Region(descriptor: descriptor, buffer: buffer.memory, offset: offset, sparse: sparse, direct: direct)
             if spare == nil { spare = try Self.allocate(capacity) }
             let full = buffer
@@ -132,7 +141,7 @@ struct AlignedFileWriter: ~Copyable {
             spare = full
             inFlight = region
             let count = capacity
-            Self.queue.async { region.writeInBackground(count) }
+            BlockingIO.start { region.writeInBackground(count) }
         } else {
             var region = Region(descriptor: descriptor, buffer: buffer.memory, offset: offset, sparse: sparse, direct: direct)
             try region.write(from: 0, to: capacity)
@@ -150,8 +159,6 @@ struct AlignedFileWriter: ~Copyable {
         end = max(end, region.outcome.end)
         if region.outcome.code != 0 { throw Failure(code: region.outcome.code) }
     }
-
-    private static let queue = DispatchQueue(label: "cairn.direct-writes", attributes: .concurrent)
 
     /// One buffer's worth of writing, done here or on another thread.
     private struct Region: @unchecked Sendable {
@@ -206,8 +213,9 @@ struct AlignedFileWriter: ~Copyable {
                 outcome.code = error.code
             }
             outcome.direct = region.direct
-            outcome.complete()
+            // The semaphore first: a task that resumes on `complete` then finds it signalled.
             finished.signal()
+            outcome.complete()
         }
 
         /// Writes buffer[start..<end], skipping whole zero blocks when sparse.

@@ -75,6 +75,8 @@ public final class Interruption: @unchecked Sendable {
     private let lock = NSLock()
     private var requested: Int32 = 0
     private var sources: [DispatchSourceSignal] = []
+    /// Requested by the first signal: jobs follow it (`StopRequest.requested()`).
+    public let stop = StopRequest()
 
     /// The signal that asked to stop, or 0.
     public var signal: Int32 {
@@ -105,6 +107,7 @@ public final class Interruption: @unchecked Sendable {
         if first { requested = number }
         lock.unlock()
         if first {
+            stop.request(.interrupted(signal: number))
             FileHandle.standardError.write(Data("cairn: stopping: committing what is done as a partial snapshot (signal again to stop at once)\n".utf8))
         } else {
             Glibc.signal(number, SIG_DFL)

@@ -87,27 +87,68 @@ public struct RunEnvironment: Sendable {
 /// The time of day, as a run sees it.
 public protocol WallClock: Sendable {
     func now() -> Date
+    /// Returns at `date` by this clock or soon after (it may return earlier: callers check
+    /// `now()`); throws CancellationError when the task is cancelled.
+    func sleep(until date: Date) async throws
 }
 
 /// The system's clock: the only reader of the real time in CairnCore.
 public struct SystemClock: WallClock {
     public init() {}
     public func now() -> Date { Date() }
+
+    public func sleep(until date: Date) async throws {
+        let seconds = date.timeIntervalSince(now())
+        guard seconds > 0 else { return }
+        // The wall clock may be set meanwhile: wake at least every minute to look again.
+        try await Task.sleep(nanoseconds: UInt64(min(seconds, 60) * 1e9))
+    }
 }
 
-/// A clock that shows what it is set to (tests, `--now`), moved only when told.
+/// A clock that shows what it is set to (tests, `--now`), moved only when told; a sleeper
+/// wakes when the clock is moved.
 public final class ManualClock: WallClock, Sendable {
-    private let time: Mutex<Date>
+    private let state: Mutex<(time: Date, sleepers: [Int: CheckedContinuation<Void, Never>], next: Int)>
 
     public init(_ time: Date) {
-        self.time = Mutex(time)
+        state = Mutex((time, [:], 0))
     }
 
-    public func now() -> Date { time.withLock { $0 } }
+    public func now() -> Date { state.withLock { $0.time } }
 
-    public func set(_ date: Date) { time.withLock { $0 = date } }
+    public func set(_ date: Date) { move { $0 = date } }
 
-    public func advance(by interval: TimeInterval) { time.withLock { $0 = $0.addingTimeInterval(interval) } }
+    public func advance(by interval: TimeInterval) { move { $0 = $0.addingTimeInterval(interval) } }
+
+    private func move(_ change: (inout Date) -> Void) {
+        let sleepers = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            change(&state.time)
+            defer { state.sleepers = [:] }
+            return Array(state.sleepers.values)
+        }
+        for sleeper in sleepers { sleeper.resume() }
+    }
+
+    /// Returns when the clock is next moved (or at once when `date` has come).
+    public func sleep(until date: Date) async throws {
+        let number = state.withLock { state in
+            state.next += 1
+            return state.next
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let now = state.withLock { state -> Bool in
+                    if state.time >= date || Task.isCancelled { return true }
+                    state.sleepers[number] = continuation
+                    return false
+                }
+                if now { continuation.resume() }
+            }
+        } onCancel: {
+            state.withLock { $0.sleepers.removeValue(forKey: number) }?.resume()
+        }
+        try Task.checkCancellation()
+    }
 }
 
 /// How a command ended.

@@ -1,0 +1,70 @@
+import Foundation
+import Synchronization
+
+/// Why a job stops before its end.
+public enum StopReason: Sendable, Equatable {
+    /// SIGINT or SIGTERM.
+    case interrupted(signal: Int32)
+    /// The schedule's `max-duration` was reached.
+    case maxDuration
+}
+
+/// A request that a job stop cleanly: what it has done is kept (a backup commits it as a
+/// partial snapshot). The job's reading work is cancelled when it is made (`requested()`
+/// wakes the task that cancels it); work that must finish, such as storing what was read, is
+/// not. The first reason given is the one kept.
+public final class StopRequest: Sendable {
+    private struct State {
+        var reason: StopReason?
+        var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
+        var nextWaiter = 0
+    }
+
+    private let state = Mutex(State())
+
+    public init() {}
+
+    public var reason: StopReason? { state.withLock { $0.reason } }
+    public var isRequested: Bool { reason != nil }
+
+    /// Asks the job to stop.
+    public func request(_ reason: StopReason) {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            guard state.reason == nil else { return [] }
+            state.reason = reason
+            defer { state.waiters = [:] }
+            return Array(state.waiters.values)
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Returns once a stop is requested, or at once when the waiting task is cancelled.
+    public func requested() async {
+        let number = state.withLock { state in
+            state.nextWaiter += 1
+            return state.nextWaiter
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let now = state.withLock { state -> Bool in
+                    if state.reason != nil || Task.isCancelled { return true }
+                    state.waiters[number] = continuation
+                    return false
+                }
+                if now { continuation.resume() }
+            }
+        } onCancel: {
+            state.withLock { $0.waiters.removeValue(forKey: number) }?.resume()
+        }
+    }
+
+    /// Requests a stop at `deadline` by `clock`, until the returned task is cancelled.
+    public func stop(at deadline: Date, clock: any WallClock) -> Task<Void, Never> {
+        Task { [self] in
+            while clock.now() < deadline {
+                guard (try? await clock.sleep(until: deadline)) != nil else { return }
+            }
+            request(.maxDuration)
+        }
+    }
+}
