@@ -72,18 +72,16 @@ extension Cairn.Key {
     /// Opens the set's repository with its configured key and runs `body`; a failure is printed
     /// as one line and becomes the exit status.
     static func withRepository(
-        _ options: ConfigOptions, set: String, _ body: (Repository, SetContext) async throws -> Void
+        _ options: ConfigOptions, set: String, command: String, _ body: (Repository) async throws -> Void
     ) async throws {
-        let status = await CommandSupport.reporting("backup set '\(set)'") {
-            let config = try CommandSupport.loadConfig(options)
-            let context = try SetContext(config: config, setName: set, run: CommandSupport.run)
-            guard let repository = try await context.openRepository() else {
-                throw SnapshotChoice.Failure.none("backup set '\(set)' has never been backed up (no repository at \(context.repositoryPath))")
-            }
-            try await body(repository, context)
-            return ExitStatus.success
-        }
-        if status != 0 { throw ExitCode(status) }
+        let config = try CommandSupport.loadConfig(options)
+        try CommandSupport.finish(
+            await CommandSupport.job(config, set: set, command: command) { runner in
+                await runner.read { repository in
+                    try await body(repository!)
+                    return .success
+                }
+            })
     }
 
     /// Opens every repository of the profile of `set` (or the profile named), says which they
@@ -116,7 +114,7 @@ extension Cairn.Key {
         @Argument(help: "The backup set.") var set: String
 
         func run() async throws {
-            try await Cairn.Key.withRepository(options, set: set) { repository, _ in
+            try await Cairn.Key.withRepository(options, set: set, command: "key list") { repository in
                 let formatter = ISO8601DateFormatter()
                 print("ID        CREATED               HOST / USER           LABEL")
                 for key in try await repository.keys() {

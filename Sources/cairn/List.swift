@@ -49,11 +49,8 @@ extension Cairn {
 
         func run() async throws {
             let config = try CommandSupport.loadConfig(options)
-            let status = await CommandSupport.reporting("backup set '\(set)'") {
-                let context = try SetContext(config: config, setName: set, run: CommandSupport.run)
-                guard let repository = try await context.openRepository() else {
-                    throw SnapshotChoice.Failure.none("backup set '\(set)' has never been backed up")
-                }
+            let outcome = await CommandSupport.job(config, set: set, command: "ls") { runner in await runner.read { repository in
+                let repository = repository!
                 let records = try await repository.snapshots()
                 let selection = PathSelection(path.map { [FilePath(PathExpansion.normalize($0))] } ?? [])
                 let chosen = allVersions ? records.filter { $0.snapshot.set == set } : [try snapshotOptions.choice(in: config).pick(from: records, set: set)]
@@ -91,9 +88,9 @@ extension Cairn {
                     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
                     print(String(decoding: try encoder.encode(listed), as: UTF8.self))
                 }
-                return ExitStatus.success
-            }
-            if status != 0 { throw ExitCode(status) }
+                return .success
+            } }
+            try CommandSupport.finish(outcome)
         }
     }
 }

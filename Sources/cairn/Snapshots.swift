@@ -29,9 +29,7 @@ extension Cairn {
 
         func run() async throws {
             let config = try CommandSupport.loadConfig(options)
-            let status = await CommandSupport.reporting("backup set '\(set)'") {
-                let context = try SetContext(config: config, setName: set, run: CommandSupport.run)
-                let repository = try await context.openRepository()
+            let outcome = await CommandSupport.job(config, set: set, command: "snapshots") { runner in await runner.read(allowingNone: true) { repository in
                 let records = try await repository?.snapshots().filter { $0.snapshot.set == set } ?? []
                 // A damaged snapshot's set is unknown: it is listed with every set of the repository.
                 let damaged = await repository?.unreadableSnapshots ?? []
@@ -45,11 +43,11 @@ extension Cairn {
                     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
                     let rows = records.map { Row(id: $0.id.hex, snapshot: $0.snapshot) } + damaged.map { Row(id: $0.id.hex, damaged: $0.reason) }
                     print(String(decoding: try encoder.encode(rows), as: UTF8.self))
-                    return damaged.isEmpty ? ExitStatus.success : ExitStatus.error
+                    return damaged.isEmpty ? .success : JobOutcome(.failed)
                 }
                 if records.isEmpty && damaged.isEmpty {
                     print("backup set '\(set)' has no snapshots yet")
-                    return ExitStatus.success
+                    return .success
                 }
                 let formatter = DateFormatter()
                 formatter.timeZone = config.timeZone
@@ -70,9 +68,9 @@ extension Cairn {
                 for (id, reason) in damaged {
                     print("\(id.short.padding(toLength: 9, withPad: " ", startingAt: 0)) ?                    damaged    \(reason)")
                 }
-                return damaged.isEmpty ? ExitStatus.success : ExitStatus.error
-            }
-            if status != 0 { throw ExitCode(status) }
+                return damaged.isEmpty ? .success : JobOutcome(.failed)
+            } }
+            try CommandSupport.finish(outcome)
         }
     }
 }

@@ -37,8 +37,8 @@ public struct JobOutcome: Sendable, Equatable {
 
 /// The one path of every job on a set's existing repository: open it (a set never backed up is
 /// a failure that says so), take a lease, run, release the lease whatever happens, and turn a
-/// thrown error into a failed outcome that names the job. Backup, restore, verify, prune and
-/// repair run through it; run-due, seed-load and the server are next.
+/// thrown error into a failed outcome that names the job. Backup, restore, verify, prune,
+/// repair, snapshots, ls and key run through it; run-due, seed-load and the server are next.
 public struct JobRunner: Sendable {
     public let context: SetContext
     /// `restore`, `verify`, ...: for the lease and for messages.
@@ -57,6 +57,19 @@ public struct JobRunner: Sendable {
         do {
             let repository = try await existingRepository()
             return try await repository.withLease(mode, command: "cairn \(command) \(context.set.name)") { try await body(repository) }
+        } catch {
+            return failed(error)
+        }
+    }
+
+    /// Runs `body` on the set's repository without a lease: for reading what snapshots have
+    /// committed (`snapshots`, `ls`, `key list`). A prune running meanwhile may remove what is
+    /// being read, which is then an error, never a wrong answer (every read is verified).
+    /// `body` is given nil for a set never backed up when `allowingNone`.
+    public func read(allowingNone: Bool = false, _ body: (Repository?) async throws -> JobOutcome) async -> JobOutcome {
+        do {
+            let repository = allowingNone ? try await context.openRepository() : try await existingRepository()
+            return try await body(repository)
         } catch {
             return failed(error)
         }
