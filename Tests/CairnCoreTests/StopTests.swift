@@ -123,3 +123,19 @@ struct StopTests {
         #expect(next.plan.summary.changedFiles == kept)
     }
 }
+
+extension StopTests {
+    @Test func aForwardedStopArrivesAtOnceAndNotAfterItIsUndone() {
+        let signal = StopRequest(), job = StopRequest(), later = StopRequest()
+        let undo = signal.forward(to: job)
+        let undoLater = signal.forward(to: later)
+        undoLater()
+        signal.request(.interrupted(signal: SIGTERM))
+        #expect(job.reason == .interrupted(signal: SIGTERM), "synchronously, with the signal's reason")
+        #expect(!later.isRequested)
+        undo()
+        let afterwards = StopRequest()
+        _ = signal.forward(to: afterwards)
+        #expect(afterwards.isRequested, "a request made before forwarding reaches the follower at once")
+    }
+}

@@ -188,14 +188,12 @@ extension BackupJob {
                     // A signal or the schedule's max-duration stops the job cleanly.
                     let stop = StopRequest()
                     let deadline = context.maxDuration.map { Date(timeIntervalSince1970: TimeInterval(job.started.seconds) + TimeInterval($0.seconds)) }
-                    let watchers = [
-                        deadline.map { stop.stop(at: $0, clock: context.run.clock) },
-                        Task {
-                            await Interruption.shared.stop.requested()
-                            if let reason = Interruption.shared.stop.reason { stop.request(reason) }
-                        },
-                    ].compactMap { $0 }
-                    defer { watchers.forEach { $0.cancel() } }
+                    let deadlineWatch = deadline.map { stop.stop(at: $0, clock: context.run.clock) }
+                    let unfollow = Interruption.shared.stop.forward(to: stop)
+                    defer {
+                        deadlineWatch?.cancel()
+                        unfollow()
+                    }
                     let result = try await job.execute(id: jobID, progress: progress, stop: stop)
                     progress?.clear()
                     outcome.result = result

@@ -34,7 +34,8 @@ public struct BackupRunner {
     /// How each file with in-file delta was stored, and why (`full: delta 63% > 50%`).
     public private(set) var deltaOutcomes: [(path: FilePath, outcome: String)] = []
 
-    /// Files read at once, and chunks of one file in flight.
+    /// Files read at once, and chunks of one file in flight (the one being cut and one being
+    /// stored).
     static let filesInParallel = 3
     static let chunksInFlight = 2
 
@@ -145,8 +146,9 @@ public struct BackupRunner {
 
     private mutating func take(_ completed: Completed?, into read: inout [ObjectIdentifier: [Int: FileResult]], reads: inout Reads) {
         guard let completed else {
-            // The stop was requested: the reads running are cancelled, none is started.
-            wasInterrupted = true
+            // The stop was requested: the reads running are cancelled and none is started. The
+            // snapshot is partial only if a file is then not reached (a read that was already
+            // done is kept).
             reads.group.cancelAll()
             return
         }
@@ -423,7 +425,7 @@ struct FileReader: Sendable {
         _ descriptor: Int32, path: FilePath, statistics: inout Snapshot.Statistics, signature: SignatureStream?
     ) async throws -> ([Extent], ObjectID, UInt64) {
         var extents: [Extent] = []
-        let stores = WorkWindow<ChunkResult>(width: BackupRunner.chunksInFlight, finishesPieces: true)
+        let stores = WorkWindow<ChunkResult>(width: BackupRunner.chunksInFlight - 1, finishesPieces: true)
         // A small file needs a small buffer: memory stays low while several are read at once.
         var info = stat()
         let expected = fstat(descriptor, &info) == 0 ? Int(info.st_size) : Chunker.maximumSize

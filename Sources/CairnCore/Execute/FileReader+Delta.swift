@@ -65,7 +65,7 @@ extension FileReader {
 
         var batch = BufferPool.shared.empty(capacity: Self.literalBatch)
         var batchIDs: [ObjectID] = []
-        let stores = WorkWindow<ChunkResult>(width: BackupRunner.chunksInFlight, finishesPieces: true)
+        let stores = WorkWindow<ChunkResult>(width: BackupRunner.chunksInFlight - 1, finishesPieces: true)
 
         func collect(_ result: ChunkResult?) {
             guard let result else { return }

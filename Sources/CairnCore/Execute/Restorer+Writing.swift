@@ -166,6 +166,7 @@ extension Restorer {
                     throw FileMetadata.Failure(path: path, operation: "write", code: failure.code)
                 }
             }
+            try await hashing.finish()
         } catch {
             await output.settle()
             output.abandon()
@@ -174,7 +175,6 @@ extension Restorer {
             await hashing.drain()
             throw error
         }
-        try await hashing.finish()
         for (_, load, _) in recent {
             if let done = try? await load.value { BufferPool.shared.recycle(done.take()) }
         }

@@ -94,11 +94,16 @@ public struct Verifier {
                 report.damages += check.damages
                 for (id, message) in check.bad { bad[id] = message }
             }
-            for pack in packs {
-                let entries = byPack[pack] ?? []
-                take(try await checks.add { try await Self.check(pack, entries: entries, in: repository, skipping: known) })
+            do {
+                for pack in packs {
+                    let entries = byPack[pack] ?? []
+                    take(try await checks.add { try await Self.check(pack, entries: entries, in: repository, skipping: known) })
+                }
+                while !checks.isEmpty { take(try await checks.next()) }
+            } catch {
+                await checks.drain()
+                throw error
             }
-            while !checks.isEmpty { take(try await checks.next()) }
         }
 
         // Walk every snapshot: every tree must load, every object must be indexed and intact.

@@ -59,7 +59,7 @@ enum PackFormat {
         let count = try reader.count(limit: plaintext.count)
         let dataEnd = size - trailerSize - box.count
         var entries: [PackEntry] = []
-        entries.reserveCapacity(count)
+        entries.reserveCapacity(min(count, plaintext.count / 35))  // an entry takes at least 35 bytes
         for _ in 0..<count {
             guard let kind = ObjectKind(rawValue: try reader.byte()) else { throw FormatError.malformed("the header of \(key)", "unknown object kind") }
             // Each at most the pack's size (and an index keeps them in 32 bits): no sum traps.

@@ -37,8 +37,12 @@ extension Repository {
         return try await add(kind, id: id, box: box)
     }
 
+    /// The pack being filled is shared by every task that stores: a write cut short by its
+    /// caller's cancellation (a stop) would leave the pack's upload failed for all of them, so
+    /// the write runs on a task of its own, which a caller's cancellation does not reach.
     private func add(_ kind: ObjectKind, id: ObjectID, box: [UInt8]) async throws -> Stored {
-        guard try await writer.add(kind, id: id, box: box, known: { index.contains($0) || writer.holds($0) }, on: self) else {
+        let added = try await Task { try await writer.add(kind, id: id, box: box, known: { index.contains($0) || writer.holds($0) }, on: self) }.value
+        guard added else {
             return Stored(id: id, isNew: false, storedSize: 0)
         }
         return Stored(id: id, isNew: true, storedSize: box.count)

@@ -18,6 +18,8 @@ public final class StopRequest: Sendable {
         var reason: StopReason?
         var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
         var nextWaiter = 0
+        /// Requests made stop too when this one is (`forward(to:)`).
+        var followers: [Int: StopRequest] = [:]
     }
 
     private let state = Mutex(State())
@@ -29,13 +31,26 @@ public final class StopRequest: Sendable {
 
     /// Asks the job to stop.
     public func request(_ reason: StopReason) {
-        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            guard state.reason == nil else { return [] }
+        let (waiters, followers) = state.withLock { state -> ([CheckedContinuation<Void, Never>], [StopRequest]) in
+            guard state.reason == nil else { return ([], []) }
             state.reason = reason
             defer { state.waiters = [:] }
-            return Array(state.waiters.values)
+            return (Array(state.waiters.values), Array(state.followers.values))
         }
+        for follower in followers { follower.request(reason) }
         for waiter in waiters { waiter.resume() }
+    }
+
+    /// Makes `follower` stop, with this request's reason, when this one does (at once if it
+    /// already has), until the returned closure is called.
+    public func forward(to follower: StopRequest) -> @Sendable () -> Void {
+        let (number, reason) = state.withLock { state -> (Int, StopReason?) in
+            state.nextWaiter += 1
+            if state.reason == nil { state.followers[state.nextWaiter] = follower }
+            return (state.nextWaiter, state.reason)
+        }
+        if let reason { follower.request(reason) }
+        return { [self] in _ = state.withLock { $0.followers.removeValue(forKey: number) } }
     }
 
     /// Returns once a stop is requested, or at once when the waiting task is cancelled.
