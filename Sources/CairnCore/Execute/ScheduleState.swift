@@ -1,0 +1,107 @@
+import Foundation
+
+/// What this machine remembers of a set's runs by `cairn run-due`, one JSON file per set under
+/// the run state (`STATE/schedule/SET-XXXXXXXX.json`, the suffix from the repository's
+/// place, so two configs' sets of one name are told apart), written crash-safely.
+public struct ScheduleState: Codable, Sendable, Equatable {
+    public static let currentVersion = 1
+
+    public struct Running: Codable, Sendable, Equatable {
+        /// The firing the run serves; nil for an off-line run.
+        public var firing: Date?
+        public var start: Date
+        public var pid: Int32
+    }
+
+    public struct Run: Codable, Sendable, Equatable {
+        public var firing: Date?
+        public var start: Date
+        public var end: Date
+        /// `success`, `changes`, `incomplete` or `failed`.
+        public var outcome: String
+        public var reason: String
+        public var failure: String?
+    }
+
+    public var version = ScheduleState.currentVersion
+    public var set: String
+    public var repository: String
+    /// When run-due first saw the set: firings before it are not owed a run.
+    public var firstSeen: Date
+    /// The last firing a run was started for and ended (whatever its outcome).
+    public var lastFiring: Date?
+    /// A run started and not yet ended: still going, or killed (then its firing is owed again).
+    public var running: Running?
+    public var lastRun: Run?
+    public var lastSuccess: Date?
+    public var lastFailure: Date?
+
+    /// Firings up to this are served.
+    public var servedThrough: Date { max(lastFiring ?? firstSeen, firstSeen) }
+}
+
+/// Reading and writing `ScheduleState`, and claiming a set so that two `run-due` processes
+/// never run it at once.
+public struct ScheduleStateStore: Sendable {
+    /// nil when there is no state folder (no home, no XDG_STATE_HOME): run-due then refuses.
+    public let directory: String?
+
+    public init(run: RunEnvironment) {
+        directory = run.stateDirectory.map { $0 + "/schedule" }
+    }
+
+    /// The state file's name for a set: its name and a hash of its repository's place.
+    func base(for context: SetContext) -> String? {
+        guard let directory else { return nil }
+        let safe = String(context.set.name.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" }.prefix(64))
+        let hash = Hashing.sha256(Array(context.repositoryPath.utf8)).prefix(4).map { String(format: "%02x", $0) }.joined()
+        return "\(directory)/\(safe)-\(hash)"
+    }
+
+    public func read(_ context: SetContext) throws -> ScheduleState? {
+        guard let base = base(for: context) else { return nil }
+        guard let data = FileManager.default.contents(atPath: base + ".json") else { return nil }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .secondsSince1970
+        do {
+            return try decoder.decode(ScheduleState.self, from: data)
+        } catch {
+            throw RepositoryError.damaged("the run state \(base).json cannot be read (\(error)); remove it to start the set's schedule afresh")
+        }
+    }
+
+    public func write(_ state: ScheduleState, for context: SetContext) throws {
+        guard let base = base(for: context) else { return }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .secondsSince1970
+        try DurableFile.write(try encoder.encode(state), to: base + ".json")
+    }
+
+    /// Holds a set for one run-due process: an exclusive lock on `SET-XXXXXXXX.lock`, which the
+    /// system releases when the process ends, however it ends.
+    public final class Claim: Sendable {
+        let descriptor: Int32
+
+        init(descriptor: Int32) {
+            self.descriptor = descriptor
+        }
+
+        deinit {
+            close(descriptor)
+        }
+    }
+
+    /// The set's claim, or nil when another process holds it.
+    public func claim(_ context: SetContext) throws -> Claim? {
+        guard let base = base(for: context) else { throw RepositoryError.unsupported("there is no run state folder (set HOME or XDG_STATE_HOME)") }
+        try FileManager.default.createDirectory(atPath: (base as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let descriptor = open(base + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw DurableFile.Failure(description: "cannot open \(base).lock: \(String(cString: strerror(errno)))") }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            close(descriptor)
+            return nil
+        }
+        return Claim(descriptor: descriptor)
+    }
+}

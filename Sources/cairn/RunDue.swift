@@ -1,0 +1,143 @@
+import ArgumentParser
+import CairnCore
+import Foundation
+
+extension Cairn {
+    struct RunDue: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "run-due",
+            abstract: "Back up the sets whose schedule fired since their last scheduled run (what cron calls).",
+            discussion: """
+                cairn has no daemon: cron or a systemd timer calls 'cairn run-due' every few \
+                minutes, and the config decides what runs. A set runs when it is bound to this \
+                host (host:, default any) and its schedule fired since its last scheduled run; \
+                firings missed while the machine was off make one run at the next call, not \
+                one each. A set with offline-interval: also runs when its last successful \
+                backup (by run-due or by hand) is older than that; if such a run fails it is \
+                tried again an hour later at the soonest. When run-due first sees a set, \
+                earlier firings are not owed.
+
+                Sets run one after another, each as 'cairn backup' runs it (its lease, plan, \
+                report and job log), with the schedule's max-duration. A second run-due \
+                started meanwhile never runs a set twice: each set is claimed for the run. A \
+                run killed half-way is owed again at the next call. With nothing due, \
+                run-due prints nothing (cron mails what it prints). What it remembers is kept \
+                under $XDG_STATE_HOME/cairn/schedule (by default ~/.local/state/cairn, \
+                /var/lib/cairn for root), written crash-safely.
+
+                \(ExitStatus.text)
+                """
+        )
+
+        @OptionGroup var options: ConfigOptions
+
+        @Flag(help: "Print which sets would run and why, and run nothing.")
+        var dryRun = false
+
+        @Option(help: ArgumentHelp("Evaluate as if it were this time (RFC 3339, or a local time such as 2027-03-28T03:30); runs record it too.", valueName: "time"))
+        var now: String?
+
+        @Flag(name: .shortAndLong, help: "Print no plans: only each set's reason, problems and final line.")
+        var quiet = false
+
+        func run() async throws {
+            let config = try CommandSupport.loadConfig(options)
+            if let now {
+                do {
+                    let start = try TimeArgument.parse(now, in: config.timeZone)
+                    CommandSupport.run = CommandSupport.run.with(clock: OffsetClock(startingAt: start))
+                } catch {
+                    throw ValidationError("--now: \(error)")
+                }
+            }
+            let run = CommandSupport.run
+            let store = ScheduleStateStore(run: run)
+            guard store.directory != nil else { CommandSupport.fail("there is no folder for run state: set HOME or XDG_STATE_HOME") }
+            let log = JobLog(run: run)
+            Interruption.shared.install()
+            var outcomes: [JobOutcome] = []
+            for set in config.backupSets(forHost: run.hostName) {
+                if Interruption.shared.isRequested { break }
+                let schedule = SetSchedule(set, in: config)
+                let context: SetContext
+                do {
+                    context = try SetContext(config: config, setName: set.name, run: run)
+                } catch {
+                    Terminal.standardError("cairn: error: backup set '\(set.name)': \(error)")
+                    outcomes.append(JobOutcome(.failed))
+                    continue
+                }
+                do {
+                    if let outcome = try await due(schedule, context: context, store: store, log: log) { outcomes.append(outcome) }
+                } catch {
+                    Terminal.standardError("cairn: error: backup set '\(set.name)': \(error)")
+                    outcomes.append(JobOutcome(.failed))
+                }
+            }
+            if dryRun {
+                let elsewhere = config.backupSets.values.filter { $0.host != nil && $0.host?.value != run.hostName }.map(\.name).sorted()
+                for name in elsewhere { print("\(name): runs on host \(config.backupSets[name]!.host!.value), not here (\(run.hostName))") }
+            }
+            let status = CommandSupport.exitStatus(JobOutcome.worst(outcomes))
+            if status != 0 { throw ExitCode(status) }
+        }
+
+        /// Decides whether a set runs and runs it; nil when it did not run.
+        func due(_ schedule: SetSchedule, context: SetContext, store: ScheduleStateStore, log: JobLog) async throws -> JobOutcome? {
+            let run = context.run
+            let name = schedule.set.name
+            func history(_ state: ScheduleState?) -> DueCheck.History {
+                let lastSuccess = [state?.lastSuccess, log.lastFinishedBackup(of: name)].compactMap { $0 }.max()
+                let offlineFailure = state?.lastRun.flatMap { $0.firing == nil && $0.outcome == "failed" ? $0.end : nil }
+                return DueCheck.History(servedThrough: state?.servedThrough ?? run.now, lastSuccess: lastSuccess, lastOfflineFailure: offlineFailure)
+            }
+            var state = try store.read(context)
+            let decision = DueCheck.decide(schedule, history: history(state), now: run.now)
+            if dryRun {
+                switch decision {
+                case .due(_, let reason): print("\(name): would run: \(reason)")
+                case .notDue(let next):
+                    let when = next.map { "next firing \(TimeArgument.rfc3339($0, in: schedule.times.timeZone))" } ?? "no more firings"
+                    print("\(name): not due (\(when))")
+                case .unscheduled: print("\(name): no schedule and no offline-interval: runs only when started by hand")
+                }
+                return nil
+            }
+            if case .unscheduled = decision { return nil }
+            if state == nil {
+                // First seen now: earlier firings are not owed.
+                state = ScheduleState(set: name, repository: context.repositoryPath, firstSeen: run.now)
+                try store.write(state!, for: context)
+            }
+            guard case .due = decision else { return nil }
+            // Claimed, then decided again: another run-due may have run it meanwhile.
+            guard let claim = try store.claim(context) else { return nil }
+            defer { withExtendedLifetime(claim) {} }
+            state = try store.read(context) ?? state
+            guard case .due(let firing, let reason) = DueCheck.decide(schedule, history: history(state), now: run.now), var current = state else {
+                return nil
+            }
+            let start = run.now
+            current.running = ScheduleState.Running(firing: firing, start: start, pid: getpid())
+            try store.write(current, for: context)
+            print("\(name): running: \(reason)")
+            var options = BackupJob.RunOptions(command: "run-due")
+            options.colour = false
+            let (outcome, report) = await JobRunning.runOne(config: context.config, set: name, quiet: quiet, options: options)
+            let end = run.now
+            let status: String
+            switch outcome.status {
+            case .success: status = "success"
+            case .changes: status = "changes"
+            case .incomplete: status = "incomplete"
+            case .failed: status = "failed"
+            }
+            current.running = nil
+            if let firing { current.lastFiring = max(firing, current.lastFiring ?? firing) }
+            current.lastRun = ScheduleState.Run(firing: firing, start: start, end: end, outcome: status, reason: reason, failure: outcome.failure ?? report?.failure)
+            if outcome.status == .failed { current.lastFailure = end } else if report?.status != "partial" { current.lastSuccess = end }
+            try store.write(current, for: context)
+            return outcome
+        }
+    }
+}

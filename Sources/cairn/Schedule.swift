@@ -1,0 +1,126 @@
+import ArgumentParser
+import CairnCore
+import Foundation
+
+extension Cairn {
+    struct ScheduleCommand: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "schedule",
+            abstract: "Show when backup sets run on their schedules.",
+            discussion: """
+                cairn has no daemon: cron (or a systemd timer) calls 'cairn run-due' every few \
+                minutes, and the config's schedules decide what runs. 'cairn schedule [SET...]' \
+                shows each set's schedules and its next firings in the config's time zone \
+                ('timezone:', else the machine's). A wall-clock time that falls in a \
+                spring-forward gap fires at the first instant after the gap; one that occurs \
+                twice fires once, at its first occurrence.
+
+                \(ExitStatus.text)
+                """,
+            subcommands: [Show.self],
+            defaultSubcommand: Show.self
+        )
+    }
+}
+
+extension Cairn.ScheduleCommand {
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Each set's schedules and its next firings.",
+            discussion: """
+                Without SET, every set bound to this host (or to no host) is shown. With \
+                --json, each set's next firings are RFC 3339 times with the zone's offset.
+
+                \(ExitStatus.text)
+                """
+        )
+
+        @OptionGroup var options: ConfigOptions
+
+        @Argument(help: "The backup sets (default: every set of this host).")
+        var sets: [String] = []
+
+        @Option(help: ArgumentHelp("How many firings to show per set.", valueName: "n"))
+        var count = 5
+
+        @Option(help: ArgumentHelp("Show the firings after this time instead of now (RFC 3339, or a local time such as 2027-03-28T03:30).", valueName: "time"))
+        var from: String?
+
+        @Flag(help: "Print the schedules and firings as JSON.")
+        var json = false
+
+        func validate() throws {
+            guard count >= 1 && count <= 10_000 else { throw ValidationError("--count must be from 1 to 10000") }
+        }
+
+        func run() async throws {
+            let config = try CommandSupport.loadConfig(options)
+            let start: Date
+            do {
+                start = try from.map { try TimeArgument.parse($0, in: config.timeZone) } ?? CommandSupport.run.now
+            } catch {
+                throw ValidationError("--from: \(error)")
+            }
+            let names = sets.isEmpty ? config.backupSets(forHost: CommandSupport.run.hostName).map(\.name) : sets
+            for name in names where config.backupSets[name] == nil {
+                let known = config.backupSets.keys.sorted().joined(separator: ", ")
+                CommandSupport.fail("there is no backup set '\(name)' (the config defines \(known.isEmpty ? "none" : known))")
+            }
+            let schedules = names.map { SetSchedule(config.backupSets[$0]!, in: config) }
+            if json {
+                print(Self.json(schedules, after: start, count: count, zone: config))
+                return
+            }
+            if schedules.isEmpty { print("no backup set runs on this host (\(CommandSupport.run.hostName))") }
+            let formatter = DateFormatter()
+            formatter.locale = Locale(identifier: "en_US_POSIX")
+            formatter.timeZone = config.timeZone
+            formatter.dateFormat = "yyyy-MM-dd HH:mm:ss xxx  EEE"
+            for (number, schedule) in schedules.enumerated() {
+                if number > 0 { print("") }
+                let host = schedule.set.host.map { ", on host \($0.value)" } ?? ""
+                guard !schedule.schedules.isEmpty else {
+                    print("backup set '\(schedule.set.name)'\(host): no schedules (it runs when started by hand)")
+                    continue
+                }
+                print("backup set '\(schedule.set.name)'\(host), in \(config.timeZoneName):")
+                for item in schedule.schedules { print("  \(item.name): \(SetSchedule.describe(item))") }
+                let next = schedule.times.next(after: start, count: count)
+                if next.isEmpty { print("  fires no more") }
+                for date in next { print("  next: \(formatter.string(from: date))") }
+            }
+        }
+
+        static func json(_ schedules: [SetSchedule], after start: Date, count: Int, zone config: Config) -> String {
+            struct Row: Encodable {
+                struct Item: Encodable {
+                    var name: String
+                    var type: String
+                    var description: String
+                    var maxDuration: String?
+
+                    enum CodingKeys: String, CodingKey {
+                        case name, type, description
+                        case maxDuration = "max-duration"
+                    }
+                }
+                var set: String
+                var host: String?
+                var timezone: String
+                var schedules: [Item]
+                var next: [String]
+            }
+            let rows = schedules.map { schedule in
+                Row(
+                    set: schedule.set.name, host: schedule.set.host?.value, timezone: config.timeZoneName,
+                    schedules: schedule.schedules.map {
+                        Row.Item(name: $0.name, type: $0.kind.typeName, description: SetSchedule.describe($0), maxDuration: $0.maxDuration?.description)
+                    },
+                    next: schedule.times.next(after: start, count: count).map { TimeArgument.rfc3339($0, in: config.timeZone) })
+            }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            return String(decoding: (try? encoder.encode(rows)) ?? Data("[]".utf8), as: UTF8.self)
+        }
+    }
+}

@@ -1,0 +1,195 @@
+import CairnTesting
+import Foundation
+import Testing
+
+/// `cairn run-due`, as cron calls it, with `--now` standing in for the clock.
+@Suite("Scheduled runs")
+struct RunDueTests {
+    /// A workspace whose set `files` runs daily at 01:00 UTC, with `extra` lines for the set.
+    func workspace(
+        _ extra: String = "    schedules: [nightly]", schedules: String = "nightly: {type: daily, at: \"01:00\"}", zone: String = "UTC"
+    ) throws -> Workspace {
+        let workspace = try Workspace(extra: """
+            \(extra)
+            timezone: \(zone)
+            schedules: {\(schedules)}
+            """)
+        try FileManager.default.createDirectory(atPath: workspace.source, withIntermediateDirectories: true)
+        try Data("first".utf8).write(to: URL(fileURLWithPath: workspace.source + "/a.txt"))
+        return workspace
+    }
+
+    func runDue(_ workspace: Workspace, at time: String, _ more: [String] = []) throws -> CairnProcess.Output {
+        try workspace.run(["run-due", "--now", time, "-q"] + more)
+    }
+
+    func snapshotCount(_ workspace: Workspace, _ set: String = "files") throws -> Int {
+        let output = try workspace.run(["snapshots", set, "--json"])
+        let rows = try JSONSerialization.jsonObject(with: Data(output.standardOutput.utf8)) as? [Any]
+        return rows?.count ?? -1
+    }
+
+    /// The state file of the set, decoded.
+    func state(_ workspace: Workspace) throws -> [String: Any] {
+        let folder = workspace.directory.subpath("state/cairn/schedule")
+        let name = try #require(try FileManager.default.contentsOfDirectory(atPath: folder).first { $0.hasSuffix(".json") })
+        let data = try #require(FileManager.default.contents(atPath: folder + "/" + name))
+        return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+    }
+
+    @Test func aSetRunsOnceForEachFiringAndMissedFiringsMakeOneRun() throws {
+        let workspace = try workspace()
+        // First sight: earlier firings are not owed, and nothing is printed (cron mails output).
+        let first = try runDue(workspace, at: "2027-03-01T10:00:00Z")
+        #expect(first.status == 0 && first.all.isEmpty, "\(first.all)")
+        #expect(try snapshotCount(workspace) == 0)
+
+        let due = try runDue(workspace, at: "2027-03-02T01:05:00Z")
+        #expect(due.status == 0, "\(due.all)")
+        #expect(due.standardOutput.contains("files: running: its schedule fired at 2027-03-02T01:00:00Z"), "\(due.all)")
+        #expect(try snapshotCount(workspace) == 1)
+
+        let again = try runDue(workspace, at: "2027-03-02T01:10:00Z")
+        #expect(again.status == 0 && again.all.isEmpty, "the firing is served: \(again.all)")
+        #expect(try snapshotCount(workspace) == 1)
+
+        // Off for four days: one run, not five.
+        try Data("second".utf8).write(to: URL(fileURLWithPath: workspace.source + "/a.txt"))
+        let back = try runDue(workspace, at: "2027-03-06T09:00:00Z")
+        #expect(back.standardOutput.contains("fired at 2027-03-06T01:00:00Z (5 firings since the last scheduled run: one run)"), "\(back.all)")
+        #expect(try snapshotCount(workspace) == 2)
+        #expect(try runDue(workspace, at: "2027-03-06T09:05:00Z").all.isEmpty)
+        let recorded = try state(workspace)
+        #expect(recorded["lastFiring"] as? Double == 1_804_294_800, "2027-03-06T01:00Z: \(recorded)")
+        #expect((recorded["lastRun"] as? [String: Any])?["outcome"] as? String == "success", "\(recorded)")
+
+        // The dry run says what would run and why, and runs nothing.
+        let dry = try runDue(workspace, at: "2027-03-07T01:30:00Z", ["--dry-run"])
+        #expect(dry.standardOutput == "files: would run: its schedule fired at 2027-03-07T01:00:00Z\n", "\(dry.all)")
+        let notYet = try runDue(workspace, at: "2027-03-07T00:30:00Z", ["--dry-run"])
+        #expect(notYet.standardOutput == "files: not due (next firing 2027-03-07T01:00:00Z)\n", "\(notYet.all)")
+        #expect(try snapshotCount(workspace) == 2)
+    }
+
+    @Test func onlySetsBoundToThisHostRun() throws {
+        let workspace = try workspace("""
+                schedules: [nightly]
+                host: some-other-host
+            """)
+        _ = try runDue(workspace, at: "2027-03-01T10:00:00Z")
+        let due = try runDue(workspace, at: "2027-03-02T01:05:00Z")
+        #expect(due.status == 0 && due.all.isEmpty, "\(due.all)")
+        #expect(try snapshotCount(workspace) == 0)
+        let dry = try runDue(workspace, at: "2027-03-02T01:05:00Z", ["--dry-run"])
+        #expect(dry.standardOutput.contains("files: runs on host some-other-host, not here"), "\(dry.all)")
+    }
+
+    @Test func anOfflineIntervalCatchesUpWithoutASchedule() throws {
+        let workspace = try workspace("    offline-interval: 24h", schedules: "")
+        let first = try runDue(workspace, at: "2027-03-01T10:00:00Z")
+        #expect(first.standardOutput.contains("files: running: it has no successful backup yet (offline-interval 1d)"), "\(first.all)")
+        #expect(try snapshotCount(workspace) == 1)
+        #expect(try runDue(workspace, at: "2027-03-02T09:00:00Z").all.isEmpty, "23 hours later: not yet")
+        let later = try runDue(workspace, at: "2027-03-02T10:30:00Z")
+        #expect(later.standardOutput.contains("files: running: its last successful backup was 1d 29m ago (offline-interval 1d)")
+            || later.standardOutput.contains("files: running: its last successful backup was 1d 30m ago (offline-interval 1d)"), "\(later.all)")
+        #expect(try snapshotCount(workspace) == 2)
+    }
+
+    @Test func aBackupByHandCountsForTheOfflineInterval() throws {
+        let workspace = try workspace("    offline-interval: 24h", schedules: "")
+        let backup = try workspace.run(["backup", "-q"])
+        #expect(backup.status == 0, "\(backup.all)")
+        // The backup's time is the real one; run-due at that time finds it recent.
+        let dry = try workspace.run(["run-due", "--dry-run"])
+        #expect(dry.standardOutput.hasPrefix("files: not due"), "\(dry.all)")
+    }
+
+    @Test func twoRunDueAtOnceNeverRunASetTwice() throws {
+        let workspace = try workspace("""
+                schedules: [nightly]
+                commands: {pre: [{name: slow, run: "sleep 2"}]}
+            """)
+        _ = try runDue(workspace, at: "2027-03-01T10:00:00Z")
+        let runs = try (0..<3).map { _ in
+            try workspace.cairn.start(["run-due", "--now", "2027-03-02T01:05:00Z", "-q"], in: workspace.directory.path, environment: workspace.environment)
+        }
+        let outputs = try runs.map { try $0.wait() }
+        for output in outputs { #expect(output.status == 0, "\(output.all)") }
+        #expect(outputs.filter { $0.standardOutput.contains("files: running:") }.count == 1, "\(outputs.map(\.all))")
+        #expect(try snapshotCount(workspace) == 1)
+    }
+
+    @Test func aRunKilledHalfWayIsOwedAgain() throws {
+        let workspace = try workspace("""
+                schedules: [nightly]
+                commands: {pre: [{name: slow, run: "sleep 30"}]}
+            """)
+        _ = try runDue(workspace, at: "2027-03-01T10:00:00Z")
+        let running = try workspace.cairn.start(["run-due", "--now", "2027-03-02T01:05:00Z", "-q"], in: workspace.directory.path, environment: workspace.environment)
+        // Killed once the run is recorded as started.
+        var started = false
+        for _ in 0..<500 where !started {
+            started = ((try? state(workspace))?["running"] as? [String: Any]) != nil
+            if !started { usleep(10_000) }
+        }
+        #expect(started)
+        kill(running.pid, SIGKILL)
+        _ = try running.wait()
+        #expect(try snapshotCount(workspace) == 0)
+
+        // The pre-command is quick now; the next call runs the owed firing.
+        try workspace.directory.write("cairn.yaml", try String(contentsOfFile: workspace.directory.subpath("cairn.yaml"), encoding: .utf8)
+            .replacingOccurrences(of: "sleep 30", with: "true"))
+        let next = try runDue(workspace, at: "2027-03-02T01:20:00Z")
+        #expect(next.status == 0 && next.standardOutput.contains("files: running: its schedule fired at 2027-03-02T01:00:00Z"), "\(next.all)")
+        #expect(try snapshotCount(workspace) == 1)
+    }
+
+    @Test func maxDurationStopsAScheduledRunAndTheNextFiringGoesOn() throws {
+        let workspace = try workspace(schedules: "nightly: {type: daily, at: \"01:00\", max-duration: 1s}")
+        for index in 0..<12 { try Data("file \(index)".utf8).write(to: URL(fileURLWithPath: workspace.source + "/f\(index)")) }
+        _ = try runDue(workspace, at: "2027-03-01T10:00:00Z")
+        var slow = workspace
+        slow.environment["CAIRN_FAULT_INJECTION"] = "file-stored:1:DELAY400"
+        let stopped = try runDue(slow, at: "2027-03-02T01:05:00Z")
+        #expect(stopped.status == 1 && stopped.standardError.contains("stopped at max-duration 1s"), "\(stopped.all)")
+        #expect(try runDue(workspace, at: "2027-03-02T02:00:00Z").all.isEmpty, "the firing was served, by a partial snapshot")
+        let next = try runDue(workspace, at: "2027-03-03T01:05:00Z")
+        #expect(next.status == 0, "\(next.all)")
+        let output = try workspace.run(["snapshots", "files", "--json"])
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(output.standardOutput.utf8)) as? [[String: Any]])
+        #expect(rows.map { ($0["snapshot"] as? [String: Any])?["status"] as? String } == ["partial", "complete"])
+    }
+
+    @Test func scheduleShowsTheNextFiringsInTheZone() throws {
+        let workspace = try workspace(
+            "    schedules: [night, weekly]", schedules: "night: {type: daily, at: \"02:30\"}, weekly: {type: weekly, days: [sunday], at: \"02:30\", max-duration: 2h}",
+            zone: "Europe/Berlin")
+        let json = try workspace.run(["schedule", "files", "--from", "2027-03-27T12:00:00Z", "--count", "3", "--json"])
+        #expect(json.status == 0, "\(json.all)")
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(json.standardOutput.utf8)) as? [[String: Any]])
+        #expect(rows.count == 1 && rows[0]["set"] as? String == "files" && rows[0]["timezone"] as? String == "Europe/Berlin")
+        // 2027-03-28 02:30 falls in the spring-forward gap: 03:00 CEST; the two schedules fire once.
+        #expect(rows[0]["next"] as? [String] == ["2027-03-28T03:00:00+02:00", "2027-03-29T02:30:00+02:00", "2027-03-30T02:30:00+02:00"], "\(rows)")
+        let schedules = try #require(rows[0]["schedules"] as? [[String: Any]])
+        #expect(schedules.map { $0["description"] as? String } == ["daily at 02:30", "weekly on sunday at 02:30, stopped after 2h"])
+
+        let text = try workspace.run(["schedule", "--from", "2027-10-30T12:00", "--count", "2"])
+        #expect(text.status == 0, "\(text.all)")
+        #expect(text.standardOutput.contains("backup set 'files', in Europe/Berlin:"), "\(text.all)")
+        #expect(text.standardOutput.contains("next: 2027-10-31 02:30:00 +02:00  Sun"), "the first of the repeated hour: \(text.all)")
+        #expect(text.standardOutput.contains("next: 2027-11-01 02:30:00 +01:00  Mon"), "\(text.all)")
+
+        let unknown = try workspace.run(["schedule", "nosuchset"])
+        #expect(unknown.status == 1 && unknown.standardError.contains("there is no backup set 'nosuchset'"), "\(unknown.all)")
+        let badTime = try workspace.run(["schedule", "--from", "soon"])
+        #expect(badTime.status == 64, "\(badTime.all)")
+    }
+
+    @Test func badTimesAreRefused() throws {
+        let workspace = try workspace()
+        let output = try workspace.run(["run-due", "--now", "yesterday"])
+        #expect(output.status == 64 && output.standardError.contains("'yesterday' is not a time"), "\(output.all)")
+    }
+}
