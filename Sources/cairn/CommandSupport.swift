@@ -6,8 +6,9 @@ import Foundation
 /// `validate` prints them), choosing sets, and turning failures into messages and exit codes.
 enum CommandSupport {
     /// The machine as this process sees it, read once: every command passes it down, so all
-    /// of a run agrees about the time, the host and the environment.
-    static let run = RunEnvironment.live()
+    /// of a run agrees about the time, the host and the environment. Changed only before any
+    /// work starts (`run-due --now` sets its clock).
+    nonisolated(unsafe) static var run = RunEnvironment.live()
 
     /// The valid config, or exit 1 after printing its problems.
     static func loadConfig(_ options: ConfigOptions) throws -> Config {

@@ -11,21 +11,32 @@ enum JobRunning {
         make: (String) -> BackupJob.RunOptions
     ) async -> Int32 {
         Interruption.shared.install()
-        let log = JobLog(run: CommandSupport.run)
         var outcomes: [JobOutcome] = []
         for name in sets {
             if Interruption.shared.isRequested { break }
-            var context: SetContext
-            do {
-                context = try SetContext(config: config, setName: name, run: CommandSupport.run)
-                context.deltaOverride = deltaMode
-                safety?.apply(to: &context)
-            } catch {
-                Terminal.standardError("cairn: error: \(error)")
-                outcomes.append(JobOutcome(.failed))
-                continue
-            }
-            var options = make(name)
+            outcomes.append(await runOne(config: config, set: name, quiet: quiet, deltaMode: deltaMode, safety: safety, options: make(name)).outcome)
+        }
+        return CommandSupport.exitStatus(JobOutcome.worst(outcomes))
+    }
+
+    /// Runs one set's job: prints its plan, progress and report, keeps the report in the job
+    /// log, and returns the outcome with the report (nil when the set could not be set up).
+    static func runOne(
+        config: Config, set name: String, quiet: Bool, deltaMode: DeltaModeOverride? = nil, safety: SafetyOptions? = nil,
+        options made: BackupJob.RunOptions
+    ) async -> (outcome: JobOutcome, report: JobReport?) {
+        let log = JobLog(run: CommandSupport.run)
+        var context: SetContext
+        do {
+            context = try SetContext(config: config, setName: name, run: CommandSupport.run)
+            context.deltaOverride = deltaMode
+            safety?.apply(to: &context)
+        } catch {
+            Terminal.standardError("cairn: error: \(error)")
+            return (JobOutcome(.failed, failure: nil), nil)
+        }
+        do {
+            var options = made
             options.showPlan = options.showPlan && !quiet
             if !quiet {
                 let terminal = isatty(2) == 1
@@ -57,9 +68,8 @@ enum JobRunning {
                 Terminal.standardError(
                     "cairn: warning: backup set '\(name)': \(drifted.count) planned file\(drifted.count == 1 ? "" : "s") had changed since the plan and \(drifted.count == 1 ? "was" : "were") backed up as \(drifted.count == 1 ? "it is" : "they are") now (--strict refuses instead)")
             }
-            outcomes.append(job)
+            return (job, outcome.report)
         }
-        return CommandSupport.exitStatus(JobOutcome.worst(outcomes))
     }
 }
 

@@ -152,10 +152,11 @@ struct ConfigLoadingTests {
     @Test func warnsAboutFeaturesNotBuiltYetNamingTheKey() throws {
         let result = try ConfigFixture().load(full)
         let warnings = result.warningMessages.filter { $0.contains("not built yet") }
-        for key in ["schedules", "local-copy", "notify"] {
+        for key in ["local-copy", "notify"] {
             #expect(warnings.contains { $0.contains("'documents': \(key)") }, "no warning for \(key)")
         }
-        #expect(!warnings.contains { $0.contains("in-file-delta") || $0.contains("retention") }, "in-file delta and retention are built")
+        #expect(!warnings.contains { $0.contains("in-file-delta") || $0.contains("retention") || $0.contains("schedules") },
+            "in-file delta, retention and schedules are built")
         #expect(!warnings.contains { $0.contains("'minimal'") })
     }
 

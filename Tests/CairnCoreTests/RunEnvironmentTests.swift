@@ -96,10 +96,22 @@ struct RunEnvironmentTests {
         #expect(JobLog(run: base).save(report) != nil, "without a folder the report is not kept, and says so")
     }
 
+    @Test func rootsStateIsTheSystemsUnlessXDGSaysOtherwise() {
+        var root = RunEnvironment(clock: SystemClock(), hostName: "h", userName: "root", timeZone: .gmt, variables: ["HOME": "/root"], currentDirectory: "/")
+        root.isSuperuser = true
+        #expect(root.stateDirectory == "/var/lib/cairn" && root.earlierStateDirectory == "/root/.local/state/cairn")
+        #expect(root.cacheDirectory == "/root/.cache/cairn")
+        let told = root.with(variables: ["HOME": "/root", "XDG_STATE_HOME": "/srv/state"])
+        #expect(told.stateDirectory == "/srv/state/cairn" && told.earlierStateDirectory == nil)
+        #expect(JobLog(run: root).directory == "/var/lib/cairn/logs")
+    }
+
     @Test func theLiveEnvironmentFindsTheHomeWithoutHOME() {
         let live = RunEnvironment.live()
         let withoutHome = live.with(variables: live.variables.filter { $0.key != "HOME" && !$0.key.hasPrefix("XDG_") })
         let expected = String(cString: getpwuid(geteuid()).pointee.pw_dir)
-        #expect(withoutHome.stateDirectory == expected + "/.local/state/cairn")
+        #expect(withoutHome.homeDirectory == expected)
+        #expect(withoutHome.cacheDirectory == expected + "/.cache/cairn")
+        #expect(withoutHome.stateDirectory == (geteuid() == 0 ? "/var/lib/cairn" : expected + "/.local/state/cairn"))
     }
 }

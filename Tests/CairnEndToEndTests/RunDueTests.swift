@@ -53,10 +53,10 @@ struct RunDueTests {
         #expect(again.status == 0 && again.all.isEmpty, "the firing is served: \(again.all)")
         #expect(try snapshotCount(workspace) == 1)
 
-        // Off for four days: one run, not five.
+        // Off for four days: one run, not four.
         try Data("second".utf8).write(to: URL(fileURLWithPath: workspace.source + "/a.txt"))
         let back = try runDue(workspace, at: "2027-03-06T09:00:00Z")
-        #expect(back.standardOutput.contains("fired at 2027-03-06T01:00:00Z (5 firings since the last scheduled run: one run)"), "\(back.all)")
+        #expect(back.standardOutput.contains("fired at 2027-03-06T01:00:00Z (4 firings since the last scheduled run: one run)"), "\(back.all)")
         #expect(try snapshotCount(workspace) == 2)
         #expect(try runDue(workspace, at: "2027-03-06T09:05:00Z").all.isEmpty)
         let recorded = try state(workspace)
@@ -185,6 +185,27 @@ struct RunDueTests {
         #expect(unknown.status == 1 && unknown.standardError.contains("there is no backup set 'nosuchset'"), "\(unknown.all)")
         let badTime = try workspace.run(["schedule", "--from", "soon"])
         #expect(badTime.status == 64, "\(badTime.all)")
+    }
+
+    @Test func aDamagedStateFileIsNamedAndOtherSetsStillRun() throws {
+        let workspace = try workspace("""
+                schedules: [nightly]
+              other:
+                account: local
+                sources: [./source]
+                repository: other
+                schedules: [nightly]
+            """)
+        _ = try runDue(workspace, at: "2027-03-01T10:00:00Z")
+        let folder = workspace.directory.subpath("state/cairn/schedule")
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasPrefix("files-") && $0.hasSuffix(".json") }
+        #expect(files.count == 1)
+        try Data("{\"version\": 1, \"set\": tru".utf8).write(to: URL(fileURLWithPath: folder + "/" + files[0]))
+        let run = try runDue(workspace, at: "2027-03-02T01:05:00Z")
+        #expect(run.status == 1, "\(run.all)")
+        #expect(run.standardError.contains("backup set 'files': the run state \(folder)/\(files[0].dropLast(5)).json cannot be read"), "\(run.all)")
+        #expect(run.standardOutput.contains("other: running: its schedule fired at 2027-03-02T01:00:00Z"), "\(run.all)")
+        #expect(try snapshotCount(workspace, "other") == 1 && snapshotCount(workspace) == 0)
     }
 
     @Test func badTimesAreRefused() throws {

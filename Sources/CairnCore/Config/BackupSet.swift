@@ -29,6 +29,9 @@ public struct BackupSet: Sendable {
     /// A run that would record more than this share of the previous snapshot's files as
     /// removed stops before it saves anything; nil: `off`.
     public var maxRemoved: Percentage? = Percentage(50)
+    /// `cairn run-due` runs the set whenever its last successful backup is older than this
+    /// (the user guide's off-line backup: a laptop that was off at its scheduled times).
+    public var offlineInterval: ConfigDuration? = nil
 }
 
 /// How stored data is compressed: `zstd` (default; level 3, or 4 for pieces under 512 KiB),

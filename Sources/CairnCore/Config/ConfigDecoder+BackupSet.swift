@@ -6,7 +6,7 @@ extension ConfigDecoder {
     static let backupSetKeys = [
         "account", "repository", "host", "sources", "exclude", "filters", "schedules", "retention",
         "encryption", "compression", "in-file-delta", "commands", "follow-symlinks", "permissions",
-        "local-copy", "notify", "max-removed",
+        "local-copy", "notify", "max-removed", "offline-interval",
     ]
 
     func backupSet(_ name: String, key: Node, _ node: Node) -> BackupSet? {
@@ -64,6 +64,14 @@ extension ConfigDecoder {
                     return percent
                 }
             } ?? Percentage(50)
+        let offlineInterval = optional("offline-interval") { node -> ConfigDuration? in
+            guard let interval = duration(node, "\(what): offline-interval") else { return nil }
+            guard interval.seconds >= 60 else {
+                error("\(what): offline-interval must be at least a minute, found \(interval)", at: node)
+                return nil
+            }
+            return interval
+        }
 
         // A set with errors is still returned, so its references are checked too; the errors
         // already make the config invalid.
@@ -74,7 +82,7 @@ extension ConfigDecoder {
             sources: sources, exclude: exclude, filters: filters, schedules: schedules, retention: retention,
             encryption: encryption, compression: compression, inFileDelta: delta, commands: commands,
             followSymlinks: followSymlinks, permissions: permissions, localCopy: localCopy, notify: notify,
-            optionalSources: optionalSources, maxRemoved: maxRemoved)
+            optionalSources: optionalSources, maxRemoved: maxRemoved, offlineInterval: offlineInterval)
     }
 
     /// Sources: paths, or `{path: PATH, optional: true}` for one that may be absent (a disk

@@ -8,9 +8,6 @@ public struct UnbuiltFeature: Hashable, Sendable {
     /// The unbuilt features a set uses, in the order of its keys.
     public static func used(by set: BackupSet) -> [UnbuiltFeature] {
         var features: [UnbuiltFeature] = []
-        if let schedule = set.schedules.first {
-            features.append(UnbuiltFeature(key: "schedules (cairn run-due)", location: schedule.location))
-        }
         if let copy = set.localCopy {
             features.append(UnbuiltFeature(key: "local-copy", location: copy.location))
         }

@@ -58,9 +58,12 @@ public struct JobReport: Codable, Sendable, Equatable {
 public struct JobLog: Sendable {
     /// nil when the user has no home folder and no XDG_STATE_HOME: reports are then not kept.
     public let directory: String?
+    /// Root's reports from before /var/lib/cairn, read too.
+    let earlierDirectory: String?
 
     public init(run: RunEnvironment) {
         directory = run.stateDirectory.map { $0 + "/logs" }
+        earlierDirectory = run.earlierStateDirectory.map { $0 + "/logs" }
     }
 
     func folder(for set: String) -> String? { directory.map { $0 + "/" + set } }
@@ -88,13 +91,22 @@ public struct JobLog: Sendable {
         }
     }
 
+    /// When the set's last backup that finished (complete; incomplete: some files could not be
+    /// read; or nothing to do) ended, by the job log; nil when none did.
+    public func lastFinishedBackup(of set: String) -> Date? {
+        reports(for: set).last { ["complete", "incomplete", "no changes"].contains($0.status) }?.end.date
+    }
+
     /// The reports of a set, oldest first.
     public func reports(for set: String) -> [JobReport] {
-        guard let folder = folder(for: set) else { return [] }
-        let names = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { $0.hasSuffix(".json") }.sorted()
-        return names.compactMap { name -> JobReport? in
-            guard let data = FileManager.default.contents(atPath: folder + "/" + name) else { return nil }
-            return try? JSONDecoder().decode(JobReport.self, from: data)
+        let folders = [directory, earlierDirectory].compactMap { $0.map { $0 + "/" + set } }
+        var seen: Set<String> = []
+        return folders.flatMap { folder -> [JobReport] in
+            let names = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { $0.hasSuffix(".json") }.sorted()
+            return names.compactMap { name -> JobReport? in
+                guard seen.insert(name).inserted, let data = FileManager.default.contents(atPath: folder + "/" + name) else { return nil }
+                return try? JSONDecoder().decode(JobReport.self, from: data)
+            }
         }.sorted { ($0.start, $0.job) < ($1.start, $1.job) }
     }
 }

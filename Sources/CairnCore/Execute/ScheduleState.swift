@@ -11,6 +11,12 @@ public struct ScheduleState: Codable, Sendable, Equatable {
         public var firing: Date?
         public var start: Date
         public var pid: Int32
+
+        public init(firing: Date?, start: Date, pid: Int32) {
+            self.firing = firing
+            self.start = start
+            self.pid = pid
+        }
     }
 
     public struct Run: Codable, Sendable, Equatable {
@@ -21,6 +27,15 @@ public struct ScheduleState: Codable, Sendable, Equatable {
         public var outcome: String
         public var reason: String
         public var failure: String?
+
+        public init(firing: Date?, start: Date, end: Date, outcome: String, reason: String, failure: String?) {
+            self.firing = firing
+            self.start = start
+            self.end = end
+            self.outcome = outcome
+            self.reason = reason
+            self.failure = failure
+        }
     }
 
     public var version = ScheduleState.currentVersion
@@ -36,8 +51,22 @@ public struct ScheduleState: Codable, Sendable, Equatable {
     public var lastSuccess: Date?
     public var lastFailure: Date?
 
+    public init(set: String, repository: String, firstSeen: Date) {
+        self.set = set
+        self.repository = repository
+        self.firstSeen = firstSeen
+    }
+
     /// Firings up to this are served.
     public var servedThrough: Date { max(lastFiring ?? firstSeen, firstSeen) }
+}
+
+/// A state file that cannot be read: the set is not run until it is removed (its schedule then
+/// starts afresh, as on the first sight), and the other sets run as usual.
+public struct Unreadable: Error, CustomStringConvertible {
+    public var path: String
+    public var reason: String
+    public var description: String { "the run state \(path) cannot be read (\(reason)); remove it to start the set's schedule afresh" }
 }
 
 /// Reading and writing `ScheduleState`, and claiming a set so that two `run-due` processes
@@ -65,8 +94,8 @@ public struct ScheduleStateStore: Sendable {
         decoder.dateDecodingStrategy = .secondsSince1970
         do {
             return try decoder.decode(ScheduleState.self, from: data)
-        } catch {
-            throw RepositoryError.damaged("the run state \(base).json cannot be read (\(error)); remove it to start the set's schedule afresh")
+        } catch let error as DecodingError {
+            throw Unreadable(path: base + ".json", reason: error.inWords)
         }
     }
 

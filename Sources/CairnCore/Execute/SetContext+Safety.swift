@@ -38,8 +38,11 @@ extension SetContext {
     /// When the set's repository is missing: what says it existed (this machine's run state,
     /// or the destination's list), in words; nil when nothing does.
     public func knownRepository() -> String? {
-        if let stateFile, let id = RepositoryMemory.read(stateFile)[repositoryPath] {
-            return "repository \(id.prefix(8)) at \(repositoryPath), as this machine's run state \(stateFile) records"
+        let earlier = run.earlierStateDirectory.map { $0 + "/repositories.json" }
+        for file in [stateFile, earlier].compactMap({ $0 }) {
+            if let id = RepositoryMemory.read(file)[repositoryPath] {
+                return "repository \(id.prefix(8)) at \(repositoryPath), as this machine's run state \(file) records"
+            }
         }
         if let marker = destinationMarker, let id = RepositoryMemory.read(marker)[set.repository] {
             return "repository \(id.prefix(8)), as the destination's \(RepositoryMemory.destinationFileName) records"
@@ -75,9 +78,7 @@ enum RepositoryMemory {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         guard let data = try? encoder.encode(map) else { return }
-        let folder = (path as NSString).deletingLastPathComponent
-        try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        try? data.write(to: URL(fileURLWithPath: path), options: .atomic)
+        try? DurableFile.write(data, to: path)
     }
 }
 

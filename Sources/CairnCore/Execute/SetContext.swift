@@ -47,7 +47,7 @@ public struct SetContext: Sendable {
     }
 
     /// Fails when the set uses a feature this version does not carry out for `command`.
-    public func requireBuiltFeatures(excluding allowed: Set<String> = ["schedules (cairn run-due)"]) throws {
+    public func requireBuiltFeatures(excluding allowed: Set<String> = []) throws {
         if let feature = UnbuiltFeature.used(by: set).first(where: { !allowed.contains($0.key) }) {
             throw Failure.notBuilt(set.name, feature: "\(feature.key) (\(feature.location))")
         }

@@ -124,6 +124,7 @@ extension Config {
             ("permissions", .boolean(set.permissions)),
             ("max-removed", .string(set.maxRemoved?.description ?? "off")),
         ]
+        if let interval = set.offlineInterval { pairs.append(("offline-interval", .string(interval.description))) }
         if let copy = set.localCopy { pairs.append(("local-copy", .string(copy.value))) }
         if let notify = set.notify { pairs.append(("notify", .map([("command", .string(notify.command))]))) }
         return .map(pairs)

@@ -46,9 +46,24 @@ public struct RunEnvironment: Sendable {
         return passwordHome
     }
 
+    /// Whether the process runs as root: its run state is the system's, in /var/lib/cairn.
+    public var isSuperuser = false
+
     /// Where cairn keeps this machine's run state (the repositories its sets used, job
-    /// reports): `$XDG_STATE_HOME/cairn`, by default `~/.local/state/cairn`.
-    public var stateDirectory: String? { baseDirectory("XDG_STATE_HOME", else: ".local/state").map { $0 + "/cairn" } }
+    /// reports, scheduled runs): `$XDG_STATE_HOME/cairn`, by default `~/.local/state/cairn`,
+    /// and `/var/lib/cairn` for root.
+    public var stateDirectory: String? {
+        if let explicit = variables["XDG_STATE_HOME"], explicit.hasPrefix("/") { return explicit + "/cairn" }
+        if isSuperuser { return "/var/lib/cairn" }
+        return homeDirectory.map { $0 + "/.local/state/cairn" }
+    }
+
+    /// Where root's run state was kept before /var/lib/cairn (`~root/.local/state/cairn`):
+    /// still read, never written.
+    public var earlierStateDirectory: String? {
+        guard isSuperuser, variables["XDG_STATE_HOME"].map({ !$0.hasPrefix("/") }) ?? true else { return nil }
+        return homeDirectory.map { $0 + "/.local/state/cairn" }
+    }
 
     /// Where cairn keeps caches it can rebuild: `$XDG_CACHE_HOME/cairn`, by default `~/.cache/cairn`.
     public var cacheDirectory: String? { baseDirectory("XDG_CACHE_HOME", else: ".cache").map { $0 + "/cairn" } }
@@ -68,6 +83,7 @@ public struct RunEnvironment: Sendable {
             clock: SystemClock(), hostName: String(full.split(separator: ".").first ?? Substring(full)), userName: ProcessInfo.processInfo.userName,
             timeZone: .current, variables: ProcessInfo.processInfo.environment, currentDirectory: FileManager.default.currentDirectoryPath)
         run.passwordHome = passwordHome()
+        run.isSuperuser = geteuid() == 0
         return run
     }
 
@@ -102,6 +118,23 @@ public struct SystemClock: WallClock {
         guard seconds > 0 else { return }
         // The wall clock may be set meanwhile: wake at least every minute to look again.
         try await Task.sleep(nanoseconds: UInt64(min(seconds, 60) * 1e9))
+    }
+}
+
+/// The system's clock moved by a fixed offset: `--now TIME` starts at TIME and runs on from
+/// there, so a run evaluated "as if it were TIME" still measures how long it takes.
+public struct OffsetClock: WallClock {
+    public let offset: TimeInterval
+
+    /// A clock that reads `start` now.
+    public init(startingAt start: Date) {
+        offset = start.timeIntervalSince(SystemClock().now())
+    }
+
+    public func now() -> Date { SystemClock().now().addingTimeInterval(offset) }
+
+    public func sleep(until date: Date) async throws {
+        try await SystemClock().sleep(until: date.addingTimeInterval(-offset))
     }
 }
 
