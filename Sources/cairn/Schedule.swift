@@ -17,7 +17,7 @@ extension Cairn {
 
                 \(ExitStatus.text)
                 """,
-            subcommands: [Show.self],
+            subcommands: [Show.self, Install.self, Remove.self, Status.self],
             defaultSubcommand: Show.self
         )
     }
