@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Installs what building and testing cairn needs and is missing: the C libraries'
-# development packages (Debian), tzdata, cron (its crontab for the schedule tests), and the
-# Python tools the schema tests use.
+# development packages (Debian), tzdata, cron and faketime (the schedule tests run crontab and
+# a sped-up cron daemon), and the Python tools the schema tests use.
 set -euo pipefail
 
-packages=(pkg-config libssl-dev zlib1g-dev libzstd-dev libarchive-dev libyaml-dev tzdata cron)
+packages=(pkg-config libssl-dev zlib1g-dev libzstd-dev libarchive-dev libyaml-dev tzdata cron faketime)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -82,6 +82,9 @@ extension Cairn {
             if status != 0 { throw ExitCode(status) }
         }
 
+        /// Runs killed before they ended that a firing gets.
+        static let attemptsPerFiring = 3
+
         /// Decides whether a set runs and runs it; nil when it did not run.
         func due(_ schedule: SetSchedule, context: SetContext, store: ScheduleStateStore, log: JobLog) async throws -> JobOutcome? {
             let run = context.run
@@ -89,9 +92,22 @@ extension Cairn {
             func history(_ state: ScheduleState?) -> DueCheck.History {
                 let lastSuccess = [state?.lastSuccess, log.lastFinishedBackup(of: name)].compactMap { $0 }.max()
                 let offlineFailure = state?.lastRun.flatMap { $0.firing == nil && $0.outcome == "failed" ? $0.end : nil }
-                return DueCheck.History(servedThrough: state?.servedThrough ?? run.now, lastSuccess: lastSuccess, lastOfflineFailure: offlineFailure)
+                let failedFiring = state?.lastRun.flatMap { run in run.firing.flatMap { run.outcome == "failed" ? ($0, run.end) : nil } }
+                return DueCheck.History(
+                    servedThrough: state?.servedThrough ?? run.now, lastSuccess: lastSuccess, lastOfflineFailure: offlineFailure, failedFiring: failedFiring)
             }
             var state = try store.read(context)
+            if var ahead = state, let when = [ahead.firstSeen, ahead.lastFiring, ahead.lastSuccess, ahead.lastFailure].compactMap({ $0 }).max(), when > run.now {
+                // A clock that ran fast (or a --now in the future) recorded times that have not
+                // come: they count as now, so the schedule goes on from here.
+                ahead.firstSeen = min(ahead.firstSeen, run.now)
+                ahead.lastFiring = ahead.lastFiring.map { min($0, run.now) }
+                ahead.lastSuccess = ahead.lastSuccess.map { min($0, run.now) }
+                ahead.lastFailure = ahead.lastFailure.map { min($0, run.now) }
+                Terminal.standardError("cairn: warning: backup set '\(name)': its run state records \(TimeArgument.rfc3339(when, in: schedule.times.timeZone)), after now: counted as now")
+                if !dryRun { try store.write(ahead, for: context) }
+                state = ahead
+            }
             let decision = DueCheck.decide(schedule, history: history(state), now: run.now)
             if dryRun {
                 switch decision {
@@ -118,7 +134,22 @@ extension Cairn {
                 return nil
             }
             let start = run.now
-            current.running = ScheduleState.Running(firing: firing, start: start, pid: getpid())
+            // A run killed before it ended left `running`: its firing is tried again, three
+            // times at most, then counted as served (and failed), so a set that kills cairn
+            // (out of memory) does not restart it at every call.
+            let attempts = current.running.flatMap { $0.firing == firing ? ($0.attempts ?? 1) + 1 : nil } ?? 1
+            if attempts > Self.attemptsPerFiring, let firing {
+                current.running = nil
+                current.lastFiring = max(firing, current.lastFiring ?? firing)
+                current.lastRun = ScheduleState.Run(
+                    firing: firing, start: start, end: start, outcome: "failed", reason: reason,
+                    failure: "its runs for this firing were killed \(Self.attemptsPerFiring) times before they ended")
+                current.lastFailure = start
+                try store.write(current, for: context)
+                Terminal.standardError("cairn: error: backup set '\(name)': its runs for the firing at \(TimeArgument.rfc3339(firing, in: schedule.times.timeZone)) were killed \(Self.attemptsPerFiring) times before they ended: not tried again until the next firing")
+                return JobOutcome(.failed)
+            }
+            current.running = ScheduleState.Running(firing: firing, start: start, pid: getpid(), attempts: attempts)
             try store.write(current, for: context)
             print("\(name): running: \(reason)")
             var options = BackupJob.RunOptions(command: "run-due")
@@ -130,7 +161,8 @@ extension Cairn {
             case .success: status = "success"
             case .changes: status = "changes"
             case .incomplete: status = "incomplete"
-            case .failed: status = "failed"
+            // A run stopped at max-duration or by a signal is not tried again: it did its part.
+            case .failed: status = report?.status == "partial" ? "partial" : "failed"
             }
             current.running = nil
             if let firing { current.lastFiring = max(firing, current.lastFiring ?? firing) }

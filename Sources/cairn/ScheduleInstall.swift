@@ -105,9 +105,24 @@ enum CallerCheck {
         let run = CommandSupport.run
         let path = ConfigLoader(run).configPath(explicit: options.config)
         let config = PathExpansion.normalize(path.hasPrefix("/") ? path : run.currentDirectory + "/" + path)
-        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        let variables = ["XDG_STATE_HOME", "XDG_CACHE_HOME"].compactMap { name in run.variables[name].flatMap { $0.hasPrefix("/") ? (name, $0) : nil } }
-        return CronInstallation(executable: executable, config: config, everyMinutes: everyMinutes, user: run.userName, variables: variables)
+        return CronInstallation(executable: executable(run), config: config, everyMinutes: everyMinutes, user: run.userName, variables: variables(run))
+    }
+
+    /// This binary as it was called (a symbolic link such as /usr/local/bin/cairn stays one, so
+    /// an upgrade that replaces what it points to keeps the installed line working); found in
+    /// PATH when called by name; /proc/self/exe when neither works.
+    static func executable(_ run: RunEnvironment) -> String {
+        let called = CommandLine.arguments[0]
+        if called.contains("/") { return PathExpansion.normalize(called.hasPrefix("/") ? called : run.currentDirectory + "/" + called) }
+        for folder in (run.variables["PATH"] ?? "").split(separator: ":") where folder.hasPrefix("/") {
+            let candidate = "\(folder)/\(called)"
+            if access(candidate, X_OK) == 0 { return candidate }
+        }
+        return (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? called
+    }
+
+    static func variables(_ run: RunEnvironment) -> [(name: String, value: String)] {
+        ["XDG_STATE_HOME", "XDG_CACHE_HOME"].compactMap { name in run.variables[name].flatMap { $0.hasPrefix("/") ? (name, $0) : nil } }
     }
 
     /// What is installed at `place`: the text install wrote (nil when nothing is).
@@ -119,7 +134,7 @@ enum CallerCheck {
                 let timer = FileManager.default.contents(atPath: folder + "/cairn-run-due.timer")
             else { return nil }
             return String(decoding: service, as: UTF8.self) + String(decoding: timer, as: UTF8.self)
-        default: return CronInstallation.block(in: try Crontab.read())
+        default: return try CronInstallation.block(in: try Crontab.read())
         }
     }
 
@@ -195,6 +210,11 @@ extension Cairn.ScheduleCommand {
             let config = try CommandSupport.loadConfig(options)
             let run = CommandSupport.run
             let installation = CallerCheck.wanted(options, everyMinutes: every)
+            for (what, value) in [("the cairn binary's path", installation.executable), ("the config's path", installation.config)]
+                + installation.variables.map({ ($0.name, $0.value) }) where CronInstallation.unusable(value)
+            {
+                CommandSupport.fail("cannot install: \(what) holds a control character (a line feed would start another crontab entry)")
+            }
             let where_ = place.place(run)
             let target = InstalledCaller(kind: place.cronFile != nil ? "cron-file" : place.systemd != nil ? "systemd" : "crontab", path: where_.kind == "crontab" ? nil : where_.path)
             do {
@@ -208,7 +228,7 @@ extension Cairn.ScheduleCommand {
                     for name in ["cairn-run-due.service", "cairn-run-due.timer"] { chmod(target.path! + "/" + name, 0o644) }
                 default:
                     let before = try Crontab.read()
-                    let after = CronInstallation.replacing(in: before, with: installation.crontabBlock)
+                    let after = try CronInstallation.replacing(in: before, with: installation.crontabBlock)
                     if after != before { try Crontab.write(after) }
                 }
                 try target.write(run)
@@ -270,7 +290,7 @@ extension Cairn.ScheduleCommand {
                     for name in ["cairn-run-due.service", "cairn-run-due.timer"] { unlink((target.path ?? "") + "/" + name) }
                 default:
                     let before = try Crontab.read()
-                    let after = CronInstallation.replacing(in: before, with: nil)
+                    let after = try CronInstallation.replacing(in: before, with: nil)
                     if after != before { try Crontab.write(after) }
                 }
             } catch {

@@ -71,6 +71,25 @@ struct ScheduleTimesTests {
         ])
     }
 
+    @Test func halfHourGapsAndChangesAtMidnight() {
+        // Lord Howe Island, 2027-10-03: 02:00 +10:30 becomes 02:30 +11.
+        let lordHowe = times([.daily(at: [at("02:15")])], in: TimeZone(identifier: "Australia/Lord_Howe")!)
+        #expect(texts(lordHowe.next(after: instant("2027-10-01T00:00:00Z"), count: 3)) == [
+            "2027-10-01T15:45:00Z", "2027-10-02T15:30:00Z", "2027-10-03T15:15:00Z",
+        ])
+        // Santiago, 2027-09-05: midnight -04 becomes 01:00 -03 (no 00:30 that day).
+        let santiago = TimeZone(identifier: "America/Santiago")!
+        let spring = times([.daily(at: [at("00:30")])], in: santiago)
+        #expect(texts(spring.next(after: instant("2027-09-04T00:00:00Z"), count: 3)) == [
+            "2027-09-04T04:30:00Z", "2027-09-05T04:00:00Z", "2027-09-06T03:30:00Z",
+        ])
+        // 2027-04-04: midnight -03 becomes 23:00 -04 on the 3rd: 23:30 of the 3rd occurs twice.
+        let autumn = times([.daily(at: [at("23:30")])], in: santiago)
+        #expect(texts(autumn.next(after: instant("2027-04-03T00:00:00Z"), count: 3)) == [
+            "2027-04-03T02:30:00Z", "2027-04-04T02:30:00Z", "2027-04-05T03:30:00Z",
+        ])
+    }
+
     @Test func intervalsRestartAtLocalMidnight() {
         let utc = TimeZone(identifier: "UTC")!
         let ninety = times([.interval(every: ConfigDuration(seconds: 90 * 60))], in: utc)

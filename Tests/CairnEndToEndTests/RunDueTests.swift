@@ -208,6 +208,20 @@ struct RunDueTests {
         #expect(try snapshotCount(workspace, "other") == 1 && snapshotCount(workspace) == 0)
     }
 
+    @Test func aRunRecordedInTheFutureDoesNotStopTheSchedule() throws {
+        let workspace = try workspace()
+        _ = try runDue(workspace, at: "2030-01-01T00:00:00Z")
+        let future = try runDue(workspace, at: "2030-01-02T01:05:00Z")
+        #expect(future.standardOutput.contains("files: running:"), "\(future.all)")
+        // The clock is back in 2027: the state's 2030 counts as now, and the next firing runs.
+        let back = try runDue(workspace, at: "2027-03-02T12:00:00Z")
+        #expect(back.status == 0 && back.standardError.contains("its run state records 2030-01-02T01:"), "\(back.all)")
+        #expect(!back.standardOutput.contains("running"), "\(back.all)")
+        let next = try runDue(workspace, at: "2027-03-03T01:05:00Z")
+        #expect(next.standardOutput.contains("files: running: its schedule fired at 2027-03-03T01:00:00Z"), "\(next.all)")
+        #expect(next.standardError.isEmpty, "\(next.all)")
+    }
+
     @Test func badTimesAreRefused() throws {
         let workspace = try workspace()
         let output = try workspace.run(["run-due", "--now", "yesterday"])

@@ -115,8 +115,8 @@ struct ScheduleInstallTests {
         let timer = try String(contentsOfFile: units + "/cairn-run-due.timer", encoding: .utf8)
         let service = try String(contentsOfFile: units + "/cairn-run-due.service", encoding: .utf8)
         #expect(timer.contains("OnCalendar=*:0/5\nPersistent=true"), "\(timer)")
-        #expect(service.contains("Type=oneshot") && service.contains(" run-due -q -c \(workspace.directory.subpath("cairn.yaml"))"), "\(service)")
-        #expect(service.contains("Environment=XDG_STATE_HOME=\(workspace.directory.subpath("state"))"), "\(service)")
+        #expect(service.contains("Type=oneshot") && service.contains("\" run-due -q -c \"\(workspace.directory.subpath("cairn.yaml"))\""), "\(service)")
+        #expect(service.contains("Environment=\"XDG_STATE_HOME=\(workspace.directory.subpath("state"))\""), "\(service)")
         #expect(try cairn(workspace, ["schedule", "status"]).status == 0)
         #expect(try cairn(workspace, ["schedule", "remove"]).status == 0)
         #expect(try FileManager.default.contentsOfDirectory(atPath: units).isEmpty)
@@ -141,5 +141,63 @@ struct ScheduleInstallTests {
         #expect(install.status == 0, "\(install.all)")
         #expect(install.standardError.contains("takes its key from the environment variable CAIRN_KEY, which cron does not pass"), "\(install.all)")
         #expect(install.standardError.contains("schedule 'odd' fires between run-due's calls every 5 minutes"), "\(install.all)")
+    }
+
+    /// Debian's cron daemon, its clock sixty times faster (libfaketime), runs the installed
+    /// line, and run-due backs up the set whose schedule fired.
+    @Test func theRealCronDaemonRunsTheInstalledScheduleAndABackupHappens() throws {
+        try #require(getuid() == 0, "run as root: cron runs nobody's crontab, and the daemon needs root")
+        let workspace = try Workspace(algorithm: "none", extra: """
+                schedules: [often]
+            schedules: {often: {type: interval, every: 1m}}
+            """)
+        try FileManager.default.createDirectory(atPath: workspace.source, withIntermediateDirectories: true)
+        try Data("backed up by cron".utf8).write(to: URL(fileURLWithPath: workspace.source + "/a.txt"))
+        chmod(workspace.directory.path, 0o755)
+        for folder in ["state", "cache", "source", "destination"] {
+            try FileManager.default.createDirectory(atPath: workspace.directory.subpath(folder), withIntermediateDirectories: true)
+            chown(workspace.directory.subpath(folder), 65534, 65534)
+        }
+        chown(workspace.source + "/a.txt", 65534, 65534)
+        defer { _ = try? shell(["/usr/bin/crontab", "-u", "nobody", "-r"]) }
+        // run-due first saw the set an hour ago: the firings since are owed.
+        let hourAgo = ISO8601DateFormatter().string(from: Date().addingTimeInterval(-3600))
+        let seen = try cairn(workspace, ["run-due", "--now", hourAgo])
+        #expect(seen.status == 0 && seen.all.isEmpty, "\(seen.all)")
+        #expect(try cairn(workspace, ["schedule", "install", "--every", "1"]).status == 0)
+
+        // cron itself with libfaketime preloaded (not through the faketime wrapper, which would
+        // stand between the test and the daemon it has to stop).
+        let daemon = Process()
+        daemon.executableURL = URL(fileURLWithPath: "/usr/sbin/cron")
+        daemon.arguments = ["-f", "-L", "15"]
+        let library = try #require(
+            ["/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1", "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1"].first {
+                FileManager.default.fileExists(atPath: $0)
+            }, "libfaketime is missing: apt-get install faketime")
+        daemon.environment = ["LD_PRELOAD": library, "FAKETIME": "+0 x60", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"]
+        let log = workspace.directory.subpath("cron.log")
+        FileManager.default.createFile(atPath: log, contents: nil)
+        daemon.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        daemon.standardError = daemon.standardOutput
+        try daemon.run()
+        defer {
+            // cron under libfaketime does not stop on SIGTERM.
+            if daemon.isRunning { kill(daemon.processIdentifier, SIGKILL) }
+            daemon.waitUntilExit()
+        }
+        // A minute of cron's is a second: the next minute runs run-due. A cron daemon already
+        // running on the machine (ours then exits) does it within a real minute.
+        var snapshots = 0
+        let deadline = Date().addingTimeInterval(90)
+        while snapshots == 0 && Date() < deadline {
+            sleep(1)
+            let output = try workspace.run(["snapshots", "files", "--json"])
+            snapshots = ((try? JSONSerialization.jsonObject(with: Data(output.standardOutput.utf8))) as? [Any])?.count ?? 0
+        }
+        let cronLog = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        #expect(snapshots >= 1, "cron ran no backup: \(cronLog)")
+        let reports = try workspace.run(["log", "files", "--json"])
+        #expect(reports.standardOutput.contains("\"command\" : \"run-due\""), "the job log names run-due: \(reports.all)")
     }
 }

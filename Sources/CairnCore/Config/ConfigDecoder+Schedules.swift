@@ -57,7 +57,15 @@ extension ConfigDecoder {
             }
             kind = .once(at: moment)
         case .interval:
-            kind = fields.required("every").flatMap { duration($0, "\(what): every") }.map { .interval(every: $0) }
+            kind = fields.required("every").flatMap { node -> Schedule.Kind? in
+                guard let every = duration(node, "\(what): every") else { return nil }
+                // run-due is called every few minutes, and ten years is past any schedule.
+                guard every.seconds >= 60, every.seconds <= 3650 * 86_400 else {
+                    error("\(what): every must be from 1m to 3650d, found \(every)", at: node)
+                    return nil
+                }
+                return .interval(every: every)
+            }
         }
         guard let kind else { return nil }
         return Schedule(name: name, location: location(of: key), kind: kind, maxDuration: maxDuration ?? nil)

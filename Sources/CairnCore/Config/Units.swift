@@ -59,7 +59,9 @@ public struct ConfigDuration: Hashable, Sendable, Comparable, CustomStringConver
                 guard let value = Int(digits), unit.seconds < lastUnit else { return nil }
                 let (product, overflow) = value.multipliedReportingOverflow(by: unit.seconds)
                 guard !overflow else { return nil }
-                total += product
+                let (sum, overflowed) = total.addingReportingOverflow(product)
+                guard !overflowed else { return nil }
+                total = sum
                 digits = ""
                 lastUnit = unit.seconds
             } else {

@@ -11,11 +11,14 @@ public struct ScheduleState: Codable, Sendable, Equatable {
         public var firing: Date?
         public var start: Date
         public var pid: Int32
+        /// The how-manieth run for this firing (runs killed before it).
+        public var attempts: Int?
 
-        public init(firing: Date?, start: Date, pid: Int32) {
+        public init(firing: Date?, start: Date, pid: Int32, attempts: Int) {
             self.firing = firing
             self.start = start
             self.pid = pid
+            self.attempts = attempts
         }
     }
 
@@ -23,7 +26,7 @@ public struct ScheduleState: Codable, Sendable, Equatable {
         public var firing: Date?
         public var start: Date
         public var end: Date
-        /// `success`, `changes`, `incomplete` or `failed`.
+        /// `success`, `changes`, `incomplete`, `partial` (stopped, not tried again) or `failed`.
         public var outcome: String
         public var reason: String
         public var failure: String?

@@ -68,7 +68,7 @@ public struct CronInstallation: Sendable, Equatable {
 
         [Service]
         Type=oneshot
-        \(variables.map { "Environment=\($0.name)=\($0.value)\n" }.joined())ExecStart=\(systemdQuoted(executable)) run-due -q -c \(systemdQuoted(config))
+        \(variables.map { "Environment=\(systemdQuoted("\($0.name)=\($0.value)", expandsVariables: false))\n" }.joined())ExecStart=\(systemdQuoted(executable)) run-due -q -c \(systemdQuoted(config))
 
         """
     }
@@ -89,35 +89,77 @@ public struct CronInstallation: Sendable, Equatable {
         """
     }
 
-    private func systemdQuoted(_ text: String) -> String {
-        text.contains(where: { $0 == " " || $0 == "\"" || $0 == "\\" })
-            ? "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" : text
+    /// A word for a unit file: double-quoted, with `\\` and `"` escaped, `%` (a specifier)
+    /// doubled, and in ExecStart `$` (a variable) doubled too.
+    private func systemdQuoted(_ text: String, expandsVariables: Bool = true) -> String {
+        var escaped = text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+            .replacingOccurrences(of: "%", with: "%%")
+        if expandsVariables { escaped = escaped.replacingOccurrences(of: "$", with: "$$") }
+        return "\"" + escaped + "\""
     }
 
     // MARK: The block in a crontab
 
+    /// A crontab whose cairn block is not one BEGIN line, one command and one END line.
+    public struct DamagedBlock: Error, CustomStringConvertible {
+        public var reason: String
+        public var description: String {
+            "the crontab's cairn block is damaged (\(reason)): nothing was changed; fix or remove the lines between '# BEGIN cairn run-due' and '# END cairn run-due' with 'crontab -e'"
+        }
+    }
+
+    /// The crontab's lines split at line feeds only: a line keeps a carriage return it ends
+    /// with (Swift counts CR LF as one character), so other lines are written back unchanged.
+    static func lines(_ text: String) -> [String] {
+        var lines = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map { String(String.UnicodeScalarView($0)) }
+        if lines.last == "" { lines.removeLast() }
+        return lines
+    }
+
+    static func isBegin(_ line: String) -> Bool { trimmed(line).hasPrefix("# BEGIN cairn run-due") }
+    static func isEnd(_ line: String) -> Bool { trimmed(line) == end }
+    static func trimmed(_ line: String) -> String { line.hasSuffix("\r") ? String(line.unicodeScalars.dropLast()) : line }
+
+    /// Where the block is (its BEGIN and END lines), nil when there is none; throws when the
+    /// markers do not make exactly one block of one command.
+    static func blockRange(in lines: [String]) throws -> ClosedRange<Int>? {
+        let begins = lines.indices.filter { isBegin(lines[$0]) }
+        let ends = lines.indices.filter { isEnd(lines[$0]) }
+        if begins.isEmpty && ends.isEmpty { return nil }
+        guard begins.count == 1, ends.count == 1 else {
+            throw DamagedBlock(reason: "\(begins.count) BEGIN and \(ends.count) END lines")
+        }
+        guard begins[0] < ends[0] else { throw DamagedBlock(reason: "END comes before BEGIN") }
+        let inside = lines[(begins[0] + 1)..<ends[0]].filter { !trimmed($0).isEmpty && !trimmed($0).hasPrefix("#") }
+        guard inside.count == 1, trimmed(inside[0]).contains(" run-due ") else {
+            throw DamagedBlock(reason: "\(inside.count) lines between the markers, not one run-due line")
+        }
+        return begins[0]...ends[0]
+    }
+
     /// The marked block in `crontab`, if there is one (markers included).
-    public static func block(in crontab: String) -> String? {
-        let lines = crontab.split(separator: "\n", omittingEmptySubsequences: false)
-        guard let start = lines.firstIndex(where: { $0.hasPrefix("# BEGIN cairn run-due") }),
-            let stop = lines[start...].firstIndex(where: { $0 == Substring(end) })
-        else { return nil }
-        return lines[start...stop].joined(separator: "\n") + "\n"
+    public static func block(in crontab: String) throws -> String? {
+        let lines = lines(crontab)
+        guard let range = try blockRange(in: lines) else { return nil }
+        return lines[range].map(trimmed).joined(separator: "\n") + "\n"
     }
 
     /// `crontab` with the marked block replaced by `block` (added at the end when there was
     /// none; removed when `block` is nil). Every other line stays as it was.
-    public static func replacing(in crontab: String, with block: String?) -> String {
-        var lines = crontab.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        if lines.last == "" { lines.removeLast() }
+    public static func replacing(in crontab: String, with block: String?) throws -> String {
+        var lines = lines(crontab)
         let new = block.map { $0.split(separator: "\n").map(String.init) } ?? []
-        if let start = lines.firstIndex(where: { $0.hasPrefix("# BEGIN cairn run-due") }),
-            let stop = lines[start...].firstIndex(where: { $0 == end })
-        {
-            lines.replaceSubrange(start...stop, with: new)
+        if let range = try blockRange(in: lines) {
+            lines.replaceSubrange(range, with: new)
         } else {
             lines += new
         }
         return lines.isEmpty ? "" : lines.joined(separator: "\n") + "\n"
+    }
+
+    /// A value that cannot go into a cron line or a unit file: control characters (a line
+    /// feed would start another crontab entry).
+    public static func unusable(_ value: String) -> Bool {
+        value.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F }
     }
 }

@@ -11,11 +11,14 @@ public struct DueCheck: Sendable {
         public var lastSuccess: Date?
         /// When the last run started by run-due for the off-line interval failed, if it did.
         public var lastOfflineFailure: Date?
+        /// The last scheduled run, when it failed: its firing and when it ended.
+        public var failedFiring: (firing: Date, end: Date)?
 
-        public init(servedThrough: Date, lastSuccess: Date?, lastOfflineFailure: Date? = nil) {
+        public init(servedThrough: Date, lastSuccess: Date?, lastOfflineFailure: Date? = nil, failedFiring: (firing: Date, end: Date)? = nil) {
             self.servedThrough = servedThrough
             self.lastSuccess = lastSuccess
             self.lastOfflineFailure = lastOfflineFailure
+            self.failedFiring = failedFiring
         }
     }
 
@@ -29,21 +32,35 @@ public struct DueCheck: Sendable {
         case unscheduled
     }
 
-    /// An off-line run that failed is tried again after this long at the soonest, not at each
-    /// call of run-due (a destination that is away stays away for a while).
+    /// A run that failed (an off-line one, or a scheduled one until the next firing) is tried
+    /// again after this long at the soonest, not at each call of run-due (a destination that is
+    /// away stays away for a while).
     public static let offlineRetry: TimeInterval = 3600
 
     public static func decide(_ schedule: SetSchedule, history: History, now: Date) -> Decision {
         let interval = schedule.set.offlineInterval
         guard !schedule.schedules.isEmpty || interval != nil else { return .unscheduled }
-        if let firing = schedule.times.last(atOrBefore: now), firing > history.servedThrough {
-            // Firings missed while the machine was off make one run. Counted within a year.
-            let counted = schedule.times.firings(after: max(history.servedThrough, now.addingTimeInterval(-366 * 86_400)), through: now).count
+        // What lies ahead of now (a clock that ran fast, a --now in the future) counts as now:
+        // schedules never stop for a date that has not come.
+        let servedThrough = min(history.servedThrough, now)
+        let lastSuccess = history.lastSuccess.map { min($0, now) }
+        let zone = schedule.times.timeZone
+        if let firing = schedule.times.last(atOrBefore: now), firing > servedThrough {
+            // Firings missed while the machine was off make one run. Counted within a month.
+            let counted = schedule.times.firings(after: max(servedThrough, now.addingTimeInterval(-31 * 86_400)), through: now).count
             let missed = counted > 1 ? " (\(counted) firings since the last scheduled run: one run)" : ""
-            return .due(firing: firing, reason: "its schedule fired at \(TimeArgument.rfc3339(firing, in: schedule.times.timeZone))\(missed)")
+            return .due(firing: firing, reason: "its schedule fired at \(TimeArgument.rfc3339(firing, in: zone))\(missed)")
+        }
+        // The last firing's run failed: tried again an hour later, until the next firing.
+        if let failed = history.failedFiring, failed.firing == schedule.times.last(atOrBefore: now),
+            now.timeIntervalSince(min(failed.end, now)) >= Self.offlineRetry
+        {
+            return .due(
+                firing: failed.firing,
+                reason: "its run for the firing at \(TimeArgument.rfc3339(failed.firing, in: zone)) failed at \(TimeArgument.rfc3339(failed.end, in: zone)): trying again")
         }
         if let interval {
-            let age = history.lastSuccess.map { now.timeIntervalSince($0) }
+            let age = lastSuccess.map { now.timeIntervalSince($0) }
             let retried = history.lastOfflineFailure.map { now.timeIntervalSince($0) >= min(Self.offlineRetry, TimeInterval(interval.seconds)) } ?? true
             if age.map({ $0 >= TimeInterval(interval.seconds) }) ?? true, retried {
                 let since = age.map { "its last successful backup was \(ConfigDuration(seconds: Int($0)).roughly) ago" } ?? "it has no successful backup yet"

@@ -12,15 +12,6 @@ public struct SetSchedule: Sendable {
         times = ScheduleTimes(schedules, timeZone: config.timeZone)
     }
 
-    /// The longest `max-duration` of the schedules that fired at `firing` (a run started for
-    /// several at once may take the longest); nil when one of them sets none.
-    public func maxDuration(firedAt firing: Date) -> ConfigDuration? {
-        let fired = schedules.filter { ScheduleTimes([$0], timeZone: times.timeZone).last(atOrBefore: firing) == firing }
-        let limits = (fired.isEmpty ? schedules : fired).map(\.maxDuration)
-        if limits.contains(where: { $0 == nil }) { return nil }
-        return limits.compactMap { $0 }.max()
-    }
-
     /// How a schedule reads, for people: `daily at 01:00, 13:00`, `every 90m`.
     public static func describe(_ schedule: Schedule) -> String {
         func times(_ list: [TimeOfDay]) -> String { list.map(\.description).joined(separator: ", ") }
