@@ -146,6 +146,22 @@ enum CallerCheck {
         }
     }
 
+    /// Removes what install put at `place` (nothing there is fine).
+    static func remove(_ place: InstalledCaller) throws {
+        switch place.kind {
+        case "cron-file":
+            if let path = place.path, unlink(path) != 0, errno != ENOENT {
+                throw Crontab.Failure(description: "cannot remove \(path): \(String(cString: strerror(errno)))")
+            }
+        case "systemd":
+            for name in ["cairn-run-due.service", "cairn-run-due.timer"] { unlink((place.path ?? "") + "/" + name) }
+        default:
+            let before = try Crontab.read()
+            let after = try CronInstallation.replacing(in: before, with: nil)
+            if after != before { try Crontab.write(after) }
+        }
+    }
+
     static func describe(_ place: InstalledCaller) -> String {
         switch place.kind {
         case "cron-file": return "the cron file \(place.path ?? "")"
@@ -215,8 +231,10 @@ extension Cairn.ScheduleCommand {
             {
                 CommandSupport.fail("cannot install: \(what) holds a control character (a line feed would start another crontab entry)")
             }
-            let where_ = place.place(run)
-            let target = InstalledCaller(kind: place.cronFile != nil ? "cron-file" : place.systemd != nil ? "systemd" : "crontab", path: where_.kind == "crontab" ? nil : where_.path)
+            let target = InstalledCaller(
+                kind: place.cronFile != nil ? "cron-file" : place.systemd != nil ? "systemd" : "crontab",
+                path: place.cronFile.map { place.absolute($0, run) } ?? place.systemd.map { place.absolute($0, run) })
+            let earlier = InstalledCaller.read(run)
             do {
                 switch target.kind {
                 case "cron-file":
@@ -232,12 +250,23 @@ extension Cairn.ScheduleCommand {
                     if after != before { try Crontab.write(after) }
                 }
                 try target.write(run)
+                // Installed somewhere else before: that caller goes, or run-due would be called twice.
+                if let earlier, earlier.kind != target.kind || earlier.path != target.path {
+                    try CallerCheck.remove(earlier)
+                    print("removed the earlier caller in \(CallerCheck.describe(earlier))")
+                }
             } catch {
                 CommandSupport.fail("cannot install: \(error)")
             }
             print("installed in \(CallerCheck.describe(target)): run-due every \(every) minute\(every == 1 ? "" : "s")")
             if target.kind == "systemd" { print("enable it with: systemctl \(run.isSuperuser ? "" : "--user ")enable --now cairn-run-due.timer") }
-            for warning in Self.warnings(config, every: every) { Terminal.standardError("cairn: warning: \(warning)") }
+            var warnings = Self.warnings(config, every: every)
+            if let file = target.path, target.kind == "cron-file",
+                !(file as NSString).lastPathComponent.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") })
+            {
+                warnings.append("cron reads a file in /etc/cron.d only when its name is letters, digits, - and _: \((file as NSString).lastPathComponent) would be ignored there")
+            }
+            for warning in warnings { Terminal.standardError("cairn: warning: \(warning)") }
         }
 
         /// What would make scheduled runs go wrong under cron.
@@ -252,8 +281,9 @@ extension Cairn.ScheduleCommand {
                 for schedule in SetSchedule(set, in: config).schedules {
                     let minutes: [Int]
                     switch schedule.kind {
-                    case .daily(let at), .weekly(_, let at), .monthly(_, let at): minutes = at.map(\.minute)
-                    case .once(let at): minutes = [at.time.minute]
+                    // A time with seconds lies between calls whatever their interval.
+                    case .daily(let at), .weekly(_, let at), .monthly(_, let at): minutes = at.map { $0.second == 0 ? $0.minute : 1 }
+                    case .once(let at): minutes = [at.time.second == 0 ? at.time.minute : 1]
                     case .interval(let interval): minutes = interval.seconds % (every * 60) == 0 ? [] : [1]
                     }
                     if minutes.contains(where: { $0 % every != 0 }) {
@@ -283,16 +313,7 @@ extension Cairn.ScheduleCommand {
             let run = CommandSupport.run
             let target = place.place(run)
             do {
-                switch target.kind {
-                case "cron-file":
-                    if let path = target.path, unlink(path) != 0, errno != ENOENT { throw Crontab.Failure(description: "cannot remove \(path): \(String(cString: strerror(errno)))") }
-                case "systemd":
-                    for name in ["cairn-run-due.service", "cairn-run-due.timer"] { unlink((target.path ?? "") + "/" + name) }
-                default:
-                    let before = try Crontab.read()
-                    let after = try CronInstallation.replacing(in: before, with: nil)
-                    if after != before { try Crontab.write(after) }
-                }
+                try CallerCheck.remove(target)
             } catch {
                 CommandSupport.fail("cannot remove: \(error)")
             }

@@ -123,6 +123,15 @@ struct ScheduleInstallTests {
 
         let both = try cairn(workspace, ["schedule", "install", "--systemd", units, "--cron-file", file])
         #expect(both.status == 64, "\(both.all)")
+
+        // Moving the caller: the earlier one goes, so run-due is not called twice.
+        let dotted = workspace.directory.subpath("units/cairn.cron")
+        let named = try cairn(workspace, ["schedule", "install", "--cron-file", dotted])
+        #expect(named.status == 0 && named.standardError.contains("cairn.cron would be ignored there"), "\(named.all)")
+        let moved = try cairn(workspace, ["schedule", "install", "--systemd", units])
+        #expect(moved.status == 0 && moved.standardOutput.contains("removed the earlier caller in the cron file \(dotted)"), "\(moved.all)")
+        #expect(!FileManager.default.fileExists(atPath: dotted) && FileManager.default.fileExists(atPath: units + "/cairn-run-due.timer"))
+        #expect(try cairn(workspace, ["schedule", "remove"]).status == 0)
     }
 
     @Test func installWarnsAboutAKeyFromTheEnvironmentAndTimesBetweenCalls() throws {
