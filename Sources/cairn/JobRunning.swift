@@ -60,6 +60,9 @@ enum JobRunning {
             if worthLogging, let warning = log.save(outcome.report) {
                 Terminal.standardError("cairn: warning: \(warning)")
             }
+            if let warning = SetStatus.record(outcome.report, context: context) {
+                Terminal.standardError("cairn: warning: \(warning)")
+            }
             let job = outcome.jobOutcome
             if let failure = job.failure {
                 Terminal.standardError("cairn: error: \(failure)")

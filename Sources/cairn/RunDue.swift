@@ -23,7 +23,9 @@ extension Cairn {
                 run killed half-way is owed again at the next call. With nothing due, \
                 run-due prints nothing (cron mails what it prints). What it remembers is kept \
                 under $XDG_STATE_HOME/cairn/schedule (by default ~/.local/state/cairn, \
-                /var/lib/cairn for root), written crash-safely.
+                /var/lib/cairn for root), written crash-safely. After every backup job of a \
+                set (by run-due or by hand), status/SET.json there says its last job, last \
+                success and failure, and next firing, for monitoring.
 
                 \(ExitStatus.text)
                 """
