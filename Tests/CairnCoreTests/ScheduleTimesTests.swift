@@ -156,11 +156,10 @@ struct ScheduleTimesTests {
 
     @Test func civilDatesRoundTripAcrossCenturies() {
         for day in stride(from: -800_000, through: 800_000, by: 997) {
-            let date = ScheduleTimes.civil(fromDays: day)
-            #expect(ScheduleTimes.days(fromCivil: date.year, date.month, date.day) == day)
+            #expect(LocalDate(dayNumber: day).dayNumber == day)
         }
-        #expect(ScheduleTimes.civil(fromDays: 0) == (1970, 1, 1))
-        #expect(ScheduleTimes.weekday(ofDay: ScheduleTimes.days(fromCivil: 2027, 6, 2)) == .wednesday)
+        #expect(LocalDate(dayNumber: 0) == LocalDate(year: 1970, month: 1, day: 1))
+        #expect(ScheduleTimes.weekday(ofDay: LocalDate(year: 2027, month: 6, day: 2).dayNumber) == .wednesday)
         #expect(ScheduleTimes.weekday(ofDay: -1) == .wednesday)
     }
 }

@@ -320,35 +320,6 @@ extension RetentionRule.Frequency {
     }
 }
 
-extension LocalDate {
-    /// Days since 1970-01-01 (proleptic Gregorian).
-    var dayNumber: Int {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yearOfEra = y - era * 400
-        let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
-        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-        return era * 146_097 + dayOfEra - 719_468
-    }
-
-    init(dayNumber: Int) {
-        let z = dayNumber + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let mp = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        self.init(year: yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month: month, day: day)
-    }
-
-    func adding(days: Int) -> LocalDate { LocalDate(dayNumber: dayNumber + days) }
-
-    /// 1970-01-01 was a Thursday.
-    var weekday: Weekday { Weekday.allCases[((dayNumber % 7) + 7 + 3) % 7] }
-}
-
 /// `cairn retention preview`: a policy applied to a simulated history of one job per interval
 /// from `from` up to, not including, `to`, which is "now".
 public enum RetentionPreview {

@@ -71,7 +71,7 @@ public struct ScheduleTimes: Sendable {
     /// The instants at which the schedules fire on local day `day` (days since 1970-01-01 in
     /// the zone's calendar), by their wall-clock times.
     func firings(onDay day: Int) -> [Date] {
-        let date = Self.civil(fromDays: day)
+        let date = LocalDate(dayNumber: day)
         var seconds: Set<Int> = []
         for schedule in schedules {
             switch schedule.kind {
@@ -126,10 +126,7 @@ public struct ScheduleTimes: Sendable {
 
     static func secondOfDay(_ time: TimeOfDay) -> Int { time.hour * 3600 + time.minute * 60 + time.second }
 
-    /// 1970-01-01 was a Thursday.
-    static func weekday(ofDay day: Int) -> Weekday {
-        Weekday.allCases[(day + 3).modulo(7)]
-    }
+    static func weekday(ofDay day: Int) -> Weekday { LocalDate(dayNumber: day).weekday }
 
     /// The day of month a monthly schedule fires on in `year`-`month`; nil when the rule picks
     /// none (the fifth of something does not exist; `fourth` always does).
@@ -139,7 +136,7 @@ public struct ScheduleTimes: Sendable {
         case .number(let number):
             return min(number, length)
         case .rule(let ordinal, let kind):
-            let first = days(fromCivil: year, month, 1)
+            let first = LocalDate(year: year, month: month, day: 1).dayNumber
             let matching = (1...length).filter { day in
                 let weekday = weekday(ofDay: first + day - 1)
                 switch kind {
@@ -158,29 +155,6 @@ public struct ScheduleTimes: Sendable {
             }
         }
     }
-
-    // Days and civil dates (Howard Hinnant's algorithms, proleptic Gregorian calendar).
-
-    static func days(fromCivil year: Int, _ month: Int, _ day: Int) -> Int {
-        let y = month <= 2 ? year - 1 : year
-        let era = y.floorDivided(by: 400)
-        let yearOfEra = y - era * 400
-        let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
-        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-        return era * 146_097 + dayOfEra - 719_468
-    }
-
-    static func civil(fromDays days: Int) -> (year: Int, month: Int, day: Int) {
-        let z = days + 719_468
-        let era = z.floorDivided(by: 146_097)
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let mp = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
-    }
 }
 
 extension Int {
@@ -188,11 +162,5 @@ extension Int {
     func floorDivided(by divisor: Int) -> Int {
         let quotient = self / divisor
         return (self % divisor != 0 && (self < 0) != (divisor < 0)) ? quotient - 1 : quotient
-    }
-
-    /// The remainder that is never negative.
-    func modulo(_ divisor: Int) -> Int {
-        let remainder = self % divisor
-        return remainder < 0 ? remainder + divisor : remainder
     }
 }

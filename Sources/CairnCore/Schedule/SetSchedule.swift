@@ -47,11 +47,10 @@ public enum TimeArgument {
         }
         let times = ScheduleTimes([], timeZone: zone)
         if let local = LocalDateTime(parsing: trimmed) {
-            let day = ScheduleTimes.days(fromCivil: local.date.year, local.date.month, local.date.day)
-            return times.instant(wall: day * 86_400 + ScheduleTimes.secondOfDay(local.time))
+            return times.instant(wall: local.date.dayNumber * 86_400 + ScheduleTimes.secondOfDay(local.time))
         }
         if let date = LocalDate(parsing: trimmed) {
-            return times.instant(wall: ScheduleTimes.days(fromCivil: date.year, date.month, date.day) * 86_400)
+            return times.instant(wall: date.dayNumber * 86_400)
         }
         throw Invalid(text: text)
     }
