@@ -139,3 +139,17 @@ extension StopTests {
         #expect(afterwards.isRequested, "a request made before forwarding reaches the follower at once")
     }
 }
+
+extension StopTests {
+    @Test func aPassedDeadlineIsSeenWithoutWaitingForItsTask() {
+        // The task that sleeps until the deadline may find no thread free (work blocking the
+        // cooperative threads): asking the request checks the deadline itself.
+        let clock = ManualClock(Date(timeIntervalSince1970: 1_900_000_000))
+        let stop = StopRequest()
+        let deadline = stop.stop(at: clock.now().addingTimeInterval(1), clock: clock)
+        #expect(!stop.isRequested)
+        clock.advance(by: 2)
+        #expect(stop.isRequested && stop.reason == .maxDuration, "seen at once, synchronously")
+        deadline.cancel()
+    }
+}

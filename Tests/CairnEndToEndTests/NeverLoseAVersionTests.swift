@@ -242,7 +242,9 @@ struct NeverLoseAVersionTests {
                 schedules: [nightly]
             schedules: {nightly: {type: daily, at: "01:00", max-duration: 1s}}
             """)
-        for index in 0..<12 { try write(workspace.source + "/f\(index)", "file \(index)") }
+        // Enough files that each run, 400 ms a file and three at a time, is far from done at
+        // its limit: the apply after the backup too.
+        for index in 0..<36 { try write(workspace.source + "/f\(index)", "file \(index)") }
         var slow = workspace
         slow.environment["CAIRN_FAULT_INJECTION"] = "file-stored:1:DELAY400"
         let run = try slow.run(["backup", "-q"])

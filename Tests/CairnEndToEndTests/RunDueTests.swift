@@ -157,7 +157,7 @@ struct RunDueTests {
 
     @Test func maxDurationStopsAScheduledRunAndTheNextFiringGoesOn() throws {
         let workspace = try workspace(schedules: "nightly: {type: daily, at: \"01:00\", max-duration: 1s}")
-        for index in 0..<12 { try Data("file \(index)".utf8).write(to: URL(fileURLWithPath: workspace.source + "/f\(index)")) }
+        for index in 0..<30 { try Data("file \(index)".utf8).write(to: URL(fileURLWithPath: workspace.source + "/f\(index)")) }
         _ = try runDue(workspace, at: "2027-03-01T10:00:00Z")
         var slow = workspace
         slow.environment["CAIRN_FAULT_INJECTION"] = "file-stored:1:DELAY400"

@@ -20,13 +20,23 @@ public final class StopRequest: Sendable {
         var nextWaiter = 0
         /// Requests made stop too when this one is (`forward(to:)`).
         var followers: [Int: StopRequest] = [:]
+        /// `stop(at:clock:)`'s deadline, also checked whenever the request is asked about: the
+        /// task that sleeps until it may find no thread free in time.
+        var deadline: (date: Date, clock: any WallClock)?
     }
 
     private let state = Mutex(State())
 
     public init() {}
 
-    public var reason: StopReason? { state.withLock { $0.reason } }
+    public var reason: StopReason? {
+        let (reason, deadline) = state.withLock { ($0.reason, $0.deadline) }
+        if reason == nil, let deadline, deadline.clock.now() >= deadline.date {
+            request(.maxDuration)
+            return state.withLock { $0.reason }
+        }
+        return reason
+    }
     public var isRequested: Bool { reason != nil }
 
     /// Asks the job to stop.
@@ -74,12 +84,29 @@ public final class StopRequest: Sendable {
     }
 
     /// Requests a stop at `deadline` by `clock`, until the returned task is cancelled.
-    public func stop(at deadline: Date, clock: any WallClock) -> Task<Void, Never> {
-        Task { [self] in
+    public func stop(at deadline: Date, clock: any WallClock) -> Deadline {
+        state.withLock { $0.deadline = (deadline, clock) }
+        let task = Task { [self] in
             while clock.now() < deadline {
                 guard (try? await clock.sleep(until: deadline)) != nil else { return }
             }
             request(.maxDuration)
         }
+        return Deadline(request: self, task: task)
+    }
+
+    /// A deadline set by `stop(at:clock:)`, until it is cancelled.
+    public struct Deadline: Sendable {
+        let request: StopRequest
+        let task: Task<Void, Never>
+
+        /// The deadline no longer applies (a stop already requested stays).
+        public func cancel() {
+            request.state.withLock { $0.deadline = nil }
+            task.cancel()
+        }
+
+        /// Waits until the deadline's task has ended.
+        public var value: Void { get async { await task.value } }
     }
 }
