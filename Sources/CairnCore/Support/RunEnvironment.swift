@@ -141,45 +141,28 @@ public struct OffsetClock: WallClock {
 /// A clock that shows what it is set to (tests, `--now`), moved only when told; a sleeper
 /// wakes when the clock is moved.
 public final class ManualClock: WallClock, Sendable {
-    private let state: Mutex<(time: Date, sleepers: [Int: CheckedContinuation<Void, Never>], next: Int)>
+    private let time: Mutex<Date>
+    private let sleepers = WaitList()
 
     public init(_ time: Date) {
-        state = Mutex((time, [:], 0))
+        self.time = Mutex(time)
     }
 
-    public func now() -> Date { state.withLock { $0.time } }
+    public func now() -> Date { time.withLock { $0 } }
 
-    public func set(_ date: Date) { move { $0 = date } }
+    public func set(_ date: Date) {
+        time.withLock { $0 = date }
+        sleepers.wakeAll()
+    }
 
-    public func advance(by interval: TimeInterval) { move { $0 = $0.addingTimeInterval(interval) } }
-
-    private func move(_ change: (inout Date) -> Void) {
-        let sleepers = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            change(&state.time)
-            defer { state.sleepers = [:] }
-            return Array(state.sleepers.values)
-        }
-        for sleeper in sleepers { sleeper.resume() }
+    public func advance(by interval: TimeInterval) {
+        time.withLock { $0 = $0.addingTimeInterval(interval) }
+        sleepers.wakeAll()
     }
 
     /// Returns when the clock is next moved (or at once when `date` has come).
     public func sleep(until date: Date) async throws {
-        let number = state.withLock { state in
-            state.next += 1
-            return state.next
-        }
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { continuation in
-                let now = state.withLock { state -> Bool in
-                    if state.time >= date || Task.isCancelled { return true }
-                    state.sleepers[number] = continuation
-                    return false
-                }
-                if now { continuation.resume() }
-            }
-        } onCancel: {
-            state.withLock { $0.sleepers.removeValue(forKey: number) }?.resume()
-        }
+        await sleepers.wait { now() >= date }
         try Task.checkCancellation()
     }
 }

@@ -16,8 +16,7 @@ public enum StopReason: Sendable, Equatable {
 public final class StopRequest: Sendable {
     private struct State {
         var reason: StopReason?
-        var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
-        var nextWaiter = 0
+        var nextFollower = 0
         /// Requests made stop too when this one is (`forward(to:)`).
         var followers: [Int: StopRequest] = [:]
         /// `stop(at:clock:)`'s deadline, also checked whenever the request is asked about: the
@@ -26,6 +25,7 @@ public final class StopRequest: Sendable {
     }
 
     private let state = Mutex(State())
+    private let waiters = WaitList()
 
     public init() {}
 
@@ -41,23 +41,23 @@ public final class StopRequest: Sendable {
 
     /// Asks the job to stop.
     public func request(_ reason: StopReason) {
-        let (waiters, followers) = state.withLock { state -> ([CheckedContinuation<Void, Never>], [StopRequest]) in
-            guard state.reason == nil else { return ([], []) }
+        let followers = state.withLock { state -> [StopRequest]? in
+            guard state.reason == nil else { return nil }
             state.reason = reason
-            defer { state.waiters = [:] }
-            return (Array(state.waiters.values), Array(state.followers.values))
+            return Array(state.followers.values)
         }
+        guard let followers else { return }
         for follower in followers { follower.request(reason) }
-        for waiter in waiters { waiter.resume() }
+        waiters.wakeAll()
     }
 
     /// Makes `follower` stop, with this request's reason, when this one does (at once if it
     /// already has), until the returned closure is called.
     public func forward(to follower: StopRequest) -> @Sendable () -> Void {
         let (number, reason) = state.withLock { state -> (Int, StopReason?) in
-            state.nextWaiter += 1
-            if state.reason == nil { state.followers[state.nextWaiter] = follower }
-            return (state.nextWaiter, state.reason)
+            state.nextFollower += 1
+            if state.reason == nil { state.followers[state.nextFollower] = follower }
+            return (state.nextFollower, state.reason)
         }
         if let reason { follower.request(reason) }
         return { [self] in _ = state.withLock { $0.followers.removeValue(forKey: number) } }
@@ -65,22 +65,7 @@ public final class StopRequest: Sendable {
 
     /// Returns once a stop is requested, or at once when the waiting task is cancelled.
     public func requested() async {
-        let number = state.withLock { state in
-            state.nextWaiter += 1
-            return state.nextWaiter
-        }
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { continuation in
-                let now = state.withLock { state -> Bool in
-                    if state.reason != nil || Task.isCancelled { return true }
-                    state.waiters[number] = continuation
-                    return false
-                }
-                if now { continuation.resume() }
-            }
-        } onCancel: {
-            state.withLock { $0.waiters.removeValue(forKey: number) }?.resume()
-        }
+        await waiters.wait { state.withLock { $0.reason != nil } }
     }
 
     /// Requests a stop at `deadline` by `clock`, until the returned task is cancelled.
