@@ -26,6 +26,9 @@ enum JobRunning {
         options made: BackupJob.RunOptions
     ) async -> (outcome: JobOutcome, report: JobReport?) {
         let log = JobLog(run: CommandSupport.run)
+        let notify = config.backupSets[name]?.notify ?? []
+        let notifier = Notifier(run: CommandSupport.run, zone: config.timeZone)
+        func warn(_ warnings: [String]) { warnings.forEach { Terminal.standardError("cairn: warning: \($0)") } }
         var context: SetContext
         do {
             context = try SetContext(config: config, setName: name, run: CommandSupport.run)
@@ -33,8 +36,18 @@ enum JobRunning {
             safety?.apply(to: &context)
         } catch {
             Terminal.standardError("cairn: error: \(error)")
+            if !notify.isEmpty {
+                // The set could not even start: its channels hear of it as a failed job.
+                var report = JobReport.failedToStart(
+                    set: name, command: made.command, host: CommandSupport.run.hostName, at: CommandSupport.run.now, failure: "\(error)")
+                let failed = await notifier.send(.finish(report, exitStatus: CommandSupport.exitStatus(JobOutcome(.failed))), to: notify)
+                warn(failed)
+                report.notifyFailures = failed.isEmpty ? nil : failed
+                if let warning = log.save(report) { Terminal.standardError("cairn: warning: \(warning)") }
+            }
             return (JobOutcome(.failed, failure: nil), nil)
         }
+        warn(await notifier.send(.start(set: name, host: CommandSupport.run.hostName, command: made.command), to: notify))
         do {
             var options = made
             options.showPlan = options.showPlan && !quiet
@@ -54,16 +67,20 @@ enum JobRunning {
             outcome.report.summaryLines().forEach { print($0) }
             if outcome.skipped { print("\(name): no changes; nothing to do") }
             if outcome.cancelled { print("\(name): cancelled; nothing was stored") }
+            let job = outcome.jobOutcome
+            var report = outcome.report
+            let failed = await notifier.send(.finish(report, exitStatus: CommandSupport.exitStatus(job)), to: notify)
+            warn(failed)
+            report.notifyFailures = failed.isEmpty ? nil : failed
             // A job skipped for want of changes, that ran no command, leaves nothing worth a log
             // entry; a cancelled one is logged as cancelled.
-            let worthLogging = !outcome.skipped || !outcome.report.commands.isEmpty
-            if worthLogging, let warning = log.save(outcome.report) {
+            let worthLogging = !outcome.skipped || !outcome.report.commands.isEmpty || !failed.isEmpty
+            if worthLogging, let warning = log.save(report) {
                 Terminal.standardError("cairn: warning: \(warning)")
             }
-            if let warning = SetStatus.record(outcome.report, context: context) {
+            if let warning = SetStatus.record(report, context: context) {
                 Terminal.standardError("cairn: warning: \(warning)")
             }
-            let job = outcome.jobOutcome
             if let failure = job.failure {
                 Terminal.standardError("cairn: error: \(failure)")
             } else if let drifted = outcome.drift?.drifted, !drifted.isEmpty {
@@ -71,7 +88,7 @@ enum JobRunning {
                 Terminal.standardError(
                     "cairn: warning: backup set '\(name)': \(drifted.count) planned file\(drifted.count == 1 ? "" : "s") had changed since the plan and \(drifted.count == 1 ? "was" : "were") backed up as \(drifted.count == 1 ? "it is" : "they are") now (--strict refuses instead)")
             }
-            return (job, outcome.report)
+            return (job, report)
         }
     }
 }

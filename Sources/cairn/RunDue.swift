@@ -71,6 +71,7 @@ extension Cairn {
                 }
                 do {
                     if let outcome = try await due(schedule, context: context, store: store, log: log) { outcomes.append(outcome) }
+                    try await remindIfStale(schedule, context: context, store: store, log: log)
                 } catch {
                     Terminal.standardError("cairn: error: backup set '\(set.name)': \(error)")
                     outcomes.append(JobOutcome(.failed))
@@ -84,6 +85,56 @@ extension Cairn {
             if status != 0 { throw ExitCode(status) }
         }
 
+        /// A set's last successful backup, by run-due or by hand.
+        static func lastSuccess(of name: String, state: ScheduleState?, log: JobLog) -> Date? {
+            [state?.lastSuccess, log.lastFinishedBackup(of: name)].compactMap { $0 }.max()
+        }
+
+        /// Sends each notify channel with `stale-after` one reminder when the set has had no
+        /// successful backup for that long (never backed up: since run-due first saw it). A
+        /// set another run-due holds is left to it.
+        func remindIfStale(_ schedule: SetSchedule, context: SetContext, store: ScheduleStateStore, log: JobLog) async throws {
+            let entries = schedule.set.notify.filter { $0.staleAfter != nil }
+            guard !entries.isEmpty else { return }
+            let run = context.run
+            let name = schedule.set.name
+            let zone = schedule.times.timeZone
+            func overdue(_ state: ScheduleState) -> [(entry: Notify, since: Date)] {
+                let since = Self.lastSuccess(of: name, state: state, log: log) ?? state.firstSeen
+                return entries.filter { entry in
+                    run.now.timeIntervalSince(since) >= TimeInterval(entry.staleAfter!.seconds)
+                        && state.staleReminders?[entry.channelDescription] != since
+                }.map { ($0, since) }
+            }
+            if dryRun {
+                guard let state = try store.read(context) else { return }
+                for (entry, since) in overdue(state) {
+                    print("\(name): would remind (\(entry.channelDescription)): no successful backup since \(TimeArgument.rfc3339(since, in: zone))")
+                }
+                return
+            }
+            guard let claim = try store.claim(context) else { return }
+            defer { withExtendedLifetime(claim) {} }
+            guard var state = try store.read(context) else {
+                // First seen now: the stale spell is counted from here.
+                try store.write(ScheduleState(set: name, repository: context.repositoryPath, firstSeen: run.now), for: context)
+                return
+            }
+            let due = overdue(state)
+            guard !due.isEmpty else { return }
+            let lastSuccess = Self.lastSuccess(of: name, state: state, log: log).map { TimeArgument.rfc3339($0, in: zone) }
+            let notifier = Notifier(run: run, zone: zone)
+            for (entry, since) in due {
+                let notification = Notification.stale(set: name, host: run.hostName, lastSuccess: lastSuccess, staleAfter: entry.staleAfter!)
+                print("\(name): reminding (\(entry.channelDescription)): \(notification.summary)")
+                for warning in await notifier.send(notification, to: [entry]) { Terminal.standardError("cairn: warning: \(warning)") }
+                // Told once, whether or not the channel took it: a channel that is down is not
+                // retried at every call.
+                state.staleReminders = (state.staleReminders ?? [:]).merging([entry.channelDescription: since]) { $1 }
+            }
+            try store.write(state, for: context)
+        }
+
         /// Runs killed before they ended that a firing gets.
         static let attemptsPerFiring = 3
 
@@ -92,7 +143,7 @@ extension Cairn {
             let run = context.run
             let name = schedule.set.name
             func history(_ state: ScheduleState?) -> DueCheck.History {
-                let lastSuccess = [state?.lastSuccess, log.lastFinishedBackup(of: name)].compactMap { $0 }.max()
+                let lastSuccess = Self.lastSuccess(of: name, state: state, log: log)
                 let offlineFailure = state?.lastRun.flatMap { $0.firing == nil && $0.outcome == "failed" ? $0.end : nil }
                 let failedFiring = state?.lastRun.flatMap { run in run.firing.flatMap { run.outcome == "failed" ? ($0, run.end) : nil } }
                 return DueCheck.History(

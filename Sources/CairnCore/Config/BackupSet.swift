@@ -1,3 +1,5 @@
+import Foundation
+
 /// A backup set: what to back up, where to, when, and how.
 public struct BackupSet: Sendable {
     public var name: String
@@ -22,7 +24,8 @@ public struct BackupSet: Sendable {
     public var followSymlinks: Bool
     public var permissions: Bool
     public var localCopy: Located<String>?
-    public var notify: Notify?
+    /// Where each job's report goes; empty when nowhere.
+    public var notify: [Notify]
     /// Sources declared `optional: true`: their absence is a warning, and their entries are
     /// carried over from the previous snapshot.
     public var optionalSources: Set<String> = []
@@ -146,9 +149,91 @@ public struct Command: Sendable {
     public var onFailure: OnFailure
 }
 
-/// How the report of each job is sent on.
+/// Where the report of each job is sent (`notify:`, one channel or a list of them), for which
+/// outcomes, and whether run-due reminds when a set has had no successful backup for a while.
 public struct Notify: Sendable {
+    /// How a job ended, as `when:` names it.
+    public enum Outcome: String, CaseIterable, Sendable, Codable {
+        /// It stored nothing usable: failed, or cancelled before a snapshot.
+        case failure
+        /// A snapshot was saved but not the whole truth: files that could not be read, a run
+        /// stopped at its limit (partial), or files that changed since the plan.
+        case problems
+        /// Complete, or nothing to do.
+        case success
+    }
+
+    public enum Channel: Sendable {
+        /// A shell command that reads the report as JSON on its standard input.
+        case command(String)
+        case email(Email)
+        case webhook(Webhook)
+    }
+
+    public struct Email: Sendable {
+        public var to: [String]
+        /// The sender's address; the sendmail program's default when nil.
+        public var from: String?
+        /// The program with sendmail's interface (`sendmail -i -- RECIPIENT...`).
+        public var sendmail: String
+    }
+
+    public struct Webhook: Sendable {
+        public enum Style: String, CaseIterable, Sendable {
+            /// One POST of the JSON report when a job ends.
+            case report
+            /// Healthchecks-style pings: POST URL/start when a job starts, and when it ends
+            /// POST the report to URL/0 on success or URL/EXIT-STATUS otherwise.
+            case healthchecks
+        }
+
+        public enum Address: Sendable {
+            case literal(String)
+            /// A URL that carries a token, from outside the config.
+            case secret(SecretReference)
+        }
+
+        public var url: Address
+        public var style: Style
+    }
+
     public var location: SourceLocation
-    /// A shell command that reads the report on its standard input.
-    public var command: String
+    public var channel: Channel
+    /// The outcomes whose reports are sent; all three by default.
+    public var when: [Outcome]
+    /// run-due notifies once when the set has had no successful backup for this long.
+    public var staleAfter: ConfigDuration?
+    /// How long sending may take before it is given up (default 1 minute).
+    public var timeout: ConfigDuration
+
+    /// Healthchecks-style pings go for every job, whatever `when` says.
+    public var pingsEveryJob: Bool {
+        if case .webhook(let hook) = channel { return hook.style == .healthchecks }
+        return false
+    }
+
+    public static let defaultSendmail = "/usr/sbin/sendmail"
+    public static let defaultTimeout = ConfigDuration(seconds: 60)
+
+    /// The channel for messages: `command`, `email to a@b`, `webhook https://host/…` (never a
+    /// URL's path, which often is a token).
+    public var channelDescription: String {
+        switch channel {
+        case .command: return "command"
+        case .email(let email): return "email to \(email.to.joined(separator: ", "))"
+        case .webhook(let hook):
+            switch hook.url {
+            case .literal(let url): return "webhook \(Self.maskedURL(url))"
+            case .secret(let reference): return "webhook \(reference)"
+            }
+        }
+    }
+
+    /// A URL shown without its path and query: `https://hc-ping.com/…`.
+    public static func maskedURL(_ url: String) -> String {
+        guard let components = URLComponents(string: url), let scheme = components.scheme, let host = components.host else { return "(a URL)" }
+        let port = components.port.map { ":\($0)" } ?? ""
+        let rest = components.path.isEmpty && components.query == nil ? "" : "/…"
+        return "\(scheme)://\(host)\(port)\(rest)"
+    }
 }

@@ -52,7 +52,7 @@ extension ConfigDecoder {
         let followSymlinks = optional("follow-symlinks") { boolean($0, "\(what): follow-symlinks") } ?? false
         let permissions = optional("permissions") { boolean($0, "\(what): permissions") } ?? true
         let localCopy = optional("local-copy") { locatedPath($0, "\(what): local-copy") }
-        let notify = optional("notify") { self.notify($0, "\(what): notify") }
+        let notify = optional("notify") { self.notifyList($0, "\(what): notify") } ?? []
         let maxRemoved =
             optional("max-removed") { node -> Percentage?? in
                 orOff(node) { node -> Percentage? in
@@ -275,11 +275,169 @@ extension ConfigDecoder {
         return failed ? nil : result
     }
 
+    /// `notify:`: one channel, or a list of them.
+    func notifyList(_ node: Node, _ what: String) -> [Notify]? {
+        guard case .sequence(let sequence) = node else { return notify(node, what).map { [$0] } }
+        guard !sequence.isEmpty else {
+            error("\(what) is an empty list: name a channel (command, email or webhook), or remove the key", at: node)
+            return nil
+        }
+        let read = sequence.enumerated().map { notify($0.element, "\(what) #\($0.offset + 1)") }
+        return read.contains { $0 == nil } ? nil : read.compactMap { $0 }
+    }
+
     func notify(_ node: Node, _ what: String) -> Notify? {
-        guard let fields = mapping(node, what, keys: ["command"]),
-            let commandNode = fields.required("command"),
-            let command = string(commandNode, "\(what): command")
-        else { return nil }
-        return Notify(location: location(of: node), command: command)
+        if case .mapping(let mapping) = node,
+            let on = mapping.keys.first(where: { if case .scalar(let key) = $0 { return ["on", "On", "ON"].contains(key.string) } else { return false } })
+        {
+            error("\(what): the outcomes to send go under 'when:' ('on' means true in YAML 1.1, so cairn does not use it)", at: on)
+            return nil
+        }
+        let channels = ["command", "email", "webhook"]
+        guard let fields = mapping(node, what, keys: channels + ["when", "stale-after", "timeout"]) else { return nil }
+        let named = channels.filter(fields.has)
+        guard named.count == 1, let kind = named.first, let channelNode = fields[kind] else {
+            let found = named.isEmpty ? "none" : named.joined(separator: " and ")
+            error("\(what) must have exactly one channel: command, email or webhook (found \(found); a list of notify entries sends to several)", at: node)
+            return nil
+        }
+        let channel: Notify.Channel
+        switch kind {
+        case "command":
+            guard let command = string(channelNode, "\(what): command") else { return nil }
+            channel = .command(command)
+        case "email":
+            guard let email = email(channelNode, "\(what): email") else { return nil }
+            channel = .email(email)
+        default:
+            guard let hook = webhook(channelNode, "\(what): webhook") else { return nil }
+            channel = .webhook(hook)
+        }
+        var when = Notify.Outcome.allCases
+        if let node = fields["when"] {
+            let words = oneOrMany(node).map { word($0, "\(what): when", as: Notify.Outcome.self) }
+            if words.contains(where: { $0 == nil }) { return nil }
+            guard !words.isEmpty else {
+                error("\(what): when is an empty list: name failure, problems or success", at: node)
+                return nil
+            }
+            when = Notify.Outcome.allCases.filter { words.contains($0) }
+        }
+        var staleAfter: ConfigDuration?
+        if let node = fields["stale-after"] {
+            guard let value = duration(node, "\(what): stale-after") else { return nil }
+            guard value.seconds >= 3_600 else {
+                error("\(what): stale-after must be at least 1h (how long without a successful backup before a reminder), found \(value)", at: node)
+                return nil
+            }
+            staleAfter = value
+        }
+        var timeout = Notify.defaultTimeout
+        if let node = fields["timeout"] {
+            guard let value = duration(node, "\(what): timeout") else { return nil }
+            guard value.seconds >= 1, value.seconds <= 3_600 else {
+                error("\(what): timeout must be from 1s to 1h, found \(value)", at: node)
+                return nil
+            }
+            timeout = value
+        }
+        if case .webhook(let hook) = channel, hook.style == .healthchecks {
+            for key in ["when", "stale-after"] where fields.has(key) {
+                error(
+                    "\(what): \(key) does not go with style healthchecks: every job pings, so healthchecks itself sees failures and missed runs",
+                    at: fields.values[key]!.key)
+                return nil
+            }
+        }
+        return Notify(location: location(of: node), channel: channel, when: when, staleAfter: staleAfter, timeout: timeout)
+    }
+
+    /// `email: ADDRESS`, a list of addresses, or `{to:, from:, sendmail:}`.
+    private func email(_ node: Node, _ what: String) -> Notify.Email? {
+        var from: String?
+        var sendmail = Notify.defaultSendmail
+        let toNode: Node
+        if case .mapping = node {
+            guard let fields = mapping(node, what, keys: ["to", "from", "sendmail"]), let to = fields.required("to") else { return nil }
+            toNode = to
+            if let node = fields["from"] {
+                guard let address = emailAddress(node, "\(what): from") else { return nil }
+                from = address
+            }
+            if let node = fields["sendmail"] {
+                guard let program = path(node, "\(what): sendmail") else { return nil }
+                sendmail = program
+            }
+        } else {
+            toNode = node
+        }
+        let to = oneOrMany(toNode).map { emailAddress($0, "\(what): to") }
+        if to.contains(where: { $0 == nil }) { return nil }
+        guard !to.isEmpty else {
+            error("\(what): to is an empty list: name at least one address", at: toNode)
+            return nil
+        }
+        return Notify.Email(to: to.compactMap { $0 }, from: from, sendmail: sendmail)
+    }
+
+    /// A bare address (`name@example.com`): printable ASCII without spaces, quotes, brackets
+    /// or separators, so that it can go into a header and onto sendmail's command line as it is.
+    private func emailAddress(_ node: Node, _ what: String) -> String? {
+        guard let text = string(node, what) else { return nil }
+        guard Self.isPlainEmailAddress(text) else {
+            error("\(what): '\(text.unicodeScalars.map { $0.properties.generalCategory == .control ? "?" : String($0) }.joined())' is not a plain e-mail address (name@example.com, without a display name)", at: node)
+            return nil
+        }
+        return text
+    }
+
+    static func isPlainEmailAddress(_ text: String) -> Bool {
+        let forbidden = Set("<>()[]\\,;:\"'` ")
+        guard text.count <= 254, !text.hasPrefix("-"), text.allSatisfy({ $0.isASCII && !forbidden.contains($0) }),
+            text.unicodeScalars.allSatisfy({ $0.value > 32 && $0.value < 127 })
+        else { return false }
+        let parts = text.split(separator: "@", omittingEmptySubsequences: false)
+        return parts.count == 2 && !parts[0].isEmpty && parts[1].contains(".") && !parts[1].hasPrefix(".") && !parts[1].hasSuffix(".")
+    }
+
+    /// `webhook: URL`, or `{url: URL | {env:}/{file:}/{command:}, style: report|healthchecks}`.
+    private func webhook(_ node: Node, _ what: String) -> Notify.Webhook? {
+        var style = Notify.Webhook.Style.report
+        let urlNode: Node
+        if case .mapping = node {
+            guard let fields = mapping(node, what, keys: ["url", "style"]), let url = fields.required("url") else { return nil }
+            urlNode = url
+            if let node = fields["style"] {
+                guard let read = word(node, "\(what): style", as: Notify.Webhook.Style.self) else { return nil }
+                style = read
+            }
+        } else {
+            urlNode = node
+        }
+        if case .mapping = urlNode {
+            guard let reference = secretReference(urlNode, "\(what): url") else { return nil }
+            return Notify.Webhook(url: .secret(reference), style: style)
+        }
+        guard let url = string(urlNode, "\(what): url") else { return nil }
+        if let problem = Self.webhookURLProblem(url) {
+            error("\(what): url \(problem)", at: urlNode)
+            return nil
+        }
+        return Notify.Webhook(url: .literal(url), style: style)
+    }
+
+    /// Why a webhook URL cannot be used; nil when it can (http or https, with a host).
+    public static func webhookURLProblem(_ url: String) -> String? {
+        guard url.unicodeScalars.allSatisfy({ $0.value > 32 && $0.value < 127 }) else {
+            return "must be a URL without spaces or control characters (percent-encode them)"
+        }
+        guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(), ["http", "https"].contains(scheme) else {
+            return "must be an http:// or https:// URL, found '\(Notify.maskedURL(url))'"
+        }
+        guard let host = components.host, !host.isEmpty else { return "has no host" }
+        guard components.user == nil, components.password == nil else {
+            return "must not carry a user or password (use url: {env: VAR} to keep a secret URL out of the config)"
+        }
+        return nil
     }
 }

@@ -11,9 +11,6 @@ public struct UnbuiltFeature: Hashable, Sendable {
         if let copy = set.localCopy {
             features.append(UnbuiltFeature(key: "local-copy", location: copy.location))
         }
-        if let notify = set.notify {
-            features.append(UnbuiltFeature(key: "notify", location: notify.location))
-        }
         return features.sorted { $0.location < $1.location }
     }
 }

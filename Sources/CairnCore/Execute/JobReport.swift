@@ -38,6 +38,17 @@ public struct JobReport: Codable, Sendable, Equatable {
     public var deltas: [ProblemRecord]?
     /// What pruning after the backup did.
     public var prune: [String]?
+    /// Notify channels that failed to take this report (the job itself is not failed by them).
+    public var notifyFailures: [String]?
+
+    /// The report of a job that failed before it could start (a set that cannot be set up:
+    /// its account, its key, its repository).
+    public static func failedToStart(set: String, command: String, host: String, at time: Date, failure: String) -> JobReport {
+        let id = (try? ObjectID.random())?.hex ?? UUID().uuidString.lowercased()
+        return JobReport(
+            job: id, set: set, command: command, host: host, start: Timestamp(time), end: Timestamp(time), status: "failed", snapshot: nil,
+            plan: nil, statistics: nil, problems: [], drift: [], commands: [], failure: failure)
+    }
 
     public var duration: TimeInterval { end.date.timeIntervalSince(start.date) }
 

@@ -53,6 +53,9 @@ public struct ScheduleState: Codable, Sendable, Equatable {
     public var lastRun: Run?
     public var lastSuccess: Date?
     public var lastFailure: Date?
+    /// Stale reminders sent, by notify channel: the last success (or, never backed up, the
+    /// first sight) each was about, so that each stale spell is told once.
+    public var staleReminders: [String: Date]?
 
     public init(set: String, repository: String, firstSeen: Date) {
         self.set = set

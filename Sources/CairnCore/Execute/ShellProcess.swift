@@ -8,10 +8,17 @@ import Foundation
 /// started, with standard output and standard error going to one file.
 struct ShellProcess: ProcessRunning {
     func run(_ command: String, directory: String, environment: [String: String], output: String, timeout: TimeInterval?) async throws -> ProcessExit {
+        try await run(command, directory: directory, environment: environment, output: output, timeout: timeout, input: "/dev/null")
+    }
+
+    /// As `run`, with standard input read from the file `input`.
+    func run(_ command: String, directory: String, environment: [String: String], output: String, timeout: TimeInterval?, input: String) async throws
+        -> ProcessExit
+    {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 0, input, O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
         var attributes = posix_spawnattr_t()

@@ -126,7 +126,32 @@ extension Config {
         ]
         if let interval = set.offlineInterval { pairs.append(("offline-interval", .string(interval.description))) }
         if let copy = set.localCopy { pairs.append(("local-copy", .string(copy.value))) }
-        if let notify = set.notify { pairs.append(("notify", .map([("command", .string(notify.command))]))) }
+        if !set.notify.isEmpty { pairs.append(("notify", .list(set.notify.map(render)))) }
+        return .map(pairs)
+    }
+
+    /// A notify entry in full; a webhook's URL without its path (often a token), an e-mail
+    /// entry always in its long form.
+    static func render(_ notify: Notify) -> StructuredValue {
+        var pairs: [(String, StructuredValue)] = []
+        switch notify.channel {
+        case .command(let command): pairs.append(("command", .string(command)))
+        case .email(let email):
+            var fields: [(String, StructuredValue)] = [("to", .list(email.to.map { .string($0) }))]
+            if let from = email.from { fields.append(("from", .string(from))) }
+            fields.append(("sendmail", .string(email.sendmail)))
+            pairs.append(("email", .map(fields)))
+        case .webhook(let hook):
+            let url: StructuredValue
+            switch hook.url {
+            case .literal(let text): url = .string(Notify.maskedURL(text))
+            case .secret(let reference): url = .string(reference.description)
+            }
+            pairs.append(("webhook", .map([("url", url), ("style", .string(hook.style.rawValue))])))
+        }
+        if !notify.pingsEveryJob { pairs.append(("when", .list(notify.when.map { .string($0.rawValue) }))) }
+        if let stale = notify.staleAfter { pairs.append(("stale-after", .string(stale.description))) }
+        pairs.append(("timeout", .string(notify.timeout.description)))
         return .map(pairs)
     }
 
