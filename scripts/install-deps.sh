@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what building and testing cairn needs and is missing: the C libraries'
 # development packages (Debian), tzdata, cron and faketime (the schedule tests run crontab and
-# a sped-up cron daemon), and the Python tools the schema tests use.
+# a sped-up cron daemon), msmtp-mta (the notification tests send mail through its sendmail), and
+# the Python tools the tests use (aiosmtpd is the SMTP sink the mail goes to).
 set -euo pipefail
 
-packages=(pkg-config libssl-dev zlib1g-dev libzstd-dev libarchive-dev libyaml-dev tzdata cron faketime)
+packages=(pkg-config libssl-dev zlib1g-dev libzstd-dev libarchive-dev libyaml-dev tzdata cron faketime msmtp-mta)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -17,12 +18,12 @@ if ((${#missing[@]})); then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-if ! python3 -c "import ruamel.yaml, jsonschema, pytest" 2>/dev/null; then
-    echo "installing ruamel.yaml, jsonschema and pytest for python3"
-    if ! python3 -m pip install --quiet --disable-pip-version-check ruamel.yaml jsonschema pytest 2>/dev/null; then
+if ! python3 -c "import ruamel.yaml, jsonschema, pytest, aiosmtpd" 2>/dev/null; then
+    echo "installing ruamel.yaml, jsonschema, pytest and aiosmtpd for python3"
+    if ! python3 -m pip install --quiet --disable-pip-version-check ruamel.yaml jsonschema pytest aiosmtpd 2>/dev/null; then
         # Debian's own python3 refuses pip installs (PEP 668): use its packages.
         sudo=""
         [[ $(id -u) == 0 ]] || sudo="sudo"
-        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-ruamel.yaml python3-jsonschema python3-pytest >/dev/null
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-ruamel.yaml python3-jsonschema python3-pytest python3-aiosmtpd >/dev/null
     fi
 fi

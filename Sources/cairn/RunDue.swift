@@ -27,6 +27,11 @@ extension Cairn {
                 set (by run-due or by hand), status/SET.json there says its last job, last \
                 success and failure, and next firing, for monitoring.
 
+                Each job's report goes to the set's notify: channels (as by hand). A channel \
+                with stale-after: gets one reminder when the set has had no successful \
+                backup for that long (never backed up: since run-due first saw it), once per \
+                stale spell.
+
                 \(ExitStatus.text)
                 """
         )

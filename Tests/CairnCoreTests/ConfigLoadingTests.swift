@@ -126,7 +126,12 @@ struct ConfigLoadingTests {
         #expect(set.commands.post.first?.onFailure == .continue)
         #expect(set.followSymlinks && !set.permissions)
         #expect(set.localCopy?.value == "/mnt/copy")
-        #expect(set.notify?.command == "mail me")
+        guard case .command(let command) = set.notify.first?.channel else {
+            Issue.record("notify is not one command: \(set.notify)")
+            return
+        }
+        #expect(command == "mail me" && set.notify.count == 1)
+        #expect(set.notify.first?.when == Notify.Outcome.allCases, "every report by default")
     }
 
     @Test func fillsInDefaults() throws {
@@ -137,7 +142,7 @@ struct ConfigLoadingTests {
         #expect(set.inFileDelta.mode == .off)
         #expect(set.followSymlinks == false)
         #expect(set.permissions == true)
-        #expect(set.host == nil && set.retention == nil && set.localCopy == nil && set.notify == nil)
+        #expect(set.host == nil && set.retention == nil && set.localCopy == nil && set.notify.isEmpty)
         #expect(set.commands.pre.isEmpty && set.commands.post.isEmpty)
     }
 
@@ -152,11 +157,9 @@ struct ConfigLoadingTests {
     @Test func warnsAboutFeaturesNotBuiltYetNamingTheKey() throws {
         let result = try ConfigFixture().load(full)
         let warnings = result.warningMessages.filter { $0.contains("not built yet") }
-        for key in ["local-copy", "notify"] {
-            #expect(warnings.contains { $0.contains("'documents': \(key)") }, "no warning for \(key)")
-        }
-        #expect(!warnings.contains { $0.contains("in-file-delta") || $0.contains("retention") || $0.contains("schedules") },
-            "in-file delta, retention and schedules are built")
+        #expect(warnings.contains { $0.contains("'documents': local-copy") }, "no warning for local-copy")
+        #expect(!warnings.contains { $0.contains("in-file-delta") || $0.contains("retention") || $0.contains("schedules") || $0.contains("notify") },
+            "in-file delta, retention, schedules and notify are built")
         #expect(!warnings.contains { $0.contains("'minimal'") })
     }
 

@@ -34,6 +34,15 @@ extension Config {
         return .map(pairs)
     }
 
+    /// A secret reference as the config writes it; a command's text masked.
+    static func render(_ reference: SecretReference) -> StructuredValue {
+        switch reference.source {
+        case .environment(let name): return .map([("env", .string(name))])
+        case .file(let path): return .map([("file", .string(path))])
+        case .command: return .map([("command", .string("***")), ("timeout", .string(reference.timeout.description))])
+        }
+    }
+
     static func render(_ filter: Filter) -> StructuredValue {
         .map([
             ("top", .string(filter.top)),
@@ -130,8 +139,9 @@ extension Config {
         return .map(pairs)
     }
 
-    /// A notify entry in full; a webhook's URL without its path (often a token), an e-mail
-    /// entry always in its long form.
+    /// A notify entry in full (a webhook's URL as written: --show prints the user's own
+    /// config; plans, logs and errors show it without its path), an e-mail entry always in
+    /// its long form.
     static func render(_ notify: Notify) -> StructuredValue {
         var pairs: [(String, StructuredValue)] = []
         switch notify.channel {
@@ -144,8 +154,8 @@ extension Config {
         case .webhook(let hook):
             let url: StructuredValue
             switch hook.url {
-            case .literal(let text): url = .string(Notify.maskedURL(text))
-            case .secret(let reference): url = .string(reference.description)
+            case .literal(let text): url = .string(text)
+            case .secret(let reference): url = render(reference)
             }
             pairs.append(("webhook", .map([("url", url), ("style", .string(hook.style.rawValue))])))
         }
