@@ -81,6 +81,9 @@ enum JobRunning {
             if let warning = SetStatus.record(report, context: context) {
                 Terminal.standardError("cairn: warning: \(warning)")
             }
+            if let warning = MetricsFile.update(config: config, run: CommandSupport.run) {
+                Terminal.standardError("cairn: warning: \(warning)")
+            }
             if let failure = job.failure {
                 Terminal.standardError("cairn: error: \(failure)")
             } else if let drifted = outcome.drift?.drifted, !drifted.isEmpty {

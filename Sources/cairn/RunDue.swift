@@ -82,6 +82,10 @@ extension Cairn {
                     outcomes.append(JobOutcome(.failed))
                 }
             }
+            // Written at every call, so that its time says run-due is still being called.
+            if !dryRun, let warning = MetricsFile.update(config: config, run: run) {
+                Terminal.standardError("cairn: warning: \(warning)")
+            }
             if dryRun {
                 let elsewhere = config.backupSets.values.filter { $0.host != nil && $0.host?.value != run.hostName }.map(\.name).sorted()
                 for name in elsewhere { print("\(name): runs on host \(config.backupSets[name]!.host!.value), not here (\(run.hostName))") }

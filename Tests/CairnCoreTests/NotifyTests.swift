@@ -162,3 +162,44 @@ struct NotifyTests {
         return String(decoding: bytes, as: UTF8.self)
     }
 }
+
+@Suite("Metrics file: Prometheus text format")
+struct MetricsFileTests {
+    @Test func rendersGaugesWithHelpTypeAndEscapedLabels() {
+        var status = SetStatus(set: "a\"b\\c", host: "h")
+        status.lastSuccess = "2027-03-02T01:05:00Z"
+        status.nextFiring = "2027-03-03T02:00:00+01:00"
+        status.lastJob = SetStatus.Job(
+            job: "j", command: "backup", start: "2027-03-02T01:00:00Z", end: "2027-03-02T01:05:00Z", durationSeconds: 300.25,
+            status: "incomplete", snapshot: nil, files: 10, bytes: 1 << 40, bytesRead: 7, bytesStored: 3, problems: 2, failure: nil)
+        let text = MetricsFile.render([status], written: Date(timeIntervalSince1970: 1_804_035_900))
+        let lines = text.split(separator: "\n").map(String.init)
+        #expect(lines.contains("cairn_last_success_timestamp_seconds{set=\"a\\\"b\\\\c\"} 1803949500"), "\(text)")
+        #expect(lines.contains("cairn_next_firing_timestamp_seconds{set=\"a\\\"b\\\\c\"} 1804035600"), "\(text)")
+        #expect(lines.contains("cairn_last_job_duration_seconds{set=\"a\\\"b\\\\c\"} 300.250"))
+        #expect(lines.contains("cairn_last_job_success{set=\"a\\\"b\\\\c\",status=\"incomplete\"} 0"))
+        #expect(lines.contains("cairn_last_job_bytes{set=\"a\\\"b\\\\c\"} 1099511627776"))
+        #expect(!text.contains("cairn_last_failure_timestamp_seconds"), "a family without samples is left out")
+        // Every family: HELP, then TYPE, then its samples.
+        for (index, line) in lines.enumerated() where line.hasPrefix("# HELP ") {
+            let name = line.split(separator: " ")[2]
+            #expect(lines[index + 1] == "# TYPE \(name) gauge")
+            #expect(lines[index + 2].hasPrefix(String(name)))
+        }
+        #expect(text.hasSuffix("cairn_metrics_written_timestamp_seconds 1804035900\n"))
+    }
+}
+
+extension MetricsFileTests {
+    @Test func oneFileOfAConfigSetsTheMetricsFile() throws {
+        let fixture = try ConfigFixture()
+        let result = try fixture.loadDirectory([
+            "10-base.yaml": preamble + "metrics-file: /srv/metrics/cairn.prom\n",
+            "20-more.yaml": "version: 1\nmetrics-file: /srv/metrics/other.prom\n",
+        ])
+        #expect(result.errorMessages.contains { $0.hasPrefix("metrics-file is already set at ") && $0.hasSuffix("; it may appear in one file only") }, "\(result.errorMessages)")
+        let single = try ConfigFixture().load(preamble + "metrics-file: ./cairn.txt\n")
+        #expect(single.config?.metricsFile?.value.hasSuffix("/cairn.txt") == true, "made absolute against the config's folder")
+        #expect(single.warningMessages.contains("metrics-file: node_exporter's textfile collector reads only files ending in .prom"), "\(single.warningMessages)")
+    }
+}

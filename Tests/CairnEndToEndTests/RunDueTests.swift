@@ -237,3 +237,56 @@ struct RunDueTests {
         #expect(output.status == 64 && output.standardError.contains("'yesterday' is not a time"), "\(output.all)")
     }
 }
+
+@Suite("The metrics file")
+struct MetricsFileEndToEndTests {
+    @Test func runDueAndBackupsKeepAPrometheusTextfileCurrent() throws {
+        let workspace = try Workspace(extra: """
+                schedules: [nightly]
+            timezone: UTC
+            metrics-file: ./metrics/cairn.prom
+            schedules: {nightly: {type: daily, at: "01:00"}}
+            """)
+        try FileManager.default.createDirectory(atPath: workspace.source, withIntermediateDirectories: true)
+        try Data("first".utf8).write(to: URL(fileURLWithPath: workspace.source + "/a.txt"))
+        let file = workspace.directory.subpath("metrics/cairn.prom")
+        func metrics() throws -> [String: Double] {
+            let text = try String(contentsOfFile: file, encoding: .utf8)
+            var values: [String: Double] = [:]
+            for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+                let parts = line.split(separator: " ")
+                #expect(parts.count == 2, "a sample is NAME{LABELS} VALUE: \(line)")
+                values[String(parts[0])] = Double(parts[1])
+            }
+            return values
+        }
+        #expect(try workspace.run(["run-due", "--now", "2027-03-01T10:00:00Z", "-q"]).status == 0)
+        // Nothing ran yet: the next firing and the time written.
+        var seen = try metrics()
+        #expect(seen["cairn_next_firing_timestamp_seconds{set=\"files\"}"] == 1_803_949_200, "2027-03-02T01:00Z: \(seen)")
+        let written = try #require(seen["cairn_metrics_written_timestamp_seconds"])
+        #expect(written >= 1_803_895_200 && written < 1_803_895_260, "2027-03-01T10:00Z: \(seen)")
+        #expect(seen["cairn_last_success_timestamp_seconds{set=\"files\"}"] == nil)
+
+        let ran = try workspace.run(["run-due", "--now", "2027-03-02T01:05:00Z", "-q"])
+        #expect(ran.status == 0, "\(ran.all)")
+        seen = try metrics()
+        let success = try #require(seen["cairn_last_success_timestamp_seconds{set=\"files\"}"], "\(seen)")
+        #expect(success >= 1_803_949_500 && success < 1_803_949_560, "2027-03-02T01:05Z: \(seen)")
+        #expect(seen["cairn_last_job_success{set=\"files\",status=\"complete\"}"] == 1)
+        #expect(seen["cairn_last_job_files{set=\"files\"}"] == 1 && seen["cairn_last_job_problems{set=\"files\"}"] == 0)
+        #expect(seen["cairn_last_job_bytes{set=\"files\"}"] == 5)
+        #expect(seen["cairn_next_firing_timestamp_seconds{set=\"files\"}"] == 1_804_035_600, "2027-03-03T01:00Z: \(seen)")
+        var info = stat()
+        #expect(stat(file, &info) == 0 && info.st_mode & 0o777 == 0o644, "node_exporter reads it")
+
+        // A failed backup by hand shows too.
+        var broken = workspace
+        broken.environment["CAIRN_KEY"] = "not the key"
+        #expect(try broken.run(["backup", "files", "-q"]).status == 1)
+        seen = try metrics()
+        #expect(seen["cairn_last_job_success{set=\"files\",status=\"failed\"}"] == 0, "\(seen)")
+        #expect(seen["cairn_last_failure_timestamp_seconds{set=\"files\"}"] != nil)
+        #expect(seen["cairn_last_success_timestamp_seconds{set=\"files\"}"] == success, "the last success is kept")
+    }
+}

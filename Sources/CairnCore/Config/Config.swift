@@ -14,6 +14,9 @@ public struct Config: Sendable {
     public var timeZoneName: String
     /// Where `timezone:` was written, or nil when the system's zone is used.
     public var timeZoneLocation: SourceLocation?
+    /// A Prometheus text-format file for node_exporter's textfile collector, rewritten after
+    /// every backup job and every run-due call (`metrics-file:`).
+    public var metricsFile: Located<String>?
     public var accounts: [String: Account]
     public var encryption: [String: EncryptionProfile]
     public var filters: [String: Filter]

@@ -14,6 +14,7 @@ struct ConfigFragment {
     var file: String
     var version: Located<Int>?
     var timeZone: Located<String>?
+    var metricsFile: Located<String>?
     var accounts: [Entry<Account>] = []
     var encryption: [Entry<EncryptionProfile>] = []
     var filters: [Entry<Filter>] = []
@@ -22,7 +23,7 @@ struct ConfigFragment {
     var backupSets: [Entry<BackupSet>] = []
 
     static let topLevelKeys = [
-        "version", "timezone", "accounts", "encryption", "filters", "schedules", "retention", "backup-sets",
+        "version", "timezone", "metrics-file", "accounts", "encryption", "filters", "schedules", "retention", "backup-sets",
     ]
 }
 
@@ -44,6 +45,9 @@ extension ConfigDecoder {
             } else {
                 fragment.timeZone = Located(name, at: location(of: node))
             }
+        }
+        if let node = fields["metrics-file"] {
+            fragment.metricsFile = locatedPath(node, "metrics-file")
         }
         func entries<T>(_ key: String, _ what: String, _ decode: (String, Node, Node) -> T?) -> [ConfigFragment.Entry<T>] {
             guard let node = fields[key] else { return [] }

@@ -18,6 +18,7 @@ struct ConfigMerger {
         var config = Config(timeZone: defaultTimeZone, files: fragments.map(\.file))
         var firstVersion: Located<Int>?
         var zone: Located<String>?
+        var metricsFile: Located<String>?
         for fragment in fragments {
             if let version = fragment.version {
                 if let first = firstVersion, first.value != version.value {
@@ -26,6 +27,13 @@ struct ConfigMerger {
                         at: version.location)
                 }
                 firstVersion = firstVersion ?? version
+            }
+            if let file = fragment.metricsFile {
+                if let first = metricsFile {
+                    diagnostics.error("metrics-file is already set at \(first.location); it may appear in one file only", at: file.location)
+                } else {
+                    metricsFile = file
+                }
             }
             if let timeZone = fragment.timeZone {
                 if let first = zone {
@@ -36,6 +44,7 @@ struct ConfigMerger {
             }
         }
         config.version = firstVersion?.value ?? Config.supportedVersion
+        config.metricsFile = metricsFile
         if let zone, let timeZone = TimeZone(identifier: zone.value) {
             config.timeZone = timeZone
             config.timeZoneName = zone.value

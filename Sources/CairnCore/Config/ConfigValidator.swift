@@ -29,6 +29,18 @@ struct ConfigValidator {
                     at: account.location)
             }
         }
+        if let file = config.metricsFile {
+            let folder = (file.value as NSString).deletingLastPathComponent
+            if !file.value.hasSuffix(".prom") {
+                diagnostics.warning("metrics-file: node_exporter's textfile collector reads only files ending in .prom", at: file.location)
+            }
+            var isFolder: ObjCBool = false
+            if !FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder) || !isFolder.boolValue {
+                diagnostics.warning(
+                    "metrics-file: the folder \(folder) does not exist on this host; runs will make it (node_exporter's --collector.textfile.directory must name it)",
+                    at: file.location)
+            }
+        }
         for schedule in config.schedules.values {
             if case .once(let moment) = schedule.kind, let instant = moment.instant(in: config.timeZone), instant < loader.now {
                 diagnostics.warning("schedule '\(schedule.name)': \(moment) is in the past, so it will not run again", at: schedule.location)

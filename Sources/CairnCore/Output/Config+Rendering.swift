@@ -11,6 +11,7 @@ extension Config {
         return .map([
             ("version", .integer(version)),
             ("timezone", .string(timeZoneName)),
+        ] + (metricsFile.map { [("metrics-file", StructuredValue.string($0.value))] } ?? []) + [
             ("accounts", section(accounts) { .map([("destination", .string($0.destination.description))]) }),
             ("encryption", section(encryption, Self.render)),
             ("filters", section(filters, Self.render)),

@@ -56,6 +56,13 @@ public enum TimeArgument {
     }
 
     /// `2027-03-28T03:00:00+02:00`: RFC 3339 with the zone's offset at that instant.
+    /// A time `rfc3339` wrote; nil for other text.
+    public static func parseRFC3339(_ text: String) -> Date? {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.date(from: text)
+    }
+
     public static func rfc3339(_ date: Date, in zone: TimeZone) -> String {
         let formatter = ISO8601DateFormatter()
         formatter.timeZone = zone

@@ -3,7 +3,9 @@ import Foundation
 /// Small files of run state written so that a crash leaves the old version or the new one,
 /// never a part: a temporary file beside it, flushed, renamed over it, and its folder flushed.
 public enum DurableFile {
-    public static func write(_ data: Data, to path: String) throws {
+    /// `mode`: the file's permissions (run state is the user's own; a metrics file is read by
+    /// node_exporter).
+    public static func write(_ data: Data, to path: String, mode: mode_t = 0o600) throws {
         let folder = (path as NSString).deletingLastPathComponent
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         // A new name of its own (never a file or link someone placed there), then renamed.
@@ -11,7 +13,7 @@ public enum DurableFile {
         var descriptor: Int32 = -1
         for _ in 0..<8 where descriptor < 0 {
             temporary = "\(folder)/.\((path as NSString).lastPathComponent).\(UInt64.random(in: 0...UInt64.max)).tmp"
-            descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
             if descriptor < 0 && errno != EEXIST { break }
         }
         guard descriptor >= 0 else { throw failure("create", temporary) }
@@ -27,7 +29,8 @@ public enum DurableFile {
             }
             return true
         }
-        guard written, fsync(descriptor) == 0 else {
+        // The mode as asked, whatever the umask.
+        guard written, fchmod(descriptor, mode) == 0, fsync(descriptor) == 0 else {
             let error = failure("write", temporary)
             close(descriptor)
             unlink(temporary)
