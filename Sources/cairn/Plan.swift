@@ -71,7 +71,7 @@ extension Cairn {
             // Schedules run only if something calls run-due: say so when nothing does as the
             // config implies.
             let scheduled = try CommandSupport.sets(sets, in: config).compactMap { config.backupSets[$0] }
-                .filter { !$0.schedules.isEmpty || $0.offlineInterval != nil }
+                .filter(\.needsRunDue)
             if !scheduled.isEmpty, let problem = CallerCheck.problem(options, place: InstalledCaller.read(CommandSupport.run) ?? InstalledCaller(kind: "crontab")) {
                 Terminal.standardError("cairn: warning: the schedules of \(scheduled.map { "'\($0.name)'" }.joined(separator: ", ")) run only when run-due is called: \(problem) ('cairn schedule install', 'cairn schedule status')")
             }

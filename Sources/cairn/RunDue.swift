@@ -27,6 +27,11 @@ extension Cairn {
                 set (by run-due or by hand), status/SET.json there says its last job, last \
                 success and failure, and next firing, for monitoring.
 
+                A set with verify: {schedule: NAME, read-data: 10%} is verified when that \
+                schedule fires, each run reading the next slice of the packs (ten slices for \
+                10%), so that a cycle reads them all; damage found is a failure, and a verify \
+                that could not run is tried again an hour later.
+
                 Each job's report goes to the set's notify: channels (as by hand). A channel \
                 with stale-after: gets one reminder when the set has had no successful \
                 backup for that long (never backed up: since run-due first saw it), once per \
@@ -77,6 +82,7 @@ extension Cairn {
                 do {
                     if let outcome = try await due(schedule, context: context, store: store, log: log) { outcomes.append(outcome) }
                     try await remindIfStale(schedule, context: context, store: store, log: log)
+                    if let outcome = try await verifyIfDue(schedule, context: context, store: store) { outcomes.append(outcome) }
                 } catch {
                     Terminal.standardError("cairn: error: backup set '\(set.name)': \(error)")
                     outcomes.append(JobOutcome(.failed))
@@ -177,7 +183,7 @@ extension Cairn {
                 case .notDue(let next):
                     let when = next.map { "next firing \(TimeArgument.rfc3339($0, in: schedule.times.timeZone))" } ?? "no more firings"
                     print("\(name): not due (\(when))")
-                case .unscheduled: print("\(name): no schedule and no offline-interval: runs only when started by hand")
+                case .unscheduled: print("\(name): no schedule and no offline-interval: backs up only when started by hand")
                 }
                 return nil
             }

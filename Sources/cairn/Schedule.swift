@@ -79,16 +79,28 @@ extension Cairn.ScheduleCommand {
             for (number, schedule) in schedules.enumerated() {
                 if number > 0 { print("") }
                 let host = schedule.set.host.map { ", on host \($0.value)" } ?? ""
-                guard !schedule.schedules.isEmpty else {
+                if schedule.schedules.isEmpty {
                     print("backup set '\(schedule.set.name)'\(host): no schedules (it runs when started by hand)")
-                    continue
+                } else {
+                    print("backup set '\(schedule.set.name)'\(host), in \(config.timeZoneName):")
+                    for item in schedule.schedules { print("  \(item.name): \(SetSchedule.describe(item))") }
+                    let next = schedule.times.next(after: start, count: count)
+                    if next.isEmpty { print("  fires no more") }
+                    for date in next { print("  next: \(formatter.string(from: date))") }
                 }
-                print("backup set '\(schedule.set.name)'\(host), in \(config.timeZoneName):")
-                for item in schedule.schedules { print("  \(item.name): \(SetSchedule.describe(item))") }
-                let next = schedule.times.next(after: start, count: count)
-                if next.isEmpty { print("  fires no more") }
-                for date in next { print("  next: \(formatter.string(from: date))") }
+                if let verify = schedule.set.verify, let named = config.schedules[verify.schedule.value] {
+                    print("  verify \(named.name): \(SetSchedule.describe(named)); \(Self.reads(verify))")
+                    for date in ScheduleTimes([named], timeZone: config.timeZone).next(after: start, count: count) {
+                        print("  next verify: \(formatter.string(from: date))")
+                    }
+                }
             }
+        }
+
+        /// What each scheduled verify reads, for people.
+        static func reads(_ verify: VerifySchedule) -> String {
+            guard let share = verify.readData, let slices = verify.slices else { return "checks the structure, reads no data" }
+            return slices == 1 ? "reads all data each time" : "reads \(share) of the packs each time, all of them every \(slices) runs"
         }
 
         static func json(_ schedules: [SetSchedule], after start: Date, count: Int, zone config: Config) -> String {
@@ -109,6 +121,18 @@ extension Cairn.ScheduleCommand {
                 var timezone: String
                 var schedules: [Item]
                 var next: [String]
+                var verify: Verify?
+            }
+            struct Verify: Encodable {
+                var schedule: String
+                var description: String
+                var readData: String?
+                var next: [String]
+
+                enum CodingKeys: String, CodingKey {
+                    case schedule, description, next
+                    case readData = "read-data"
+                }
             }
             let rows = schedules.map { schedule in
                 Row(
@@ -116,7 +140,16 @@ extension Cairn.ScheduleCommand {
                     schedules: schedule.schedules.map {
                         Row.Item(name: $0.name, type: $0.kind.typeName, description: SetSchedule.describe($0), maxDuration: $0.maxDuration?.description)
                     },
-                    next: schedule.times.next(after: start, count: count).map { TimeArgument.rfc3339($0, in: config.timeZone) })
+                    next: schedule.times.next(after: start, count: count).map { TimeArgument.rfc3339($0, in: config.timeZone) },
+                    verify: schedule.set.verify.flatMap { verify in
+                        config.schedules[verify.schedule.value].map { named in
+                            Verify(
+                                schedule: named.name, description: SetSchedule.describe(named), readData: verify.readData?.description,
+                                next: ScheduleTimes([named], timeZone: config.timeZone).next(after: start, count: count).map {
+                                    TimeArgument.rfc3339($0, in: config.timeZone)
+                                })
+                        }
+                    })
             }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]

@@ -272,8 +272,10 @@ extension Cairn.ScheduleCommand {
         /// What would make scheduled runs go wrong under cron.
         static func warnings(_ config: Config, every: Int) -> [String] {
             var warnings: [String] = []
-            let sets = config.backupSets(forHost: CommandSupport.run.hostName).filter { !$0.schedules.isEmpty || $0.offlineInterval != nil }
-            if sets.isEmpty { warnings.append("no backup set of this host (\(CommandSupport.run.hostName)) has a schedule or an offline-interval: run-due will find nothing to do") }
+            let sets = config.backupSets(forHost: CommandSupport.run.hostName).filter(\.needsRunDue)
+            if sets.isEmpty {
+                warnings.append("no backup set of this host (\(CommandSupport.run.hostName)) has a schedule, an offline-interval, a verify schedule or a stale-after reminder: run-due will find nothing to do")
+            }
             for set in sets {
                 if let profile = config.encryption[set.encryption.value], let key = profile.key, case .environment(let name) = key.source {
                     warnings.append("backup set '\(set.name)' takes its key from the environment variable \(name), which cron does not pass: use key: {file: ...} or {command: ...}")

@@ -45,19 +45,33 @@ extension Cairn {
 
         func run() async throws {
             let config = try CommandSupport.loadConfig(options)
-            let outcome = await CommandSupport.job(config, set: set, command: "verify") { runner in await runner.run(lease: .shared) { repository in
-                let share = try Self.share(readData)
-                let report = try await Verifier(repository: repository).run(readData: share)
+            let share = try Self.share(readData)
+            try CommandSupport.finish(await Self.check(config, set: set, command: "verify", readData: share, slice: nil).outcome)
+        }
+
+        /// Verifies a set's repository, printing each damage and a summary line; returns the
+        /// outcome and, when the check ran, its report. Shared with run-due's scheduled verify.
+        static func check(_ config: Config, set: String, command: String, readData share: Double?, slice: Verifier.Slice?) async
+            -> (outcome: JobOutcome, report: Verifier.Report?)
+        {
+            var found: Verifier.Report?
+            let outcome = await CommandSupport.job(config, set: set, command: command) { runner in await runner.run(lease: .shared) { repository in
+                let report = try await Verifier(repository: repository).run(readData: share, slice: slice)
+                found = report
                 for damage in report.damages {
                     print("damaged: \(damage.message)")
                     for (snapshot, path) in damage.affected { print("  affects \(path) in snapshot \(snapshot.short)") }
                 }
                 var summary = "\(set): \(report.snapshots) snapshots, \(report.trees) trees, \(report.dataObjects) data objects, \(report.keyFiles) key file\(report.keyFiles == 1 ? "" : "s")\(report.signatures > 0 ? ", \(report.signatures) signatures" : "") checked"
-                if share != nil { summary += "; \(report.packsRead) packs (\(ByteCountText.format(UInt64(report.bytesRead)))) read" }
+                if let slice {
+                    summary += "; slice \(slice) of the packs: \(report.packsRead) packs (\(ByteCountText.format(UInt64(report.bytesRead)))) read"
+                } else if share != nil {
+                    summary += "; \(report.packsRead) packs (\(ByteCountText.format(UInt64(report.bytesRead)))) read"
+                }
                 print(summary + (report.damages.isEmpty ? "; no problems" : "; \(report.damages.count) damaged or missing"))
                 return report.damages.isEmpty ? .success : JobOutcome(.failed)
             } }
-            try CommandSupport.finish(outcome)
+            return (outcome, found)
         }
     }
 }

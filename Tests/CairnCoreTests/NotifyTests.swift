@@ -203,3 +203,47 @@ extension MetricsFileTests {
         #expect(single.warningMessages.contains("metrics-file: node_exporter's textfile collector reads only files ending in .prom"), "\(single.warningMessages)")
     }
 }
+
+@Suite("Scheduled verify: config")
+struct VerifyScheduleConfigTests {
+    @Test func readsTheScheduleAndTheShareAndCountsSlices() throws {
+        let yaml = preamble + """
+            schedules: {weekly: {type: weekly, days: [sunday], at: "03:00"}}
+            backup-sets:
+              a: {account: nas, sources: [/x], verify: {schedule: weekly, read-data: 10%}}
+              b: {account: nas, sources: [/y], verify: {schedule: weekly, read-data: 30%}}
+              c: {account: nas, sources: [/z], verify: {schedule: weekly}}
+            """
+        let config = try #require(try ConfigFixture().load(yaml).config)
+        #expect(config.backupSets["a"]?.verify?.slices == 10 && config.backupSets["b"]?.verify?.slices == 4)
+        #expect(config.backupSets["c"]?.verify?.readData == nil && config.backupSets["c"]?.verify?.slices == nil)
+        #expect(config.backupSets.values.allSatisfy { $0.needsRunDue })
+    }
+
+    @Test func refusesAnUnknownScheduleAndAShareOutOfRange() throws {
+        let yaml = preamble + """
+            schedules: {weekly: {type: weekly, days: [sunday], at: "03:00"}}
+            backup-sets:
+              a: {account: nas, sources: [/x], verify: {schedule: weekli}}
+              b: {account: nas, sources: [/y], verify: {schedule: weekly, read-data: 0%}}
+              c: {account: nas, sources: [/z], verify: {read-data: 10%}}
+            """
+        let result = try ConfigFixture().load(yaml)
+        #expect(result.config == nil)
+        #expect(result.errorMessages.contains("backup set 'a': verify refers to schedule 'weekli', which is not defined (did you mean 'weekly'?)"), "\(result.errorMessages)")
+        #expect(result.errorMessages.contains("backup set 'b': verify: read-data must be a percentage above 0% and at most 100% (the share of the packs each run reads), found '0%'"), "\(result.errorMessages)")
+        #expect(result.errorMessages.contains("backup set 'c': verify is missing the required key 'schedule'"), "\(result.errorMessages)")
+    }
+}
+
+extension NotifyTests {
+    @Test func slicesSplitPackNamesIntoEqualRangesThatCoverEachOnce() throws {
+        let ids = try (0..<400).map { _ in try ObjectID.random() }
+        for count in [1, 2, 3, 10] {
+            let slices = (0..<count).map { Verifier.Slice($0, of: count) }
+            for id in ids { #expect(slices.filter { $0.contains(id) }.count == 1) }
+        }
+        let halves = (0..<2).map { half in ids.filter(Verifier.Slice(half, of: 2).contains).count }
+        #expect(halves.allSatisfy { $0 > 140 }, "hash names spread evenly: \(halves)")
+    }
+}

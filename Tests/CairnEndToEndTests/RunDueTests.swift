@@ -290,3 +290,75 @@ struct MetricsFileEndToEndTests {
         #expect(seen["cairn_last_success_timestamp_seconds{set=\"files\"}"] == success, "the last success is kept")
     }
 }
+
+@Suite("Scheduled verify")
+struct ScheduledVerifyTests {
+    @Test func eachRunReadsTheNextSliceAndDamageIsReported() throws {
+        let workspace = try Workspace(extra: """
+                verify: {schedule: weekly, read-data: 50%}
+                notify:
+                  - command: "cat > \\"$XDG_STATE_HOME/$(date +%s%N)-$CAIRN_EVENT-$CAIRN_OUTCOME.json\\""
+                    when: failure
+            timezone: UTC
+            schedules: {weekly: {type: weekly, days: [sunday], at: "03:00"}}
+            """)
+        try FileManager.default.createDirectory(atPath: workspace.source, withIntermediateDirectories: true)
+        // Eight backups of new random files: a pack each.
+        for number in 1...8 {
+            try Data((0..<50_000).map { _ in UInt8.random(in: 0...255) }).write(to: URL(fileURLWithPath: workspace.source + "/f\(number)"))
+            #expect(try workspace.run(["backup", "files", "-q"]).status == 0)
+        }
+        let packs = (FileManager.default.enumerator(atPath: workspace.destination + "/files/data")?.allObjects as? [String] ?? [])
+            .filter { $0.split(separator: "/").count == 2 }
+        #expect(packs.count == 8, "\(packs)")
+        func runDue(_ time: String, _ more: [String] = []) throws -> CairnProcess.Output {
+            try workspace.run(["run-due", "--now", time, "-q"] + more)
+        }
+        func lastVerify() throws -> [String: Any] {
+            let data = try #require(FileManager.default.contents(atPath: workspace.directory.subpath("state/cairn/status/files.json")))
+            let status = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+            return try #require(status["last-verify"] as? [String: Any], "\(status)")
+        }
+        func failures() -> [String] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: workspace.directory.subpath("state"))) ?? []).filter { $0.hasSuffix("-failure.json") }
+        }
+
+        #expect(try runDue("2027-03-01T10:00:00Z").all.isEmpty, "first sight: nothing owed")
+        let dry = try runDue("2027-03-07T03:05:00Z", ["--dry-run"])
+        #expect(dry.standardOutput.contains("files: would verify: its verify schedule fired at 2027-03-07T03:00:00Z; reading slice 1/2 of the packs"), "\(dry.all)")
+        let first = try runDue("2027-03-07T03:05:00Z")
+        #expect(first.status == 0 && first.standardOutput.contains("slice 1/2 of the packs:"), "\(first.all)")
+        let firstRead = try #require(try lastVerify()["packs-read"] as? Int)
+        #expect(try lastVerify()["slice"] as? String == "1/2" && lastVerify()["status"] as? String == "complete")
+        #expect(try runDue("2027-03-07T03:10:00Z").all.isEmpty, "the firing is served")
+        #expect(try runDue("2027-03-14T03:05:00Z").status == 0)
+        let secondRead = try #require(try lastVerify()["packs-read"] as? Int)
+        #expect(try lastVerify()["slice"] as? String == "2/2")
+        #expect(firstRead + secondRead == 8, "a cycle reads every pack once: \(firstRead) + \(secondRead)")
+        #expect(failures().isEmpty)
+
+        // A flipped byte in every pack: the next verify, whichever slice, finds it and says so.
+        for pack in packs {
+            let path = workspace.destination + "/files/data/" + pack
+            var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+            bytes[bytes.count / 2] ^= 0x40
+            try Data(bytes).write(to: URL(fileURLWithPath: path))
+        }
+        let damaged = try runDue("2027-03-21T03:05:00Z")
+        #expect(damaged.status == 1 && damaged.standardOutput.contains("damaged:"), "\(damaged.all)")
+        #expect(try lastVerify()["status"] as? String == "failed" && (lastVerify()["damaged"] as? Int ?? 0) > 0)
+        #expect(failures().count == 1, "the failure is notified")
+        #expect(try runDue("2027-03-21T05:10:00Z").all.isEmpty, "damage found is the answer: not verified again until the next firing")
+
+        // A verify that cannot run (the repository is away) is tried again an hour later, on the
+        // same slice.
+        try FileManager.default.moveItem(atPath: workspace.destination + "/files", toPath: workspace.destination + "/away")
+        let away = try runDue("2027-03-28T03:05:00Z")
+        #expect(away.status == 1, "\(away.all)")
+        #expect(try lastVerify()["slice"] as? String == "2/2" && lastVerify()["failure"] != nil)
+        #expect(try runDue("2027-03-28T03:40:00Z").all.isEmpty, "not before an hour has passed")
+        try FileManager.default.moveItem(atPath: workspace.destination + "/away", toPath: workspace.destination + "/files")
+        let retried = try runDue("2027-03-28T04:10:00Z")
+        #expect(retried.standardOutput.contains("could not run: trying again; reading slice 2/2"), "\(retried.all)")
+    }
+}

@@ -35,6 +35,29 @@ public struct BackupSet: Sendable {
     /// `cairn run-due` runs the set whenever its last successful backup is older than this
     /// (the user guide's off-line backup: a laptop that was off at its scheduled times).
     public var offlineInterval: ConfigDuration? = nil
+    /// `cairn run-due` verifies the set's repository when this schedule fires.
+    public var verify: VerifySchedule? = nil
+
+    /// Whether `cairn run-due` has anything to do for the set: back it up on a schedule or
+    /// after its off-line interval, verify it, or remind that it has gone stale.
+    public var needsRunDue: Bool {
+        !schedules.isEmpty || offlineInterval != nil || verify != nil || notify.contains { $0.staleAfter != nil }
+    }
+}
+
+/// A set's periodic validation (`verify: {schedule: NAME, read-data: 10%}`): when its
+/// schedule fires, run-due checks the repository's structure and reads the next slice of its
+/// packs, so that a cycle of runs reads every pack (10% makes ten slices).
+public struct VerifySchedule: Sendable {
+    public var location: SourceLocation
+    public var schedule: Located<String>
+    /// The share of the packs each run reads; nil checks the structure only.
+    public var readData: Percentage?
+
+    /// How many runs read every pack once: 10% makes 10, 30% makes 4.
+    public var slices: Int? {
+        readData.map { max(1, Int((100 / $0.value).rounded(.up))) }
+    }
 }
 
 /// How stored data is compressed: `zstd` (default; level 3, or 4 for pieces under 512 KiB),

@@ -6,7 +6,7 @@ extension ConfigDecoder {
     static let backupSetKeys = [
         "account", "repository", "host", "sources", "exclude", "filters", "schedules", "retention",
         "encryption", "compression", "in-file-delta", "commands", "follow-symlinks", "permissions",
-        "local-copy", "notify", "max-removed", "offline-interval",
+        "local-copy", "notify", "max-removed", "offline-interval", "verify",
     ]
 
     func backupSet(_ name: String, key: Node, _ node: Node) -> BackupSet? {
@@ -72,6 +72,7 @@ extension ConfigDecoder {
             }
             return interval
         }
+        let verify = optional("verify") { self.verifySchedule($0, "\(what): verify") }
 
         // A set with errors is still returned, so its references are checked too; the errors
         // already make the config invalid.
@@ -82,7 +83,24 @@ extension ConfigDecoder {
             sources: sources, exclude: exclude, filters: filters, schedules: schedules, retention: retention,
             encryption: encryption, compression: compression, inFileDelta: delta, commands: commands,
             followSymlinks: followSymlinks, permissions: permissions, localCopy: localCopy, notify: notify,
-            optionalSources: optionalSources, maxRemoved: maxRemoved, offlineInterval: offlineInterval)
+            optionalSources: optionalSources, maxRemoved: maxRemoved, offlineInterval: offlineInterval, verify: verify)
+    }
+
+    /// `verify: {schedule: NAME, read-data: 10%}`.
+    func verifySchedule(_ node: Node, _ what: String) -> VerifySchedule? {
+        guard let fields = mapping(node, what, keys: ["schedule", "read-data"]),
+            let scheduleNode = fields.required("schedule"), let schedule = locatedString(scheduleNode, "\(what): schedule")
+        else { return nil }
+        var readData: Percentage?
+        if let node = fields["read-data"] {
+            guard let text = string(node, "\(what): read-data") else { return nil }
+            guard let percent = Percentage(parsing: text), percent.value > 0, percent.value <= 100 else {
+                error("\(what): read-data must be a percentage above 0% and at most 100% (the share of the packs each run reads), found '\(text)'", at: node)
+                return nil
+            }
+            readData = percent
+        }
+        return VerifySchedule(location: location(of: node), schedule: schedule, readData: readData)
     }
 
     /// Sources: paths, or `{path: PATH, optional: true}` for one that may be absent (a disk

@@ -68,6 +68,7 @@ struct ConfigValidator {
         }
         for filter in set.filters { reference(filter, kind: "filter", from: what) }
         for schedule in set.schedules { reference(schedule, kind: "schedule", from: what) }
+        if let verify = set.verify { reference(verify.schedule, kind: "schedule", from: "\(what): verify") }
         if let retention = set.retention { reference(retention, kind: "retention policy", from: what) }
         for (kind, names) in [("filter", set.filters), ("schedule", set.schedules)] {
             var seen: Set<String> = []

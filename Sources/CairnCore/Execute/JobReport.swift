@@ -14,6 +14,11 @@ public struct JobReport: Codable, Sendable, Equatable {
     public struct ProblemRecord: Codable, Sendable, Equatable {
         public var path: String
         public var message: String
+
+        public init(path: String, message: String) {
+            self.path = path
+            self.message = message
+        }
     }
 
     public static let currentVersion = 1

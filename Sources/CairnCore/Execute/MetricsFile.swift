@@ -57,6 +57,15 @@ public enum MetricsFile {
             $0.lastJob?.bytesStored.map { [("", Double($0))] } ?? []
         }
         family("cairn_last_job_problems", "Files the last job could not read.") { $0.lastJob.map { [("", Double($0.problems))] } ?? [] }
+        family("cairn_last_verify_timestamp_seconds", "When the set's last scheduled verify ended.") { status in
+            status.lastVerify.flatMap { time($0.end) }.map { [("", $0)] } ?? []
+        }
+        family("cairn_last_verify_success", "1 when the set's last scheduled verify found no problems, else 0.") { status in
+            status.lastVerify.map { [("", $0.status == "complete" ? 1 : 0)] } ?? []
+        }
+        family("cairn_last_verify_damaged", "Damaged or missing objects the set's last scheduled verify found.") { status in
+            status.lastVerify.map { [("", Double($0.damaged))] } ?? []
+        }
         var lines: [String] = []
         for family in families where !family.samples.isEmpty {
             lines.append("# HELP \(family.name) \(family.help)")

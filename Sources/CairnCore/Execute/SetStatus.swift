@@ -38,8 +38,28 @@ public struct SetStatus: Codable, Sendable, Equatable {
     public var lastSuccess: String?
     public var lastFailure: String?
     public var nextFiring: String?
+    /// The last scheduled verify (run-due's `verify:`).
+    public var lastVerify: Verify?
+
+    public struct Verify: Codable, Sendable, Equatable {
+        public var start: String
+        public var end: String
+        /// complete (no problems) or failed (damage found, or it could not run).
+        public var status: String
+        /// `3/10`: the slice of the packs it read, when it read data.
+        public var slice: String?
+        public var packsRead: Int?
+        public var damaged: Int
+        public var failure: String?
+
+        enum CodingKeys: String, CodingKey {
+            case start, end, status, slice, damaged, failure
+            case packsRead = "packs-read"
+        }
+    }
 
     enum CodingKeys: String, CodingKey {
+        case lastVerify = "last-verify"
         case version, set, host
         case lastJob = "last-job"
         case lastSuccess = "last-success"
@@ -55,6 +75,30 @@ public struct SetStatus: Codable, Sendable, Equatable {
     public static func read(_ set: String, run: RunEnvironment) -> SetStatus? {
         guard let path = path(set, run: run), let data = FileManager.default.contents(atPath: path) else { return nil }
         return try? JSONDecoder().decode(SetStatus.self, from: data)
+    }
+
+    /// Records a scheduled verify of the set; a failure to write is returned, not thrown.
+    @discardableResult
+    public static func recordVerify(_ report: JobReport, slice: Verifier.Slice?, packsRead: Int?, context: SetContext) -> String? {
+        let run = context.run
+        guard let path = path(context.set.name, run: run) else { return nil }
+        let zone = context.config.timeZone
+        var status = read(context.set.name, run: run) ?? SetStatus(set: context.set.name, host: run.hostName)
+        status.lastVerify = Verify(
+            start: TimeArgument.rfc3339(report.start.date, in: zone), end: TimeArgument.rfc3339(report.end.date, in: zone), status: report.status,
+            slice: slice?.description, packsRead: packsRead, damaged: report.problems.count, failure: report.failure)
+        return write(status, to: path)
+    }
+
+    static func write(_ status: SetStatus, to path: String) -> String? {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        do {
+            try DurableFile.write(try encoder.encode(status), to: path)
+            return nil
+        } catch {
+            return "the status file \(path) could not be written: \(error)"
+        }
     }
 
     /// Records a finished job of the set; a failure to write is returned, not thrown (it must
@@ -80,13 +124,6 @@ public struct SetStatus: Codable, Sendable, Equatable {
         status.nextFiring = SetSchedule(context.set, in: context.config).times.next(after: run.now, count: 1).first.map {
             TimeArgument.rfc3339($0, in: zone)
         }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        do {
-            try DurableFile.write(try encoder.encode(status), to: path)
-            return nil
-        } catch {
-            return "the status file \(path) could not be written: \(error)"
-        }
+        return write(status, to: path)
     }
 }

@@ -27,6 +27,27 @@ public struct Verifier {
         public var damages: [Damage] = []
     }
 
+    /// One of `count` equal ranges of pack names (`index` from 0): a cycle of `count` runs,
+    /// one for each slice, reads every pack there was when the cycle began, and packs made
+    /// since are read when their slice comes (names are hashes, so slices are about equal).
+    public struct Slice: Sendable, Equatable, CustomStringConvertible {
+        public var index: Int
+        public var count: Int
+
+        public init(_ index: Int, of count: Int) {
+            precondition(count > 0 && index >= 0 && index < count)
+            self.index = index
+            self.count = count
+        }
+
+        public func contains(_ pack: ObjectID) -> Bool {
+            Int(pack.a.multipliedFullWidth(by: UInt64(count)).high) == index
+        }
+
+        /// `3/10`, counting from 1.
+        public var description: String { "\(index + 1)/\(count)" }
+    }
+
     public let repository: Repository
 
     public init(repository: Repository) {
@@ -35,7 +56,8 @@ public struct Verifier {
 
     /// Checks the structure, and with `readData` (a share from 0 to 1) decrypts and hashes every
     /// object of that share of the packs, chosen at random.
-    public func run(readData: Double?) async throws -> Report {
+    /// With `slice`, the packs of that slice are read instead of a random share.
+    public func run(readData: Double?, slice: Slice? = nil) async throws -> Report {
         var report = Report()
         var bad: [ObjectID: String] = [:]
         var snapshotsOK: [SnapshotRecord] = []
@@ -77,9 +99,11 @@ public struct Verifier {
             }
         }
 
-        if let readData {
+        if readData != nil || slice != nil {
             var packs = Array(byPack.keys).filter { packSizes[$0] != nil }.sorted()
-            if readData < 1 {
+            if let slice {
+                packs = packs.filter(slice.contains)
+            } else if let readData, readData < 1 {
                 packs.shuffle()
                 packs = Array(packs.prefix(max(1, Int((Double(packs.count) * readData).rounded(.up)))))
             }

@@ -47,7 +47,10 @@ public struct Notification: Codable, Sendable, Equatable {
     public static func finish(_ report: JobReport, exitStatus: Int32) -> Notification {
         let outcome = Notify.Outcome(report)
         let what: String
-        switch report.status {
+        switch report.command == "verify" ? "verify " + report.status : report.status {
+        case "verify complete": what = "verify found no problems"
+        case "verify failed":
+            what = report.problems.isEmpty ? "verify failed" : "verify found \(report.problems.count) damaged or missing object\(report.problems.count == 1 ? "" : "s")"
         case "complete": what = report.drift.isEmpty ? "backup complete" : "backup complete; \(report.drift.count) files changed during the run"
         case "no changes": what = "no changes; nothing to do"
         case "incomplete": what = "backup incomplete: \(report.problems.count) problem\(report.problems.count == 1 ? "" : "s")"

@@ -136,6 +136,11 @@ extension Config {
         ]
         if let interval = set.offlineInterval { pairs.append(("offline-interval", .string(interval.description))) }
         if let copy = set.localCopy { pairs.append(("local-copy", .string(copy.value))) }
+        if let verify = set.verify {
+            var fields: [(String, StructuredValue)] = [("schedule", .string(verify.schedule.value))]
+            if let share = verify.readData { fields.append(("read-data", .string(share.description))) }
+            pairs.append(("verify", .map(fields)))
+        }
         if !set.notify.isEmpty { pairs.append(("notify", .list(set.notify.map(render)))) }
         return .map(pairs)
     }
