@@ -20,15 +20,16 @@ enum JobRunning {
     }
 
     /// Runs one set's job: prints its plan, progress and report, keeps the report in the job
-    /// log, and returns the outcome with the report (nil when the set could not be set up).
+    /// log and the status file, then sends it to the set's notify channels; returns the
+    /// outcome with the report (nil when the set could not be set up). `recorded` runs once
+    /// the job's end is recorded and before anything is sent (run-due records its run state
+    /// there), so that a channel that hangs cannot leave the job unrecorded.
     static func runOne(
         config: Config, set name: String, quiet: Bool, deltaMode: DeltaModeOverride? = nil, safety: SafetyOptions? = nil,
-        options made: BackupJob.RunOptions
+        options made: BackupJob.RunOptions, recorded: (JobOutcome, JobReport?) -> Void = { _, _ in }
     ) async -> (outcome: JobOutcome, report: JobReport?) {
-        let log = JobLog(run: CommandSupport.run)
         let notify = config.backupSets[name]?.notify ?? []
         let notifier = Notifier(run: CommandSupport.run, zone: config.timeZone)
-        func warn(_ warnings: [String]) { warnings.forEach { Terminal.standardError("cairn: warning: \($0)") } }
         var context: SetContext
         do {
             context = try SetContext(config: config, setName: name, run: CommandSupport.run)
@@ -36,64 +37,87 @@ enum JobRunning {
             safety?.apply(to: &context)
         } catch {
             Terminal.standardError("cairn: error: \(error)")
-            if !notify.isEmpty {
-                // The set could not even start: its channels hear of it as a failed job.
-                var report = JobReport.failedToStart(
-                    set: name, command: made.command, host: CommandSupport.run.hostName, at: CommandSupport.run.now, failure: "\(error)")
-                let failed = await notifier.send(.finish(report, exitStatus: CommandSupport.exitStatus(JobOutcome(.failed))), to: notify)
-                warn(failed)
-                report.notifyFailures = failed.isEmpty ? nil : failed
-                if let warning = log.save(report) { Terminal.standardError("cairn: warning: \(warning)") }
-            }
-            return (JobOutcome(.failed, failure: nil), nil)
+            let failed = JobOutcome(.failed, failure: nil)
+            recorded(failed, nil)
+            await reportFailure(config: config, set: name, command: made.command, failure: "\(error)", context: nil)
+            return (failed, nil)
         }
-        warn(await notifier.send(.start(set: name, host: CommandSupport.run.hostName, command: made.command), to: notify))
-        do {
-            var options = made
-            options.showPlan = options.showPlan && !quiet
-            if !quiet {
-                let terminal = isatty(2) == 1
-                options.progress = { plan in
-                    ProgressDisplay(
-                        files: plan.summary.newFiles + plan.summary.changedFiles, bytes: plan.summary.bytesToRead, terminal: terminal,
-                        clock: CommandSupport.run.clock, columns: Int(CommandSupport.run.variables["COLUMNS"] ?? "") ?? 100
-                    ) {
-                        FileHandle.standardError.write(Data($0.utf8))
-                    }
+        // Healthchecks-style pings hear of the start; not an apply that asks first (a person
+        // at a terminal may say no, and nothing then runs).
+        if made.confirm == nil {
+            warn(await notifier.send(.start(set: name, host: CommandSupport.run.hostName, command: made.command), to: notify))
+        }
+        var options = made
+        options.showPlan = options.showPlan && !quiet
+        if !quiet {
+            let terminal = isatty(2) == 1
+            options.progress = { plan in
+                ProgressDisplay(
+                    files: plan.summary.newFiles + plan.summary.changedFiles, bytes: plan.summary.bytesToRead, terminal: terminal,
+                    clock: CommandSupport.run.clock, columns: Int(CommandSupport.run.variables["COLUMNS"] ?? "") ?? 100
+                ) {
+                    FileHandle.standardError.write(Data($0.utf8))
                 }
             }
-            let outcome = await BackupJob.run(context, options: options) { print($0) }
-            CommandSupport.printProblems(outcome.problems)
-            outcome.report.summaryLines().forEach { print($0) }
-            if outcome.skipped { print("\(name): no changes; nothing to do") }
-            if outcome.cancelled { print("\(name): cancelled; nothing was stored") }
-            let job = outcome.jobOutcome
-            var report = outcome.report
+        }
+        let outcome = await BackupJob.run(context, options: options) { print($0) }
+        CommandSupport.printProblems(outcome.problems)
+        outcome.report.summaryLines().forEach { print($0) }
+        if outcome.skipped { print("\(name): no changes; nothing to do") }
+        if outcome.cancelled { print("\(name): cancelled; nothing was stored") }
+        let job = outcome.jobOutcome
+        var report = outcome.report
+        // A job skipped for want of changes, that ran no command, leaves nothing worth a log
+        // entry; a cancelled one (an apply answered no) is logged as cancelled, and is neither
+        // a job for the status file nor news for the channels.
+        let log = JobLog(run: CommandSupport.run)
+        let worthLogging = !outcome.skipped || !outcome.report.commands.isEmpty
+        if worthLogging { warn(log.save(report)) }
+        if !outcome.cancelled { warn(SetStatus.record(report, context: context)) }
+        warn(MetricsFile.update(config: config, run: CommandSupport.run))
+        if let failure = job.failure {
+            Terminal.standardError("cairn: error: \(failure)")
+        } else if let drifted = outcome.drift?.drifted, !drifted.isEmpty {
+            // Drift is not success: what was stored is not what the plan showed.
+            Terminal.standardError(
+                "cairn: warning: backup set '\(name)': \(drifted.count) planned file\(drifted.count == 1 ? "" : "s") had changed since the plan and \(drifted.count == 1 ? "was" : "were") backed up as \(drifted.count == 1 ? "it is" : "they are") now (--strict refuses instead)")
+        }
+        recorded(job, report)
+        if !outcome.cancelled {
             let failed = await notifier.send(.finish(report, exitStatus: CommandSupport.exitStatus(job)), to: notify)
             warn(failed)
-            report.notifyFailures = failed.isEmpty ? nil : failed
-            // A job skipped for want of changes, that ran no command, leaves nothing worth a log
-            // entry; a cancelled one is logged as cancelled.
-            let worthLogging = !outcome.skipped || !outcome.report.commands.isEmpty || !failed.isEmpty
-            if worthLogging, let warning = log.save(report) {
-                Terminal.standardError("cairn: warning: \(warning)")
+            if !failed.isEmpty {
+                // Kept with the job's report: the log says what did not get through.
+                report.notifyFailures = failed
+                warn(log.save(report))
             }
-            if let warning = SetStatus.record(report, context: context) {
-                Terminal.standardError("cairn: warning: \(warning)")
-            }
-            if let warning = MetricsFile.update(config: config, run: CommandSupport.run) {
-                Terminal.standardError("cairn: warning: \(warning)")
-            }
-            if let failure = job.failure {
-                Terminal.standardError("cairn: error: \(failure)")
-            } else if let drifted = outcome.drift?.drifted, !drifted.isEmpty {
-                // Drift is not success: what was stored is not what the plan showed.
-                Terminal.standardError(
-                    "cairn: warning: backup set '\(name)': \(drifted.count) planned file\(drifted.count == 1 ? "" : "s") had changed since the plan and \(drifted.count == 1 ? "was" : "were") backed up as \(drifted.count == 1 ? "it is" : "they are") now (--strict refuses instead)")
-            }
-            return (job, report)
+        }
+        return (job, report)
+    }
+
+    /// A job of the set that failed without running (it could not be set up, or run-due gave
+    /// up on it): logged, in the status file, and sent to the set's channels as a failure.
+    static func reportFailure(config: Config, set name: String, command: String, failure: String, context: SetContext?) async {
+        let run = CommandSupport.run
+        var report = JobReport.failedToStart(set: name, command: command, host: run.hostName, at: run.now, failure: failure)
+        let log = JobLog(run: run)
+        warn(log.save(report))
+        if let context { warn(SetStatus.record(report, context: context)) }
+        warn(MetricsFile.update(config: config, run: run))
+        let notify = config.backupSets[name]?.notify ?? []
+        let failed = await Notifier(run: run, zone: config.timeZone).send(.finish(report, exitStatus: CommandSupport.exitStatus(JobOutcome(.failed))), to: notify)
+        warn(failed)
+        if !failed.isEmpty {
+            report.notifyFailures = failed
+            warn(log.save(report))
         }
     }
+
+    static func warn(_ warning: String?) {
+        if let warning { Terminal.standardError("cairn: warning: \(warning)") }
+    }
+
+    static func warn(_ warnings: [String]) { warnings.forEach { warn($0) } }
 }
 
 extension DeltaModeOverride: ExpressibleByArgument {}

@@ -43,6 +43,23 @@ extension Cairn.RunDue {
         }
         guard let (firing, reason) = decide(state) else { return nil }
         let part = slice(state)
+        // A verify killed before it ended left `verifyRunning`: tried again three times at
+        // most for its firing, then counted as served (and failed).
+        let attempts = state.verifyRunning.flatMap { $0.firing == firing ? ($0.attempts ?? 1) + 1 : nil } ?? 1
+        if attempts > Self.attemptsPerFiring {
+            let failure = "its verifies for the firing at \(TimeArgument.rfc3339(firing, in: zone)) were killed \(Self.attemptsPerFiring) times before they ended: not tried again until the next firing"
+            state.verifyRunning = nil
+            state.lastVerifyFiring = max(firing, state.lastVerifyFiring ?? firing)
+            state.lastVerify = ScheduleState.Run(firing: firing, start: run.now, end: run.now, outcome: "failed", reason: reason, failure: nil)
+            try store.write(state, for: context)
+            Terminal.standardError("cairn: error: backup set '\(name)': \(failure)")
+            let report = JobReport.failedToStart(set: name, command: "verify", host: run.hostName, at: run.now, failure: failure)
+            JobRunning.warn(await Notifier(run: run, zone: zone).send(.finish(report, exitStatus: 1), to: schedule.set.notify))
+            JobRunning.warn(SetStatus.recordVerify(report, slice: part, packsRead: nil, context: context))
+            return JobOutcome(.failed)
+        }
+        state.verifyRunning = ScheduleState.Running(firing: firing, start: run.now, pid: getpid(), attempts: attempts)
+        try store.write(state, for: context)
         print("\(name): verifying: \(reason)\(part.map { "; reading slice \($0) of the packs" } ?? "")")
         let start = run.now
         let (outcome, found) = await Cairn.Verify.check(
@@ -51,6 +68,7 @@ extension Cairn.RunDue {
         // Damage found is the answer, not a reason to try again; a verify that could not run
         // (the disk away, the repository locked) is tried again, on the same slice.
         let couldNotRun = found == nil
+        state.verifyRunning = nil
         state.lastVerifyFiring = max(firing, state.lastVerifyFiring ?? firing)
         state.lastVerify = ScheduleState.Run(
             firing: firing, start: start, end: end, outcome: outcome.status == .failed ? "failed" : "success", reason: reason,
@@ -59,7 +77,6 @@ extension Cairn.RunDue {
             state.verifySlice = (part.index + 1) % part.count
             state.verifySlices = part.count
         }
-        try store.write(state, for: context)
         if let failure = outcome.failure { Terminal.standardError("cairn: error: \(failure)") }
 
         var report = JobReport.failedToStart(set: name, command: "verify", host: run.hostName, at: start, failure: outcome.failure ?? "")
@@ -69,12 +86,11 @@ extension Cairn.RunDue {
         report.problems = (found?.damages ?? []).map { damage in
             JobReport.ProblemRecord(path: damage.affected.first.map { "\($0.path)" } ?? "", message: damage.message)
         }
-        let warnings = await Notifier(run: run, zone: zone).send(
-            .finish(report, exitStatus: CommandSupport.exitStatus(outcome)), to: schedule.set.notify)
-        warnings.forEach { Terminal.standardError("cairn: warning: \($0)") }
-        if let warning = SetStatus.recordVerify(report, slice: part, packsRead: found?.packsRead, context: context) {
-            Terminal.standardError("cairn: warning: \(warning)")
-        }
+        // Recorded before it is sent: a channel that hangs cannot make the verify count as killed.
+        try store.write(state, for: context)
+        JobRunning.warn(SetStatus.recordVerify(report, slice: part, packsRead: found?.packsRead, context: context))
+        JobRunning.warn(MetricsFile.update(config: context.config, run: run))
+        JobRunning.warn(await Notifier(run: run, zone: zone).send(.finish(report, exitStatus: CommandSupport.exitStatus(outcome)), to: schedule.set.notify))
         return outcome
     }
 }

@@ -105,25 +105,45 @@ extension Cairn {
             [state?.lastSuccess, log.lastFinishedBackup(of: name)].compactMap { $0 }.max()
         }
 
+        /// Which notify entry a stale reminder went to, in the run state: its place in the
+        /// list and a hash of the whole channel (two commands, or two webhooks to one host,
+        /// are told apart; a webhook's URL is not written down).
+        static func staleKey(_ entry: Notify, at index: Int) -> String {
+            let channel: String
+            switch entry.channel {
+            case .command(let command): channel = "command \(command)"
+            case .email(let email): channel = "email \(email.to) \(email.from ?? "") \(email.sendmail)"
+            case .webhook(let hook):
+                switch hook.url {
+                case .literal(let url): channel = "webhook \(url)"
+                case .secret(let reference): channel = "webhook \(reference.source)"
+                }
+            }
+            let hash = Hashing.sha256(Array("\(channel) \(entry.staleAfter?.seconds ?? 0)".utf8)).prefix(6).map { String(format: "%02x", $0) }.joined()
+            return "#\(index + 1) \(hash)"
+        }
+
         /// Sends each notify channel with `stale-after` one reminder when the set has had no
         /// successful backup for that long (never backed up: since run-due first saw it). A
-        /// set another run-due holds is left to it.
+        /// reminder a channel did not take is tried again an hour later. A set another run-due
+        /// holds is left to it.
         func remindIfStale(_ schedule: SetSchedule, context: SetContext, store: ScheduleStateStore, log: JobLog) async throws {
-            let entries = schedule.set.notify.filter { $0.staleAfter != nil }
+            let entries = schedule.set.notify.enumerated().filter { $0.element.staleAfter != nil }.map { (key: Self.staleKey($0.element, at: $0.offset), entry: $0.element) }
             guard !entries.isEmpty else { return }
             let run = context.run
             let name = schedule.set.name
             let zone = schedule.times.timeZone
-            func overdue(_ state: ScheduleState) -> [(entry: Notify, since: Date)] {
+            func overdue(_ state: ScheduleState) -> [(key: String, entry: Notify, since: Date)] {
                 let since = Self.lastSuccess(of: name, state: state, log: log) ?? state.firstSeen
-                return entries.filter { entry in
+                return entries.filter { key, entry in
                     run.now.timeIntervalSince(since) >= TimeInterval(entry.staleAfter!.seconds)
-                        && state.staleReminders?[entry.channelDescription] != since
-                }.map { ($0, since) }
+                        && state.staleReminders?[key] != since
+                        && (state.staleAttempts?[key]).map { run.now.timeIntervalSince($0) >= DueCheck.offlineRetry || $0 > run.now } ?? true
+                }.map { ($0.key, $0.entry, since) }
             }
             if dryRun {
                 guard let state = try store.read(context) else { return }
-                for (entry, since) in overdue(state) {
+                for (_, entry, since) in overdue(state) {
                     print("\(name): would remind (\(entry.channelDescription)): no successful backup since \(TimeArgument.rfc3339(since, in: zone))")
                 }
                 return
@@ -139,13 +159,18 @@ extension Cairn {
             guard !due.isEmpty else { return }
             let lastSuccess = Self.lastSuccess(of: name, state: state, log: log).map { TimeArgument.rfc3339($0, in: zone) }
             let notifier = Notifier(run: run, zone: zone)
-            for (entry, since) in due {
+            for (key, entry, since) in due {
                 let notification = Notification.stale(set: name, host: run.hostName, lastSuccess: lastSuccess, staleAfter: entry.staleAfter!)
                 print("\(name): reminding (\(entry.channelDescription)): \(notification.summary)")
-                for warning in await notifier.send(notification, to: [entry]) { Terminal.standardError("cairn: warning: \(warning)") }
-                // Told once, whether or not the channel took it: a channel that is down is not
-                // retried at every call.
-                state.staleReminders = (state.staleReminders ?? [:]).merging([entry.channelDescription: since]) { $1 }
+                let failed = await notifier.send(notification, to: [entry])
+                JobRunning.warn(failed)
+                if failed.isEmpty {
+                    state.staleReminders = (state.staleReminders ?? [:]).merging([key: since]) { $1 }
+                    state.staleAttempts?[key] = nil
+                } else {
+                    // Not told: tried again an hour later (the network may not be up yet).
+                    state.staleAttempts = (state.staleAttempts ?? [:]).merging([key: run.now]) { $1 }
+                }
             }
             try store.write(state, for: context)
         }
@@ -165,13 +190,18 @@ extension Cairn {
                     servedThrough: state?.servedThrough ?? run.now, lastSuccess: lastSuccess, lastOfflineFailure: offlineFailure, failedFiring: failedFiring)
             }
             var state = try store.read(context)
-            if var ahead = state, let when = [ahead.firstSeen, ahead.lastFiring, ahead.lastSuccess, ahead.lastFailure].compactMap({ $0 }).max(), when > run.now {
+            if var ahead = state,
+                let when = [ahead.firstSeen, ahead.lastFiring, ahead.lastSuccess, ahead.lastFailure, ahead.lastVerifyFiring, ahead.lastVerify?.end]
+                    .compactMap({ $0 }).max(), when > run.now
+            {
                 // A clock that ran fast (or a --now in the future) recorded times that have not
                 // come: they count as now, so the schedule goes on from here.
                 ahead.firstSeen = min(ahead.firstSeen, run.now)
                 ahead.lastFiring = ahead.lastFiring.map { min($0, run.now) }
                 ahead.lastSuccess = ahead.lastSuccess.map { min($0, run.now) }
                 ahead.lastFailure = ahead.lastFailure.map { min($0, run.now) }
+                ahead.lastVerifyFiring = ahead.lastVerifyFiring.map { min($0, run.now) }
+                if let end = ahead.lastVerify?.end, end > run.now { ahead.lastVerify?.end = run.now }
                 Terminal.standardError("cairn: warning: backup set '\(name)': its run state records \(TimeArgument.rfc3339(when, in: schedule.times.timeZone)), after now: counted as now")
                 if !dryRun { try store.write(ahead, for: context) }
                 state = ahead
@@ -214,7 +244,10 @@ extension Cairn {
                     failure: "its runs for this firing were killed \(Self.attemptsPerFiring) times before they ended")
                 current.lastFailure = start
                 try store.write(current, for: context)
-                Terminal.standardError("cairn: error: backup set '\(name)': its runs for the firing at \(TimeArgument.rfc3339(firing, in: schedule.times.timeZone)) were killed \(Self.attemptsPerFiring) times before they ended: not tried again until the next firing")
+                let failure = "its runs for the firing at \(TimeArgument.rfc3339(firing, in: schedule.times.timeZone)) were killed \(Self.attemptsPerFiring) times before they ended: not tried again until the next firing"
+                Terminal.standardError("cairn: error: backup set '\(name)': \(failure)")
+                // The killed runs told nobody: this is the channels' one chance to hear of it.
+                await JobRunning.reportFailure(config: context.config, set: name, command: "run-due", failure: failure, context: context)
                 return JobOutcome(.failed)
             }
             current.running = ScheduleState.Running(firing: firing, start: start, pid: getpid(), attempts: attempts)
@@ -222,21 +255,27 @@ extension Cairn {
             print("\(name): running: \(reason)")
             var options = BackupJob.RunOptions(command: "run-due")
             options.colour = false
-            let (outcome, report) = await JobRunning.runOne(config: context.config, set: name, quiet: quiet, options: options)
-            let end = run.now
-            let status: String
-            switch outcome.status {
-            case .success: status = "success"
-            case .changes: status = "changes"
-            case .incomplete: status = "incomplete"
-            // A run stopped at max-duration or by a signal is not tried again: it did its part.
-            case .failed: status = report?.status == "partial" ? "partial" : "failed"
+            // The run's end is recorded before its report is sent: a channel that hangs until
+            // cairn is killed cannot make the run count as killed (and run again).
+            var recordFailure: (any Error)?
+            let (outcome, _) = await JobRunning.runOne(config: context.config, set: name, quiet: quiet, options: options) { outcome, report in
+                let end = run.now
+                let status: String
+                switch outcome.status {
+                case .success: status = "success"
+                case .changes: status = "changes"
+                case .incomplete: status = "incomplete"
+                // A run stopped at max-duration or by a signal is not tried again: it did its part.
+                case .failed: status = report?.status == "partial" ? "partial" : "failed"
+                }
+                current.running = nil
+                if let firing { current.lastFiring = max(firing, current.lastFiring ?? firing) }
+                current.lastRun = ScheduleState.Run(
+                    firing: firing, start: start, end: end, outcome: status, reason: reason, failure: outcome.failure ?? report?.failure)
+                if outcome.status == .failed { current.lastFailure = end } else if report?.status != "partial" { current.lastSuccess = end }
+                do { try store.write(current, for: context) } catch { recordFailure = error }
             }
-            current.running = nil
-            if let firing { current.lastFiring = max(firing, current.lastFiring ?? firing) }
-            current.lastRun = ScheduleState.Run(firing: firing, start: start, end: end, outcome: status, reason: reason, failure: outcome.failure ?? report?.failure)
-            if outcome.status == .failed { current.lastFailure = end } else if report?.status != "partial" { current.lastSuccess = end }
-            try store.write(current, for: context)
+            if let recordFailure { throw recordFailure }
             return outcome
         }
     }

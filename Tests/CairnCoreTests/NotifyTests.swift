@@ -106,6 +106,11 @@ struct NotifyTests {
         #expect(notify.map { Notifier.wants($0, fine) } == [false, true, true])
         #expect(notify.map { Notifier.wants($0, start) } == [false, false, true], "only healthchecks-style pings hear of starts")
         #expect(notify.map { Notifier.wants($0, stale) } == [false, true, false])
+        var verify = report(status: "complete")
+        verify.command = "verify"
+        let verified = Notification.finish(verify, exitStatus: 0)
+        #expect(notify.map { Notifier.wants($0, verified) } == [false, true, false], "a verify does not ping healthchecks: it would hide failing backups")
+        #expect(verified.summary == "docs on laptop: verify found no problems")
         #expect(Notifier.appending("start", to: "https://hc-ping.com/abc/") == "https://hc-ping.com/abc/start")
         #expect(Notifier.appending("0", to: "https://hc.example.com/ping/abc?create=1") == "https://hc.example.com/ping/abc/0?create=1")
     }

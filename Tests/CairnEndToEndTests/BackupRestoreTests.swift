@@ -298,11 +298,11 @@ struct BackupRestoreTests {
     }
 
     @Test func setsUsingFeaturesNotBuiltYetRefuseToRun() throws {
-        let workspace = try Workspace(extra: "    notify: {command: \"cat\"}\n")
+        let workspace = try Workspace(extra: "    local-copy: ./copy\n")
         try FileManager.default.createDirectory(atPath: workspace.source, withIntermediateDirectories: true)
         let output = try workspace.run(["backup", "files"])
         #expect(output.status == 1)
-        #expect(output.standardError.contains("uses notify"), "\(output.all)")
+        #expect(output.standardError.contains("uses local-copy"), "\(output.all)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: workspace.destination).isEmpty)
     }
 }

@@ -178,6 +178,51 @@ struct NotifyEndToEndTests {
         #expect((logged["notifyFailures"] as? [String])?.count == 4, "\(logged)")
     }
 
+    @Test func aStaleReminderThatDoesNotGetThroughIsTriedAgainLater() throws {
+        let scratch = try TemporaryDirectory("cairn-notify")
+        let got = scratch.subpath("command")
+        try FileManager.default.createDirectory(atPath: got, withIntermediateDirectories: true)
+        let flag = scratch.subpath("network-up")
+        // Two entries whose channels read alike: each is reminded on its own.
+        let workspace = try workspace(
+            notify: """
+                      - command: "test -f \(flag) && cat > \(got)/one-$CAIRN_EVENT.json"
+                        stale-after: 1d
+                      - command: "cat > \(got)/two-$CAIRN_EVENT.json"
+                        stale-after: 2d
+                """,
+            extra: "\ntimezone: UTC\n")
+        func runDue(_ time: String) throws -> CairnProcess.Output { try workspace.run(["run-due", "--now", time, "-q"]) }
+        func sent() -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: got)) ?? []).sorted() }
+        _ = try runDue("2027-03-01T10:00:00Z")
+        // A day without a backup: the first channel is not up.
+        let down = try runDue("2027-03-02T10:05:00Z")
+        #expect(down.status == 0 && down.standardError.contains("warning: backup set 'files': notify (command"), "\(down.all)")
+        #expect(sent().isEmpty)
+        #expect(try runDue("2027-03-02T10:30:00Z").all.isEmpty, "not tried again within the hour")
+        try Data().write(to: URL(fileURLWithPath: flag))
+        _ = try runDue("2027-03-02T11:10:00Z")
+        #expect(sent() == ["one-stale.json"], "tried again an hour later, and told once")
+        _ = try runDue("2027-03-03T10:05:00Z")
+        #expect(sent() == ["one-stale.json", "two-stale.json"], "the second channel's own stale-after")
+        _ = try runDue("2027-03-03T12:05:00Z")
+        #expect(sent() == ["one-stale.json", "two-stale.json"])
+    }
+
+    @Test func anApplyAnsweredNoTellsNobody() throws {
+        let scratch = try TemporaryDirectory("cairn-notify")
+        let got = scratch.subpath("command")
+        try FileManager.default.createDirectory(atPath: got, withIntermediateDirectories: true)
+        let workspace = try workspace(notify: "      command: \"cat > \(got)/$CAIRN_EVENT-$CAIRN_OUTCOME.json\"\n")
+        let output = try workspace.onTerminal(["apply", "files"], input: "no\n", delay: 2)
+        #expect(output.contains("cancelled"), "\(output)")
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: got)) ?? []).isEmpty, "a person said no: nothing to report")
+        #expect(FileManager.default.contents(atPath: workspace.directory.subpath("state/cairn/status/files.json")) == nil)
+        let yes = try workspace.onTerminal(["apply", "files"], input: "yes\n", delay: 2)
+        #expect(yes.contains("saved"), "\(yes)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: got) == ["finish-success.json"])
+    }
+
     @Test func runDueRemindsOnceForEachStaleSpell() throws {
         let scratch = try TemporaryDirectory("cairn-notify")
         let got = scratch.subpath("command")

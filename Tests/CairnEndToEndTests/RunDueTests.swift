@@ -155,6 +155,26 @@ struct RunDueTests {
         #expect(try snapshotCount(workspace) == 1)
     }
 
+    @Test func aFiringGivenUpAfterThreeKilledRunsIsNotified() throws {
+        let workspace = try workspace("""
+                schedules: [nightly]
+                notify: {command: "cat > \\"$XDG_STATE_HOME/given-up-$CAIRN_OUTCOME.json\\"", when: failure}
+            """)
+        _ = try runDue(workspace, at: "2027-03-01T10:00:00Z")
+        // Three runs for the 01:00 firing were killed (as the out-of-memory killer would).
+        let folder = workspace.directory.subpath("state/cairn/schedule")
+        let name = try #require(try FileManager.default.contentsOfDirectory(atPath: folder).first { $0.hasSuffix(".json") })
+        var recorded = try state(workspace)
+        recorded["running"] = ["firing": 1_803_949_200, "start": 1_803_949_260, "pid": 999_999, "attempts": 3]
+        try JSONSerialization.data(withJSONObject: recorded).write(to: URL(fileURLWithPath: folder + "/" + name))
+        let given = try runDue(workspace, at: "2027-03-02T01:30:00Z")
+        #expect(given.status == 1 && given.standardError.contains("were killed 3 times before they ended"), "\(given.all)")
+        let sent = try #require(FileManager.default.contents(atPath: workspace.directory.subpath("state/given-up-failure.json")), "the channel hears of it")
+        let notification = try #require(try JSONSerialization.jsonObject(with: sent) as? [String: Any])
+        #expect(((notification["report"] as? [String: Any])?["failure"] as? String)?.contains("killed 3 times") == true, "\(notification)")
+        #expect(try snapshotCount(workspace) == 0)
+    }
+
     @Test func maxDurationStopsAScheduledRunAndTheNextFiringGoesOn() throws {
         let workspace = try workspace(schedules: "nightly: {type: daily, at: \"01:00\", max-duration: 1s}")
         for index in 0..<30 { try Data("file \(index)".utf8).write(to: URL(fileURLWithPath: workspace.source + "/f\(index)")) }
@@ -293,6 +313,33 @@ struct MetricsFileEndToEndTests {
 
 @Suite("Scheduled verify")
 struct ScheduledVerifyTests {
+    @Test func aPackThatCannotBeReadIsDamageAndTheCycleGoesOn() throws {
+        let workspace = try Workspace(extra: """
+                verify: {schedule: weekly, read-data: 100%}
+            timezone: UTC
+            schedules: {weekly: {type: weekly, days: [sunday], at: "03:00"}}
+            """)
+        try FileManager.default.createDirectory(atPath: workspace.source, withIntermediateDirectories: true)
+        for number in 1...3 {
+            try Data((0..<20_000).map { _ in UInt8.random(in: 0...255) }).write(to: URL(fileURLWithPath: workspace.source + "/f\(number)"))
+            #expect(try workspace.run(["backup", "files", "-q"]).status == 0)
+        }
+        let packs = (FileManager.default.enumerator(atPath: workspace.destination + "/files/data")?.allObjects as? [String] ?? [])
+            .filter { $0.split(separator: "/").count == 2 }.sorted()
+        // One pack becomes something that cannot be read as a file.
+        let victim = workspace.destination + "/files/data/" + packs[0]
+        try FileManager.default.removeItem(atPath: victim)
+        try FileManager.default.createDirectory(atPath: victim, withIntermediateDirectories: false)
+        _ = try workspace.run(["run-due", "--now", "2027-03-01T10:00:00Z", "-q"])
+        let checked = try workspace.run(["run-due", "--now", "2027-03-07T03:05:00Z", "-q"])
+        #expect(checked.status == 1, "\(checked.all)")
+        #expect(checked.standardOutput.contains("cannot be read") && checked.standardOutput.contains("3 packs"), "the other packs are read too: \(checked.all)")
+        let data = try #require(FileManager.default.contents(atPath: workspace.directory.subpath("state/cairn/status/files.json")))
+        let verify = try #require((try JSONSerialization.jsonObject(with: data) as? [String: Any])?["last-verify"] as? [String: Any])
+        #expect(verify["status"] as? String == "failed" && (verify["damaged"] as? Int ?? 0) >= 1 && verify["packs-read"] as? Int == 3, "\(verify)")
+        #expect(try workspace.run(["run-due", "--now", "2027-03-07T05:10:00Z", "-q"]).all.isEmpty, "damage is the answer, not retried")
+    }
+
     @Test func eachRunReadsTheNextSliceAndDamageIsReported() throws {
         let workspace = try Workspace(extra: """
                 verify: {schedule: weekly, read-data: 50%}

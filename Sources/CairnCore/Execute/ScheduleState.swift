@@ -56,12 +56,16 @@ public struct ScheduleState: Codable, Sendable, Equatable {
     /// Stale reminders sent, by notify channel: the last success (or, never backed up, the
     /// first sight) each was about, so that each stale spell is told once.
     public var staleReminders: [String: Date]?
+    /// Stale reminders a channel did not take, by channel: when last tried.
+    public var staleAttempts: [String: Date]?
     /// The last firing of the set's verify schedule that a verify served.
     public var lastVerifyFiring: Date?
     public var lastVerify: Run?
     /// The slice of the packs the next scheduled verify reads, and of how many.
     public var verifySlice: Int?
     public var verifySlices: Int?
+    /// A scheduled verify started and not yet ended (killed, when no process holds the set).
+    public var verifyRunning: Running?
 
     public init(set: String, repository: String, firstSeen: Date) {
         self.set = set

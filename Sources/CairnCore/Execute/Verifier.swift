@@ -176,7 +176,19 @@ public struct Verifier {
     /// every object must open (its seal, and for content its hash).
     static func check(_ pack: ObjectID, entries: [PackEntry], in repository: Repository, skipping known: [ObjectID: String]) async throws -> PackCheck {
         let key = PackFormat.key(for: pack)
-        let whole = try await repository.storage.get(key)
+        let whole: [UInt8]
+        do {
+            whole = try await repository.storage.get(key)
+        } catch let error where !(error is CancellationError) {
+            // A pack that cannot be read (a bad sector, no permission) is damage like any
+            // other: its objects are listed, and the verify goes on to the next pack.
+            var check = PackCheck(size: 0)
+            check.damages.append(Damage(object: pack, message: "the pack \(key) cannot be read: \(Repository.reason(error))", affected: []))
+            for entry in entries where known[entry.id] == nil {
+                check.bad.append((entry.id, "\(entry.kind.name) \(entry.id.short) is in the pack \(key), which cannot be read"))
+            }
+            return check
+        }
         return whole.withUnsafeBytes { bytes in
             var check = PackCheck(size: bytes.count)
             do {

@@ -18,11 +18,15 @@ public struct Notifier: Sendable {
 
     /// Whether an entry gets a notification: start pings go to healthchecks-style webhooks
     /// only; a finished job's report goes where `when` names its outcome (healthchecks-style
-    /// webhooks get every one); stale reminders go to entries with `stale-after`.
+    /// webhooks get every backup's); stale reminders go to entries with `stale-after`.
     public static func wants(_ entry: Notify, _ notification: Notification) -> Bool {
         switch notification.event {
         case .start: return entry.pingsEveryJob
-        case .finish: return entry.pingsEveryJob || notification.outcome.map(entry.when.contains) ?? false
+        case .finish:
+            // Healthchecks pings are for backups: a verify's ping would mark the check up
+            // while the backups fail.
+            if entry.pingsEveryJob { return notification.report?.command != "verify" }
+            return notification.outcome.map(entry.when.contains) ?? false
         case .stale: return entry.staleAfter != nil
         }
     }
