@@ -53,9 +53,13 @@ enum CommandSupport {
 
     /// Runs a job on one set through `JobRunner`: a set that is not in the config fails the
     /// same way, naming the job.
-    static func job(_ config: Config, set: String, command: String, _ body: (JobRunner) async -> JobOutcome) async -> JobOutcome {
+    static func job(
+        _ config: Config, set: String, command: String, source: SourceOptions? = nil, _ body: (JobRunner) async -> JobOutcome
+    ) async -> JobOutcome {
         do {
-            return await body(JobRunner(try SetContext(config: config, setName: set, run: run), command: command))
+            var context = try SetContext(config: config, setName: set, run: run)
+            source?.apply(to: &context)
+            return await body(JobRunner(context, command: command))
         } catch {
             return JobOutcome(.failed, failure: "\(command) of backup set '\(set)': \(error)")
         }

@@ -27,6 +27,7 @@ extension Cairn {
         )
 
         @OptionGroup var options: ConfigOptions
+        @OptionGroup var source: SourceOptions
         @OptionGroup var snapshotOptions: SnapshotOptions
 
         @Argument(help: "The backup set.")
@@ -48,8 +49,8 @@ extension Cairn {
         }
 
         func run() async throws {
-            let config = try CommandSupport.loadConfig(options)
-            let outcome = await CommandSupport.job(config, set: set, command: "ls") { runner in await runner.read { repository in
+            let config = try source.config(options, set: set)
+            let outcome = await CommandSupport.job(config, set: set, command: "ls", source: source) { runner in await runner.read { repository in
                 let repository = repository!
                 let records = try await repository.snapshots()
                 let selection = PathSelection(path.map { [FilePath(PathExpansion.normalize($0))] } ?? [])

@@ -37,6 +37,7 @@ extension Cairn {
         )
 
         @OptionGroup var options: ConfigOptions
+        @OptionGroup var source: SourceOptions
         @OptionGroup var snapshotOptions: SnapshotOptions
 
         @Argument(help: "The backup set.")
@@ -65,8 +66,8 @@ extension Cairn {
         }
 
         func run() async throws {
-            let config = try CommandSupport.loadConfig(options)
-            let outcome = await CommandSupport.job(config, set: set, command: "restore") { runner in await runner.run(lease: .shared) { repository in
+            let config = try source.config(options, set: set)
+            let outcome = await CommandSupport.job(config, set: set, command: "restore", source: source) { runner in await runner.run(lease: .shared) { repository in
                 let record = try snapshotOptions.choice(in: config).pick(from: try await repository.snapshots(), set: set)
                 guard let tree = record.snapshot.treeID else { throw RepositoryError.damaged("snapshot \(record.id.short) has no tree") }
                 let target = to.map { FilePath(PathExpansion.normalize($0.hasPrefix("/") ? $0 : CommandSupport.run.currentDirectory + "/" + $0)) } ?? .root

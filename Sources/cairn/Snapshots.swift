@@ -20,6 +20,7 @@ extension Cairn {
         )
 
         @OptionGroup var options: ConfigOptions
+        @OptionGroup var source: SourceOptions
 
         @Argument(help: "The backup set.")
         var set: String
@@ -28,8 +29,8 @@ extension Cairn {
         var json = false
 
         func run() async throws {
-            let config = try CommandSupport.loadConfig(options)
-            let outcome = await CommandSupport.job(config, set: set, command: "snapshots") { runner in await runner.read(allowingNone: true) { repository in
+            let config = try source.config(options, set: set)
+            let outcome = await CommandSupport.job(config, set: set, command: "snapshots", source: source) { runner in await runner.read(allowingNone: true) { repository in
                 let records = try await repository?.snapshots().filter { $0.snapshot.set == set } ?? []
                 // A damaged snapshot's set is unknown: it is listed with every set of the repository.
                 let damaged = await repository?.unreadableSnapshots ?? []

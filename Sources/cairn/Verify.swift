@@ -24,6 +24,7 @@ extension Cairn {
         )
 
         @OptionGroup var options: ConfigOptions
+        @OptionGroup var source: SourceOptions
 
         @Argument(help: "The backup set.")
         var set: String
@@ -44,18 +45,20 @@ extension Cairn {
         func validate() throws { _ = try Self.share(readData) }
 
         func run() async throws {
-            let config = try CommandSupport.loadConfig(options)
+            let config = try source.config(options, set: set)
             let share = try Self.share(readData)
-            try CommandSupport.finish(await Self.check(config, set: set, command: "verify", readData: share, slice: nil).outcome)
+            try CommandSupport.finish(await Self.check(config, set: set, command: "verify", readData: share, slice: nil, source: source).outcome)
         }
 
         /// Verifies a set's repository, printing each damage and a summary line; returns the
         /// outcome and, when the check ran, its report. Shared with run-due's scheduled verify.
-        static func check(_ config: Config, set: String, command: String, readData share: Double?, slice: Verifier.Slice?) async
+        static func check(
+            _ config: Config, set: String, command: String, readData share: Double?, slice: Verifier.Slice?, source: SourceOptions? = nil
+        ) async
             -> (outcome: JobOutcome, report: Verifier.Report?)
         {
             var found: Verifier.Report?
-            let outcome = await CommandSupport.job(config, set: set, command: command) { runner in await runner.run(lease: .shared) { repository in
+            let outcome = await CommandSupport.job(config, set: set, command: command, source: source) { runner in await runner.run(lease: .shared) { repository in
                 let report = try await Verifier(repository: repository).run(readData: share, slice: slice)
                 found = report
                 for damage in report.damages {

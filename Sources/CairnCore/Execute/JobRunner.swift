@@ -56,6 +56,9 @@ public struct JobRunner: Sendable {
     public func run(lease mode: LockRecord.Mode, _ body: (Repository) async throws -> JobOutcome) async -> JobOutcome {
         do {
             let repository = try await existingRepository()
+            // A repository read with --from takes no lease: nothing may be written there (it
+            // may be read-only media), and nothing else writes to a copy.
+            if context.source != nil { return try await body(repository) }
             return try await repository.withLease(mode, command: "cairn \(command) \(context.set.name)") { try await body(repository) }
         } catch {
             return failed(error)
@@ -84,6 +87,15 @@ public struct JobRunner: Sendable {
     public func existingRepository() async throws -> Repository {
         guard let repository = try await context.openRepository() else {
             throw SnapshotChoice.Failure.none("backup set '\(context.set.name)' has never been backed up (no repository at \(context.repositoryPath))")
+        }
+        if let source = context.source {
+            // Media may hold another set's repository: say whose, rather than "no snapshots".
+            let names = Set(try await repository.snapshots().map(\.snapshot.set))
+            if !names.isEmpty, !names.contains(context.set.name) {
+                let list = names.sorted().map { "'\($0)'" }.joined(separator: ", ")
+                throw SnapshotChoice.Failure.none(
+                    "the repository at \(source) holds the snapshots of backup set \(list), not '\(context.set.name)': name \(names.count == 1 ? "it" : "one of them")")
+            }
         }
         return repository
     }

@@ -16,6 +16,11 @@ public struct SetContext: Sendable {
     public var maxRemoved: Percentage?
     /// `--new-repository`: a set that has backed up before may start a new repository.
     public var newRepository = false
+    /// `--from DIR`: the repository is read there (a copied repository folder, a local copy)
+    /// instead of at the destination, and nothing is ever written there.
+    public var source: String?
+    /// A key given on the command line for `--from` (`--key-file`, ...), instead of the profile's.
+    public var keyOverride: SecretReference?
 
     public enum Failure: Error, CustomStringConvertible, Equatable {
         case unknownSet(String, suggestion: String)
@@ -55,6 +60,7 @@ public struct SetContext: Sendable {
 
     /// The folder of the set's repository: the account's destination and the set's `repository:`.
     public var repositoryPath: String {
+        if let source { return source }
         switch account.destination {
         case .localFolder(let path): return path + "/" + set.repository
         case .remote(_, let url): return url + "/" + set.repository
@@ -64,6 +70,17 @@ public struct SetContext: Sendable {
     /// The storage of the set's repository; the destination folder itself must exist (a missing
     /// one is often an unmounted disk, and writing beside it would fill the wrong disk).
     public func storage() throws -> any StorageBackend {
+        if let source {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: source, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw Failure.destination("--from \(source) does not exist or is not a folder (is the disk mounted?)")
+            }
+            guard FileManager.default.fileExists(atPath: source + "/" + RepositoryDescriptor.fileName) else {
+                throw Failure.destination(
+                    "--from \(source) is not a cairn repository: it has no \(RepositoryDescriptor.fileName) file (name the repository's own folder: a copied repository or a local copy)")
+            }
+            return ReadOnlyStorage(try StorageRegistry.standard.open(source), mode: .refuse)
+        }
         switch account.destination {
         case .localFolder(let path):
             var isDirectory: ObjCBool = false
@@ -90,6 +107,13 @@ public struct SetContext: Sendable {
 
     /// The user key, read from its reference now that it is needed; nil for encryption `none`.
     public func passphrase() throws -> [UInt8]? {
+        if let keyOverride {
+            do {
+                return Array(try keyOverride.resolve(environment: environment).utf8)
+            } catch {
+                throw Failure.secret("the key given on the command line cannot be read: \(error.localizedDescription)")
+            }
+        }
         guard let key = profile.key else { return nil }
         do {
             return Array(try key.resolve(environment: environment).utf8)
@@ -104,6 +128,10 @@ public struct SetContext: Sendable {
         guard try await Repository.exists(in: storage) else { return nil }
         let repository = try await Repository.open(storage: storage, passphrase: try passphrase(), run: run)
         DamageWarnings.tell(await repository.warnings)
+        if let expected = algorithm?.rawValue ?? Optional("none"), repository.descriptor.encryption != expected, let source {
+            throw Failure.destination(
+                "the repository at \(source) uses encryption \(repository.descriptor.encryption), but backup set '\(set.name)' uses \(expected): it is not this set's repository (name another set, or leave the set out of the config and give the key with --key-file, --key-env or --key-command)")
+        }
         if let expected = algorithm?.rawValue ?? Optional("none"), repository.descriptor.encryption != expected {
             throw Failure.destination(
                 "backup set '\(set.name)' now says encryption \(expected), but its repository at \(repositoryPath) uses \(repository.descriptor.encryption); the algorithm of a set cannot change: create a new set (or point 'repository:' to a new folder)")

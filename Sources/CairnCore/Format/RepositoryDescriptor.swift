@@ -37,7 +37,7 @@ public struct RepositoryDescriptor: Codable, Sendable, Equatable {
 
     func encoded() throws -> [UInt8] { Array(try Self.encoder.encode(self)) + [0x0A] }
 
-    static func decode(_ bytes: [UInt8], at place: String) throws -> RepositoryDescriptor {
+    public static func decode(_ bytes: [UInt8], at place: String) throws -> RepositoryDescriptor {
         struct Probe: Decodable {
             var format: String?
             var version: Int?
