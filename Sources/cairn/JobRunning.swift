@@ -64,6 +64,7 @@ enum JobRunning {
         CommandSupport.printProblems(outcome.problems)
         outcome.report.summaryLines().forEach { print($0) }
         if outcome.skipped { print("\(name): no changes; nothing to do") }
+        if let failure = outcome.report.localCopyFailure { Terminal.standardError("cairn: warning: backup set '\(name)': \(failure)") }
         if outcome.cancelled { print("\(name): cancelled; nothing was stored") }
         let job = outcome.jobOutcome
         var report = outcome.report

@@ -46,10 +46,20 @@ struct SourceOptions: ParsableArguments {
         return URL(fileURLWithPath: absolute).standardizedFileURL.path
     }
 
+    /// The repository folder `--from` names: DIR itself, or, when DIR is a local copy folder
+    /// (one repository per set), its folder for the set's repository.
+    static func repositoryFolder(_ folder: String, repository: String) -> String {
+        let marker = "/" + RepositoryDescriptor.fileName
+        if FileManager.default.fileExists(atPath: folder + marker) { return folder }
+        if FileManager.default.fileExists(atPath: folder + "/" + repository + marker) { return folder + "/" + repository }
+        return folder
+    }
+
     /// The config to work with: the user's, when there is one and it defines the set; else,
     /// with --from, a config of the set alone whose repository is the folder.
     func config(_ options: ConfigOptions, set: String) throws -> Config {
-        guard let folder else { return try CommandSupport.loadConfig(options) }
+        guard let given = self.folder else { return try CommandSupport.loadConfig(options) }
+        let folder = Self.repositoryFolder(given, repository: set)
         var zone = CommandSupport.run.timeZone
         if hasConfig(options) {
             let config = try CommandSupport.loadConfig(options)
@@ -88,7 +98,7 @@ struct SourceOptions: ParsableArguments {
     }
 
     func apply(to context: inout SetContext) {
-        context.source = folder
+        context.source = folder.map { Self.repositoryFolder($0, repository: context.set.repository) }
         context.keyOverride = key
     }
 }

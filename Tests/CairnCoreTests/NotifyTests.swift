@@ -68,7 +68,6 @@ struct NotifyTests {
     @Test func validateNoLongerCallsNotifyUnbuilt() throws {
         let result = try load("      command: cat\n")
         #expect(result.config != nil && !result.warningMessages.contains { $0.contains("notify") }, "\(result.warningMessages)")
-        #expect(UnbuiltFeature.used(by: result.config!.backupSets["s"]!).isEmpty)
     }
 
     func report(status: String, problems: [JobReport.ProblemRecord] = [], drift: [String] = [], host: String = "laptop") -> JobReport {

@@ -296,15 +296,6 @@ struct BackupRestoreTests {
         let listing = try workspace.cairn.run(["ls", "files"], in: workspace.directory.path, environment: workspace.environment, prefix: prefix)
         #expect(listing.standardOutput.contains("/open") && !listing.standardOutput.contains("/locked"), "\(listing.all)")
     }
-
-    @Test func setsUsingFeaturesNotBuiltYetRefuseToRun() throws {
-        let workspace = try Workspace(extra: "    local-copy: ./copy\n")
-        try FileManager.default.createDirectory(atPath: workspace.source, withIntermediateDirectories: true)
-        let output = try workspace.run(["backup", "files"])
-        #expect(output.status == 1)
-        #expect(output.standardError.contains("uses local-copy"), "\(output.all)")
-        #expect(try FileManager.default.contentsOfDirectory(atPath: workspace.destination).isEmpty)
-    }
 }
 
 @Suite("Filters on real files")

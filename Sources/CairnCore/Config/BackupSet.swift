@@ -23,7 +23,8 @@ public struct BackupSet: Sendable {
     public var commands: Commands
     public var followSymlinks: Bool
     public var permissions: Bool
-    public var localCopy: Located<String>?
+    /// `local-copy:`: a second repository on another disk (user guide 5.16).
+    public var localCopy: LocalCopyTarget?
     /// Where each job's report goes; empty when nowhere.
     public var notify: [Notify]
     /// Sources declared `optional: true`: their absence is a warning, and their entries are
@@ -42,6 +43,19 @@ public struct BackupSet: Sendable {
     /// after its off-line interval, verify it, or remind that it has gone stale.
     public var needsRunDue: Bool {
         !schedules.isEmpty || offlineInterval != nil || verify != nil || notify.contains { $0.staleAfter != nil }
+    }
+}
+
+/// Where a set's local copy goes: the folder holds one repository per set
+/// (`DIR/REPOSITORY`), kept a mirror of the set's repository after each backup; with `only`,
+/// the backup goes there alone and the account's destination is not used.
+public struct LocalCopyTarget: Sendable {
+    public var path: Located<String>
+    public var only: Bool
+
+    public init(path: Located<String>, only: Bool) {
+        self.path = path
+        self.only = only
     }
 }
 

@@ -51,7 +51,7 @@ extension ConfigDecoder {
         let commands = optional("commands") { self.commands($0, "\(what): commands") } ?? Commands()
         let followSymlinks = optional("follow-symlinks") { boolean($0, "\(what): follow-symlinks") } ?? false
         let permissions = optional("permissions") { boolean($0, "\(what): permissions") } ?? true
-        let localCopy = optional("local-copy") { locatedPath($0, "\(what): local-copy") }
+        let localCopy = optional("local-copy") { self.localCopy($0, "\(what): local-copy") }
         let notify = optional("notify") { self.notifyList($0, "\(what): notify") } ?? []
         let maxRemoved =
             optional("max-removed") { node -> Percentage?? in
@@ -84,6 +84,20 @@ extension ConfigDecoder {
             encryption: encryption, compression: compression, inFileDelta: delta, commands: commands,
             followSymlinks: followSymlinks, permissions: permissions, localCopy: localCopy, notify: notify,
             optionalSources: optionalSources, maxRemoved: maxRemoved, offlineInterval: offlineInterval, verify: verify)
+    }
+
+    /// `local-copy: DIR` or `{path: DIR, only: true}`.
+    func localCopy(_ node: Node, _ what: String) -> LocalCopyTarget? {
+        guard case .mapping = node else { return locatedPath(node, what).map { LocalCopyTarget(path: $0, only: false) } }
+        guard let fields = mapping(node, what, keys: ["path", "only"]), let pathNode = fields.required("path"),
+            let path = locatedPath(pathNode, "\(what): path")
+        else { return nil }
+        var only = false
+        if let node = fields["only"] {
+            guard let value = boolean(node, "\(what): only") else { return nil }
+            only = value
+        }
+        return LocalCopyTarget(path: path, only: only)
     }
 
     /// `verify: {schedule: NAME, read-data: 10%}`.

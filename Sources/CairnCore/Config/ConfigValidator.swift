@@ -19,7 +19,6 @@ struct ConfigValidator {
         for set in config.backupSets.values.sorted(by: { $0.location < $1.location }) {
             checkReferences(of: set)
             checkPaths(of: set)
-            warnAboutUnbuiltFeatures(of: set)
         }
         checkSharedRepositories()
         for account in config.accounts.values {
@@ -128,15 +127,6 @@ struct ConfigValidator {
             } else {
                 owners[place] = set
             }
-        }
-    }
-
-    /// Keys that validate but whose feature is not built yet: named here, and refused by a run.
-    private mutating func warnAboutUnbuiltFeatures(of set: BackupSet) {
-        for feature in UnbuiltFeature.used(by: set) {
-            diagnostics.warning(
-                "backup set '\(set.name)': \(feature.key) is not built yet in this version of cairn; a run of this set will fail rather than ignore it",
-                at: feature.location)
         }
     }
 }

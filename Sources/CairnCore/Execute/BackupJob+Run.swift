@@ -58,6 +58,22 @@ extension BackupJob {
         }
     }
 
+    /// Brings the set's local copy up to date under a shared lease (no prune removes packs
+    /// meanwhile); a failure is reported, never the job's failure: the next run completes it.
+    static func updateLocalCopy(_ context: SetContext, repository: Repository) async -> (line: String?, failure: String?) {
+        let path = context.localCopyPath ?? "?"
+        do {
+            let copy = try context.localCopyStorage()
+            let result = try await repository.withLease(.shared, command: "cairn local copy \(context.set.name)") {
+                try await LocalCopy.mirror(from: repository.storage, to: copy)
+            }
+            if result.copied == 0 && result.removed == 0 { return ("local copy \(path): up to date", nil) }
+            return ("local copy \(path): \(result.copied) file\(result.copied == 1 ? "" : "s") copied (\(ByteCountText.format(result.bytes))), \(result.removed) removed", nil)
+        } catch {
+            return (nil, "the local copy \(path) was not brought up to date: \(error); the backup itself is stored, and the next run completes the copy")
+        }
+    }
+
     public static func run(_ context: SetContext, options: RunOptions, output report: @escaping @Sendable (String) -> Void) async -> Outcome {
         let jobID = (try? ObjectID.random()) ?? ObjectID([UInt8](repeating: 1, count: 32))
         let started = context.run.now
@@ -216,6 +232,13 @@ extension BackupJob {
                         outcome.report.prune = await Self.prune(
                             repository, retention, group: context.group, now: context.run.now, planned: planned, command: options.command)
                     }
+                }
+                // The local copy follows the repository, whatever this run stored (a partial
+                // snapshot too), and catches up on what an earlier run could not copy.
+                if let copy = context.set.localCopy, !copy.only, let repository = job.repository, outcome.failure == nil || outcome.result != nil {
+                    let (line, failure) = await Self.updateLocalCopy(context, repository: repository)
+                    outcome.report.localCopy = line
+                    outcome.report.localCopyFailure = failure
                 }
             }
         } catch {

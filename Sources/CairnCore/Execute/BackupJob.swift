@@ -40,7 +40,6 @@ public struct BackupJob {
     /// Plans the backup of a set. Reads, never writes.
     public static func plan(_ context: SetContext, now: Date? = nil) async throws -> BackupJob {
         let now = now ?? context.run.now
-        try context.requireBuiltFeatures()
         try context.checkSources()
         let repository = try await context.openRepository()
         if repository == nil, !context.newRepository, let known = context.knownRepository() {
@@ -74,6 +73,22 @@ public struct BackupJob {
         plan.summary.uploadEstimate = await estimator.estimate(plan, root: root)
         plan.warnings += scanner.absentSources.map { source in
             "optional source \(source) is absent: its entries are carried over from the previous snapshot, marked as not seen"
+        }
+        if let copy = context.set.localCopy, !copy.only, let path = context.localCopyPath {
+            // The plan says what the copy lacks now; the run also copies what it stores.
+            do {
+                let storage = try context.localCopyStorage()
+                if let repository {
+                    let (missing, extra) = try await LocalCopy.difference(from: repository.storage, to: storage)
+                    let behind = missing.isEmpty && extra.isEmpty
+                        ? "up to date" : "\(missing.count) file\(missing.count == 1 ? "" : "s") (\(ByteCountText.format(UInt64(missing.reduce(0) { $0 + $1.size })))) behind, \(extra.count) to remove"
+                    plan.localCopy = "local copy \(path): \(behind); brought up to date after the backup"
+                } else {
+                    plan.localCopy = "local copy \(path): made after the backup, a copy of the new repository"
+                }
+            } catch {
+                plan.warnings.append("\(error); the backup goes on without the local copy, and the next run brings it up to date")
+            }
         }
         let ofSet = records.filter { $0.snapshot.set == context.set.name }
         if let latest = ofSet.last { plan.noteWriters(group, records: ofSet, previous: latest.snapshot) }

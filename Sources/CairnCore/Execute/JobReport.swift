@@ -43,6 +43,10 @@ public struct JobReport: Codable, Sendable, Equatable {
     public var deltas: [ProblemRecord]?
     /// What pruning after the backup did.
     public var prune: [String]?
+    /// What bringing the local copy up to date did, or why it could not (the job is not
+    /// failed by that: the next run completes the copy).
+    public var localCopy: String?
+    public var localCopyFailure: String?
     /// Notify channels that failed to take this report (the job itself is not failed by them).
     public var notifyFailures: [String]?
 
@@ -66,6 +70,7 @@ public struct JobReport: Codable, Sendable, Equatable {
                 "\(set): snapshot \(snapshot.prefix(8)) \(status == "complete" ? "saved" : "saved as \(status)"): \(statistics.files) files, \(ByteCountText.format(statistics.bytes)); read \(statistics.newFiles + statistics.changedFiles) files, \(ByteCountText.format(statistics.bytesRead)); stored \(ByteCountText.format(statistics.bytesStored)), deduplicated \(ByteCountText.format(statistics.bytesDeduplicated)); \(String(format: "%.1f", duration)) s\(problems.isEmpty ? "" : "; \(problems.count) problem\(problems.count == 1 ? "" : "s")")")
         }
         lines += prune ?? []
+        if let localCopy { lines.append(localCopy) }
         return lines
     }
 }

@@ -31,6 +31,9 @@ extension SetContext {
 
     /// The file in the destination folder that lists the repositories made there.
     var destinationMarker: String? {
+        if source != nil { return nil }
+        // A set backed up to its local copy alone keeps the list on that disk.
+        if let copy = set.localCopy, copy.only { return copy.path.value + "/" + RepositoryMemory.destinationFileName }
         guard case .localFolder(let path) = account.destination else { return nil }
         return path + "/" + RepositoryMemory.destinationFileName
     }

@@ -51,16 +51,10 @@ public struct SetContext: Sendable {
         self.maxRemoved = set.maxRemoved
     }
 
-    /// Fails when the set uses a feature this version does not carry out for `command`.
-    public func requireBuiltFeatures(excluding allowed: Set<String> = []) throws {
-        if let feature = UnbuiltFeature.used(by: set).first(where: { !allowed.contains($0.key) }) {
-            throw Failure.notBuilt(set.name, feature: "\(feature.key) (\(feature.location))")
-        }
-    }
-
     /// The folder of the set's repository: the account's destination and the set's `repository:`.
     public var repositoryPath: String {
         if let source { return source }
+        if let copy = set.localCopy, copy.only { return copy.path.value + "/" + set.repository }
         switch account.destination {
         case .localFolder(let path): return path + "/" + set.repository
         case .remote(_, let url): return url + "/" + set.repository
@@ -81,6 +75,7 @@ public struct SetContext: Sendable {
             }
             return ReadOnlyStorage(try StorageRegistry.standard.open(source), mode: .refuse)
         }
+        if let copy = set.localCopy, copy.only { return try localCopyStorage() }
         switch account.destination {
         case .localFolder(let path):
             var isDirectory: ObjCBool = false
@@ -95,6 +90,22 @@ public struct SetContext: Sendable {
             }
             return try StorageRegistry.standard.open(repositoryPath)
         }
+    }
+
+    /// Where the set's local copy lives: its repository's folder under the local copy folder.
+    public var localCopyPath: String? { self.set.localCopy.map { $0.path.value + "/" + self.set.repository } }
+
+    /// The local copy's repository folder (made when missing); the local copy folder itself
+    /// must exist: a missing one is a removable disk that is not mounted, and writing there
+    /// would fill the disk below the mount point.
+    public func localCopyStorage() throws -> any StorageBackend {
+        guard let copy = set.localCopy, let path = localCopyPath else { throw Failure.destination("backup set '\(set.name)' has no local copy") }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: copy.path.value, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw Failure.destination(
+                "the local copy folder \(copy.path.value) (\(copy.path.location)) does not exist or is not a folder (is its disk mounted?)")
+        }
+        return try StorageRegistry.standard.open(path)
     }
 
     public var algorithm: AEAD.Algorithm? {

@@ -84,8 +84,8 @@ extension Notify.Outcome {
     /// How a job's report counts for `when:`.
     public init(_ report: JobReport) {
         switch report.status {
-        case "complete": self = report.drift.isEmpty && report.problems.isEmpty ? .success : .problems
-        case "no changes": self = .success
+        case "complete": self = report.drift.isEmpty && report.problems.isEmpty && report.localCopyFailure == nil ? .success : .problems
+        case "no changes": self = report.localCopyFailure == nil ? .success : .problems
         case "incomplete", "partial": self = .problems
         default: self = .failure
         }

@@ -135,7 +135,7 @@ extension Config {
             ("max-removed", .string(set.maxRemoved?.description ?? "off")),
         ]
         if let interval = set.offlineInterval { pairs.append(("offline-interval", .string(interval.description))) }
-        if let copy = set.localCopy { pairs.append(("local-copy", .string(copy.value))) }
+        if let copy = set.localCopy { pairs.append(("local-copy", .map([("path", .string(copy.path.value)), ("only", .boolean(copy.only))]))) }
         if let verify = set.verify {
             var fields: [(String, StructuredValue)] = [("schedule", .string(verify.schedule.value))]
             if let share = verify.readData { fields.append(("read-data", .string(share.description))) }

@@ -34,6 +34,7 @@ extension BackupPlan {
             let line = "- snapshot \(expiration.snapshot.prefix(8)) of \(expiration.time.shortUTC): \(expiration.reason)"
             lines.append(paint(line, "-", colour))
         }
+        if let localCopy { lines.append(paint("~ \(localCopy)", "~", colour)) }
         lines += warnings.map { "warning: \($0)" }
         if let refusal { lines.append("error: the run stops here: \(refusal)") }
         lines.append(summaryLine)

@@ -123,6 +123,9 @@ public struct BackupPlan: Codable, Sendable, Equatable {
     public var warnings: [String] = []
     /// Why the run would stop before saving anything (max-removed); nil when it would not.
     public var refusal: String?
+    /// What the run does to the set's local copy after the backup (a line for people); nil
+    /// without one.
+    public var localCopy: String?
 
     public typealias Expiration = PlannedExpiration
 
@@ -132,7 +135,7 @@ public struct BackupPlan: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case set, repository, createsRepository, previousSnapshot, unusedRepositories, actions, summary, expirations, setChanges
-        case warnings, refusal
+        case warnings, refusal, localCopy
     }
 
     public init(from decoder: Decoder) throws {
@@ -148,6 +151,7 @@ public struct BackupPlan: Codable, Sendable, Equatable {
         setChanges = try c.decodeIfPresent([String].self, forKey: .setChanges) ?? []
         warnings = try c.decodeIfPresent([String].self, forKey: .warnings) ?? []
         refusal = try c.decodeIfPresent(String.self, forKey: .refusal)
+        localCopy = try c.decodeIfPresent(String.self, forKey: .localCopy)
     }
 
     /// Notes a change of the set's sources or host against its latest snapshot, and warns when
