@@ -50,7 +50,7 @@ struct SourceOptions: ParsableArguments {
     /// (one repository per set), its folder for the set's repository.
     static func repositoryFolder(_ folder: String, repository: String) -> String {
         let marker = "/" + RepositoryDescriptor.fileName
-        if FileManager.default.fileExists(atPath: folder + marker) { return folder }
+        if FileManager.default.fileExists(atPath: folder + marker) || SeedFolder.isSeed(folder) { return folder }
         if FileManager.default.fileExists(atPath: folder + "/" + repository + marker) { return folder + "/" + repository }
         return folder
     }
@@ -65,6 +65,24 @@ struct SourceOptions: ParsableArguments {
             let config = try CommandSupport.loadConfig(options)
             if config.backupSets[set] != nil { return config }
             zone = config.timeZone
+        }
+        if SeedFolder.isSeed(folder) {
+            // A seed-load folder says its encryption in its manifest (checked once opened).
+            let place = folder + "/" + SeedManifest.fileName
+            let manifest: SeedManifest
+            do {
+                manifest = try SeedManifest.decode(FileManager.default.contents(atPath: place) ?? Data(), at: place)
+            } catch {
+                CommandSupport.fail("\(error)")
+            }
+            guard let algorithm = EncryptionProfile.Algorithm(rawValue: manifest.encryption) else {
+                CommandSupport.fail("the seed at \(folder) uses encryption '\(manifest.encryption)', which this cairn does not know")
+            }
+            if algorithm != .none, key == nil {
+                CommandSupport.fail(
+                    "the seed at \(folder) is encrypted (\(algorithm.rawValue)) and the config defines no set '\(set)': give its key with --key-file, --key-env or --key-command")
+            }
+            return Config.media(set: set, folder: folder, algorithm: algorithm, key: key, timeZone: zone)
         }
         let place = folder + "/" + RepositoryDescriptor.fileName
         guard let bytes = FileManager.default.contents(atPath: place) else {

@@ -235,7 +235,9 @@ extension BackupJob {
                 }
                 // The local copy follows the repository, whatever this run stored (a partial
                 // snapshot too), and catches up on what an earlier run could not copy.
-                if let copy = context.set.localCopy, !copy.only, let repository = job.repository, outcome.failure == nil || outcome.result != nil {
+                if let copy = context.set.localCopy, !copy.only, context.seed == nil, let repository = job.repository,
+                    outcome.failure == nil || outcome.result != nil
+                {
                     let (line, failure) = await Self.updateLocalCopy(context, repository: repository)
                     outcome.report.localCopy = line
                     outcome.report.localCopyFailure = failure

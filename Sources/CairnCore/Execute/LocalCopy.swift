@@ -5,8 +5,8 @@ import Foundation
 /// written (packs, index files, snapshots and key files are named by what they hold), so a file
 /// of the same name and size is the same file, and bringing the copy up to date copies what it
 /// lacks and removes what the repository no longer has. Files are copied in the order that
-/// keeps the copy whole at every moment: what later files refer to first (the descriptor, key
-/// files, packs, index files), snapshots last; removals go the other way. An interrupted copy
+/// keeps the copy whole at every moment: what later files refer to first (key files, packs,
+/// index files, then the descriptor), snapshots last; removals go the other way. An interrupted copy
 /// is a copy a step behind, which the next run completes.
 public enum LocalCopy {
     public struct Result: Sendable, Equatable {
@@ -16,11 +16,13 @@ public enum LocalCopy {
     }
 
     /// The order a file is copied in; nil for files that are not copied (locks, uploads).
+    /// The descriptor, which makes a folder a repository, comes after the keys, packs and
+    /// index it needs: a copy cut short before it is no repository yet, not one without keys.
     static func rank(_ key: String) -> Int? {
-        if key == RepositoryDescriptor.fileName { return 0 }
-        if key.hasPrefix("keys/") { return 1 }
-        if key.hasPrefix("data/") { return 2 }
-        if key.hasPrefix("index/") { return 3 }
+        if key.hasPrefix("keys/") { return 0 }
+        if key.hasPrefix("data/") { return 1 }
+        if key.hasPrefix("index/") { return 2 }
+        if key == RepositoryDescriptor.fileName { return 3 }
         if key.hasPrefix("snapshots/") { return 4 }
         return nil
     }
@@ -51,6 +53,16 @@ public enum LocalCopy {
     /// Brings `copy` up to date with `source`.
     public static func mirror(from source: any StorageBackend, to copy: any StorageBackend) async throws -> Result {
         let (missing, extra) = try await difference(from: source, to: copy)
+        var result = try await self.copy(missing, from: source, to: copy)
+        for key in extra {
+            try await copy.delete(key)
+            result.removed += 1
+        }
+        return result
+    }
+
+    /// Copies `items` (in the order given) from `source` to `copy`.
+    public static func copy(_ missing: [StorageItem], from source: any StorageBackend, to copy: any StorageBackend) async throws -> Result {
         var result = Result()
         let piece = 8 << 20
         for item in missing {
@@ -71,10 +83,6 @@ public enum LocalCopy {
             result.copied += 1
             result.bytes += UInt64(item.size)
             FaultInjection.reach("local-copy-file")
-        }
-        for key in extra {
-            try await copy.delete(key)
-            result.removed += 1
         }
         return result
     }

@@ -31,7 +31,7 @@ extension SetContext {
 
     /// The file in the destination folder that lists the repositories made there.
     var destinationMarker: String? {
-        if source != nil { return nil }
+        if source != nil || seed != nil { return nil }
         // A set backed up to its local copy alone keeps the list on that disk.
         if let copy = set.localCopy, copy.only { return copy.path.value + "/" + RepositoryMemory.destinationFileName }
         guard case .localFolder(let path) = account.destination else { return nil }
@@ -56,6 +56,8 @@ extension SetContext {
     /// Records the set's repository on this machine and at the destination, so that a later
     /// run notices when it has gone. A failure to record is not the backup's failure.
     public func remember(_ repository: Repository) {
+        // A seed folder is not where the set's repository lives.
+        guard seed == nil else { return }
         let id = repository.descriptor.id
         if let stateFile { RepositoryMemory.update(stateFile) { $0[repositoryPath] = id } }
         if let marker = destinationMarker { RepositoryMemory.update(marker) { $0[set.repository] = id } }

@@ -21,6 +21,9 @@ public struct SetContext: Sendable {
     public var source: String?
     /// A key given on the command line for `--from` (`--key-file`, ...), instead of the profile's.
     public var keyOverride: SecretReference?
+    /// `cairn seed-load`: the backup goes into this seed folder's volumes instead of the
+    /// destination (no retention, no local copy).
+    public var seed: SeedFolder?
 
     public enum Failure: Error, CustomStringConvertible, Equatable {
         case unknownSet(String, suggestion: String)
@@ -53,6 +56,7 @@ public struct SetContext: Sendable {
 
     /// The folder of the set's repository: the account's destination and the set's `repository:`.
     public var repositoryPath: String {
+        if let seed { return seed.folder }
         if let source { return source }
         if let copy = set.localCopy, copy.only { return copy.path.value + "/" + set.repository }
         switch account.destination {
@@ -64,6 +68,8 @@ public struct SetContext: Sendable {
     /// The storage of the set's repository; the destination folder itself must exist (a missing
     /// one is often an unmounted disk, and writing beside it would fill the wrong disk).
     public func storage() throws -> any StorageBackend {
+        if let seed { return seed }
+        if let source, SeedFolder.isSeed(source) { return try SeedFolder(folder: source, set: set.name, readOnly: true) }
         if let source {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: source, isDirectory: &isDirectory), isDirectory.boolValue else {
@@ -139,6 +145,7 @@ public struct SetContext: Sendable {
         guard try await Repository.exists(in: storage) else { return nil }
         let repository = try await Repository.open(storage: storage, passphrase: try passphrase(), run: run)
         DamageWarnings.tell(await repository.warnings)
+        if let folder = storage as? SeedFolder { try await folder.authenticate(repository, set: set.name) }
         if let expected = algorithm?.rawValue ?? Optional("none"), repository.descriptor.encryption != expected, let source {
             throw Failure.destination(
                 "the repository at \(source) uses encryption \(repository.descriptor.encryption), but backup set '\(set.name)' uses \(expected): it is not this set's repository (name another set, or leave the set out of the config and give the key with --key-file, --key-env or --key-command)")
@@ -182,7 +189,7 @@ public struct SetContext: Sendable {
 
     /// The set's retention, evaluated in the config's time zone; nil when it has none.
     public var retention: (name: String, evaluation: RetentionEvaluation)? {
-        guard let name = set.retention?.value, let policy = config.retention[name] else { return nil }
+        guard seed == nil, let name = set.retention?.value, let policy = config.retention[name] else { return nil }
         return (name, RetentionEvaluation(policy: policy.kind, timeZone: config.timeZone))
     }
 

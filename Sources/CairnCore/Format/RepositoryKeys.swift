@@ -11,6 +11,9 @@ public struct RepositoryKeys: Sendable {
     /// What a file's content hash starts with (`ContentHasher`): keyed, so it says nothing to
     /// someone without the key.
     public let contentHashPrefix: [UInt8]
+    /// The key that authenticates a seed-load folder's manifest; nil when the repository is
+    /// not encrypted (the manifest is then only checksummed).
+    public let seedManifestKey: [UInt8]?
 
     /// The keys of a repository whose descriptor names `encryption`, opened with `master`
     /// (nil exactly when it is `none`); `location` names the repository in errors.
@@ -23,11 +26,13 @@ public struct RepositoryKeys: Sendable {
             chunkerKey = master.identification
             signatureKey = Hashing.hmacSHA256(key: master.identification, Array("cairn-block-signature".utf8))
             contentHashPrefix = Hashing.hmacSHA256(key: master.identification, Array("cairn-content-hash".utf8))
+            seedManifestKey = Hashing.hmacSHA256(key: master.identification, Array("cairn-seed-manifest".utf8))
         } else {
             codec = ObjectCodec(aead: nil, identificationKey: nil)
             chunkerKey = Array("cairn-unencrypted-chunker".utf8)
             signatureKey = Array("cairn-unencrypted-signature".utf8)
             contentHashPrefix = []
+            seedManifestKey = nil
         }
     }
 }

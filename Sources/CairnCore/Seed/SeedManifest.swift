@@ -1,0 +1,104 @@
+import Foundation
+
+/// What a seed-load folder holds (`cairn-seed.json`): the set and repository, and for each
+/// seed-load run into the folder (a session) its volumes, with sizes and SHA-256, and where in
+/// the session's tar stream each repository file's data lies. Authenticated with a key derived
+/// from the repository's master key, so a manifest that was altered, or made with another key,
+/// is refused.
+public struct SeedManifest: Codable, Sendable, Equatable {
+    public static let fileName = "cairn-seed.json"
+    public static let formatName = "cairn-seed"
+    public static let currentVersion = 1
+
+    public struct Volume: Codable, Sendable, Equatable {
+        public var name: String
+        public var size: Int
+        public var sha256: String
+    }
+
+    public struct Member: Codable, Sendable, Equatable {
+        /// The repository file: `data/ab/…`, `index/…`, `snapshots/…`, `keys/…`, `cairn-repository`.
+        public var key: String
+        /// Where its data starts in the session's stream (the volumes one after another).
+        public var offset: Int
+        public var size: Int
+    }
+
+    public struct Session: Codable, Sendable, Equatable {
+        public var number: Int
+        public var created: String
+        public var snapshot: String?
+        public var volumeSize: Int
+        public var volumes: [Volume]
+        public var members: [Member]
+    }
+
+    public var format = SeedManifest.formatName
+    public var version = SeedManifest.currentVersion
+    public var set: String
+    public var repository: String
+    public var encryption: String
+    public var sessions: [Session]
+    /// HMAC-SHA-256 of the manifest without this field (SHA-256 when not encrypted), hex.
+    public var mac: String?
+
+    public init(set: String, repository: String, encryption: String) {
+        self.set = set
+        self.repository = repository
+        self.encryption = encryption
+        sessions = []
+    }
+
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }()
+
+    /// The authentication code of everything but `mac`.
+    public func code(key: [UInt8]?) throws -> String {
+        var unsigned = self
+        unsigned.mac = nil
+        let bytes = Array(try Self.encoder.encode(unsigned))
+        let code = key.map { Hashing.hmacSHA256(key: $0, bytes) } ?? Hashing.sha256(bytes)
+        return code.map { String(format: "%02x", $0) }.joined()
+    }
+
+    public func signed(key: [UInt8]?) throws -> Data {
+        var copy = self
+        copy.mac = try code(key: key)
+        return try Self.encoder.encode(copy)
+    }
+
+    public struct Invalid: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Reads a manifest's text; checks its form and version, not yet its code (that needs the key).
+    public static func decode(_ data: Data, at place: String) throws -> SeedManifest {
+        struct Probe: Decodable {
+            var format: String?
+            var version: Int?
+        }
+        guard let probe = try? JSONDecoder().decode(Probe.self, from: data) else {
+            throw Invalid(description: "the seed manifest \(place) is not valid JSON (damaged?)")
+        }
+        guard probe.format == formatName else { throw Invalid(description: "\(place) is not a cairn seed manifest") }
+        if let version = probe.version, version > currentVersion {
+            throw Invalid(description: "the seed at \(place) has format version \(version); this cairn reads version \(currentVersion): use a newer cairn")
+        }
+        do {
+            return try JSONDecoder().decode(SeedManifest.self, from: data)
+        } catch let error as DecodingError {
+            throw Invalid(description: "the seed manifest \(place) cannot be read: \(error.inWords)")
+        }
+    }
+
+    /// Fails unless the code matches under `key`.
+    public func authenticate(key: [UInt8]?, at place: String) throws {
+        guard let mac, try code(key: key) == mac else {
+            throw Invalid(
+                description: "the seed manifest \(place) does not match its authentication code: it was altered, damaged, or made with another key")
+        }
+    }
+}
