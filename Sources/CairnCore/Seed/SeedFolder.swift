@@ -153,7 +153,7 @@ public actor SeedFolder: StorageBackend {
         let writer = try writable()
         let offset = try writer.add(key: key, size: data.count) { write in try data.withUnsafeBytes { try write($0) } }
         record(key, offset: offset, size: data.count)
-        if data.count < 1 << 20 { small[key] = data }
+        if data.count < 1 << 20, !key.hasPrefix("data/") { small[key] = data }
     }
 
     private func record(_ key: String, offset: Int, size: Int) {
