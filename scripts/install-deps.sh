@@ -2,11 +2,12 @@
 # Installs what building and testing cairn needs and is missing: the C libraries'
 # development packages (Debian), tzdata, cron and faketime (the schedule tests run crontab and
 # a sped-up cron daemon), msmtp-mta (the notification tests send mail through its sendmail),
-# libarchive-tools and unzip (bsdtar and unzip check exported archives), and
-# the Python tools the tests use (aiosmtpd is the SMTP sink the mail goes to).
+# libarchive-tools and unzip (bsdtar and unzip check exported archives),
+# libcurl4-openssl-dev (webhooks go through FoundationNetworking, which a static build links
+# against libcurl), and the Python tools the tests use (aiosmtpd is the SMTP sink mail goes to).
 set -euo pipefail
 
-packages=(pkg-config libssl-dev zlib1g-dev libzstd-dev libarchive-dev libyaml-dev tzdata cron faketime msmtp-mta libarchive-tools unzip)
+packages=(pkg-config libssl-dev zlib1g-dev libzstd-dev libarchive-dev libyaml-dev tzdata cron faketime msmtp-mta libarchive-tools unzip libcurl4-openssl-dev)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
