@@ -104,16 +104,19 @@ extension Cairn {
                 throw ExportFailure(description: "the folder \(folder) does not exist")
             }
             let temporary = "\(folder)/.\((path as NSString).lastPathComponent).\(UInt32.random(in: 0...UInt32.max)).partial"
-            let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+            // Plain text of what may have been encrypted: the owner's alone.
+            let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
             guard descriptor >= 0 else { throw ExportFailure(description: "cannot create \(temporary): \(String(cString: strerror(errno)))") }
+            var open = true
             do {
                 let value = try await body(descriptor)
                 guard fsync(descriptor) == 0 else { throw ExportFailure(description: "cannot write \(temporary): \(String(cString: strerror(errno)))") }
                 close(descriptor)
+                open = false
                 guard rename(temporary, path) == 0 else { throw ExportFailure(description: "cannot rename the archive to \(path): \(String(cString: strerror(errno)))") }
                 return value
             } catch {
-                close(descriptor)
+                if open { close(descriptor) }
                 unlink(temporary)
                 throw error
             }

@@ -47,6 +47,9 @@ extension Cairn {
         @Flag(name: .shortAndLong, help: "Print no plan: only problems and the final lines.")
         var quiet = false
 
+        @Flag(help: "Start a new repository in the seed although the set has one that cannot be reached now (it can then be imported only into an empty destination).")
+        var newRepository = false
+
         func validate() throws { _ = try size() }
 
         func size() throws -> Int {
@@ -82,14 +85,34 @@ extension Cairn {
             if let manifest = await seed.manifest, manifest.set != set {
                 CommandSupport.fail("\(folder) holds a seed of backup set '\(manifest.set)', not '\(set)': use another folder")
             }
-            // The seed continues the set's repository when it exists and can be reached.
-            if await seed.manifest == nil, !dryRun, let existing = try? await context.openRepository() {
+            // The seed continues the set's repository when it exists and can be reached, and
+            // starts a new one when the set has none; a repository that cannot be reached now
+            // is not taken for none.
+            if await seed.manifest == nil {
+                var existing: Repository?
                 do {
-                    for key in [RepositoryDescriptor.fileName] + (try await existing.storage.list(prefix: "keys/", after: nil, limit: 10_000)).map(\.key) {
-                        try await seed.put(key, try await existing.storage.get(key))
+                    existing = try await context.openRepository()
+                } catch SetContext.Failure.destination(let why) {
+                    if let known = context.knownRepository(), !newRepository {
+                        CommandSupport.fail(
+                            "backup set '\(set)' has a repository (\(known)) that cannot be reached now (\(why)); a seed continues it only when it can be read. Run where the destination is reachable, or start a new repository with --new-repository (it can then be imported only into an empty destination)")
                     }
                 } catch {
-                    CommandSupport.fail("the seed could not take the repository's keys: \(error)")
+                    CommandSupport.fail("backup set '\(set)': its repository cannot be opened: \(error)")
+                }
+                if let existing {
+                    print("the seed continues the repository \(existing.descriptor.id.prefix(8)) at \(context.repositoryPath)")
+                    if !dryRun {
+                        do {
+                            for key in [RepositoryDescriptor.fileName] + (try await existing.storage.list(prefix: "keys/", after: nil, limit: 10_000)).map(\.key) {
+                                try await seed.put(key, try await existing.storage.get(key))
+                            }
+                        } catch {
+                            CommandSupport.fail("the seed could not take the repository's keys: \(error)")
+                        }
+                    }
+                } else {
+                    print("the seed starts a new repository for backup set '\(set)'")
                 }
             }
             context.seed = seed
@@ -144,9 +167,12 @@ extension Cairn {
             let manifest = await seed.manifest
             let session = manifest?.sessions.last
             let bytes = session?.volumes.reduce(0) { $0 + $1.size } ?? 0
-            print(
-                "seed-load: \(session?.volumes.count ?? 0) volume\(session?.volumes.count == 1 ? "" : "s") (\(ByteCountText.format(UInt64(bytes)))) in \(folder); carry the disk to the destination and run 'cairn seed-import \(folder)' there"
-            )
+            let written = "\(session?.volumes.count ?? 0) volume\(session?.volumes.count == 1 ? "" : "s") (\(ByteCountText.format(UInt64(bytes)))) in \(folder)"
+            if outcome.report.status == "partial" {
+                print("seed-load: \(written), a partial snapshot: run seed-load again to complete the seed (it adds only what is missing)")
+            } else {
+                print("seed-load: \(written); carry the disk to the destination and run 'cairn seed-import \(folder)' there")
+            }
             if let failure = outcome.failure { Terminal.standardError("cairn: warning: \(failure)") }
             try CommandSupport.finish(outcome.jobOutcome.status == .failed ? JobOutcome(.failed) : outcome.jobOutcome)
         }
@@ -193,10 +219,12 @@ extension Cairn {
             let outcome = await CommandSupport.job(config, set: manifest.set, command: "seed-import") { runner in
                 do {
                     let seed = try SeedFolder(folder: path, set: manifest.set, readOnly: true)
-                    print("checking \(manifest.sessions.reduce(0) { $0 + $1.volumes.count }) volumes of the seed at \(path)")
-                    try await seed.checkVolumes()
+                    // The manifest first (a seed made with another key is told at once), then
+                    // every volume's SHA-256, then every object.
                     let seeded = try await Repository.open(storage: seed, passphrase: try runner.context.passphrase(), run: run)
                     try await seed.authenticate(seeded, set: manifest.set)
+                    print("checking \(manifest.sessions.reduce(0) { $0 + $1.volumes.count }) volumes of the seed at \(path)")
+                    try await seed.checkVolumes()
                     let report = try await Verifier(repository: seeded).run(readData: 1)
                     guard report.damages.isEmpty else {
                         for damage in report.damages { print("damaged: \(damage.message)") }
@@ -209,20 +237,27 @@ extension Cairn {
                         throw SeedFailure(
                             "the destination's repository \(existing.descriptor.id.prefix(8)) is not the seed's (\(seeded.descriptor.id.prefix(8))): the seed was made for another repository of set '\(manifest.set)'")
                     }
-                    let (missing, _) = try await LocalCopy.difference(from: seed, to: destination)
-                    let bytes = UInt64(missing.reduce(0) { $0 + $1.size })
                     if dryRun {
+                        let (missing, _) = try await LocalCopy.difference(from: seed, to: destination)
+                        let bytes = UInt64(missing.reduce(0) { $0 + $1.size })
                         print("would load \(missing.count) file\(missing.count == 1 ? "" : "s") (\(ByteCountText.format(bytes))) into \(runner.context.repositoryPath)")
                         return .success
                     }
-                    let result: LocalCopy.Result
-                    if let existing {
-                        result = try await existing.withLease(.exclusive, command: "cairn seed-import \(manifest.set)") {
-                            try await LocalCopy.copy(missing, from: seed, to: destination)
-                        }
-                    } else {
-                        result = try await LocalCopy.copy(missing, from: seed, to: destination)
+                    // An empty destination gets the key files and the descriptor first: the
+                    // repository then exists, and the rest is copied under its exclusive lease
+                    // (a backup started meanwhile waits; it never makes a repository of its own).
+                    var head = LocalCopy.Result()
+                    if existing == nil {
+                        let keys = try await seed.list(prefix: "keys/", after: nil, limit: 100_000)
+                        head = try await LocalCopy.copy(keys + [StorageItem(key: RepositoryDescriptor.fileName, size: 0)], from: seed, to: destination)
                     }
+                    guard let target = try await runner.context.openRepository() else { throw SeedFailure("the repository could not be made at \(runner.context.repositoryPath)") }
+                    var result = try await target.withLease(.exclusive, command: "cairn seed-import \(manifest.set)") {
+                        let (missing, _) = try await LocalCopy.difference(from: seed, to: destination)
+                        return try await LocalCopy.copy(missing, from: seed, to: destination)
+                    }
+                    result.copied += head.copied
+                    result.bytes += head.bytes
                     if let loaded = try await runner.context.openRepository() { runner.context.remember(loaded) }
                     print(
                         "loaded \(result.copied) file\(result.copied == 1 ? "" : "s") (\(ByteCountText.format(result.bytes))) into \(runner.context.repositoryPath); 'cairn backup \(manifest.set)' now uploads only what changed since the seed"

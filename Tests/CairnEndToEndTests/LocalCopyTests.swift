@@ -84,6 +84,18 @@ struct LocalCopyTests {
         #expect(try snapshotIDs(workspace, ["--from", workspace.directory.subpath("usb")]) == snapshotIDs(workspace))
     }
 
+    @Test func aCopyFolderHoldingAnotherRepositoryIsLeftAlone() throws {
+        let workspace = try workspace()
+        #expect(try workspace.run(["backup", "files", "-q"]).status == 0)
+        // The destination is lost and a new repository started: the copy holds the only
+        // history, and must not be mirrored away.
+        try FileManager.default.removeItem(atPath: workspace.destination + "/files")
+        let fresh = try workspace.run(["backup", "files", "-q", "--new-repository"])
+        #expect(fresh.status == 0, "\(fresh.all)")
+        #expect(fresh.standardError.contains("holds another repository") && fresh.standardError.contains("it is left as it is"), "\(fresh.all)")
+        #expect(try snapshotIDs(workspace, ["--from", workspace.directory.subpath("usb")]).count == 1, "the old history is still there")
+    }
+
     @Test func onlyBacksUpToTheCopyAlone() throws {
         let workspace = try workspace("{path: ./usb, only: true}")
         let backup = try workspace.run(["backup", "files", "-q"])

@@ -140,8 +140,12 @@ struct SeedTests {
         try expectRefused(flipped, "files-s01.tar.001 does not match its SHA-256")
         // A manifest altered, one of a newer format, one made with another key.
         let altered = try copy("altered")
-        try manifest.replacingOccurrences(of: "\"number\" : 1", with: "\"number\" : 7").write(toFile: altered + "/cairn-seed.json", atomically: true, encoding: .utf8)
+        try manifest.replacingOccurrences(of: "\"created\" : \"", with: "\"created\" : \"1").write(toFile: altered + "/cairn-seed.json", atomically: true, encoding: .utf8)
         try expectRefused(altered, "does not match its authentication code")
+        // A hostile manifest never sends a read outside the folder.
+        let hostile = try copy("hostile")
+        try manifest.replacingOccurrences(of: "\"name\" : \"files-s01.tar.000\"", with: "\"name\" : \"../../../etc/passwd\"").write(toFile: hostile + "/cairn-seed.json", atomically: true, encoding: .utf8)
+        try expectRefused(hostile, "is damaged: a volume is named '../../../etc/passwd'")
         let newer = try copy("newer")
         try manifest.replacingOccurrences(of: "\"version\" : 1", with: "\"version\" : 9").write(toFile: newer + "/cairn-seed.json", atomically: true, encoding: .utf8)
         try expectRefused(newer, "has format version 9; this cairn reads version 1")
@@ -149,6 +153,20 @@ struct SeedTests {
         // Restore from a damaged seed says so too.
         let restore = try workspace.run(["restore", "files", "--from", truncated, "--to", workspace.directory.subpath("r")])
         #expect(restore.status == 1, "\(restore.all)")
+    }
+
+    @Test func twoSeedLoadsIntoOneFolderNeverMix() throws {
+        var workspace = try workspace(megabytes: 1)
+        let seed = workspace.directory.subpath("seed")
+        workspace.environment["CAIRN_FAULT_INJECTION"] = "file-stored:1:STOP"
+        let first = try workspace.cairn.start(["seed-load", "files", "--to", seed, "-q"], in: workspace.directory.path, environment: workspace.environment)
+        #expect(first.waitUntilStopped())
+        workspace.environment["CAIRN_FAULT_INJECTION"] = nil
+        let second = try workspace.run(["seed-load", "files", "--to", seed, "-q"])
+        #expect(second.status == 1 && second.standardError.contains("another seed-load is writing into"), "\(second.all)")
+        first.resume()
+        #expect(try first.wait().status == 0)
+        #expect(try workspace.run(["seed-import", seed]).status == 0)
     }
 
     @Test func aSeedOfAnotherRepositoryIsRefused() throws {

@@ -69,8 +69,14 @@ public struct Exporter {
         try check(archive_write_open_fd(archive, descriptor), "opening the output")
         var state = State()
         let reads = JoinedReads(repository: repository)
-        try await walk(root, at: .root, archive: archive, reads: reads, state: &state, check: check)
-        try check(archive_write_close(archive), "finishing the archive")
+        do {
+            try await walk(root, at: .root, archive: archive, reads: reads, state: &state, check: check)
+            try check(archive_write_close(archive), "finishing the archive")
+        } catch {
+            // No end-of-archive: a reader of a cut stream must see it is cut.
+            archive_write_fail(archive)
+            throw error
+        }
         return state.summary
     }
 

@@ -13,6 +13,8 @@ public enum LocalCopy {
         public var copied = 0
         public var bytes: UInt64 = 0
         public var removed = 0
+
+        public init() {}
     }
 
     /// The order a file is copied in; nil for files that are not copied (locks, uploads).
@@ -50,8 +52,25 @@ public enum LocalCopy {
         return (missing, extra)
     }
 
-    /// Brings `copy` up to date with `source`.
+    public struct Mismatch: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Fails when `copy` holds a repository other than `source`'s (another set's of the same
+    /// name, or the set's repository from before a --new-repository): mirroring would delete it.
+    public static func requireSameRepository(_ source: any StorageBackend, _ copy: any StorageBackend) async throws {
+        guard try await copy.stat(RepositoryDescriptor.fileName) != nil else { return }
+        let mine = try await source.get(RepositoryDescriptor.fileName)
+        let theirs = try await copy.get(RepositoryDescriptor.fileName)
+        guard mine != theirs else { return }
+        let id = (try? RepositoryDescriptor.decode(theirs, at: copy.location).id.prefix(8)).map(String.init) ?? "unreadable"
+        throw Mismatch(
+            description: "\(copy.location) holds another repository (\(id)), not this one: it is left as it is; move it away (it may be the only copy of older backups) or name another local-copy folder")
+    }
+
+    /// Brings `copy` up to date with `source`; refuses a copy of another repository.
     public static func mirror(from source: any StorageBackend, to copy: any StorageBackend) async throws -> Result {
+        try await requireSameRepository(source, copy)
         let (missing, extra) = try await difference(from: source, to: copy)
         var result = try await self.copy(missing, from: source, to: copy)
         for key in extra {

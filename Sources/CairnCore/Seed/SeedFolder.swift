@@ -24,6 +24,12 @@ public actor SeedFolder: StorageBackend {
     private var writer: VolumeWriter?
     private var newMembers: [SeedManifest.Member] = []
     private var spoolNumber = 0
+    /// Held while writing: one seed-load at a time in a folder.
+    private var lockDescriptor: Int32 = -1
+
+    deinit {
+        if lockDescriptor >= 0 { close(lockDescriptor) }
+    }
 
     /// Opens DIR: reads its manifest if there is one (its code is checked once the key is
     /// known, by `authenticate`).
@@ -33,6 +39,17 @@ public actor SeedFolder: StorageBackend {
         self.volumeSize = volumeSize
         self.readOnly = readOnly
         let place = folder + "/" + SeedManifest.fileName
+        if !readOnly {
+            let lockPath = folder + "/.cairn-seed.lock"
+            lockDescriptor = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+            guard lockDescriptor >= 0 else { throw LocalFolderStorage.failure(lockPath) }
+            guard flock(lockDescriptor, LOCK_EX | LOCK_NB) == 0 else {
+                throw SeedFailure("another seed-load is writing into \(folder): wait for it to end")
+            }
+        }
+        if let attributes = try? FileManager.default.attributesOfItem(atPath: place), (attributes[.size] as? NSNumber)?.intValue ?? 0 > 256 << 20 {
+            throw SeedFailure("the seed manifest \(place) is larger than any seed's (damaged?)")
+        }
         if let data = FileManager.default.contents(atPath: place) {
             let manifest = try SeedManifest.decode(data, at: place)
             self.manifest = manifest
@@ -54,6 +71,27 @@ public actor SeedFolder: StorageBackend {
                 for member in session.members { members[member.key] = (session.number, member.offset, member.size) }
             }
         }
+        if !readOnly {
+            // What an interrupted run left: the unfinished session's volumes and spooled uploads.
+            let next = (manifest?.sessions.map(\.number).max() ?? 0) + 1
+            let unfinished = "\(set)-s\(String(format: "%02d", next)).tar."
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+            where name.hasPrefix(unfinished) || name.hasPrefix(".cairn-spool-") {
+                unlink(folder + "/" + name)
+            }
+        }
+    }
+
+    /// Opens a volume for reading: a regular file, not followed through a link.
+    static func openVolume(_ path: String) throws -> Int32 {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
+        guard descriptor >= 0 else { throw errno == ENOENT ? SeedFailure("the volume \(path) is missing") : LocalFolderStorage.failure(path) }
+        var info = Glibc.stat()
+        guard fstat(descriptor, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+            close(descriptor)
+            throw SeedFailure("the volume \(path) is not a regular file")
+        }
+        return descriptor
     }
 
     /// Whether DIR holds a seed.
@@ -78,10 +116,7 @@ public actor SeedFolder: StorageBackend {
             let from = max(range.lowerBound, start), to = min(range.upperBound, end)
             if from < to {
                 let path = folder + "/" + volume.name
-                let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-                guard descriptor >= 0 else {
-                    throw errno == ENOENT ? SeedFailure("the volume \(path) is missing") : LocalFolderStorage.failure(path)
-                }
+                let descriptor = try Self.openVolume(path)
                 defer { close(descriptor) }
                 var buffer = [UInt8](repeating: 0, count: to - from)
                 var done = 0
@@ -134,11 +169,6 @@ public actor SeedFolder: StorageBackend {
         guard !readOnly else { throw StorageError.readOnly(folder) }
         if let writer { return writer }
         let base = "\(setName)-s\(String(format: "%02d", currentSession))"
-        // A session that ended before its manifest (a full disk, a kill) left volumes no
-        // manifest names: they are written again.
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] where name.hasPrefix(base + ".tar.") {
-            unlink(folder + "/" + name)
-        }
         let made = try VolumeWriter(folder: folder, baseName: base, volumeSize: volumeSize)
         writer = made
         return made
@@ -238,11 +268,11 @@ public actor SeedFolder: StorageBackend {
         for session in manifest?.sessions ?? [] {
             for volume in session.volumes {
                 let path = folder + "/" + volume.name
-                guard let handle = FileHandle(forReadingAtPath: path) else { throw SeedFailure("the volume \(path) is missing") }
+                let handle = FileHandle(fileDescriptor: try Self.openVolume(path), closeOnDealloc: true)
                 defer { try? handle.close() }
                 let hasher = SHA256Stream()
                 var size = 0
-                while let data = try handle.read(upToCount: 4 << 20), !data.isEmpty {
+                while size <= volume.size, let data = try handle.read(upToCount: 4 << 20), !data.isEmpty {
                     hasher.update(data)
                     size += data.count
                 }
@@ -257,41 +287,65 @@ public actor SeedFolder: StorageBackend {
     }
 }
 
-/// An upload into a seed folder: spooled to a file beside the volumes, appended when committed.
+/// An upload into a seed folder, appended as a member when committed (a tar header needs the
+/// size first). Held in memory up to 32 MiB (a pack is 8 MiB), spilled to a file beside the
+/// volumes beyond that, so a large upload is never held whole.
 final class SpoolUpload: StorageUpload, @unchecked Sendable {
+    static let inMemory = 32 << 20
     let key: String
     let path: String
     let seed: SeedFolder
-    var descriptor: Int32
+    var buffer: [UInt8] = []
+    var descriptor: Int32 = -1
     var size = 0
 
     init(key: String, path: String, seed: SeedFolder) throws {
         self.key = key
         self.path = path
         self.seed = seed
-        descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else { throw LocalFolderStorage.failure(path) }
     }
 
     deinit {
-        if descriptor >= 0 { close(descriptor) }
-        unlink(path)
+        if descriptor >= 0 {
+            close(descriptor)
+            unlink(path)
+        }
     }
 
-    func write(_ bytes: [UInt8]) async throws {
+    private func append(_ bytes: UnsafeRawBufferPointer) throws {
         var done = 0
         while done < bytes.count {
-            let count = bytes.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress! + done, $0.count - done) }
+            let count = Glibc.write(descriptor, bytes.baseAddress! + done, bytes.count - done)
             if count < 0 && errno == EINTR { continue }
             guard count > 0 else { throw LocalFolderStorage.failure(path) }
             done += count
         }
+    }
+
+    func write(_ bytes: [UInt8]) async throws {
         size += bytes.count
+        if descriptor < 0 && buffer.count + bytes.count <= Self.inMemory {
+            buffer += bytes
+            return
+        }
+        if descriptor < 0 {
+            descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+            guard descriptor >= 0 else { throw LocalFolderStorage.failure(path) }
+            try buffer.withUnsafeBytes { try append($0) }
+            buffer = []
+        }
+        try bytes.withUnsafeBytes { try append($0) }
     }
 
     func commit() async throws {
+        if descriptor < 0 {
+            try await seed.put(key, buffer)
+            buffer = []
+            return
+        }
         close(descriptor)
         descriptor = -1
+        defer { unlink(path) }
         try await seed.commitSpool(key: key, path: path, size: size)
     }
 }

@@ -87,11 +87,41 @@ public struct SeedManifest: Codable, Sendable, Equatable {
         if let version = probe.version, version > currentVersion {
             throw Invalid(description: "the seed at \(place) has format version \(version); this cairn reads version \(currentVersion): use a newer cairn")
         }
+        let manifest: SeedManifest
         do {
-            return try JSONDecoder().decode(SeedManifest.self, from: data)
+            manifest = try JSONDecoder().decode(SeedManifest.self, from: data)
         } catch let error as DecodingError {
             throw Invalid(description: "the seed manifest \(place) cannot be read: \(error.inWords)")
         }
+        if let problem = manifest.problem { throw Invalid(description: "the seed manifest \(place) is damaged: \(problem)") }
+        return manifest
+    }
+
+    /// What is wrong with the manifest's structure, before anything it names is opened (it is
+    /// authenticated only once the repository's key is known): volume names of the folder's
+    /// own form, sizes and offsets inside their session's stream, repository keys, no key twice.
+    var problem: String? {
+        var keys: Set<String> = []
+        for session in sessions {
+            guard session.number > 0, session.number < 100_000, session.volumeSize > 0 else { return "session \(session.number) is not valid" }
+            var stream = 0
+            for (index, volume) in session.volumes.enumerated() {
+                let expected = "\(set)-s\(String(format: "%02d", session.number)).tar.\(String(format: "%03d", index))"
+                guard volume.name == expected, !set.contains("/"), !set.hasPrefix(".") else { return "a volume is named '\(volume.name.prefix(80))', not \(expected)" }
+                guard volume.size >= 0, volume.size <= session.volumeSize else { return "the volume \(volume.name) has a size out of range" }
+                stream += volume.size
+            }
+            for member in session.members {
+                guard (try? StorageKey.check(member.key)) != nil, member.key.split(separator: "/").allSatisfy({ $0 != ".." && $0 != "." }) else {
+                    return "it names the file '\(member.key.prefix(80))', which is no repository file"
+                }
+                guard member.offset >= 0, member.size >= 0, member.offset <= stream, member.size <= stream - member.offset else {
+                    return "the file \(member.key) lies outside its session's volumes"
+                }
+                guard keys.insert(member.key).inserted else { return "the file \(member.key) is named twice" }
+            }
+        }
+        return nil
     }
 
     /// Fails unless the code matches under `key`.

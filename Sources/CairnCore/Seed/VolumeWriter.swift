@@ -36,7 +36,11 @@ final class VolumeWriter {
     }
 
     deinit {
-        if let archive { archive_write_free(archive) }
+        if let archive {
+            // Never finished: no end-of-archive is written.
+            archive_write_fail(archive)
+            archive_write_free(archive)
+        }
         if descriptor >= 0 { close(descriptor) }
     }
 
@@ -79,7 +83,7 @@ final class VolumeWriter {
     private func nextVolume() throws {
         if descriptor >= 0 { try closeVolume() }
         let path = volumePath(volumes.count)
-        descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else { throw LocalFolderStorage.failure(path) }
         volumes.append(SeedManifest.Volume(name: Self.volumeName(baseName, volumes.count), size: 0, sha256: ""))
         written = 0
