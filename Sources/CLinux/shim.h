@@ -2,3 +2,11 @@
 #include <sys/types.h>
 #include <sys/stat.h>
 #include <fcntl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/// Starts writeback of a file's range without waiting for it (sync_file_range with
+/// SYNC_FILE_RANGE_WRITE, through syscall(2): the glibc wrapper needs _GNU_SOURCE).
+static inline int cairn_start_writeback(int descriptor, long long offset, long long count) {
+    return (int)syscall(SYS_sync_file_range, descriptor, offset, count, 2);
+}

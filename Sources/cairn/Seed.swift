@@ -118,29 +118,42 @@ extension Cairn {
             context.seed = seed
             context.newRepository = true
             // What goes in, and whether it fits.
-            let plan: BackupPlan
-            do {
-                plan = try await BackupJob.plan(context).plan
-            } catch {
-                CommandSupport.fail("backup set '\(set)': \(error)")
-            }
-            if !quiet || dryRun { plan.lines().forEach { print($0) } }
             let volumeSize = try size()
-            let estimate = plan.summary.uploadEstimate + UInt64(plan.summary.newFiles + plan.summary.changedFiles + 64) * 1536 + (1 << 20)
-            let volumes = max(1, Int((estimate + UInt64(volumeSize) - 1) / UInt64(volumeSize)))
-            print("seed-load into \(folder): about \(ByteCountText.format(estimate)) in \(volumes) volume\(volumes == 1 ? "" : "s") of at most \(ByteCountText.format(UInt64(volumeSize)))")
-            var space = statvfs()
-            if statvfs(FileManager.default.fileExists(atPath: folder) ? folder : parent, &space) == 0 {
-                let free = UInt64(space.f_bavail) * UInt64(space.f_frsize)
-                if free < estimate {
-                    CommandSupport.fail("\(folder) has \(ByteCountText.format(free)) free, and the seed needs about \(ByteCountText.format(estimate)): use a larger disk or free some space")
+            let spaceFolder = FileManager.default.fileExists(atPath: folder) ? folder : parent
+            // What goes in, whether it fits: said of the plan the run carries out (asked with
+            // it before anything is stored), or of a plan alone with --dry-run.
+            @Sendable func check(_ plan: BackupPlan) -> Bool {
+                let estimate = plan.summary.uploadEstimate + UInt64(plan.summary.newFiles + plan.summary.changedFiles + 64) * 1536 + (1 << 20)
+                let volumes = max(1, Int((estimate + UInt64(volumeSize) - 1) / UInt64(volumeSize)))
+                print("seed-load into \(folder): about \(ByteCountText.format(estimate)) in \(volumes) volume\(volumes == 1 ? "" : "s") of at most \(ByteCountText.format(UInt64(volumeSize)))")
+                var space = statvfs()
+                if statvfs(spaceFolder, &space) == 0 {
+                    let free = UInt64(space.f_bavail) * UInt64(space.f_frsize)
+                    if free < estimate {
+                        Terminal.standardError(
+                            "cairn: error: \(folder) has \(ByteCountText.format(free)) free, and the seed needs about \(ByteCountText.format(estimate)): use a larger disk or free some space")
+                        return false
+                    }
                 }
+                return true
             }
-            if dryRun { return }
+            if dryRun {
+                do {
+                    let plan = try await BackupJob.plan(context).plan
+                    plan.lines().forEach { print($0) }
+                    if !check(plan) { throw ExitCode(ExitStatus.error) }
+                } catch let exit as ExitCode {
+                    throw exit
+                } catch {
+                    CommandSupport.fail("backup set '\(set)': \(error)")
+                }
+                return
+            }
 
             var options = BackupJob.RunOptions(command: "seed-load")
-            options.showPlan = false
+            options.showPlan = !quiet
             options.colour = false
+            options.confirm = { plan in plan.map(check) ?? true }
             if !quiet, isatty(2) == 1 {
                 options.progress = { plan in
                     ProgressDisplay(
@@ -153,6 +166,7 @@ extension Cairn {
             let outcome = await BackupJob.run(context, options: options) { print($0) }
             CommandSupport.printProblems(outcome.problems)
             outcome.report.summaryLines().forEach { print($0) }
+            if outcome.cancelled { throw ExitCode(ExitStatus.error) }
             if let failure = outcome.failure, outcome.result == nil {
                 CommandSupport.fail("seed-load of backup set '\(set)': \(failure); run it again to write the seed afresh")
             }

@@ -190,6 +190,14 @@ struct SeedTests {
             #expect(made.status == 0, "\(made.output)")
             return mount
         }
+        // Far too small: refused up front, nothing written.
+        let tiny = images.subpath("tiny")
+        try FileManager.default.createDirectory(atPath: tiny, withIntermediateDirectories: true)
+        #expect(try shell("mount -t tmpfs -o size=1m tmpfs '\(tiny)'").status == 0)
+        defer { _ = try? shell("umount '\(tiny)'") }
+        let refused = try workspace.run(["seed-load", "files", "--to", tiny + "/seed", "-q"])
+        #expect(refused.status == 1 && refused.standardError.contains("free, and the seed needs about"), "\(refused.all)")
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: tiny + "/seed")) ?? []).filter { $0.contains(".tar.") }.isEmpty)
         let small = try mountImage("small", megabytes: 24)
         defer { _ = try? shell("umount '\(small)'") }
         // The space check passes; then the disk fills up while the volumes are written.

@@ -1,4 +1,5 @@
 internal import CArchive
+internal import CLinux
 import Foundation
 
 /// One seed-load session's pax tar stream, written through libarchive and cut into volume
@@ -44,6 +45,8 @@ final class VolumeWriter {
         if descriptor >= 0 { close(descriptor) }
     }
 
+    static let flushStep = 32 << 20
+
     static func volumeName(_ base: String, _ number: Int) -> String { "\(base).tar.\(String(format: "%03d", number))" }
 
     private func check(_ status: Int32, _ what: String) throws {
@@ -67,6 +70,10 @@ final class VolumeWriter {
                 }
                 hasher.update(UnsafeRawBufferPointer(start: buffer + done, count: result))
                 done += result
+                // The disk writes as the volume grows, not all at its end's fsync.
+                if (written + result) / Self.flushStep != written / Self.flushStep {
+                    _ = cairn_start_writeback(descriptor, Int64(written + result - Self.flushStep), Int64(Self.flushStep))
+                }
                 written += result
                 offset += result
                 volumes[volumes.count - 1].size = written
