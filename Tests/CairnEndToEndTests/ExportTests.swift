@@ -23,6 +23,7 @@ struct ExportTests {
         let workspace = try Workspace()
         var generator = TreeGenerator(root: workspace.source, seed: 7)
         _ = try generator.generate(files: 40, depth: 4)
+        try Data("grüezi".utf8).write(to: URL(fileURLWithPath: workspace.source + "/Zürich ünïcode.txt"))
         let backup = try workspace.run(["backup", "-q"])
         #expect(backup.status == 0, "\(backup.all)")
         return workspace

@@ -254,7 +254,11 @@ public actor SeedFolder: StorageBackend {
     public func authenticate(_ repository: Repository, set: String) throws {
         guard let manifest else { return }
         let place = folder + "/" + SeedManifest.fileName
-        try manifest.authenticate(key: repository.keys.seedManifestKey, at: place)
+        guard let bytes = FileManager.default.contents(atPath: place) else { throw SeedFailure("the seed manifest \(place) is gone") }
+        try SeedManifest.authenticate(Array(bytes), key: repository.keys.seedManifestKey, at: place)
+        guard (try? SeedManifest.decode(bytes, at: place)) == manifest else {
+            throw SeedFailure("the seed manifest \(place) changed while it was read")
+        }
         guard manifest.set == set else {
             throw SeedFailure("the seed at \(folder) holds backup set '\(manifest.set)', not '\(set)'")
         }

@@ -55,19 +55,30 @@ public struct SeedManifest: Codable, Sendable, Equatable {
         return encoder
     }()
 
-    /// The authentication code of everything but `mac`.
-    public func code(key: [UInt8]?) throws -> String {
-        var unsigned = self
-        unsigned.mac = nil
-        let bytes = Array(try Self.encoder.encode(unsigned))
-        let code = key.map { Hashing.hmacSHA256(key: $0, bytes) } ?? Hashing.sha256(bytes)
+    static let placeholder = String(repeating: "0", count: 64)
+
+    /// The code of a manifest file's exact bytes with its `mac` value read as 64 zeros (so no
+    /// re-encoding is involved: a later JSON encoder that writes differently changes nothing).
+    static func code(of bytes: [UInt8], key: [UInt8]?) -> String? {
+        let marker = Array("\"mac\" : \"".utf8)
+        guard let start = bytes.firstRange(of: marker)?.upperBound, start + 64 <= bytes.count else { return nil }
+        var blanked = bytes
+        blanked.replaceSubrange(start..<start + 64, with: Array(placeholder.utf8))
+        let code = key.map { Hashing.hmacSHA256(key: $0, blanked) } ?? Hashing.sha256(blanked)
         return code.map { String(format: "%02x", $0) }.joined()
     }
 
+    /// The manifest's file: written with 64 zeros for its code, which then replace the code
+    /// of those bytes.
     public func signed(key: [UInt8]?) throws -> Data {
         var copy = self
-        copy.mac = try code(key: key)
-        return try Self.encoder.encode(copy)
+        copy.mac = Self.placeholder
+        var bytes = Array(try Self.encoder.encode(copy))
+        guard let code = Self.code(of: bytes, key: key), let range = bytes.firstRange(of: Array("\"mac\" : \"".utf8)) else {
+            throw Invalid(description: "the seed manifest could not be signed")
+        }
+        bytes.replaceSubrange(range.upperBound..<range.upperBound + 64, with: Array(code.utf8))
+        return Data(bytes)
     }
 
     public struct Invalid: Error, CustomStringConvertible {
@@ -124,9 +135,10 @@ public struct SeedManifest: Codable, Sendable, Equatable {
         return nil
     }
 
-    /// Fails unless the code matches under `key`.
-    public func authenticate(key: [UInt8]?, at place: String) throws {
-        guard let mac, try code(key: key) == mac else {
+    /// Fails unless the file's code matches under `key`.
+    public static func authenticate(_ bytes: [UInt8], key: [UInt8]?, at place: String) throws {
+        let written = (try? JSONDecoder().decode(SeedManifest.self, from: Data(bytes)))?.mac
+        guard let written, let code = code(of: bytes, key: key), code == written else {
             throw Invalid(
                 description: "the seed manifest \(place) does not match its authentication code: it was altered, damaged, or made with another key")
         }
