@@ -34,6 +34,11 @@ enum CommandSupport {
         return names
     }
 
+    /// A path given on the command line, absolute against the run's folder and normalised.
+    static func absolute(_ path: String) -> String {
+        PathExpansion.normalize(path.hasPrefix("/") ? path : run.currentDirectory + "/" + path)
+    }
+
     static func fail(_ message: String) -> Never {
         Terminal.standardError("cairn: error: \(message)")
         Foundation.exit(ExitStatus.error)

@@ -91,9 +91,7 @@ extension Cairn {
             try CommandSupport.finish(outcome)
         }
 
-        func absolute(_ path: String) -> String {
-            PathExpansion.normalize(path.hasPrefix("/") ? path : CommandSupport.run.currentDirectory + "/" + path)
-        }
+        func absolute(_ path: String) -> String { CommandSupport.absolute(path) }
 
         /// Writes through `body` into a new file beside `path`, flushed and renamed over it
         /// when whole; removed on any failure.

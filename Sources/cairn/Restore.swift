@@ -70,7 +70,7 @@ extension Cairn {
             let outcome = await CommandSupport.job(config, set: set, command: "restore", source: source) { runner in await runner.run(lease: .shared) { repository in
                 let record = try snapshotOptions.choice(in: config).pick(from: try await repository.snapshots(), set: set)
                 guard let tree = record.snapshot.treeID else { throw RepositoryError.damaged("snapshot \(record.id.short) has no tree") }
-                let target = to.map { FilePath(PathExpansion.normalize($0.hasPrefix("/") ? $0 : CommandSupport.run.currentDirectory + "/" + $0)) } ?? .root
+                let target = to.map { FilePath(CommandSupport.absolute($0)) } ?? .root
                 var restorer = Restorer(
                     repository: repository, target: target, paths: paths.map { FilePath(PathExpansion.normalize($0)) },
                     overwrite: Restorer.Overwrite(rawValue: overwrite)!, permissions: !noPermissions, dryRun: dryRun)

@@ -69,7 +69,7 @@ extension Cairn {
             } catch {
                 CommandSupport.fail("\(error)")
             }
-            let folder = PathExpansion.normalize(to.hasPrefix("/") ? to : run.currentDirectory + "/" + to)
+            let folder = CommandSupport.absolute(to)
             let parent = (folder as NSString).deletingLastPathComponent
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: parent, isDirectory: &isDirectory), isDirectory.boolValue else {
@@ -219,7 +219,7 @@ extension Cairn {
         func run() async throws {
             let config = try CommandSupport.loadConfig(options)
             let run = CommandSupport.run
-            let path = PathExpansion.normalize(folder.hasPrefix("/") ? folder : run.currentDirectory + "/" + folder)
+            let path = CommandSupport.absolute(folder)
             guard SeedFolder.isSeed(path) else { CommandSupport.fail("\(path) has no \(SeedManifest.fileName): it is not a seed-load folder") }
             let manifest: SeedManifest
             do {

@@ -31,8 +31,7 @@ struct SourceOptions: ParsableArguments {
     /// The key given on the command line, as a reference (never its value).
     var key: SecretReference? {
         if let keyFile {
-            let path = keyFile.hasPrefix("/") ? keyFile : CommandSupport.run.currentDirectory + "/" + keyFile
-            return SecretReference(.file(path), at: SourceLocation(file: "--key-file", line: 0, column: 0))
+            return SecretReference(.file(CommandSupport.absolute(keyFile)), at: SourceLocation(file: "--key-file", line: 0, column: 0))
         }
         if let keyEnv { return SecretReference(.environment(keyEnv), at: SourceLocation(file: "--key-env", line: 0, column: 0)) }
         if let keyCommand { return SecretReference(.command(keyCommand), at: SourceLocation(file: "--key-command", line: 0, column: 0)) }
@@ -41,9 +40,7 @@ struct SourceOptions: ParsableArguments {
 
     /// The folder, absolute and without a trailing slash.
     var folder: String? {
-        guard let from else { return nil }
-        let absolute = from.hasPrefix("/") ? from : CommandSupport.run.currentDirectory + "/" + from
-        return URL(fileURLWithPath: absolute).standardizedFileURL.path
+        from.map(CommandSupport.absolute)
     }
 
     /// The repository folder `--from` names: DIR itself, or, when DIR is a local copy folder

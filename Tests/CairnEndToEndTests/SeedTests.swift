@@ -6,17 +6,7 @@ import Testing
 @Suite("Seed load and import")
 struct SeedTests {
     func shell(_ command: String, in directory: String = "/") throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", command]
-        process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        try runProgram("/bin/sh", ["-c", command], in: directory)
     }
 
     /// A workspace whose source holds about `megabytes` MB of random data in files.
