@@ -7,19 +7,19 @@ extension Cairn {
         static let configuration = CommandConfiguration(
             abstract: "Write a snapshot as a plain archive (tar, tar.gz, tar.zst, tar.xz or zip), for people without cairn.",
             discussion: """
-                Writes the chosen snapshot (the latest by default), or the PATHs of it, as an \\
-                archive that tar, bsdtar or unzip reads. The format comes from FILE's \\
-                extension (.tar, .tar.gz or .tgz, .tar.zst, .tar.xz, .zip), or from --format; \\
-                --to - writes to standard output and needs --format. Names are the original \\
-                absolute paths without their leading slash. pax tar keeps modes, owners, \\
-                times, symlinks, hard links, devices, FIFOs and extended attributes (ACLs \\
-                among them); zip keeps modes, times and symlinks, stores hard links as copies \\
-                and leaves devices, FIFOs and sockets out (each is listed). Every object is \\
-                verified as it is read. The archive is written beside FILE under a temporary \\
-                name and renamed into place when whole, so an interrupted export (or a full \\
+                Writes the chosen snapshot (the latest by default), or the PATHs of it, as an \
+                archive that tar, bsdtar or unzip reads. The format comes from FILE's \
+                extension (.tar, .tar.gz or .tgz, .tar.zst, .tar.xz, .zip), or from --format; \
+                --to - writes to standard output and needs --format. Names are the original \
+                absolute paths without their leading slash. pax tar keeps modes, owners, \
+                times, symlinks, hard links, devices, FIFOs and extended attributes (ACLs \
+                among them); zip keeps modes, times and symlinks, stores hard links as copies \
+                and leaves devices, FIFOs and sockets out (each is listed). Every object is \
+                verified as it is read. The archive is written beside FILE under a temporary \
+                name and renamed into place when whole, so an interrupted export (or a full \
                 disk) leaves no half archive; an existing FILE is kept unless --force.
 
-                \\(ExitStatus.text)
+                \(ExitStatus.text)
                 """
         )
 

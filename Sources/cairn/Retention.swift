@@ -6,6 +6,12 @@ extension Cairn {
     struct Retention: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Check retention policies before trusting them.",
+            discussion: """
+                'cairn retention preview' simulates a history of jobs and shows which a policy \
+                keeps, and why, before any real job is expired.
+
+                \(ExitStatus.text)
+                """,
             subcommands: [Preview.self]
         )
 

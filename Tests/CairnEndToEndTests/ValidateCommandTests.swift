@@ -136,12 +136,14 @@ struct ValidateCommandTests {
         #expect(output.standardOutput.contains("libarchive 3."))
     }
 
-    @Test(arguments: [["--help"], ["validate", "--help"], ["plan", "--help"], ["backup", "--help"], ["restore", "--help"], ["snapshots", "--help"], ["ls", "--help"], ["apply", "--help"], ["verify", "--help"], ["key", "--help"], ["key", "add", "--help"], ["log", "--help"]])
+    @Test(arguments: [["--help"], ["validate", "--help"], ["plan", "--help"], ["backup", "--help"], ["restore", "--help"], ["snapshots", "--help"], ["ls", "--help"], ["apply", "--help"], ["verify", "--help"], ["key", "--help"], ["key", "add", "--help"], ["log", "--help"], ["export", "--help"], ["seed-load", "--help"], ["seed-import", "--help"], ["repair", "--help"], ["prune", "--help"], ["retention", "--help"], ["schedule", "--help"], ["run-due", "--help"]])
     func helpEndsWithTheExitStatus(arguments: [String]) throws {
         let output = try cairn.run(arguments)
         #expect(output.status == 0)
         let text = output.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(text.contains("EXIT STATUS:"))
         #expect(text.hasSuffix("64  usage error (wrong arguments or options)"), "\(text.suffix(200))")
+        // No source-code escapes leak into the text.
+        #expect(!text.contains("\\"), "\(text)")
     }
 }
