@@ -8,25 +8,26 @@ extension Cairn {
             commandName: "seed-load",
             abstract: "Run a set's backup into archive volumes on a removable disk, to carry to the destination.",
             discussion: """
-                For a first backup of hundreds of GB, move a disk instead of the bytes: the \\
-                set's backup (the same sealed packs, index, keys and snapshot the destination \\
-                would get) is written as pax tar volumes of at most --volume-size (4 GiB less a \\
-                byte by default, so FAT32 and exFAT disks work) under DIR, with a manifest \\
-                (cairn-seed.json) authenticated with the repository's key. Each seed-load \\
-                into DIR is a session whose volumes together are one archive: cat \\
-                DIR/SET-s01.tar.* | bsdtar -tf - lists it. A second seed-load of the set into \\
-                the same DIR adds only what the first did not hold. When the set's \\
-                repository already exists and the destination is reachable, the seed \\
-                continues it (same keys); otherwise it starts it. Retention and the local \\
-                copy wait for the first backup after the import. The plan (--dry-run) shows \\
-                what goes in, about how many bytes and volumes, and the run refuses up front \\
-                when DIR's disk has too little free space. An interrupted seed-load (a full \\
+                For a first backup of hundreds of GB, move a disk instead of the bytes: the \
+                set's backup (the same sealed packs, index, keys and snapshot the destination \
+                would get) is written as pax tar volumes of at most --volume-size (4 GiB less a \
+                byte by default, so FAT32 and exFAT disks work) under DIR, with a manifest \
+                (cairn-seed.json) authenticated with the repository's key. Each seed-load \
+                into DIR is a session whose volumes together are one archive: cat \
+                DIR/SET-s01.tar.* | bsdtar -tf - lists it (a pack as its pieces of about a \
+                megabyte, KEY.part000 and on, written as it is made). A second seed-load of the set into \
+                the same DIR adds only what the first did not hold. When the set's \
+                repository already exists and the destination is reachable, the seed \
+                continues it (same keys); otherwise it starts it. Retention and the local \
+                copy wait for the first backup after the import. The plan (--dry-run) shows \
+                what goes in, about how many bytes and volumes, and the run refuses up front \
+                when DIR's disk has too little free space. An interrupted seed-load (a full \
                 disk, a kill) is run again: the unfinished session is written afresh.
 
-                Then, where the destination is reachable: cairn seed-import DIR. Restore \\
+                Then, where the destination is reachable: cairn seed-import DIR. Restore \
                 straight from the disk with cairn restore SET --from DIR.
 
-                \\(ExitStatus.text)
+                \(ExitStatus.text)
                 """
         )
 
@@ -171,7 +172,9 @@ extension Cairn {
                 CommandSupport.fail("seed-load of backup set '\(set)': \(failure); run it again to write the seed afresh")
             }
             do {
-                let repository = try await Repository.open(storage: seed, passphrase: try context.passphrase(), run: run)
+                // The job's own (opening it again would derive the key again: 64 MiB of scrypt).
+                let repository: Repository
+                if let opened = outcome.repository { repository = opened } else { repository = try await Repository.open(storage: seed, passphrase: try context.passphrase(), run: run) }
                 try await seed.finish(
                     repository: repository.descriptor.id, encryption: repository.descriptor.encryption, snapshot: outcome.report.snapshot,
                     key: repository.keys.seedManifestKey, created: TimeArgument.rfc3339(run.now, in: config.timeZone))
@@ -197,14 +200,14 @@ extension Cairn {
             commandName: "seed-import",
             abstract: "Load a seed-load folder into its set's repository at the destination.",
             discussion: """
-                Run where the set's destination is reachable. Checks the manifest (with the \\
-                set's key), every volume (its size and SHA-256) and every object, then copies \\
-                into the set's repository what it lacks: the descriptor, keys, packs and \\
-                index first, snapshots last. Run again after an interruption, it finishes \\
-                without duplicates. A seed of another set or of another repository is \\
+                Run where the set's destination is reachable. Checks the manifest (with the \
+                set's key), every volume (its size and SHA-256) and every object, then copies \
+                into the set's repository what it lacks: the descriptor, keys, packs and \
+                index first, snapshots last. Run again after an interruption, it finishes \
+                without duplicates. A seed of another set or of another repository is \
                 refused. Afterwards 'cairn backup SET' uploads only what changed since the seed.
 
-                \\(ExitStatus.text)
+                \(ExitStatus.text)
                 """
         )
 

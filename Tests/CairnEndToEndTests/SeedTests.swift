@@ -62,6 +62,31 @@ struct SeedTests {
         #expect(try snapshotCount(workspace) == 2)
     }
 
+    @Test func aPackIsInTheVolumesAsPiecesThatMakeTheDestinationsPack() throws {
+        let workspace = try workspace(megabytes: 4)
+        let seed = workspace.directory.subpath("seed")
+        #expect(try workspace.run(["seed-load", "files", "--to", seed, "-q"]).status == 0)
+        #expect(try workspace.run(["seed-import", seed]).status == 0)
+        // bsdtar extracts the volumes; a pack's pieces, put together in order, are the pack the
+        // destination holds, byte for byte.
+        let extracted = workspace.directory.subpath("extracted")
+        try FileManager.default.createDirectory(atPath: extracted, withIntermediateDirectories: true)
+        let untar = try shell("cat '\(seed)'/files-s01.tar.* | bsdtar -xf - -C '\(extracted)'")
+        #expect(untar.status == 0, "\(untar.output)")
+        let firstPieces = try shell("cd '\(extracted)' && find data -name '*.part000' | sort").output.split(separator: "\n").map(String.init)
+        #expect(!firstPieces.isEmpty, "4 MB of random data make packs larger than a piece")
+        for first in firstPieces {
+            let key = String(first.dropLast(".part000".count))
+            let joined = try shell("cd '\(extracted)' && cat '\(key)'.part* | sha256sum").output.prefix(64)
+            let stored = try shell("sha256sum '\(workspace.destination)/files/\(key)'").output.prefix(64)
+            #expect(joined.count == 64 && joined == stored, "\(key)")
+        }
+        // Every file of the destination is in the archive, whole or in pieces.
+        let names = Set(try shell("cat '\(seed)'/files-s01.tar.* | bsdtar -tf -").output.split(separator: "\n").map { String($0.split(separator: ".part").first!) })
+        let stored = try shell("cd '\(workspace.destination)/files' && find . -type f ! -path './locks/*' | cut -c3-").output.split(separator: "\n").map(String.init)
+        #expect(!stored.isEmpty && Set(stored).isSubset(of: names), "\(Set(stored).subtracting(names))")
+    }
+
     @Test func aSecondSeedLoadAddsOnlyWhatTheFirstDidNotHold() throws {
         let workspace = try workspace()
         let seed = workspace.directory.subpath("seed")
@@ -137,8 +162,22 @@ struct SeedTests {
         try manifest.replacingOccurrences(of: "\"name\" : \"files-s01.tar.000\"", with: "\"name\" : \"../../../etc/passwd\"").write(toFile: hostile + "/cairn-seed.json", atomically: true, encoding: .utf8)
         try expectRefused(hostile, "is damaged: a volume is named '../../../etc/passwd'")
         let newer = try copy("newer")
-        try manifest.replacingOccurrences(of: "\"version\" : 1", with: "\"version\" : 9").write(toFile: newer + "/cairn-seed.json", atomically: true, encoding: .utf8)
-        try expectRefused(newer, "has format version 9; this cairn reads version 1")
+        try manifest.replacingOccurrences(of: "\"version\" : 2", with: "\"version\" : 9").write(toFile: newer + "/cairn-seed.json", atomically: true, encoding: .utf8)
+        try expectRefused(newer, "has format version 9; this cairn reads version 2")
+        // Pieces that do not add up to their file.
+        let uneven = try copy("uneven")
+        var object = try #require(try JSONSerialization.jsonObject(with: Data(manifest.utf8)) as? [String: Any])
+        var sessions = try #require(object["sessions"] as? [[String: Any]])
+        var members = try #require(sessions[0]["members"] as? [[String: Any]])
+        let pieced = try #require(members.firstIndex { $0["pieces"] != nil }, "a 3 MB backup has a pack in pieces")
+        // "OFFSET:SIZE OFFSET:SIZE ...": the first piece one byte longer.
+        var pieces = try #require(members[pieced]["pieces"] as? String).split(separator: " ").map { $0.split(separator: ":").map { Int($0)! } }
+        pieces[0][1] += 1
+        members[pieced]["pieces"] = pieces.map { "\($0[0]):\($0[1])" }.joined(separator: " ")
+        sessions[0]["members"] = members
+        object["sessions"] = sessions
+        try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]).write(to: URL(fileURLWithPath: uneven + "/cairn-seed.json"))
+        try expectRefused(uneven, "is damaged: the pieces of the file data/")
         try expectRefused(seed, "does not open the repository", environment: ["CAIRN_KEY": "another key"])
         // Restore from a damaged seed says so too.
         let restore = try workspace.run(["restore", "files", "--from", truncated, "--to", workspace.directory.subpath("r")])

@@ -41,6 +41,8 @@ extension BackupJob {
         public var failure: String?
         public var cancelled = false
         public var skipped = false
+        /// The repository the job opened or created (a seed-load signs its manifest with its key).
+        public var repository: Repository?
     }
 
     /// Prunes after a backup; a repository in use is left for the next run, not an error.
@@ -212,6 +214,7 @@ extension BackupJob {
                     }
                     let result = try await job.execute(id: jobID, progress: progress, stop: stop)
                     progress?.clear()
+                    outcome.repository = job.repository
                     outcome.result = result
                     outcome.problems = result.problems
                     outcome.report.snapshot = result.snapshotID.hex

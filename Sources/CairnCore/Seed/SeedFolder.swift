@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A seed-load folder as a repository's storage: what earlier sessions wrote is read from
 /// their volumes (through the manifest's offsets), and what is written now goes into a new
@@ -16,16 +17,20 @@ public actor SeedFolder: StorageBackend {
     let readOnly: Bool
     let setName: String
     let volumeSize: Int
-    /// Where each file's data lies: its session and the offset in that session's stream.
-    private var members: [String: (session: Int, offset: Int, size: Int)] = [:]
+    /// Where each file's data lies: its session and the pieces of that session's stream that
+    /// hold it, in order.
+    private var members: [String: (session: Int, pieces: [SeedManifest.Piece], size: Int)] = [:]
     /// This session's files under 1 MiB, also kept in memory (index files, snapshots, keys).
     private var small: [String: [UInt8]] = [:]
     private var locks: [String: [UInt8]] = [:]
     private var writer: VolumeWriter?
     private var newMembers: [SeedManifest.Member] = []
-    private var spoolNumber = 0
     /// Held while writing: one seed-load at a time in a folder.
     private var lockDescriptor: Int32 = -1
+    /// Keys being written by `putIfAbsent` (it suspends while the volumes take them).
+    private var reserved: Set<String> = []
+    /// Set while `finish` closes the volumes.
+    private var finishing = false
 
     deinit {
         if lockDescriptor >= 0 { close(lockDescriptor) }
@@ -47,7 +52,7 @@ public actor SeedFolder: StorageBackend {
                 throw SeedFailure("another seed-load is writing into \(folder): wait for it to end")
             }
         }
-        if let attributes = try? FileManager.default.attributesOfItem(atPath: place), (attributes[.size] as? NSNumber)?.intValue ?? 0 > 256 << 20 {
+        if let attributes = try? FileManager.default.attributesOfItem(atPath: place), (attributes[.size] as? NSNumber)?.intValue ?? 0 > SeedManifest.largest {
             throw SeedFailure("the seed manifest \(place) is larger than any seed's (damaged?)")
         }
         if let data = FileManager.default.contents(atPath: place) {
@@ -68,7 +73,7 @@ public actor SeedFolder: StorageBackend {
                 }
             }
             for session in manifest.sessions {
-                for member in session.members { members[member.key] = (session.number, member.offset, member.size) }
+                for member in session.members { members[member.key] = (session.number, member.extents, member.size) }
             }
         }
         if !readOnly {
@@ -104,10 +109,17 @@ public actor SeedFolder: StorageBackend {
         return session
     }
 
+    /// A session's volumes; for this session's, once all it took is readable from them.
+    private func volumes(of number: Int) async throws -> [SeedManifest.Volume] {
+        guard number == currentSession, let writer else { return try session(number).volumes }
+        return try await archiving {
+            try writer.flush()
+            return writer.volumes
+        }
+    }
+
     /// Reads `range` of a session's stream from its volumes.
-    private func readStream(session number: Int, range: Range<Int>) throws -> [UInt8] {
-        let volumes: [SeedManifest.Volume]
-        if number == currentSession, let writer { volumes = writer.volumes } else { volumes = try session(number).volumes }
+    private func readStream(_ volumes: [SeedManifest.Volume], range: Range<Int>) throws -> [UInt8] {
         var result = [UInt8]()
         result.reserveCapacity(range.count)
         var start = 0
@@ -134,11 +146,27 @@ public actor SeedFolder: StorageBackend {
         return result
     }
 
+    /// Reads `range` of a file from the pieces of the stream that hold it.
+    private func readMember(_ key: String, _ member: (session: Int, pieces: [SeedManifest.Piece], size: Int), range: Range<Int>) async throws -> [UInt8] {
+        guard range.lowerBound >= 0, range.upperBound <= member.size else { throw StorageError.outOfRange(folder + "/" + key) }
+        let sessionVolumes = try await volumes(of: member.session)
+        var result = [UInt8]()
+        result.reserveCapacity(range.count)
+        var start = 0
+        for piece in member.pieces {
+            let from = max(range.lowerBound, start), to = min(range.upperBound, start + piece.size)
+            if from < to { result += try readStream(sessionVolumes, range: piece.offset + from - start..<piece.offset + to - start) }
+            start += piece.size
+        }
+        guard result.count == range.count else { throw SeedFailure("\(folder)/\(key): its pieces hold \(result.count) of the \(range.count) bytes asked for") }
+        return result
+    }
+
     public func get(_ key: String) async throws -> [UInt8] {
         if let lock = locks[key] { return lock }
         if let bytes = small[key] { return bytes }
         guard let member = members[key] else { throw StorageError.notFound(folder + "/" + key) }
-        return try readStream(session: member.session, range: member.offset..<member.offset + member.size)
+        return try await readMember(key, member, range: 0..<member.size)
     }
 
     public func read(_ key: String, range: Range<Int>) async throws -> StorageBuffer {
@@ -147,8 +175,7 @@ public actor SeedFolder: StorageBackend {
             return StorageBuffer(Array(bytes[range]))
         }
         guard let member = members[key] else { throw StorageError.notFound(folder + "/" + key) }
-        guard range.upperBound <= member.size else { throw StorageError.outOfRange(folder + "/" + key) }
-        return StorageBuffer(try readStream(session: member.session, range: member.offset + range.lowerBound..<member.offset + range.upperBound))
+        return StorageBuffer(try await readMember(key, member, range: range))
     }
 
     public func stat(_ key: String) async throws -> StorageItem? {
@@ -163,10 +190,22 @@ public actor SeedFolder: StorageBackend {
 
     // MARK: writing
 
+    /// The thread the volumes are written on, one member after another: copying a pack
+    /// through libarchive, and waiting while the disk is behind, never holds one of the few
+    /// threads tasks run on.
+    private nonisolated let archiveQueue = DispatchQueue(label: "cairn.seed.archive")
+
+    private func archiving<Value: Sendable>(_ work: @escaping @Sendable () throws -> Value) async throws -> Value {
+        try await withCheckedThrowingContinuation { continuation in
+            archiveQueue.async { continuation.resume(with: Result { try work() }) }
+        }
+    }
+
     private var currentSession: Int { (manifest?.sessions.map(\.number).max() ?? 0) + 1 }
 
     private func writable() throws -> VolumeWriter {
         guard !readOnly else { throw StorageError.readOnly(folder) }
+        guard !finishing else { throw SeedFailure("the seed's volumes at \(folder) are being closed: nothing more goes in") }
         if let writer { return writer }
         let base = "\(setName)-s\(String(format: "%02d", currentSession))"
         let made = try VolumeWriter(folder: folder, baseName: base, volumeSize: volumeSize)
@@ -180,19 +219,35 @@ public actor SeedFolder: StorageBackend {
             locks[key] = data
             return
         }
+        if let earlier = members[key], earlier.session != currentSession {
+            throw SeedFailure("the seed at \(folder) holds \(key) already: the files of a seed are never replaced")
+        }
         let writer = try writable()
-        let offset = try writer.add(key: key, size: data.count) { write in try data.withUnsafeBytes { try write($0) } }
-        record(key, offset: offset, size: data.count)
-        if data.count < 1 << 20, !key.hasPrefix("data/") { small[key] = data }
+        let offset = try await archiving {
+            try writer.add(key: key, size: data.count) { write in try data.withUnsafeBytes { try write($0) } }
+        }
+        record(key, pieces: [SeedManifest.Piece(offset: offset, size: data.count)])
+        if data.count < 1 << 20, !key.hasPrefix("data/") {
+            // A copy of its own size: the upload's buffer has room for a pack.
+            small[key] = [UInt8](unsafeUninitializedCapacity: data.count) { room, count in
+                count = data.withUnsafeBytes { $0.copyBytes(to: UnsafeMutableRawBufferPointer(room)) }
+            }
+        }
     }
 
-    private func record(_ key: String, offset: Int, size: Int) {
-        members[key] = (currentSession, offset, size)
-        newMembers.append(SeedManifest.Member(key: key, offset: offset, size: size))
+    private func record(_ key: String, pieces: [SeedManifest.Piece]) {
+        let member = SeedManifest.Member(key: key, pieces: pieces)
+        members[key] = (currentSession, pieces, member.size)
+        // Written again in this session: the last one counts (the earlier stays in the stream, unnamed).
+        newMembers.removeAll { $0.key == key }
+        newMembers.append(member)
     }
 
     public func putIfAbsent(_ key: String, _ data: [UInt8]) async throws -> Bool {
-        if locks[key] != nil || members[key] != nil { return false }
+        // Decided here, before the put suspends: a second caller meanwhile finds the key reserved.
+        if locks[key] != nil || members[key] != nil || reserved.contains(key) { return false }
+        reserved.insert(key)
+        defer { reserved.remove(key) }
         try await put(key, data)
         return true
     }
@@ -208,42 +263,68 @@ public actor SeedFolder: StorageBackend {
     public func openUpload(_ key: String) async throws -> any StorageUpload {
         try StorageKey.check(key)
         _ = try writable()
-        spoolNumber += 1
-        let path = "\(folder)/.cairn-spool-\(getpid())-\(spoolNumber)"
-        return try SpoolUpload(key: key, path: path, seed: self)
+        return PieceUpload(key: key, seed: self)
     }
 
-    /// Appends a spooled upload as a member (a pack is never held whole in memory).
-    func commitSpool(key: String, path: String, size: Int) throws {
+    /// Appends a piece of an upload not yet committed, as the member KEY.partNNN (the file is
+    /// its pieces one after another); where it lies in the stream.
+    func addPiece(of key: String, number: Int, _ data: [UInt8]) async throws -> SeedManifest.Piece {
         let writer = try writable()
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw LocalFolderStorage.failure(path) }
-        defer { close(descriptor) }
-        let offset = try writer.add(key: key, size: size) { write in
-            var buffer = [UInt8](repeating: 0, count: 1 << 20)
-            while true {
-                let count = buffer.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress!, $0.count) }
-                if count < 0 && errno == EINTR { continue }
-                guard count >= 0 else { throw LocalFolderStorage.failure(path) }
-                if count == 0 { break }
-                try buffer.withUnsafeBytes { try write(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
-            }
+        let name = "\(key).part\(String(format: "%03d", number))"
+        let offset = try await archiving {
+            try writer.add(key: name, size: data.count) { write in try data.withUnsafeBytes { try write($0) } }
         }
-        record(key, offset: offset, size: size)
+        return SeedManifest.Piece(offset: offset, size: data.count)
+    }
+
+    /// Makes an upload written in pieces a file of the seed.
+    func commitPieces(of key: String, _ pieces: [SeedManifest.Piece]) {
+        record(key, pieces: pieces)
     }
 
     public func removeAbandonedUploads(prefix: String) async throws -> Int { 0 }
 
+    /// Buffers of uploads, kept for the next: a fresh one of a megabyte or more is mapped anew,
+    /// and faulting in its pages costs system time on every piece.
+    private nonisolated let spoolBuffers = Mutex<[[UInt8]]>([])
+
+    /// An empty buffer with room for a piece and the write that completes it.
+    nonisolated func spoolBuffer() -> [UInt8] {
+        if let kept = spoolBuffers.withLock({ $0.popLast() }) { return kept }
+        var buffer = [UInt8]()
+        buffer.reserveCapacity(2 * PieceUpload.pieceSize)
+        return buffer
+    }
+
+    /// Takes back an upload's buffer (a few are kept).
+    nonisolated func reuse(_ buffer: inout [UInt8]) {
+        var kept = [UInt8]()
+        swap(&kept, &buffer)
+        kept.removeAll(keepingCapacity: true)
+        guard kept.capacity <= 4 * PieceUpload.pieceSize else { return }
+        spoolBuffers.withLock { if $0.count < 4 { $0.append(kept) } }
+    }
+
     /// Ends this session: closes its volumes and writes the manifest, signed with `key` (the
     /// repository's seed manifest key), crash-safely. Nothing written: the manifest stays.
-    public func finish(repository: String, encryption: String, snapshot: String?, key: [UInt8]?, created: String) throws {
-        guard let writer else { return }
-        let volumes = try writer.finish()
+    public func finish(repository: String, encryption: String, snapshot: String?, key: [UInt8]?, created: String) async throws {
+        guard let writer, !finishing else { return }
+        finishing = true
+        defer { finishing = false }
+        let volumes = try await archiving { try writer.finish() }
         var manifest = self.manifest ?? SeedManifest(set: setName, repository: repository, encryption: encryption)
+        // A folder an older cairn began: what is added now may need this version to be read.
+        manifest.version = max(manifest.version, SeedManifest.currentVersion)
         manifest.sessions.append(
             SeedManifest.Session(
                 number: currentSession, created: created, snapshot: snapshot, volumeSize: volumeSize, volumes: volumes, members: newMembers))
-        try DurableFile.write(try manifest.signed(key: key), to: folder + "/" + SeedManifest.fileName, mode: 0o644)
+        // What the next open checks, checked before anything is written.
+        if let problem = manifest.problem { throw SeedFailure("the seed manifest for \(folder) would be damaged: \(problem)") }
+        let signed = try manifest.signed(key: key)
+        guard signed.count <= SeedManifest.largest else {
+            throw SeedFailure("the seed at \(folder) has grown past what one manifest describes (\(SeedManifest.largest >> 20) MiB): carry it and seed-load into a new folder")
+        }
+        try DurableFile.write(signed, to: folder + "/" + SeedManifest.fileName, mode: 0o644)
         self.manifest = manifest
         self.writer = nil
         newMembers = []
@@ -291,65 +372,48 @@ public actor SeedFolder: StorageBackend {
     }
 }
 
-/// An upload into a seed folder, appended as a member when committed (a tar header needs the
-/// size first). Held in memory up to 32 MiB (a pack is 8 MiB), spilled to a file beside the
-/// volumes beyond that, so a large upload is never held whole.
-final class SpoolUpload: StorageUpload, @unchecked Sendable {
-    static let inMemory = 32 << 20
+/// An upload into a seed folder: written into the session's stream as it comes, in pieces of
+/// about a megabyte (a tar member's header needs its size first, and a pack's size is known only
+/// at its end), and a file of the seed once committed. Memory holds at most a piece; an upload
+/// given up leaves its pieces in the stream, unnamed by the manifest.
+final class PieceUpload: StorageUpload, @unchecked Sendable {
+    static let pieceSize = 1 << 20
     let key: String
-    let path: String
     let seed: SeedFolder
-    var buffer: [UInt8] = []
-    var descriptor: Int32 = -1
-    var size = 0
+    private var buffer: [UInt8] = []
+    private var pieces: [SeedManifest.Piece] = []
 
-    init(key: String, path: String, seed: SeedFolder) throws {
+    init(key: String, seed: SeedFolder) {
         self.key = key
-        self.path = path
         self.seed = seed
     }
 
-    deinit {
-        if descriptor >= 0 {
-            close(descriptor)
-            unlink(path)
-        }
-    }
-
-    private func append(_ bytes: UnsafeRawBufferPointer) throws {
-        var done = 0
-        while done < bytes.count {
-            let count = Glibc.write(descriptor, bytes.baseAddress! + done, bytes.count - done)
-            if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { throw LocalFolderStorage.failure(path) }
-            done += count
-        }
-    }
-
     func write(_ bytes: [UInt8]) async throws {
-        size += bytes.count
-        if descriptor < 0 && buffer.count + bytes.count <= Self.inMemory {
-            buffer += bytes
+        if buffer.isEmpty && bytes.count >= Self.pieceSize {
+            try await emit(bytes)
             return
         }
-        if descriptor < 0 {
-            descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-            guard descriptor >= 0 else { throw LocalFolderStorage.failure(path) }
-            try buffer.withUnsafeBytes { try append($0) }
-            buffer = []
+        if buffer.capacity == 0 { buffer = seed.spoolBuffer() }
+        buffer += bytes
+        if buffer.count >= Self.pieceSize {
+            try await emit(buffer)
+            buffer.removeAll(keepingCapacity: true)
         }
-        try bytes.withUnsafeBytes { try append($0) }
+    }
+
+    private func emit(_ bytes: [UInt8]) async throws {
+        pieces.append(try await seed.addPiece(of: key, number: pieces.count, bytes))
     }
 
     func commit() async throws {
-        if descriptor < 0 {
+        if pieces.isEmpty {
+            // Written whole, under its own name.
             try await seed.put(key, buffer)
-            buffer = []
-            return
+        } else {
+            if !buffer.isEmpty { try await emit(buffer) }
+            await seed.commitPieces(of: key, pieces)
         }
-        close(descriptor)
-        descriptor = -1
-        defer { unlink(path) }
-        try await seed.commitSpool(key: key, path: path, size: size)
+        seed.reuse(&buffer)
+        pieces = []
     }
 }

@@ -7,8 +7,11 @@ import Foundation
 /// is refused.
 public struct SeedManifest: Codable, Sendable, Equatable {
     public static let fileName = "cairn-seed.json"
+    /// The largest manifest read or written (about 7 TiB of packs).
+    public static let largest = 256 << 20
     public static let formatName = "cairn-seed"
-    public static let currentVersion = 1
+    /// 2: a file may lie in pieces (`Member.pieces`).
+    public static let currentVersion = 2
 
     public struct Volume: Codable, Sendable, Equatable {
         public var name: String
@@ -16,12 +19,63 @@ public struct SeedManifest: Codable, Sendable, Equatable {
         public var sha256: String
     }
 
+    public struct Piece: Codable, Sendable, Equatable {
+        /// Where the piece's data starts in the session's stream (the volumes one after another).
+        public var offset: Int
+        public var size: Int
+    }
+
     public struct Member: Codable, Sendable, Equatable {
         /// The repository file: `data/ab/…`, `index/…`, `snapshots/…`, `keys/…`, `cairn-repository`.
         public var key: String
-        /// Where its data starts in the session's stream (the volumes one after another).
+        /// Where its data (or its first piece) starts in the session's stream.
         public var offset: Int
         public var size: Int
+        /// A file written in pieces (members KEY.partNNN): where each lies, in order. Written
+        /// as one string, `OFFSET:SIZE` pairs separated by spaces: a pack has about nine, and
+        /// as JSON objects they would make the manifest four times larger.
+        public var pieces: [Piece]?
+
+        enum CodingKeys: String, CodingKey {
+            case key, offset, size, pieces
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            key = try container.decode(String.self, forKey: .key)
+            offset = try container.decode(Int.self, forKey: .offset)
+            size = try container.decode(Int.self, forKey: .size)
+            guard let text = try container.decodeIfPresent(String.self, forKey: .pieces) else { return }
+            var pieces: [Piece] = []
+            for pair in text.split(separator: " ", omittingEmptySubsequences: false) {
+                let parts = pair.split(separator: ":", omittingEmptySubsequences: false)
+                guard parts.count == 2, parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }),
+                    let offset = Int(parts[0]), let size = Int(parts[1])
+                else {
+                    throw DecodingError.dataCorruptedError(forKey: .pieces, in: container, debugDescription: "the pieces of \(key.prefix(80)) are not OFFSET:SIZE pairs")
+                }
+                pieces.append(Piece(offset: offset, size: size))
+            }
+            self.pieces = pieces
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(key, forKey: .key)
+            try container.encode(offset, forKey: .offset)
+            try container.encode(size, forKey: .size)
+            try container.encodeIfPresent(pieces.map { $0.map { "\($0.offset):\($0.size)" }.joined(separator: " ") }, forKey: .pieces)
+        }
+
+        init(key: String, pieces: [Piece]) {
+            self.key = key
+            offset = pieces.first?.offset ?? 0
+            size = pieces.reduce(0) { $0 + $1.size }
+            self.pieces = pieces.count > 1 ? pieces : nil
+        }
+
+        /// The parts of the stream that hold the file, in order.
+        var extents: [Piece] { pieces ?? [Piece(offset: offset, size: size)] }
     }
 
     public struct Session: Codable, Sendable, Equatable {
@@ -114,7 +168,10 @@ public struct SeedManifest: Codable, Sendable, Equatable {
     var problem: String? {
         var keys: Set<String> = []
         for session in sessions {
-            guard session.number > 0, session.number < 100_000, session.volumeSize > 0 else { return "session \(session.number) is not valid" }
+            // Bounds that keep every sum below an Int's range (16 TiB volumes, 100,000 of them).
+            guard session.number > 0, session.number < 100_000, session.volumeSize > 0, session.volumeSize <= 1 << 44, session.volumes.count <= 100_000 else {
+                return "session \(session.number) is not valid"
+            }
             var stream = 0
             for (index, volume) in session.volumes.enumerated() {
                 let expected = "\(set)-s\(String(format: "%02d", session.number)).tar.\(String(format: "%03d", index))"
@@ -126,8 +183,20 @@ public struct SeedManifest: Codable, Sendable, Equatable {
                 guard (try? StorageKey.check(member.key)) != nil, member.key.split(separator: "/").allSatisfy({ $0 != ".." && $0 != "." }) else {
                     return "it names the file '\(member.key.prefix(80))', which is no repository file"
                 }
-                guard member.offset >= 0, member.size >= 0, member.offset <= stream, member.size <= stream - member.offset else {
-                    return "the file \(member.key) lies outside its session's volumes"
+                if let pieces = member.pieces {
+                    var total = 0
+                    for piece in pieces {
+                        guard piece.size >= 0, piece.size <= stream - total else { return "the pieces of the file \(member.key) do not add up to it" }
+                        total += piece.size
+                    }
+                    guard !pieces.isEmpty, member.offset == pieces[0].offset, total == member.size else {
+                        return "the pieces of the file \(member.key) do not add up to it"
+                    }
+                }
+                for piece in member.extents {
+                    guard piece.offset >= 0, piece.size >= 0, piece.offset <= stream, piece.size <= stream - piece.offset else {
+                        return "the file \(member.key) lies outside its session's volumes"
+                    }
                 }
                 guard keys.insert(member.key).inserted else { return "the file \(member.key) is named twice" }
             }
