@@ -20,12 +20,21 @@ if ((${#missing[@]})); then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-if ! python3 -c "import ruamel.yaml, jsonschema, pytest, aiosmtpd" 2>/dev/null; then
-    echo "installing ruamel.yaml, jsonschema, pytest and aiosmtpd for python3"
-    if ! python3 -m pip install --quiet --disable-pip-version-check ruamel.yaml jsonschema pytest aiosmtpd 2>/dev/null; then
-        # Debian's own python3 refuses pip installs (PEP 668): use its packages.
-        sudo=""
-        [[ $(id -u) == 0 ]] || sudo="sudo"
-        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-ruamel.yaml python3-jsonschema python3-pytest python3-aiosmtpd >/dev/null
+# moto's S3 server (5.2.5 or later: 5.2.1 rejects valid signatures of listings whose prefix
+# holds a slash) is the object store the S3 tests run against; botocore, which comes with it,
+# is the reference signer the SigV4 tests compare with.
+python_ready() {
+    python3 - <<'CHECK' 2>/dev/null
+import ruamel.yaml, jsonschema, pytest, aiosmtpd, botocore, flask
+from importlib.metadata import version
+assert tuple(int(part) for part in version("moto").split(".")[:3]) >= (5, 2, 5)
+CHECK
+}
+if ! python_ready; then
+    echo "installing ruamel.yaml, jsonschema, pytest, aiosmtpd and moto[server] for python3"
+    wanted=(ruamel.yaml jsonschema pytest aiosmtpd "moto[server]>=5.2.5")
+    if ! python3 -m pip install --quiet --disable-pip-version-check "${wanted[@]}" 2>/dev/null; then
+        # Debian's own python3 refuses pip installs (PEP 668), and has no moto recent enough.
+        python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "${wanted[@]}"
     fi
 fi
