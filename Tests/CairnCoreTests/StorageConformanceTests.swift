@@ -125,3 +125,51 @@ struct LocalFolderStorageTests {
     }
 
 }
+
+/// The S3 backend against a real S3 server on loopback (moto, signatures checked).
+@Suite("S3 storage against moto")
+struct S3StorageTests {
+    static let server = Result { try S3TestServer() }
+
+    @Test func conforms() async throws {
+        let server = try Self.server.get()
+        let failures = await StorageConformance.run { server.storage() }
+        #expect(failures.isEmpty, "\(failures)")
+    }
+
+    @Test func aWrongSecretIsRefusedWithAClearMessageThatNamesNoSecret() async throws {
+        let server = try Self.server.get()
+        var wrong = server.credentials
+        wrong.secretKey = "not-the-secret-key"
+        let storage = server.storage(credentials: wrong)
+        do {
+            try await storage.put("keys/a", [1])
+            Issue.record("a wrong secret stored a file")
+        } catch let error as StorageError {
+            #expect(error.category == .permission, "\(error)")
+            #expect("\(error)".contains("SignatureDoesNotMatch"), "\(error)")
+            #expect(!"\(error)".contains("not-the-secret-key"))
+        }
+        var unknown = server.credentials
+        unknown.accessKey = "AKIAUNKNOWNKEY000000"
+        await #expect(throws: StorageError.self) { _ = try await server.storage(credentials: unknown).list(prefix: "", after: nil, limit: 10) }
+    }
+
+    @Test func listingsPageThroughMoreThanAThousandObjectsAndKeysOfAnyKind() async throws {
+        let server = try Self.server.get()
+        let storage = server.storage()
+        let names = (0..<1203).map { String(format: "data/%02x/object-%04d", $0 % 7, $0) } + ["snapshots/a b+c=d&e<f>", "snapshots/\u{00e9}t\u{00e9}~x"]
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (index, name) in names.enumerated() {
+                group.addTask { try await storage.put(name, [UInt8(index & 0xff)]) }
+                if index % 16 == 15 { try await group.next() }
+            }
+            try await group.waitForAll()
+        }
+        let listed = try await storage.list(prefix: "", after: nil, limit: 5000).map(\.key)
+        #expect(listed == names.sorted(), "\(Set(names).symmetricDifference(listed).prefix(5))")
+        let afterSome = try await storage.list(prefix: "data/03/", after: "data/03/object-0500", limit: 5000).map(\.key)
+        #expect(afterSome == names.filter { $0.hasPrefix("data/03/") && $0 > "data/03/object-0500" }.sorted())
+        #expect(try await storage.get("snapshots/a b+c=d&e<f>") == [UInt8(1203 & 0xff)])
+    }
+}

@@ -1,0 +1,55 @@
+import CairnCore
+import Foundation
+
+/// An S3 server on loopback for tests (Tests/Servers/s3_server.py: PyPI's moto with signature
+/// checking on), with a bucket and the access key of an IAM user allowed S3. One per test
+/// suite is enough: each backend gets a prefix of its own. A server that does not start fails
+/// the test.
+public final class S3TestServer: @unchecked Sendable {
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    let process = Process()
+    public let port: Int
+    public let bucket: String
+    public let credentials: SigV4Signer.Credentials
+
+    public init(bucket: String = "cairn-test") throws {
+        self.bucket = bucket
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", SourceTree.path("Tests/Servers/s3_server.py"), bucket]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        var line = Data()
+        while let byte = try pipe.fileHandleForReading.read(upToCount: 1), !byte.isEmpty, byte != Data("\n".utf8) { line += byte }
+        struct Started: Decodable {
+            var port: Int
+            var access, secret: String
+        }
+        guard let started = try? JSONDecoder().decode(Started.self, from: line) else {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            throw Failure(description: "the S3 test server did not start (PyPI's moto[server] 5.2.5 or later: scripts/install-deps.sh installs it)")
+        }
+        port = started.port
+        credentials = SigV4Signer.Credentials(accessKey: started.access, secretKey: started.secret)
+    }
+
+    deinit {
+        // SIGKILL: the test process blocks SIGTERM, and its children inherit the mask.
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    public var endpoint: URL { URL(string: "http://127.0.0.1:\(port)")! }
+
+    /// A backend on the bucket under `prefix` (a fresh one by default).
+    public func storage(prefix: String = "repo-\(UUID().uuidString)/", credentials: SigV4Signer.Credentials? = nil) -> S3Storage {
+        S3Storage(
+            S3Storage.Settings(
+                endpoint: endpoint, bucket: bucket, prefix: prefix, region: "us-east-1", pathStyle: true, credentials: credentials ?? self.credentials))
+    }
+}
