@@ -1,3 +1,4 @@
+import CairnTesting
 import Foundation
 import Testing
 
@@ -106,10 +107,46 @@ struct ConfigErrorsTests {
         #expect(result.diagnostics.errors.allSatisfy { $0.location != nil }, "every error has a place")
     }
 
-    @Test func remoteDestinationsAreAcceptedWithAWarning() throws {
-        let result = try ConfigFixture().load(preamble.replacingOccurrences(of: "/srv/backup", with: "s3://bucket/cairn"))
+    @Test func plannedDestinationsAreAcceptedWithAWarning() throws {
+        let result = try ConfigFixture().load(preamble.replacingOccurrences(of: "/srv/backup", with: "https://backup.example/cairn"))
         #expect(result.config != nil)
-        #expect(result.warningMessages.contains { $0.contains("s3:// destinations are not built yet") })
+        #expect(result.warningMessages.contains { $0.contains("https:// destinations are not built yet") })
+    }
+
+    @Test func anS3DestinationIsBucketPrefixAndSettings() throws {
+        let yaml = """
+            version: 1
+            accounts:
+              cloud:
+                destination: s3://my-bucket/hosts//laptop/
+                endpoint: http://127.0.0.1:9000/
+                path-style: true
+                credentials: {access-key-id: {env: ID}, secret-access-key: {file: /etc/secret}}
+            encryption:
+              default: {algorithm: aes-256-gcm, key: {env: CAIRN_KEY}}
+
+            """
+        let result = try ConfigFixture().load(yaml)
+        let account = try #require(result.config?.accounts.values.first, "\(result.errorMessages)")
+        #expect(result.warningMessages.allSatisfy { !$0.contains("not built") })
+        let s3 = try #require(account.s3)
+        #expect(s3.bucket == "my-bucket" && s3.prefix == "hosts/laptop/" && s3.endpoint == "http://127.0.0.1:9000" && s3.pathStyle)
+        #expect(s3.maxRequests == 16 && s3.region == nil && s3.credentials != nil)
+        #expect(s3.resolvedRegion(environment: ["AWS_DEFAULT_REGION": "eu-west-1"]) == "eu-west-1")
+    }
+
+    @Test func s3CredentialsComeFromTheUsualAWSSourcesWhenTheAccountNamesNone() throws {
+        let options = S3Options(bucket: "b-1", prefix: "", pathStyle: false, maxRequests: 16)
+        let fromEnvironment = try options.resolveCredentials(account: "a", environment: ["AWS_ACCESS_KEY_ID": "ID", "AWS_SECRET_ACCESS_KEY": "SECRET", "AWS_SESSION_TOKEN": "T"])
+        #expect(fromEnvironment == SigV4Signer.Credentials(accessKey: "ID", secretKey: "SECRET", sessionToken: "T"))
+        let directory = try TemporaryDirectory()
+        let file = try directory.write("credentials", "[default]\naws_access_key_id = D\naws_secret_access_key = DS\n\n[work]\n# a comment\naws_access_key_id=W\naws_secret_access_key = W/S+=\n")
+        #expect(try options.resolveCredentials(account: "a", environment: ["AWS_SHARED_CREDENTIALS_FILE": file]).accessKey == "D")
+        let work = try options.resolveCredentials(account: "a", environment: ["AWS_SHARED_CREDENTIALS_FILE": file, "AWS_PROFILE": "work"])
+        #expect(work == SigV4Signer.Credentials(accessKey: "W", secretKey: "W/S+="))
+        #expect(throws: S3Options.MissingCredentials.self) {
+            _ = try options.resolveCredentials(account: "a", environment: ["AWS_SHARED_CREDENTIALS_FILE": file, "AWS_PROFILE": "absent"])
+        }
     }
 
     @Test func aMissingConfigSaysWhereItLooked() throws {

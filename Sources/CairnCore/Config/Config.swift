@@ -56,6 +56,8 @@ public struct Account: Sendable {
     public var name: String
     public var location: SourceLocation
     public var destination: Destination
+    /// For an `s3://` destination: its endpoint, region, addressing and credentials.
+    public var s3: S3Options? = nil
 }
 
 /// An account's destination, written as a path or a URL.

@@ -5,12 +5,86 @@ import Yams
 extension ConfigDecoder {
     func account(_ name: String, key: Node, _ node: Node) -> Account? {
         let what = "account '\(name)'"
-        guard let fields = mapping(node, what, keys: ["destination"], owner: key),
+        guard let fields = mapping(node, what, keys: ["destination"] + Self.s3Keys, owner: key),
             let destinationNode = fields.required("destination"),
             let text = string(destinationNode, "\(what): destination")
         else { return nil }
         guard let destination = destination(text, at: destinationNode, what: what) else { return nil }
-        return Account(name: name, location: location(of: key), destination: destination)
+        var account = Account(name: name, location: location(of: key), destination: destination)
+        if case .remote("s3", let url) = destination {
+            guard let options = s3Options(url, fields, at: destinationNode, what: what) else { return nil }
+            account.s3 = options
+        } else if let stray = Self.s3Keys.first(where: { fields[$0] != nil }) {
+            error("\(what): '\(stray)' is a setting of s3:// destinations, and this one is \(text)", at: fields[stray]!)
+            return nil
+        }
+        return account
+    }
+
+    static let s3Keys = ["endpoint", "region", "path-style", "storage-class", "max-requests", "credentials"]
+
+    private func s3Options(_ url: String, _ fields: Fields, at node: Node, what: String) -> S3Options? {
+        let bucket: String, prefix: String
+        switch S3Options.parse(url) {
+        case .success(let parsed): (bucket, prefix) = parsed
+        case .failure(let reason):
+            error("\(what): destination \(url): \(reason)", at: node)
+            return nil
+        }
+        var options = S3Options(bucket: bucket, prefix: prefix, pathStyle: false, maxRequests: S3Options.defaultMaxRequests)
+        var valid = true
+        if let endpointNode = fields["endpoint"], let text = string(endpointNode, "\(what): endpoint") {
+            let url = URL(string: text)
+            let scheme = url?.scheme?.lowercased()
+            if let url, scheme == "https" || scheme == "http", url.host != nil, url.path.isEmpty || url.path == "/", url.query == nil, url.user == nil {
+                options.endpoint = text.hasSuffix("/") ? String(text.dropLast()) : text
+            } else {
+                error("\(what): endpoint must be an http:// or https:// URL of a host (and port), such as https://s3.eu-central-1.amazonaws.com, found '\(text)'", at: endpointNode)
+                valid = false
+            }
+        } else if fields["endpoint"] != nil {
+            valid = false
+        }
+        if let regionNode = fields["region"], let text = string(regionNode, "\(what): region") {
+            if !text.isEmpty, text.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-") }) {
+                options.region = text
+            } else {
+                error("\(what): region must be a region name such as eu-central-1, found '\(text)'", at: regionNode)
+                valid = false
+            }
+        } else if fields["region"] != nil {
+            valid = false
+        }
+        if let pathStyleNode = fields["path-style"] {
+            if let value = boolean(pathStyleNode, "\(what): path-style") { options.pathStyle = value } else { valid = false }
+        }
+        if let classNode = fields["storage-class"], let text = string(classNode, "\(what): storage-class") {
+            if !text.isEmpty, text.allSatisfy({ $0.isASCII && ($0.isUppercase || $0.isNumber || $0 == "_") }) {
+                options.storageClass = text
+            } else {
+                error("\(what): storage-class must be a class name such as STANDARD or STANDARD_IA, found '\(text)'", at: classNode)
+                valid = false
+            }
+        } else if fields["storage-class"] != nil {
+            valid = false
+        }
+        if let requestsNode = fields["max-requests"] {
+            if let value = integer(requestsNode, "\(what): max-requests", in: 1...256) { options.maxRequests = value } else { valid = false }
+        }
+        if let credentialsNode = fields["credentials"] {
+            let where_ = "\(what): credentials"
+            guard let entries = mapping(credentialsNode, where_, keys: ["access-key-id", "secret-access-key", "session-token"]) else { return nil }
+            guard let idNode = entries.required("access-key-id"), let secretNode = entries.required("secret-access-key"),
+                let id = secretReference(idNode, "\(where_): access-key-id"), let secret = secretReference(secretNode, "\(where_): secret-access-key")
+            else { return nil }
+            var token: SecretReference?
+            if let tokenNode = entries["session-token"] {
+                guard let reference = secretReference(tokenNode, "\(where_): session-token") else { return nil }
+                token = reference
+            }
+            options.credentials = S3Options.Credentials(accessKeyID: id, secretAccessKey: secret, sessionToken: token)
+        }
+        return valid ? options : nil
     }
 
     private func destination(_ text: String, at node: Node, what: String) -> Destination? {

@@ -90,6 +90,9 @@ public struct SetContext: Sendable {
                     "the destination \(path) of account '\(account.name)' does not exist or is not a folder (is its disk mounted?); create it to start backing up there")
             }
             return try StorageRegistry.standard.open(repositoryPath)
+        case .remote("s3", _):
+            guard let s3 = account.s3 else { throw Failure.destination("account '\(account.name)' has no S3 settings") }
+            return try s3.storage(account: account.name, repository: set.repository, environment: environment)
         case .remote(let scheme, _):
             guard StorageRegistry.standard.canOpen(scheme: scheme) else {
                 throw Failure.notBuilt(set.name, feature: "a \(scheme):// destination (account '\(account.name)')")

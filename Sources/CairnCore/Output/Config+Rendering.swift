@@ -12,7 +12,7 @@ extension Config {
             ("version", .integer(version)),
             ("timezone", .string(timeZoneName)),
         ] + (metricsFile.map { [("metrics-file", StructuredValue.string($0.value))] } ?? []) + [
-            ("accounts", section(accounts) { .map([("destination", .string($0.destination.description))]) }),
+            ("accounts", section(accounts, Self.render)),
             ("encryption", section(encryption, Self.render)),
             ("filters", section(filters, Self.render)),
             ("schedules", section(schedules, Self.render)),
@@ -22,6 +22,26 @@ extension Config {
     }
 
     static func strings(_ values: [String]) -> StructuredValue { .list(values.map { .string($0) }) }
+
+    static func render(_ account: Account) -> StructuredValue {
+        var pairs: [(String, StructuredValue)] = [("destination", .string(account.destination.description))]
+        if let s3 = account.s3 {
+            // Endpoint and region as a run resolves them without the environment's AWS_REGION.
+            if let endpoint = s3.endpoint { pairs.append(("endpoint", .string(endpoint))) }
+            if let region = s3.region { pairs.append(("region", .string(region))) }
+            pairs.append(("path-style", .boolean(s3.pathStyle)))
+            if let storageClass = s3.storageClass { pairs.append(("storage-class", .string(storageClass))) }
+            pairs.append(("max-requests", .integer(s3.maxRequests)))
+            if let credentials = s3.credentials {
+                var entries: [(String, StructuredValue)] = [
+                    ("access-key-id", render(credentials.accessKeyID)), ("secret-access-key", render(credentials.secretAccessKey)),
+                ]
+                if let token = credentials.sessionToken { entries.append(("session-token", render(token))) }
+                pairs.append(("credentials", .map(entries)))
+            }
+        }
+        return .map(pairs)
+    }
 
     static func render(_ profile: EncryptionProfile) -> StructuredValue {
         var pairs: [(String, StructuredValue)] = [("algorithm", .string(profile.algorithm.rawValue))]

@@ -138,6 +138,9 @@ public final class S3Storage: StorageBackend, Sendable {
         let code = XMLText.first("Code", in: text) ?? "HTTP \(response.status)"
         let message = XMLText.first("Message", in: text).map { ": \($0)" } ?? ""
         let reason = "\(code)\(message)"
+        if code == "NoSuchBucket" {
+            return .io(place, "the bucket '\(settings.bucket)' does not exist at \(settings.endpoint.absoluteString) (NoSuchBucket): create it, or check the account's endpoint and region")
+        }
         switch response.status {
         case 404: return .notFound(place)
         case 412: return .preconditionFailed(place)
@@ -221,6 +224,11 @@ public final class S3Storage: StorageBackend, Sendable {
             }
             return StorageItem(key: key, size: size)
         case 404: return nil
+        case 400, 401, 403:
+            // A HEAD answer has no body to say why: a one-byte GET says it (SignatureDoesNotMatch,
+            // InvalidAccessKeyId, AccessDenied), only when something is wrong already.
+            let explained = try await send("GET", key, headers: [("Range", "bytes=0-0")])
+            throw failure(explained.status == 200 || explained.status == 206 || explained.status == 404 ? response : explained, key)
         default: throw failure(response, key)
         }
     }
