@@ -10,15 +10,23 @@ def strip(t):
     t=re.sub(r'//.*','',t)
     t=re.sub(r'"(?:[^"\\]|\\.)*"','""',t)
     return t
-for d in os.listdir(root):
-    for f in os.listdir(os.path.join(root,d)):
+def sources(d):
+    """The Swift files of a folder and of the folders inside it (Storage/S3 is Storage), as
+    paths relative to the folder."""
+    for base, _, names in sorted(os.walk(os.path.join(root, d))):
+        for name in sorted(names):
+            if name.endswith('.swift'):
+                yield os.path.relpath(os.path.join(base, name), os.path.join(root, d))
+folders=[d for d in os.listdir(root) if os.path.isdir(os.path.join(root,d))]
+for d in folders:
+    for f in sources(d):
         t=open(os.path.join(root,d,f)).read()
         files[d].append((f,strip(t)))
         for m in re.finditer(r'^\s*(?:public |internal |private |fileprivate |final |indirect )*(?:struct|class|enum|actor|protocol|typealias)\s+([A-Z]\w+)',t,re.M):
             decl.setdefault(m.group(1),d)
 # nested names like Failure/Result are ambiguous: drop names declared in >1 folder
 count=collections.Counter()
-for d in os.listdir(root):
+for d in folders:
     for f,t in files[d]:
         for m in re.finditer(r'^\s*(?:public |internal |private |fileprivate |final |indirect )*(?:struct|class|enum|actor|protocol|typealias)\s+([A-Z]\w+)',t,re.M):
             count[(m.group(1),d)]+=1
@@ -45,8 +53,8 @@ readers = {'Date()': {'Support/RunEnvironment.swift'},
            'TimeZone = .current': set(),
            'timeZone: .current': {'Support/RunEnvironment.swift'}}
 found = []
-for d in sorted(os.listdir(root)):
-    for f in sorted(os.listdir(os.path.join(root, d))):
+for d in sorted(folders):
+    for f in sources(d):
         text = strip(open(os.path.join(root, d, f)).read())
         for needle, allowed in readers.items():
             if needle in text and f'{d}/{f}' not in allowed:

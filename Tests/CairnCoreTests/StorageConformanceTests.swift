@@ -155,6 +155,31 @@ struct S3StorageTests {
         await #expect(throws: StorageError.self) { _ = try await server.storage(credentials: unknown).list(prefix: "", after: nil, limit: 10) }
     }
 
+    @Test func anIPEndpointIsAddressedByPathEvenWithoutPathStyle() async throws {
+        let server = try Self.server.get()
+        let storage = S3Storage(
+            S3Storage.Settings(
+                endpoint: server.endpoint, bucket: server.bucket, prefix: "virtual-\(UUID().uuidString)/", region: "us-east-1", pathStyle: false,
+                credentials: server.credentials))
+        try await storage.put("keys/a", [7])
+        #expect(try await storage.get("keys/a") == [7])
+        #expect(try await storage.putIfAbsent("keys/a", [8]) == false)
+    }
+
+    @Test func listedKeysAreDecodedAsS3EncodesThem() {
+        // encoding-type=url is form encoding on AWS: a space as '+', a '+' as %2B.
+        #expect(S3Storage.listedKey("data/a+b%2Bc%C3%A9", urlEncoded: true) == "data/a b+cé")
+        #expect(S3Storage.listedKey("data/a%20b", urlEncoded: true) == "data/a b")
+        #expect(S3Storage.listedKey("data/a+b", urlEncoded: false) == "data/a+b")
+    }
+
+    @Test func credentialsNeverPrintTheirSecret() throws {
+        let credentials = SigV4Signer.Credentials(accessKey: "AKIDPRINTED", secretKey: "s3cr3t-value", sessionToken: "t0ken-value")
+        for text in ["\(credentials)", String(reflecting: credentials), "\(S3Storage.Settings(endpoint: URL(string: "http://127.0.0.1:1")!, bucket: "b-1", prefix: "", region: "us-east-1", pathStyle: true, credentials: credentials))"] {
+            #expect(text.contains("AKIDPRINTED") && !text.contains("s3cr3t") && !text.contains("t0ken"), "\(text)")
+        }
+    }
+
     @Test func listingsPageThroughMoreThanAThousandObjectsAndKeysOfAnyKind() async throws {
         let server = try Self.server.get()
         let storage = server.storage()

@@ -59,7 +59,12 @@ extension ConfigDecoder {
             if let value = boolean(pathStyleNode, "\(what): path-style") { options.pathStyle = value } else { valid = false }
         }
         if let classNode = fields["storage-class"], let text = string(classNode, "\(what): storage-class") {
-            if !text.isEmpty, text.allSatisfy({ $0.isASCII && ($0.isUppercase || $0.isNumber || $0 == "_") }) {
+            if ["GLACIER", "DEEP_ARCHIVE"].contains(text) {
+                error(
+                    "\(what): storage-class \(text) is an archive class whose objects must be restored before they can be read; cairn reads its packs to restore, verify and prune: use STANDARD, STANDARD_IA, ONEZONE_IA, INTELLIGENT_TIERING or GLACIER_IR",
+                    at: classNode)
+                valid = false
+            } else if !text.isEmpty, text.allSatisfy({ $0.isASCII && ($0.isUppercase || $0.isNumber || $0 == "_") }) {
                 options.storageClass = text
             } else {
                 error("\(what): storage-class must be a class name such as STANDARD or STANDARD_IA, found '\(text)'", at: classNode)

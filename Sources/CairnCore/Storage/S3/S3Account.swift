@@ -20,7 +20,7 @@ extension S3Options {
             return SigV4Signer.Credentials(accessKey: id, secretKey: secret, sessionToken: environment["AWS_SESSION_TOKEN"].flatMap { $0.isEmpty ? nil : $0 })
         }
         let profile = environment["AWS_PROFILE"].flatMap { $0.isEmpty ? nil : $0 } ?? "default"
-        let file = environment["AWS_SHARED_CREDENTIALS_FILE"] ?? ((environment["HOME"] ?? NSHomeDirectory()) + "/.aws/credentials")
+        let file = environment["AWS_SHARED_CREDENTIALS_FILE"] ?? environment["HOME"].map { $0 + "/.aws/credentials" } ?? "~/.aws/credentials (HOME is not set)"
         if let text = FileManager.default.contents(atPath: file).map({ String(decoding: $0, as: UTF8.self) }) {
             let values = Self.profile(profile, in: text)
             if let id = values["aws_access_key_id"], let secret = values["aws_secret_access_key"] {
@@ -61,10 +61,17 @@ extension S3Options {
     /// retries for what an object store answers now and then (500, 503 SlowDown, resets).
     public func storage(account: String, repository: String, environment: [String: String]) throws -> any StorageBackend {
         let region = resolvedRegion(environment: environment)
-        let endpoint = URL(string: endpoint ?? "https://s3.\(region).amazonaws.com")!
+        guard region.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-") }) else {
+            throw MissingCredentials(description: "account '\(account)': the region '\(region)' from AWS_REGION or AWS_DEFAULT_REGION is no region name (such as eu-central-1)")
+        }
+        guard let endpoint = URL(string: endpoint ?? "https://s3.\(region).amazonaws.com") else {
+            throw MissingCredentials(description: "account '\(account)': no endpoint can be made for region '\(region)'")
+        }
         let settings = S3Storage.Settings(
             endpoint: endpoint, bucket: bucket, prefix: prefix + repository + "/", region: region, pathStyle: pathStyle, storageClass: storageClass,
             credentials: try resolveCredentials(account: account, environment: environment), concurrentRequests: maxRequests)
-        return RetryingStorage(S3Storage(settings))
+        // Signed with the system's time, whatever clock the run plans by: a server refuses a
+        // request whose time is more than 15 minutes off its own.
+        return RetryingStorage(S3Storage(settings, clock: SystemClock()))
     }
 }

@@ -44,17 +44,39 @@ public final class S3Storage: StorageBackend, Sendable {
     public let settings: Settings
     private let signer: SigV4Signer
     private let session: URLSession
+    /// The run's clock: requests are signed with its time.
+    private let clock: any WallClock
 
-    public init(_ settings: Settings) {
+    public init(_ settings: Settings, clock: any WallClock = SystemClock()) {
         self.settings = settings
+        self.clock = clock
         signer = SigV4Signer(credentials: settings.credentials, region: settings.region)
         let configuration = URLSessionConfiguration.ephemeral
         configuration.timeoutIntervalForRequest = settings.timeout
         configuration.httpMaximumConnectionsPerHost = settings.concurrentRequests
         configuration.requestCachePolicy = .reloadIgnoringLocalCacheData
         configuration.urlCache = nil
-        session = URLSession(configuration: configuration)
+        session = URLSession(configuration: configuration, delegate: NoRedirects(), delegateQueue: nil)
+        probe = ConditionalWriteProbe()
     }
+
+    /// A redirect would send the signed headers (the session token among them) to another host:
+    /// never followed; the 3xx answer is an error that names the bucket's endpoint.
+    final class NoRedirects: NSObject, URLSessionTaskDelegate, @unchecked Sendable {
+        func urlSession(
+            _ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse, newRequest request: URLRequest,
+            completionHandler: @escaping (URLRequest?) -> Void
+        ) {
+            completionHandler(nil)
+        }
+    }
+
+    /// Whether the server honours If-None-Match on PUT, found out once (see `putIfAbsent`).
+    final class ConditionalWriteProbe: @unchecked Sendable {
+        let state = NSLock()
+        var known: Bool?
+    }
+    private let probe: ConditionalWriteProbe
 
     deinit { session.finishTasksAndInvalidate() }
 
@@ -74,37 +96,49 @@ public final class S3Storage: StorageBackend, Sendable {
     }
 
     /// The host header and the URL of an object (`key` nil: the bucket itself).
-    private func address(_ key: String?, query: [(name: String, value: String)]) -> (url: URL, host: String, path: String) {
+    private func address(_ key: String?, query: [(name: String, value: String)]) throws -> (url: URL, host: String, path: String) {
         let endpoint = settings.endpoint
-        var host = endpoint.host ?? ""
-        if let port = endpoint.port { host += ":\(port)" }
+        let scheme = endpoint.scheme?.lowercased() ?? "https"
+        let name = endpoint.host ?? ""
+        // An IPv6 address keeps its brackets; a default port is left out, as the HTTP client
+        // leaves it out of the Host header it sends.
+        var host = name.contains(":") && !name.hasPrefix("[") ? "[\(name)]" : name
+        if let port = endpoint.port, !(scheme == "http" && port == 80), !(scheme == "https" && port == 443) { host += ":\(port)" }
         let object = key.map { SigV4Signer.encode(settings.prefix + $0, keepSlash: true) } ?? ""
+        // The bucket in the host name only where that can work: not before an IP address or
+        // localhost, and not a bucket with dots over https (no certificate covers it).
+        let numeric = name.contains(":") || name == "localhost" || name.split(separator: ".").allSatisfy { !$0.isEmpty && $0.allSatisfy(\.isNumber) }
         let path: String
-        if settings.pathStyle {
+        if settings.pathStyle || numeric || (scheme == "https" && settings.bucket.contains(".")) {
             path = "/" + SigV4Signer.encode(settings.bucket) + "/" + object
         } else {
             host = settings.bucket + "." + host
             path = "/" + object
         }
         let queryText = query.map { SigV4Signer.encode($0.name) + "=" + SigV4Signer.encode($0.value) }.joined(separator: "&")
-        let url = URL(string: "\(endpoint.scheme ?? "https")://\(host)\(path)\(queryText.isEmpty ? "" : "?" + queryText)")!
+        guard let url = URL(string: "\(scheme)://\(host)\(path)\(queryText.isEmpty ? "" : "?" + queryText)") else {
+            throw StorageError.invalidKey(location + (key ?? ""))
+        }
         return (url, host, path)
     }
 
     func send(
         _ method: String, _ key: String?, query: [(name: String, value: String)] = [], headers: [(name: String, value: String)] = [], body: [UInt8] = []
     ) async throws -> Response {
-        let (url, host, path) = address(key, query: query)
+        let (url, host, path) = try address(key, query: query)
         let payloadHash = body.isEmpty ? SigV4Signer.emptyPayloadHash : SigV4Signer.hex(Hashing.sha256(body))
         var all = headers + [("x-amz-content-sha256", payloadHash)]
         let request = SigV4Signer.Request(method: method, path: path, query: query, headers: [("host", host)] + all, payloadHash: payloadHash)
-        all += signer.sign(request, at: Date())
+        all += signer.sign(request, at: clock.now())
         var urlRequest = URLRequest(url: url)
         urlRequest.httpMethod = method
         for (name, value) in all { urlRequest.setValue(value, forHTTPHeaderField: name) }
-        if !body.isEmpty || method == "PUT" {
+        // Bytes as they are stored: no compression on the way, no form type on a PUT.
+        urlRequest.setValue("identity", forHTTPHeaderField: "Accept-Encoding")
+        if !body.isEmpty || method == "PUT" || method == "POST" {
             urlRequest.httpBody = Data(body)
             urlRequest.setValue(String(body.count), forHTTPHeaderField: "Content-Length")
+            urlRequest.setValue("application/octet-stream", forHTTPHeaderField: "Content-Type")
         }
         let place = location + (key ?? "")
         let (data, response): (Data, URLResponse)
@@ -120,6 +154,9 @@ public final class S3Storage: StorageBackend, Sendable {
                     }
                 }.resume()
             }
+        } catch let error as URLError where [.serverCertificateUntrusted, .serverCertificateHasBadDate, .serverCertificateHasUnknownRoot,
+            .serverCertificateNotYetValid, .clientCertificateRejected, .secureConnectionFailed, .unsupportedURL].contains(error.code) {
+            throw StorageError.io(place, "\(settings.endpoint.absoluteString) refused a secure connection: \(error.localizedDescription)")
         } catch {
             throw StorageError.transient(place, "\(settings.endpoint.absoluteString) could not be reached: \((error as NSError).localizedDescription)")
         }
@@ -140,6 +177,19 @@ public final class S3Storage: StorageBackend, Sendable {
         let reason = "\(code)\(message)"
         if code == "NoSuchBucket" {
             return .io(place, "the bucket '\(settings.bucket)' does not exist at \(settings.endpoint.absoluteString) (NoSuchBucket): create it, or check the account's endpoint and region")
+        }
+        switch (response.status, code) {
+        case (_, "RequestTimeout"), (_, "SlowDown"), (_, "InternalError"), (_, "ServiceUnavailable"): return .transient(place, reason)
+        case (_, "RequestTimeTooSkewed"):
+            return .permissionDenied("\(place) (\(reason); this machine's clock differs from the server's by more than 15 minutes: set it right)")
+        case (_, "ExpiredToken"), (_, "TokenRefreshRequired"):
+            return .permissionDenied("\(place) (\(reason); the session token has expired: give the account fresh credentials)")
+        case (_, "InvalidObjectState"):
+            return .io(place, "\(reason): the object is in an archive storage class and must be restored before it can be read")
+        case (300...399, _):
+            return .io(place, "\(reason) (HTTP \(response.status)): the bucket answers at another endpoint; set the account's endpoint and region to the bucket's")
+        case (501, _): return .io(place, "\(reason): the server does not offer this request")
+        default: break
         }
         switch response.status {
         case 404: return .notFound(place)
@@ -177,6 +227,9 @@ public final class S3Storage: StorageBackend, Sendable {
         let response = try await send("GET", key, headers: [("Range", "bytes=\(range.lowerBound)-\(range.upperBound - 1)")])
         switch response.status {
         case 206:
+            if let length = response.headers["content-length"].flatMap(Int.init), length != response.body.count {
+                throw StorageError.transient(location + key, "the answer ended after \(response.body.count) of \(length) bytes")
+            }
             // A range past the end comes back shorter: that is out of range, not a short read.
             if let total = response.headers["content-range"]?.split(separator: "/").last.flatMap({ Int($0) }), total < range.upperBound {
                 throw StorageError.outOfRange(location + key)
@@ -187,6 +240,9 @@ public final class S3Storage: StorageBackend, Sendable {
             return StorageBuffer(response.body)
         case 200:
             // A server that ignores ranges sends the whole object.
+            if let length = response.headers["content-length"].flatMap(Int.init), length != response.body.count {
+                throw StorageError.transient(location + key, "the answer ended after \(response.body.count) of \(length) bytes")
+            }
             guard range.upperBound <= response.body.count else { throw StorageError.outOfRange(location + key) }
             return StorageBuffer(Array(response.body[range]))
         default:
@@ -194,24 +250,52 @@ public final class S3Storage: StorageBackend, Sendable {
         }
     }
 
-    private func storageHeaders() -> [(name: String, value: String)] {
-        settings.storageClass.map { [("x-amz-storage-class", $0)] } ?? []
+    /// The storage class goes on packs only: the descriptor, keys, index, snapshots and locks
+    /// are small, read often, and rewritten (locks), where infrequent-access classes charge most.
+    private func storageHeaders(_ key: String) -> [(name: String, value: String)] {
+        guard key.hasPrefix("data/"), let storageClass = settings.storageClass else { return [] }
+        return [("x-amz-storage-class", storageClass)]
     }
 
     public func put(_ key: String, _ data: [UInt8]) async throws {
         try StorageKey.check(key)
-        let response = try await send("PUT", key, headers: storageHeaders(), body: data)
+        let response = try await send("PUT", key, headers: storageHeaders(key), body: data)
         guard response.status == 200 else { throw failure(response, key) }
     }
 
     public func putIfAbsent(_ key: String, _ data: [UInt8]) async throws -> Bool {
         try StorageKey.check(key)
-        let response = try await send("PUT", key, headers: storageHeaders() + [("If-None-Match", "*")], body: data)
+        try await requireConditionalWrites()
+        return try await conditionalPut(key, data)
+    }
+
+    private func conditionalPut(_ key: String, _ data: [UInt8]) async throws -> Bool {
+        let response = try await send("PUT", key, headers: storageHeaders(key) + [("If-None-Match", "*")], body: data)
         switch response.status {
         case 200: return true
-        case 412: return false
+        // 409: another conditional write of the key is under way; it will have the key.
+        case 412, 409 where XMLText.first("Code", in: String(decoding: response.body.prefix(4096), as: UTF8.self)) == "ConditionalRequestConflict": return false
         default: throw failure(response, key)
         }
+    }
+
+    /// A server that ignored If-None-Match would answer 200 and overwrite: two hosts creating
+    /// one repository, or two runs taking one lock, would both win. So the first conditional
+    /// write of a run checks, with an object of its own written twice, that the second is refused.
+    private func requireConditionalWrites() async throws {
+        if probe.state.withLock({ probe.known }) == true { return }
+        // Beside the repository's folders, where no listing of theirs sees it.
+        let key = ".conditional-write-check-\(UUID().uuidString.lowercased())"
+        let first = try await conditionalPut(key, [1])
+        let second = try await conditionalPut(key, [2])
+        try? await delete(key)
+        guard first, !second else {
+            throw StorageError.io(
+                location,
+                "the server at \(settings.endpoint.absoluteString) ignores conditional writes (If-None-Match: *), which cairn's repository creation and locks need; use a server that honours them (AWS S3 since 2024, MinIO, Ceph RGW)"
+            )
+        }
+        probe.state.withLock { probe.known = true }
     }
 
     public func stat(_ key: String) async throws -> StorageItem? {
@@ -244,17 +328,38 @@ public final class S3Storage: StorageBackend, Sendable {
             let response = try await send("GET", nil, query: query)
             guard response.status == 200 else { throw failure(response, nil) }
             let text = String(decoding: response.body, as: UTF8.self)
-            for entry in XMLText.all("Contents", in: text) {
-                guard let encoded = XMLText.first("Key", in: entry), let name = encoded.removingPercentEncoding,
+            guard text.contains("<ListBucketResult"), text.contains("</ListBucketResult>") else {
+                throw StorageError.transient(location, "the listing came back incomplete or is no S3 listing")
+            }
+            let urlEncoded = XMLText.first("EncodingType", in: text) == "url"
+            let entries = XMLText.all("Contents", in: text)
+            if let count = XMLText.first("KeyCount", in: text).flatMap(Int.init), count != entries.count {
+                throw StorageError.transient(location, "the listing names \(count) objects but holds \(entries.count)")
+            }
+            for entry in entries {
+                // With encoding-type=url, a space comes as '+' (form encoding), a '+' as %2B.
+                guard let encoded = XMLText.first("Key", in: entry), let name = Self.listedKey(encoded, urlEncoded: urlEncoded),
                     let size = XMLText.first("Size", in: entry).flatMap(Int.init), name.hasPrefix(settings.prefix)
                 else { throw StorageError.io(location, "a listing that cannot be read") }
                 let key = String(name.dropFirst(settings.prefix.count))
                 if let after, key <= after { continue }
                 items.append(StorageItem(key: key, size: size))
             }
-            token = XMLText.first("IsTruncated", in: text) == "true" ? XMLText.first("NextContinuationToken", in: text) : nil
+            if XMLText.first("IsTruncated", in: text) == "true" {
+                guard let next = XMLText.first("NextContinuationToken", in: text), !next.isEmpty else {
+                    throw StorageError.io(location, "the listing says there is more but gives no continuation token")
+                }
+                token = next
+            } else {
+                token = nil
+            }
         } while token != nil && items.count < limit
         return Array(items.prefix(limit))
+    }
+
+    /// A key as a listing gives it: with encoding-type=url, form-encoded (a space as '+').
+    static func listedKey(_ text: String, urlEncoded: Bool) -> String? {
+        urlEncoded ? text.replacingOccurrences(of: "+", with: " ").removingPercentEncoding : text
     }
 
     public func delete(_ key: String) async throws {

@@ -8,7 +8,8 @@ import Foundation
 /// same `SignatureDoesNotMatch`, so each step is a function of its own that the tests compare:
 /// `canonicalRequest`, `stringToSign`, `signature`.
 public struct SigV4Signer: Sendable {
-    public struct Credentials: Sendable, Equatable {
+    /// Printed, dumped or compared in a failed test, they show the access key alone.
+    public struct Credentials: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
         public var accessKey: String
         public var secretKey: String
         public var sessionToken: String?
@@ -18,6 +19,10 @@ public struct SigV4Signer: Sendable {
             self.secretKey = secretKey
             self.sessionToken = sessionToken
         }
+
+        public var description: String { "access key \(accessKey) (secret not shown)" }
+        public var debugDescription: String { description }
+        public var customMirror: Mirror { Mirror(self, children: ["accessKey": accessKey]) }
     }
 
     /// A request to sign. `path` is the URI path as sent, each segment already encoded once
