@@ -46,6 +46,40 @@ public final class S3TestServer: @unchecked Sendable {
 
     public var endpoint: URL { URL(string: "http://127.0.0.1:\(port)")! }
 
+    /// Tests/Servers/flaky_proxy.py in front of this server: 503 SlowDown, connections closed
+    /// before a request is passed on, and answers dropped after it took effect, in a fixed
+    /// pattern. Gone with the returned object.
+    public final class FlakyProxy: @unchecked Sendable {
+        let process = Process()
+        public let port: Int
+
+        init(target: Int) throws {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["python3", SourceTree.path("Tests/Servers/flaky_proxy.py"), String(target)]
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            var line = Data()
+            while let byte = try pipe.fileHandleForReading.read(upToCount: 1), !byte.isEmpty, byte != Data("\n".utf8) { line += byte }
+            guard let port = Int(String(decoding: line, as: UTF8.self)) else {
+                kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
+                throw Failure(description: "the flaky proxy did not start")
+            }
+            self.port = port
+        }
+
+        deinit {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+
+        public var endpoint: URL { URL(string: "http://127.0.0.1:\(port)")! }
+    }
+
+    public func flakyProxy() throws -> FlakyProxy { try FlakyProxy(target: port) }
+
     /// A backend on the bucket under `prefix` (a fresh one by default).
     public func storage(prefix: String = "repo-\(UUID().uuidString)/", credentials: SigV4Signer.Credentials? = nil) -> S3Storage {
         S3Storage(

@@ -11,7 +11,9 @@ struct S3EndToEndTests {
     static let server = Result { try S3TestServer() }
 
     /// A workspace whose account is the test bucket under `prefix`, credentials from S3_ID and S3_SECRET.
-    func workspace(_ server: S3TestServer, prefix: String, sets: [String] = ["files"], secret: String? = nil) throws -> Workspace {
+    func workspace(
+        _ server: S3TestServer, prefix: String, sets: [String] = ["files"], secret: String? = nil, setExtra: String = "", extra: String = "", endpoint: URL? = nil
+    ) throws -> Workspace {
         var workspace = try Workspace()
         var sections = ""
         for set in sets {
@@ -19,7 +21,7 @@ struct S3EndToEndTests {
             var generator = TreeGenerator(root: source, seed: UInt64(set.utf8.count) * 7)
             _ = try generator.generate(files: 30, depth: 3)
             try Data((0..<300_000).map { _ in UInt8.random(in: 0...255) }).write(to: URL(fileURLWithPath: source + "/random.bin"))
-            sections += "  \(set): {account: cloud, sources: [./source-\(set)]}\n"
+            sections += "  \(set): {account: cloud, sources: [./source-\(set)]\(setExtra)}\n"
         }
         try workspace.directory.write(
             "cairn.yaml",
@@ -28,11 +30,12 @@ struct S3EndToEndTests {
             accounts:
               cloud:
                 destination: s3://\(server.bucket)/\(prefix)
-                endpoint: \(server.endpoint.absoluteString)
+                endpoint: \((endpoint ?? server.endpoint).absoluteString)
                 region: us-east-1
                 path-style: true
                 credentials: {access-key-id: {env: S3_ID}, secret-access-key: {env: S3_SECRET}}
             encryption: {default: {algorithm: aes-256-gcm, key: {env: CAIRN_KEY}}}
+            \(extra)
             backup-sets:
             \(sections)
             """)
@@ -61,6 +64,84 @@ struct S3EndToEndTests {
         let latest = workspace.directory.subpath("latest")
         #expect(try workspace.run(["restore", "files", "--to", latest]).status == 0)
         #expect(TreeComparison.differences(source, latest + source) == [])
+    }
+
+    @Test func planApplyPruneAndKeyChangeWorkOnABucket() throws {
+        let server = try Self.server.get()
+        var workspace = try workspace(
+            server, prefix: "ops-\(UUID().uuidString)", setExtra: ", retention: last", extra: "retention: {last: {keep-jobs: 1}}")
+        let source = workspace.directory.subpath("source-files")
+        let plan = try workspace.run(["plan", "files"])
+        #expect(plan.status == 0 && plan.standardOutput.contains("Plan: "), "\(plan.all)")
+        let apply = try workspace.run(["apply", "files", "--yes"])
+        #expect(apply.status == 0, "\(apply.all)")
+        try Data("second".utf8).write(to: URL(fileURLWithPath: source + "/second.txt"))
+        let second = try workspace.run(["backup", "files"])
+        #expect(second.status == 0, "\(second.all)")
+        // keep-jobs: 1 expired the first job after the second; prune finds nothing more.
+        let prune = try workspace.run(["prune", "files"])
+        #expect(prune.status == 0, "\(prune.all)")
+        let snapshots = try workspace.run(["snapshots", "files", "--json"])
+        #expect(((try? JSONSerialization.jsonObject(with: Data(snapshots.standardOutput.utf8))) as? [Any])?.count == 1, "\(snapshots.all)")
+        #expect(try workspace.run(["verify", "files", "--read-data"]).status == 0)
+        // A key change rewrites only the key files: the new key opens, the old one no longer.
+        workspace.environment["NEW"] = "a new passphrase for the bucket"
+        let change = try workspace.run(["key", "change", "files", "--new-key-env", "NEW"])
+        #expect(change.status == 0, "\(change.all)")
+        #expect(try workspace.run(["snapshots", "files"]).status == 1, "the old key no longer opens the repository")
+        workspace.environment["CAIRN_KEY"] = "a new passphrase for the bucket"
+        let target = workspace.directory.subpath("restored")
+        let restore = try workspace.run(["restore", "files", "--to", target])
+        #expect(restore.status == 0, "\(restore.all)")
+        #expect(TreeComparison.differences(source, target + source) == [])
+    }
+
+    @Test func aSeedIsImportedIntoABucketAndTheNextBackupUploadsOnlyChanges() throws {
+        let server = try Self.server.get()
+        let workspace = try workspace(server, prefix: "seeded-\(UUID().uuidString)")
+        let source = workspace.directory.subpath("source-files")
+        let seed = workspace.directory.subpath("disk/seed")
+        try FileManager.default.createDirectory(atPath: workspace.directory.subpath("disk"), withIntermediateDirectories: true)
+        let load = try workspace.run(["seed-load", "files", "--to", seed])
+        #expect(load.status == 0, "\(load.all)")
+        let imported = try workspace.run(["seed-import", seed])
+        #expect(imported.status == 0, "\(imported.all)")
+        // Run again: nothing twice.
+        #expect(try workspace.run(["seed-import", seed]).status == 0)
+        try Data("after the seed".utf8).write(to: URL(fileURLWithPath: source + "/later.txt"))
+        let backup = try workspace.run(["backup", "files"])
+        #expect(backup.status == 0 && backup.standardOutput.contains("read 1 files"), "\(backup.all)")
+        let target = workspace.directory.subpath("restored")
+        #expect(try workspace.run(["restore", "files", "--to", target]).status == 0)
+        #expect(TreeComparison.differences(source, target + source) == [])
+    }
+
+    /// Through a proxy that answers 503, closes connections and drops answers: the retries
+    /// keep every job whole, and the repository reads back complete without the proxy.
+    @Test func retriesThroughA503AndDroppedConnectionsKeepTheRepositoryConsistent() throws {
+        let server = try Self.server.get()
+        let proxy = try server.flakyProxy()
+        let prefix = "flaky-\(UUID().uuidString)"
+        let flaky = try workspace(server, prefix: prefix, setExtra: ", retention: last", extra: "retention: {last: {keep-jobs: 1}}", endpoint: proxy.endpoint)
+        let source = flaky.directory.subpath("source-files")
+        for round in 0..<3 {
+            try Data("round \(round)".utf8).write(to: URL(fileURLWithPath: source + "/round.txt"))
+            let backup = try flaky.run(["backup", "files"])
+            #expect(backup.status == 0, "round \(round): \(backup.all)")
+        }
+        let throughProxy = flaky.directory.subpath("restored-through-proxy")
+        let restore = try flaky.run(["restore", "files", "--to", throughProxy])
+        #expect(restore.status == 0, "\(restore.all)")
+        #expect(TreeComparison.differences(source, throughProxy + source) == [])
+        // The same repository, straight from the server: whole, and only the kept job.
+        var direct = flaky
+        try direct.directory.write("cairn.yaml", try String(contentsOfFile: flaky.directory.subpath("cairn.yaml"), encoding: .utf8)
+            .replacingOccurrences(of: proxy.endpoint.absoluteString, with: server.endpoint.absoluteString))
+        direct.environment["S3_ID"] = server.credentials.accessKey
+        let verify = try direct.run(["verify", "files", "--read-data"])
+        #expect(verify.status == 0, "\(verify.all)")
+        let snapshots = try direct.run(["snapshots", "files", "--json"])
+        #expect(((try? JSONSerialization.jsonObject(with: Data(snapshots.standardOutput.utf8))) as? [Any])?.count == 1, "\(snapshots.all)")
     }
 
     @Test func twoHostsBackUpTheirSetsIntoOneBucketAtOnce() throws {
@@ -97,5 +178,10 @@ struct S3EndToEndTests {
         let shown = try workspace.run(["validate", "--show"])
         #expect(shown.status == 0 && shown.standardOutput.contains("env: S3_SECRET") && shown.standardOutput.contains("path-style: true"), "\(shown.all)")
         #expect(!shown.all.contains("certainly-not-the-secret"))
+        // A reference that cannot be read says which and where.
+        var unset = workspace
+        unset.environment["S3_ID"] = nil
+        let missing = try unset.run(["backup", "files"])
+        #expect(missing.status == 1 && missing.standardError.contains("environment variable S3_ID is not set") && missing.standardError.contains("cairn.yaml:"), "\(missing.all)")
     }
 }

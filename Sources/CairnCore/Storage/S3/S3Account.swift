@@ -11,10 +11,14 @@ extension S3Options {
     /// Errors name where a secret was looked for, never its value.
     public func resolveCredentials(account: String, environment: [String: String]) throws -> SigV4Signer.Credentials {
         if let credentials {
-            return SigV4Signer.Credentials(
-                accessKey: try credentials.accessKeyID.resolve(environment: environment),
-                secretKey: try credentials.secretAccessKey.resolve(environment: environment),
-                sessionToken: try credentials.sessionToken?.resolve(environment: environment))
+            do {
+                return SigV4Signer.Credentials(
+                    accessKey: try credentials.accessKeyID.resolve(environment: environment),
+                    secretKey: try credentials.secretAccessKey.resolve(environment: environment),
+                    sessionToken: try credentials.sessionToken?.resolve(environment: environment))
+            } catch let error as SecretReference.ResolutionError {
+                throw MissingCredentials(description: "account '\(account)': the S3 credentials cannot be read: \(error.errorDescription ?? "\(error)")")
+            }
         }
         if let id = environment["AWS_ACCESS_KEY_ID"], !id.isEmpty, let secret = environment["AWS_SECRET_ACCESS_KEY"], !secret.isEmpty {
             return SigV4Signer.Credentials(accessKey: id, secretKey: secret, sessionToken: environment["AWS_SESSION_TOKEN"].flatMap { $0.isEmpty ? nil : $0 })

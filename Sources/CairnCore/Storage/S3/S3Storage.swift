@@ -23,11 +23,14 @@ public final class S3Storage: StorageBackend, Sendable {
         public var storageClass: String?
         public var credentials: SigV4Signer.Credentials
         public var concurrentRequests: Int
+        /// How long a request may wait for the server's next bytes. FoundationNetworking's
+        /// URLSession does not notice a PUT whose connection was reset and waits this out
+        /// (then the retry goes on), so it is kept short.
         public var timeout: TimeInterval
 
         public init(
             endpoint: URL, bucket: String, prefix: String, region: String, pathStyle: Bool, storageClass: String? = nil,
-            credentials: SigV4Signer.Credentials, concurrentRequests: Int = 16, timeout: TimeInterval = 60
+            credentials: SigV4Signer.Credentials, concurrentRequests: Int = 16, timeout: TimeInterval = 30
         ) {
             self.endpoint = endpoint
             self.bucket = bucket
@@ -144,7 +147,7 @@ public final class S3Storage: StorageBackend, Sendable {
         let (data, response): (Data, URLResponse)
         do {
             (data, response) = try await withCheckedThrowingContinuation { continuation in
-                session.dataTask(with: urlRequest) { data, response, error in
+                let finished: @Sendable (Data?, URLResponse?, (any Error)?) -> Void = { data, response, error in
                     if let error {
                         continuation.resume(throwing: error)
                     } else if let response {
@@ -152,7 +155,8 @@ public final class S3Storage: StorageBackend, Sendable {
                     } else {
                         continuation.resume(throwing: URLError(.badServerResponse))
                     }
-                }.resume()
+                }
+                session.dataTask(with: urlRequest, completionHandler: finished).resume()
             }
         } catch let error as URLError where [.serverCertificateUntrusted, .serverCertificateHasBadDate, .serverCertificateHasUnknownRoot,
             .serverCertificateNotYetValid, .clientCertificateRejected, .secureConnectionFailed, .unsupportedURL].contains(error.code) {
