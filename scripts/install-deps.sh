@@ -4,10 +4,11 @@
 # a sped-up cron daemon), msmtp-mta (the notification tests send mail through its sendmail),
 # libarchive-tools and unzip (bsdtar and unzip check exported archives),
 # libcurl4-openssl-dev (webhooks go through FoundationNetworking, which a static build links
-# against libcurl), and the Python tools the tests use (aiosmtpd is the SMTP sink mail goes to).
+# against libcurl), python3-pip, and the Python tools the tests use (aiosmtpd is the SMTP sink
+# mail goes to; moto is the S3 server).
 set -euo pipefail
 
-packages=(pkg-config libssl-dev zlib1g-dev libzstd-dev libarchive-dev libyaml-dev tzdata cron faketime msmtp-mta libarchive-tools unzip libcurl4-openssl-dev)
+packages=(pkg-config libssl-dev zlib1g-dev libzstd-dev libarchive-dev libyaml-dev tzdata cron faketime msmtp-mta libarchive-tools unzip libcurl4-openssl-dev python3-pip)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

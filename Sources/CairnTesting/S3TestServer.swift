@@ -17,14 +17,7 @@ public final class S3TestServer: @unchecked Sendable {
 
     public init(bucket: String = "cairn-test") throws {
         self.bucket = bucket
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", SourceTree.path("Tests/Servers/s3_server.py"), bucket]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        var line = Data()
-        while let byte = try pipe.fileHandleForReading.read(upToCount: 1), !byte.isEmpty, byte != Data("\n".utf8) { line += byte }
+        let line = try Self.start(process, "s3_server.py", [bucket])
         struct Started: Decodable {
             var port: Int
             var access, secret: String
@@ -36,6 +29,20 @@ public final class S3TestServer: @unchecked Sendable {
         }
         port = started.port
         credentials = SigV4Signer.Credentials(accessKey: started.access, secretKey: started.secret)
+    }
+
+    /// Starts Tests/Servers/SCRIPT with python3 and returns the first line it prints (what it
+    /// says once it serves; empty when it ended first).
+    static func start(_ process: Process, _ script: String, _ arguments: [String]) throws -> Data {
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", SourceTree.path("Tests/Servers/\(script)")] + arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        var line = Data()
+        while let byte = try pipe.fileHandleForReading.read(upToCount: 1), !byte.isEmpty, byte != Data("\n".utf8) { line += byte }
+        return line
     }
 
     deinit {
@@ -54,14 +61,7 @@ public final class S3TestServer: @unchecked Sendable {
         public let port: Int
 
         init(target: Int) throws {
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["python3", SourceTree.path("Tests/Servers/flaky_proxy.py"), String(target)]
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            var line = Data()
-            while let byte = try pipe.fileHandleForReading.read(upToCount: 1), !byte.isEmpty, byte != Data("\n".utf8) { line += byte }
+            let line = try S3TestServer.start(process, "flaky_proxy.py", [String(target)])
             guard let port = Int(String(decoding: line, as: UTF8.self)) else {
                 kill(process.processIdentifier, SIGKILL)
                 process.waitUntilExit()
