@@ -59,11 +59,12 @@ enum CommandSupport {
     /// Runs a job on one set through `JobRunner`: a set that is not in the config fails the
     /// same way, naming the job.
     static func job(
-        _ config: Config, set: String, command: String, source: SourceOptions? = nil, _ body: (JobRunner) async -> JobOutcome
+        _ config: Config, set: String, command: String, source: SourceOptions? = nil, uncached: Bool = false, _ body: (JobRunner) async -> JobOutcome
     ) async -> JobOutcome {
         do {
             var context = try SetContext(config: config, setName: set, run: run)
             source?.apply(to: &context)
+            if uncached { context.usesCache = false }
             return await body(JobRunner(context, command: command))
         } catch {
             return JobOutcome(.failed, failure: "\(command) of backup set '\(set)': \(error)")

@@ -62,4 +62,34 @@ struct LockTests {
         let reader = try await repository.lock(.shared, command: "cairn restore", now: now)
         await reader.release()
     }
+
+    @Test func aLeaseNotRefreshedInTimeOrRemovedByAnotherProcessIsLostAndCommitsAreRefused() async throws {
+        let clock = ManualClock(Date(timeIntervalSince1970: 1_900_000_000))
+        let run = RunEnvironment.live().with(clock: clock, hostName: RunEnvironment.live().hostName)
+        let storage = MemoryStorage()
+        let repository = try await Repository.create(storage: storage, algorithm: .aes256GCM, passphrase: passphrase, scrypt: testScrypt, run: run)
+        let lease = try await repository.lock(.writer, command: "cairn backup docs")
+        try await repository.confirmLeases()
+        // 26 minutes without a refresh (the refresher sleeps in real time): others may take it for stale.
+        clock.advance(by: 26 * 60)
+        do {
+            try await repository.confirmLeases()
+            Issue.record("a lease not refreshed for 26 minutes was confirmed")
+        } catch let RepositoryError.locked(message) {
+            #expect(message.contains("could not be refreshed for 26 minutes"), "\(message)")
+        }
+        await lease.release()
+        // Released leases are not confirmed any more.
+        try await repository.confirmLeases()
+
+        let second = try await repository.lock(.writer, command: "cairn backup docs")
+        for item in try await storage.listAll(prefix: "locks/") { try await storage.delete(item.key) }
+        do {
+            try await repository.confirmLeases()
+            Issue.record("a lease removed by another process was confirmed")
+        } catch let RepositoryError.locked(message) {
+            #expect(message.contains("removed by another process"), "\(message)")
+        }
+        await second.release()
+    }
 }

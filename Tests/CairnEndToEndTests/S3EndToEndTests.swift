@@ -184,4 +184,66 @@ struct S3EndToEndTests {
         let missing = try unset.run(["backup", "files"])
         #expect(missing.status == 1 && missing.standardError.contains("environment variable S3_ID is not set") && missing.standardError.contains("cairn.yaml:"), "\(missing.all)")
     }
+
+    /// The requests a job's report counts: `storage: N requests (GetObject 1, ...)`.
+    static func requests(_ output: String) -> (total: Int, kinds: [String: Int])? {
+        guard let line = output.split(separator: "\n").first(where: { $0.hasPrefix("storage: ") }),
+            let total = line.dropFirst("storage: ".count).split(separator: " ").first.flatMap({ Int($0) }),
+            let open = line.firstIndex(of: "("), let close = line.firstIndex(of: ")")
+        else { return nil }
+        var kinds: [String: Int] = [:]
+        for part in line[line.index(after: open)..<close].split(separator: ",") {
+            let words = part.split(separator: " ")
+            if words.count == 2, let count = Int(words[1]) { kinds[String(words[0])] = count }
+        }
+        return (total, kinds)
+    }
+
+    @Test func aBackupWithNothingChangedMakesTheSameFewRequestsHoweverManySnapshots() throws {
+        let server = try Self.server.get()
+        let workspace = try workspace(server, prefix: "requests-\(UUID().uuidString)")
+        let source = workspace.directory.subpath("source-files")
+        let first = try workspace.run(["backup", "files"])
+        #expect(first.status == 0, "\(first.all)")
+        let firstCount = Self.requests(first.standardOutput)
+        #expect((firstCount?.kinds["PutObject"] ?? 0) >= 3, "\(first.all)")
+        var counts: [[String: Int]] = []
+        for _ in 0..<4 {
+            let run = try workspace.run(["backup", "files"])
+            #expect(run.status == 0, "\(run.all)")
+            counts.append(Self.requests(run.standardOutput)?.kinds ?? [:])
+        }
+        // One to five snapshots, their trees and index files: the same requests each time, and
+        // no object read but the descriptor (the rest is in the cache on this machine).
+        #expect(Set(counts).count == 1, "\(counts)")
+        #expect(counts[0]["GetObject"] == 1 && counts[0]["PutObject"] == 2, "\(counts)")
+        #expect(counts[0].values.reduce(0, +) <= 16, "\(counts)")
+
+        // A cache damaged (or planted) on this machine is never believed: each entry is checked
+        // like the stored file, and read again from the bucket.
+        let cache = workspace.directory.subpath("cache/cairn")
+        var damaged = 0
+        for path in try FileManager.default.subpathsOfDirectory(atPath: cache) where path.contains("/files/") {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: cache + "/" + path, isDirectory: &isDirectory), !isDirectory.boolValue else { continue }
+            var bytes = try Data(contentsOf: URL(fileURLWithPath: cache + "/" + path))
+            bytes[bytes.count / 2] ^= 0x40
+            try bytes.write(to: URL(fileURLWithPath: cache + "/" + path))
+            damaged += 1
+        }
+        #expect(damaged >= 4, "snapshots, an index file, a key file and trees are cached")
+        try Data("changed".utf8).write(to: URL(fileURLWithPath: source + "/changed.txt"))
+        let again = try workspace.run(["backup", "files"])
+        #expect(again.status == 0 && again.standardOutput.contains("read 1 files") && !again.all.contains("damaged"), "\(again.all)")
+        #expect((Self.requests(again.standardOutput)?.kinds["GetObject"] ?? 0) > 1, "\(again.all)")
+        let target = workspace.directory.subpath("restored")
+        let restore = try workspace.run(["restore", "files", "--to", target])
+        #expect(restore.status == 0 && !restore.all.contains("damaged"), "\(restore.all)")
+        #expect(TreeComparison.differences(source, target + source) == [])
+        // verify reads every file from the bucket, not the cache.
+        try FileManager.default.removeItem(atPath: cache)
+        let verify = try workspace.run(["verify", "files"])
+        #expect(verify.status == 0, "\(verify.all)")
+        #expect(!FileManager.default.fileExists(atPath: cache + "/"), "verify filled the cache")
+    }
 }

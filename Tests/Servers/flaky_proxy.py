@@ -5,11 +5,12 @@ some have their connection closed before they are passed on, and one is passed o
 its answer dropped (the request took effect; the client never hears). Everything else is passed
 on unchanged (the Host header too, so signatures still hold). Usage: flaky_proxy.py TARGET_PORT.
 Prints its port, then serves until killed or until the process that started it is gone."""
-import ctypes, http.client, os, socket, struct, sys, threading, time
+import http.client, os, socket, struct, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+# Gone with the test process that started it: its parent is watched at the end (not with
+# PR_SET_PDEATHSIG, which fires when the parent's thread that started it ends).
 parent = os.getppid()
-ctypes.CDLL("libc.so.6").prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
 target = int(sys.argv[1])
 lock = threading.Lock()
 count = 0

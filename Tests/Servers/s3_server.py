@@ -5,11 +5,12 @@ IAM user with a policy allowing S3 and an access key for it; every request after
 signed with that key, so a wrong secret gets 403. Makes the bucket named by the first argument,
 prints one JSON line {"port", "access", "secret"}, then serves until killed or until the process
 that started it is gone."""
-import ctypes, json, os, socket, sys, time
+import json, os, socket, sys, time
 
-# Gone with the test process that started it, however that ends.
+# Gone with the test process that started it, however that ends: its parent is watched below.
+# (Not PR_SET_PDEATHSIG: that fires when the parent's *thread* that started it ends, and the
+# test process's threads come and go.)
 parent = os.getppid()
-ctypes.CDLL("libc.so.6").prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
 
 os.environ["INITIAL_NO_AUTH_ACTION_COUNT"] = "3"
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")

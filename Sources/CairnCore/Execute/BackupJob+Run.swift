@@ -126,6 +126,8 @@ extension BackupJob {
             outcome.report.end = Timestamp(context.run.now)
             outcome.report.failure = outcome.failure
             outcome.report.problems = outcome.problems.map { JobReport.ProblemRecord(path: $0.path.description, message: $0.message) }
+            let traffic = context.traffic.summary
+            outcome.report.storage = traffic.total > 0 ? traffic : nil
             return outcome
         }
 

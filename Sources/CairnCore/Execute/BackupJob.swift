@@ -209,6 +209,9 @@ public struct BackupJob {
             parent: previous?.id, sources: context.set.sources.map(\.value), statistics: statistics)
         snapshot.absentSources = absentSources.isEmpty ? nil : absentSources.map(\.description)
         FaultInjection.reach("before-snapshot")
+        // A run whose lease may be lost commits nothing: a prune that took the repository
+        // meanwhile may have deleted data this snapshot would refer to.
+        try await repository.confirmLeases()
         let id = try await repository.save(snapshot, id: snapshotID)
         return Result(snapshotID: id, snapshot: snapshot, problems: problems, deltaOutcomes: runner.deltaOutcomes)
     }

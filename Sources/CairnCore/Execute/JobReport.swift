@@ -47,6 +47,8 @@ public struct JobReport: Codable, Sendable, Equatable {
     /// failed by that: the next run completes the copy).
     public var localCopy: String?
     public var localCopyFailure: String?
+    /// The requests made to an object store, by kind, and the bytes sent and received.
+    public var storage: StorageTraffic.Summary?
     /// Notify channels that failed to take this report (the job itself is not failed by them).
     public var notifyFailures: [String]?
 
@@ -71,6 +73,7 @@ public struct JobReport: Codable, Sendable, Equatable {
         }
         lines += prune ?? []
         if let localCopy { lines.append(localCopy) }
+        if let storage { lines.append(storage.line) }
         return lines
     }
 }

@@ -24,6 +24,19 @@ public struct SetContext: Sendable {
     /// `cairn seed-load`: the backup goes into this seed folder's volumes instead of the
     /// destination (no retention, no local copy).
     public var seed: SeedFolder?
+    /// The requests made to the set's object store (by every storage this context opens), for
+    /// the job report: requests cost money.
+    public let traffic = StorageTraffic()
+    /// Whether a remote repository's unchanging files are kept on this machine
+    /// (`RepositoryCache`); verify turns it off to check every file as stored.
+    public var usesCache = true
+
+    /// Whether the repository is on an object store, where each request costs: its unchanging
+    /// files are then cached on this machine.
+    var isRemote: Bool {
+        guard usesCache, seed == nil, source == nil, set.localCopy?.only != true, case .remote = account.destination else { return false }
+        return true
+    }
 
     public enum Failure: Error, CustomStringConvertible, Equatable {
         case unknownSet(String, suggestion: String)
@@ -92,7 +105,7 @@ public struct SetContext: Sendable {
             return try StorageRegistry.standard.open(repositoryPath)
         case .remote("s3", _):
             guard let s3 = account.s3 else { throw Failure.destination("account '\(account.name)' has no S3 settings") }
-            return try s3.storage(account: account.name, repository: set.repository, environment: environment)
+            return try s3.storage(account: account.name, repository: set.repository, environment: environment, traffic: traffic)
         case .remote(let scheme, _):
             guard StorageRegistry.standard.canOpen(scheme: scheme) else {
                 throw Failure.notBuilt(set.name, feature: "a \(scheme):// destination (account '\(account.name)')")
@@ -146,7 +159,7 @@ public struct SetContext: Sendable {
     public func openRepository() async throws -> Repository? {
         let storage = try storage()
         guard try await Repository.exists(in: storage) else { return nil }
-        let repository = try await Repository.open(storage: storage, passphrase: try passphrase(), run: run)
+        let repository = try await Repository.open(storage: storage, passphrase: try passphrase(), run: run, cached: isRemote)
         DamageWarnings.tell(await repository.warnings)
         if let folder = storage as? SeedFolder { try await folder.authenticate(repository, set: set.name) }
         if let expected = algorithm?.rawValue ?? Optional("none"), repository.descriptor.encryption != expected, let source {
@@ -168,7 +181,7 @@ public struct SetContext: Sendable {
 
     /// Creates the set's repository with its profile's algorithm and key.
     public func createRepository(prepared: Repository.Prepared? = nil) async throws -> Repository {
-        let repository = try await Repository.create(storage: try storage(), prepared: try prepared ?? prepareRepository(), run: run)
+        let repository = try await Repository.create(storage: try storage(), prepared: try prepared ?? prepareRepository(), run: run, cached: isRemote)
         await repository.setCompression(set.compression)
         return repository
     }

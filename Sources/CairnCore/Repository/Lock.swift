@@ -46,24 +46,67 @@ public struct LockRecord: Codable, Sendable, Equatable {
 }
 
 /// A lease this process holds; `release()` removes it.
+///
+/// It is refreshed every 5 minutes (a failed refresh is tried again each half minute). A lease
+/// that could not be refreshed for 25 minutes, or that another process removed as stale, is
+/// lost: `confirm()` then throws, and what commits (a snapshot, prune's deletions) confirms
+/// first, so a run that lost its lease changes nothing another lease holder relies on.
 public final class RepositoryLock: @unchecked Sendable {
     public let repository: Repository
     public let id: ObjectID
     private var record: LockRecord
     private var refresher: Task<Void, Never>?
+    private let state = NSLock()
+    /// When the lease was last written, and why the last refresh failed, if it did.
+    private var written: Date
+    private var refreshFailure: String?
 
     init(repository: Repository, id: ObjectID, record: LockRecord, held: Bool = true) {
         self.repository = repository
         self.id = id
         self.record = record
+        written = record.refreshed.date
         guard held else { return }
         refresher = Task { [weak self] in
+            var wait = LockRecord.refreshEvery
             while !Task.isCancelled {
-                try? await Task.sleep(nanoseconds: UInt64(LockRecord.refreshEvery * 1e9))
+                try? await Task.sleep(nanoseconds: UInt64(wait * 1e9))
                 guard let self, !Task.isCancelled else { return }
-                self.record.refreshed = Timestamp(repository.run.now)
-                _ = try? await repository.writeLock(self.record, id: self.id)
+                wait = await self.refresh() ? LockRecord.refreshEvery : 30
             }
+        }
+    }
+
+    /// Writes the lease again with the time now; false when that failed.
+    private func refresh() async -> Bool {
+        let now = repository.run.now
+        record.refreshed = Timestamp(now)
+        do {
+            _ = try await repository.writeLock(record, id: id)
+            state.withLock {
+                written = now
+                refreshFailure = nil
+            }
+            return true
+        } catch {
+            state.withLock { refreshFailure = "\(error)" }
+            return false
+        }
+    }
+
+    /// Throws when the lease may no longer hold: not refreshed for so long that others may
+    /// take it for stale, or removed from the repository by another process.
+    public func confirm() async throws {
+        guard refresher != nil else { return }
+        let (written, failure) = state.withLock { (self.written, self.refreshFailure) }
+        let age = repository.run.now.timeIntervalSince(written)
+        if age > LockRecord.staleAfter - LockRecord.refreshEvery {
+            throw RepositoryError.locked(
+                "the lease on the repository at \(repository.storage.location) could not be refreshed for \(Int(age / 60)) minutes (\(failure ?? "no refresh ran")), so another process may have taken it for stale; nothing more is committed: run again")
+        }
+        guard try await repository.storage.stat("locks/\(id.hex)") != nil else {
+            throw RepositoryError.locked(
+                "the lease on the repository at \(repository.storage.location) was removed by another process, which took it for stale (was this machine asleep, or its clock changed?); nothing more is committed: run again")
         }
     }
 
@@ -71,6 +114,7 @@ public final class RepositoryLock: @unchecked Sendable {
         guard let refresher else { return }
         refresher.cancel()
         self.refresher = nil
+        await repository.forgetLease(self)
         try? await repository.storage.delete("locks/\(id.hex)")
     }
 
@@ -84,10 +128,11 @@ extension Repository {
         return try await saveFile(.lock, in: "locks", Array(try encoder.encode(record)), id: id)
     }
 
-    /// The leases in the repository, removing stale ones.
-    public func locks(now: Date? = nil, removingStale: Bool = true) async throws -> [(id: ObjectID, record: LockRecord)] {
+    /// The leases in the repository, removing stale ones; `mine` (this process's own, known
+    /// without reading it) is left out.
+    public func locks(now: Date? = nil, removingStale: Bool = true, except mine: ObjectID? = nil) async throws -> [(id: ObjectID, record: LockRecord)] {
         var result: [(ObjectID, LockRecord)] = []
-        for id in try await fileIDs(in: "locks") {
+        for id in try await fileIDs(in: "locks") where id != mine {
             guard let plaintext = try? await loadFile(.lock, in: "locks", id: id),
                 let record = try? JSONDecoder().decode(LockRecord.self, from: Data(plaintext))
             else { continue }
@@ -122,10 +167,25 @@ extension Repository {
             return RepositoryLock(repository: self, id: try .random(), record: record, held: false)
         }
         // Someone may have taken a lease at the same moment: look again, and step back if so.
-        if let holder = conflict(try await locks(now: now), except: id) {
+        // On an object store this is safe because listings show every object written before
+        // them (strong read-after-write consistency, as S3 gives since 2020): of two writers,
+        // at least the later one sees the other's lease.
+        if let holder = conflict(try await locks(now: now, except: id), except: id) {
             try? await storage.delete("locks/\(id.hex)")
             throw RepositoryError.locked("the repository at \(storage.location) is locked: \(holder.holder); try again when it has finished")
         }
-        return RepositoryLock(repository: self, id: id, record: record)
+        let lease = RepositoryLock(repository: self, id: id, record: record)
+        heldLeases.append(lease)
+        return lease
+    }
+
+    func forgetLease(_ lease: RepositoryLock) {
+        heldLeases.removeAll { $0 === lease }
+    }
+
+    /// Throws when a lease this process holds on the repository may be lost (see
+    /// `RepositoryLock.confirm`): called before committing.
+    public func confirmLeases() async throws {
+        for lease in heldLeases { try await lease.confirm() }
     }
 }

@@ -9,6 +9,8 @@
 final class PackWriter {
     let storage: any StorageBackend
     let codec: ObjectCodec
+    /// Where index files written are kept too (a remote repository's `RepositoryCache`).
+    let cache: RepositoryCache?
 
     private var builder = PackBuilder()
     /// Held while a task changes `builder`: writing to a pack's upload suspends, and the
@@ -29,9 +31,10 @@ final class PackWriter {
     /// An index file is written once this many packs are stored without one.
     static let packsPerIndexFile = 32
 
-    init(storage: any StorageBackend, codec: ObjectCodec) {
+    init(storage: any StorageBackend, codec: ObjectCodec, cache: RepositoryCache? = nil) {
         self.storage = storage
         self.codec = codec
+        self.cache = cache
     }
 
     /// Whether `id` is in the pack being filled or in one being committed.
@@ -141,6 +144,7 @@ final class PackWriter {
         let id = try ObjectID.random()
         let box = try codec.seal(.index, id: id, plaintext: RepositoryIndex.encode(packs), compressor: Compressor(.default))
         try await storage.put("index/\(id.hex)", box)
+        cache?.keep("index/\(id.hex)", box)
     }
 
     /// Writes everything added so far: the last pack, then the index file that lists it.

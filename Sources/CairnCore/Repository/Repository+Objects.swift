@@ -45,6 +45,8 @@ extension Repository {
         guard added else {
             return Stored(id: id, isNew: false, storedSize: 0)
         }
+        // The next run reads the trees of this one: kept for it (used only once the index lists them).
+        if kind == .tree { cache?.keep("trees/\(id.hex)", box) }
         return Stored(id: id, isNew: true, storedSize: box.count)
     }
 
@@ -57,6 +59,22 @@ extension Repository {
     /// still proves the object is the one stored under its id.
     public nonisolated func load(_ kind: ObjectKind, _ id: ObjectID, hashChecked: Bool = true) async throws -> [UInt8] {
         let (key, range) = try await locate(kind, id)
+        // Trees are read by every backup, plan and prune: kept on this machine when the
+        // repository is remote (only those the index lists), checked like a stored box.
+        if kind == .tree, let cache {
+            if let box = cache.bytes("trees/\(id.hex)") {
+                if let plaintext = try? open(kind, id: id, box: box, where: cache.directory) { return plaintext }
+                cache.forget("trees/\(id.hex)")
+            }
+            do {
+                let box = try await storage.read(key, range: range)
+                let plaintext = try box.withUnsafeBytes { try open(kind, id: id, box: $0, where: key, hashChecked: hashChecked) }
+                cache.keep("trees/\(id.hex)", box.bytes)
+                return plaintext
+            } catch StorageError.notFound {
+                throw RepositoryError.missingObject("the pack \(key) holding \(kind.name) \(id.short) is gone")
+            }
+        }
         do {
             let box = try await storage.read(key, range: range)
             return try box.withUnsafeBytes { try open(kind, id: id, box: $0, where: key, hashChecked: hashChecked) }
@@ -110,12 +128,13 @@ extension Repository {
         let id = try id ?? .random()
         let box = try codec.seal(kind, id: id, plaintext: plaintext, compressor: Compressor(.default))
         try await storage.put("\(folder)/\(id.hex)", box)
+        if kind == .snapshot { cache?.keep("\(folder)/\(id.hex)", box) }
         return id
     }
 
     func loadFile(_ kind: ObjectKind, in folder: String, id: ObjectID) async throws -> [UInt8] {
         let key = "\(folder)/\(id.hex)"
-        return try codec.open(kind, id: id, box: try await storage.get(key), where: key)
+        return try await storage.load(key, cache: kind == .snapshot ? cache : nil) { [codec] in try codec.open(kind, id: id, box: $0, where: key) }
     }
 
     /// Ids of the files in `folder` whose names are ids.

@@ -95,10 +95,13 @@ extension Repository {
         var deletions: [ObjectID] = []
         var repacks: [(pack: ObjectID, live: [PackEntry])] = []
         var stays: [(id: ObjectID, entries: [PackEntry])] = []
+        // The packs' sizes from one listing, not a request per pack.
+        var sizes: [String: Int] = [:]
+        for item in try await storage.listAll(prefix: "data/") { sizes[item.key] = item.size }
         for pack in index.allPacks {
             let entries = byPack[pack] ?? []
             let live = entries.filter { used.contains($0.id) }
-            let size = try await storage.stat(PackFormat.key(for: pack))?.size ?? 0
+            let size = sizes[PackFormat.key(for: pack)] ?? 0
             let liveBytes = live.reduce(0) { $0 + $1.length }
             if live.isEmpty {
                 deletions.append(pack)
@@ -115,14 +118,23 @@ extension Repository {
         result.packsDeleted = deletions.count
         result.packsRepacked = repacks.count
         if dryRun { return result }
+        // Trees no kept snapshot uses leave this machine's cache.
+        cache?.retain(folder: "trees") { name in ObjectID(hex: name).map(used.contains) ?? false }
 
         // Files that runs killed while writing left under temporary names (a pack is written
         // as it fills): no one writes while the exclusive lock is held.
         for prefix in ["data/", "index/", "snapshots/"] { _ = try await storage.removeAbandonedUploads(prefix: prefix) }
 
+        // A prune whose lease may be lost deletes nothing: a backup may have started meanwhile.
+        try await confirmLeases()
         // Expired snapshots go first: from here on, what only they used is garbage.
         for record in result.expired { try await storage.delete("snapshots/\(record.id.hex)") }
         FaultInjection.reach("prune-snapshots-deleted")
+        // No pack to delete or rewrite, and an index that lists every pack in good files: the
+        // index stays as it is (on an object store, each rewrite is requests and bytes).
+        if deletions.isEmpty && repacks.isEmpty && writer.unindexedPacks.isEmpty && damagedIndexFiles.isEmpty {
+            return result
+        }
 
         // Phase 1: write. Live objects of mostly-dead packs move into new packs, copied sealed
         // as they are, each opened first so damage is not carried along.
@@ -164,6 +176,7 @@ extension Repository {
         FaultInjection.reach("prune-index-written")
 
         // Phase 2: delete. Old index files first, so no index names a pack being deleted.
+        try await confirmLeases()
         for item in oldIndexes { try await storage.delete(item.key) }
         FaultInjection.reach("prune-indexes-deleted")
         for pack in deletions + moved {

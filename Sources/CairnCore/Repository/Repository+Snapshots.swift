@@ -16,7 +16,9 @@ extension Repository {
     public func snapshots() async throws -> [SnapshotRecord] {
         var records: [SnapshotRecord] = []
         var damaged: [(id: ObjectID, reason: String)] = []
-        for id in try await fileIDs(in: "snapshots") {
+        let ids = try await fileIDs(in: "snapshots")
+        cache?.retain(folder: "snapshots", keys: Set(ids.map { "snapshots/\($0.hex)" }))
+        for id in ids {
             do {
                 records.append(SnapshotRecord(id: id, snapshot: try await snapshot(id)))
             } catch StorageError.notFound {

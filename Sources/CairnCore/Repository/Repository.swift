@@ -18,6 +18,8 @@ public actor Repository {
     public nonisolated let openedWith: String?
     /// The clock, host and user that locks, keys and snapshots record.
     public nonisolated let run: RunEnvironment
+    /// Local copies of the files that never change (a repository on an object store); nil: none.
+    public nonisolated let cache: RepositoryCache?
 
     var compressor = Compressor(.default)
     var index = RepositoryIndex()
@@ -31,19 +33,25 @@ public actor Repository {
     public private(set) var damagedIndexFiles: [String] = []
     /// Packs whose header could not be read, that no index lists.
     public private(set) var damagedPacks: [String] = []
+    /// Leases this process holds on the repository (`lock`), confirmed before commits.
+    var heldLeases: [RepositoryLock] = []
     /// Snapshot files that could not be read, with why, as `snapshots()` last found them.
     var damagedSnapshots: [(id: ObjectID, reason: String)] = []
 
     /// Snapshot files that could not be read, with why, as `snapshots()` last found them.
     public var unreadableSnapshots: [(id: ObjectID, reason: String)] { damagedSnapshots }
-    init(storage: any StorageBackend, descriptor: RepositoryDescriptor, master: MasterKey?, openedWith: String?, run: RunEnvironment) throws {
+    init(
+        storage: any StorageBackend, descriptor: RepositoryDescriptor, master: MasterKey?, openedWith: String?, run: RunEnvironment,
+        cache: RepositoryCache? = nil
+    ) throws {
         self.storage = storage
+        self.cache = cache
         self.run = run
         self.descriptor = descriptor
         self.master = master
         self.openedWith = openedWith
         keys = try RepositoryKeys(encryption: descriptor.encryption, master: master, location: storage.location)
-        writer = PackWriter(storage: storage, codec: keys.codec)
+        writer = PackWriter(storage: storage, codec: keys.codec, cache: cache)
     }
 
     public var encryptionAlgorithm: AEAD.Algorithm? { AEAD.Algorithm(rawValue: descriptor.encryption) }
@@ -94,15 +102,18 @@ public actor Repository {
     }
 
     /// Creates a repository from what `Prepared.make` made.
-    public static func create(storage: any StorageBackend, prepared: Prepared, run: RunEnvironment = .live()) async throws -> Repository {
+    public static func create(storage: any StorageBackend, prepared: Prepared, run: RunEnvironment = .live(), cached: Bool = false) async throws -> Repository {
         if try await storage.stat(RepositoryDescriptor.fileName) != nil {
             throw RepositoryError.alreadyExists(storage.location)
         }
         let descriptor = RepositoryDescriptor(id: prepared.id, encryption: prepared.algorithm?.rawValue ?? "none", created: run.now)
+        let cache = cached ? RepositoryCache.of(repository: descriptor.id, run: run) : nil
         var keyName: String?
         if let file = prepared.keyFile {
             let name = "keys/" + (try ObjectID.random()).hex
-            try await storage.put(name, try KeyFile.encode(file))
+            let bytes = try KeyFile.encode(file)
+            try await storage.put(name, bytes)
+            cache?.keep(name, bytes)
             keyName = name
         }
         // The descriptor last: a folder without it is not yet a repository, so a failed
@@ -110,13 +121,17 @@ public actor Repository {
         guard try await storage.putIfAbsent(RepositoryDescriptor.fileName, try descriptor.encoded()) else {
             throw RepositoryError.alreadyExists(storage.location)
         }
-        return try Repository(storage: storage, descriptor: descriptor, master: prepared.master, openedWith: keyName, run: run)
+        return try Repository(
+            storage: storage, descriptor: descriptor, master: prepared.master, openedWith: keyName, run: run, cache: cache)
     }
 
     /// Opens a repository with the user key `passphrase` (nil for an unencrypted repository),
-    /// loads its index and finds packs that no index lists yet.
-    public static func open(storage: any StorageBackend, passphrase: [UInt8]?, run: RunEnvironment = .live()) async throws -> Repository {
+    /// loads its index and finds packs that no index lists yet. With `cached`, the files that
+    /// never change are kept on this machine (`RepositoryCache`): for storages where each
+    /// request costs (object stores).
+    public static func open(storage: any StorageBackend, passphrase: [UInt8]?, run: RunEnvironment = .live(), cached: Bool = false) async throws -> Repository {
         let descriptor = try await readDescriptor(storage)
+        let cache = cached ? RepositoryCache.of(repository: descriptor.id, run: run) : nil
         var warnings: [String] = []
         var master: MasterKey?
         var opened: String?
@@ -128,11 +143,12 @@ public actor Repository {
                 throw RepositoryError.unsupported("the repository at \(storage.location) uses the unknown encryption \(descriptor.encryption)")
             }
             let keys = try await storage.listAll(prefix: "keys/")
+            cache?.retain(folder: "keys", keys: Set(keys.map(\.key)))
             var foreign: Set<String> = []
             for item in keys {
                 // A damaged key file is skipped: another key may open the repository.
                 do {
-                    let file = try KeyFile.decode(try await storage.get(item.key), at: item.key)
+                    let file = try await storage.load(item.key, cache: cache) { try KeyFile.decode($0, at: item.key) }
                     if let key = try file.unwrap(passphrase: passphrase, algorithm: algorithm, repositoryID: descriptor.id) {
                         master = key
                         opened = item.key
@@ -152,7 +168,7 @@ public actor Repository {
                 throw RepositoryError.wrongKey(storage.location, tried: keys.count, damaged: warnings)
             }
         }
-        let repository = try Repository(storage: storage, descriptor: descriptor, master: master, openedWith: opened, run: run)
+        let repository = try Repository(storage: storage, descriptor: descriptor, master: master, openedWith: opened, run: run, cache: cache)
         await repository.noteWarnings(warnings)
         try await repository.loadIndex()
         return repository
@@ -182,12 +198,15 @@ public actor Repository {
     /// redundant with the packs' headers: a damaged index file is ignored, with a warning,
     /// and its packs are found from their headers.
     func loadIndex() async throws {
-        for item in try await storage.listAll(prefix: "index/") {
+        let indexFiles = try await storage.listAll(prefix: "index/")
+        cache?.retain(folder: "index", keys: Set(indexFiles.map(\.key)))
+        for item in indexFiles {
             let name = String(item.key.dropFirst("index/".count))
             guard let id = ObjectID(hex: name) else { continue }
             do {
-                let plaintext = try codec.open(.index, id: id, box: try await storage.get(item.key), where: item.key)
-                let packs = try RepositoryIndex.decode(plaintext, what: item.key)
+                let packs = try await storage.load(item.key, cache: cache) { [codec] box in
+                    try RepositoryIndex.decode(try codec.open(.index, id: id, box: box, where: item.key), what: item.key)
+                }
                 for pack in packs { index.add(pack: pack.id, entries: pack.entries) }
             } catch StorageError.notFound {
                 continue  // removed since it was listed (a prune replaced it): its packs are read below
@@ -224,6 +243,14 @@ public actor Repository {
         case RepositoryError.damaged(let what), RepositoryError.missingObject(let what): return what
         default: return "\(error)"
         }
+    }
+}
+
+extension StorageBackend {
+    /// `key`'s file made into a value by `open`, through `cache` when there is one.
+    func load<Value>(_ key: String, cache: RepositoryCache?, open: ([UInt8]) throws -> Value) async throws -> Value {
+        if let cache { return try await cache.load(key, from: self, open: open) }
+        return try open(try await get(key))
     }
 }
 

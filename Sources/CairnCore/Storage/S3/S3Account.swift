@@ -63,7 +63,7 @@ extension S3Options {
 
     /// The storage of the repository `repository` (a folder name under the prefix), with
     /// retries for what an object store answers now and then (500, 503 SlowDown, resets).
-    public func storage(account: String, repository: String, environment: [String: String]) throws -> any StorageBackend {
+    public func storage(account: String, repository: String, environment: [String: String], traffic: StorageTraffic? = nil) throws -> any StorageBackend {
         let region = resolvedRegion(environment: environment)
         guard region.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-") }) else {
             throw MissingCredentials(description: "account '\(account)': the region '\(region)' from AWS_REGION or AWS_DEFAULT_REGION is no region name (such as eu-central-1)")
@@ -76,6 +76,6 @@ extension S3Options {
             credentials: try resolveCredentials(account: account, environment: environment), concurrentRequests: maxRequests)
         // Signed with the system's time, whatever clock the run plans by: a server refuses a
         // request whose time is more than 15 minutes off its own.
-        return RetryingStorage(S3Storage(settings, clock: SystemClock()))
+        return RetryingStorage(S3Storage(settings, clock: SystemClock(), traffic: traffic))
     }
 }

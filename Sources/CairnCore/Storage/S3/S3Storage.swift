@@ -50,8 +50,12 @@ public final class S3Storage: StorageBackend, Sendable {
     /// The run's clock: requests are signed with its time.
     private let clock: any WallClock
 
-    public init(_ settings: Settings, clock: any WallClock = SystemClock()) {
+    /// Where requests are counted: the job's, shared by the storages it opens.
+    public let traffic: StorageTraffic?
+
+    public init(_ settings: Settings, clock: any WallClock = SystemClock(), traffic: StorageTraffic? = nil) {
         self.settings = settings
+        self.traffic = traffic
         self.clock = clock
         signer = SigV4Signer(credentials: settings.credentials, region: settings.region)
         let configuration = URLSessionConfiguration.ephemeral
@@ -125,8 +129,9 @@ public final class S3Storage: StorageBackend, Sendable {
         return (url, host, path)
     }
 
+    /// Sends one request, counted in `traffic` as `operation` (the server's name for it).
     func send(
-        _ method: String, _ key: String?, query: [(name: String, value: String)] = [], headers: [(name: String, value: String)] = [], body: [UInt8] = []
+        _ operation: String, _ method: String, _ key: String?, query: [(name: String, value: String)] = [], headers: [(name: String, value: String)] = [], body: [UInt8] = []
     ) async throws -> Response {
         let (url, host, path) = try address(key, query: query)
         let payloadHash = body.isEmpty ? SigV4Signer.emptyPayloadHash : SigV4Signer.hex(Hashing.sha256(body))
@@ -145,6 +150,8 @@ public final class S3Storage: StorageBackend, Sendable {
         }
         let place = location + (key ?? "")
         let (data, response): (Data, URLResponse)
+        var received = 0
+        defer { traffic?.record(operation, up: body.count, down: received) }
         do {
             (data, response) = try await withCheckedThrowingContinuation { continuation in
                 let finished: @Sendable (Data?, URLResponse?, (any Error)?) -> Void = { data, response, error in
@@ -164,6 +171,7 @@ public final class S3Storage: StorageBackend, Sendable {
         } catch {
             throw StorageError.transient(place, "\(settings.endpoint.absoluteString) could not be reached: \((error as NSError).localizedDescription)")
         }
+        received = data.count
         guard let http = response as? HTTPURLResponse else { throw StorageError.transient(place, "no HTTP response") }
         var fields: [String: String] = [:]
         for (name, value) in http.allHeaderFields {
@@ -212,7 +220,7 @@ public final class S3Storage: StorageBackend, Sendable {
 
     public func get(_ key: String) async throws -> [UInt8] {
         try StorageKey.check(key)
-        let response = try await send("GET", key)
+        let response = try await send("GetObject", "GET", key)
         guard response.status == 200 else { throw failure(response, key) }
         if let length = response.headers["content-length"].flatMap(Int.init), length != response.body.count {
             throw StorageError.transient(location + key, "the answer ended after \(response.body.count) of \(length) bytes")
@@ -228,7 +236,7 @@ public final class S3Storage: StorageBackend, Sendable {
             guard range.upperBound <= item.size else { throw StorageError.outOfRange(location + key) }
             return StorageBuffer([])
         }
-        let response = try await send("GET", key, headers: [("Range", "bytes=\(range.lowerBound)-\(range.upperBound - 1)")])
+        let response = try await send("GetObject", "GET", key, headers: [("Range", "bytes=\(range.lowerBound)-\(range.upperBound - 1)")])
         switch response.status {
         case 206:
             if let length = response.headers["content-length"].flatMap(Int.init), length != response.body.count {
@@ -263,7 +271,7 @@ public final class S3Storage: StorageBackend, Sendable {
 
     public func put(_ key: String, _ data: [UInt8]) async throws {
         try StorageKey.check(key)
-        let response = try await send("PUT", key, headers: storageHeaders(key), body: data)
+        let response = try await send("PutObject", "PUT", key, headers: storageHeaders(key), body: data)
         guard response.status == 200 else { throw failure(response, key) }
     }
 
@@ -274,7 +282,7 @@ public final class S3Storage: StorageBackend, Sendable {
     }
 
     private func conditionalPut(_ key: String, _ data: [UInt8]) async throws -> Bool {
-        let response = try await send("PUT", key, headers: storageHeaders(key) + [("If-None-Match", "*")], body: data)
+        let response = try await send("PutObject", "PUT", key, headers: storageHeaders(key) + [("If-None-Match", "*")], body: data)
         switch response.status {
         case 200: return true
         // 409: another conditional write of the key is under way; it will have the key.
@@ -304,7 +312,7 @@ public final class S3Storage: StorageBackend, Sendable {
 
     public func stat(_ key: String) async throws -> StorageItem? {
         try StorageKey.check(key)
-        let response = try await send("HEAD", key)
+        let response = try await send("HeadObject", "HEAD", key)
         switch response.status {
         case 200:
             guard let size = response.headers["content-length"].flatMap(Int.init) else {
@@ -315,7 +323,7 @@ public final class S3Storage: StorageBackend, Sendable {
         case 400, 401, 403:
             // A HEAD answer has no body to say why: a one-byte GET says it (SignatureDoesNotMatch,
             // InvalidAccessKeyId, AccessDenied), only when something is wrong already.
-            let explained = try await send("GET", key, headers: [("Range", "bytes=0-0")])
+            let explained = try await send("GetObject", "GET", key, headers: [("Range", "bytes=0-0")])
             throw failure(explained.status == 200 || explained.status == 206 || explained.status == 404 ? response : explained, key)
         default: throw failure(response, key)
         }
@@ -329,7 +337,7 @@ public final class S3Storage: StorageBackend, Sendable {
                 ("list-type", "2"), ("prefix", settings.prefix + prefix), ("encoding-type", "url"), ("max-keys", String(min(1000, max(1, limit - items.count)))),
             ]
             if let token { query.append(("continuation-token", token)) } else if let after { query.append(("start-after", settings.prefix + after)) }
-            let response = try await send("GET", nil, query: query)
+            let response = try await send("ListObjectsV2", "GET", nil, query: query)
             guard response.status == 200 else { throw failure(response, nil) }
             let text = String(decoding: response.body, as: UTF8.self)
             guard text.contains("<ListBucketResult"), text.contains("</ListBucketResult>") else {
@@ -368,7 +376,7 @@ public final class S3Storage: StorageBackend, Sendable {
 
     public func delete(_ key: String) async throws {
         try StorageKey.check(key)
-        let response = try await send("DELETE", key)
+        let response = try await send("DeleteObject", "DELETE", key)
         guard response.status == 204 || response.status == 200 || response.status == 404 else { throw failure(response, key) }
     }
 }
