@@ -184,7 +184,8 @@ struct S3StorageTests {
 
     @Test func listingsPageThroughMoreThanAThousandObjectsAndKeysOfAnyKind() async throws {
         let server = try Self.server.get()
-        let storage = RetryingStorage(server.storage(), policy: StorageConformanceTests.quickRetries)
+        let plain = server.storage()
+        let storage = RetryingStorage(plain, policy: StorageConformanceTests.quickRetries)
         let names = (0..<1203).map { String(format: "data/%02x/object-%04d", $0 % 7, $0) } + ["snapshots/a b+c=d&e<f>", "snapshots/\u{00e9}t\u{00e9}~x"]
         try await withThrowingTaskGroup(of: Void.self) { group in
             for (index, name) in names.enumerated() {
@@ -198,5 +199,46 @@ struct S3StorageTests {
         let afterSome = try await storage.list(prefix: "data/03/", after: "data/03/object-0500", limit: 5000).map(\.key)
         #expect(afterSome == names.filter { $0.hasPrefix("data/03/") && $0 > "data/03/object-0500" }.sorted())
         #expect(try await storage.get("snapshots/a b+c=d&e<f>") == [UInt8(1203 & 0xff)])
+
+        // Removed a thousand per request (a missing key among them is no error).
+        let traffic = StorageTraffic()
+        let counted = RetryingStorage(S3Storage(plain.settings, traffic: traffic), policy: StorageConformanceTests.quickRetries)
+        try await counted.delete(names + ["data/00/never-stored"])
+        #expect(try await storage.list(prefix: "", after: nil, limit: 5000).isEmpty)
+        #expect(traffic.summary.requests["DeleteObjects"] == 2 && traffic.summary.requests["DeleteObject"] == nil, "\(traffic.summary)")
+    }
+
+    @Test func aLargeUploadGoesInPartsAndWhatAKilledRunLeftIsAborted() async throws {
+        let server = try Self.server.get()
+        var settings = server.storage().settings
+        settings.multipartThreshold = 6 << 20
+        settings.partSize = 5 << 20
+        let traffic = StorageTraffic()
+        let storage = RetryingStorage(S3Storage(settings, traffic: traffic), policy: StorageConformanceTests.quickRetries)
+        // 12 MiB and a bit, in writes of an odd size: parts of 5, 5 and 2 MiB.
+        let bytes = (0..<(12 << 20) + 1234).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 13) }
+        let upload = try await storage.openUpload("data/ab/large")
+        for start in stride(from: 0, to: bytes.count, by: 999_983) { try await upload.write(Array(bytes[start..<min(start + 999_983, bytes.count)])) }
+        #expect(try await storage.stat("data/ab/large") == nil, "nothing is visible before the commit")
+        try await upload.commit()
+        #expect(try await storage.get("data/ab/large") == bytes)
+        #expect(try await storage.read("data/ab/large", range: (5 << 20) - 10..<(5 << 20) + 10).bytes == Array(bytes[(5 << 20) - 10..<(5 << 20) + 10]))
+        let requests = traffic.summary.requests
+        #expect(requests["CreateMultipartUpload"] == 1 && requests["UploadPart"] == 3 && requests["CompleteMultipartUpload"] == 1 && requests["PutObject"] == nil, "\(requests)")
+
+        // A small upload is one PUT.
+        let small = try await storage.openUpload("data/ab/small")
+        try await small.write([1, 2, 3])
+        try await small.commit()
+        #expect(try await storage.get("data/ab/small") == [1, 2, 3] && traffic.summary.requests["PutObject"] == 1)
+
+        // What a killed run left: a multipart upload with a part, never completed. Prune aborts it.
+        let base = S3Storage(settings, traffic: traffic)
+        let id = try await base.createMultipartUpload("data/cd/killed")
+        _ = try await base.uploadPart("data/cd/killed", uploadID: id, number: 1, Array(bytes[0..<(5 << 20)]))
+        #expect(try await storage.removeAbandonedUploads(prefix: "data/") == 1)
+        #expect(try await storage.removeAbandonedUploads(prefix: "data/") == 0)
+        #expect(try await storage.stat("data/cd/killed") == nil)
+        #expect(try await storage.get("data/ab/large") == bytes, "completed uploads are not touched")
     }
 }

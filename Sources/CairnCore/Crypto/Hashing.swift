@@ -12,6 +12,17 @@ public enum Hashing {
         return digest
     }
 
+    /// MD5, only where a protocol requires it as a transfer checksum (S3's batch delete wants a
+    /// Content-MD5 header): never for anything cairn trusts.
+    public static func md5<D: ContiguousBytes>(_ data: D) -> [UInt8] {
+        var digest = [UInt8](repeating: 0, count: 16)
+        data.withUnsafeBytes { bytes in
+            var length: UInt32 = 0
+            _ = EVP_Digest(bytes.baseAddress, bytes.count, &digest, &length, EVP_md5(), nil)
+        }
+        return digest
+    }
+
     /// HMAC-SHA-256 of `data` under `key`: cairn's keyed content hash, so the destination
     /// cannot test whether a repository holds a known file.
     public static func hmacSHA256<K: ContiguousBytes, D: ContiguousBytes>(key: K, _ data: D) -> [UInt8] {

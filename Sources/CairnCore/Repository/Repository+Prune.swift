@@ -128,7 +128,7 @@ extension Repository {
         // A prune whose lease may be lost deletes nothing: a backup may have started meanwhile.
         try await confirmLeases()
         // Expired snapshots go first: from here on, what only they used is garbage.
-        for record in result.expired { try await storage.delete("snapshots/\(record.id.hex)") }
+        try await storage.delete(result.expired.map { "snapshots/\($0.id.hex)" })
         FaultInjection.reach("prune-snapshots-deleted")
         // No pack to delete or rewrite, and an index that lists every pack in good files: the
         // index stays as it is (on an object store, each rewrite is requests and bytes).
@@ -177,10 +177,11 @@ extension Repository {
 
         // Phase 2: delete. Old index files first, so no index names a pack being deleted.
         try await confirmLeases()
-        for item in oldIndexes { try await storage.delete(item.key) }
+        try await storage.delete(oldIndexes.map(\.key))
         FaultInjection.reach("prune-indexes-deleted")
-        for pack in deletions + moved {
-            try await storage.delete(PackFormat.key(for: pack))
+        let packs = (deletions + moved).map { PackFormat.key(for: $0) }
+        for start in stride(from: 0, to: packs.count, by: 1000) {
+            try await storage.delete(Array(packs[start..<min(start + 1000, packs.count)]))
             FaultInjection.reach("prune-pack-deleted")
         }
 

@@ -123,6 +123,10 @@ public struct RetryingStorage: StorageBackend {
         try await retrying { _ in try await base.delete(key) }
     }
 
+    public func delete(_ keys: [String]) async throws {
+        try await retrying { _ in try await base.delete(keys) }
+    }
+
     public func openUpload(_ key: String) async throws -> any StorageUpload {
         RetryingUpload(upload: try await retrying { _ in try await base.openUpload(key) }, storage: self)
     }

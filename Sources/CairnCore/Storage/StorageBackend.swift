@@ -38,6 +38,10 @@ public protocol StorageBackend: Sendable {
     /// Removes the file. Idempotent: removing a missing file succeeds.
     func delete(_ key: String) async throws
 
+    /// Removes the files, in as few requests as the storage allows (an object store deletes a
+    /// thousand in one). Idempotent like `delete`; on a failure, some may be removed.
+    func delete(_ keys: [String]) async throws
+
     /// A file to be written piece by piece (a pack while it fills) and stored under `key` when
     /// it is committed, as atomically and durably as `put`. One dropped without a commit
     /// leaves nothing visible. The default gathers the pieces in memory and puts them.
@@ -183,6 +187,10 @@ extension StorageBackend {
     }
 
     public func removeAbandonedUploads(prefix: String) async throws -> Int { 0 }
+
+    public func delete(_ keys: [String]) async throws {
+        for key in keys { try await delete(key) }
+    }
 
     /// `range` of the file's bytes as an array.
     public func get(_ key: String, range: Range<Int>) async throws -> [UInt8] {

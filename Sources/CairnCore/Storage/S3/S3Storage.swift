@@ -27,11 +27,19 @@ public final class S3Storage: StorageBackend, Sendable {
         /// URLSession does not notice a PUT whose connection was reset and waits this out
         /// (then the retry goes on), so it is kept short.
         public var timeout: TimeInterval
+        /// An upload that grows past this is sent in parts (multipart upload); smaller ones,
+        /// packs among them, in one PUT.
+        public var multipartThreshold: Int
+        /// The size of each part but the last (S3's smallest is 5 MiB).
+        public var partSize: Int
 
         public init(
             endpoint: URL, bucket: String, prefix: String, region: String, pathStyle: Bool, storageClass: String? = nil,
-            credentials: SigV4Signer.Credentials, concurrentRequests: Int = 16, timeout: TimeInterval = 30
+            credentials: SigV4Signer.Credentials, concurrentRequests: Int = 16, timeout: TimeInterval = 30,
+            multipartThreshold: Int = 32 << 20, partSize: Int = 16 << 20
         ) {
+            self.multipartThreshold = multipartThreshold
+            self.partSize = max(5 << 20, partSize)
             self.endpoint = endpoint
             self.bucket = bucket
             self.prefix = prefix.isEmpty || prefix.hasSuffix("/") ? prefix : prefix + "/"
@@ -82,6 +90,8 @@ public final class S3Storage: StorageBackend, Sendable {
     final class ConditionalWriteProbe: @unchecked Sendable {
         let state = NSLock()
         var known: Bool?
+        /// False once the server said it does not offer batch deletes.
+        var batchDelete: Bool?
     }
     private let probe: ConditionalWriteProbe
 
@@ -146,7 +156,9 @@ public final class S3Storage: StorageBackend, Sendable {
         if !body.isEmpty || method == "PUT" || method == "POST" {
             urlRequest.httpBody = Data(body)
             urlRequest.setValue(String(body.count), forHTTPHeaderField: "Content-Length")
-            urlRequest.setValue("application/octet-stream", forHTTPHeaderField: "Content-Type")
+            if !headers.contains(where: { $0.name.lowercased() == "content-type" }) {
+                urlRequest.setValue("application/octet-stream", forHTTPHeaderField: "Content-Type")
+            }
         }
         let place = location + (key ?? "")
         let (data, response): (Data, URLResponse)
@@ -260,6 +272,91 @@ public final class S3Storage: StorageBackend, Sendable {
         default:
             throw failure(response, key)
         }
+    }
+
+    public func openUpload(_ key: String) async throws -> any StorageUpload {
+        try StorageKey.check(key)
+        return S3Upload(storage: self, key: key)
+    }
+
+    // MARK: multipart uploads
+
+    /// Starts a multipart upload of `key`; returns its upload id.
+    func createMultipartUpload(_ key: String) async throws -> String {
+        let response = try await send("CreateMultipartUpload", "POST", key, query: [("uploads", "")], headers: storageHeaders(key))
+        guard response.status == 200 else { throw failure(response, key) }
+        guard let id = XMLText.first("UploadId", in: String(decoding: response.body, as: UTF8.self)), !id.isEmpty else {
+            throw StorageError.transient(location + key, "the server started a multipart upload without saying its id")
+        }
+        return id
+    }
+
+    /// Sends part `number` (from 1); returns its ETag. Sending a part again replaces it.
+    func uploadPart(_ key: String, uploadID: String, number: Int, _ bytes: [UInt8]) async throws -> String {
+        let response = try await send("UploadPart", "PUT", key, query: [("partNumber", String(number)), ("uploadId", uploadID)], body: bytes)
+        guard response.status == 200 else { throw failure(response, key) }
+        guard let etag = response.headers["etag"], !etag.isEmpty else {
+            throw StorageError.transient(location + key, "the server took part \(number) without giving its ETag")
+        }
+        return etag
+    }
+
+    /// Joins the parts into the object. A retry after an answer that was lost finds the upload
+    /// gone (NoSuchUpload): it took effect when the object is there with the size sent.
+    func completeMultipartUpload(_ key: String, uploadID: String, parts: [String], size: Int) async throws {
+        var xml = "<CompleteMultipartUpload>"
+        for (index, etag) in parts.enumerated() {
+            xml += "<Part><PartNumber>\(index + 1)</PartNumber><ETag>\(XMLText.escape(etag))</ETag></Part>"
+        }
+        xml += "</CompleteMultipartUpload>"
+        let response = try await send(
+            "CompleteMultipartUpload", "POST", key, query: [("uploadId", uploadID)], headers: [("Content-Type", "application/xml")], body: Array(xml.utf8))
+        let text = String(decoding: response.body.prefix(65536), as: UTF8.self)
+        // S3 may answer 200 and then report an error in the body.
+        if response.status == 200, text.contains("CompleteMultipartUploadResult") { return }
+        if response.status == 200, !text.contains("<Error>") {
+            throw StorageError.transient(location + key, "the answer to completing the upload came back incomplete")
+        }
+        if XMLText.first("Code", in: text) == "NoSuchUpload", let item = try await stat(key), item.size == size { return }
+        throw failure(Response(status: response.status == 200 ? 500 : response.status, headers: response.headers, body: response.body), key)
+    }
+
+    func abortMultipartUpload(_ key: String, uploadID: String) async throws {
+        let response = try await send("AbortMultipartUpload", "DELETE", key, query: [("uploadId", uploadID)])
+        guard [200, 204, 404].contains(response.status) else { throw failure(response, key) }
+    }
+
+    /// Aborts the multipart uploads under `prefix` that were never completed (a killed run's):
+    /// their parts are stored, and charged, until then.
+    public func removeAbandonedUploads(prefix: String) async throws -> Int {
+        var removed = 0
+        var markers: (key: String, upload: String)?
+        repeat {
+            var query: [(name: String, value: String)] = [("uploads", ""), ("prefix", settings.prefix + prefix), ("encoding-type", "url")]
+            if let markers { query += [("key-marker", markers.key), ("upload-id-marker", markers.upload)] }
+            let response = try await send("ListMultipartUploads", "GET", nil, query: query)
+            guard response.status == 200 else { throw failure(response, nil) }
+            let text = String(decoding: response.body, as: UTF8.self)
+            guard text.contains("</ListMultipartUploadsResult>") else {
+                throw StorageError.transient(location, "the listing of multipart uploads came back incomplete")
+            }
+            let urlEncoded = XMLText.first("EncodingType", in: text) == "url"
+            for upload in XMLText.all("Upload", in: text) {
+                guard let encoded = XMLText.first("Key", in: upload), let name = Self.listedKey(encoded, urlEncoded: urlEncoded),
+                    let id = XMLText.first("UploadId", in: upload), name.hasPrefix(settings.prefix)
+                else { throw StorageError.io(location, "a listing of multipart uploads that cannot be read") }
+                try await abortMultipartUpload(String(name.dropFirst(settings.prefix.count)), uploadID: id)
+                removed += 1
+            }
+            markers = nil
+            if XMLText.first("IsTruncated", in: text) == "true" {
+                guard let key = XMLText.first("NextKeyMarker", in: text), let upload = XMLText.first("NextUploadIdMarker", in: text) else {
+                    throw StorageError.io(location, "the listing of multipart uploads says there is more but not where it goes on")
+                }
+                markers = (Self.listedKey(key, urlEncoded: urlEncoded) ?? key, upload)
+            }
+        } while markers != nil
+        return removed
     }
 
     /// The storage class goes on packs only: the descriptor, keys, index, snapshots and locks
@@ -379,6 +476,51 @@ public final class S3Storage: StorageBackend, Sendable {
         let response = try await send("DeleteObject", "DELETE", key)
         guard response.status == 204 || response.status == 200 || response.status == 404 else { throw failure(response, key) }
     }
+
+    /// A thousand objects per request (DeleteObjects); a server that does not offer it (501,
+    /// or NotImplemented) gets one request per object.
+    public func delete(_ keys: [String]) async throws {
+        for key in keys { try StorageKey.check(key) }
+        var start = 0
+        while start < keys.count {
+            let batch = keys[start..<min(start + 1000, keys.count)]
+            start += batch.count
+            if batch.count == 1 || probe.state.withLock({ probe.batchDelete }) == false {
+                for key in batch { try await delete(key) }
+                continue
+            }
+            var xml = "<Delete><Quiet>true</Quiet>"
+            for key in batch { xml += "<Object><Key>\(XMLText.escape(settings.prefix + key))</Key></Object>" }
+            xml += "</Delete>"
+            let body = Array(xml.utf8)
+            let response = try await send(
+                "DeleteObjects", "POST", nil, query: [("delete", "")],
+                headers: [("Content-MD5", Data(Hashing.md5(body)).base64EncodedString()), ("Content-Type", "application/xml")], body: body)
+            let text = String(decoding: response.body, as: UTF8.self)
+            if response.status == 501 || XMLText.first("Code", in: text) == "NotImplemented" {
+                probe.state.withLock { probe.batchDelete = false }
+                for key in batch { try await delete(key) }
+                continue
+            }
+            guard response.status == 200 else { throw failure(response, nil) }
+            guard text.contains("</DeleteResult>") || text.range(of: "<DeleteResult[^>]*/>", options: .regularExpression) != nil else {
+                throw StorageError.transient(location, "the answer to a batch delete came back incomplete")
+            }
+            // Quiet: only the objects that could not be removed are listed.
+            for error in XMLText.all("Error", in: text) {
+                let key = XMLText.first("Key", in: error).map { $0.hasPrefix(settings.prefix) ? String($0.dropFirst(settings.prefix.count)) : $0 }
+                let code = XMLText.first("Code", in: error) ?? "an error"
+                if code == "NoSuchKey" { continue }
+                let message = XMLText.first("Message", in: error).map { ": \($0)" } ?? ""
+                let place = location + (key ?? "")
+                switch code {
+                case "AccessDenied": throw StorageError.permissionDenied("\(place) (\(code)\(message))")
+                case "InternalError", "SlowDown", "ServiceUnavailable": throw StorageError.transient(place, "\(code)\(message)")
+                default: throw StorageError.io(place, "could not be removed: \(code)\(message)")
+                }
+            }
+        }
+    }
 }
 
 /// The few things read from S3's XML answers: the text of elements by name. Answers are
@@ -392,6 +534,22 @@ enum XMLText {
             rest = rest[close.upperBound...]
         }
         return found
+    }
+
+    /// `text` as XML character data.
+    static func escape(_ text: String) -> String {
+        var result = ""
+        for character in text {
+            switch character {
+            case "&": result += "&amp;"
+            case "<": result += "&lt;"
+            case ">": result += "&gt;"
+            case "\"": result += "&quot;"
+            case "'": result += "&apos;"
+            default: result.append(character)
+            }
+        }
+        return result
     }
 
     static func first(_ name: String, in text: String) -> String? {
@@ -423,5 +581,72 @@ enum XMLText {
             rest = rest[rest.index(after: semicolon)...]
         }
         return result + rest
+    }
+}
+
+/// An object written piece by piece: gathered in memory up to the multipart threshold and then
+/// sent in one PUT at `commit`; past it, sent as a multipart upload in parts of `partSize` as
+/// they fill, so memory stays bounded whatever the object's size. Dropped without a commit, a
+/// multipart upload is aborted (and prune's `removeAbandonedUploads` aborts what a killed run
+/// left). A write or commit that throws changed nothing and may be called again.
+final class S3Upload: StorageUpload, @unchecked Sendable {
+    private let storage: S3Storage
+    private let key: String
+    private var buffer: [UInt8] = []
+    private var uploadID: String?
+    private var etags: [String] = []
+    private var sent = 0
+    private var committed = false
+
+    init(storage: S3Storage, key: String) {
+        self.storage = storage
+        self.key = key
+    }
+
+    func write(_ bytes: [UInt8]) async throws {
+        // Full parts of what earlier writes gathered go first: if sending one fails, these
+        // bytes were not taken, so the write can be tried again as it is.
+        try await sendFullParts()
+        buffer.append(contentsOf: bytes)
+    }
+
+    private func sendFullParts() async throws {
+        let settings = storage.settings
+        if uploadID == nil {
+            guard buffer.count >= settings.multipartThreshold else { return }
+            uploadID = try await storage.createMultipartUpload(key)
+        }
+        while buffer.count >= settings.partSize, let uploadID {
+            try await sendPart(Array(buffer[..<settings.partSize]), uploadID: uploadID)
+            buffer.removeFirst(settings.partSize)
+        }
+    }
+
+    private func sendPart(_ part: [UInt8], uploadID: String) async throws {
+        let etag = try await storage.uploadPart(key, uploadID: uploadID, number: etags.count + 1, part)
+        etags.append(etag)
+        sent += part.count
+    }
+
+    func commit() async throws {
+        try await sendFullParts()
+        guard let uploadID else {
+            try await storage.put(key, buffer)
+            committed = true
+            buffer = []
+            return
+        }
+        if !buffer.isEmpty {
+            try await sendPart(buffer, uploadID: uploadID)
+            buffer = []
+        }
+        try await storage.completeMultipartUpload(key, uploadID: uploadID, parts: etags, size: sent)
+        committed = true
+    }
+
+    deinit {
+        guard !committed, let uploadID else { return }
+        let (storage, key) = (storage, key)
+        Task { try? await storage.abortMultipartUpload(key, uploadID: uploadID) }
     }
 }
