@@ -41,7 +41,7 @@ extension Cairn {
 
         func run() async throws {
             let config = try CommandSupport.loadConfig(options)
-            let outcome = await CommandSupport.job(config, set: set, command: "repair") { runner in
+            let outcome = await CommandSupport.job(config, set: set, command: "repair", uncached: true) { runner in
                 await runner.run(lease: apply ? .exclusive : .shared) { repository in
                     let report = try await Repairer(repository: repository).run(apply: apply, removeDamaged: removeDamaged)
                     report.lines().forEach { print($0) }

@@ -90,6 +90,32 @@ struct LockTests {
         } catch let RepositoryError.locked(message) {
             #expect(message.contains("removed by another process"), "\(message)")
         }
+        // Lost stays lost: a lease file that shows up again (a late write) does not bring it back.
+        _ = try await repository.writeLock(LockRecord(
+            mode: .writer, host: run.hostName, pid: getpid(), user: "u", command: "cairn backup docs", start: Timestamp(clock.now()),
+            refreshed: Timestamp(clock.now())), id: second.id)
+        await #expect(throws: RepositoryError.self) { try await repository.confirmLeases() }
         await second.release()
+        #expect(try await storage.listAll(prefix: "locks/").isEmpty)
+    }
+
+    @Test func aBackupUnderItsLeaseSeesThePackAPruneDeletedAfterItsPlan() async throws {
+        let storage = MemoryStorage()
+        let creator = try await Repository.create(storage: storage, algorithm: .aes256GCM, passphrase: passphrase, scrypt: testScrypt)
+        let stored = try await creator.store(.blob, Array("only an expired snapshot used this".utf8))
+        try await creator.flush()
+        // Planned with this index...
+        let planner = try await Repository.open(storage: storage, passphrase: passphrase)
+        #expect(await planner.contains(stored.id))
+        // ...then a prune deleted the pack and wrote an index without it.
+        let pruner = try await Repository.open(storage: storage, passphrase: passphrase)
+        let old = try await storage.listAll(prefix: "index/") + storage.listAll(prefix: "data/")
+        _ = try await pruner.store(.blob, Array("a kept snapshot uses this".utf8))
+        try await pruner.flush()
+        for item in old { try await storage.delete(item.key) }
+        // Under its lease, the backup reads the index again and stores the object anew.
+        try await planner.reloadIndexIfChanged()
+        #expect(await !planner.contains(stored.id))
+        #expect(try await planner.store(.blob, Array("only an expired snapshot used this".utf8)).isNew)
     }
 }

@@ -232,6 +232,11 @@ struct S3EndToEndTests {
             damaged += 1
         }
         #expect(damaged >= 4, "snapshots, an index file, a key file and trees are cached")
+        // Private to the user: key files are the master key under the passphrase.
+        for path in try FileManager.default.subpathsOfDirectory(atPath: cache) where path.contains("/files") {
+            let mode = (try FileManager.default.attributesOfItem(atPath: cache + "/" + path)[.posixPermissions] as? NSNumber)?.intValue ?? 0
+            #expect(mode & 0o077 == 0, "\(path) has mode \(String(mode, radix: 8))")
+        }
         try Data("changed".utf8).write(to: URL(fileURLWithPath: source + "/changed.txt"))
         let again = try workspace.run(["backup", "files"])
         #expect(again.status == 0 && again.standardOutput.contains("read 1 files") && !again.all.contains("damaged"), "\(again.all)")

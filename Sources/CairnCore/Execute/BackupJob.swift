@@ -183,7 +183,9 @@ public struct BackupJob {
         self.repository = repository
         context.remember(repository)
         return try await repository.withLease(.writer, command: "cairn backup of \(context.set.name)") {
-            try await store(in: repository, id: id, progress: progress, stop: stop)
+            // The index was read when planning, before the lease: a prune may have run since.
+            try await repository.reloadIndexIfChanged()
+            return try await store(in: repository, id: id, progress: progress, stop: stop)
         }
     }
 

@@ -64,6 +64,7 @@ public struct Repairer {
         let storage = repository.storage
         let codec = await repository.codec
         func setAside(_ key: String) async throws {
+            try await repository.confirmLeases()
             try await storage.put(Self.asideKey(key), try await storage.get(key))
             try await storage.delete(key)
         }
@@ -138,6 +139,7 @@ public struct Repairer {
                 written.insert("index/\(id.hex)")
             }
             FaultInjection.reach("repair-index-written")
+            try await repository.confirmLeases()
             for key in indexFiles where !written.contains(key) {
                 do { try await storage.delete(key) } catch StorageError.notFound {}
             }
@@ -158,6 +160,7 @@ public struct Repairer {
 
         // Temporary files of killed runs (the caller holds the exclusive lock: no run is live).
         if apply {
+            try await repository.confirmLeases()
             for prefix in ["data/", "index/", "snapshots/"] { report.temporariesRemoved += try await storage.removeAbandonedUploads(prefix: prefix) }
         }
         return report

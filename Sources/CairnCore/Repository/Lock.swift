@@ -60,6 +60,9 @@ public final class RepositoryLock: @unchecked Sendable {
     /// When the lease was last written, and why the last refresh failed, if it did.
     private var written: Date
     private var refreshFailure: String?
+    /// Why the lease is lost, once it is: it is then never written again (another process may
+    /// hold the repository by now), and never confirmed.
+    private var lost: String?
 
     init(repository: Repository, id: ObjectID, record: LockRecord, held: Bool = true) {
         self.repository = repository
@@ -72,16 +75,45 @@ public final class RepositoryLock: @unchecked Sendable {
             while !Task.isCancelled {
                 try? await Task.sleep(nanoseconds: UInt64(wait * 1e9))
                 guard let self, !Task.isCancelled else { return }
-                wait = await self.refresh() ? LockRecord.refreshEvery : 30
+                guard let succeeded = await self.refresh() else { return }
+                wait = succeeded ? LockRecord.refreshEvery : 30
             }
         }
     }
 
-    /// Writes the lease again with the time now; false when that failed.
-    private func refresh() async -> Bool {
-        let now = repository.run.now
-        record.refreshed = Timestamp(now)
+    /// The reason the lease is lost, judged now, or nil while it holds by time.
+    private func lossByAge() -> String? {
+        state.withLock {
+            if let lost { return lost }
+            let age = repository.run.now.timeIntervalSince(written)
+            guard age > LockRecord.staleAfter - LockRecord.refreshEvery else { return nil }
+            lost =
+                "the lease on the repository at \(repository.storage.location) could not be refreshed for \(Int(age / 60)) minutes (\(refreshFailure ?? "no refresh ran")), so another process may have taken it for stale; nothing more is committed: run again"
+            return lost
+        }
+    }
+
+    private func markRemoved() {
+        state.withLock {
+            if lost == nil {
+                lost =
+                    "the lease on the repository at \(repository.storage.location) was removed by another process, which took it for stale (was this machine asleep, or its clock changed?); nothing more is committed: run again"
+            }
+        }
+    }
+
+    /// Writes the lease again with the time now: true when it did, false when that failed
+    /// (tried again soon), nil when the lease is lost (no more refreshes: rewriting a lease
+    /// another process removed would hide that it took the repository).
+    private func refresh() async -> Bool? {
+        if lossByAge() != nil { return nil }
         do {
+            guard try await repository.storage.stat("locks/\(id.hex)") != nil else {
+                markRemoved()
+                return nil
+            }
+            let now = repository.run.now
+            record.refreshed = Timestamp(now)
             _ = try await repository.writeLock(record, id: id)
             state.withLock {
                 written = now
@@ -97,24 +129,24 @@ public final class RepositoryLock: @unchecked Sendable {
     /// Throws when the lease may no longer hold: not refreshed for so long that others may
     /// take it for stale, or removed from the repository by another process.
     public func confirm() async throws {
-        guard refresher != nil else { return }
-        let (written, failure) = state.withLock { (self.written, self.refreshFailure) }
-        let age = repository.run.now.timeIntervalSince(written)
-        if age > LockRecord.staleAfter - LockRecord.refreshEvery {
-            throw RepositoryError.locked(
-                "the lease on the repository at \(repository.storage.location) could not be refreshed for \(Int(age / 60)) minutes (\(failure ?? "no refresh ran")), so another process may have taken it for stale; nothing more is committed: run again")
-        }
+        guard state.withLock({ refresher != nil }) else { return }
+        if let lost = lossByAge() { throw RepositoryError.locked(lost) }
         guard try await repository.storage.stat("locks/\(id.hex)") != nil else {
-            throw RepositoryError.locked(
-                "the lease on the repository at \(repository.storage.location) was removed by another process, which took it for stale (was this machine asleep, or its clock changed?); nothing more is committed: run again")
+            markRemoved()
+            throw RepositoryError.locked(state.withLock { lost ?? "the lease was removed" })
         }
     }
 
     public func release() async {
-        guard let refresher else { return }
+        guard let refresher = state.withLock({ () -> Task<Void, Never>? in
+            defer { self.refresher = nil }
+            return self.refresher
+        }) else { return }
         refresher.cancel()
-        self.refresher = nil
+        // A refresh under way finishes first: its write must not land after the removal.
+        await refresher.value
         await repository.forgetLease(self)
+        // Removing its own lease file is safe even when the lease is lost: no one else uses its name.
         try? await repository.storage.delete("locks/\(id.hex)")
     }
 

@@ -42,6 +42,10 @@ extension Repository {
         }
     }
 
+    /// More index files than this (each backup adds one) are merged by the next prune, even
+    /// when it deletes nothing.
+    static let indexFilesBeforeMerging = 16
+
     /// A pack whose live objects fill less than this share of it is rewritten.
     static let repackBelow = 0.5
 
@@ -123,16 +127,17 @@ extension Repository {
 
         // Files that runs killed while writing left under temporary names (a pack is written
         // as it fills): no one writes while the exclusive lock is held.
-        for prefix in ["data/", "index/", "snapshots/"] { _ = try await storage.removeAbandonedUploads(prefix: prefix) }
-
         // A prune whose lease may be lost deletes nothing: a backup may have started meanwhile.
         try await confirmLeases()
+        for prefix in ["data/", "index/", "snapshots/"] { _ = try await storage.removeAbandonedUploads(prefix: prefix) }
         // Expired snapshots go first: from here on, what only they used is garbage.
         try await storage.delete(result.expired.map { "snapshots/\($0.id.hex)" })
         FaultInjection.reach("prune-snapshots-deleted")
         // No pack to delete or rewrite, and an index that lists every pack in good files: the
         // index stays as it is (on an object store, each rewrite is requests and bytes).
-        if deletions.isEmpty && repacks.isEmpty && writer.unindexedPacks.isEmpty && damagedIndexFiles.isEmpty {
+        if deletions.isEmpty && repacks.isEmpty && writer.unindexedPacks.isEmpty && damagedIndexFiles.isEmpty
+            && indexFileCount <= Self.indexFilesBeforeMerging
+        {
             return result
         }
 

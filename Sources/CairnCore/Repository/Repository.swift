@@ -29,6 +29,8 @@ public actor Repository {
     /// warnings): damaged key files skipped, index files ignored, packs without a readable
     /// header, snapshots that cannot be read.
     public private(set) var warnings: [String] = []
+    /// The index files read into `index`.
+    var loadedIndexFiles: Set<String> = []
     /// Index files that could not be read (their packs were read from their headers).
     public private(set) var damagedIndexFiles: [String] = []
     /// Packs whose header could not be read, that no index lists.
@@ -199,7 +201,8 @@ public actor Repository {
     /// and its packs are found from their headers.
     func loadIndex() async throws {
         let indexFiles = try await storage.listAll(prefix: "index/")
-        cache?.retain(folder: "index", keys: Set(indexFiles.map(\.key)))
+        loadedIndexFiles = Set(indexFiles.map(\.key))
+        cache?.retain(folder: "index", keys: loadedIndexFiles)
         for item in indexFiles {
             let name = String(item.key.dropFirst("index/".count))
             guard let id = ObjectID(hex: name) else { continue }
@@ -235,6 +238,24 @@ public actor Repository {
                     "the pack \(item.key) has a damaged header (\(Self.reason(error))) and no index lists it: its objects cannot be used; 'cairn verify' says what that affects")
             }
         }
+        // Trees of packs deleted since (by any host's prune) leave this machine's cache.
+        cache?.retain(folder: "trees") { [index] name in ObjectID(hex: name).map(index.contains) ?? false }
+    }
+
+    /// How many index files the repository had when its index was loaded.
+    var indexFileCount: Int { loadedIndexFiles.count }
+
+    /// Loads the index again when its files changed since it was loaded (a prune ran between a
+    /// backup's plan and its lease): a backup must not count on objects of packs deleted since.
+    /// One listing when nothing changed.
+    public func reloadIndexIfChanged() async throws {
+        let now = Set(try await storage.listAll(prefix: "index/").map(\.key))
+        guard now != loadedIndexFiles else { return }
+        index = RepositoryIndex()
+        writer.unindexedPacks = []
+        damagedIndexFiles = []
+        damagedPacks = []
+        try await loadIndex()
     }
 
     /// An error's text without the advice the repository's errors end with.

@@ -1,5 +1,9 @@
 import Foundation
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Copies, on this machine, of a remote repository's files that never change once written:
 /// key files, index files, snapshots and trees (`$XDG_CACHE_HOME/cairn/REPOSITORY-ID/files/`,
 /// by default under `~/.cache`). Opening a repository on an object store then costs its
@@ -37,14 +41,37 @@ public struct RepositoryCache: Sendable {
         return Array(data)
     }
 
+    /// Keeps `bytes` as `key`'s entry: readable by this user only (key files are the master key
+    /// wrapped by the passphrase; with encryption `none`, trees hold every file name).
     func keep(_ key: String, _ bytes: [UInt8]) {
         guard let path = path(key) else { return }
         let folder = (path as NSString).deletingLastPathComponent
-        try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        guard Self.makeFolders(folder) else { return }
         // Whole or not at all: written beside, then renamed over.
         let temporary = "\(path).\(UUID().uuidString).tmp"
-        guard FileManager.default.createFile(atPath: temporary, contents: Data(bytes)) else { return }
-        if rename(temporary, path) != 0 { unlink(temporary) }
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { return }
+        var written = 0
+        let complete = bytes.withUnsafeBytes { buffer -> Bool in
+            while written < buffer.count {
+                let count = Glibc.write(descriptor, buffer.baseAddress! + written, buffer.count - written)
+                if count < 0 && errno == EINTR { continue }
+                guard count > 0 else { return false }
+                written += count
+            }
+            return true
+        }
+        close(descriptor)
+        if !complete || rename(temporary, path) != 0 { unlink(temporary) }
+    }
+
+    /// Makes `folder` and the folders above it that are missing, each private to this user.
+    private static func makeFolders(_ folder: String) -> Bool {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory) { return isDirectory.boolValue }
+        let parent = (folder as NSString).deletingLastPathComponent
+        guard parent != folder, makeFolders(parent) else { return false }
+        return mkdir(folder, 0o700) == 0 || errno == EEXIST
     }
 
     func forget(_ key: String) {
