@@ -59,13 +59,18 @@ enum CommandSupport {
     /// Runs a job on one set through `JobRunner`: a set that is not in the config fails the
     /// same way, naming the job.
     static func job(
-        _ config: Config, set: String, command: String, source: SourceOptions? = nil, uncached: Bool = false, _ body: (JobRunner) async -> JobOutcome
+        _ config: Config, set: String, command: String, source: SourceOptions? = nil, uncached: Bool = false, traffic: Bool = false,
+        _ body: (JobRunner) async -> JobOutcome
     ) async -> JobOutcome {
         do {
             var context = try SetContext(config: config, setName: set, run: run)
             source?.apply(to: &context)
             if uncached { context.usesCache = false }
-            return await body(JobRunner(context, command: command))
+            let outcome = await body(JobRunner(context, command: command))
+            // What the job asked of an object store: requests cost money.
+            let summary = context.traffic.summary
+            if traffic && summary.total > 0 { print(summary.line) }
+            return outcome
         } catch {
             return JobOutcome(.failed, failure: "\(command) of backup set '\(set)': \(error)")
         }

@@ -45,7 +45,7 @@ extension Cairn {
 
         func run() async throws {
             let config = try CommandSupport.loadConfig(options)
-            let outcome = await CommandSupport.job(config, set: set, command: "prune") { runner in
+            let outcome = await CommandSupport.job(config, set: set, command: "prune", traffic: !json) { runner in
                 if runner.context.retention == nil && dryRun {
                     // Nothing to change, so no lease: only that the repository is there.
                     do {

@@ -67,7 +67,7 @@ extension Cairn {
 
         func run() async throws {
             let config = try source.config(options, set: set)
-            let outcome = await CommandSupport.job(config, set: set, command: "restore", source: source) { runner in await runner.run(lease: .shared) { repository in
+            let outcome = await CommandSupport.job(config, set: set, command: "restore", source: source, traffic: true) { runner in await runner.run(lease: .shared) { repository in
                 let record = try snapshotOptions.choice(in: config).pick(from: try await repository.snapshots(), set: set)
                 guard let tree = record.snapshot.treeID else { throw RepositoryError.damaged("snapshot \(record.id.short) has no tree") }
                 let target = to.map { FilePath(CommandSupport.absolute($0)) } ?? .root

@@ -58,7 +58,7 @@ extension Cairn {
             -> (outcome: JobOutcome, report: Verifier.Report?)
         {
             var found: Verifier.Report?
-            let outcome = await CommandSupport.job(config, set: set, command: command, source: source, uncached: true) { runner in await runner.run(lease: .shared) { repository in
+            let outcome = await CommandSupport.job(config, set: set, command: command, source: source, uncached: true, traffic: true) { runner in await runner.run(lease: .shared) { repository in
                 // Every file as stored: no local copy stands in for it.
                 let report = try await Verifier(repository: repository).run(readData: share, slice: slice)
                 found = report

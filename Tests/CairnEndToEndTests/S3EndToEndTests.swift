@@ -251,4 +251,54 @@ struct S3EndToEndTests {
         #expect(verify.status == 0, "\(verify.all)")
         #expect(!FileManager.default.fileExists(atPath: cache + "/"), "verify filled the cache")
     }
+
+    @Test func runsKilledAtEachPointAgainstABucketLeaveAValidRepositoryAndFlippedBytesAreFound() async throws {
+        let server = try Self.server.get()
+        let prefix = "killed-\(UUID().uuidString)"
+        var workspace = try workspace(server, prefix: prefix, setExtra: ", retention: last", extra: "retention: {last: {keep-jobs: 1}}")
+        let source = workspace.directory.subpath("source-files")
+        var generator = SystemRandomNumberGenerator()
+        for number in 0..<3 {
+            let words = (0..<(6 << 20) / 8).map { _ in generator.next() as UInt64 }
+            try words.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: source + "/part\(number).bin")) }
+        }
+        // Killed while packs go up, after the index, just before the snapshot.
+        for point in ["pack-written:1", "index-written:1", "before-snapshot:1"] {
+            workspace.environment["CAIRN_FAULT_INJECTION"] = point
+            let killed = try workspace.run(["backup", "files", "-q"])
+            #expect(killed.status != 0 && killed.status != 1, "\(point): the process was killed: \(killed.all)")
+            workspace.environment["CAIRN_FAULT_INJECTION"] = nil
+            let verify = try workspace.run(["verify", "files", "--read-data"])
+            #expect(verify.status == 0, "\(point): \(verify.all)")
+        }
+        let complete = try workspace.run(["backup", "files"])
+        #expect(complete.status == 0 && complete.standardOutput.contains("saved"), "\(complete.all)")
+        // A prune killed between deleting packs: kept data stays whole.
+        try Data((0..<3_000_000).map { _ in UInt8.random(in: 0...255) }).write(to: URL(fileURLWithPath: source + "/part0.bin"))
+        #expect(try workspace.run(["backup", "files", "-q"]).status == 0)
+        try Data((0..<3_000_000).map { _ in UInt8.random(in: 0...255) }).write(to: URL(fileURLWithPath: source + "/part1.bin"))
+        workspace.environment["CAIRN_FAULT_INJECTION"] = "prune-pack-deleted:1"
+        let killedPrune = try workspace.run(["backup", "files", "-q"])
+        #expect(killedPrune.status != 0 && killedPrune.status != 1, "\(killedPrune.all)")
+        workspace.environment["CAIRN_FAULT_INJECTION"] = nil
+        #expect(try workspace.run(["verify", "files", "--read-data"]).status == 0)
+        let target = workspace.directory.subpath("restored")
+        let restore = try workspace.run(["restore", "files", "--to", target])
+        #expect(restore.status == 0, "\(restore.all)")
+        #expect(TreeComparison.differences(source, target + source) == [])
+
+        // A byte flipped in a pack in the bucket: verify names the pack, a restore fails clearly
+        // rather than write wrong bytes.
+        let storage = server.storage(prefix: prefix + "/files/")
+        let packs = try await storage.listAll(prefix: "data/")
+        let pack = try #require(packs.max { $0.size < $1.size })
+        var bytes = try await storage.get(pack.key)
+        bytes[bytes.count / 3] ^= 0x01
+        try await storage.put(pack.key, bytes)
+        let verify = try workspace.run(["verify", "files", "--read-data"])
+        #expect(verify.status != 0 && verify.all.contains(String(pack.key.split(separator: "/").last!.prefix(8))), "\(verify.all)")
+        let damaged = workspace.directory.subpath("damaged")
+        let failed = try workspace.run(["restore", "files", "--to", damaged])
+        #expect(failed.status != 0 && failed.all.contains("damaged"), "\(failed.all)")
+    }
 }
