@@ -46,6 +46,21 @@ struct JoinedReadsTests {
         #expect(made == (await reads.reads) && made < 20, "\(made) reads for \(objects.count) objects")
     }
 
+    @Test func neighboursAnnouncedOutOfPackOrderAreReadTogether() async throws {
+        // A folder's files come in name order; they were stored in the order their reads
+        // finished: the same neighbours, shuffled.
+        let (repository, counting, stored, _) = try await repository(count: 60)
+        var random = SeededGenerator(state: 11)
+        let objects = stored.filter { $0.1.count < 100_000 }.shuffled(using: &random)
+        let reads = JoinedReads(repository: repository)
+        await reads.announce(objects.map(\.0))
+        let before = counting.calls(.read)
+        for (id, data) in objects { #expect(try await reads.load(.blob, id) == data) }
+        let made = counting.calls(.read) - before
+        #expect(await reads.served == objects.count)
+        #expect(made <= objects.count / 4, "\(made) reads for \(objects.count) shuffled neighbours")
+    }
+
     @Test func withTinyBoundsEveryObjectStillComesBack() async throws {
         let (repository, counting, objects, _) = try await repository(count: 120)
         let reads = JoinedReads(repository: repository, budget: 8 << 10)

@@ -105,6 +105,8 @@ public struct Restorer {
     /// the workload's 12,000 small files restored in 1.15 s with 4, 1.18 s with 2, 1.36 s with
     /// 3 and 1.34 s with 6.)
     static let filesInParallel = 4
+    /// Objects announced ahead for the subfolders of a folder, at most.
+    static let lookahead = 20_000
     /// Folders whose metadata waits for the files being written into them, at most.
     static let foldersWaiting = 128
 
@@ -131,7 +133,17 @@ public struct Restorer {
         if !dryRun {
             // The folder's files are written next, in this order: their objects are read in
             // runs of neighbours.
-            await reads.announce(chosen.filter { $0.selected && $0.entry.kind == .file }.flatMap { $0.entry.content.map(\.object) })
+            var objects = chosen.filter { $0.selected && $0.entry.kind == .file }.flatMap { $0.entry.content.map(\.object) }
+            // On an object store (where trees are cached on this machine), the files of the
+            // subfolders restored whole too: a pack holds the small files of many folders, read
+            // in a few runs instead of one request per folder.
+            if repository.cache != nil {
+                for item in chosen where item.selected && item.entry.kind == .directory && objects.count < Self.lookahead {
+                    guard let subtree = item.entry.subtree, let child = try? await repository.tree(subtree) else { continue }
+                    objects += child.entries.filter { $0.kind == .file }.flatMap { $0.content.map(\.object) }
+                }
+            }
+            await reads.announce(objects)
         }
         for (entry, childLocation, selected, below) in chosen {
             if folder?.lost == true { break }

@@ -4,7 +4,8 @@
 ///
 /// The reader announces objects in the order it expects to use them (a restore: each folder's
 /// files, as it reaches the folder). Runs of neighbours (the gap between two at most the
-/// storage's `rangedReadOverhead`, a run at most `maximumRun` bytes) are read when the first
+/// storage's `rangedReadOverhead`, a run at most `maximumRun` bytes: 4 MiB, on an object store
+/// 16 MiB, a whole pack) are read when the first
 /// of their objects is asked for, with a few of the next runs read ahead, within a bound on
 /// the reads in flight (from the storage's `concurrentRequests`) and on the bytes held. An
 /// object that was not announced, whose run was given up to stay within the bound, or whose
@@ -19,7 +20,8 @@ public actor JoinedReads {
     /// Bytes of runs read ahead and not yet handed out, at most (a run handed out lives on in
     /// the loads that slice it until they are done).
     let budget: Int
-    static let maximumRun = 4 << 20
+    /// The longest run read at once.
+    let maximumRun: Int
 
     private struct Member {
         var kind: ObjectKind
@@ -35,6 +37,8 @@ public actor JoinedReads {
 
     private var runs: [Int: Run] = [:]
     private var runOf: [ObjectID: Int] = [:]
+    /// The runs of each pack that later objects of the pack may join until they are read.
+    private var openRuns: [ObjectID: [Int]] = [:]
     /// Runs are numbered in announce order; those below `nextToStart` were started or dropped.
     private var nextNumber = 0
     private var nextToStart = 0
@@ -44,12 +48,16 @@ public actor JoinedReads {
     public private(set) var reads = 0
     public private(set) var served = 0
 
-    public init(repository: Repository, budget: Int = 32 << 20) {
+    /// `budget` nil: 32 MiB, or 64 MiB on an object store (where runs are longer).
+    public init(repository: Repository, budget: Int? = nil) {
         self.repository = repository
         let capabilities = repository.storage.capabilities
         gap = capabilities.rangedReadOverhead
         runsAhead = max(2, min(capabilities.concurrentRequests, 16))
-        self.budget = budget
+        // Where a request costs about a megabyte's worth of time, whole packs are read at once.
+        let remote = capabilities.rangedReadOverhead >= 1 << 20
+        maximumRun = remote ? 16 << 20 : 4 << 20
+        self.budget = budget ?? (remote ? 64 << 20 : 32 << 20)
     }
 
     /// Objects the reader will ask for, in about this order. Objects not in the index (damage)
@@ -61,24 +69,70 @@ public actor JoinedReads {
         for id in fresh {
             guard runOf[id] == nil, let location = locations[id] else { continue }
             let range = location.offset..<location.offset + location.length
-            // Joined to the last run when it follows it closely in the same pack, and that
-            // run's read has not started.
-            let last = nextNumber - 1
-            if last >= nextToStart, var run = runs[last], run.pack == location.pack, range.lowerBound >= run.span.upperBound,
-                range.lowerBound - run.span.upperBound <= gap, range.upperBound - run.span.lowerBound <= Self.maximumRun
-            {
-                run.span = run.span.lowerBound..<range.upperBound
-                run.members[id] = Member(kind: location.kind, range: range)
-                runs[last] = run
-                runOf[id] = last
-                continue
-            }
+            // Joined to a run of the same pack whose read has not started, when it lies close
+            // to it on either side: a folder's files are announced in name order, but were
+            // stored in the order their reads finished, so neighbours in a pack come in any order.
+            if join(id, location, range) { continue }
             var run = Run(pack: location.pack, span: range)
             run.members[id] = Member(kind: location.kind, range: range)
             runs[nextNumber] = run
             runOf[id] = nextNumber
+            openRuns[location.pack, default: []].append(nextNumber)
             nextNumber += 1
         }
+        // Runs of a pack that grew into each other's reach become one (the earlier in order).
+        for pack in Set(locations.values.map(\.pack)) { coalesce(pack) }
+    }
+
+    private func coalesce(_ pack: ObjectID) {
+        guard let open = openRuns[pack], open.count > 1 else { return }
+        let ordered = open.compactMap { number in runs[number].map { (number, $0) } }.filter { $0.1.task == nil }
+            .sorted { $0.1.span.lowerBound < $1.1.span.lowerBound }
+        var kept: [Int] = []
+        var current: (number: Int, run: Run)?
+        for (number, run) in ordered {
+            guard var joined = current else {
+                current = (number, run)
+                continue
+            }
+            let span = joined.run.span.lowerBound..<max(joined.run.span.upperBound, run.span.upperBound)
+            if run.span.lowerBound - joined.run.span.upperBound <= gap, span.count <= maximumRun {
+                // The earlier of the two in announce order keeps the run.
+                let (into, from) = joined.number < number ? (joined.number, number) : (number, joined.number)
+                joined.run.span = span
+                joined.run.members.merge(run.members) { first, _ in first }
+                joined.number = into
+                for id in joined.run.members.keys { runOf[id] = into }
+                runs[from] = nil
+                runs[into] = joined.run
+                current = joined
+            } else {
+                kept.append(joined.number)
+                current = (number, run)
+            }
+        }
+        if let current { kept.append(current.number) }
+        openRuns[pack] = kept.sorted()
+    }
+
+    /// Adds the object to an unread run of its pack that it lies close to (the newest first);
+    /// false when there is none.
+    private func join(_ id: ObjectID, _ location: RepositoryIndex.Location, _ range: Range<Int>) -> Bool {
+        guard var open = openRuns[location.pack] else { return false }
+        open.removeAll { $0 < nextToStart || runs[$0]?.task != nil || runs[$0] == nil }
+        openRuns[location.pack] = open.isEmpty ? nil : open
+        for number in open.reversed() {
+            guard var run = runs[number] else { continue }
+            let span = min(run.span.lowerBound, range.lowerBound)..<max(run.span.upperBound, range.upperBound)
+            let apart = max(range.lowerBound - run.span.upperBound, run.span.lowerBound - range.upperBound, 0)
+            guard apart <= gap, span.count <= maximumRun else { continue }
+            run.span = span
+            run.members[id] = Member(kind: location.kind, range: range)
+            runs[number] = run
+            runOf[id] = number
+            return true
+        }
+        return false
     }
 
     /// Loads and verifies an object as `Repository.load` does; decrypting and hashing run on

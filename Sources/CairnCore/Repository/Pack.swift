@@ -2,8 +2,13 @@
 /// a pack is never held whole in memory; `finish` adds the header and hands back the upload,
 /// for the caller to commit.
 struct PackBuilder {
-    /// A pack is finished once it holds this many bytes.
-    static let targetSize = 8 << 20
+    /// A pack is finished once it holds this many bytes: 8 MiB, or 16 MiB on an object store,
+    /// where each pack is a PUT and a restore reads a pack in one GET.
+    static func targetSize(for storage: any StorageBackend) -> Int {
+        storage.capabilities.rangedReadOverhead >= 1 << 20 ? 16 << 20 : 8 << 20
+    }
+
+    private var target = 8 << 20
 
     /// The pack being filled: its random id, chosen with its first object, and its upload.
     private var current: (id: ObjectID, upload: any StorageUpload)?
@@ -14,11 +19,12 @@ struct PackBuilder {
     private var failure: (any Error)?
 
     var isEmpty: Bool { entries.isEmpty }
-    var isFull: Bool { size >= Self.targetSize }
+    var isFull: Bool { size >= target }
 
     mutating func append(_ kind: ObjectKind, id: ObjectID, box: [UInt8], to storage: any StorageBackend) async throws {
         if let failure { throw failure }
         if current == nil {
+            target = Self.targetSize(for: storage)
             let pack = try ObjectID.random()
             current = (pack, try await storage.openUpload(PackFormat.key(for: pack)))
         }
