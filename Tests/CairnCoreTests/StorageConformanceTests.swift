@@ -241,4 +241,46 @@ struct S3StorageTests {
         #expect(try await storage.stat("data/cd/killed") == nil)
         #expect(try await storage.get("data/ab/large") == bytes, "completed uploads are not touched")
     }
+
+    @Test func aCancelledJobCancelsItsRequestsInsteadOfWaitingForAnAnswer() async throws {
+        // A server that takes connections (the kernel's backlog) and never answers.
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(listener) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        try #require(withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) } } == 0)
+        try #require(listen(listener, 16) == 0)
+        try #require(withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) } } == 0)
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        let storage = S3Storage(
+            S3Storage.Settings(
+                endpoint: URL(string: "http://127.0.0.1:\(port)")!, bucket: "silent", prefix: "", region: "us-east-1", pathStyle: true,
+                credentials: SigV4Signer.Credentials(accessKey: "AKIDSILENT", secretKey: "secret"), timeout: 600))
+        let request = Task { try await storage.get("snapshots/never") }
+        try await Task.sleep(for: .milliseconds(300))
+        request.cancel()
+        // Raced against a minute: without cancelling the request it would wait out the 600 s timeout.
+        let outcome = await withTaskGroup(of: String.self) { group in
+            group.addTask {
+                do {
+                    _ = try await request.value
+                    return "answered"
+                } catch is CancellationError {
+                    return "cancelled"
+                } catch {
+                    return "\(error)"
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(60))
+                return "still waiting after a minute"
+            }
+            let first = await group.next()!
+            group.cancelAll()
+            return first
+        }
+        #expect(outcome == "cancelled")
+    }
 }

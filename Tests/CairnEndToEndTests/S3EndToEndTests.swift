@@ -276,7 +276,10 @@ struct S3EndToEndTests {
         // A prune killed between deleting packs: kept data stays whole.
         try Data((0..<3_000_000).map { _ in UInt8.random(in: 0...255) }).write(to: URL(fileURLWithPath: source + "/part0.bin"))
         #expect(try workspace.run(["backup", "files", "-q"]).status == 0)
-        try Data((0..<3_000_000).map { _ in UInt8.random(in: 0...255) }).write(to: URL(fileURLWithPath: source + "/part1.bin"))
+        // Everything the last snapshot used is replaced: its packs are all dead once it expires.
+        for number in 0..<3 {
+            try Data((0..<3_000_000).map { _ in UInt8.random(in: 0...255) }).write(to: URL(fileURLWithPath: source + "/part\(number).bin"))
+        }
         workspace.environment["CAIRN_FAULT_INJECTION"] = "prune-pack-deleted:1"
         let killedPrune = try workspace.run(["backup", "files", "-q"])
         #expect(killedPrune.status != 0 && killedPrune.status != 1, "\(killedPrune.all)")

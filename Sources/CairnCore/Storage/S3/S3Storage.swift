@@ -86,6 +86,30 @@ public final class S3Storage: StorageBackend, Sendable {
         }
     }
 
+    /// A request's URLSession task, cancelled when the job's task is (before or after it starts).
+    final class RunningRequest: @unchecked Sendable {
+        private let lock = NSLock()
+        private var task: URLSessionDataTask?
+        private var cancelled = false
+
+        func start(_ task: URLSessionDataTask) {
+            let cancelled = lock.withLock {
+                self.task = task
+                return self.cancelled
+            }
+            task.resume()
+            if cancelled { task.cancel() }
+        }
+
+        func cancel() {
+            let task = lock.withLock {
+                cancelled = true
+                return self.task
+            }
+            task?.cancel()
+        }
+    }
+
     /// Whether the server honours If-None-Match on PUT, found out once (see `putIfAbsent`).
     final class ConditionalWriteProbe: @unchecked Sendable {
         let state = NSLock()
@@ -164,19 +188,28 @@ public final class S3Storage: StorageBackend, Sendable {
         let (data, response): (Data, URLResponse)
         var received = 0
         defer { traffic?.record(operation, up: body.count, down: received) }
+        // A cancelled job (a signal, max-duration) cancels its requests too, not only their waits.
+        let running = RunningRequest()
         do {
-            (data, response) = try await withCheckedThrowingContinuation { continuation in
-                let finished: @Sendable (Data?, URLResponse?, (any Error)?) -> Void = { data, response, error in
-                    if let error {
-                        continuation.resume(throwing: error)
-                    } else if let response {
-                        continuation.resume(returning: (data ?? Data(), response))
-                    } else {
-                        continuation.resume(throwing: URLError(.badServerResponse))
+            (data, response) = try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { continuation in
+                    let finished: @Sendable (Data?, URLResponse?, (any Error)?) -> Void = { data, response, error in
+                        if let error {
+                            continuation.resume(throwing: error)
+                        } else if let response {
+                            continuation.resume(returning: (data ?? Data(), response))
+                        } else {
+                            continuation.resume(throwing: URLError(.badServerResponse))
+                        }
                     }
+                    let task = session.dataTask(with: urlRequest, completionHandler: finished)
+                    running.start(task)
                 }
-                session.dataTask(with: urlRequest, completionHandler: finished).resume()
+            } onCancel: {
+                running.cancel()
             }
+        } catch let error as URLError where error.code == .cancelled {
+            throw CancellationError()
         } catch let error as URLError where [.serverCertificateUntrusted, .serverCertificateHasBadDate, .serverCertificateHasUnknownRoot,
             .serverCertificateNotYetValid, .clientCertificateRejected, .secureConnectionFailed, .unsupportedURL].contains(error.code) {
             throw StorageError.io(place, "\(settings.endpoint.absoluteString) refused a secure connection: \(error.localizedDescription)")
