@@ -53,6 +53,30 @@ public final class S3TestServer: @unchecked Sendable {
 
     public var endpoint: URL { URL(string: "http://127.0.0.1:\(port)")! }
 
+    /// Tests/Servers/hostile_s3.py: an S3 server that lies (a batch delete answered 200 without
+    /// removing anything, listings that never move on). Gone with the returned object.
+    public final class HostileServer: @unchecked Sendable {
+        let process = Process()
+        public let port: Int
+
+        public init() throws {
+            let line = try S3TestServer.start(process, "hostile_s3.py", [])
+            guard let port = Int(String(decoding: line, as: UTF8.self)) else {
+                kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
+                throw Failure(description: "the hostile S3 server did not start")
+            }
+            self.port = port
+        }
+
+        deinit {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+
+        public var endpoint: URL { URL(string: "http://127.0.0.1:\(port)")! }
+    }
+
     /// Tests/Servers/flaky_proxy.py in front of this server: 503 SlowDown, connections closed
     /// before a request is passed on, and answers dropped after it took effect, in a fixed
     /// pattern. Gone with the returned object.

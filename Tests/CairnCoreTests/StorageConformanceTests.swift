@@ -283,4 +283,30 @@ struct S3StorageTests {
         }
         #expect(outcome == "cancelled")
     }
+
+    @Test func aServerThatSaysItDeletedWithoutSayingWhatOrListsForeverIsNotBelieved() async throws {
+        let hostile = try S3TestServer.HostileServer()
+        let storage = S3Storage(
+            S3Storage.Settings(
+                endpoint: hostile.endpoint, bucket: "lies", prefix: "repo/", region: "us-east-1", pathStyle: true,
+                credentials: SigV4Signer.Credentials(accessKey: "AKIDLIES", secretKey: "secret")))
+        do {
+            try await storage.delete(["index/a", "index/b"])
+            Issue.record("a batch delete that removed nothing was taken for done")
+        } catch let error as StorageError {
+            #expect("\(error)".contains("without saying it removed"), "\(error)")
+        }
+        do {
+            _ = try await storage.removeAbandonedUploads(prefix: "data/")
+            Issue.record("a listing of uploads that never moves on ended")
+        } catch let error as StorageError {
+            #expect("\(error)".contains("not past it"), "\(error)")
+        }
+        do {
+            _ = try await storage.list(prefix: "data/", after: nil, limit: 5000)
+            Issue.record("a listing that never moves on ended")
+        } catch let error as StorageError {
+            #expect("\(error)".contains("does not move on"), "\(error)")
+        }
+    }
 }

@@ -137,10 +137,13 @@ public struct Restorer {
             // On an object store (where trees are cached on this machine), the files of the
             // subfolders restored whole too: a pack holds the small files of many folders, read
             // in a few runs instead of one request per folder.
-            if repository.cache != nil {
-                for item in chosen where item.selected && item.entry.kind == .directory && objects.count < Self.lookahead {
+            // Only into a folder this restore made: there every file is written, none found identical.
+            if repository.cache != nil, fresh {
+                for item in chosen where item.selected && item.entry.kind == .directory && SafeDirectory.isSafeName(item.entry.name) {
                     guard let subtree = item.entry.subtree, let child = try? await repository.tree(subtree) else { continue }
-                    objects += child.entries.filter { $0.kind == .file }.flatMap { $0.content.map(\.object) }
+                    let files = child.entries.filter { $0.kind == .file && SafeDirectory.isSafeName($0.name) }.flatMap { $0.content.map(\.object) }
+                    guard objects.count + files.count <= Self.lookahead else { break }
+                    objects += files
                 }
             }
             await reads.announce(objects)

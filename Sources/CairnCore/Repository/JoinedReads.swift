@@ -33,6 +33,8 @@ public actor JoinedReads {
         var span: Range<Int>
         var members: [ObjectID: Member] = [:]
         var task: Task<StorageBuffer, Error>?
+        /// Whether an object was taken from its read: then someone waits for it.
+        var claimed = false
     }
 
     private var runs: [Int: Run] = [:]
@@ -56,7 +58,7 @@ public actor JoinedReads {
         runsAhead = max(2, min(capabilities.concurrentRequests, 16))
         // Where a request costs about a megabyte's worth of time, whole packs are read at once.
         let remote = capabilities.rangedReadOverhead >= 1 << 20
-        maximumRun = remote ? 16 << 20 : 4 << 20
+        maximumRun = remote ? 17 << 20 : 4 << 20  // a pack of 16 MiB and its header
         self.budget = budget ?? (remote ? 64 << 20 : 32 << 20)
     }
 
@@ -162,6 +164,7 @@ public actor JoinedReads {
         run = runs[number] ?? run
         guard let task = run.task else { return nil }
         run.members[id] = nil
+        run.claimed = true
         if run.members.isEmpty {
             release(number)
         } else {
@@ -185,7 +188,9 @@ public actor JoinedReads {
                 continue
             }
             let needed = nextToStart == number
-            if !needed, started.count >= runsAhead || heldBytes + run.span.count > budget { break }
+            // Reading ahead leaves room for a run asked for now, which would otherwise give up the
+            // oldest held run: the one being used, whose other objects would then go one by one.
+            if !needed, started.count >= runsAhead - 1 || heldBytes + run.span.count > budget - maximumRun { break }
             // The run asked for now is read even when the bounds are reached: the oldest held
             // runs are given up (their objects are then loaded alone).
             while needed, !started.isEmpty, started.count >= runsAhead || heldBytes + run.span.count > budget { drop(started[0]) }
@@ -207,9 +212,11 @@ public actor JoinedReads {
         }
     }
 
-    /// Gives up a run: its remaining objects will be loaded alone.
+    /// Gives up a run: its remaining objects will be loaded alone. A read no object was taken
+    /// from yet is cancelled (its bytes would arrive outside the bound on held bytes).
     private func drop(_ number: Int) {
         guard let run = runs[number] else { return }
+        if !run.claimed { run.task?.cancel() }
         for id in run.members.keys where runOf[id] == number { runOf[id] = nil }
         release(number)
     }

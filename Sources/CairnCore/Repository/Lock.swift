@@ -75,7 +75,9 @@ public final class RepositoryLock: @unchecked Sendable {
             while !Task.isCancelled {
                 try? await Task.sleep(nanoseconds: UInt64(wait * 1e9))
                 guard let self, !Task.isCancelled else { return }
-                guard let succeeded = await self.refresh() else { return }
+                // Not cancelled with the refresher: a write cut off by a cancel may still land
+                // on the server after release() removed the lease. release() waits for it instead.
+                guard let succeeded = await Task(operation: { await self.refresh() }).value else { return }
                 wait = succeeded ? LockRecord.refreshEvery : 30
             }
         }

@@ -183,6 +183,12 @@ extension Repository {
         // Phase 2: delete. Old index files first, so no index names a pack being deleted.
         try await confirmLeases()
         try await storage.delete(oldIndexes.map(\.key))
+        // Packs go only once no old index file names them: checked, not assumed.
+        let left = Set(try await storage.listAll(prefix: "index/").map(\.key)).intersection(oldIndexes.map(\.key))
+        if let still = left.sorted().first {
+            throw RepositoryError.damaged(
+                "prune removed the old index files, but \(still) is still there (\(left.count) in all): no pack is deleted; the storage did not remove what it said it removed")
+        }
         FaultInjection.reach("prune-indexes-deleted")
         let packs = (deletions + moved).map { PackFormat.key(for: $0) }
         for start in stride(from: 0, to: packs.count, by: 1000) {

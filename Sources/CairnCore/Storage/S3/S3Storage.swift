@@ -92,13 +92,15 @@ public final class S3Storage: StorageBackend, Sendable {
         private var task: URLSessionDataTask?
         private var cancelled = false
 
-        func start(_ task: URLSessionDataTask) {
-            let cancelled = lock.withLock {
+        /// Sends the request, unless it was cancelled already: then false, and nothing is sent.
+        func start(_ task: URLSessionDataTask) -> Bool {
+            lock.withLock {
+                guard !cancelled else { return false }
                 self.task = task
-                return self.cancelled
+                // Resumed under the lock: a cancel waits for it, and then cancels it.
+                task.resume()
+                return true
             }
-            task.resume()
-            if cancelled { task.cancel() }
         }
 
         func cancel() {
@@ -203,12 +205,15 @@ public final class S3Storage: StorageBackend, Sendable {
                         }
                     }
                     let task = session.dataTask(with: urlRequest, completionHandler: finished)
-                    running.start(task)
+                    // Cancelled already: never sent (its completion is then never called).
+                    if !running.start(task) { continuation.resume(throwing: CancellationError()) }
                 }
             } onCancel: {
                 running.cancel()
             }
-        } catch let error as URLError where error.code == .cancelled {
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch let error as URLError where error.code == .cancelled && Task.isCancelled {
             throw CancellationError()
         } catch let error as URLError where [.serverCertificateUntrusted, .serverCertificateHasBadDate, .serverCertificateHasUnknownRoot,
             .serverCertificateNotYetValid, .clientCertificateRejected, .secureConnectionFailed, .unsupportedURL].contains(error.code) {
@@ -381,12 +386,18 @@ public final class S3Storage: StorageBackend, Sendable {
                 try await abortMultipartUpload(String(name.dropFirst(settings.prefix.count)), uploadID: id)
                 removed += 1
             }
+            let previous = markers
             markers = nil
             if XMLText.first("IsTruncated", in: text) == "true" {
                 guard let key = XMLText.first("NextKeyMarker", in: text), let upload = XMLText.first("NextUploadIdMarker", in: text) else {
                     throw StorageError.io(location, "the listing of multipart uploads says there is more but not where it goes on")
                 }
-                markers = (Self.listedKey(key, urlEncoded: urlEncoded) ?? key, upload)
+                let next = (key: Self.listedKey(key, urlEncoded: urlEncoded) ?? key, upload: upload)
+                // A listing that does not move on would be asked for forever.
+                if let previous, next.key < previous.key || (next.key == previous.key && next.upload == previous.upload) {
+                    throw StorageError.io(location, "the listing of multipart uploads goes on from where it was, not past it")
+                }
+                markers = next
             }
         } while markers != nil
         return removed
@@ -462,6 +473,7 @@ public final class S3Storage: StorageBackend, Sendable {
     public func list(prefix: String, after: String?, limit: Int) async throws -> [StorageItem] {
         var items: [StorageItem] = []
         var token: String?
+        var emptyPages = 0
         repeat {
             var query: [(name: String, value: String)] = [
                 ("list-type", "2"), ("prefix", settings.prefix + prefix), ("encoding-type", "url"), ("max-keys", String(min(1000, max(1, limit - items.count)))),
@@ -490,6 +502,11 @@ public final class S3Storage: StorageBackend, Sendable {
             if XMLText.first("IsTruncated", in: text) == "true" {
                 guard let next = XMLText.first("NextContinuationToken", in: text), !next.isEmpty else {
                     throw StorageError.io(location, "the listing says there is more but gives no continuation token")
+                }
+                // A listing that does not move on would be asked for forever.
+                emptyPages = entries.isEmpty ? emptyPages + 1 : 0
+                guard next != token, emptyPages < 100 else {
+                    throw StorageError.io(location, "the listing does not move on (the same continuation token, or page after empty page)")
                 }
                 token = next
             } else {
@@ -522,7 +539,10 @@ public final class S3Storage: StorageBackend, Sendable {
                 for key in batch { try await delete(key) }
                 continue
             }
-            var xml = "<Delete><Quiet>true</Quiet>"
+            // Not quiet: every key must come back as removed (or as never there). A server that
+            // answered 200 and removed nothing would otherwise pass, and prune would go on to
+            // delete packs that index files still name.
+            var xml = "<Delete><Quiet>false</Quiet>"
             for key in batch { xml += "<Object><Key>\(XMLText.escape(settings.prefix + key))</Key></Object>" }
             xml += "</Delete>"
             let body = Array(xml.utf8)
@@ -536,14 +556,18 @@ public final class S3Storage: StorageBackend, Sendable {
                 continue
             }
             guard response.status == 200 else { throw failure(response, nil) }
-            guard text.contains("</DeleteResult>") || text.range(of: "<DeleteResult[^>]*/>", options: .regularExpression) != nil else {
+            guard text.contains("</DeleteResult>") else {
                 throw StorageError.transient(location, "the answer to a batch delete came back incomplete")
             }
-            // Quiet: only the objects that could not be removed are listed.
+            var settled = Set(XMLText.all("Deleted", in: text).compactMap { XMLText.first("Key", in: $0) })
             for error in XMLText.all("Error", in: text) {
-                let key = XMLText.first("Key", in: error).map { $0.hasPrefix(settings.prefix) ? String($0.dropFirst(settings.prefix.count)) : $0 }
+                let name = XMLText.first("Key", in: error)
+                let key = name.map { $0.hasPrefix(settings.prefix) ? String($0.dropFirst(settings.prefix.count)) : $0 }
                 let code = XMLText.first("Code", in: error) ?? "an error"
-                if code == "NoSuchKey" { continue }
+                if code == "NoSuchKey", let name {
+                    settled.insert(name)
+                    continue
+                }
                 let message = XMLText.first("Message", in: error).map { ": \($0)" } ?? ""
                 let place = location + (key ?? "")
                 switch code {
@@ -551,6 +575,10 @@ public final class S3Storage: StorageBackend, Sendable {
                 case "InternalError", "SlowDown", "ServiceUnavailable": throw StorageError.transient(place, "\(code)\(message)")
                 default: throw StorageError.io(place, "could not be removed: \(code)\(message)")
                 }
+            }
+            if let missing = batch.first(where: { !settled.contains(settings.prefix + $0) }) {
+                throw StorageError.io(
+                    location + missing, "the server answered a batch delete without saying it removed this object; nothing is taken for removed that the server did not confirm")
             }
         }
     }
