@@ -25,7 +25,7 @@ log=$work/requests.log; : >"$log"
 trap 'kill $server ${proxy:-} 2>/dev/null || true' EXIT
 for _ in $(seq 60); do [[ -s $work/server.json ]] && break; sleep 1; done
 read -r port access secret < <(python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print(j['port'], j['access'], j['secret'])" "$work/server.json")
-exec 3< <(python3 "$here/../Tests/Servers/flaky_proxy.py" "$port" --count-only "$log")
+exec 3< <(python3 "$here/../Tests/Servers/flaky_proxy.py" "$port" --count-only "$log" 2>"$work/proxy.log")
 read -r proxyport <&3
 proxy=$(pgrep -f "flaky_proxy.py $port" | head -1)
 endpoint=http://127.0.0.1:$proxyport

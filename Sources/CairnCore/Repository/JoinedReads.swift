@@ -188,9 +188,7 @@ public actor JoinedReads {
                 continue
             }
             let needed = nextToStart == number
-            // Reading ahead leaves room for a run asked for now, which would otherwise give up the
-            // oldest held run: the one being used, whose other objects would then go one by one.
-            if !needed, started.count >= runsAhead - 1 || heldBytes + run.span.count > budget - maximumRun { break }
+            if !needed, started.count >= runsAhead || heldBytes + run.span.count > budget { break }
             // The run asked for now is read even when the bounds are reached: the oldest held
             // runs are given up (their objects are then loaded alone).
             while needed, !started.isEmpty, started.count >= runsAhead || heldBytes + run.span.count > budget { drop(started[0]) }
