@@ -23,9 +23,11 @@ public enum StorageConformance {
 
     /// Runs every check (or those named in `only`); returns the failures, empty when the
     /// backend conforms.
-    public static func run(only: Set<String>? = nil, _ make: @Sendable () async throws -> any StorageBackend) async -> [Failure] {
+    public static func run(
+        only: Set<String>? = nil, except: Set<String> = [], _ make: @Sendable () async throws -> any StorageBackend
+    ) async -> [Failure] {
         var failures: [Failure] = []
-        for (name, check) in checks where only.map({ $0.contains(name) }) ?? true {
+        for (name, check) in checks where (only.map({ $0.contains(name) }) ?? true) && !except.contains(name) {
             do {
                 try await check(try await make())
             } catch let mismatch as Mismatch {

@@ -135,7 +135,13 @@ struct S3StorageTests {
     /// then to requests on one key at once, as S3 answers 500 and 503).
     @Test func conforms() async throws {
         let server = try Self.server.get()
-        let failures = await StorageConformance.run { RetryingStorage(server.storage(), policy: StorageConformanceTests.quickRetries) }
+        // Not the race of conditional writes: moto's threaded server checks If-None-Match and
+        // stores in two steps, so now and then two racing writers both get 200 (one CI run saw
+        // it). That atomicity is the server's (S3's, MinIO's); what cairn checks of a server is
+        // that it refuses a second conditional write (S3Storage.requireConditionalWrites).
+        let failures = await StorageConformance.run(except: ["put-if-absent has one winner"]) {
+            RetryingStorage(server.storage(), policy: StorageConformanceTests.quickRetries)
+        }
         #expect(failures.isEmpty, "\(failures)")
     }
 
