@@ -53,18 +53,17 @@ public final class S3TestServer: @unchecked Sendable {
 
     public var endpoint: URL { URL(string: "http://127.0.0.1:\(port)")! }
 
-    /// Tests/Servers/hostile_s3.py: an S3 server that lies (a batch delete answered 200 without
-    /// removing anything, listings that never move on). Gone with the returned object.
-    public final class HostileServer: @unchecked Sendable {
+    /// A helper server of Tests/Servers that prints its port once it serves; gone with this object.
+    public final class ScriptServer: @unchecked Sendable {
         let process = Process()
         public let port: Int
 
-        public init() throws {
-            let line = try S3TestServer.start(process, "hostile_s3.py", [])
+        init(_ script: String, _ arguments: [String], what: String) throws {
+            let line = try S3TestServer.start(process, script, arguments)
             guard let port = Int(String(decoding: line, as: UTF8.self)) else {
                 kill(process.processIdentifier, SIGKILL)
                 process.waitUntilExit()
-                throw Failure(description: "the hostile S3 server did not start")
+                throw Failure(description: "\(what) did not start")
             }
             self.port = port
         }
@@ -76,33 +75,15 @@ public final class S3TestServer: @unchecked Sendable {
 
         public var endpoint: URL { URL(string: "http://127.0.0.1:\(port)")! }
     }
+
+    /// Tests/Servers/hostile_s3.py: an S3 server that lies (a batch delete answered 200 without
+    /// removing anything, listings that never move on).
+    public static func hostile() throws -> ScriptServer { try ScriptServer("hostile_s3.py", [], what: "the hostile S3 server") }
 
     /// Tests/Servers/flaky_proxy.py in front of this server: 503 SlowDown, connections closed
     /// before a request is passed on, and answers dropped after it took effect, in a fixed
-    /// pattern. Gone with the returned object.
-    public final class FlakyProxy: @unchecked Sendable {
-        let process = Process()
-        public let port: Int
-
-        init(target: Int) throws {
-            let line = try S3TestServer.start(process, "flaky_proxy.py", [String(target)])
-            guard let port = Int(String(decoding: line, as: UTF8.self)) else {
-                kill(process.processIdentifier, SIGKILL)
-                process.waitUntilExit()
-                throw Failure(description: "the flaky proxy did not start")
-            }
-            self.port = port
-        }
-
-        deinit {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
-
-        public var endpoint: URL { URL(string: "http://127.0.0.1:\(port)")! }
-    }
-
-    public func flakyProxy() throws -> FlakyProxy { try FlakyProxy(target: port) }
+    /// pattern.
+    public func flakyProxy() throws -> ScriptServer { try ScriptServer("flaky_proxy.py", [String(port)], what: "the flaky proxy") }
 
     /// A backend on the bucket under `prefix` (a fresh one by default).
     public func storage(prefix: String = "repo-\(UUID().uuidString)/", credentials: SigV4Signer.Credentials? = nil) -> S3Storage {

@@ -291,7 +291,7 @@ struct S3StorageTests {
     }
 
     @Test func aServerThatSaysItDeletedWithoutSayingWhatOrListsForeverIsNotBelieved() async throws {
-        let hostile = try S3TestServer.HostileServer()
+        let hostile = try S3TestServer.hostile()
         let storage = S3Storage(
             S3Storage.Settings(
                 endpoint: hostile.endpoint, bucket: "lies", prefix: "repo/", region: "us-east-1", pathStyle: true,
