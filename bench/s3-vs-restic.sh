@@ -2,7 +2,8 @@
 # cairn beside restic's s3 backend on the same local S3 server (moto, as the tests start it),
 # through a proxy that counts every request: full backup, nothing changed, incremental (after
 # workload.py mutate), restore. Prints, per tool and step: wall seconds and requests (all, and
-# by kind: GET of objects, LIST, PUT, HEAD, DELETE, POST).
+# by kind: GET of objects, LIST, PUT, HEAD, DELETE, POST). Each step's time includes a `sync`
+# after it (cairn flushes what it restored before it ends; restic leaves it to the kernel).
 #
 #   bench/s3-vs-restic.sh [SCALE]     (default 0.1: about 150 MB in about 1,200 files)
 #
@@ -57,7 +58,7 @@ printf '%-7s %-8s %8s %9s  %s\n' tool step wall_s requests kinds
 step() { # tool step command...
   local tool=$1 name=$2; shift 2
   local before; before=$(wc -l <"$log")
-  /usr/bin/time -f '%e' -o "$work/time.txt" "$@" >"$work/$tool-$name.log" 2>&1 || { echo "$tool $name failed:"; tail -5 "$work/$tool-$name.log"; exit 1; }
+  /usr/bin/time -f '%e' -o "$work/time.txt" sh -c '"$@" && sync' step "$@" >"$work/$tool-$name.log" 2>&1 || { echo "$tool $name failed:"; tail -5 "$work/$tool-$name.log"; exit 1; }
   read -r total detail < <(kinds "$before")
   printf '%-7s %-8s %8.2f %9d  %s\n' "$tool" "$name" "$(cat "$work/time.txt")" "$total" "$detail"
 }

@@ -10,3 +10,9 @@
 static inline int cairn_start_writeback(int descriptor, long long offset, long long count) {
     return (int)syscall(SYS_sync_file_range, descriptor, offset, count, 2);
 }
+
+/// Hands the space of a file's range back to the file system, the file's size unchanged
+/// (fallocate with FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, through syscall(2) as above).
+static inline int cairn_punch_hole(int descriptor, long long offset, long long count) {
+    return (int)syscall(SYS_fallocate, descriptor, 3, offset, count);
+}

@@ -11,13 +11,13 @@ import Testing
 struct JoinedReadsTests {
     /// A repository of `count` small objects (and a few large ones), stored in order, opened
     /// again through a storage that counts its reads.
-    func repository(count: Int) async throws -> (Repository, FaultInjectingStorage, [(ObjectID, [UInt8])], MemoryStorage) {
+    func repository(count: Int, size: (Int) -> Int = { $0 % 50 == 49 ? 300_000 : 2000 + $0 % 7 * 500 }) async throws -> (Repository, FaultInjectingStorage, [(ObjectID, [UInt8])], MemoryStorage) {
         let base = MemoryStorage()
         let writer = try await Repository.create(storage: base, algorithm: .aes256GCM, passphrase: passphrase, scrypt: testScrypt)
         var random = SeededGenerator(state: 3)
         var objects: [(ObjectID, [UInt8])] = []
         for index in 0..<count {
-            let data = random.bytes(index % 50 == 49 ? 300_000 : 2000 + index % 7 * 500)
+            let data = random.bytes(size(index))
             objects.append((try await writer.store(.blob, data).id, data))
         }
         try await writer.flush()
@@ -95,5 +95,49 @@ struct JoinedReadsTests {
         let other = JoinedReads(repository: repository)
         await other.announce([objects[0].0])
         await #expect(throws: RepositoryError.self) { _ = try await other.load(.tree, objects[0].0) }
+    }
+
+    /// A run given up to stay within the bound (two files being written, each wanting a run
+    /// of its own) keeps its waiting objects in a scratch file: they are not read again one by
+    /// one. Damage in the scratch file only costs reading them from the storage.
+    @Test(arguments: [false, true]) func givenUpRunsWaitInTheScratchFile(damaged: Bool) async throws {
+        // 60 objects of 200 KB: three runs of at most 4 MiB, a bound of one run.
+        let (repository, counting, objects, _) = try await repository(count: 60) { _ in 200_000 }
+        let folder = try TemporaryDirectory()
+        let reads = JoinedReads(repository: repository, budget: 4 << 20, scratchFolder: folder.path)
+        await reads.announce(objects.map(\.0))
+        let before = counting.calls(.read)
+        #expect(try await reads.load(.blob, objects[0].0) == objects[0].1)
+        // The second run, asked for while the first still holds objects: the first is given up.
+        #expect(try await reads.load(.blob, objects[30].0) == objects[30].1)
+        await reads.keptWritten()
+        if damaged { try #require(await reads.damageScratch()) }
+        for (index, (id, data)) in objects.enumerated() where index != 0 && index != 30 {
+            #expect(try await reads.load(.blob, id) == data)
+        }
+        let made = counting.calls(.read) - before
+        let kept = await reads.servedKept
+        #expect(kept >= 15, "\(kept) objects served from the scratch file")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path).isEmpty, "the scratch file has no name")
+        if damaged {
+            // Every kept object read again, alone, and checked.
+            #expect(made == (await reads.reads) + kept, "\(made) reads")
+        } else {
+            #expect(made == (await reads.reads) && made <= 4, "\(made) reads for \(objects.count) objects")
+        }
+    }
+
+    /// Without a scratch file the same objects are read again, one at a time (what the scratch
+    /// file saves).
+    @Test func withoutAScratchFileGivenUpObjectsAreReadAlone() async throws {
+        let (repository, counting, objects, _) = try await repository(count: 60) { _ in 200_000 }
+        let reads = JoinedReads(repository: repository, budget: 4 << 20, scratchFolder: nil)
+        await reads.announce(objects.map(\.0))
+        let before = counting.calls(.read)
+        for index in [0, 30] + Array(1..<30) + Array(31..<60) {
+            #expect(try await reads.load(.blob, objects[index].0) == objects[index].1)
+        }
+        #expect(await reads.servedKept == 0)
+        #expect(counting.calls(.read) - before >= 15 + (await reads.reads))
     }
 }

@@ -1,3 +1,4 @@
+import CairnCore
 import CairnTesting
 import Foundation
 import Synchronization
@@ -250,6 +251,45 @@ struct S3EndToEndTests {
         let verify = try workspace.run(["verify", "files"])
         #expect(verify.status == 0, "\(verify.all)")
         #expect(!FileManager.default.fileExists(atPath: cache + "/"), "verify filled the cache")
+    }
+
+    /// A restore from a bucket reads each pack about once, as restic does, however the files
+    /// that share a pack are spread over folders and versions: the small files of 40 folders
+    /// and a large file, then a version with files changed in every folder.
+    @Test func aRestoreReadsEachPackOfTheBucketAboutOnce() async throws {
+        let server = try Self.server.get()
+        let prefix = "packs-\(UUID().uuidString)"
+        let workspace = try workspace(server, prefix: prefix)
+        let source = workspace.directory.subpath("source-files")
+        var random = SeededGenerator(state: 21)
+        func write(_ path: String, _ count: Int) throws {
+            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try Data(random.bytes(count)).write(to: URL(fileURLWithPath: path))
+        }
+        for folder in 0..<40 {
+            for file in 0..<15 { try write("\(source)/folder\(folder)/sub/file\(file).txt", 2000 + file * 900) }
+        }
+        try write("\(source)/large.bin", 40 << 20)
+        #expect(try workspace.run(["backup", "files"]).status == 0)
+        for folder in 0..<40 { try write("\(source)/folder\(folder)/sub/file\(folder % 15).txt", 5000) }
+        try write("\(source)/folder7/more.bin", 3 << 20)
+        let second = try workspace.run(["backup", "files"])
+        #expect(second.status == 0, "\(second.all)")
+        let packs = try await server.storage(prefix: "\(prefix)/files/").listAll(prefix: "data/").count
+        #expect(packs >= 3)
+
+        let target = workspace.directory.subpath("restored")
+        let restore = try workspace.run(["restore", "files", "--to", target])
+        #expect(restore.status == 0, "\(restore.all)")
+        #expect(TreeComparison.differences(source, target + source) == [])
+        // The repository's descriptor and each pack's runs: at most one more than the packs.
+        let gets = Self.requests(restore.standardOutput)?.kinds["GetObject"] ?? 0
+        #expect(gets >= packs && gets <= packs + 2, "\(gets) GETs for \(packs) packs: \(restore.all)")
+        // Nothing is left in the cache folder but the cache (the scratch file has no name).
+        let cache = workspace.directory.subpath("cache/cairn")
+        for path in try FileManager.default.subpathsOfDirectory(atPath: cache) {
+            #expect(!path.contains("scratch"), "\(path)")
+        }
     }
 
     @Test func runsKilledAtEachPointAgainstABucketLeaveAValidRepositoryAndFlippedBytesAreFound() async throws {

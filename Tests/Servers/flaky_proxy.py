@@ -4,7 +4,7 @@ fixed pattern: of every 29 requests, some are answered 503 SlowDown without bein
 some have their connection closed before they are passed on, and one is passed on and then has
 its answer dropped (the request took effect; the client never hears). Everything else is passed
 on unchanged (the Host header too, so signatures still hold). Usage: flaky_proxy.py TARGET_PORT
-[--count-only LOG]: with --count-only, no faults, and a line "METHOD PATH" per request appended
+[--count-only LOG]: with --count-only, no faults, and a line "METHOD PATH [RANGE]" per request appended
 to LOG (bench/s3-vs-restic.sh counts requests with it). Prints its port, then serves until
 killed or until the process that started it is gone."""
 import http.client, os, socket, struct, sys, threading, time
@@ -55,7 +55,7 @@ class Handler(BaseHTTPRequestHandler):
             turn = count % 29 if count_log is None else 0
             if count_log is not None:
                 with open(count_log, "a") as log:
-                    log.write(f"{self.command} {self.path}\n")
+                    log.write(f"{self.command} {self.path} {self.headers.get('Range', '')}".rstrip() + "\n")
         if turn in SLOW_DOWN:
             answer = b"<?xml version=\"1.0\"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
             self.send_response(503)

@@ -42,6 +42,8 @@ public struct Restorer {
     public internal(set) var bytesWritten: UInt64 = 0
     /// Temporary files an interrupted restore had left in the folders this one restored into.
     public internal(set) var leftoversRemoved = 0
+    /// Trees whose files were announced with a folder above, by the times they were.
+    var announcedAhead: [ObjectID: Int] = [:]
     var linksByInode: [Pair: (directory: SafeDirectory, name: [UInt8], identity: Identity)] = [:]
     /// The walk's open folders, deepest last (see `enter`).
     var openFolders: [WalkFolder] = []
@@ -105,7 +107,7 @@ public struct Restorer {
     /// the workload's 12,000 small files restored in 1.15 s with 4, 1.18 s with 2, 1.36 s with
     /// 3 and 1.34 s with 6.)
     static let filesInParallel = 4
-    /// Objects announced ahead for the subfolders of a folder, at most.
+    /// Objects announced at once for a folder and the subfolders below it, at most.
     static let lookahead = 20_000
     /// Folders whose metadata waits for the files being written into them, at most.
     static let foldersWaiting = 128
@@ -130,23 +132,29 @@ public struct Restorer {
             let (selected, below) = all ? (true, true) : selection(of: childLocation.path)
             return (entry: entry, location: childLocation, selected: selected, below: below)
         }
-        if !dryRun {
+        if let ahead = announcedAhead[id] {
+            // Announced with a folder above.
+            announcedAhead[id] = ahead > 1 ? ahead - 1 : nil
+        } else if !dryRun {
             // The folder's files are written next, in this order: their objects are read in
-            // runs of neighbours.
-            var objects = chosen.filter { $0.selected && $0.entry.kind == .file }.flatMap { $0.entry.content.map(\.object) }
-            // On an object store (where trees are cached on this machine), the files of the
-            // subfolders restored whole too: a pack holds the small files of many folders, read
-            // in a few runs instead of one request per folder.
-            // Only into a folder this restore made: there every file is written, none found identical.
-            if repository.cache != nil, fresh {
-                for item in chosen where item.selected && item.entry.kind == .directory && SafeDirectory.isSafeName(item.entry.name) {
-                    guard let subtree = item.entry.subtree, let child = try? await repository.tree(subtree) else { continue }
-                    let files = child.entries.filter { $0.kind == .file && SafeDirectory.isSafeName($0.name) }.flatMap { $0.content.map(\.object) }
-                    guard objects.count + files.count <= Self.lookahead else { break }
-                    objects += files
+            // runs of neighbours. On an object store (where trees are cached on this machine),
+            // into a folder this restore made (where every file is written, none is found
+            // identical), the files of the subfolders too, in the order the walk writes them:
+            // a pack holds the files of many folders, read in a few runs (the objects of a run
+            // given up wait in a scratch file) instead of one request per folder.
+            let ahead = repository.cache != nil && fresh
+            var objects: [ObjectID] = []
+            var trees: [ObjectID] = []
+            var bounded = false
+            for item in chosen where item.selected && SafeDirectory.isSafeName(item.entry.name) {
+                if item.entry.kind == .file {
+                    objects += item.entry.content.map(\.object)
+                } else if ahead, !bounded, item.entry.kind == .directory, let subtree = item.entry.subtree {
+                    bounded = await !collect(subtree, objects: &objects, trees: &trees)
                 }
             }
             await reads.announce(objects)
+            for tree in trees { announcedAhead[tree, default: 0] += 1 }
         }
         for (entry, childLocation, selected, below) in chosen {
             if folder?.lost == true { break }
@@ -166,6 +174,32 @@ public struct Restorer {
                 }
             }
         }
+    }
+
+    /// Appends the objects of the files under tree `id` in the order the walk writes them, and
+    /// the trees walked; false (and nothing appended) when that would pass `lookahead` objects
+    /// or a tree cannot be read: the walk announces the rest when it gets there.
+    private func collect(_ id: ObjectID, objects: inout [ObjectID], trees: inout [ObjectID]) async -> Bool {
+        let (objectsBefore, treesBefore) = (objects.count, trees.count)
+        var complete = false
+        if let tree = try? await repository.tree(id) {
+            complete = true
+            for entry in tree.entries where complete && SafeDirectory.isSafeName(entry.name) {
+                if entry.kind == .file {
+                    objects += entry.content.map(\.object)
+                } else if entry.kind == .directory, let subtree = entry.subtree {
+                    complete = await collect(subtree, objects: &objects, trees: &trees)
+                }
+                complete = complete && objects.count <= Self.lookahead
+            }
+        }
+        guard complete else {
+            objects.removeSubrange(objectsBefore...)
+            trees.removeSubrange(treesBefore...)
+            return false
+        }
+        trees.append(id)
+        return true
     }
 
     /// Starts writing a plain file, once fewer than `filesInParallel` are being written.

@@ -5,12 +5,14 @@
 /// The reader announces objects in the order it expects to use them (a restore: each folder's
 /// files, as it reaches the folder). Runs of neighbours (the gap between two at most the
 /// storage's `rangedReadOverhead`, a run at most `maximumRun` bytes: 4 MiB, on an object store
-/// 16 MiB, a whole pack) are read when the first
+/// a whole pack) are read when the first
 /// of their objects is asked for, with a few of the next runs read ahead, within a bound on
-/// the reads in flight (from the storage's `concurrentRequests`) and on the bytes held. An
-/// object that was not announced, whose run was given up to stay within the bound, or whose
-/// joined read failed is loaded alone, as `Repository.load` does, so errors name what they
-/// did before.
+/// the reads in flight (from the storage's `concurrentRequests`) and on the bytes held. On an
+/// object store, the objects still waiting in a run given up to stay within the bound are kept
+/// in a scratch file on this machine (`ScratchFile`, at most `scratchLimit` bytes waiting)
+/// rather than read again one request each. An object that was not announced, whose run was
+/// given up without a scratch file, or whose joined read failed is loaded alone, as
+/// `Repository.load` does, so errors name what they did before.
 public actor JoinedReads {
     public nonisolated let repository: Repository
     /// Objects further apart than this are read separately.
@@ -26,6 +28,9 @@ public actor JoinedReads {
     private struct Member {
         var kind: ObjectKind
         var range: Range<Int>
+        /// Times the object was announced and not yet taken (a file, or files, can hold the
+        /// same object more than once).
+        var wanted = 1
     }
 
     private struct Run {
@@ -37,11 +42,36 @@ public actor JoinedReads {
         var claimed = false
     }
 
+    /// An object of a given-up run, kept in the scratch file once `written` says so.
+    private struct Kept {
+        var kind: ObjectKind
+        var pack: ObjectID
+        var offset: Int
+        var count: Int
+        var written: Task<Bool, Never>
+        var wanted: Int
+    }
+
+    /// Where a claimed object comes from.
+    private enum Source {
+        case run(Task<StorageBuffer, Error>, Range<Int>, key: String)
+        /// `last`: no one else will take the object from the scratch file.
+        case scratch(Kept, key: String, last: Bool)
+    }
+
     private var runs: [Int: Run] = [:]
+    private let scratch: ScratchFile?
+    private var kept: [ObjectID: Kept] = [:]
+    private var scratchEnd = 0
+    /// Bytes in the scratch file waiting to be used.
+    private var scratchWaiting = 0
+    /// Bytes waiting in the scratch file, at most: past it, objects are loaded alone again.
+    static let scratchLimit = 4 << 30
     private var runOf: [ObjectID: Int] = [:]
     /// The runs of each pack that later objects of the pack may join until they are read.
     private var openRuns: [ObjectID: [Int]] = [:]
-    /// Runs are numbered in announce order; those below `nextToStart` were started or dropped.
+    /// Runs are numbered in announce order; reading ahead goes on from `nextToStart` (those
+    /// below it were started, or passed by and wait until they are asked for).
     private var nextNumber = 0
     private var nextToStart = 0
     private var started: [Int] = []
@@ -49,27 +79,35 @@ public actor JoinedReads {
     /// Reads made, and objects served from them (for tests and reports).
     public private(set) var reads = 0
     public private(set) var served = 0
+    /// Objects served from the scratch file (for tests).
+    public private(set) var servedKept = 0
 
     /// `budget` nil: 32 MiB, or 64 MiB on an object store (where runs are longer).
-    public init(repository: Repository, budget: Int? = nil) {
+    /// `scratchFolder`: where the objects of given-up runs wait (by default, on an object store,
+    /// the repository's cache folder on this machine; nil: nowhere, they are read again).
+    public init(repository: Repository, budget: Int? = nil, scratchFolder: String?? = .none) {
         self.repository = repository
         let capabilities = repository.storage.capabilities
         gap = capabilities.rangedReadOverhead
         runsAhead = max(2, min(capabilities.concurrentRequests, 16))
         // Where a request costs about a megabyte's worth of time, whole packs are read at once.
         let remote = capabilities.rangedReadOverhead >= 1 << 20
-        maximumRun = remote ? 17 << 20 : 4 << 20  // a pack of 16 MiB and its header
+        // On an object store, a whole pack: 16 MiB, its last object (up to a chunk's 8 MiB,
+        // grown a little by a box that could not compress it) and its header.
+        maximumRun = remote ? (16 << 20) + Chunker.maximumSize + (1 << 20) : 4 << 20
         self.budget = budget ?? (remote ? 64 << 20 : 32 << 20)
+        let folder = scratchFolder ?? (remote ? repository.cache?.scratchFolder : nil)
+        scratch = folder.flatMap { ScratchFile(in: $0) }
     }
 
     /// Objects the reader will ask for, in about this order. Objects not in the index (damage)
     /// are left to be loaded alone, which reports them.
     public func announce(_ ids: [ObjectID]) async {
-        let fresh = ids.filter { runOf[$0] == nil }
+        let fresh = ids.filter { !wantAgain($0) }
         guard !fresh.isEmpty else { return }
-        let locations = await repository.locations(of: fresh)
+        let locations = await repository.locations(of: Array(Set(fresh)))
         for id in fresh {
-            guard runOf[id] == nil, let location = locations[id] else { continue }
+            guard !wantAgain(id), let location = locations[id] else { continue }
             let range = location.offset..<location.offset + location.length
             // Joined to a run of the same pack whose read has not started, when it lies close
             // to it on either side: a folder's files are announced in name order, but were
@@ -84,6 +122,19 @@ public actor JoinedReads {
         }
         // Runs of a pack that grew into each other's reach become one (the earlier in order).
         for pack in Set(locations.values.map(\.pack)) { coalesce(pack) }
+    }
+
+    /// Counts one more use of an object already waiting in a run or the scratch file.
+    private func wantAgain(_ id: ObjectID) -> Bool {
+        if let number = runOf[id], runs[number]?.members[id] != nil {
+            runs[number]?.members[id]?.wanted += 1
+            return true
+        }
+        if kept[id] != nil {
+            kept[id]?.wanted += 1
+            return true
+        }
+        return false
     }
 
     private func coalesce(_ pack: ObjectID) {
@@ -140,30 +191,72 @@ public actor JoinedReads {
     /// Loads and verifies an object as `Repository.load` does; decrypting and hashing run on
     /// the caller's task.
     public nonisolated func load(_ kind: ObjectKind, _ id: ObjectID, hashChecked: Bool = true) async throws -> [UInt8] {
-        guard let (task, range, key) = await claim(id, kind: kind) else {
+        switch await claim(id, kind: kind) {
+        case nil:
+            return try await repository.load(kind, id, hashChecked: hashChecked)
+        case .run(let task, let range, let key):
+            guard let buffer = try? await task.value, range.upperBound <= buffer.count else {
+                return try await repository.load(kind, id, hashChecked: hashChecked)
+            }
+            return try buffer.slice(range).withUnsafeBytes { try repository.open(kind, id: id, box: $0, where: key, hashChecked: hashChecked) }
+        case .scratch(let object, let key, let last):
+            // Damage in the scratch file costs a read of the object from the storage, which
+            // is checked again (and reports damage there as a lone load does).
+            let bytes = await object.written.value ? scratch?.read(object.count, at: object.offset) : nil
+            if last { scratch?.discard(object.count, at: object.offset) }
+            if let bytes, let value = try? bytes.withUnsafeBytes({ try repository.open(kind, id: id, box: $0, where: key, hashChecked: hashChecked) }) {
+                return value
+            }
             return try await repository.load(kind, id, hashChecked: hashChecked)
         }
-        guard let buffer = try? await task.value, range.upperBound <= buffer.count else {
-            return try await repository.load(kind, id, hashChecked: hashChecked)
-        }
-        return try buffer.slice(range).withUnsafeBytes { try repository.open(kind, id: id, box: $0, where: key, hashChecked: hashChecked) }
     }
 
     /// The read holding `id` and where in it the object lies; starts that read and a few
     /// after it. Nil when the object is to be loaded alone.
-    private func claim(_ id: ObjectID, kind: ObjectKind) -> (Task<StorageBuffer, Error>, Range<Int>, String)? {
-        guard let number = runOf.removeValue(forKey: id), var run = runs[number], let member = run.members.removeValue(forKey: id) else {
+    private func claim(_ id: ObjectID, kind: ObjectKind) -> Source? {
+        if var object = kept[id] {
+            guard object.kind == kind else {
+                // Loaded alone, which says what it is.
+                kept[id] = nil
+                scratchWaiting -= object.count
+                scratch?.discard(object.count, at: object.offset)
+                return nil
+            }
+            object.wanted -= 1
+            if object.wanted > 0 {
+                kept[id] = object
+            } else {
+                kept[id] = nil
+                scratchWaiting -= object.count
+            }
+            served += 1
+            servedKept += 1
+            return .scratch(object, key: PackFormat.key(for: object.pack), last: object.wanted == 0)
+        }
+        guard let number = runOf[id], var run = runs[number], var member = run.members[id] else {
+            runOf[id] = nil
             return nil
         }
         guard member.kind == kind else {
             // Loaded alone, which says what it is; the run no longer waits for it.
+            runOf[id] = nil
+            run.members[id] = nil
             if run.members.isEmpty { release(number) } else { runs[number] = run }
             return nil
         }
         if run.task == nil { start(through: number) }
-        run = runs[number] ?? run
-        guard let task = run.task else { return nil }
-        run.members[id] = nil
+        guard let started = runs[number], let task = started.task else {
+            // Given up to make room (loaded alone, as any later use of it).
+            return nil
+        }
+        run = started
+        member.wanted -= 1
+        if member.wanted > 0 {
+            run.members[id] = member
+        } else {
+            run.members[id] = nil
+            runOf[id] = nil
+        }
         run.claimed = true
         if run.members.isEmpty {
             release(number)
@@ -172,33 +265,35 @@ public actor JoinedReads {
         }
         served += 1
         let offset = member.range.lowerBound - run.span.lowerBound
-        return (task, offset..<offset + member.range.count, PackFormat.key(for: run.pack))
+        return .run(task, offset..<offset + member.range.count, key: PackFormat.key(for: run.pack))
     }
 
-    /// Starts the runs up to `number` (those before it were passed by: dropped) and reads
-    /// ahead after it, within the bounds.
+    /// Starts run `number`, even past the bounds (the oldest held runs are given up), and
+    /// reads ahead the runs after it within the bounds. Runs before it that were passed by
+    /// (several files are written at once) wait until they are asked for.
     private func start(through number: Int) {
-        while nextToStart < number {
-            if let run = runs[nextToStart], run.task == nil { drop(nextToStart) }
-            nextToStart += 1
+        if let run = runs[number], run.task == nil {
+            while !started.isEmpty, started.count >= runsAhead || heldBytes + run.span.count > budget { drop(started[0]) }
+            begin(number, run)
         }
+        nextToStart = max(nextToStart, number + 1)
         while nextToStart < nextNumber {
-            guard let run = runs[nextToStart] else {
+            guard let run = runs[nextToStart], run.task == nil else {
                 nextToStart += 1
                 continue
             }
-            let needed = nextToStart == number
-            if !needed, started.count >= runsAhead || heldBytes + run.span.count > budget { break }
-            // The run asked for now is read even when the bounds are reached: the oldest held
-            // runs are given up (their objects are then loaded alone).
-            while needed, !started.isEmpty, started.count >= runsAhead || heldBytes + run.span.count > budget { drop(started[0]) }
-            let storage = repository.storage, key = PackFormat.key(for: run.pack), span = run.span
-            runs[nextToStart]?.task = Task { try await storage.read(key, range: span) }
-            started.append(nextToStart)
-            heldBytes += span.count
-            reads += 1
+            guard started.count < runsAhead, heldBytes + run.span.count <= budget else { break }
+            begin(nextToStart, run)
             nextToStart += 1
         }
+    }
+
+    private func begin(_ number: Int, _ run: Run) {
+        let storage = repository.storage, key = PackFormat.key(for: run.pack), span = run.span
+        runs[number]?.task = Task { try await storage.read(key, range: span) }
+        started.append(number)
+        heldBytes += span.count
+        reads += 1
     }
 
     /// Forgets a run whose objects were all used.
@@ -210,13 +305,53 @@ public actor JoinedReads {
         }
     }
 
-    /// Gives up a run: its remaining objects will be loaded alone. A read no object was taken
-    /// from yet is cancelled (its bytes would arrive outside the bound on held bytes).
+    /// Gives up a run: its remaining objects are kept in the scratch file once its read is in,
+    /// or, without room there, will be loaded alone. A read no object was taken from and none
+    /// is kept from is cancelled (its bytes would arrive outside the bound on held bytes).
     private func drop(_ number: Int) {
         guard let run = runs[number] else { return }
-        if !run.claimed { run.task?.cancel() }
-        for id in run.members.keys where runOf[id] == number { runOf[id] = nil }
+        let waiting = run.members.filter { runOf[$0.key] == number }
+        if !keep(waiting, of: run), !run.claimed { run.task?.cancel() }
+        for id in waiting.keys { runOf[id] = nil }
         release(number)
+    }
+
+    /// Waits until the objects given up so far are in the scratch file (for tests).
+    func keptWritten() async {
+        for task in Set(kept.values.map(\.written)) { _ = await task.value }
+    }
+
+    /// Overwrites the scratch file's bytes (for tests); false without one.
+    func damageScratch() -> Bool {
+        guard let scratch, scratchEnd > 0 else { return false }
+        let garbage = [UInt8](repeating: 0x5A, count: scratchEnd)
+        return garbage.withUnsafeBytes { scratch.write($0, at: 0) }
+    }
+
+    /// Writes the objects waiting in a started run to the scratch file as soon as its read is
+    /// in; false when there is no scratch file, the read was not started, or no room is left.
+    private func keep(_ waiting: [ObjectID: Member], of run: Run) -> Bool {
+        guard let scratch, let task = run.task, !waiting.isEmpty else { return false }
+        let total = waiting.values.reduce(0) { $0 + $1.range.count }
+        guard scratchWaiting + total <= Self.scratchLimit else { return false }
+        var places: [(range: Range<Int>, offset: Int)] = []
+        var objects: [(ObjectID, Member, Int)] = []
+        for (id, member) in waiting {
+            places.append((member.range.lowerBound - run.span.lowerBound..<member.range.upperBound - run.span.lowerBound, scratchEnd))
+            objects.append((id, member, scratchEnd))
+            scratchEnd += member.range.count
+        }
+        scratchWaiting += total
+        let written = Task {
+            guard let buffer = try? await task.value else { return false }
+            return places.allSatisfy { place in
+                place.range.upperBound <= buffer.count && buffer.slice(place.range).withUnsafeBytes { scratch.write($0, at: place.offset) }
+            }
+        }
+        for (id, member, offset) in objects {
+            kept[id] = Kept(kind: member.kind, pack: run.pack, offset: offset, count: member.range.count, written: written, wanted: member.wanted)
+        }
+        return true
     }
 }
 

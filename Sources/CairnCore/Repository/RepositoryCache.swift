@@ -27,6 +27,13 @@ public struct RepositoryCache: Sendable {
         run.cacheDirectory.map { RepositoryCache(directory: "\($0)/\(id)/files") }
     }
 
+    /// Where a restore keeps objects read ahead of their use (the repository's folder above
+    /// `files/`): on the same disk as the cache, owned by the same user, mode 0700.
+    var scratchFolder: String? {
+        let folder = (directory as NSString).deletingLastPathComponent
+        return Self.makeFolders(folder) ? folder : nil
+    }
+
     /// Keys are `FOLDER/HEX` (snapshots/..., index/..., keys/..., trees/...): nothing else is kept.
     private func path(_ key: String) -> String? {
         let parts = key.split(separator: "/", omittingEmptySubsequences: false)

@@ -1,0 +1,62 @@
+import Foundation
+internal import CLinux
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A file on this machine, gone from its folder as soon as it is made (so nothing is left when
+/// the process ends, however it ends), holding bytes read from a storage until they are used:
+/// on an object store a joined read that had to be given up keeps its objects here instead of
+/// reading each of them again, one paid request at a time. The space of bytes that were used
+/// is handed back to the file system (a hole is punched), so the file holds at most what is
+/// waiting. Bytes read back are opened and checked as stored bytes are: damage here only
+/// costs reading the object from the storage.
+final class ScratchFile: @unchecked Sendable {
+    private let descriptor: Int32
+
+    /// A scratch file in `folder`; nil when none can be made there.
+    init?(in folder: String) {
+        var template = Array("\(folder)/.scratch-XXXXXX".utf8CString)
+        let descriptor = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard descriptor >= 0 else { return nil }
+        _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC)
+        template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
+        self.descriptor = descriptor
+    }
+
+    deinit { close(descriptor) }
+
+    /// Writes all of `bytes` at `offset`; false when the file system refused (a full disk).
+    func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) -> Bool {
+        var done = 0
+        while done < bytes.count {
+            let count = pwrite(descriptor, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
+            if count < 0, errno == EINTR { continue }
+            guard count > 0 else { return false }
+            done += count
+        }
+        return true
+    }
+
+    /// `count` bytes at `offset`; nil when they cannot be read whole.
+    func read(_ count: Int, at offset: Int) -> [UInt8]? {
+        var bytes = [UInt8](repeating: 0, count: count)
+        var done = 0
+        let complete = bytes.withUnsafeMutableBytes { buffer -> Bool in
+            while done < count {
+                let got = pread(descriptor, buffer.baseAddress! + done, count - done, off_t(offset + done))
+                if got < 0, errno == EINTR { continue }
+                guard got > 0 else { return false }
+                done += got
+            }
+            return true
+        }
+        return complete ? bytes : nil
+    }
+
+    /// Hands the space of `count` bytes at `offset` back to the file system (where it can).
+    func discard(_ count: Int, at offset: Int) {
+        _ = cairn_punch_hole(descriptor, Int64(offset), Int64(count))
+    }
+}
