@@ -28,6 +28,11 @@ extension Cairn {
                 commit a partial snapshot in which what the run did not reach keeps its \
                 previous version.
 
+                On an object store (s3://), each set's report ends with a storage: line: the \
+                requests sent, by the server's name for them (retries and refused ones \
+                included: requests cost money), and the bytes sent and received; the job log \
+                keeps it (storage).
+
                 \(ExitStatus.text)
                 """
         )

@@ -16,7 +16,9 @@ extension Cairn {
                 kept snapshot's data, and the next prune finishes the work. It also removes \
                 the temporary files a killed backup left (a pack is written under a temporary \
                 name while it fills); for a set without a retention policy, that is all it \
-                does. --dry-run only says what would be done.
+                does. --dry-run only says what would be done. On an object store (s3://), \
+                the last line (storage:) counts the requests sent, by kind, and the bytes \
+                each way; prune also aborts the multipart uploads killed runs left.
 
                 The policy counts complete snapshots only: a partial one (interrupted) never \
                 pushes a complete one out, and expires once a newer complete one exists. The \

@@ -32,6 +32,9 @@ extension Cairn {
                 left as it is and reported as a problem (exit status 3). The restore keeps a \
                 bounded number of folders open, however deep the tree.
 
+                On an object store (s3://), the last line (storage:) counts the requests \
+                sent, by kind, and the bytes received: a restore reads each pack about once.
+
                 \(ExitStatus.text)
                 """
         )

@@ -17,7 +17,10 @@ extension Cairn {
                 index files that cannot be read (their packs are found from their headers), \
                 packs without a readable header, and key files whose checksum does not match \
                 (each key file is sealed, so damage is found without its secret). cairn \
-                repair says what can be done about each.
+                repair says what can be done about each. Verify reads the stored files, never \
+                the cache of a remote repository on this machine; on an object store \
+                (s3://), the last line (storage:) counts the requests sent, by kind, and the \
+                bytes received.
 
                 \(ExitStatus.text)
                 """
