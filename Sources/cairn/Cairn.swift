@@ -9,9 +9,11 @@ struct Cairn: AsyncParsableCommand {
         abstract: "Declarative, encrypted, incremental backups described in YAML.",
         discussion: """
             cairn reads backup sets, accounts, schedules, filters, retention and encryption from \
-            YAML files you keep in git (see cairn.yaml(5)). The config is cairn.yaml in the \
-            current directory, the file or directory named by CAIRN_CONFIG, or the one given \
-            with -c.
+            YAML files you keep in git (see cairn.yaml(5)). The config is the file or \
+            directory given with -c, else the one named by CAIRN_CONFIG, else cairn.yaml in \
+            the current directory, else the *.yaml files of $XDG_CONFIG_HOME/cairn/ (by \
+            default ~/.config/cairn/), else those of /etc/cairn/ (CAIRN_SYSTEM_CONFIG names \
+            another system folder). cairn validate names the files it used.
 
             \(ExitStatus.text)
             """,

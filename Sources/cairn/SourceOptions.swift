@@ -106,10 +106,9 @@ struct SourceOptions: ParsableArguments {
         return Config.media(set: set, folder: folder, algorithm: algorithm, key: key, timeZone: zone)
     }
 
-    /// Whether a config is named or there by default ($CAIRN_CONFIG, ./cairn.yaml).
+    /// Whether a config is named or found where configs are looked for.
     func hasConfig(_ options: ConfigOptions) -> Bool {
-        if options.config != nil || CommandSupport.run.variables["CAIRN_CONFIG"] != nil { return true }
-        return FileManager.default.fileExists(atPath: CommandSupport.run.currentDirectory + "/cairn.yaml")
+        ConfigLoader(CommandSupport.run).findsConfig(explicit: options.config)
     }
 
     func apply(to context: inout SetContext) {

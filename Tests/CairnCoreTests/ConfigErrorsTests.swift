@@ -150,7 +150,47 @@ struct ConfigErrorsTests {
     }
 
     @Test func aMissingConfigSaysWhereItLooked() throws {
-        let result = ConfigLoader(environment: [:], now: Date(), hostName: "laptop", currentDirectory: "/nonexistent-cairn-dir", timeZone: .current).load(explicitPath: nil)
-        #expect(result.errorMessages == ["no config at 'cairn.yaml': pass -c PATH, set CAIRN_CONFIG, or create cairn.yaml"])
+        let environment = ["HOME": "/nonexistent-home", "CAIRN_SYSTEM_CONFIG": "/nonexistent-etc"]
+        let result = ConfigLoader(environment: environment, now: Date(), hostName: "laptop", currentDirectory: "/nonexistent-cairn-dir", timeZone: .current).load(explicitPath: nil)
+        #expect(result.errorMessages == [
+            "no config found (looked for ./cairn.yaml, /nonexistent-home/.config/cairn/*.yaml, /nonexistent-etc/*.yaml): pass -c PATH or set CAIRN_CONFIG"
+        ])
+        let named = ConfigLoader(environment: environment, now: Date(), hostName: "laptop", currentDirectory: "/nonexistent-cairn-dir", timeZone: .current).load(explicitPath: "mine.yaml")
+        #expect(named.errorMessages == ["no config at 'mine.yaml': no such file or folder"])
+    }
+
+    /// Without -c or CAIRN_CONFIG: ./cairn.yaml, then the user's config folder, then the
+    /// system's, each folder only when it holds a *.yaml file.
+    @Test func theConfigIsFoundInTheCurrentFolderThenTheUsersThenTheSystems() throws {
+        let directory = try TemporaryDirectory()
+        let text = "version: 1\naccounts: {a: {destination: /tmp/x}}\nencryption: {default: {algorithm: none}}\nbackup-sets:\n  s: {account: a, sources: [/tmp]}\n"
+        func loader(_ environment: [String: String], in folder: String) -> ConfigLoader {
+            ConfigLoader(environment: environment, now: Date(), hostName: "laptop", currentDirectory: folder, timeZone: .current)
+        }
+        let environment = ["XDG_CONFIG_HOME": directory.subpath("xdg"), "HOME": directory.subpath("home"), "CAIRN_SYSTEM_CONFIG": directory.subpath("etc")]
+        try FileManager.default.createDirectory(atPath: directory.subpath("here"), withIntermediateDirectories: true)
+        #expect(loader(environment, in: directory.subpath("here")).configPath(explicit: nil) == "cairn.yaml")
+        #expect(!loader(environment, in: directory.subpath("here")).findsConfig(explicit: nil))
+        _ = try directory.write("etc/system.yaml", text)
+        #expect(loader(environment, in: directory.subpath("here")).configPath(explicit: nil) == directory.subpath("etc"))
+        // A folder without *.yaml files is passed over.
+        _ = try directory.write("xdg/cairn/notes.txt", "not a config")
+        #expect(loader(environment, in: directory.subpath("here")).configPath(explicit: nil) == directory.subpath("etc"))
+        _ = try directory.write("xdg/cairn/user.yaml", text)
+        let user = loader(environment, in: directory.subpath("here"))
+        #expect(user.configPath(explicit: nil) == directory.subpath("xdg") + "/cairn")
+        let loaded = user.load(explicitPath: nil)
+        #expect(loaded.config?.files == [directory.subpath("xdg") + "/cairn/user.yaml"], "\(loaded.errorMessages)")
+        // Without XDG_CONFIG_HOME: ~/.config/cairn.
+        var home = environment
+        home["XDG_CONFIG_HOME"] = nil
+        _ = try directory.write("home/.config/cairn/home.yaml", text)
+        #expect(loader(home, in: directory.subpath("here")).configPath(explicit: nil) == directory.subpath("home") + "/.config/cairn")
+        _ = try directory.write("here/cairn.yaml", text)
+        #expect(loader(environment, in: directory.subpath("here")).configPath(explicit: nil) == "cairn.yaml")
+        var named = environment
+        named["CAIRN_CONFIG"] = directory.subpath("etc/system.yaml")
+        #expect(loader(named, in: directory.subpath("here")).configPath(explicit: nil) == directory.subpath("etc/system.yaml"))
+        #expect(loader(named, in: directory.subpath("here")).configPath(explicit: "x.yaml") == "x.yaml")
     }
 }

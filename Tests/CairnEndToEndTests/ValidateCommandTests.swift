@@ -98,9 +98,17 @@ struct ValidateCommandTests {
         #expect(fromEnvironment.status == 0, "\(fromEnvironment.all)")
         #expect(fromEnvironment.standardOutput.contains("elsewhere/mine.yaml: valid"))
 
-        let missing = try cairn.run(["validate"], in: directory.subpath("elsewhere"), removing: ["CAIRN_CONFIG"])
+        let missing = try cairn.run(
+            ["validate"], in: directory.subpath("elsewhere"), environment: ["HOME": directory.subpath("home"), "CAIRN_SYSTEM_CONFIG": directory.subpath("etc")],
+            removing: ["CAIRN_CONFIG", "XDG_CONFIG_HOME"])
         #expect(missing.status == 1)
-        #expect(missing.standardError.contains("no config at 'cairn.yaml'"))
+        #expect(missing.standardError.contains("no config found (looked for ./cairn.yaml, \(directory.subpath("home"))/.config/cairn/*.yaml"), "\(missing.all)")
+        // The user's config folder, named by validate.
+        try directory.write("home/.config/cairn/mine.yaml", text)
+        let found = try cairn.run(
+            ["validate"], in: directory.subpath("elsewhere"), environment: ["HOME": directory.subpath("home"), "CAIRN_SYSTEM_CONFIG": directory.subpath("etc")],
+            removing: ["CAIRN_CONFIG", "XDG_CONFIG_HOME"])
+        #expect(found.status == 0 && found.standardOutput.contains(directory.subpath("home") + "/.config/cairn/mine.yaml: valid"), "\(found.all)")
     }
 
     @Test func warningsDoNotFailValidation() throws {

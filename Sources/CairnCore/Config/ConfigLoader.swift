@@ -36,15 +36,54 @@ public struct ConfigLoader: Sendable {
         public var sources: [String: String]
     }
 
-    /// Where the config is: `-c PATH`, else `CAIRN_CONFIG`, else `./cairn.yaml`.
+    /// Where the config is: `-c PATH`, else `CAIRN_CONFIG`, else the first of `defaultPlaces`
+    /// that holds one, else `cairn.yaml` (which then fails, naming every place looked at).
     public func configPath(explicit: String?) -> String {
         if let explicit { return explicit }
         if let fromEnvironment = environment["CAIRN_CONFIG"], !fromEnvironment.isEmpty { return fromEnvironment }
-        return "cairn.yaml"
+        return defaultPlaces.first(where: holdsConfig) ?? "cairn.yaml"
+    }
+
+    /// The places a config is looked for when neither `-c` nor `CAIRN_CONFIG` names one:
+    /// `./cairn.yaml`, then the folders `$XDG_CONFIG_HOME/cairn/` (by default
+    /// `~/.config/cairn/`) and `/etc/cairn/`, whose `*.yaml` files are merged.
+    public var defaultPlaces: [String] {
+        var places = ["cairn.yaml"]
+        if let folder = environment["XDG_CONFIG_HOME"], folder.hasPrefix("/") {
+            places.append(PathExpansion.normalize(folder) + "/cairn")
+        } else if let home = environment["HOME"], home.hasPrefix("/") {
+            places.append(PathExpansion.normalize(home) + "/.config/cairn")
+        }
+        places.append(environment["CAIRN_SYSTEM_CONFIG"].flatMap { $0.hasPrefix("/") ? $0 : nil } ?? "/etc/cairn")
+        return places
+    }
+
+    /// Whether a config is named (`-c`, `CAIRN_CONFIG`) or found in one of `defaultPlaces`.
+    public func findsConfig(explicit: String?) -> Bool {
+        explicit != nil || environment["CAIRN_CONFIG"].map { !$0.isEmpty } == true || defaultPlaces.contains(where: holdsConfig)
+    }
+
+    /// A file, or a folder with at least one `*.yaml` file.
+    private func holdsConfig(_ place: String) -> Bool {
+        let absolute = place.hasPrefix("/") ? place : currentDirectory + "/" + place
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: absolute, isDirectory: &isDirectory) else { return false }
+        guard isDirectory.boolValue else { return true }
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: absolute)) ?? []
+        return names.contains { $0.hasSuffix(".yaml") && !$0.hasPrefix(".") }
     }
 
     public func load(explicitPath: String?) -> Result {
-        load(path: configPath(explicit: explicitPath))
+        let path = configPath(explicit: explicitPath)
+        if explicitPath == nil, environment["CAIRN_CONFIG"].map({ $0.isEmpty }) ?? true, !holdsConfig(path) {
+            var diagnostics = Diagnostics()
+            let places = defaultPlaces.enumerated().map { $0.offset == 0 ? "./\($0.element)" : "\($0.element)/*.yaml" }
+            diagnostics.error(
+                "no config found (looked for \(places.joined(separator: ", "))): pass -c PATH or set CAIRN_CONFIG",
+                at: nil)
+            return Result(config: nil, diagnostics: diagnostics, sources: [:])
+        }
+        return load(path: path)
     }
 
     /// Loads a file, or every `*.yaml` file of a directory merged in name order.
@@ -54,7 +93,7 @@ public struct ConfigLoader: Sendable {
         let absolute = PathExpansion.normalize(path.hasPrefix("/") ? path : currentDirectory + "/" + path)
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: absolute, isDirectory: &isDirectory) else {
-            diagnostics.error("no config at '\(path)': pass -c PATH, set CAIRN_CONFIG, or create cairn.yaml", at: nil)
+            diagnostics.error("no config at '\(path)': no such file or folder", at: nil)
             return Result(config: nil, diagnostics: diagnostics, sources: sources)
         }
         var files: [(shown: String, absolute: String)] = []
