@@ -10,7 +10,10 @@ extension Cairn {
             discussion: """
                 Lists the entries of the latest snapshot (or the one given by --at or \
                 --snapshot): PATH (an original absolute path, or a glob as restore takes) and \
-                what is under it. With --all-versions, lists every version of each file that \
+                what is under it, one line each as ls -l shows them: the kind (- file, d \
+                folder, l symbolic link, p fifo, s socket, c and b devices) and mode, the size \
+                (a device's major,minor), the time and the path, and a link's target after \
+                ->. With --all-versions, lists every version of each file that \
                 any snapshot of the set holds: the user guide's "Show all files". A PATH that \
                 matches nothing in the snapshot (with --all-versions, in any snapshot of the \
                 set) is an error naming it and the snapshot, not an empty listing. An entry \
@@ -78,8 +81,7 @@ extension Cairn {
                             listed.append(ListingEntry(snapshot: record.id, path: path, entry: entry))
                             return
                         }
-                        let kind = entry.kind == .directory ? "d" : entry.kind == .symlink ? "l" : entry.kind == .file ? "-" : "s"
-                        let line = "\(kind)\(String(format: "%04o", entry.mode & 0o7777)) \(String(entry.size).leftPadded(12)) \(formatter.string(from: entry.mtime.date)) \(path)"
+                        let line = Self.line(entry, path: path, time: formatter.string(from: entry.mtime.date))
                         let carried = entry.carried.map { "  (carried over: \($0))" } ?? ""
                         print(allVersions ? "\(line)  [\(record.id.short)\(record.snapshot.status == .partial ? ", partial" : "")]\(carried)" : line + carried)
                     }
@@ -92,6 +94,25 @@ extension Cairn {
                 return .success
             } }
             try CommandSupport.finish(outcome)
+        }
+
+        /// An entry as `ls -l` shows its kind (`-` file, `d` folder, `l` link, `p` fifo, `s`
+        /// socket, `c` and `b` devices): mode, size (a device's major,minor), time, path, and a
+        /// link's target after `->`.
+        static func line(_ entry: TreeEntry, path: FilePath, time: String) -> String {
+            let letters: [TreeEntry.Kind: String] = [
+                .file: "-", .directory: "d", .symlink: "l", .fifo: "p", .socket: "s", .characterDevice: "c", .blockDevice: "b",
+            ]
+            let size: String
+            switch entry.kind {
+            case .characterDevice, .blockDevice:
+                size = "\(UInt64(entry.rdev) >> 8 & 0xfff | UInt64(entry.rdev) >> 32 & ~0xfff),\(UInt64(entry.rdev) & 0xff | UInt64(entry.rdev) >> 12 & ~0xff)"
+            case .file, .symlink: size = String(entry.size)
+            default: size = "0"
+            }
+            var line = "\(letters[entry.kind] ?? "?")\(String(format: "%04o", entry.mode & 0o7777)) \(size.leftPadded(12)) \(time) \(path)"
+            if entry.kind == .symlink { line += " -> \(FilePath.display(entry.symlinkTarget))" }
+            return line
         }
     }
 }

@@ -324,4 +324,32 @@ struct FilterBackupTests {
         // excluded by no-logs, and excluding a folder excludes everything under it.
         #expect(stored.sorted() == ["a.txt", "app", "app/bin", "app/bin/h.txt", "c.doc", "tmp", "tmp/d.doc"], "\(listing.all)")
     }
+
+    /// ls shows each kind with the letter ls -l uses and a link's target after ->.
+    @Test func lsShowsEachKindsLetterAndLinkTargets() throws {
+        let workspace = try Workspace()
+        let source = workspace.source
+        try FileManager.default.createDirectory(atPath: source + "/folder", withIntermediateDirectories: true)
+        try Data("text".utf8).write(to: URL(fileURLWithPath: source + "/file.txt"))
+        #expect(symlink("folder/../file.txt", source + "/link") == 0)
+        #expect(mkfifo(source + "/pipe", 0o640) == 0)
+        #expect(mknod(source + "/null", S_IFCHR | 0o600, (1 << 8) | 3) == 0, "CI runs as root")
+        let socket = Process()
+        socket.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        socket.arguments = ["-c", "import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])", source + "/sock"]
+        try socket.run()
+        socket.waitUntilExit()
+        #expect(try workspace.run(["backup", "-q"]).status == 0)
+        let listing = try workspace.run(["ls", "files", source])
+        #expect(listing.status == 0, "\(listing.all)")
+        let lines = listing.standardOutput.split(separator: "\n").map(String.init)
+        func line(_ name: String) -> String? { lines.first { $0.hasSuffix(" \(source)/\(name)") || $0.contains(" \(source)/\(name) -> ") } }
+        #expect(line("file.txt")?.hasPrefix("-0") == true, "\(lines)")
+        #expect(line("folder")?.hasPrefix("d0") == true, "\(lines)")
+        #expect(line("link")?.hasPrefix("l0777") == true && line("link")?.hasSuffix(" \(source)/link -> folder/../file.txt") == true, "\(lines)")
+        #expect(line("pipe")?.hasPrefix("p0640") == true, "\(lines)")
+        #expect(line("sock")?.hasPrefix("s0") == true, "\(lines)")
+        let device = line("null")
+        #expect(device?.hasPrefix("c0600") == true && device?.contains(" 1,3 ") == true, "\(lines)")
+    }
 }
