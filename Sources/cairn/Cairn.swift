@@ -26,8 +26,11 @@ struct Cairn: AsyncParsableCommand {
         MemoryTuning.limitArenas()
         DamageWarnings.install { Terminal.standardError("cairn: warning: \($0)") }
         do {
-            // `--read-data` alone means all of it: ArgumentParser has no options with optional values.
-            let arguments = CommandLine.arguments.dropFirst().map { $0 == "--read-data" ? "--read-data=100%" : $0 }
+            let arguments = readDataArguments(Array(CommandLine.arguments.dropFirst()))
+            if let unknown = unknownSubcommand(arguments) {
+                Terminal.standardError("cairn: error: \(unknown)")
+                Foundation.exit(ExitCode.validationFailure.rawValue)
+            }
             var command = try parseAsRoot(arguments)
             if var command = command as? AsyncParsableCommand {
                 try await command.run()
@@ -42,6 +45,50 @@ struct Cairn: AsyncParsableCommand {
             }
             exit(withError: error)
         }
+    }
+}
+
+extension Cairn {
+    /// `--read-data` alone means all of it (ArgumentParser has no options with optional
+    /// values); `--read-data 10%` is `--read-data=10%`.
+    static func readDataArguments(_ arguments: [String]) -> [String] {
+        var result: [String] = []
+        var index = 0
+        while index < arguments.count {
+            let argument = arguments[index]
+            index += 1
+            guard argument == "--read-data" else {
+                result.append(argument)
+                if argument == "--" { result += arguments[index...]; break }
+                continue
+            }
+            if index < arguments.count, arguments[index].hasSuffix("%"), Double(arguments[index].dropLast()) != nil {
+                result.append("--read-data=\(arguments[index])")
+                index += 1
+            } else {
+                result.append("--read-data=100%")
+            }
+        }
+        return result
+    }
+
+    /// A subcommand name that is none (`cairn backpu`, `cairn key lst`), with the closest one.
+    static func unknownSubcommand(_ arguments: [String]) -> String? {
+        var command: ParsableCommand.Type = Cairn.self
+        var path = ["cairn"]
+        for argument in arguments {
+            let subcommands = command.configuration.subcommands
+            guard !argument.hasPrefix("-"), !subcommands.isEmpty, command.configuration.defaultSubcommand == nil else { return nil }
+            let names = subcommands.map { $0._commandName } + (command == Cairn.self ? ["help"] : [])
+            guard let next = subcommands.first(where: { $0._commandName == argument || $0.configuration.aliases.contains(argument) }) else {
+                if names.contains(argument) { return nil }
+                let hint = Suggestion.didYouMean(argument, among: names)
+                return "'\(argument)' is not a \(path.joined(separator: " ")) command\(hint); 'cairn \(path.dropFirst().map { $0 + " " }.joined())--help' lists them"
+            }
+            command = next
+            path.append(argument)
+        }
+        return nil
     }
 }
 

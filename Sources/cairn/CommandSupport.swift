@@ -72,7 +72,7 @@ enum CommandSupport {
             if traffic && summary.total > 0 { print(summary.line) }
             return outcome
         } catch {
-            return JobOutcome(.failed, failure: "\(command) of backup set '\(set)': \(error)")
+            return JobOutcome(.failed, failure: JobRunner.failure(of: command, set: set, error))
         }
     }
 

@@ -11,7 +11,7 @@ extension Cairn {
                 indexed and inside an existing pack. With --read-data, also reads every pack \
                 and opens every object in it (its authentication tag, and for content its \
                 hash) and checks that each pack's header lists what the index says of it; \
-                --read-data=10% reads a random tenth of the packs. Each damaged or missing \
+                --read-data 10% (or --read-data=10%) reads a random tenth of the packs. Each damaged or missing \
                 object is listed with the files and snapshots it affects. Damage that opening \
                 the repository passes over is reported too: snapshots that cannot be read, \
                 index files that cannot be read (their packs are found from their headers), \
@@ -34,7 +34,7 @@ extension Cairn {
 
         @Option(
             name: .long,
-            help: ArgumentHelp("Read and check all data (--read-data), or a random share of it (--read-data=10%).", valueName: "percent"))
+            help: ArgumentHelp("Read and check all data (--read-data), or a random share of it (--read-data 10%).", valueName: "percent"))
         var readData: String?
 
         static func share(_ text: String?) throws -> Double? {

@@ -193,4 +193,19 @@ struct ConfigErrorsTests {
         #expect(loader(named, in: directory.subpath("here")).configPath(explicit: nil) == directory.subpath("etc/system.yaml"))
         #expect(loader(named, in: directory.subpath("here")).configPath(explicit: "x.yaml") == "x.yaml")
     }
+
+    /// `~name/` is that user's home folder; an unknown user is a sentence, not a Swift value.
+    @Test func tildeUserIsThatUsersHome() throws {
+        #expect(try PathExpansion.expand("~root/backups", relativeTo: "/elsewhere", environment: [:]) == "/root/backups")
+        #expect(try PathExpansion.expand("~root", relativeTo: "/elsewhere", environment: [:]) == "/root")
+        #expect(try PathExpansion.expand("~/x", relativeTo: "/elsewhere", environment: ["HOME": "/home/me"]) == "/home/me/x")
+        do {
+            _ = try PathExpansion.expand("~no-such-user-cairn/x", relativeTo: "/", environment: [:])
+            Issue.record("an unknown user was expanded")
+        } catch {
+            #expect("\(error)" == "'~no-such-user-cairn' cannot be expanded: this machine has no user 'no-such-user-cairn'")
+        }
+        let unset = SecretReference.ResolutionError.unsetVariable("NOPE", SourceLocation(file: "c.yaml", line: 3, column: 5))
+        #expect("\(unset)" == "c.yaml:3:5: the secret's environment variable NOPE is not set")
+    }
 }

@@ -24,7 +24,7 @@ struct JobRunnerTests {
             return .success
         }
         #expect(outcome.status == .failed)
-        #expect(outcome.failure?.hasPrefix("restore of backup set 'files': backup set 'files' has never been backed up") == true, "\(outcome)")
+        #expect(outcome.failure?.hasPrefix("restore: backup set 'files' has never been backed up") == true, "\(outcome)")
     }
 
     @Test func theLeaseIsHeldDuringTheBodyAndReleasedWhateverHappens() async throws {

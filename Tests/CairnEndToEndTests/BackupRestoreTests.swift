@@ -189,6 +189,11 @@ struct BackupRestoreTests {
 
         let sampled = try workspace.run(["verify", "files", "--read-data=50%"])
         #expect(sampled.status == 0 && sampled.standardOutput.contains("packs ("), "\(sampled.all)")
+        // With a space, as other options take their values; alone, all of it.
+        let spaced = try workspace.run(["verify", "files", "--read-data", "50%"])
+        #expect(spaced.status == 0 && spaced.standardOutput.contains("packs ("), "\(spaced.all)")
+        let whole = try workspace.run(["verify", "--read-data", "files"])
+        #expect(whole.status == 0 && whole.standardOutput.contains("packs ("), "\(whole.all)")
 
         let second = try workspace.run(["backup", "--quiet"])
         #expect(second.status == 0)

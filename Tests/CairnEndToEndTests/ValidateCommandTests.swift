@@ -134,6 +134,33 @@ struct ValidateCommandTests {
         #expect(output.status == 64)
         let unknown = try cairn.run(["frobnicate"])
         #expect(unknown.status == 64)
+        // A mistyped command gets the closest one, at any level.
+        let typo = try cairn.run(["backpu", "files"])
+        #expect(typo.status == 64 && typo.standardError.contains("'backpu' is not a cairn command (did you mean 'backup'?)"), "\(typo.all)")
+        let nested = try cairn.run(["key", "lst"])
+        #expect(nested.status == 64 && nested.standardError.contains("'lst' is not a cairn key command (did you mean 'list'?)"), "\(nested.all)")
+        #expect(try cairn.run(["help", "backup"]).status == 0)
+    }
+
+    /// Messages name things once, in words: a secret's unset variable is a sentence, not a
+    /// Swift value, and a job's failure does not repeat the set's name.
+    @Test func messagesAreSentencesThatNameThingsOnce() throws {
+        let directory = try TemporaryDirectory()
+        try directory.write("cairn.yaml", """
+            version: 1
+            accounts: {local: {destination: ./dest}}
+            encryption: {default: {algorithm: aes-256-gcm, key: {env: CAIRN_TEST_UNSET_KEY}}}
+            backup-sets:
+              pb: {account: local, sources: [./src]}
+            """)
+        try FileManager.default.createDirectory(atPath: directory.subpath("src"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: directory.subpath("dest"), withIntermediateDirectories: true)
+        let backup = try cairn.run(["backup", "pb"], in: directory.path, removing: ["CAIRN_TEST_UNSET_KEY"])
+        #expect(backup.status == 1 && backup.standardError.contains("the secret's environment variable CAIRN_TEST_UNSET_KEY is not set"), "\(backup.all)")
+        #expect(!backup.standardError.contains("unsetVariable("), "\(backup.all)")
+        let restore = try cairn.run(["restore", "pb", "--to", directory.subpath("out")], in: directory.path, environment: ["CAIRN_TEST_UNSET_KEY": "k"])
+        #expect(restore.status == 1 && restore.standardError.contains("restore: backup set 'pb' has never been backed up"), "\(restore.all)")
+        #expect(!restore.standardError.contains("'pb': backup set 'pb'"), "\(restore.all)")
     }
 
     @Test func versionNamesTheLinkedLibraries() throws {

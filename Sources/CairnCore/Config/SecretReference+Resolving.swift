@@ -1,7 +1,7 @@
 import Foundation
 
 extension SecretReference {
-    public enum ResolutionError: LocalizedError, Equatable {
+    public enum ResolutionError: LocalizedError, CustomStringConvertible, Equatable {
         case unsetVariable(String, SourceLocation)
         case unreadableFile(String, SourceLocation)
         case commandFailed(status: Int32, SourceLocation)
@@ -22,6 +22,9 @@ extension SecretReference {
                 return "\(location): the secret is empty"
             }
         }
+
+        /// The message, also where the error is interpolated ("\(error)").
+        public var description: String { errorDescription ?? "" }
     }
 
     /// The secret's value, read only now that it is needed. One trailing newline of a file or a

@@ -80,7 +80,14 @@ public struct JobRunner: Sendable {
 
     /// A failed outcome that names the job: `restore of backup set 'docs': ...`.
     public func failed(_ error: any Error) -> JobOutcome {
-        JobOutcome(.failed, failure: "\(what): \(error)")
+        JobOutcome(.failed, failure: Self.failure(of: command, set: context.set.name, error))
+    }
+
+    /// `restore of backup set 'docs': ...`, or `restore: backup set 'docs' ...` when the
+    /// message names the set already (never "backup set 'docs': backup set 'docs'").
+    public static func failure(of command: String, set: String, _ error: any Error) -> String {
+        let message = "\(error)", named = "backup set '\(set)'"
+        return message.hasPrefix(named) ? "\(command): \(message)" : "\(command) of \(named): \(message)"
     }
 
     /// The set's repository; a failure when the set was never backed up.
