@@ -140,4 +140,49 @@ struct JoinedReadsTests {
         #expect(await reads.servedKept == 0)
         #expect(counting.calls(.read) - before >= 15 + (await reads.reads))
     }
+
+    /// Two identical files: each object announced twice is taken twice, from the run or from the
+    /// scratch file, by loads running at once, and none is read again alone (its space is
+    /// handed back only after the last load read it).
+    @Test func objectsAnnouncedTwiceAreTakenTwiceWithoutReadingThemAgain() async throws {
+        let (repository, counting, objects, _) = try await repository(count: 60) { _ in 200_000 }
+        let folder = try TemporaryDirectory()
+        let reads = JoinedReads(repository: repository, budget: 4 << 20, scratchFolder: folder.path)
+        await reads.announce(objects.map(\.0) + objects.map(\.0))
+        let before = counting.calls(.read)
+        for index in [0, 0, 30, 30] { #expect(try await reads.load(.blob, objects[index].0) == objects[index].1) }
+        await reads.keptWritten()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (index, (id, data)) in objects.enumerated() where index != 0 && index != 30 {
+                for _ in 0..<2 {
+                    group.addTask {
+                        let loaded = try await reads.load(.blob, id)
+                        #expect(loaded == data)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let made = counting.calls(.read) - before
+        #expect(await reads.servedKept >= 30)
+        #expect(made == (await reads.reads) && made <= 4, "\(made) reads")
+    }
+
+    /// Objects announced and then forgotten (files found identical, hard links made by linking)
+    /// are not read: a run that only they needed is never started.
+    @Test func forgottenObjectsAreNotRead() async throws {
+        let (repository, counting, objects, _) = try await repository(count: 60) { _ in 200_000 }
+        let reads = JoinedReads(repository: repository, budget: 4 << 20, scratchFolder: nil)
+        await reads.announce(objects.map(\.0))
+        // The first run's objects (its first 20) are not wanted after all.
+        await reads.forget(objects.prefix(20).map(\.0))
+        let before = counting.calls(.read)
+        for (id, data) in objects.dropFirst(21) { #expect(try await reads.load(.blob, id) == data) }
+        let made = counting.calls(.read) - before
+        #expect(made == (await reads.reads) && made <= 3, "\(made) reads")
+        // Forgetting more than was announced changes nothing, and a forgotten object can still
+        // be loaded (alone).
+        await reads.forget(objects.map(\.0) + objects.map(\.0))
+        #expect(try await reads.load(.blob, objects[0].0) == objects[0].1)
+    }
 }

@@ -285,6 +285,11 @@ struct S3EndToEndTests {
         // The repository's descriptor and each pack's runs: at most one more than the packs.
         let gets = Self.requests(restore.standardOutput)?.kinds["GetObject"] ?? 0
         #expect(gets >= packs && gets <= packs + 2, "\(gets) GETs for \(packs) packs: \(restore.all)")
+        // Again into the same folder: every file is found identical, and no pack is read.
+        let again = try workspace.run(["restore", "files", "--to", target])
+        #expect(again.status == 0 && again.standardOutput.contains("wrote 0 (0 B), identical "), "\(again.all)")
+        let getsAgain = Self.requests(again.standardOutput)?.kinds["GetObject"] ?? 0
+        #expect(getsAgain <= 1, "\(getsAgain) GETs to find every file identical: \(again.all)")
         // Nothing is left in the cache folder but the cache (the scratch file has no name).
         let cache = workspace.directory.subpath("cache/cairn")
         for path in try FileManager.default.subpathsOfDirectory(atPath: cache) {

@@ -22,6 +22,7 @@ extension Restorer {
                 if linked == 0, let info = try directory.status(of: temporary), Identity(info) == first.identity {
                     try directory.rename(temporary, to: entry.name, expecting: first.identity)
                     keep = true
+                    await reads.forget(entry.content.map(\.object))
                     return
                 }
                 directory.remove(temporary)
@@ -81,6 +82,25 @@ extension Restorer {
     static func writeFile(
         _ entry: TreeEntry, named temporary: [UInt8], in directory: SafeDirectory, path: FilePath, reads: JoinedReads, permissions: Bool
     ) async throws -> (UInt64, [String], Identity) {
+        let progress = Progress()
+        do {
+            return try await writeFile(entry, named: temporary, in: directory, path: path, reads: reads, permissions: permissions, progress: progress)
+        } catch {
+            // The objects it had not asked for yet are no longer waited for.
+            await reads.forget(entry.content[progress.next...].map(\.object))
+            throw error
+        }
+    }
+
+    /// How far a file's writing got: its extents before `next` were asked for.
+    final class Progress {
+        var next = 0
+    }
+
+    private static func writeFile(
+        _ entry: TreeEntry, named temporary: [UInt8], in directory: SafeDirectory, path: FilePath, reads: JoinedReads, permissions: Bool,
+        progress: Progress
+    ) async throws -> (UInt64, [String], Identity) {
         let repository = reads.repository
         let descriptor = SafeDirectory.withName(temporary) {
             // Private until its mode is applied; without permissions, the umask's default.
@@ -109,6 +129,8 @@ extension Restorer {
             while next < entry.content.count, loads.count < loads.width {
                 let id = entry.content[next].object
                 if let index = recent.firstIndex(where: { $0.id == id }) {
+                    // Announced once per extent, taken once.
+                    await reads.forget([id])
                     var known = recent.remove(at: index)
                     known.lastUse = next
                     recent.append(known)
@@ -124,6 +146,7 @@ extension Restorer {
                     }
                 }
                 next += 1
+                progress.next = next
             }
         }
         // Content cut as a backup cuts it hashes from its objects' ids; any other layout (an

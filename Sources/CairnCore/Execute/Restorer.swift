@@ -273,27 +273,38 @@ public struct Restorer {
     /// Decides what to do with one entry and does it; returns true for a plain file the caller
     /// is to write (several are written at once).
     private mutating func restoreEntry(_ entry: TreeEntry, at path: FilePath, in directory: SafeDirectory?, fresh: Bool) async -> Bool {
+        var writing = false
         do {
             if !fresh, let directory, let existing = try directory.status(of: entry.name) {
                 if overwrite != .always, try identical(entry, existing: existing, in: directory, path: path) {
                     actions.append(Action(kind: .identical, path: path, detail: "already there"))
+                    await reads.forget(entry.content.map(\.object))
                     return false
                 }
                 if overwrite == .never {
                     actions.append(Action(kind: .conflict, path: path, detail: "exists and differs"))
+                    await reads.forget(entry.content.map(\.object))
                     return false
                 }
                 if (existing.st_mode & S_IFMT) == S_IFDIR {
                     actions.append(Action(kind: .conflict, path: path, detail: "exists as a directory"))
+                    await reads.forget(entry.content.map(\.object))
                     return false
                 }
             }
             actions.append(Action(kind: .write, path: path, detail: ""))
-            guard !dryRun, let directory else { return false }
+            guard !dryRun else { return false }
+            guard let directory else {
+                await reads.forget(entry.content.map(\.object))
+                return false
+            }
             if entry.kind == .file && entry.links <= 1 { return true }
+            writing = true
             try await write(entry, at: path, in: directory)
         } catch {
             problems.append(Problem(path: path, message: "\(error)"))
+            // What was announced for it and will not be written (a write forgets its own).
+            if !writing, !dryRun { await reads.forget(entry.content.map(\.object)) }
         }
         return false
     }

@@ -50,13 +50,15 @@ public actor JoinedReads {
         var count: Int
         var written: Task<Bool, Never>
         var wanted: Int
+        /// Loads reading it now: its space is handed back once no one wants or reads it.
+        var readers = 0
     }
 
     /// Where a claimed object comes from.
     private enum Source {
         case run(Task<StorageBuffer, Error>, Range<Int>, key: String)
         /// `last`: no one else will take the object from the scratch file.
-        case scratch(Kept, key: String, last: Bool)
+        case scratch(Kept, key: String)
     }
 
     private var runs: [Int: Run] = [:]
@@ -65,6 +67,10 @@ public actor JoinedReads {
     private var scratchEnd = 0
     /// Bytes in the scratch file waiting to be used.
     private var scratchWaiting = 0
+    /// Whether used space is handed back (a file system that cannot punch holes keeps it all).
+    private var punching = true
+    /// Bytes of given-up runs read and not yet in the scratch file: held, as read runs are.
+    private var landing = 0
     /// Bytes waiting in the scratch file, at most: past it, objects are loaded alone again.
     static let scratchLimit = 4 << 30
     private var runOf: [ObjectID: Int] = [:]
@@ -139,7 +145,7 @@ public actor JoinedReads {
 
     private func coalesce(_ pack: ObjectID) {
         guard let open = openRuns[pack], open.count > 1 else { return }
-        let ordered = open.compactMap { number in runs[number].map { (number, $0) } }.filter { $0.1.task == nil }
+        let ordered = open.compactMap { number in runs[number].map { (number, $0) } }.filter { $0.1.task == nil && $0.0 >= nextToStart }
             .sorted { $0.1.span.lowerBound < $1.1.span.lowerBound }
         var kept: [Int] = []
         var current: (number: Int, run: Run)?
@@ -199,11 +205,11 @@ public actor JoinedReads {
                 return try await repository.load(kind, id, hashChecked: hashChecked)
             }
             return try buffer.slice(range).withUnsafeBytes { try repository.open(kind, id: id, box: $0, where: key, hashChecked: hashChecked) }
-        case .scratch(let object, let key, let last):
+        case .scratch(let object, let key):
             // Damage in the scratch file costs a read of the object from the storage, which
             // is checked again (and reports damage there as a lone load does).
             let bytes = await object.written.value ? scratch?.read(object.count, at: object.offset) : nil
-            if last { scratch?.discard(object.count, at: object.offset) }
+            await doneReading(id)
             if let bytes, let value = try? bytes.withUnsafeBytes({ try repository.open(kind, id: id, box: $0, where: key, hashChecked: hashChecked) }) {
                 return value
             }
@@ -215,23 +221,15 @@ public actor JoinedReads {
     /// after it. Nil when the object is to be loaded alone.
     private func claim(_ id: ObjectID, kind: ObjectKind) -> Source? {
         if var object = kept[id] {
-            guard object.kind == kind else {
-                // Loaded alone, which says what it is.
-                kept[id] = nil
-                scratchWaiting -= object.count
-                scratch?.discard(object.count, at: object.offset)
-                return nil
-            }
+            // Not of the kind asked for (loaded alone, which says what it is), or taken more
+            // often than announced: loaded alone.
+            guard object.kind == kind, object.wanted > 0 else { return nil }
             object.wanted -= 1
-            if object.wanted > 0 {
-                kept[id] = object
-            } else {
-                kept[id] = nil
-                scratchWaiting -= object.count
-            }
+            object.readers += 1
+            kept[id] = object
             served += 1
             servedKept += 1
-            return .scratch(object, key: PackFormat.key(for: object.pack), last: object.wanted == 0)
+            return .scratch(object, key: PackFormat.key(for: object.pack))
         }
         guard let number = runOf[id], var run = runs[number], var member = run.members[id] else {
             runOf[id] = nil
@@ -273,7 +271,7 @@ public actor JoinedReads {
     /// (several files are written at once) wait until they are asked for.
     private func start(through number: Int) {
         if let run = runs[number], run.task == nil {
-            while !started.isEmpty, started.count >= runsAhead || heldBytes + run.span.count > budget { drop(started[0]) }
+            while !started.isEmpty, started.count >= runsAhead || heldBytes + landing + run.span.count > budget { drop(started[0]) }
             begin(number, run)
         }
         nextToStart = max(nextToStart, number + 1)
@@ -282,7 +280,7 @@ public actor JoinedReads {
                 nextToStart += 1
                 continue
             }
-            guard started.count < runsAhead, heldBytes + run.span.count <= budget else { break }
+            guard started.count < runsAhead, heldBytes + landing + run.span.count <= budget else { break }
             begin(nextToStart, run)
             nextToStart += 1
         }
@@ -316,6 +314,49 @@ public actor JoinedReads {
         release(number)
     }
 
+    /// A load finished reading `id` from the scratch file.
+    private func doneReading(_ id: ObjectID) {
+        guard var object = kept[id] else { return }
+        object.readers -= 1
+        kept[id] = object
+        discardIfUnwanted(id)
+    }
+
+    /// Hands back the scratch space of an object no one wants or reads any more.
+    private func discardIfUnwanted(_ id: ObjectID) {
+        guard let object = kept[id], object.wanted <= 0, object.readers <= 0 else { return }
+        kept[id] = nil
+        scratchWaiting -= object.count
+        if punching, let scratch, !scratch.discard(object.count, at: object.offset) { punching = false }
+    }
+
+    /// Objects announced that will not be asked for after all (a file found identical, a hard
+    /// link made by linking, a file that failed): their runs and scratch space no longer wait.
+    public func forget(_ ids: [ObjectID]) {
+        for id in ids {
+            if let number = runOf[id], var run = runs[number], var member = run.members[id] {
+                member.wanted -= 1
+                if member.wanted > 0 {
+                    runs[number]?.members[id] = member
+                    continue
+                }
+                run.members[id] = nil
+                runOf[id] = nil
+                guard run.members.isEmpty else {
+                    runs[number] = run
+                    continue
+                }
+                // Nothing left to take from it: a read no one took from is not needed.
+                if !run.claimed { run.task?.cancel() }
+                if run.task == nil { runs[number] = nil } else { release(number) }
+            } else if var object = kept[id], object.wanted > 0 {
+                object.wanted -= 1
+                kept[id] = object
+                discardIfUnwanted(id)
+            }
+        }
+    }
+
     /// Waits until the objects given up so far are in the scratch file (for tests).
     func keptWritten() async {
         for task in Set(kept.values.map(\.written)) { _ = await task.value }
@@ -328,25 +369,46 @@ public actor JoinedReads {
         return garbage.withUnsafeBytes { scratch.write($0, at: 0) }
     }
 
+    private func landed(_ bytes: Int) {
+        landing -= bytes
+    }
+
+    /// Scratch space is given out in blocks of this size.
+    static let block = 4096
+    /// Free space the scratch file always leaves on its file system.
+    static let scratchMargin = 1 << 30
+
     /// Writes the objects waiting in a started run to the scratch file as soon as its read is
     /// in; false when there is no scratch file, the read was not started, or no room is left.
     private func keep(_ waiting: [ObjectID: Member], of run: Run) -> Bool {
         guard let scratch, let task = run.task, !waiting.isEmpty else { return false }
-        let total = waiting.values.reduce(0) { $0 + $1.range.count }
-        guard scratchWaiting + total <= Self.scratchLimit else { return false }
+        // Each object starts a block of its own, so the space of each is handed back whole.
+        let total = waiting.values.reduce(0) { $0 + ($1.range.count + Self.block - 1) / Self.block * Self.block }
+        // Within the bound on bytes waiting (on everything written, where space cannot be handed
+        // back), leaving the file system a margin.
+        guard (punching ? scratchWaiting : scratchEnd) + total <= Self.scratchLimit,
+            let free = scratch.availableBytes(), free >= total + Self.scratchMargin
+        else { return false }
         var places: [(range: Range<Int>, offset: Int)] = []
         var objects: [(ObjectID, Member, Int)] = []
         for (id, member) in waiting {
             places.append((member.range.lowerBound - run.span.lowerBound..<member.range.upperBound - run.span.lowerBound, scratchEnd))
             objects.append((id, member, scratchEnd))
-            scratchEnd += member.range.count
+            scratchEnd += (member.range.count + Self.block - 1) / Self.block * Self.block
         }
-        scratchWaiting += total
+        scratchWaiting += objects.reduce(0) { $0 + $1.1.range.count }
+        // The run's bytes stay held until they are in the scratch file.
+        let held = run.span.count
+        landing += held
         let written = Task {
-            guard let buffer = try? await task.value else { return false }
-            return places.allSatisfy { place in
-                place.range.upperBound <= buffer.count && buffer.slice(place.range).withUnsafeBytes { scratch.write($0, at: place.offset) }
+            let buffer = try? await task.value
+            let done = buffer.map { buffer in
+                places.allSatisfy { place in
+                    place.range.upperBound <= buffer.count && buffer.slice(place.range).withUnsafeBytes { scratch.write($0, at: place.offset) }
+                }
             }
+            await self.landed(held)
+            return done ?? false
         }
         for (id, member, offset) in objects {
             kept[id] = Kept(kind: member.kind, pack: run.pack, offset: offset, count: member.range.count, written: written, wanted: member.wanted)

@@ -55,8 +55,16 @@ final class ScratchFile: @unchecked Sendable {
         return complete ? bytes : nil
     }
 
-    /// Hands the space of `count` bytes at `offset` back to the file system (where it can).
-    func discard(_ count: Int, at offset: Int) {
-        _ = cairn_punch_hole(descriptor, Int64(offset), Int64(count))
+    /// Hands the space of `count` bytes at `offset` back to the file system; false where it
+    /// cannot (a file system without hole punching).
+    func discard(_ count: Int, at offset: Int) -> Bool {
+        cairn_punch_hole(descriptor, Int64(offset), Int64(count)) == 0
+    }
+
+    /// Bytes this user may still write on the file's file system; nil when unknown.
+    func availableBytes() -> Int? {
+        var info = statvfs()
+        guard fstatvfs(descriptor, &info) == 0 else { return nil }
+        return Int(info.f_bavail) * Int(info.f_frsize)
     }
 }
