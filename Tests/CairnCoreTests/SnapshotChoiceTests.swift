@@ -7,17 +7,48 @@ import Testing
 struct SnapshotChoiceTests {
     let berlin = TimeZone(identifier: "Europe/Berlin")!
 
+    /// 2026-11-25 10:00 UTC: "today" for times given alone.
+    let now = Date(timeIntervalSince1970: 1_796_205_600)
+
     func seconds(_ text: String, _ zone: TimeZone) throws -> TimeInterval {
-        try SnapshotChoice.parseTime(text, in: zone).timeIntervalSince1970
+        try SnapshotChoice.parseTime(text, in: zone, now: now).timeIntervalSince1970
+    }
+
+    /// The end of the span starting at `start` that is `length` seconds long (within a few
+    /// microseconds: a Date holds today's times to about a quarter of one).
+    func isEnd(_ value: TimeInterval, of start: TimeInterval, length: TimeInterval) -> Bool {
+        value < start + length + 0.000_001 && value >= start + length - 0.000_01
     }
 
     @Test func timesAreReadInTheConfigsZoneUnlessTheyNameAnOffset() throws {
-        // 2026-11-20 14:00 in Berlin (UTC+1 in November) is 13:00 UTC.
-        #expect(try seconds("2026-11-20T14:00", berlin) == 1_795_179_600)
-        #expect(try seconds("2026-11-20T14:00:30", berlin) == 1_795_179_630)
-        #expect(try seconds("2026-11-20T13:00Z", berlin) == 1_795_179_600)
-        #expect(try seconds("2026-11-20T15:00+02:00", berlin) == 1_795_179_600)
-        #expect(try seconds("2026-11-20T08:00-05:00", berlin) == 1_795_179_600)
+        // 2026-11-20 14:00 in Berlin (UTC+1 in November) is 13:00 UTC: 1_795_179_600.
+        #expect(isEnd(try seconds("2026-11-20T14:00", berlin), of: 1_795_179_600, length: 60))
+        #expect(isEnd(try seconds("2026-11-20 14:00", berlin), of: 1_795_179_600, length: 60))
+        #expect(isEnd(try seconds("2026-11-20T14:00:30", berlin), of: 1_795_179_630, length: 1))
+        #expect(isEnd(try seconds("2026-11-20T13:00Z", berlin), of: 1_795_179_600, length: 60))
+        #expect(isEnd(try seconds("2026-11-20 13:00:00 UTC", berlin), of: 1_795_179_600, length: 1))
+        #expect(isEnd(try seconds("2026-11-20T15:00+02:00", berlin), of: 1_795_179_600, length: 60))
+        #expect(isEnd(try seconds("2026-11-20 15:00:00 +0200", berlin), of: 1_795_179_600, length: 1))
+        #expect(isEnd(try seconds("2026-11-20T08:00-05:00", berlin), of: 1_795_179_600, length: 60))
+        // As error messages print snapshot times: RFC 3339 with nanoseconds.
+        #expect(isEnd(try seconds("2026-11-20T13:00:00.050043344Z", berlin), of: 1_795_179_600.050043344, length: 0.000_000_001))
+    }
+
+    /// `--at 21:51:19` includes a snapshot that started at 21:51:19.93: a time covers its
+    /// whole precision.
+    @Test func aTimeCoversItsWholePrecision() throws {
+        #expect(isEnd(try seconds("2026-11-20 14:00:05.9", berlin), of: 1_795_179_605.9, length: 0.1))
+        let records = [try record(1_795_179_605, nanoseconds: 930_000_000), try record(1_795_179_606)]
+        let picked = try SnapshotChoice.at(try SnapshotChoice.parseTime("2026-11-20 14:00:05", in: berlin, now: now)).pick(from: records, set: "docs")
+        #expect(picked == records[0])
+        let minute = try SnapshotChoice.at(try SnapshotChoice.parseTime("2026-11-20 14:00", in: berlin, now: now)).pick(from: records, set: "docs")
+        #expect(minute == records[1])
+    }
+
+    @Test func aTimeAloneIsToday() throws {
+        // 10:00 UTC on 2026-11-25 is 11:00 in Berlin.
+        #expect(isEnd(try seconds("11:00", berlin), of: 1_796_205_600, length: 60))
+        #expect(isEnd(try seconds("10:00:00Z", berlin), of: 1_796_205_600, length: 1))
     }
 
     @Test func aDateAloneIsTheEndOfThatDay() throws {
@@ -25,16 +56,16 @@ struct SnapshotChoiceTests {
         #expect(end > 1_795_215_600 - 1 && end < 1_795_215_600, "just before midnight Berlin time: \(end)")
     }
 
-    @Test(arguments: ["yesterday", "2026-13-01", "2026-11-20T25:00", "2026-11-20T14:00+2", "20261120", ""])
+    @Test(arguments: ["yesterday", "2026-13-01", "2026-11-20T25:00", "2026-11-20T14:00+2", "20261120", "", "2026-11-20Z", "14:00:61", "14:00:05.", "14:00:05.1234567890"])
     func badTimesAreRefused(text: String) {
-        #expect(throws: SnapshotChoice.Failure.badTime(text)) { try SnapshotChoice.parseTime(text, in: berlin) }
+        #expect(throws: SnapshotChoice.Failure.badTime(text)) { try SnapshotChoice.parseTime(text, in: berlin, now: now) }
     }
 
-    func record(_ start: Int64, set: String = "docs") throws -> SnapshotRecord {
+    func record(_ start: Int64, nanoseconds: Int32 = 0, set: String = "docs") throws -> SnapshotRecord {
         SnapshotRecord(
             id: try .random(),
             snapshot: Snapshot(
-                set: set, host: "h", user: "u", start: Timestamp(seconds: start, nanoseconds: 0), end: Timestamp(seconds: start + 5, nanoseconds: 0),
+                set: set, host: "h", user: "u", start: Timestamp(seconds: start, nanoseconds: nanoseconds), end: Timestamp(seconds: start + 5, nanoseconds: 0),
                 status: .complete, tree: try .random(), parent: nil, sources: [], statistics: .init()))
     }
 
@@ -47,6 +78,10 @@ struct SnapshotChoiceTests {
         let wanted = records[1]
         #expect(try SnapshotChoice.id(String(wanted.id.hex.prefix(12))).pick(from: records, set: "docs") == wanted)
         #expect(throws: SnapshotChoice.Failure.self) { try SnapshotChoice.id(records[2].id.hex).pick(from: records, set: "docs") }
+        // From 4 characters.
+        #expect(try SnapshotChoice.id(String(wanted.id.hex.prefix(8))).pick(from: records, set: "docs") == wanted)
+        #expect(throws: SnapshotChoice.Failure.self) { try SnapshotChoice.id(String(wanted.id.hex.prefix(3))).pick(from: records, set: "docs") }
+        #expect(throws: SnapshotChoice.Failure.self) { try SnapshotChoice.id("zzzz").pick(from: records, set: "docs") }
         #expect(throws: SnapshotChoice.Failure.none("backup set 'empty' has no snapshots yet")) { try SnapshotChoice.latest.pick(from: records, set: "empty") }
     }
 }
