@@ -61,8 +61,15 @@ extension Cairn {
         @Flag(help: "Do not restore owner, mode, ACLs and extended attributes (times are always restored).")
         var noPermissions = false
 
+        @Flag(name: .shortAndLong, help: "Print nothing but errors and problems (the exit status says how it went).")
+        var quiet = false
+
+        @Flag(name: .shortAndLong, help: "Also list the files found identical and left as they were.")
+        var verbose = false
+
         func validate() throws {
             guard Restorer.Overwrite(rawValue: overwrite) != nil else { throw ValidationError("--overwrite takes never, if-changed or always") }
+            if quiet && verbose { throw ValidationError("give --quiet or --verbose, not both") }
             for path in paths where !path.hasPrefix("/") && !path.hasPrefix("*") {
                 throw ValidationError("'\(path)' is not an absolute path: name files as they were backed up, such as /home/me/Documents")
             }
@@ -70,30 +77,34 @@ extension Cairn {
 
         func run() async throws {
             let config = try source.config(options, set: set)
-            let outcome = await CommandSupport.job(config, set: set, command: "restore", source: source, traffic: true) { runner in await runner.run(lease: .shared) { repository in
+            let outcome = await CommandSupport.job(config, set: set, command: "restore", source: source, traffic: !quiet) { runner in await runner.run(lease: .shared) { repository in
                 let record = try snapshotOptions.choice(in: config).pick(from: try await repository.snapshots(), set: set)
                 guard let tree = record.snapshot.treeID else { throw RepositoryError.damaged("snapshot \(record.id.short) has no tree") }
                 let target = to.map { FilePath(CommandSupport.absolute($0)) } ?? .root
                 var restorer = Restorer(
                     repository: repository, target: target, paths: paths.map { FilePath(PathExpansion.normalize($0)) },
                     overwrite: Restorer.Overwrite(rawValue: overwrite)!, permissions: !noPermissions, dryRun: dryRun)
-                print("restoring snapshot \(record.id.short) of \(record.snapshot.start)\(record.snapshot.statusNote) to \(target)\(dryRun ? " (dry run)" : "")")
+                func say(_ line: String) { if !quiet { print(line) } }
+                say("restoring snapshot \(record.id.short) of \(record.snapshot.start)\(record.snapshot.statusNote) to \(target)\(dryRun ? " (dry run)" : "")")
                 try await restorer.restore(root: tree, snapshot: "snapshot \(record.id.short) of set '\(set)'")
                 for action in restorer.actions {
                     switch action.kind {
-                    case .write: print("\(dryRun ? "would write" : "wrote") \(action.path)")
-                    case .identical: print("identical \(action.path)")
-                    case .conflict: print("conflict \(action.path): \(action.detail)")
+                    case .write: say("\(dryRun ? "would write" : "wrote") \(action.path)")
+                    case .identical: if verbose { say("identical \(action.path)") }
+                    case .conflict:
+                        // Part of the error: shown even with --quiet.
+                        let line = "conflict \(action.path): \(action.detail)"
+                        if quiet { Terminal.standardError(line) } else { print(line) }
                     }
                 }
-                if restorer.leftoversRemoved > 0 {
+                if restorer.leftoversRemoved > 0, !quiet {
                     print("removed \(restorer.leftoversRemoved) temporary file\(restorer.leftoversRemoved == 1 ? "" : "s") an interrupted restore had left")
                 }
                 CommandSupport.printProblems(restorer.problems)
                 let written = restorer.actions.filter { $0.kind == .write }.count
                 let identical = restorer.actions.filter { $0.kind == .identical }.count
                 let volume = dryRun ? "" : " (\(ByteCountText.format(restorer.bytesWritten)))"
-                print("\(dryRun ? "would write" : "wrote") \(written)\(volume), identical \(identical), conflicts \(restorer.conflicts.count), problems \(restorer.problems.count)")
+                say("\(dryRun ? "would write" : "wrote") \(written)\(volume), identical \(identical), conflicts \(restorer.conflicts.count), problems \(restorer.problems.count)")
                 if !restorer.conflicts.isEmpty {
                     Terminal.standardError("cairn: error: \(restorer.conflicts.count) existing file\(restorer.conflicts.count == 1 ? "" : "s") differ; nothing was overwritten (use --overwrite if-changed or always, or --to DIR)")
                     return JobOutcome(.failed)

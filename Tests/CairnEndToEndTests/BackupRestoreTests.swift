@@ -209,9 +209,15 @@ struct BackupRestoreTests {
 
         // In the original place: a.txt is identical, b.txt now differs.
         try Data("local edit".utf8).write(to: URL(fileURLWithPath: workspace.source + "/b.txt"))
-        let dryRun = try workspace.run(["restore", "files", "--dry-run"])
+        let dryRun = try workspace.run(["restore", "files", "--dry-run", "-v"])
         #expect(dryRun.status == 1)
         #expect(dryRun.standardOutput.contains("identical \(workspace.source)/a.txt"))
+        // Without -v, identical files are counted, not listed; with -q, only the conflict shows.
+        let plain = try workspace.run(["restore", "files", "--dry-run"])
+        #expect(!plain.standardOutput.contains("identical \(workspace.source)/a.txt") && plain.standardOutput.contains(", identical 1, "), "\(plain.all)")
+        let quiet = try workspace.run(["restore", "files", "--dry-run", "-q"])
+        #expect(quiet.status == 1 && quiet.standardOutput.isEmpty, "\(quiet.all)")
+        #expect(quiet.standardError.contains("conflict \(workspace.source)/b.txt: exists and differs"), "\(quiet.all)")
         #expect(dryRun.standardOutput.contains("conflict \(workspace.source)/b.txt: exists and differs"))
         let refused = try workspace.run(["restore", "files"])
         #expect(refused.status == 1)

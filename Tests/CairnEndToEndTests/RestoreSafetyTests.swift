@@ -156,7 +156,7 @@ struct RestoreSafetyTests {
         var old = [timespec(tv_sec: 1000, tv_nsec: 0), timespec(tv_sec: 1000, tv_nsec: 0)]
         utimensat(AT_FDCWD, restored + "/link-to-dir", &old, AT_SYMLINK_NOFOLLOW)
 
-        let again = try workspace.run(["restore", "files", "--to", target])
+        let again = try workspace.run(["restore", "files", "--to", target, "--verbose"])
         #expect(again.status == 0, "\(again.all)")
         #expect(again.standardOutput.contains("identical \(workspace.source)/pipe"), "\(again.all)")
         #expect(again.standardOutput.contains("identical \(workspace.source)/link-to-dir"), "\(again.all)")
