@@ -315,4 +315,23 @@ struct S3StorageTests {
             #expect("\(error)".contains("does not move on"), "\(error)")
         }
     }
+
+    /// A reset in the middle of a large PUT on a reused keep-alive connection is noticed by
+    /// URLSession only when the request times out (measured: the whole timeout, every time).
+    /// Uploads of a megabyte or more go on connections of their own, which the server
+    /// (Tests/Servers/hostile_s3.py) lets through: on a reused one it resets them, and these
+    /// PUTs would fail after the timeout.
+    @Test func largeUploadsGoOnConnectionsOfTheirOwn() async throws {
+        let hostile = try S3TestServer.hostile()
+        let storage = S3Storage(
+            S3Storage.Settings(
+                endpoint: hostile.endpoint, bucket: "lies", prefix: "repo/", region: "us-east-1", pathStyle: true,
+                credentials: SigV4Signer.Credentials(accessKey: "AKIDLIES", secretKey: "secret"), timeout: 20))
+        // A small PUT: its connection is kept alive, for the next requests.
+        try await storage.put("keys/small", [UInt8](repeating: 1, count: 4096))
+        for index in 0..<3 {
+            try await storage.put("data/pack\(index)", [UInt8](repeating: UInt8(index), count: 2 << 20))
+            try await storage.put("keys/small\(index)", [UInt8](repeating: 1, count: 4096))
+        }
+    }
 }

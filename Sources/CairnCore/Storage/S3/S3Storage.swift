@@ -24,8 +24,9 @@ public final class S3Storage: StorageBackend, Sendable {
         public var credentials: SigV4Signer.Credentials
         public var concurrentRequests: Int
         /// How long a request may wait for the server's next bytes. FoundationNetworking's
-        /// URLSession does not notice a PUT whose connection was reset and waits this out
-        /// (then the retry goes on), so it is kept short.
+        /// URLSession does not notice a PUT whose reused connection was reset and waits this
+        /// out (then the retry goes on): uploads of `freshConnectionMinimum` bytes or more
+        /// go on connections of their own, where a reset fails at once.
         public var timeout: TimeInterval
         /// An upload that grows past this is sent in parts (multipart upload); smaller ones,
         /// packs among them, in one PUT.
@@ -66,14 +67,25 @@ public final class S3Storage: StorageBackend, Sendable {
         self.traffic = traffic
         self.clock = clock
         signer = SigV4Signer(credentials: settings.credentials, region: settings.region)
+        session = Self.session(settings)
+        probe = ConditionalWriteProbe()
+    }
+
+    private static func session(_ settings: Settings) -> URLSession {
         let configuration = URLSessionConfiguration.ephemeral
         configuration.timeoutIntervalForRequest = settings.timeout
         configuration.httpMaximumConnectionsPerHost = settings.concurrentRequests
         configuration.requestCachePolicy = .reloadIgnoringLocalCacheData
         configuration.urlCache = nil
-        session = URLSession(configuration: configuration, delegate: NoRedirects(), delegateQueue: nil)
-        probe = ConditionalWriteProbe()
+        return URLSession(configuration: configuration, delegate: NoRedirects(), delegateQueue: nil)
     }
+
+    /// Uploads at least this large (packs, parts) go on a connection of their own, made for
+    /// them and closed after: a reset in the middle of a PUT on a reused keep-alive connection
+    /// is noticed by URLSession only when the request times out (measured: 30 s every time,
+    /// against 0.1 s on a fresh connection; docs/BENCHMARKS.md), and a connection costs little
+    /// beside megabytes sent.
+    static let freshConnectionMinimum = 1 << 20
 
     /// A redirect would send the signed headers (the session token among them) to another host:
     /// never followed; the 3xx answer is an error that names the bucket's endpoint.
@@ -193,6 +205,10 @@ public final class S3Storage: StorageBackend, Sendable {
         let (data, response): (Data, URLResponse)
         var received = 0
         defer { traffic?.record(operation, up: body.count, down: received) }
+        // A large upload on a connection of its own, closed once it is done (never reused).
+        let fresh = body.count >= Self.freshConnectionMinimum
+        let session = fresh ? Self.session(settings) : self.session
+        defer { if fresh { session.finishTasksAndInvalidate() } }
         // A cancelled job (a signal, max-duration) cancels its requests too, not only their waits.
         let running = RunningRequest()
         do {
