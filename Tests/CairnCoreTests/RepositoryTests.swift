@@ -63,7 +63,11 @@ struct RepositoryTests {
         await #expect(throws: FormatError.unsupportedVersion("the repository at memory", 99)) {
             try await Repository.open(storage: storage, passphrase: nil)
         }
+        // An encrypted creation writes its key file first: where a repository is found after
+        // all, the key file goes again, and the folder is as it was.
+        let before = try await storage.listAll(prefix: "")
         await #expect(throws: RepositoryError.alreadyExists("memory")) { try await create(storage) }
+        #expect(try await storage.listAll(prefix: "") == before)
     }
 
     @Test func damageIsFoundOnRead() async throws {

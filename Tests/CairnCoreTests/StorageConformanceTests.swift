@@ -316,6 +316,25 @@ struct S3StorageTests {
         }
     }
 
+    /// A server that takes a second conditional write of an object (the lying server answers
+    /// every PUT 200) would let two hosts create one repository or take one lock: the first
+    /// conditional write finds it out and is refused, with a message that says why.
+    @Test func aServerThatIgnoresConditionalWritesIsRefused() async throws {
+        let hostile = try S3TestServer.hostile()
+        let storage = S3Storage(
+            S3Storage.Settings(
+                endpoint: hostile.endpoint, bucket: "lies", prefix: "repo/", region: "us-east-1", pathStyle: true,
+                credentials: SigV4Signer.Credentials(accessKey: "AKIDLIES", secretKey: "secret")))
+        for _ in 0..<2 {
+            do {
+                _ = try await storage.putIfAbsent("cairn-repository", [1])
+                Issue.record("a server that ignores If-None-Match was trusted")
+            } catch let error as StorageError {
+                #expect("\(error)".contains("ignores conditional writes (If-None-Match: *)"), "\(error)")
+            }
+        }
+    }
+
     /// A reset in the middle of a large PUT on a reused keep-alive connection is noticed by
     /// URLSession only when the request times out (measured: the whole timeout, every time).
     /// Uploads of a megabyte or more go on connections of their own, which the server

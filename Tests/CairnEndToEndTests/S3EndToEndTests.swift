@@ -208,6 +208,11 @@ struct S3EndToEndTests {
         #expect(first.status == 0, "\(first.all)")
         let firstCount = Self.requests(first.standardOutput)
         #expect((firstCount?.kinds["PutObject"] ?? 0) >= 3, "\(first.all)")
+        // A first backup looks for the repository once (the other HEAD confirms the lease
+        // before the commit), and checks that the server honours conditional writes with the
+        // descriptor's own write: no object of its own, so one delete, the lease's release.
+        #expect(firstCount?.kinds["HeadObject"] == 2, "\(first.all)")
+        #expect(firstCount?.kinds["DeleteObject"] == 1, "\(first.all)")
         var counts: [[String: Int]] = []
         for _ in 0..<4 {
             let run = try workspace.run(["backup", "files"])

@@ -105,26 +105,25 @@ public actor Repository {
 
     /// Creates a repository from what `Prepared.make` made.
     public static func create(storage: any StorageBackend, prepared: Prepared, run: RunEnvironment = .live(), cached: Bool = false) async throws -> Repository {
-        if try await storage.stat(RepositoryDescriptor.fileName) != nil {
-            throw RepositoryError.alreadyExists(storage.location)
-        }
         let descriptor = RepositoryDescriptor(id: prepared.id, encryption: prepared.algorithm?.rawValue ?? "none", created: run.now)
-        let cache = cached ? RepositoryCache.of(repository: descriptor.id, run: run) : nil
-        var keyName: String?
+        var key: (name: String, bytes: [UInt8])?
         if let file = prepared.keyFile {
-            let name = "keys/" + (try ObjectID.random()).hex
-            let bytes = try KeyFile.encode(file)
-            try await storage.put(name, bytes)
-            cache?.keep(name, bytes)
-            keyName = name
+            let made = (name: "keys/" + (try ObjectID.random()).hex, bytes: try KeyFile.encode(file))
+            try await storage.put(made.name, made.bytes)
+            key = made
         }
-        // The descriptor last: a folder without it is not yet a repository, so a failed
-        // creation can simply be run again.
+        // The descriptor last, written only if absent: a folder without it is not yet a
+        // repository, so a failed creation can simply be run again. Where another repository
+        // is found (the caller looked a moment ago, but another host may have been quicker),
+        // the key file just written is removed: it opens nothing there.
         guard try await storage.putIfAbsent(RepositoryDescriptor.fileName, try descriptor.encoded()) else {
+            if let key { try? await storage.delete(key.name) }
             throw RepositoryError.alreadyExists(storage.location)
         }
+        let cache = cached ? RepositoryCache.of(repository: descriptor.id, run: run) : nil
+        if let key { cache?.keep(key.name, key.bytes) }
         return try Repository(
-            storage: storage, descriptor: descriptor, master: prepared.master, openedWith: keyName, run: run, cache: cache)
+            storage: storage, descriptor: descriptor, master: prepared.master, openedWith: key?.name, run: run, cache: cache)
     }
 
     /// Opens a repository with the user key `passphrase` (nil for an unencrypted repository),

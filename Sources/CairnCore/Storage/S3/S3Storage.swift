@@ -437,8 +437,15 @@ public final class S3Storage: StorageBackend, Sendable {
 
     public func putIfAbsent(_ key: String, _ data: [UInt8]) async throws -> Bool {
         try StorageKey.check(key)
-        try await requireConditionalWrites()
-        return try await conditionalPut(key, data)
+        let created = try await conditionalPut(key, data)
+        if probe.state.withLock({ probe.known }) == true { return created }
+        guard created else {
+            // Refused: the server honours If-None-Match.
+            probe.state.withLock { probe.known = true }
+            return false
+        }
+        try await requireConditionalWrites(key, data)
+        return true
     }
 
     private func conditionalPut(_ key: String, _ data: [UInt8]) async throws -> Bool {
@@ -453,21 +460,20 @@ public final class S3Storage: StorageBackend, Sendable {
 
     /// A server that ignored If-None-Match would answer 200 and overwrite: two hosts creating
     /// one repository, or two runs taking one lock, would both win. So the first conditional
-    /// write of a run checks, with an object of its own written twice, that the second is refused.
-    private func requireConditionalWrites() async throws {
-        if probe.state.withLock({ probe.known }) == true { return }
-        // Beside the repository's folders, where no listing of theirs sees it.
-        let key = ".conditional-write-check-\(UUID().uuidString.lowercased())"
-        let first = try await conditionalPut(key, [1])
-        let second = try await conditionalPut(key, [2])
-        try? await delete(key)
-        guard first, !second else {
-            throw StorageError.io(
-                location,
-                "the server at \(settings.endpoint.absoluteString) ignores conditional writes (If-None-Match: *), which cairn's repository creation and locks need; use a server that honours them (AWS S3 since 2024, MinIO, Ceph RGW)"
-            )
+    /// write of a run that creates its object writes the same bytes again, conditionally: the
+    /// server must refuse that (one request, where a check object of its own would cost three).
+    /// A server that takes it is refused, and the object just written is removed: nothing was
+    /// decided by a write that cannot decide.
+    private func requireConditionalWrites(_ key: String, _ data: [UInt8]) async throws {
+        guard try await conditionalPut(key, data) else {
+            probe.state.withLock { probe.known = true }
+            return
         }
-        probe.state.withLock { probe.known = true }
+        try? await delete(key)
+        throw StorageError.io(
+            location,
+            "the server at \(settings.endpoint.absoluteString) ignores conditional writes (If-None-Match: *), which cairn's repository creation and locks need; use a server that honours them (AWS S3 since 2024, MinIO, Ceph RGW)"
+        )
     }
 
     public func stat(_ key: String) async throws -> StorageItem? {
