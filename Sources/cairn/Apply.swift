@@ -59,8 +59,12 @@ extension Cairn {
         @Flag(name: .shortAndLong, help: "List every planned file instead of folding long lists per folder.")
         var verbose = false
 
+        @Flag(help: "Print each set's job report as JSON (schemas/job-report.schema.json, as cairn log --json), and nothing else on standard output; with --yes or --plan.")
+        var json = false
+
         func validate() throws {
             if strict && plan == nil { throw ValidationError("--strict goes with --plan FILE") }
+            if json && !yes && plan == nil { throw ValidationError("--json does not ask before it stores: give --yes (or --plan FILE)") }
         }
 
         func run() async throws {
@@ -80,11 +84,12 @@ extension Cairn {
                 for name in names where !saved.plans.contains(where: { $0.set == name }) {
                     CommandSupport.fail("\(plan) has no plan for backup set '\(name)'")
                 }
-                let status = await JobRunning.run(config: config, sets: names, quiet: quiet, deltaMode: delta.mode, safety: safety) { name in
+                let status = await JobRunning.run(config: config, sets: names, quiet: quiet, json: json, deltaMode: delta.mode, safety: safety) { name in
                     var options = BackupJob.RunOptions(command: "apply")
                     options.saved = saved.plans.first { $0.set == name }
                     options.strict = strict
                     options.colour = colour
+                    options.times = self.options.times(config)
                     return options
                 }
                 if status != 0 { throw ExitCode(status) }
@@ -95,10 +100,11 @@ extension Cairn {
                 CommandSupport.fail("apply asks before it stores anything, and there is no terminal to ask on: use --yes, or 'cairn backup'")
             }
             let names = try CommandSupport.sets(sets, in: config)
-            let status = await JobRunning.run(config: config, sets: names, quiet: quiet, deltaMode: delta.mode, safety: safety) { name in
+            let status = await JobRunning.run(config: config, sets: names, quiet: quiet, json: json, deltaMode: delta.mode, safety: safety) { name in
                 var options = BackupJob.RunOptions(command: "apply")
                 options.verbose = verbose
                 options.colour = colour
+                options.times = self.options.times(config)
                 if !yes {
                     options.confirm = { plan in
                         // Nothing to confirm: the run records a snapshot of an unchanged tree.

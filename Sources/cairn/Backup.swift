@@ -52,14 +52,18 @@ extension Cairn {
         @Flag(name: .shortAndLong, help: "List every planned file instead of folding long lists per folder.")
         var verbose = false
 
+        @Flag(help: "Print each set's job report as JSON (schemas/job-report.schema.json, as cairn log --json), and nothing else on standard output.")
+        var json = false
+
         func run() async throws {
             let config = try CommandSupport.loadConfig(options)
             let names = try CommandSupport.sets(sets, in: config)
             let colour = ANSI.enabled(for: 1, environment: CommandSupport.run.variables)
-            let status = await JobRunning.run(config: config, sets: names, quiet: quiet, deltaMode: delta.mode, safety: safety) { _ in
+            let status = await JobRunning.run(config: config, sets: names, quiet: quiet, json: json, deltaMode: delta.mode, safety: safety) { _ in
                 var options = BackupJob.RunOptions(command: "backup")
                 options.verbose = verbose
                 options.colour = colour
+                options.times = self.options.times(config)
                 return options
             }
             if status != 0 { throw ExitCode(status) }

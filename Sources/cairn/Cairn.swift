@@ -18,7 +18,11 @@ struct Cairn: AsyncParsableCommand {
             \(ExitStatus.text)
             """,
         version: CairnVersion.full,
-        subcommands: [Validate.self, Plan.self, Apply.self, Backup.self, Restore.self, Export.self, SeedLoad.self, SeedImport.self, Snapshots.self, List.self, Verify.self, Repair.self, Prune.self, Key.self, Log.self, Retention.self, ScheduleCommand.self, RunDue.self]
+        subcommands: [
+            Validate.self, Plan.self, Apply.self, Backup.self, Restore.self, Export.self, Dump.self, SeedLoad.self, SeedImport.self, Snapshots.self,
+            List.self, Diff.self, Find.self, Stats.self, Tag.self, Verify.self, Repair.self, Prune.self, Forget.self, Key.self, Log.self, Retention.self,
+            ScheduleCommand.self, RunDue.self, Completions.self,
+        ]
     )
 
     /// Runs the command; help text is printed with its EXIT STATUS block last.

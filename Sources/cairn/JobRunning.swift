@@ -7,15 +7,21 @@ import Foundation
 enum JobRunning {
     /// Runs each set's job with the options `make` gives it; returns the combined exit status.
     static func run(
-        config: Config, sets: [String], quiet: Bool, deltaMode: DeltaModeOverride? = nil, safety: SafetyOptions? = nil,
+        config: Config, sets: [String], quiet: Bool, json: Bool = false, deltaMode: DeltaModeOverride? = nil, safety: SafetyOptions? = nil,
         make: (String) -> BackupJob.RunOptions
     ) async -> Int32 {
         Interruption.shared.install()
         var outcomes: [JobOutcome] = []
+        var reports: [JobReport] = []
         for name in sets {
             if Interruption.shared.isRequested { break }
-            outcomes.append(await runOne(config: config, set: name, quiet: quiet, deltaMode: deltaMode, safety: safety, options: make(name)).outcome)
+            let (outcome, report) = await runOne(
+                config: config, set: name, quiet: quiet || json, json: json, deltaMode: deltaMode, safety: safety, options: make(name))
+            outcomes.append(outcome)
+            if let report { reports.append(report) }
         }
+        // The reports as the job log keeps them (cairn log --json prints the same documents).
+        if json { print((try? JSONOutput.text(reports)) ?? "[]") }
         return CommandSupport.exitStatus(JobOutcome.worst(outcomes))
     }
 
@@ -25,7 +31,7 @@ enum JobRunning {
     /// the job's end is recorded and before anything is sent (run-due records its run state
     /// there), so that a channel that hangs cannot leave the job unrecorded.
     static func runOne(
-        config: Config, set name: String, quiet: Bool, deltaMode: DeltaModeOverride? = nil, safety: SafetyOptions? = nil,
+        config: Config, set name: String, quiet: Bool, json: Bool = false, deltaMode: DeltaModeOverride? = nil, safety: SafetyOptions? = nil,
         options made: BackupJob.RunOptions, recorded: (JobOutcome, JobReport?) -> Void = { _, _ in }
     ) async -> (outcome: JobOutcome, report: JobReport?) {
         let notify = config.backupSets[name]?.notify ?? []
@@ -60,12 +66,16 @@ enum JobRunning {
                 }
             }
         }
-        let outcome = await BackupJob.run(context, options: options) { print($0) }
+        // With --json, standard output is the JSON document alone: lines go to standard error.
+        let say: @Sendable (String) -> Void = { line in
+            if json { Terminal.standardError(line) } else { print(line) }
+        }
+        let outcome = await BackupJob.run(context, options: options) { say($0) }
         CommandSupport.printProblems(outcome.problems)
-        outcome.report.summaryLines().forEach { print($0) }
-        if outcome.skipped { print("\(name): no changes; nothing to do") }
+        if !json { outcome.report.summaryLines().forEach { print($0) } }
+        if outcome.skipped { say("\(name): no changes; nothing to do") }
         if let failure = outcome.report.localCopyFailure { Terminal.standardError("cairn: warning: backup set '\(name)': \(failure)") }
-        if outcome.cancelled { print("\(name): cancelled; nothing was stored") }
+        if outcome.cancelled { say("\(name): cancelled; nothing was stored") }
         let job = outcome.jobOutcome
         var report = outcome.report
         // A job skipped for want of changes, that ran no command, leaves nothing worth a log

@@ -72,13 +72,13 @@ extension Cairn.Key {
     /// Opens the set's repository with its configured key and runs `body`; a failure is printed
     /// as one line and becomes the exit status.
     static func withRepository(
-        _ options: ConfigOptions, set: String, command: String, _ body: (Repository) async throws -> Void
+        _ options: ConfigOptions, set: String, command: String, _ body: (Repository, Config) async throws -> Void
     ) async throws {
         let config = try CommandSupport.loadConfig(options)
         try CommandSupport.finish(
             await CommandSupport.job(config, set: set, command: command) { runner in
                 await runner.read { repository in
-                    try await body(repository!)
+                    try await body(repository!, config)
                     return .success
                 }
             })
@@ -112,18 +112,24 @@ extension Cairn.Key {
         static let configuration = CommandConfiguration(commandName: "list", abstract: "List the keys of a set's repository.", discussion: ExitStatus.text)
         @OptionGroup var options: ConfigOptions
         @Argument(help: "The backup set.") var set: String
+        @Flag(help: "Print the keys as JSON (schemas/key-list.schema.json).") var json = false
 
         func run() async throws {
-            try await Cairn.Key.withRepository(options, set: set, command: "key list") { repository in
-                let formatter = ISO8601DateFormatter()
-                print("ID        CREATED               HOST / USER           LABEL")
-                for key in try await repository.keys() {
+            try await Cairn.Key.withRepository(options, set: set, command: "key list") { repository, config in
+                let keys = try await repository.keys()
+                if json {
+                    print(try JSONOutput.text(keys.map(KeyRow.init)))
+                    return
+                }
+                let times = options.times(config)
+                print("ID        " + "CREATED".padding(toLength: times.width + 2, withPad: " ", startingAt: 0) + "HOST / USER           LABEL")
+                for key in keys {
                     let who = "\(key.host) / \(key.user)".padding(toLength: 21, withPad: " ", startingAt: 0)
                     if let damage = key.damage {
                         print("\(key.id.prefix(8))  damaged: \(damage); 'cairn key remove' removes it")
                         continue
                     }
-                    print("\(key.id.prefix(8))  \(formatter.string(from: key.created))  \(who) \(key.label ?? "")\(key.isCurrent ? "  (in use)" : "")")
+                    print("\(key.id.prefix(8))  \(times(key.created))  \(who) \(key.label ?? "")\(key.isCurrent ? "  (in use)" : "")")
                 }
             }
         }
@@ -226,5 +232,27 @@ extension Cairn.Key {
                     "the key of encryption profile '\(keys.profile.name)' is now \(id.prefix(8)) in \(Cairn.Key.Add.count(keys.members.count)); the old key no longer opens them. Point the profile's key reference\(reference) to the new key.")
             }
         }
+    }
+}
+
+/// A key as `cairn key list --json` prints it.
+struct KeyRow: Encodable {
+    var id: String
+    var created: Date?
+    var host: String?
+    var user: String?
+    var label: String?
+    var current: Bool
+    var damaged: String?
+
+    init(_ key: Repository.KeyInfo) {
+        id = key.id
+        damaged = key.damage
+        current = key.isCurrent
+        guard key.damage == nil else { return }
+        created = key.created
+        host = key.host
+        user = key.user
+        label = key.label
     }
 }

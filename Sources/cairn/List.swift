@@ -57,18 +57,16 @@ extension Cairn {
                 let repository = repository!
                 let records = try await repository.snapshots()
                 let selection = PathSelection(path.map { [FilePath(PathExpansion.normalize($0))] } ?? [])
-                let chosen = allVersions ? records.filter { $0.snapshot.set == set } : [try snapshotOptions.choice(in: config).pick(from: records, set: set)]
+                let chosen = allVersions ? records.filter { $0.snapshot.set == set } : [try snapshotOptions.choice(in: config).pick(from: records, set: set, times: options.times(config))]
                 // A path that matches nothing is an error, not an empty listing (a typo).
                 let snapshot = allVersions ? "any snapshot of set '\(set)'" : "snapshot \(chosen[0].id.short) of set '\(set)'"
                 try await selection.requireMatches(in: repository, roots: chosen.compactMap(\.snapshot.treeID), snapshot: snapshot)
                 var seen: [FilePath: Set<String>] = [:]
                 var listed: [ListingEntry] = []
-                let formatter = DateFormatter()
-                formatter.timeZone = config.timeZone
-                formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
+                let times = options.times(config)
                 for record in chosen {
                     if !allVersions, !json, record.snapshot.status != .complete {
-                        Terminal.standardError("cairn: listing snapshot \(record.id.short) of \(record.snapshot.start)\(record.snapshot.statusNote)")
+                        Terminal.standardError("cairn: listing snapshot \(record.id.short) of \(times(record.snapshot.start))\(record.snapshot.statusNote)")
                     }
                     guard let root = record.snapshot.treeID else { continue }
                     try await SnapshotWalk.visit(repository, tree: root, at: .root, below: { selection.selection(of: $0).below }) { path, entry in
@@ -81,15 +79,13 @@ extension Cairn {
                             listed.append(ListingEntry(snapshot: record.id, path: path, entry: entry))
                             return
                         }
-                        let line = Self.line(entry, path: path, time: formatter.string(from: entry.mtime.date))
+                        let line = Self.line(entry, path: path, time: times(entry.mtime))
                         let carried = entry.carried.map { "  (carried over: \($0))" } ?? ""
                         print(allVersions ? "\(line)  [\(record.id.short)\(record.snapshot.status == .partial ? ", partial" : "")]\(carried)" : line + carried)
                     }
                 }
                 if json {
-                    let encoder = JSONEncoder()
-                    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-                    print(String(decoding: try encoder.encode(listed), as: UTF8.self))
+                    print(try JSONOutput.text(listed))
                 }
                 return .success
             } }

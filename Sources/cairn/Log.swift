@@ -36,37 +36,33 @@ extension Cairn {
             let config = try CommandSupport.loadConfig(options)
             guard config.backupSets[set] != nil else { CommandSupport.fail("no backup set named '\(set)' in the config") }
             let reports = JobLog(run: CommandSupport.run).reports(for: set)
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            let times = options.times(config)
             if let job {
                 let matches = reports.filter { $0.job.hasPrefix(job.lowercased()) }
                 guard matches.count == 1, let report = matches.first else {
                     CommandSupport.fail(matches.isEmpty ? "no job \(job) in the log of set '\(set)'" : "\(job) names \(matches.count) jobs; give more of the id")
                 }
                 if json {
-                    print(String(decoding: try encoder.encode(report), as: UTF8.self))
+                    print(try JSONOutput.text(report))
                 } else {
-                    print(Self.details(report, zone: config.timeZone))
+                    print(Self.details(report, times: times))
                 }
                 return
             }
             if json {
-                print(String(decoding: try encoder.encode(reports), as: UTF8.self))
+                print(try JSONOutput.text(reports))
                 return
             }
             if reports.isEmpty {
                 print("no jobs of set '\(set)' in the log of this host")
                 return
             }
-            let formatter = DateFormatter()
-            formatter.timeZone = config.timeZone
-            formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
-            print("JOB       STARTED              STATUS      FILES        READ      STORED  PROBLEMS")
+            print("JOB       " + "STARTED".padding(toLength: times.width + 1, withPad: " ", startingAt: 0) + "STATUS      FILES        READ      STORED  PROBLEMS")
             for report in reports {
                 let statistics = report.statistics
                 print([
                     String(report.job.prefix(8)).padding(toLength: 9, withPad: " ", startingAt: 0),
-                    formatter.string(from: report.start.date).padding(toLength: 20, withPad: " ", startingAt: 0),
+                    times(report.start),
                     report.status.padding(toLength: 11, withPad: " ", startingAt: 0),
                     String(statistics?.files ?? 0).leftPadded(5),
                     ByteCountText.format(statistics?.bytesRead ?? 0).leftPadded(11),
@@ -76,10 +72,10 @@ extension Cairn {
             }
         }
 
-        static func details(_ report: JobReport, zone: TimeZone) -> String {
+        static func details(_ report: JobReport, times: TimeText) -> String {
             var lines = [
                 "job \(report.job)", "set \(report.set) (\(report.command) on \(report.host))",
-                "started \(report.start), took \(String(format: "%.1f", report.duration)) s", "status \(report.status)",
+                "started \(times(report.start)), took \(String(format: "%.1f", report.duration)) s", "status \(report.status)",
             ]
             if let snapshot = report.snapshot { lines.append("snapshot \(snapshot)") }
             if let plan = report.plan {

@@ -85,7 +85,7 @@ extension Cairn {
                     let job = try await BackupJob.plan(context)
                     CommandSupport.printProblems(job.scanProblems)
                     plans.append(job.plan)
-                    if !json { job.plan.lines(verbose: verbose, colour: colour).forEach { print($0) } }
+                    if !json { job.plan.lines(verbose: verbose, colour: colour, times: options.times(config)).forEach { print($0) } }
                     if let refusal = job.plan.refusal {
                         Terminal.standardError("cairn: error: \(refusal)")
                         return ExitStatus.error

@@ -64,28 +64,41 @@ extension Cairn {
                         // Nothing expires, but what killed runs left behind still goes.
                         var removed = 0
                         for prefix in ["data/", "index/", "snapshots/"] { removed += try await repository.storage.removeAbandonedUploads(prefix: prefix) }
+                        if json {
+                            let document: [String: Any] = [
+                                "set": set, "policy": NSNull(), "dry_run": dryRun, "packs_deleted": 0, "packs_repacked": 0, "bytes_freed": 0,
+                                "damaged": [String](), "snapshots": [Any](), "temporary_files_removed": removed,
+                            ]
+                            print(String(decoding: try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self))
+                            return .success
+                        }
                         print("backup set '\(set)' has no retention policy: every snapshot is kept; removed \(removed) temporary file\(removed == 1 ? "" : "s") of killed runs")
                         return .success
                     }
                     let result = try await repository.prune(
                         retention.evaluation, now: context.run.now, dryRun: dryRun, currentGroup: expireOtherWriters ? nil : context.group)
                     if json {
-                        let document: [String: Any] = [
-                            "set": set, "policy": retention.name, "dry_run": dryRun, "packs_deleted": result.packsDeleted,
-                            "packs_repacked": result.packsRepacked, "bytes_freed": max(0, result.bytesFreed), "damaged": result.damaged,
-                            "snapshots": result.verdicts.map {
-                                ["id": $0.record.id.hex, "start": $0.record.snapshot.start.description, "keep": $0.verdict.keep, "reasons": $0.verdict.reasons]
-                                    as [String: Any]
-                            },
-                        ]
-                        print(String(decoding: try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self))
+                        print(try Self.json(set: set, policy: retention.name, dryRun: dryRun, result))
                     } else {
-                        result.lines(policy: retention.name, dryRun: dryRun).forEach { print($0) }
+                        result.lines(policy: retention.name, dryRun: dryRun, times: options.times(config)).forEach { print($0) }
                     }
                     return result.damaged.isEmpty ? .success : JobOutcome(.failed)
                 }
             }
             try CommandSupport.finish(outcome)
+        }
+
+        /// The result as `--json` prints it (schemas/prune.schema.json); shared with forget.
+        static func json(set: String, policy: String, dryRun: Bool, _ result: Repository.PruneResult) throws -> String {
+            let document: [String: Any] = [
+                "set": set, "policy": policy, "dry_run": dryRun, "packs_deleted": result.packsDeleted,
+                "packs_repacked": result.packsRepacked, "bytes_freed": max(0, result.bytesFreed), "damaged": result.damaged,
+                "snapshots": result.verdicts.map {
+                    ["id": $0.record.id.hex, "start": $0.record.snapshot.start.description, "keep": $0.verdict.keep, "reasons": $0.verdict.reasons]
+                        as [String: Any]
+                },
+            ]
+            return String(decoding: try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self)
         }
     }
 }

@@ -67,9 +67,36 @@ extension Cairn {
         @Flag(name: .shortAndLong, help: "Also list the files found identical and left as they were.")
         var verbose = false
 
+        @Flag(help: "Print the report as JSON (schemas/restore.schema.json): every file written, found identical or in conflict, and every problem.")
+        var json = false
+
+        /// The report as `--json` prints it.
+        struct Document: Encodable {
+            struct Action: Encodable {
+                var path: String
+                var action: String
+                var detail: String?
+            }
+            var set: String
+            var snapshot: String
+            var snapshotStart: Timestamp
+            var status: String
+            var target: String
+            var dryRun: Bool
+            var actions: [Action]
+            var written: Int
+            var identical: Int
+            var conflicts: Int
+            var bytesWritten: UInt64
+            var leftoversRemoved: Int
+            var problems: [JobReport.ProblemRecord]
+            var storage: StorageTraffic.Summary?
+        }
+
         func validate() throws {
             guard Restorer.Overwrite(rawValue: overwrite) != nil else { throw ValidationError("--overwrite takes never, if-changed or always") }
             if quiet && verbose { throw ValidationError("give --quiet or --verbose, not both") }
+            if json && (quiet || verbose) { throw ValidationError("--json prints the whole report: give it without --quiet or --verbose") }
             for path in paths where !path.hasPrefix("/") && !path.hasPrefix("*") {
                 throw ValidationError("'\(path)' is not an absolute path: name files as they were backed up, such as /home/me/Documents")
             }
@@ -77,15 +104,16 @@ extension Cairn {
 
         func run() async throws {
             let config = try source.config(options, set: set)
-            let outcome = await CommandSupport.job(config, set: set, command: "restore", source: source, traffic: !quiet) { runner in await runner.run(lease: .shared) { repository in
-                let record = try snapshotOptions.choice(in: config).pick(from: try await repository.snapshots(), set: set)
+            let outcome = await CommandSupport.job(config, set: set, command: "restore", source: source, traffic: !quiet && !json) { runner in await runner.run(lease: .shared) { repository in
+                let record = try snapshotOptions.choice(in: config).pick(from: try await repository.snapshots(), set: set, times: options.times(config))
                 guard let tree = record.snapshot.treeID else { throw RepositoryError.damaged("snapshot \(record.id.short) has no tree") }
                 let target = to.map { FilePath(CommandSupport.absolute($0)) } ?? .root
                 var restorer = Restorer(
                     repository: repository, target: target, paths: paths.map { FilePath(PathExpansion.normalize($0)) },
                     overwrite: Restorer.Overwrite(rawValue: overwrite)!, permissions: !noPermissions, dryRun: dryRun)
+                let quiet = quiet || json
                 func say(_ line: String) { if !quiet { print(line) } }
-                say("restoring snapshot \(record.id.short) of \(record.snapshot.start)\(record.snapshot.statusNote) to \(target)\(dryRun ? " (dry run)" : "")")
+                say("restoring snapshot \(record.id.short) of \(options.times(config)(record.snapshot.start))\(record.snapshot.statusNote) to \(target)\(dryRun ? " (dry run)" : "")")
                 try await restorer.restore(root: tree, snapshot: "snapshot \(record.id.short) of set '\(set)'")
                 for action in restorer.actions {
                     switch action.kind {
@@ -103,6 +131,18 @@ extension Cairn {
                 CommandSupport.printProblems(restorer.problems)
                 let written = restorer.actions.filter { $0.kind == .write }.count
                 let identical = restorer.actions.filter { $0.kind == .identical }.count
+                if json {
+                    let traffic = runner.context.traffic.summary
+                    let document = Document(
+                        set: set, snapshot: record.id.hex, snapshotStart: record.snapshot.start, status: record.snapshot.status.rawValue,
+                        target: target.description, dryRun: dryRun,
+                        actions: restorer.actions.map { Document.Action(path: $0.path.description, action: $0.kind.rawValue, detail: $0.detail.isEmpty ? nil : $0.detail) },
+                        written: written, identical: identical, conflicts: restorer.conflicts.count, bytesWritten: dryRun ? 0 : restorer.bytesWritten,
+                        leftoversRemoved: restorer.leftoversRemoved,
+                        problems: restorer.problems.map { JobReport.ProblemRecord(path: $0.path.description, message: $0.message) },
+                        storage: traffic.total > 0 ? traffic : nil)
+                    print(try JSONOutput.text(document))
+                }
                 let volume = dryRun ? "" : " (\(ByteCountText.format(restorer.bytesWritten)))"
                 say("\(dryRun ? "would write" : "wrote") \(written)\(volume), identical \(identical), conflicts \(restorer.conflicts.count), problems \(restorer.problems.count)")
                 if !restorer.conflicts.isEmpty {

@@ -77,22 +77,23 @@ extension Cairn {
                 guard now.timeIntervalSince(start) / TimeInterval(interval.seconds) <= 1_000_000 else {
                     throw ValidationError("that is more than a million jobs: choose a longer --every or a shorter span")
                 }
-                let format = Self.formatter(zone)
+                let times = options.times(config)
+                let rfc3339 = { (date: Date) in TimeText.rfc3339(Timestamp(date)) }
                 let verdicts = RetentionPreview.simulate(
                     definition.kind, from: start, to: now, every: interval, timeZone: zone, partialEvery: partialEvery)
                 let kept = verdicts.filter(\.keep).count
                 if json {
                     let document: [String: Any] = [
-                        "policy": policy, "time_zone": config.timeZoneName, "now": format.string(from: now), "jobs": verdicts.count, "kept": kept,
-                        "verdicts": verdicts.map { ["time": format.string(from: $0.time), "keep": $0.keep, "partial": $0.isPartial, "reasons": $0.reasons] as [String: Any] },
+                        "policy": policy, "time_zone": config.timeZoneName, "now": rfc3339(now), "jobs": verdicts.count, "kept": kept,
+                        "verdicts": verdicts.map { ["time": rfc3339($0.time), "keep": $0.keep, "partial": $0.isPartial, "reasons": $0.reasons] as [String: Any] },
                     ]
                     let data = try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys])
                     print(String(decoding: data, as: UTF8.self))
                     return
                 }
-                print("Policy \(policy): \(verdicts.count) jobs every \(interval) from \(format.string(from: start)), now \(format.string(from: now)) (\(config.timeZoneName))")
+                print("Policy \(policy): \(verdicts.count) jobs every \(interval) from \(times(start)), now \(times(now)) (\(config.timeZoneName))")
                 for verdict in verdicts where verdict.keep || verbose {
-                    print("\(format.string(from: verdict.time))  \(verdict.isPartial ? "(partial) " : "")\(verdict.reason)")
+                    print("\(times(verdict.time))  \(verdict.isPartial ? "(partial) " : "")\(verdict.reason)")
                 }
                 print("Keeps \(kept) of \(verdicts.count) jobs.")
             }
@@ -111,15 +112,6 @@ extension Cairn {
                     if let time = formatter.date(from: text) { return time }
                 }
                 throw ValidationError("\(option) takes a date (2006-01-17) or a date and time (2006-01-17T09:30), found '\(text)'")
-            }
-
-            /// Times as the preview prints them, in the config's zone (one formatter for all).
-            static func formatter(_ zone: TimeZone) -> DateFormatter {
-                let formatter = DateFormatter()
-                formatter.locale = Locale(identifier: "en_US_POSIX")
-                formatter.timeZone = zone
-                formatter.dateFormat = "yyyy-MM-dd HH:mm"
-                return formatter
             }
         }
     }

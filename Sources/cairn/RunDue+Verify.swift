@@ -15,12 +15,12 @@ extension Cairn.RunDue {
         func decide(_ state: ScheduleState) -> (firing: Date, reason: String)? {
             guard let firing = times.last(atOrBefore: run.now) else { return nil }
             if firing > max(state.lastVerifyFiring ?? state.firstSeen, state.firstSeen) {
-                return (firing, "its verify schedule fired at \(TimeArgument.rfc3339(firing, in: zone))")
+                return (firing, "its verify schedule fired at \(TimeText(zone: zone)(firing))")
             }
             if let last = state.lastVerify, last.outcome == "failed", last.firing == firing, last.failure != nil,
                 run.now.timeIntervalSince(last.end) >= DueCheck.offlineRetry
             {
-                return (firing, "its verify for the firing at \(TimeArgument.rfc3339(firing, in: zone)) could not run: trying again")
+                return (firing, "its verify for the firing at \(TimeText(zone: zone)(firing)) could not run: trying again")
             }
             return nil
         }
@@ -47,7 +47,7 @@ extension Cairn.RunDue {
         // most for its firing, then counted as served (and failed).
         let attempts = state.verifyRunning.flatMap { $0.firing == firing ? ($0.attempts ?? 1) + 1 : nil } ?? 1
         if attempts > Self.attemptsPerFiring {
-            let failure = "its verifies for the firing at \(TimeArgument.rfc3339(firing, in: zone)) were killed \(Self.attemptsPerFiring) times before they ended: not tried again until the next firing"
+            let failure = "its verifies for the firing at \(TimeText(zone: zone)(firing)) were killed \(Self.attemptsPerFiring) times before they ended: not tried again until the next firing"
             state.verifyRunning = nil
             state.lastVerifyFiring = max(firing, state.lastVerifyFiring ?? firing)
             state.lastVerify = ScheduleState.Run(firing: firing, start: run.now, end: run.now, outcome: "failed", reason: reason, failure: nil)

@@ -144,7 +144,7 @@ extension Cairn {
             if dryRun {
                 guard let state = try store.read(context) else { return }
                 for (_, entry, since) in overdue(state) {
-                    print("\(name): would remind (\(entry.channelDescription)): no successful backup since \(TimeArgument.rfc3339(since, in: zone))")
+                    print("\(name): would remind (\(entry.channelDescription)): no successful backup since \(TimeText(zone: zone)(since))")
                 }
                 return
             }
@@ -202,7 +202,7 @@ extension Cairn {
                 ahead.lastFailure = ahead.lastFailure.map { min($0, run.now) }
                 ahead.lastVerifyFiring = ahead.lastVerifyFiring.map { min($0, run.now) }
                 if let end = ahead.lastVerify?.end, end > run.now { ahead.lastVerify?.end = run.now }
-                Terminal.standardError("cairn: warning: backup set '\(name)': its run state records \(TimeArgument.rfc3339(when, in: schedule.times.timeZone)), after now: counted as now")
+                Terminal.standardError("cairn: warning: backup set '\(name)': its run state records \(TimeText(zone: schedule.times.timeZone)(when)), after now: counted as now")
                 if !dryRun { try store.write(ahead, for: context) }
                 state = ahead
             }
@@ -211,7 +211,7 @@ extension Cairn {
                 switch decision {
                 case .due(_, let reason): print("\(name): would run: \(reason)")
                 case .notDue(let next):
-                    let when = next.map { "next firing \(TimeArgument.rfc3339($0, in: schedule.times.timeZone))" } ?? "no more firings"
+                    let when = next.map { "next firing \(TimeText(zone: schedule.times.timeZone)($0))" } ?? "no more firings"
                     print("\(name): not due (\(when))")
                 case .unscheduled: print("\(name): no schedule and no offline-interval: backs up only when started by hand")
                 }
@@ -244,7 +244,7 @@ extension Cairn {
                     failure: "its runs for this firing were killed \(Self.attemptsPerFiring) times before they ended")
                 current.lastFailure = start
                 try store.write(current, for: context)
-                let failure = "its runs for the firing at \(TimeArgument.rfc3339(firing, in: schedule.times.timeZone)) were killed \(Self.attemptsPerFiring) times before they ended: not tried again until the next firing"
+                let failure = "its runs for the firing at \(TimeText(zone: schedule.times.timeZone)(firing)) were killed \(Self.attemptsPerFiring) times before they ended: not tried again until the next firing"
                 Terminal.standardError("cairn: error: backup set '\(name)': \(failure)")
                 // The killed runs told nobody: this is the channels' one chance to hear of it.
                 await JobRunning.reportFailure(config: context.config, set: name, command: "run-due", failure: failure, context: context)
@@ -255,6 +255,7 @@ extension Cairn {
             print("\(name): running: \(reason)")
             var options = BackupJob.RunOptions(command: "run-due")
             options.colour = false
+            options.times = TimeText(zone: context.config.timeZone)
             // The run's end is recorded before its report is sent: a channel that hangs until
             // cairn is killed cannot make the run count as killed (and run again).
             var recordFailure: (any Error)?

@@ -28,8 +28,9 @@ extension Cairn.ScheduleCommand {
         static let configuration = CommandConfiguration(
             abstract: "Each set's schedules and its next firings.",
             discussion: """
-                Without SET, every set bound to this host (or to no host) is shown. With \
-                --json, each set's next firings are RFC 3339 times with the zone's offset.
+                Without SET, every set bound to this host (or to no host) is shown. Times are \
+                in the config's zone with its offset (in UTC with --utc); with --json, each \
+                set's next firings are RFC 3339 times in UTC, as every --json time is.
 
                 \(ExitStatus.text)
                 """
@@ -72,10 +73,12 @@ extension Cairn.ScheduleCommand {
                 return
             }
             if schedules.isEmpty { print("no backup set runs on this host (\(CommandSupport.run.hostName))") }
-            let formatter = DateFormatter()
-            formatter.locale = Locale(identifier: "en_US_POSIX")
-            formatter.timeZone = config.timeZone
-            formatter.dateFormat = "yyyy-MM-dd HH:mm:ss xxx  EEE"
+            let times = options.times(config)
+            let weekday = DateFormatter()
+            weekday.locale = Locale(identifier: "en_US_POSIX")
+            weekday.timeZone = times.utc ? TimeZone(secondsFromGMT: 0)! : config.timeZone
+            weekday.dateFormat = "EEE"
+            let shown = { (date: Date) in "\(times(date))  \(weekday.string(from: date))" }
             for (number, schedule) in schedules.enumerated() {
                 if number > 0 { print("") }
                 let host = schedule.set.host.map { ", on host \($0.value)" } ?? ""
@@ -86,12 +89,12 @@ extension Cairn.ScheduleCommand {
                     for item in schedule.schedules { print("  \(item.name): \(SetSchedule.describe(item))") }
                     let next = schedule.times.next(after: start, count: count)
                     if next.isEmpty { print("  fires no more") }
-                    for date in next { print("  next: \(formatter.string(from: date))") }
+                    for date in next { print("  next: \(shown(date))") }
                 }
                 if let verify = schedule.set.verify, let named = config.schedules[verify.schedule.value] {
                     print("  verify \(named.name): \(SetSchedule.describe(named)); \(Self.reads(verify))")
                     for date in ScheduleTimes([named], timeZone: config.timeZone).next(after: start, count: count) {
-                        print("  next verify: \(formatter.string(from: date))")
+                        print("  next verify: \(shown(date))")
                     }
                 }
             }
@@ -120,14 +123,14 @@ extension Cairn.ScheduleCommand {
                 var host: String?
                 var timezone: String
                 var schedules: [Item]
-                var next: [String]
+                var next: [Date]
                 var verify: Verify?
             }
             struct Verify: Encodable {
                 var schedule: String
                 var description: String
                 var readData: String?
-                var next: [String]
+                var next: [Date]
 
                 enum CodingKeys: String, CodingKey {
                     case schedule, description, next
@@ -140,20 +143,16 @@ extension Cairn.ScheduleCommand {
                     schedules: schedule.schedules.map {
                         Row.Item(name: $0.name, type: $0.kind.typeName, description: SetSchedule.describe($0), maxDuration: $0.maxDuration?.description)
                     },
-                    next: schedule.times.next(after: start, count: count).map { TimeArgument.rfc3339($0, in: config.timeZone) },
+                    next: schedule.times.next(after: start, count: count),
                     verify: schedule.set.verify.flatMap { verify in
                         config.schedules[verify.schedule.value].map { named in
                             Verify(
                                 schedule: named.name, description: SetSchedule.describe(named), readData: verify.readData?.description,
-                                next: ScheduleTimes([named], timeZone: config.timeZone).next(after: start, count: count).map {
-                                    TimeArgument.rfc3339($0, in: config.timeZone)
-                                })
+                                next: ScheduleTimes([named], timeZone: config.timeZone).next(after: start, count: count))
                         }
                     })
             }
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            return String(decoding: (try? encoder.encode(rows)) ?? Data("[]".utf8), as: UTF8.self)
+            return (try? JSONOutput.text(rows)) ?? "[]"
         }
     }
 }

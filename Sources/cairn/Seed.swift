@@ -141,7 +141,7 @@ extension Cairn {
             if dryRun {
                 do {
                     let plan = try await BackupJob.plan(context).plan
-                    plan.lines().forEach { print($0) }
+                    plan.lines(times: self.options.times(config)).forEach { print($0) }
                     if !check(plan) { throw ExitCode(ExitStatus.error) }
                 } catch let exit as ExitCode {
                     throw exit
@@ -154,6 +154,7 @@ extension Cairn {
             var options = BackupJob.RunOptions(command: "seed-load")
             options.showPlan = !quiet
             options.colour = false
+            options.times = self.options.times(config)
             options.confirm = { plan in plan.map(check) ?? true }
             if !quiet, isatty(2) == 1 {
                 options.progress = { plan in

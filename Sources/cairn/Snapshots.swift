@@ -11,7 +11,9 @@ extension Cairn {
                 finished, but files that could not be read kept their previous version) or \
                 partial (the job was interrupted; what it did not reach kept its previous \
                 version). cairn log uses the same words for the same job. FILES and SIZE \
-                count the whole snapshot, carried-over entries included. A snapshot file that \
+                count the whole snapshot, carried-over entries included; a snapshot's tags (cairn \
+                tag) follow its host in brackets. STARTED is in the config's time zone with \
+                its offset (UTC with --utc), a form --at takes back. A snapshot file that \
                 cannot be read is listed as damaged, with why, after the others (which still \
                 list and restore), and the exit status is 1; cairn repair sets it aside.
 
@@ -40,34 +42,30 @@ extension Cairn {
                         var snapshot: Snapshot?
                         var damaged: String?
                     }
-                    let encoder = JSONEncoder()
-                    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
                     let rows = records.map { Row(id: $0.id.hex, snapshot: $0.snapshot) } + damaged.map { Row(id: $0.id.hex, damaged: $0.reason) }
-                    print(String(decoding: try encoder.encode(rows), as: UTF8.self))
+                    print(try JSONOutput.text(rows))
                     return damaged.isEmpty ? .success : JobOutcome(.failed)
                 }
                 if records.isEmpty && damaged.isEmpty {
                     print("backup set '\(set)' has no snapshots yet")
                     return .success
                 }
-                let formatter = DateFormatter()
-                formatter.timeZone = config.timeZone
-                formatter.dateFormat = "yyyy-MM-dd HH:mm:ss"
-                print("ID        STARTED              STATUS     FILES       SIZE  HOST")
+                let times = options.times(config)
+                print("ID        " + "STARTED".padding(toLength: times.width + 1, withPad: " ", startingAt: 0) + "STATUS     FILES       SIZE  HOST")
                 for record in records {
                     let s = record.snapshot
                     let columns = [
                         record.id.short.padding(toLength: 9, withPad: " ", startingAt: 0),
-                        formatter.string(from: s.start.date).padding(toLength: 20, withPad: " ", startingAt: 0),
+                        times(s.start),
                         s.status.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0),
                         String(s.statistics.files).leftPadded(5),
                         ByteCountText.format(s.statistics.bytes).leftPadded(10),
-                        " " + s.host,
+                        " " + s.host + (s.tags.map { "  [\($0.joined(separator: ", "))]" } ?? ""),
                     ]
                     print(columns.joined(separator: " "))
                 }
                 for (id, reason) in damaged {
-                    print("\(id.short.padding(toLength: 9, withPad: " ", startingAt: 0)) ?                    damaged    \(reason)")
+                    print(id.short.padding(toLength: 9, withPad: " ", startingAt: 0) + " " + "?".padding(toLength: times.width, withPad: " ", startingAt: 0) + " damaged    \(reason)")
                 }
                 return damaged.isEmpty ? .success : JobOutcome(.failed)
             } }

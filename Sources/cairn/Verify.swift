@@ -45,26 +45,70 @@ extension Cairn {
             return value / 100
         }
 
+        @Flag(help: "Print the report as JSON (schemas/verify.schema.json).")
+        var json = false
+
         func validate() throws { _ = try Self.share(readData) }
 
         func run() async throws {
             let config = try source.config(options, set: set)
             let share = try Self.share(readData)
-            try CommandSupport.finish(await Self.check(config, set: set, command: "verify", readData: share, slice: nil, source: source).outcome)
+            try CommandSupport.finish(await Self.check(config, set: set, command: "verify", readData: share, slice: nil, source: source, json: json).outcome)
+        }
+
+        /// The report as `--json` prints it.
+        struct Document: Encodable {
+            struct Damage: Encodable {
+                struct Affected: Encodable {
+                    var snapshot: String
+                    var path: String
+                }
+                var object: String?
+                var message: String
+                var affected: [Affected]
+            }
+            var set: String
+            var snapshots: Int
+            var trees: Int
+            var dataObjects: Int
+            var signatures: Int
+            var keyFiles: Int
+            /// The share of the packs read (1 for all), absent when no data was read.
+            var readData: Double?
+            var slice: String?
+            var packsRead: Int
+            var bytesRead: Int
+            var damages: [Damage]
+            var storage: StorageTraffic.Summary?
         }
 
         /// Verifies a set's repository, printing each damage and a summary line; returns the
         /// outcome and, when the check ran, its report. Shared with run-due's scheduled verify.
         static func check(
-            _ config: Config, set: String, command: String, readData share: Double?, slice: Verifier.Slice?, source: SourceOptions? = nil
+            _ config: Config, set: String, command: String, readData share: Double?, slice: Verifier.Slice?, source: SourceOptions? = nil,
+            json: Bool = false
         ) async
             -> (outcome: JobOutcome, report: Verifier.Report?)
         {
             var found: Verifier.Report?
-            let outcome = await CommandSupport.job(config, set: set, command: command, source: source, uncached: true, traffic: true) { runner in await runner.run(lease: .shared) { repository in
+            let outcome = await CommandSupport.job(config, set: set, command: command, source: source, uncached: true, traffic: !json) { runner in await runner.run(lease: .shared) { repository in
                 // Every file as stored: no local copy stands in for it.
                 let report = try await Verifier(repository: repository).run(readData: share, slice: slice)
                 found = report
+                if json {
+                    let traffic = runner.context.traffic.summary
+                    let document = Document(
+                        set: set, snapshots: report.snapshots, trees: report.trees, dataObjects: report.dataObjects, signatures: report.signatures,
+                        keyFiles: report.keyFiles, readData: slice.map { 1 / Double($0.count) } ?? share, slice: slice?.description,
+                        packsRead: report.packsRead, bytesRead: report.bytesRead,
+                        damages: report.damages.map { damage in
+                            Document.Damage(
+                                object: damage.object?.hex, message: damage.message,
+                                affected: damage.affected.map { .init(snapshot: $0.snapshot.hex, path: $0.path.description) })
+                        }, storage: traffic.total > 0 ? traffic : nil)
+                    print(try JSONOutput.text(document))
+                    return report.damages.isEmpty ? .success : JobOutcome(.failed)
+                }
                 for damage in report.damages {
                     print("damaged: \(damage.message)")
                     for (snapshot, path) in damage.affected { print("  affects \(path) in snapshot \(snapshot.short)") }

@@ -314,10 +314,7 @@ struct NeverLoseAVersionTests {
         let reports = try #require(try JSONSerialization.jsonObject(with: Data(try workspace.run(["log", "files", "--json"]).standardOutput.utf8)) as? [[String: Any]])
         let done = try #require(reports.first { ($0["status"] as? String) == "complete" }, "\(reports)")
         func seconds(_ key: String) -> Double {
-            let time = done[key] as? [String: Any] ?? [:]
-            let whole = Double(time["seconds"] as? Int ?? 0)
-            let fraction = Double(time["nanoseconds"] as? Int ?? 0) / 1e9
-            return whole + fraction
+            (done[key] as? String).flatMap(Timestamp.init(rfc3339:))?.date.timeIntervalSince1970 ?? 0
         }
         let duration = seconds("end") - seconds("start")
         #expect(duration < 1.8, "duration \(duration) s counts the prompt")

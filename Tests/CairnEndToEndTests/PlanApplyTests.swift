@@ -24,8 +24,9 @@ struct PlanApplyTests {
         var result: [[UInt8]: String] = [:]
         for line in output.standardOutput.split(separator: "\n") where line.hasPrefix("-") {
             let parts = line.split(separator: " ", omittingEmptySubsequences: true)
-            guard parts.count >= 5 else { continue }
-            result[Array(parts[4...].joined(separator: " ").utf8)] = "\(parts[1]) \(parts[2]) \(parts[3])"
+            // Mode, size, date, time, zone offset, path.
+            guard parts.count >= 6 else { continue }
+            result[Array(parts[5...].joined(separator: " ").utf8)] = "\(parts[1]) \(parts[2]) \(parts[3]) \(parts[4])"
         }
         return result
     }

@@ -89,7 +89,18 @@ extension ConfigDecoder {
 
     func retentionPolicy(_ name: String, key: Node, _ node: Node) -> RetentionPolicy? {
         let what = "retention '\(name)'"
-        guard let fields = mapping(node, what, keys: ["keep-days", "keep-jobs", "keep", "remove-overlap"], owner: key) else { return nil }
+        guard let fields = mapping(node, what, keys: ["keep-days", "keep-jobs", "keep", "remove-overlap", "keep-tags"], owner: key) else { return nil }
+        var keepTags: [String] = []
+        if let node = fields["keep-tags"], let items = list(node, "\(what): keep-tags") {
+            for item in items {
+                guard let tag = string(item, "\(what): keep-tags") else { continue }
+                if let problem = SnapshotTag.problem(tag) {
+                    error("\(what): keep-tags: \(problem)", at: item)
+                } else {
+                    keepTags.append(tag)
+                }
+            }
+        }
         let given = ["keep-days", "keep-jobs", "keep"].filter(fields.has)
         guard given.count == 1 else {
             let message =
@@ -106,17 +117,18 @@ extension ConfigDecoder {
         switch given[0] {
         case "keep-days":
             return integer(fields["keep-days"]!, "\(what): keep-days", in: 1...100_000)
-                .map { RetentionPolicy(name: name, location: here, kind: .keepDays($0)) }
+                .map { RetentionPolicy(name: name, location: here, kind: .keepDays($0), keepTags: keepTags) }
         case "keep-jobs":
             return integer(fields["keep-jobs"]!, "\(what): keep-jobs", in: 1...1_000_000)
-                .map { RetentionPolicy(name: name, location: here, kind: .keepJobs($0)) }
+                .map { RetentionPolicy(name: name, location: here, kind: .keepJobs($0), keepTags: keepTags) }
         default:
             let removeOverlap = fields["remove-overlap"].map { boolean($0, "\(what): remove-overlap") } ?? false
             guard let items = list(fields["keep"]!, "\(what): keep") else { return nil }
             if items.isEmpty { error("\(what): keep must list at least one rule", at: fields["keep"]!) }
             let rules = items.map { retentionRule($0, "\(what): keep rule") }
             guard let removeOverlap, !items.isEmpty, !rules.contains(where: { $0 == nil }) else { return nil }
-            return RetentionPolicy(name: name, location: here, kind: .advanced(removeOverlap: removeOverlap, rules: rules.compactMap { $0 }))
+            return RetentionPolicy(
+                name: name, location: here, kind: .advanced(removeOverlap: removeOverlap, rules: rules.compactMap { $0 }), keepTags: keepTags)
         }
     }
 

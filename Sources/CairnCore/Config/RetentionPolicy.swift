@@ -13,6 +13,23 @@ public struct RetentionPolicy: Sendable {
     public var name: String
     public var location: SourceLocation
     public var kind: Kind
+    /// Snapshots with any of these tags (`cairn tag`) are kept, whatever the rules say.
+    public var keepTags: [String] = []
+}
+
+/// What a snapshot tag (`cairn tag`, `keep-tags:`) may be.
+public enum SnapshotTag {
+    /// Why `tag` cannot be a tag, or nil: 1 to 64 characters of letters, digits, `-`, `_`,
+    /// `.`, `:` and `@`, so that tags print, type and compare plainly.
+    public static func problem(_ tag: String) -> String? {
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:@")
+        guard !tag.isEmpty, tag.count <= 64 else { return "a tag has 1 to 64 characters, found \(tag.isEmpty ? "an empty one" : "\(tag.count)")" }
+        guard tag.allSatisfy(allowed.contains) else {
+            let shown = String(tag.unicodeScalars.map { $0.properties.generalCategory == .control ? "?" : Character($0) })
+            return "'\(shown)' is not a tag: use letters, digits and - _ . : @"
+        }
+        return nil
+    }
 }
 
 /// One rule of an advanced retention policy.

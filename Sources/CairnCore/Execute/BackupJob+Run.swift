@@ -17,6 +17,8 @@ extension BackupJob {
         public var showPlan = true
         public var verbose = false
         public var colour = false
+        /// How plans and prune lines print times.
+        public var times: TimeText = .utc
         public var progress: (@Sendable (BackupPlan) -> ProgressDisplay?)?
 
         public init(command: String) {
@@ -48,13 +50,13 @@ extension BackupJob {
     /// Prunes after a backup; a repository in use is left for the next run, not an error.
     static func prune(
         _ repository: Repository, _ retention: (name: String, evaluation: RetentionEvaluation), group: SnapshotGroup, now: Date,
-        planned: [BackupPlan.Expiration], command: String
+        planned: [BackupPlan.Expiration], command: String, times: TimeText
     ) async -> [String] {
         do {
             let result = try await repository.withLease(.exclusive, command: "cairn \(command) (prune)") {
                 try await repository.prune(retention.evaluation, now: now, dryRun: false, currentGroup: group, planned: planned)
             }
-            return result.lines(policy: retention.name, dryRun: false)
+            return result.lines(policy: retention.name, dryRun: false, times: times)
         } catch {
             return ["prune skipped: \(error); the next backup or cairn prune does it"]
         }
@@ -145,7 +147,7 @@ extension BackupJob {
                     guard hasPre else { throw error }
                     report("before its pre-commands, the plan fails: \(error); they may change that, and run only after a yes")
                 }
-                if let first, options.showPlan { first.plan.lines(verbose: options.verbose, colour: options.colour).forEach(report) }
+                if let first, options.showPlan { first.plan.lines(verbose: options.verbose, colour: options.colour, times: options.times).forEach(report) }
                 if let first, first.plan.refusal != nil, !hasPre {
                     job = first  // refused below; nothing to ask
                 } else {
@@ -166,7 +168,7 @@ extension BackupJob {
                         let shown = first?.plan.lines(verbose: true)
                         if job.plan.lines(verbose: true) != shown {
                             report("after the pre-commands, the plan is:")
-                            if options.showPlan { job.plan.lines(verbose: options.verbose, colour: options.colour).forEach(report) }
+                            if options.showPlan { job.plan.lines(verbose: options.verbose, colour: options.colour, times: options.times).forEach(report) }
                             if job.plan.refusal == nil {
                                 guard await confirm(job.plan) else {
                                     outcome.cancelled = true
@@ -185,7 +187,7 @@ extension BackupJob {
                 guard outcome.failure == nil else { return await finish(runPost: true) }
                 job = try await plan(context)
                 if outcome.failure == nil, options.saved == nil, options.showPlan {
-                    job.plan.lines(verbose: options.verbose, colour: options.colour).forEach(report)
+                    job.plan.lines(verbose: options.verbose, colour: options.colour, times: options.times).forEach(report)
                 }
             }
             if outcome.failure == nil {
@@ -235,7 +237,7 @@ extension BackupJob {
                         // Exactly what the plan listed: retention was evaluated once, at the plan's time.
                         let planned = options.saved?.expirations ?? job.plan.expirations
                         outcome.report.prune = await Self.prune(
-                            repository, retention, group: context.group, now: context.run.now, planned: planned, command: options.command)
+                            repository, retention, group: context.group, now: context.run.now, planned: planned, command: options.command, times: options.times)
                     }
                 }
                 // The local copy follows the repository, whatever this run stored (a partial

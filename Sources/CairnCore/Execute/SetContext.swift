@@ -206,7 +206,7 @@ public struct SetContext: Sendable {
     /// The set's retention, evaluated in the config's time zone; nil when it has none.
     public var retention: (name: String, evaluation: RetentionEvaluation)? {
         guard seed == nil, let name = set.retention?.value, let policy = config.retention[name] else { return nil }
-        return (name, RetentionEvaluation(policy: policy.kind, timeZone: config.timeZone))
+        return (name, RetentionEvaluation(policy: policy.kind, timeZone: config.timeZone, keepTags: policy.keepTags))
     }
 
     /// The sources as paths, and the selection the set's excludes and filters make.

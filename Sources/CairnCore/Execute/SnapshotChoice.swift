@@ -20,6 +20,24 @@ public enum SnapshotChoice: Sendable, Equatable {
             case .ambiguous(let text): return text
             }
         }
+
+        var withSnapshotHint: Failure {
+            guard case .badTime(let text) = self else { return self }
+            return .none(
+                "'\(text)' names no snapshot: give 'latest', an id (at least 4 of its hexadecimal characters, as cairn snapshots lists them) or a time such as 2026-11-20 14:00")
+        }
+    }
+
+    /// A snapshot named on the command line: `latest`, an id (at least 4 of its hexadecimal
+    /// characters), or a time as `--at` takes it (the newest snapshot at or before it).
+    public static func parse(_ text: String, in zone: TimeZone, now: Date) throws -> SnapshotChoice {
+        if text == "latest" { return .latest }
+        if text.count >= 4, text.allSatisfy(\.isHexDigit) { return .id(text) }
+        do {
+            return .at(try parseTime(text, in: zone, now: now))
+        } catch {
+            throw Failure.badTime(text).withSnapshotHint
+        }
     }
 
     /// The last instant a `TIME` given to `--at` covers, read in `zone` unless it names its own
@@ -106,7 +124,8 @@ public enum SnapshotChoice: Sendable, Equatable {
     }
 
     /// The chosen snapshot among `records` (oldest first).
-    public func pick(from records: [SnapshotRecord], set: String) throws -> SnapshotRecord {
+    /// Errors print times in the style of `times`.
+    public func pick(from records: [SnapshotRecord], set: String, times: TimeText = .utc) throws -> SnapshotRecord {
         let ofSet = records.filter { $0.snapshot.set == set }
         switch self {
         case .latest:
@@ -114,7 +133,7 @@ public enum SnapshotChoice: Sendable, Equatable {
             return last
         case .at(let date):
             guard let match = ofSet.last(where: { $0.snapshot.start.date <= date }) else {
-                throw Failure.none("backup set '\(set)' has no snapshot at or before \(Timestamp(date))")
+                throw Failure.none("backup set '\(set)' has no snapshot at or before \(times(date))")
             }
             return match
         case .id(let prefix):

@@ -39,6 +39,17 @@ struct RepositoryIndex: Sendable {
         }
     }
 
+    /// How many objects of each kind are stored, and their stored bytes (sealed and compressed).
+    func totals() -> [ObjectKind: (count: Int, bytes: Int)] {
+        var result: [ObjectKind: (count: Int, bytes: Int)] = [:]
+        for entry in objects.values {
+            guard let kind = ObjectKind(rawValue: entry.kind) else { continue }
+            result[kind, default: (0, 0)].count += 1
+            result[kind, default: (0, 0)].bytes += Int(entry.length)
+        }
+        return result
+    }
+
     /// The entries of every object, grouped by pack, for writing index files and for verify.
     func entriesByPack() -> [ObjectID: [PackEntry]] {
         var result: [ObjectID: [PackEntry]] = [:]

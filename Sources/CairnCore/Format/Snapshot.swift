@@ -86,6 +86,12 @@ public struct Snapshot: Codable, Sendable, Equatable {
     public var statistics: Statistics
     /// Optional sources that were absent: their entries are the previous snapshot's.
     public var absentSources: [String]?
+    /// Labels people gave it (`cairn tag`); a retention policy's `keep-tags` keeps it.
+    public var tags: [String]?
+    /// The snapshot this one replaces, with the same content and other tags: `cairn tag`
+    /// writes the new file, then removes the old one; where both are found (a run killed in
+    /// between), the replaced one is not listed.
+    public var supersedes: String?
 
     public init(
         set: String, host: String, user: String, start: Timestamp, end: Timestamp, status: Status, tree: ObjectID,
@@ -104,6 +110,9 @@ public struct Snapshot: Codable, Sendable, Equatable {
     }
 
     public var treeID: ObjectID? { ObjectID(hex: tree) }
+
+    /// Why `tag` cannot be a tag, or nil (`SnapshotTag.problem`).
+    public static func tagProblem(_ tag: String) -> String? { SnapshotTag.problem(tag) }
 
     /// For people, after the snapshot's name: ` (partial: ...)`, ` (incomplete: ...)`, or
     /// nothing for a complete snapshot.

@@ -56,8 +56,8 @@ public struct EmailMessage: Sendable {
             guard let report = notification.report else { break }
             field("Command:", "cairn \(report.command)")
             field("Job:", report.job)
-            field("Started:", TimeArgument.rfc3339(report.start.date, in: zone))
-            field("Ended:", TimeArgument.rfc3339(report.end.date, in: zone))
+            field("Started:", TimeText(zone: zone)(report.start.date))
+            field("Ended:", TimeText(zone: zone)(report.end.date))
             field("Duration:", String(format: "%.1f s", report.duration))
             field("Status:", report.status)
             if let snapshot = report.snapshot { field("Snapshot:", snapshot) }

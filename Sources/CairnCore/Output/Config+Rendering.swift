@@ -96,12 +96,14 @@ extension Config {
     }
 
     static func render(_ policy: RetentionPolicy) -> StructuredValue {
+        var pairs: [(String, StructuredValue)]
         switch policy.kind {
-        case .keepDays(let days): return .map([("keep-days", .integer(days))])
-        case .keepJobs(let jobs): return .map([("keep-jobs", .integer(jobs))])
-        case .advanced(let removeOverlap, let rules):
-            return .map([("remove-overlap", .boolean(removeOverlap)), ("keep", .list(rules.map(render)))])
+        case .keepDays(let days): pairs = [("keep-days", .integer(days))]
+        case .keepJobs(let jobs): pairs = [("keep-jobs", .integer(jobs))]
+        case .advanced(let removeOverlap, let rules): pairs = [("remove-overlap", .boolean(removeOverlap)), ("keep", .list(rules.map(render)))]
         }
+        if !policy.keepTags.isEmpty { pairs.append(("keep-tags", .list(policy.keepTags.map { .string($0) }))) }
+        return .map(pairs)
     }
 
     static func render(_ day: RetentionRule.DayOfMonth) -> StructuredValue {

@@ -11,7 +11,7 @@ extension BackupPlan {
 
     /// The lines of the plan. Unless `verbose`, long lists fold per directory with counts so
     /// the plan stays within about `budget` lines.
-    public func lines(verbose: Bool = false, budget: Int = 40, colour: Bool = false) -> [String] {
+    public func lines(verbose: Bool = false, budget: Int = 40, colour: Bool = false, times: TimeText = .utc) -> [String] {
         var lines: [String] = []
         if createsRepository {
             var line = "+ set \(set): new repository at \(repository)"
@@ -31,7 +31,7 @@ extension BackupPlan {
             lines += decided.map { paint($0, String($0.first ?? " "), colour) }
         }
         for expiration in expirations {
-            let line = "- snapshot \(expiration.snapshot.prefix(8)) of \(expiration.time.shortUTC): \(expiration.reason)"
+            let line = "- snapshot \(expiration.snapshot.prefix(8)) of \(times(expiration.time)): \(expiration.reason)"
             lines.append(paint(line, "-", colour))
         }
         if let localCopy { lines.append(paint("~ \(localCopy)", "~", colour)) }

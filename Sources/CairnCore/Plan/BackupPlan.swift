@@ -206,7 +206,7 @@ public struct BackupPlan: Codable, Sendable, Equatable {
         return total
     }
 
-    static func kindName(_ kind: TreeEntry.Kind) -> String {
+    public static func kindName(_ kind: TreeEntry.Kind) -> String {
         switch kind {
         case .file: return "file"
         case .directory: return "directory"

@@ -5,7 +5,10 @@ import Foundation
 /// docs/PLAN-JSON.md describes it; its `version` changes when its meaning does.
 public struct SavedPlan: Codable, Sendable, Equatable {
     public static let formatName = "cairn-plan"
-    public static let currentVersion = 1
+    /// 2: times are RFC 3339 text in UTC with nanoseconds, as in every --json output (1 wrote
+    /// them as seconds and nanoseconds; still read).
+    public static let currentVersion = 2
+    static let readableVersions = 1...2
 
     public var format: String
     public var version: Int
@@ -29,6 +32,7 @@ public struct SavedPlan: Codable, Sendable, Equatable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.userInfo[.timesAsText] = true
         return encoder
     }()
 
@@ -59,7 +63,7 @@ public struct SavedPlan: Codable, Sendable, Equatable {
         guard let probe = try? decoder.decode(Probe.self, from: data), probe.format == formatName else {
             throw Failure.unreadable(path, "it has no \"format\": \"cairn-plan\"")
         }
-        guard probe.version == currentVersion else { throw Failure.unsupported(path, probe.version ?? 0) }
+        guard let version = probe.version, readableVersions.contains(version) else { throw Failure.unsupported(path, probe.version ?? 0) }
         do {
             return try decoder.decode(SavedPlan.self, from: data)
         } catch {

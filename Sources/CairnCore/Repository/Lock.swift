@@ -41,7 +41,7 @@ public struct LockRecord: Codable, Sendable, Equatable {
     }
 
     public var holder: String {
-        "\(command) by \(user)@\(host), pid \(pid), since \(start) (lease refreshed \(refreshed))"
+        "\(command) by \(user)@\(host), pid \(pid), since \(TimeText.utc(start)) (lease refreshed \(TimeText.utc(refreshed)))"
     }
 }
 

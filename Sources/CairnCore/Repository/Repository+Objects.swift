@@ -144,6 +144,13 @@ extension Repository {
 
     public var objectCount: Int { index.count }
 
+    /// How many objects of each kind the index lists, and their stored bytes.
+    public func storedTotals() -> [ObjectKind: (count: Int, bytes: Int)] { index.totals() }
+
+    /// The objects' lengths as stored (compressed and sealed) added up; objects the index does
+    /// not list count nothing.
+    public func storedBytes(of ids: [ObjectID]) -> Int { ids.reduce(0) { $0 + (index.location(of: $1)?.length ?? 0) } }
+
     /// The objects of each indexed pack, as the index lists them.
     func packContents() -> [ObjectID: [PackEntry]] { index.entriesByPack() }
 }

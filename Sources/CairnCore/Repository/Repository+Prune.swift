@@ -23,14 +23,14 @@ extension Repository {
         public var damaged: [String] = []
 
         /// For people: each expired snapshot with its reason, and what was deleted.
-        public func lines(policy: String, dryRun: Bool) -> [String] {
+        public func lines(policy: String, dryRun: Bool, times: TimeText = .utc) -> [String] {
             var lines = verdicts.filter { !$0.verdict.keep }.map { record, verdict in
-                "\(dryRun ? "would expire" : "expired") snapshot \(record.id.short) of \(record.snapshot.start.shortUTC): \(verdict.reasons.joined(separator: "; "))"
+                "\(dryRun ? "would expire" : "expired") snapshot \(record.id.short) of \(times(record.snapshot.start)): \(verdict.reasons.joined(separator: "; "))"
             }
             // What is kept only because another writer made it is said, so it is no surprise.
             for (record, verdict) in verdicts where verdict.keep {
                 for reason in verdict.reasons where reason.hasPrefix("newest complete snapshot of a writer") {
-                    lines.append("kept snapshot \(record.id.short) of \(record.snapshot.start.shortUTC): \(reason)")
+                    lines.append("kept snapshot \(record.id.short) of \(times(record.snapshot.start)): \(reason)")
                 }
             }
             lines += damaged.map { "damaged: \($0)" }
@@ -58,8 +58,12 @@ extension Repository {
     ///
     /// With `planned`, the expirations a plan listed are carried out, and nothing else:
     /// retention was evaluated once, when the plan was made.
+    ///
+    /// With `forget` (snapshot ids, `cairn forget`), exactly those snapshots expire and the
+    /// policy is not asked.
     public func prune(
-        _ evaluation: RetentionEvaluation, now: Date, dryRun: Bool, currentGroup: SnapshotGroup? = nil, planned: [PlannedExpiration]? = nil
+        _ evaluation: RetentionEvaluation, now: Date, dryRun: Bool, currentGroup: SnapshotGroup? = nil, planned: [PlannedExpiration]? = nil,
+        forget: Set<String>? = nil
     ) async throws -> PruneResult {
         var result = PruneResult()
         let records = try await snapshots()
@@ -71,7 +75,14 @@ extension Repository {
         }
         let candidates = records.map(RetentionCandidate.init)
         var verdicts = Dictionary(uniqueKeysWithValues: evaluation.evaluate(candidates, now: now, currentGroup: currentGroup?.key).map { ($0.id, $0) })
-        if let planned {
+        if let forget {
+            for candidate in candidates {
+                verdicts[candidate.id] =
+                    forget.contains(candidate.id)
+                    ? RetentionVerdict(id: candidate.id, time: candidate.time, keep: false, reasons: ["forgotten by cairn forget"])
+                    : RetentionVerdict(id: candidate.id, time: candidate.time, keep: true, reasons: ["not named"])
+            }
+        } else if let planned {
             let listed = Dictionary(planned.map { ($0.snapshot, $0.reason) }, uniquingKeysWith: { first, _ in first })
             for (id, verdict) in verdicts {
                 // What is always kept stays kept, even if an older plan listed it.
@@ -131,7 +142,7 @@ extension Repository {
         try await confirmLeases()
         for prefix in ["data/", "index/", "snapshots/"] { _ = try await storage.removeAbandonedUploads(prefix: prefix) }
         // Expired snapshots go first: from here on, what only they used is garbage.
-        try await storage.delete(result.expired.map { "snapshots/\($0.id.hex)" })
+        try await storage.delete((result.expired.map(\.id) + supersededSnapshots).map { "snapshots/\($0.hex)" })
         FaultInjection.reach("prune-snapshots-deleted")
         // No pack to delete or rewrite, and an index that lists every pack in good files: the
         // index stays as it is (on an object store, each rewrite is requests and bytes).

@@ -29,9 +29,26 @@ extension Repository {
                 damaged.append((id, Self.reason(error)))
             }
         }
+        // A snapshot that a retagged copy replaces (its removal was cut short) is not listed.
+        let replaced = Set(records.compactMap(\.snapshot.supersedes))
+        supersededSnapshots = records.filter { replaced.contains($0.id.hex) }.map(\.id)
+        records.removeAll { replaced.contains($0.id.hex) }
         damagedSnapshots = damaged
         DamageWarnings.tell(damaged.map { "snapshot \($0.id.short) is damaged (\($0.reason)): left out; the other snapshots are read as usual, 'cairn repair SET --apply --remove-damaged' sets it aside" })
         return records.sorted { ($0.snapshot.start, $0.id) < ($1.snapshot.start, $1.id) }
+    }
+
+    /// Gives the snapshot other tags: a new snapshot file with them (a new id) that
+    /// supersedes it, then the old file removed. The caller holds a writer lease.
+    public func retag(_ record: SnapshotRecord, tags: [String]) async throws -> SnapshotRecord {
+        var snapshot = record.snapshot
+        snapshot.tags = tags.isEmpty ? nil : tags
+        snapshot.supersedes = record.id.hex
+        let id = try await save(snapshot)
+        FaultInjection.reach("tag-written")
+        try await confirmLeases()
+        try await storage.delete("snapshots/\(record.id.hex)")
+        return SnapshotRecord(id: id, snapshot: snapshot)
     }
 
     public func store(_ tree: Tree) async throws -> Stored {
@@ -47,6 +64,6 @@ extension RetentionCandidate {
     public init(_ record: SnapshotRecord) {
         self.init(
             id: record.id.hex, time: record.snapshot.start.date, isComplete: record.snapshot.status.isFinished,
-            group: SnapshotGroup(record.snapshot).key, groupText: SnapshotGroup(record.snapshot).text)
+            group: SnapshotGroup(record.snapshot).key, groupText: SnapshotGroup(record.snapshot).text, tags: record.snapshot.tags ?? [])
     }
 }

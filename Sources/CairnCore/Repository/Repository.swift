@@ -39,6 +39,8 @@ public actor Repository {
     var heldLeases: [RepositoryLock] = []
     /// Snapshot files that could not be read, with why, as `snapshots()` last found them.
     var damagedSnapshots: [(id: ObjectID, reason: String)] = []
+    /// Snapshot files a retagged copy replaces, found by the last `snapshots()`: prune removes them.
+    var supersededSnapshots: [ObjectID] = []
 
     /// Snapshot files that could not be read, with why, as `snapshots()` last found them.
     public var unreadableSnapshots: [(id: ObjectID, reason: String)] { damagedSnapshots }

@@ -10,13 +10,16 @@ public struct RetentionCandidate: Sendable, Equatable {
     /// The (set, host, sources) that made it; nil when all are alike.
     public var group: String?
     public var groupText: String?
+    /// Its tags (`cairn tag`): a policy's `keep-tags` keeps it.
+    public var tags: [String]
 
-    public init(id: String, time: Date, isComplete: Bool = true, group: String? = nil, groupText: String? = nil) {
+    public init(id: String, time: Date, isComplete: Bool = true, group: String? = nil, groupText: String? = nil, tags: [String] = []) {
         self.id = id
         self.time = time
         self.isComplete = isComplete
         self.group = group
         self.groupText = groupText
+        self.tags = tags
     }
 }
 
@@ -47,10 +50,13 @@ public struct RetentionVerdict: Sendable, Equatable {
 public struct RetentionEvaluation: Sendable {
     public let policy: RetentionPolicy.Kind
     public let timeZone: TimeZone
+    /// Snapshots with any of these tags are kept, whatever the rules say.
+    public let keepTags: [String]
 
-    public init(policy: RetentionPolicy.Kind, timeZone: TimeZone) {
+    public init(policy: RetentionPolicy.Kind, timeZone: TimeZone, keepTags: [String] = []) {
         self.policy = policy
         self.timeZone = timeZone
+        self.keepTags = keepTags
     }
 
     /// A verdict for each snapshot, oldest first.
@@ -88,6 +94,9 @@ public struct RetentionEvaluation: Sendable {
             } else {
                 keep(index, "partial, and no complete snapshot is newer")
             }
+        }
+        for index in all.indices {
+            for tag in keepTags where all[index].tags.contains(tag) { keep(index, "tagged \(tag) (keep-tags)") }
         }
         if let latest = upToNow.last { keep(latest, "latest snapshot") }
         if let latestComplete, latestComplete != upToNow.last { keep(latestComplete, "latest complete snapshot") }

@@ -49,7 +49,7 @@ public struct DueCheck: Sendable {
             // Firings missed while the machine was off make one run. Counted within a month.
             let counted = schedule.times.firings(after: max(servedThrough, now.addingTimeInterval(-31 * 86_400)), through: now).count
             let missed = counted > 1 ? " (\(counted) firings since the last scheduled run: one run)" : ""
-            return .due(firing: firing, reason: "its schedule fired at \(TimeArgument.rfc3339(firing, in: zone))\(missed)")
+            return .due(firing: firing, reason: "its schedule fired at \(TimeText(zone: zone)(firing))\(missed)")
         }
         // The last firing's run failed: tried again an hour later, until the next firing.
         if let failed = history.failedFiring, failed.firing == schedule.times.last(atOrBefore: now),
@@ -57,7 +57,7 @@ public struct DueCheck: Sendable {
         {
             return .due(
                 firing: failed.firing,
-                reason: "its run for the firing at \(TimeArgument.rfc3339(failed.firing, in: zone)) failed at \(TimeArgument.rfc3339(failed.end, in: zone)): trying again")
+                reason: "its run for the firing at \(TimeText(zone: zone)(failed.firing)) failed at \(TimeText(zone: zone)(failed.end)): trying again")
         }
         if let interval {
             let age = lastSuccess.map { now.timeIntervalSince($0) }

@@ -20,13 +20,68 @@ public struct Timestamp: Hashable, Sendable, Comparable, Codable, CustomStringCo
         self.init(seconds: Int64(time.tv_sec), nanoseconds: Int32(time.tv_nsec))
     }
 
+    private enum CodingKeys: String, CodingKey { case seconds, nanoseconds }
+
+    /// Seconds and nanoseconds (the repository's files, reports, saved plans), or RFC 3339 text
+    /// in UTC (`--json` output, `CodingUserInfoKey.timesAsText`).
+    public init(from decoder: any Decoder) throws {
+        if let single = try? decoder.singleValueContainer(), let text = try? single.decode(String.self) {
+            guard let parsed = Timestamp(rfc3339: text) else {
+                throw DecodingError.dataCorruptedError(in: single, debugDescription: "'\(text)' is not an RFC 3339 time in UTC")
+            }
+            self = parsed
+            return
+        }
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        seconds = try container.decode(Int64.self, forKey: .seconds)
+        nanoseconds = try container.decode(Int32.self, forKey: .nanoseconds)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        if encoder.userInfo[.timesAsText] as? Bool == true {
+            var container = encoder.singleValueContainer()
+            try container.encode(description)
+            return
+        }
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(seconds, forKey: .seconds)
+        try container.encode(nanoseconds, forKey: .nanoseconds)
+    }
+
+    /// Reads `description`'s form back: `2026-11-22T04:13:21.123456789Z` (the fraction may
+    /// have 0 to 9 digits).
+    public init?(rfc3339 text: String) {
+        let bytes = Array(text.utf8)
+        guard bytes.count >= 20, bytes.last == UInt8(ascii: "Z"), bytes[10] == UInt8(ascii: "T") else { return nil }
+        func number(_ range: Range<Int>) -> Int? {
+            guard range.upperBound <= bytes.count, bytes[range].allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
+            return bytes[range].reduce(0) { $0 * 10 + Int($1 - 0x30) }
+        }
+        guard let year = number(0..<4), bytes[4] == UInt8(ascii: "-"), let month = number(5..<7), bytes[7] == UInt8(ascii: "-"),
+            let day = number(8..<10), let hour = number(11..<13), bytes[13] == UInt8(ascii: ":"), let minute = number(14..<16),
+            bytes[16] == UInt8(ascii: ":"), let second = number(17..<19), (1...12).contains(month), (1...31).contains(day), hour < 24,
+            minute < 60, second < 61
+        else { return nil }
+        var nanoseconds = 0
+        let fraction = bytes[19..<(bytes.count - 1)]
+        if !fraction.isEmpty {
+            guard fraction.first == UInt8(ascii: "."), (2...10).contains(fraction.count), let digits = number((20)..<(bytes.count - 1)) else { return nil }
+            nanoseconds = digits * Int(pow(10, Double(10 - fraction.count)))
+        }
+        var parts = tm()
+        parts.tm_year = Int32(year - 1900)
+        parts.tm_mon = Int32(month - 1)
+        parts.tm_mday = Int32(day)
+        parts.tm_hour = Int32(hour)
+        parts.tm_min = Int32(minute)
+        parts.tm_sec = Int32(second)
+        self.init(seconds: Int64(timegm(&parts)), nanoseconds: Int32(nanoseconds))
+    }
+
     public var date: Date { Date(timeIntervalSince1970: Double(seconds) + Double(nanoseconds) / 1e9) }
     public var timespec: Foundation.timespec { Foundation.timespec(tv_sec: Int(seconds), tv_nsec: Int(nanoseconds)) }
 
     public static func < (l: Timestamp, r: Timestamp) -> Bool { (l.seconds, l.nanoseconds) < (r.seconds, r.nanoseconds) }
-
-    /// For lines people read: `2026-11-22 04:13:21 UTC`.
-    public var shortUTC: String { description.prefix(19).replacingOccurrences(of: "T", with: " ") + " UTC" }
 
     /// ISO 8601 in UTC with nanoseconds: `2026-11-22T04:13:21.123456789Z`.
     public var description: String {

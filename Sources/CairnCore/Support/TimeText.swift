@@ -1,0 +1,66 @@
+import Foundation
+
+/// How cairn prints a time for people, in one style everywhere (listings, reports, plans,
+/// errors): `2026-11-29 20:35:12 +01:00` in the config's time zone with its offset, or
+/// `2026-11-29 19:35:12 UTC` with `--utc`. `--at` reads every such time back
+/// (`SnapshotChoice.parseTime`), to the end of its second.
+public struct TimeText: Sendable {
+    public var zone: TimeZone
+    public var utc: Bool
+
+    public init(zone: TimeZone, utc: Bool = false) {
+        self.zone = zone
+        self.utc = utc
+    }
+
+    /// UTC, for text written where no config says a zone.
+    public static let utc = TimeText(zone: TimeZone(secondsFromGMT: 0)!, utc: true)
+
+    /// The width of a time in columns: the same for every time of one style.
+    public var width: Int { utc ? 23 : 26 }
+
+    public func callAsFunction(_ date: Date) -> String { self(Timestamp(date)) }
+
+    public func callAsFunction(_ time: Timestamp) -> String {
+        let offset = utc ? 0 : zone.secondsFromGMT(for: time.date)
+        var shifted = time_t(time.seconds + Int64(offset))
+        var parts = tm()
+        gmtime_r(&shifted, &parts)
+        let clock = String(
+            format: "%04d-%02d-%02d %02d:%02d:%02d", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday),
+            Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec))
+        if utc { return clock + " UTC" }
+        let size = abs(offset)
+        return clock + String(format: " %@%02d:%02d", offset < 0 ? "-" : "+", size / 3600, size % 3600 / 60)
+    }
+
+    /// The time for JSON: RFC 3339 in UTC with nanoseconds, whatever the style
+    /// (`2026-11-29T19:35:12.930000000Z`).
+    public static func rfc3339(_ time: Timestamp) -> String { time.description }
+}
+
+extension CodingUserInfoKey {
+    /// Set (to true) on the encoder of cairn's `--json` output: times are then RFC 3339 text in
+    /// UTC with nanoseconds, where the repository's own files keep seconds and nanoseconds.
+    public static let timesAsText = CodingUserInfoKey(rawValue: "cairn.times-as-text")!
+}
+
+/// The encoder of every `--json` document: sorted keys, indented, times as RFC 3339 UTC text
+/// with nanoseconds (`Timestamp` and `Date` alike).
+public enum JSONOutput {
+    public static func encoder() -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.userInfo[.timesAsText] = true
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(Timestamp(date).description)
+        }
+        return encoder
+    }
+
+    /// `value` as a JSON document, ended by a newline.
+    public static func text<Value: Encodable>(_ value: Value) throws -> String {
+        String(decoding: try encoder().encode(value), as: UTF8.self)
+    }
+}
