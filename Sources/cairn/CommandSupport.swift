@@ -77,6 +77,71 @@ enum CommandSupport {
     }
 
     /// Prints a failed outcome's reason and exits with the status it implies (none on success).
+    /// While a command runs on every set with --json, each set's document is kept here and
+    /// printed as one at the end (`printJSON`).
+    nonisolated(unsafe) static var collectedJSON: [String]?
+
+    /// Prints a --json document, or keeps it for the one printed when every set has run.
+    static func printJSON(_ text: String) {
+        if collectedJSON != nil { collectedJSON!.append(text) } else { print(text) }
+    }
+
+    /// Runs `body` on the set named, or, when none is, on every set bound to this host (or to
+    /// no host), each under a `backup set 'NAME':` line; with --json, the sets' documents are
+    /// printed as one (arrays joined, objects in an array). Exits with the worst status.
+    static func forEachSet(
+        _ set: String?, json: Bool, options: ConfigOptions, source: SourceOptions? = nil, command: String, holding paths: [String] = [],
+        _ body: (Config, String) async -> JobOutcome
+    ) async throws {
+        if let set {
+            let config = try source?.config(options, set: set) ?? loadConfig(options)
+            try finish(await body(config, set))
+            return
+        }
+        if source?.from != nil { fail("with --from, name the set: cairn \(command) SET --from DIR") }
+        let config = try loadConfig(options)
+        var names = try sets([], in: config)
+        if !paths.isEmpty {
+            // The sets whose sources hold a path.
+            for path in paths where !names.contains(where: { holds(config, set: $0, path: path) }) {
+                fail("no backup set of this host backs up \(path) (its sets: \(names.joined(separator: ", "))); name the set: cairn \(command) SET \(path)")
+            }
+            names = names.filter { name in paths.contains { holds(config, set: name, path: $0) } }
+        }
+        if json { collectedJSON = [] }
+        var outcomes: [JobOutcome] = []
+        for (number, name) in names.enumerated() {
+            if !json {
+                if number > 0 { print("") }
+                print("backup set '\(name)':")
+            }
+            let outcome = await body(config, name)
+            if let failure = outcome.failure { Terminal.standardError("cairn: error: \(failure)") }
+            outcomes.append(outcome)
+        }
+        if let documents = collectedJSON {
+            collectedJSON = nil
+            print(JSONOutput.joined(documents))
+        }
+        let status = exitStatus(JobOutcome.worst(outcomes))
+        if status != 0 { throw ExitCode(status) }
+    }
+
+    /// Whether the set's sources hold `path` (it is a source, or inside or above one; a glob
+    /// may match in any set).
+    static func holds(_ config: Config, set: String, path: String) -> Bool {
+        if path.contains(where: { "*?[".contains($0) }) { return true }
+        let chosen = FilePath(PathExpansion.normalize(path))
+        return config.backupSets[set]?.sources.contains { chosen.isInside(FilePath($0.value)) || FilePath($0.value).isInside(chosen) } ?? false
+    }
+
+    /// `cairn ls /path` or `cairn restore /path`: a first argument that is a path (or a glob)
+    /// is the path, and no set is named.
+    static func setAndPath(_ set: String?, _ path: String?) -> (set: String?, path: String?) {
+        guard let set, set.hasPrefix("/") || set.hasPrefix("*"), path == nil else { return (set, path) }
+        return (nil, set)
+    }
+
     static func finish(_ outcome: JobOutcome) throws {
         if let failure = outcome.failure { Terminal.standardError("cairn: error: \(failure)") }
         let status = exitStatus(outcome)

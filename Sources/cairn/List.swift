@@ -33,8 +33,8 @@ extension Cairn {
         @OptionGroup var source: SourceOptions
         @OptionGroup var snapshotOptions: SnapshotOptions
 
-        @Argument(help: "The backup set.")
-        var set: String
+        @Argument(help: "The backup set (default: every set of this host whose sources hold PATH, or every set).")
+        var set: String?
 
         @Argument(help: "Only this original path and the entries under it, or those a glob matches.")
         var path: String?
@@ -46,14 +46,21 @@ extension Cairn {
         var json = false
 
         func validate() throws {
+            let (_, path) = CommandSupport.setAndPath(set, path)
             if let path, !path.hasPrefix("/"), !path.hasPrefix("*") {
                 throw ValidationError("'\(path)' is not an absolute path: name files as they were backed up, such as /home/me/Documents")
             }
         }
 
         func run() async throws {
-            let config = try source.config(options, set: set)
-            let outcome = await CommandSupport.job(config, set: set, command: "ls", source: source) { runner in await runner.read { repository in
+            let (set, path) = CommandSupport.setAndPath(set, path)
+            try await CommandSupport.forEachSet(set, json: json, options: options, source: source, command: "ls", holding: path.map { [$0] } ?? []) { config, set in
+                await list(config, set: set, path: path)
+            }
+        }
+
+        func list(_ config: Config, set: String, path: String?) async -> JobOutcome {
+            await CommandSupport.job(config, set: set, command: "ls", source: source) { runner in await runner.read { repository in
                 let repository = repository!
                 let records = try await repository.snapshots()
                 let selection = PathSelection(path.map { [FilePath(PathExpansion.normalize($0))] } ?? [])
@@ -85,11 +92,10 @@ extension Cairn {
                     }
                 }
                 if json {
-                    print(try JSONOutput.text(listed))
+                    CommandSupport.printJSON(try JSONOutput.text(listed))
                 }
                 return .success
             } }
-            try CommandSupport.finish(outcome)
         }
 
         /// An entry as `ls -l` shows its kind (`-` file, `d` folder, `l` link, `p` fifo, `s`

@@ -23,8 +23,8 @@ extension Cairn {
 
         @OptionGroup var options: ConfigOptions
 
-        @Argument(help: "The backup set.")
-        var set: String
+        @Argument(help: "The backup set (default: every set of this host, each under its name).")
+        var set: String?
 
         @Argument(help: "A job's id (or its first characters): show its whole report.")
         var job: String?
@@ -33,7 +33,17 @@ extension Cairn {
         var json = false
 
         func run() async throws {
-            let config = try CommandSupport.loadConfig(options)
+            try await CommandSupport.forEachSet(set, json: json, options: options, command: "log") { config, set in
+                do {
+                    try show(config, set: set)
+                    return .success
+                } catch {
+                    return JobOutcome(.failed, failure: "\(error)")
+                }
+            }
+        }
+
+        func show(_ config: Config, set: String) throws {
             guard config.backupSets[set] != nil else { CommandSupport.fail("no backup set named '\(set)' in the config") }
             let reports = JobLog(run: CommandSupport.run).reports(for: set)
             let times = options.times(config)
@@ -43,14 +53,14 @@ extension Cairn {
                     CommandSupport.fail(matches.isEmpty ? "no job \(job) in the log of set '\(set)'" : "\(job) names \(matches.count) jobs; give more of the id")
                 }
                 if json {
-                    print(try JSONOutput.text(report))
+                    CommandSupport.printJSON(try JSONOutput.text(report))
                 } else {
                     print(Self.details(report, times: times))
                 }
                 return
             }
             if json {
-                print(try JSONOutput.text(reports))
+                CommandSupport.printJSON(try JSONOutput.text(reports))
                 return
             }
             if reports.isEmpty {

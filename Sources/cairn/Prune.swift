@@ -33,8 +33,8 @@ extension Cairn {
 
         @OptionGroup var options: ConfigOptions
 
-        @Argument(help: "The backup set.")
-        var set: String
+        @Argument(help: "The backup set (default: every set of this host, each under its name).")
+        var set: String?
 
         @Flag(help: "Say what would be expired and deleted, and change nothing.")
         var dryRun = false
@@ -46,16 +46,33 @@ extension Cairn {
         var expireOtherWriters = false
 
         func run() async throws {
-            let config = try CommandSupport.loadConfig(options)
-            let outcome = await CommandSupport.job(config, set: set, command: "prune", traffic: !json) { runner in
+            try await CommandSupport.forEachSet(set, json: json, options: options, command: "prune") { config, set in
+                await prune(config, set: set)
+            }
+        }
+
+        /// The document of a set without a retention policy: nothing expires.
+        func keepingAll(_ set: String, removed: Int) throws -> String {
+            let document: [String: Any] = [
+                "set": set, "policy": NSNull(), "dry_run": dryRun, "packs_deleted": 0, "packs_repacked": 0, "bytes_freed": 0,
+                "damaged": [String](), "snapshots": [Any](), "temporary_files_removed": removed,
+            ]
+            return String(decoding: try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self)
+        }
+
+        func prune(_ config: Config, set: String) async -> JobOutcome {
+            await CommandSupport.job(config, set: set, command: "prune", traffic: !json) { runner in
                 if runner.context.retention == nil && dryRun {
                     // Nothing to change, so no lease: only that the repository is there.
                     do {
                         _ = try await runner.existingRepository()
+                        if json { CommandSupport.printJSON(try keepingAll(set, removed: 0)) }
                     } catch {
                         return runner.failed(error)
                     }
-                    print("backup set '\(set)' has no retention policy: every snapshot is kept; a prune would only remove the temporary files of killed runs")
+                    if !json {
+                        print("backup set '\(set)' has no retention policy: every snapshot is kept; a prune would only remove the temporary files of killed runs")
+                    }
                     return .success
                 }
                 return await runner.run(lease: dryRun ? .shared : .exclusive) { repository in
@@ -65,11 +82,7 @@ extension Cairn {
                         var removed = 0
                         for prefix in ["data/", "index/", "snapshots/"] { removed += try await repository.storage.removeAbandonedUploads(prefix: prefix) }
                         if json {
-                            let document: [String: Any] = [
-                                "set": set, "policy": NSNull(), "dry_run": dryRun, "packs_deleted": 0, "packs_repacked": 0, "bytes_freed": 0,
-                                "damaged": [String](), "snapshots": [Any](), "temporary_files_removed": removed,
-                            ]
-                            print(String(decoding: try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self))
+                            CommandSupport.printJSON(try keepingAll(set, removed: removed))
                             return .success
                         }
                         print("backup set '\(set)' has no retention policy: every snapshot is kept; removed \(removed) temporary file\(removed == 1 ? "" : "s") of killed runs")
@@ -78,14 +91,13 @@ extension Cairn {
                     let result = try await repository.prune(
                         retention.evaluation, now: context.run.now, dryRun: dryRun, currentGroup: expireOtherWriters ? nil : context.group)
                     if json {
-                        print(try Self.json(set: set, policy: retention.name, dryRun: dryRun, result))
+                        CommandSupport.printJSON(try Self.json(set: set, policy: retention.name, dryRun: dryRun, result))
                     } else {
                         result.lines(policy: retention.name, dryRun: dryRun, times: options.times(config)).forEach { print($0) }
                     }
                     return result.damaged.isEmpty ? .success : JobOutcome(.failed)
                 }
             }
-            try CommandSupport.finish(outcome)
         }
 
         /// The result as `--json` prints it (schemas/prune.schema.json); shared with forget.

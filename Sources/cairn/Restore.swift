@@ -32,8 +32,20 @@ extension Cairn {
                 left as it is and reported as a problem (exit status 3). The restore keeps a \
                 bounded number of folders open, however deep the tree.
 
+                --strip places the one PATH given at DIR itself instead of under its full \
+                path: a folder's content goes into DIR, a file or another entry into DIR \
+                under its own name. Without SET, each set of this host whose sources hold a \
+                PATH restores its share of them.
+
                 On an object store (s3://), the last line (storage:) counts the requests \
                 sent, by kind, and the bytes received: a restore reads each pack about once.
+
+                Examples:
+                  cairn restore documents --to /tmp/check             everything, under /tmp/check
+                  cairn restore /home/me/notes.txt --at 2026-11-20    one file as it was, in place
+                  cairn restore documents /home/me/Projects --to ~/p --strip
+                                                                       the folder's content in ~/p
+                  cairn restore documents '/home/me/*.odt' --overwrite if-changed --dry-run
 
                 \(ExitStatus.text)
                 """
@@ -43,11 +55,14 @@ extension Cairn {
         @OptionGroup var source: SourceOptions
         @OptionGroup var snapshotOptions: SnapshotOptions
 
-        @Argument(help: "The backup set.")
-        var set: String
+        @Argument(help: "The backup set (default: each set of this host whose sources hold a PATH).")
+        var set: String?
 
         @Argument(help: "Original paths or globs to restore (default: everything).")
         var paths: [String] = []
+
+        @Flag(help: "With --to DIR and one PATH: place that path at DIR itself (a folder's content in DIR, a file in DIR) instead of under its full path.")
+        var strip = false
 
         @Option(help: ArgumentHelp("Restore under this folder instead of the original place.", valueName: "dir"))
         var to: String?
@@ -93,8 +108,18 @@ extension Cairn {
             var storage: StorageTraffic.Summary?
         }
 
+        /// The set named, and the paths: a first argument that is a path is one, and no set is named.
+        var setAndPaths: (set: String?, paths: [String]) {
+            guard let set, set.hasPrefix("/") || set.hasPrefix("*") else { return (set, paths) }
+            return (nil, [set] + paths)
+        }
+
         func validate() throws {
+            let (set, paths) = setAndPaths
             guard Restorer.Overwrite(rawValue: overwrite) != nil else { throw ValidationError("--overwrite takes never, if-changed or always") }
+            if set == nil && paths.isEmpty { throw ValidationError("name the set to restore, or the paths to restore (cairn restore /home/me/notes.txt)") }
+            if strip && (to == nil || paths.count != 1) { throw ValidationError("--strip goes with --to DIR and exactly one PATH") }
+            if strip, let path = paths.first, path.contains(where: { "*?[".contains($0) }) { throw ValidationError("--strip takes a path, not a glob") }
             if quiet && verbose { throw ValidationError("give --quiet or --verbose, not both") }
             if json && (quiet || verbose) { throw ValidationError("--json prints the whole report: give it without --quiet or --verbose") }
             for path in paths where !path.hasPrefix("/") && !path.hasPrefix("*") {
@@ -103,14 +128,23 @@ extension Cairn {
         }
 
         func run() async throws {
-            let config = try source.config(options, set: set)
-            let outcome = await CommandSupport.job(config, set: set, command: "restore", source: source, traffic: !quiet && !json) { runner in await runner.run(lease: .shared) { repository in
+            let (set, paths) = setAndPaths
+            try await CommandSupport.forEachSet(set, json: json, options: options, source: source, command: "restore", holding: paths) { config, set in
+                // Without SET, each set restores the paths its sources hold.
+                let mine = self.set == nil ? paths.filter { CommandSupport.holds(config, set: set, path: $0) } : paths
+                return await restore(config, set: set, paths: mine)
+            }
+        }
+
+        func restore(_ config: Config, set: String, paths: [String]) async -> JobOutcome {
+            await CommandSupport.job(config, set: set, command: "restore", source: source, traffic: !quiet && !json) { runner in await runner.run(lease: .shared) { repository in
                 let record = try snapshotOptions.choice(in: config).pick(from: try await repository.snapshots(), set: set, times: options.times(config))
                 guard let tree = record.snapshot.treeID else { throw RepositoryError.damaged("snapshot \(record.id.short) has no tree") }
                 let target = to.map { FilePath(CommandSupport.absolute($0)) } ?? .root
                 var restorer = Restorer(
                     repository: repository, target: target, paths: paths.map { FilePath(PathExpansion.normalize($0)) },
                     overwrite: Restorer.Overwrite(rawValue: overwrite)!, permissions: !noPermissions, dryRun: dryRun)
+                restorer.strip = strip
                 let quiet = quiet || json
                 func say(_ line: String) { if !quiet { print(line) } }
                 say("restoring snapshot \(record.id.short) of \(options.times(config)(record.snapshot.start))\(record.snapshot.statusNote) to \(target)\(dryRun ? " (dry run)" : "")")
@@ -141,7 +175,7 @@ extension Cairn {
                         leftoversRemoved: restorer.leftoversRemoved,
                         problems: restorer.problems.map { JobReport.ProblemRecord(path: $0.path.description, message: $0.message) },
                         storage: traffic.total > 0 ? traffic : nil)
-                    print(try JSONOutput.text(document))
+                    CommandSupport.printJSON(try JSONOutput.text(document))
                 }
                 let volume = dryRun ? "" : " (\(ByteCountText.format(restorer.bytesWritten)))"
                 say("\(dryRun ? "would write" : "wrote") \(written)\(volume), identical \(identical), conflicts \(restorer.conflicts.count), problems \(restorer.problems.count)")
@@ -151,7 +185,6 @@ extension Cairn {
                 }
                 return .finished(problems: restorer.problems.count)
             } }
-            try CommandSupport.finish(outcome)
         }
     }
 }

@@ -24,15 +24,20 @@ extension Cairn {
         @OptionGroup var options: ConfigOptions
         @OptionGroup var source: SourceOptions
 
-        @Argument(help: "The backup set.")
-        var set: String
+        @Argument(help: "The backup set (default: every set of this host, each under its name).")
+        var set: String?
 
         @Flag(help: "Print the snapshots as JSON.")
         var json = false
 
         func run() async throws {
-            let config = try source.config(options, set: set)
-            let outcome = await CommandSupport.job(config, set: set, command: "snapshots", source: source) { runner in await runner.read(allowingNone: true) { repository in
+            try await CommandSupport.forEachSet(set, json: json, options: options, source: source, command: "snapshots") { config, set in
+                await list(config, set: set)
+            }
+        }
+
+        func list(_ config: Config, set: String) async -> JobOutcome {
+            await CommandSupport.job(config, set: set, command: "snapshots", source: source) { runner in await runner.read(allowingNone: true) { repository in
                 let records = try await repository?.snapshots().filter { $0.snapshot.set == set } ?? []
                 // A damaged snapshot's set is unknown: it is listed with every set of the repository.
                 let damaged = await repository?.unreadableSnapshots ?? []
@@ -43,7 +48,7 @@ extension Cairn {
                         var damaged: String?
                     }
                     let rows = records.map { Row(id: $0.id.hex, snapshot: $0.snapshot) } + damaged.map { Row(id: $0.id.hex, damaged: $0.reason) }
-                    print(try JSONOutput.text(rows))
+                    CommandSupport.printJSON(try JSONOutput.text(rows))
                     return damaged.isEmpty ? .success : JobOutcome(.failed)
                 }
                 if records.isEmpty && damaged.isEmpty {
@@ -69,7 +74,6 @@ extension Cairn {
                 }
                 return damaged.isEmpty ? .success : JobOutcome(.failed)
             } }
-            try CommandSupport.finish(outcome)
         }
     }
 }

@@ -29,8 +29,8 @@ extension Cairn {
         @OptionGroup var options: ConfigOptions
         @OptionGroup var source: SourceOptions
 
-        @Argument(help: "The backup set.")
-        var set: String
+        @Argument(help: "The backup set (default: every set of this host, each under its name).")
+        var set: String?
 
         @Option(
             name: .long,
@@ -51,9 +51,10 @@ extension Cairn {
         func validate() throws { _ = try Self.share(readData) }
 
         func run() async throws {
-            let config = try source.config(options, set: set)
             let share = try Self.share(readData)
-            try CommandSupport.finish(await Self.check(config, set: set, command: "verify", readData: share, slice: nil, source: source, json: json).outcome)
+            try await CommandSupport.forEachSet(set, json: json, options: options, source: source, command: "verify") { config, set in
+                await Self.check(config, set: set, command: "verify", readData: share, slice: nil, source: source, json: json).outcome
+            }
         }
 
         /// The report as `--json` prints it.
@@ -106,7 +107,7 @@ extension Cairn {
                                 object: damage.object?.hex, message: damage.message,
                                 affected: damage.affected.map { .init(snapshot: $0.snapshot.hex, path: $0.path.description) })
                         }, storage: traffic.total > 0 ? traffic : nil)
-                    print(try JSONOutput.text(document))
+                    CommandSupport.printJSON(try JSONOutput.text(document))
                     return report.damages.isEmpty ? .success : JobOutcome(.failed)
                 }
                 for damage in report.damages {

@@ -301,4 +301,58 @@ struct CommandLineTests {
         let unknown = try workspace.run(["completions", "tcsh"])
         #expect(unknown.status == 64 && unknown.standardError.contains("bash, zsh or fish"), "\(unknown.all)")
     }
+
+    @Test func withoutASetCommandsActOnEverySetAndRestoreFindsTheSetOfAPath() throws {
+        let workspace = try workspace(set: "  other:\n    account: local\n    sources: [./other]\n")
+        let other = workspace.directory.subpath("other")
+        try FileManager.default.createDirectory(atPath: other + "/sub", withIntermediateDirectories: true)
+        try Data("other file\n".utf8).write(to: URL(fileURLWithPath: other + "/sub/o.txt"))
+        #expect(try workspace.run(["backup", "-q"]).status == 0)
+        let snapshots = try workspace.run(["snapshots"])
+        #expect(snapshots.status == 0 && snapshots.standardOutput.contains("backup set 'files':") && snapshots.standardOutput.contains("backup set 'other':"), "\(snapshots.all)")
+        let rows = try #require(try json(try workspace.run(["snapshots", "--json"]).standardOutput) as? [[String: Any]])
+        #expect(Set(rows.compactMap { ($0["snapshot"] as? [String: Any])?["set"] as? String }) == ["files", "other"], "\(rows)")
+        for command in [["ls"], ["log"], ["verify"], ["prune", "--dry-run"], ["stats", "files"]] {
+            let output = try workspace.run(command)
+            #expect(output.status == 0, "\(command): \(output.all)")
+        }
+        let verified = try #require(try json(try workspace.run(["verify", "--json"]).standardOutput) as? [[String: Any]])
+        #expect(verified.compactMap { $0["set"] as? String } == ["files", "other"], "\(verified)")
+        #expect(try Workspace.validate(try workspace.run(["verify", "--json"]).standardOutput, against: "schemas/verify.schema.json").hasPrefix("valid"))
+        #expect(try Workspace.validate(try workspace.run(["log", "--json"]).standardOutput, against: "schemas/job-report.schema.json").hasPrefix("valid"))
+        // ls with a path lists the sets that back it up.
+        let listed = try workspace.run(["ls", other + "/sub"])
+        #expect(listed.standardOutput.contains("backup set 'other':") && !listed.standardOutput.contains("backup set 'files':"), "\(listed.all)")
+        // Restore a path in place, without naming its set.
+        try Data("changed\n".utf8).write(to: URL(fileURLWithPath: other + "/sub/o.txt"))
+        let restored = try workspace.run(["restore", other + "/sub/o.txt", "--overwrite", "always"])
+        #expect(restored.status == 0 && restored.standardOutput.contains("backup set 'other':"), "\(restored.all)")
+        #expect(try String(contentsOfFile: other + "/sub/o.txt", encoding: .utf8) == "other file\n")
+        let nowhere = try workspace.run(["restore", "/etc/hostname"])
+        #expect(nowhere.status == 1 && nowhere.standardError.contains("no backup set of this host backs up /etc/hostname"), "\(nowhere.all)")
+        let nothing = try workspace.run(["restore"])
+        #expect(nothing.status == 64, "\(nothing.all)")
+    }
+
+    @Test func stripPlacesTheChosenPathAtTheTarget() throws {
+        let workspace = try workspace()
+        var generator = TreeGenerator(root: workspace.source + "/docs/tree", seed: 11)
+        try generator.generate()
+        #expect(try workspace.run(["backup", "-q"]).status == 0)
+        let folder = workspace.directory.subpath("folder")
+        let strip = try workspace.run(["restore", "files", workspace.source + "/docs/tree", "--to", folder, "--strip"])
+        #expect(strip.status == 0, "\(strip.all)")
+        #expect(TreeComparison.differences(workspace.source + "/docs/tree", folder).filter { !$0.hasPrefix(": ") } == [], "the folder's content, with its metadata")
+        #expect(!FileManager.default.fileExists(atPath: folder + workspace.source), "no full path under the target")
+        let single = workspace.directory.subpath("single")
+        let file = try workspace.run(["restore", "files", workspace.source + "/docs/notes.txt", "--to", single, "--strip"])
+        #expect(file.status == 0 && (try? String(contentsOfFile: single + "/notes.txt", encoding: .utf8)) == "first version\n", "\(file.all)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: single) == ["notes.txt"])
+        let two = try workspace.run(["restore", "files", workspace.source + "/docs/notes.txt", workspace.source + "/docs/same.txt", "--to", single, "--strip"])
+        #expect(two.status == 64 && two.standardError.contains("exactly one PATH"), "\(two.all)")
+        let noTarget = try workspace.run(["restore", "files", workspace.source + "/docs", "--strip"])
+        #expect(noTarget.status == 64, "\(noTarget.all)")
+        let missing = try workspace.run(["restore", "files", workspace.source + "/docs/nothing", "--to", single, "--strip"])
+        #expect(missing.status == 1 && missing.standardError.contains("nothing"), "\(missing.all)")
+    }
 }

@@ -36,6 +36,9 @@ public struct Restorer {
     public var overwrite: Overwrite
     public var permissions: Bool
     public var dryRun: Bool
+    /// The one chosen path is placed at the target itself, not under its full path: a
+    /// folder's content goes into the target, anything else into it under its own name.
+    public var strip = false
 
     public private(set) var actions: [Action] = []
     public internal(set) var problems: [Problem] = []
@@ -70,6 +73,28 @@ public struct Restorer {
     public mutating func restore(root: ObjectID, snapshot: String = "the snapshot") async throws {
         try await PathSelection(paths).requireMatches(
             in: repository, roots: [root], snapshot: snapshot, consequence: dryRun ? nil : "nothing was restored")
+        // Where the walk starts: the snapshot's `/`, or with `strip` the chosen folder (its
+        // content into the target) or the folder that holds the chosen entry.
+        var start = (tree: root, location: Location(.root), all: paths.isEmpty)
+        if strip {
+            guard paths.count == 1, let chosen = paths.first, !PathSelection.isGlob(chosen) else {
+                throw RepositoryError.unsupported("--strip places one path at the target: name exactly one, without a glob")
+            }
+            var tree = root
+            var parent = FilePath.root
+            for (number, name) in chosen.components.enumerated() {
+                guard let entry = try await repository.tree(tree).entry(named: name) else { break }
+                let last = number == chosen.components.count - 1
+                if last, entry.kind == .directory, let subtree = entry.subtree {
+                    start = (subtree, Location(chosen), true)
+                } else if last {
+                    start = (tree, Location(parent), false)
+                } else if let subtree = entry.subtree {
+                    tree = subtree
+                    parent = parent.appending(name)
+                }
+            }
+        }
         let directory = dryRun ? (try? SafeDirectory.openTarget(target, create: false)) : try SafeDirectory.openTarget(target, create: true)
         let top = directory.map(WalkFolder.init)
         openFolders = top.map { [$0] } ?? []
@@ -78,7 +103,7 @@ public struct Restorer {
         await withTaskGroup(of: (UInt64, [Problem]).self) { group in
             var writes = Writes(group: group)
             do {
-                try await restoreTree(root, at: Location(.root), in: top, fresh: false, all: paths.isEmpty, writes: &writes)
+                try await restoreTree(start.tree, at: start.location, in: top, fresh: false, all: start.all, writes: &writes)
             } catch {
                 failure = error
             }

@@ -59,6 +59,16 @@ public enum JSONOutput {
         return encoder
     }
 
+    /// Several documents as one: arrays joined into one array, anything else listed in one.
+    public static func joined(_ documents: [String]) -> String {
+        let parsed = documents.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8), options: [.fragmentsAllowed]) }
+        let items: [Any] = parsed.allSatisfy { $0 is [Any] } ? parsed.flatMap { $0 as! [Any] } : parsed
+        guard let data = try? JSONSerialization.data(withJSONObject: items, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]) else {
+            return "[]"
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+
     /// `value` as a JSON document, ended by a newline.
     public static func text<Value: Encodable>(_ value: Value) throws -> String {
         String(decoding: try encoder().encode(value), as: UTF8.self)
