@@ -127,6 +127,17 @@ enum CommandSupport {
         if status != 0 { throw ExitCode(status) }
     }
 
+    /// The progress line of long work on standard error: redrawn on a terminal, a line every
+    /// ten seconds otherwise; none with -q.
+    static func progress(items: Int = 0, bytes: UInt64 = 0, noun: String, quiet: Bool) -> ProgressDisplay? {
+        guard !quiet else { return nil }
+        return ProgressDisplay(
+            files: items, bytes: bytes, terminal: isatty(2) == 1, clock: run.clock, columns: Int(run.variables["COLUMNS"] ?? "") ?? 100, noun: noun
+        ) {
+            FileHandle.standardError.write(Data($0.utf8))
+        }
+    }
+
     /// Whether the set's sources hold `path` (it is a source, or inside or above one; a glob
     /// may match in any set).
     static func holds(_ config: Config, set: String, path: String) -> Bool {

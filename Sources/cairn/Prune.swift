@@ -88,8 +88,17 @@ extension Cairn {
                         print("backup set '\(set)' has no retention policy: every snapshot is kept; removed \(removed) temporary file\(removed == 1 ? "" : "s") of killed runs")
                         return .success
                     }
+                    // Repacking reads and writes packs: its progress, on a terminal.
+                    final class Shown: @unchecked Sendable { var display: ProgressDisplay? }
+                    let shown = Shown()
                     let result = try await repository.prune(
-                        retention.evaluation, now: context.run.now, dryRun: dryRun, currentGroup: expireOtherWriters ? nil : context.group)
+                        retention.evaluation, now: context.run.now, dryRun: dryRun, currentGroup: expireOtherWriters ? nil : context.group
+                    ) { packs, bytes in
+                        guard !json, isatty(2) == 1 else { return nil }
+                        shown.display = CommandSupport.progress(items: packs, bytes: bytes, noun: "packs repacked", quiet: false)
+                        return shown.display
+                    }
+                    shown.display?.clear()
                     if json {
                         CommandSupport.printJSON(try Self.json(set: set, policy: retention.name, dryRun: dryRun, result))
                     } else {

@@ -148,7 +148,14 @@ extension Cairn {
                 let quiet = quiet || json
                 func say(_ line: String) { if !quiet { print(line) } }
                 say("restoring snapshot \(record.id.short) of \(options.times(config)(record.snapshot.start))\(record.snapshot.statusNote) to \(target)\(dryRun ? " (dry run)" : "")")
+                // The totals are the snapshot's when all of it is restored.
+                let whole = paths.isEmpty
+                let progress = CommandSupport.progress(
+                    items: whole ? record.snapshot.statistics.files : 0, bytes: whole ? record.snapshot.statistics.bytes : 0, noun: "files", quiet: quiet || dryRun)
+                restorer.progress = progress
+                defer { progress?.clear() }
                 try await restorer.restore(root: tree, snapshot: "snapshot \(record.id.short) of set '\(set)'")
+                progress?.clear()
                 for action in restorer.actions {
                     switch action.kind {
                     case .write: say("\(dryRun ? "would write" : "wrote") \(action.path)")

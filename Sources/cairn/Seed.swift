@@ -243,7 +243,14 @@ extension Cairn {
                     try await seed.authenticate(seeded, set: manifest.set)
                     print("checking \(manifest.sessions.reduce(0) { $0 + $1.volumes.count }) volumes of the seed at \(path)")
                     try await seed.checkVolumes()
-                    let report = try await Verifier(repository: seeded).run(readData: 1)
+                    final class Shown: @unchecked Sendable { var display: ProgressDisplay? }
+                    let checking = Shown()
+                    let report = try await Verifier(repository: seeded).run(readData: 1) { packs, bytes in
+                        guard isatty(2) == 1 else { return nil }
+                        checking.display = CommandSupport.progress(items: packs, bytes: bytes, noun: "packs checked", quiet: false)
+                        return checking.display
+                    }
+                    checking.display?.clear()
                     guard report.damages.isEmpty else {
                         for damage in report.damages { print("damaged: \(damage.message)") }
                         throw SeedFailure("the seed at \(path) is damaged (\(report.damages.count) damaged or missing); nothing was loaded")
@@ -272,7 +279,12 @@ extension Cairn {
                     guard let target = try await runner.context.openRepository() else { throw SeedFailure("the repository could not be made at \(runner.context.repositoryPath)") }
                     var result = try await target.withLease(.exclusive, command: "cairn seed-import \(manifest.set)") {
                         let (missing, _) = try await LocalCopy.difference(from: seed, to: destination)
-                        return try await LocalCopy.copy(missing, from: seed, to: destination)
+                        let progress =
+                            isatty(2) == 1
+                            ? CommandSupport.progress(items: missing.count, bytes: UInt64(missing.reduce(0) { $0 + $1.size }), noun: "files loaded", quiet: false)
+                            : nil
+                        defer { progress?.clear() }
+                        return try await LocalCopy.copy(missing, from: seed, to: destination, progress: progress)
                     }
                     result.copied += head.copied
                     result.bytes += head.bytes

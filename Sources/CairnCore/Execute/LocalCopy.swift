@@ -81,7 +81,9 @@ public enum LocalCopy {
     }
 
     /// Copies `items` (in the order given) from `source` to `copy`.
-    public static func copy(_ missing: [StorageItem], from source: any StorageBackend, to copy: any StorageBackend) async throws -> Result {
+    public static func copy(
+        _ missing: [StorageItem], from source: any StorageBackend, to copy: any StorageBackend, progress: (any ProgressSink)? = nil
+    ) async throws -> Result {
         var result = Result()
         let piece = 8 << 20
         for item in missing {
@@ -101,6 +103,8 @@ public enum LocalCopy {
             }
             result.copied += 1
             result.bytes += UInt64(item.size)
+            progress?.read(UInt64(item.size))
+            progress?.finish(.root)
             FaultInjection.reach("local-copy-file")
         }
         return result

@@ -39,6 +39,8 @@ public struct Restorer {
     /// The one chosen path is placed at the target itself, not under its full path: a
     /// folder's content goes into the target, anything else into it under its own name.
     public var strip = false
+    /// Told of each file as it is written (and of those found identical): the progress line.
+    public var progress: (any ProgressSink)?
 
     public private(set) var actions: [Action] = []
     public internal(set) var problems: [Problem] = []
@@ -233,8 +235,14 @@ public struct Restorer {
             writes.running -= 1
             record(result)
         }
-        let reads = self.reads, permissions = self.permissions
-        writes.group.addTask { await Self.writePlainFile(entry, at: path, in: directory, reads: reads, permissions: permissions) }
+        let reads = self.reads, permissions = self.permissions, progress = self.progress
+        writes.group.addTask {
+            progress?.start(path, size: entry.size)
+            let result = await Self.writePlainFile(entry, at: path, in: directory, reads: reads, permissions: permissions)
+            progress?.read(result.0)
+            progress?.finish(path)
+            return result
+        }
         writes.running += 1
     }
 
@@ -303,6 +311,7 @@ public struct Restorer {
             if !fresh, let directory, let existing = try directory.status(of: entry.name) {
                 if overwrite != .always, try identical(entry, existing: existing, in: directory, path: path) {
                     actions.append(Action(kind: .identical, path: path, detail: "already there"))
+                    if entry.kind == .file { progress?.finish(path) }
                     await reads.forget(entry.content.map(\.object))
                     return false
                 }

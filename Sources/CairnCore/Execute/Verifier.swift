@@ -57,7 +57,11 @@ public struct Verifier {
     /// Checks the structure, and with `readData` (a share from 0 to 1) decrypts and hashes every
     /// object of that share of the packs, chosen at random.
     /// With `slice`, the packs of that slice are read instead of a random share.
-    public func run(readData: Double?, slice: Slice? = nil) async throws -> Report {
+    /// `progress` is made once the packs to read are known (their count and bytes), and told
+    /// of each pack read.
+    public func run(
+        readData: Double?, slice: Slice? = nil, progress makeProgress: ((_ packs: Int, _ bytes: UInt64) -> (any ProgressSink)?)? = nil
+    ) async throws -> Report {
         var report = Report()
         var bad: [ObjectID: String] = [:]
         var snapshotsOK: [SnapshotRecord] = []
@@ -111,8 +115,11 @@ public struct Verifier {
             // while the next ones are read; results are taken in order, so the report is too.
             let checks = WorkWindow<PackCheck>(width: Self.packsInFlight(repository.storage.capabilities))
             let repository = self.repository, known = bad
+            let progress = makeProgress?(packs.count, packs.reduce(0) { $0 + UInt64(packSizes[$1] ?? 0) })
             func take(_ check: PackCheck?) {
                 guard let check else { return }
+                progress?.read(UInt64(check.size))
+                progress?.finish(.root)
                 report.packsRead += 1
                 report.bytesRead += check.size
                 report.damages += check.damages

@@ -9,7 +9,8 @@ public protocol ProgressSink: AnyObject, Sendable {
 
 /// Shows progress against the plan's totals: on a terminal a status line redrawn a few times a
 /// second (files and bytes done, rate, time left, the current file); otherwise a plain line
-/// every ten seconds.
+/// every ten seconds. Other long work (a restore, reading packs, repacking, loading a seed)
+/// counts its own items (`noun`: files, packs, repositories); totals of 0 are unknown.
 public final class ProgressDisplay: ProgressSink, @unchecked Sendable {
     private let lock = NSLock()
     private let totalFiles: Int
@@ -18,6 +19,7 @@ public final class ProgressDisplay: ProgressSink, @unchecked Sendable {
     private let write: @Sendable (String) -> Void
     private let clock: any WallClock
     private let columns: Int
+    private let noun: String
     private let started: Date
     private var files = 0
     private var bytes: UInt64 = 0
@@ -27,9 +29,11 @@ public final class ProgressDisplay: ProgressSink, @unchecked Sendable {
 
     /// `columns` is the terminal's width (`COLUMNS`).
     public init(
-        files: Int, bytes: UInt64, terminal: Bool, clock: any WallClock = SystemClock(), columns: Int = 100, write: @escaping @Sendable (String) -> Void
+        files: Int, bytes: UInt64, terminal: Bool, clock: any WallClock = SystemClock(), columns: Int = 100, noun: String = "files",
+        write: @escaping @Sendable (String) -> Void
     ) {
         self.clock = clock
+        self.noun = noun
         self.columns = columns
         started = clock.now()
         totalFiles = files
@@ -74,7 +78,9 @@ public final class ProgressDisplay: ProgressSink, @unchecked Sendable {
         let now = now ?? clock.now()
         let elapsed = max(now.timeIntervalSince(started), 0.001)
         let rate = Double(bytes) / elapsed
-        var text = "\(files)/\(totalFiles) files, \(ByteCountText.format(bytes)) of \(ByteCountText.format(totalBytes)), \(ByteCountText.format(UInt64(rate)))/s"
+        let count = totalFiles > 0 ? "\(files)/\(totalFiles) \(noun)" : "\(files) \(noun)"
+        let volume = totalBytes > 0 ? "\(ByteCountText.format(bytes)) of \(ByteCountText.format(totalBytes))" : ByteCountText.format(bytes)
+        var text = "\(count), \(volume), \(ByteCountText.format(UInt64(rate)))/s"
         if rate > 0, totalBytes > bytes {
             let left = Int(Double(totalBytes - bytes) / rate)
             text += String(format: ", %d:%02d left", left / 60, left % 60)

@@ -63,7 +63,7 @@ extension Repository {
     /// policy is not asked.
     public func prune(
         _ evaluation: RetentionEvaluation, now: Date, dryRun: Bool, currentGroup: SnapshotGroup? = nil, planned: [PlannedExpiration]? = nil,
-        forget: Set<String>? = nil
+        forget: Set<String>? = nil, progress makeProgress: ((_ packs: Int, _ bytes: UInt64) -> (any ProgressSink)?)? = nil
     ) async throws -> PruneResult {
         var result = PruneResult()
         let records = try await snapshots()
@@ -157,9 +157,12 @@ extension Repository {
         var builder = PackBuilder()
         var written: [(id: ObjectID, entries: [PackEntry])] = []
         var moved: [ObjectID] = []
+        let progress = repacks.isEmpty ? nil : makeProgress?(repacks.count, repacks.reduce(0) { $0 + UInt64(sizes[PackFormat.key(for: $1.pack)] ?? 0) })
         for (pack, live) in repacks {
             let key = PackFormat.key(for: pack)
             let bytes = try await storage.get(key)
+            progress?.read(UInt64(bytes.count))
+            defer { progress?.finish(.root) }
             var boxes: [(PackEntry, [UInt8])] = []
             for entry in live {
                 guard entry.offset + entry.length <= bytes.count,
