@@ -44,7 +44,7 @@ extension Cairn {
                   cairn init
                   cairn init --destination /media/backup --source ~/Documents
                   cairn init --destination s3://bucket/laptop --source ~ --yes
-                  cairn init --destination /srv/backup --source /etc --schedule 21:30 --yes
+                  cairn init --source /etc --destination /mnt/nas --schedule 21:30
 
                 \(ExitStatus.text)
                 """
