@@ -133,9 +133,10 @@ struct InitWizard {
     }
 
     private func setNameAnswer(destination: StarterConfig.Destination, sources: [String]) throws -> String {
+        let option = asking ? "" : " (--set NAME)"
         let check = { (text: String) -> Result<String, StarterAnswers.Invalid> in
             StarterAnswers.setName(text).flatMap { name in
-                InitFiles.repositoryProblem(destination, set: name).map { .failure(StarterAnswers.Invalid($0)) } ?? .success(name)
+                InitFiles.repositoryProblem(destination, set: name).map { .failure(StarterAnswers.Invalid($0 + option)) } ?? .success(name)
             }
         }
         let fallback = answers.defaultSetName(for: sources)

@@ -98,6 +98,7 @@ extension Cairn {
                 earlier.append(try Self.check(answers.source(source, destination: destinationValue, earlier: earlier)))
             }
             if let setName { _ = try Self.check(StarterAnswers.setName(setName)) }
+            _ = try InitFiles(output: output, keyFile: keyFile, answers: answers, loader: ConfigLoader(CommandSupport.run))
             if let schedule { _ = try Self.check(StarterAnswers.schedule(schedule)) }
             if let retention { _ = try Self.check(StarterAnswers.retention(retention)) }
             if let encryption, try Self.check(StarterAnswers.algorithm(encryption)) == .none, keyFile != nil {

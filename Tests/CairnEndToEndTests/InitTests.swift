@@ -175,6 +175,7 @@ struct InitTests {
         (["--retention", "forever"], "'forever' is not a retention"),
         (["--encryption", "aes"], "'aes' is not an encryption"),
         (["--encryption", "none", "--key-file", "k"], "--key-file goes with an encryption other than none"),
+        (["-c", "same", "--key-file", "same"], "the config and the key file are both"),
     ])
     func invalidOptionsAreRefusedWithTheReason(arguments: [String], reason: String) throws {
         let workspace = try InitWorkspace()
@@ -203,6 +204,20 @@ struct InitTests {
         #expect(session.status == 1 && !session.output.contains("Destination"), "\(session.output)")
         #expect(workspace.contents(path) == "mine, not cairn's\n")
         #expect(!FileManager.default.fileExists(atPath: other))
+    }
+
+    @Test func aSetWhoseFolderIsInTheDestinationAlreadyIsRefused() throws {
+        let workspace = try InitWorkspace()
+        try workspace.directory.write("destination/source/cairn-repository", "{}")
+        let output = try workspace.run(["init", "--destination", "destination", "--source", "source"])
+        #expect(output.status == 64, "\(output.all)")
+        #expect(
+            output.standardError.contains("\(workspace.destination)/source is a cairn repository already, which a new key cannot open: give the set another name (--set NAME)"),
+            "\(output.all)")
+        let session = try workspace.onTerminal(
+            ["init", "--destination", "destination", "--source", "source", "--schedule", "none", "--retention", "keep-all", "--encryption", "none"],
+            [.expect("Name [source]: "), .send("\n"), .expect("a cairn repository already"), .expect("Name [source]: "), .send("other\n"), .expect("Write it? [Y/n]: "), .send("y\n")])
+        #expect(session.status == 0 && session.output.contains("backup set 'other'"), "\(session.output)")
     }
 
     @Test func decliningAtTheEndWritesNothingAndADestinationCanBeCreated() throws {
