@@ -279,6 +279,35 @@ struct InitTests {
         #expect(elsewhere.mode(elsewhere.directory.subpath("keys/k")) == 0o600)
     }
 
+    /// A user who cannot write the current folder gets the config in ~/.config/cairn/, where
+    /// cairn finds it from anywhere.
+    @Test func whereTheCurrentFolderIsNotWritableTheConfigGoesToTheUsersConfigFolder() throws {
+        try #require(getuid() == 0, "run as root: the test runs cairn as nobody through runuser")
+        var workspace = try InitWorkspace()
+        chmod(workspace.directory.path, 0o755)
+        let home = workspace.directory.subpath("nobody")
+        for folder in ["nobody", "nobody/docs", "nobody/backup"] {
+            try FileManager.default.createDirectory(atPath: workspace.directory.subpath(folder), withIntermediateDirectories: true)
+            chown(workspace.directory.subpath(folder), 65534, 65534)
+        }
+        // runuser sets HOME to nobody's own; the XDG folders pass.
+        workspace.environment["XDG_CONFIG_HOME"] = home + "/.config"
+        workspace.environment["XDG_STATE_HOME"] = home + "/state"
+        workspace.environment["XDG_CACHE_HOME"] = home + "/cache"
+        let asNobody = ["/usr/sbin/runuser", "-u", "nobody", "--"]
+        let output = try workspace.run(["init", "--destination", "nobody/backup", "--source", "nobody/docs"], prefix: asNobody)
+        #expect(output.status == 0, "\(output.all)")
+        let config = home + "/.config/cairn/cairn.yaml"
+        let key = home + "/.config/cairn/cairn.key"
+        #expect(output.standardOutput.contains("wrote \(config): backup set 'docs'"), "\(output.all)")
+        #expect(output.standardOutput.contains("\n  cairn plan "), "found without -c: \(output.standardOutput)")
+        #expect(!FileManager.default.fileExists(atPath: workspace.config))
+        var info = stat()
+        #expect(stat(key, &info) == 0 && info.st_uid == 65534 && info.st_mode & 0o777 == 0o600)
+        let validate = try workspace.run(["validate"], prefix: asNobody)
+        #expect(validate.status == 0 && validate.standardOutput.contains("\(config): valid, 1 backup set"), "\(validate.all)")
+    }
+
     @Test func helpEndsWithTheExitStatus() throws {
         let output = try CairnProcess().run(["init", "--help"])
         #expect(output.status == 0)
