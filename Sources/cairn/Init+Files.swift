@@ -137,7 +137,7 @@ struct InitFiles {
     static func problems(of text: String, loader: ConfigLoader) -> String? {
         var template = Array((NSTemporaryDirectory() + "/cairn-init-XXXXXX").utf8CString)
         guard mkdtemp(&template) != nil else { return nil }
-        let scratch = String(cString: template)
+        let scratch = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         let file = scratch + "/cairn.yaml"
         guard FileManager.default.createFile(atPath: file, contents: Data(text.utf8)) else { return nil }
