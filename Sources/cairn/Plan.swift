@@ -34,7 +34,9 @@ extension Cairn {
                 Planning reads the sources and the repository and never writes; it does not run \
                 pre-commands, so what they produce shows as it is now. For a set never backed \
                 up it already derives the new repository's key (so a missing key shows now, \
-                and the backup's scan and the key derivation never take memory at once).
+                and the backup's scan and the key derivation never take memory at once), \
+                unless the key is typed at a prompt (key: {prompt: true}): plan asks for it only \
+                to read a repository that exists.
 
                 --out FILE saves the plan with what it was based on (the config's digest, each \
                 set's latest snapshot, each planned file's size, times and inode) for cairn \
@@ -82,7 +84,7 @@ extension Cairn {
                     var context = try SetContext(config: config, setName: name, run: CommandSupport.run)
                     context.deltaOverride = delta.mode
                     safety.apply(to: &context)
-                    let job = try await BackupJob.plan(context)
+                    let job = try await BackupJob.plan(context, preparing: !context.keyIsTyped)
                     CommandSupport.printProblems(job.scanProblems)
                     plans.append(job.plan)
                     if !json { job.plan.lines(verbose: verbose, colour: colour, times: options.times(config)).forEach { print($0) } }

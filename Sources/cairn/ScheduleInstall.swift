@@ -280,6 +280,9 @@ extension Cairn.ScheduleCommand {
                 if let profile = config.encryption[set.encryption.value], let key = profile.key, case .environment(let name) = key.source {
                     warnings.append("backup set '\(set.name)' takes its key from the environment variable \(name), which cron does not pass: use key: {file: ...} or {command: ...}")
                 }
+                if let profile = config.encryption[set.encryption.value], profile.key?.source == .prompt {
+                    warnings.append("backup set '\(set.name)' takes its key at a prompt, and runs started by cron have no terminal: use key: {file: ...} or {command: ...}")
+                }
                 for entry in set.notify {
                     if case .webhook(let hook) = entry.channel, case .secret(let reference) = hook.url, case .environment(let name) = reference.source {
                         warnings.append("backup set '\(set.name)': notify (\(entry.location)) takes its webhook URL from the environment variable \(name), which cron does not pass: use url: {file: ...} or {command: ...}")

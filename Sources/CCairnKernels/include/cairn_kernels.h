@@ -62,4 +62,13 @@ void cairn_delta_index_sums(const cairn_delta_index *index, size_t block, uint32
 int64_t cairn_delta_find(const cairn_delta_index *index, const uint8_t *data, size_t length, size_t start, uint32_t prefer,
                          uint32_t *block);
 
+/// Signals that arrive while a secret is read on the terminal (TerminalPrompt): the handler
+/// only notes them, so the prompt can restore the terminal's echo and send them again.
+void cairn_note_signal(int number);
+
+/// Whether `number` was noted since the last cairn_forget_signals.
+int cairn_signal_noted(int number);
+
+void cairn_forget_signals(void);
+
 #endif

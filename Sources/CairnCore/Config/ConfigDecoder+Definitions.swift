@@ -126,10 +126,10 @@ extension ConfigDecoder {
                 error("\(what): algorithm none stores data in clear and takes no key; remove 'key'", at: keyNode)
                 return nil
             }
-            secret = secretReference(keyNode, "\(what): key")
+            secret = secretReference(keyNode, "\(what): key", promptAllowed: true)
             if secret == nil { return nil }
         } else if algorithm != .none {
-            error("\(what) is missing the required key 'key' ({env: VAR}, {file: PATH} or {command: \"...\"})", at: node)
+            error("\(what) is missing the required key 'key' ({env: VAR}, {file: PATH}, {command: \"...\"} or {prompt: true})", at: node)
             return nil
         } else {
             warning("\(what): algorithm none stores file contents and names in clear at the destination", at: algorithmNode)
@@ -137,13 +137,19 @@ extension ConfigDecoder {
         return EncryptionProfile(name: name, location: location(of: key), algorithm: algorithm, key: secret)
     }
 
-    /// `{env: VAR}`, `{file: PATH}` or `{command: "..."}`; a literal secret is refused.
-    func secretReference(_ node: Node, _ what: String) -> SecretReference? {
+    /// `{env: VAR}`, `{file: PATH}` or `{command: "..."}`, and for the keys of encryption
+    /// profiles (`promptAllowed`) `{prompt: true}`; a literal secret is refused.
+    func secretReference(_ node: Node, _ what: String, promptAllowed: Bool = false) -> SecretReference? {
+        let forms = promptAllowed ? "{env: VAR}, {file: PATH}, {command: \"...\"} or {prompt: true}" : "{env: VAR}, {file: PATH} or {command: \"...\"}"
         if case .scalar(let scalar) = node, !isNull(scalar) {
-            error("\(what) must be a reference ({env: VAR}, {file: PATH} or {command: \"...\"}): secrets never live in the config", at: node)
+            error("\(what) must be a reference (\(forms)): secrets never live in the config", at: node)
             return nil
         }
-        guard var fields = mapping(node, what, keys: ["env", "file", "command", "timeout"]) else { return nil }
+        guard var fields = mapping(node, what, keys: ["env", "file", "command", "timeout", "prompt"]) else { return nil }
+        if !promptAllowed, let entry = fields.values["prompt"] {
+            error("\(what): {prompt: true} is only for the keys of encryption profiles; use \(forms)", at: entry.key)
+            return nil
+        }
         var timeout: ConfigDuration?
         if let entry = fields.values.removeValue(forKey: "timeout") {
             guard fields.values["command"] != nil else {
@@ -158,7 +164,7 @@ extension ConfigDecoder {
             timeout = value
         }
         guard fields.values.count == 1, let (kind, entry) = fields.values.first else {
-            error("\(what) must have exactly one of env, file or command", at: node)
+            error("\(what) must have exactly one of env, file\(promptAllowed ? ", command or prompt" : " or command")", at: node)
             return nil
         }
         let here = location(of: node)
@@ -169,6 +175,13 @@ extension ConfigDecoder {
         case "file":
             guard let path = path(entry.value, "\(what): file") else { return nil }
             return SecretReference(.file(path), at: here)
+        case "prompt":
+            guard let asked = boolean(entry.value, "\(what): prompt") else { return nil }
+            guard asked else {
+                error("\(what): prompt must be true (the key is typed at a prompt on the terminal); a key from elsewhere is {env: VAR}, {file: PATH} or {command: \"...\"}", at: entry.value)
+                return nil
+            }
+            return SecretReference(.prompt, at: here)
         default:
             guard let command = string(entry.value, "\(what): command") else { return nil }
             var reference = SecretReference(.command(command), at: here)

@@ -65,6 +65,13 @@ struct ConfigValidator {
         } else {
             reference(set.encryption, kind: "encryption profile", from: what)
         }
+        if !set.schedules.isEmpty || set.offlineInterval != nil || set.verify != nil, let profile = config.encryption[set.encryption.value],
+            let key = profile.key, key.source == .prompt
+        {
+            diagnostics.warning(
+                "\(what) runs on a schedule, and the key of its encryption profile '\(profile.name)' is asked at a prompt: runs started by cron have no terminal to ask on and will fail (use {file: PATH} or {command: \"...\"} for scheduled sets)",
+                at: key.location)
+        }
         for filter in set.filters { reference(filter, kind: "filter", from: what) }
         for schedule in set.schedules { reference(schedule, kind: "schedule", from: what) }
         if let verify = set.verify { reference(verify.schedule, kind: "schedule", from: "\(what): verify") }

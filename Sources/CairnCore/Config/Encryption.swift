@@ -22,6 +22,9 @@ public struct SecretReference: Hashable, Sendable, CustomStringConvertible {
         case file(String)
         /// What a shell command prints, without one trailing newline.
         case command(String)
+        /// Typed at a prompt on the terminal, never echoed (`{prompt: true}`, encryption keys
+        /// only): asked once per process and profile.
+        case prompt
     }
 
     public var source: Source
@@ -42,6 +45,7 @@ public struct SecretReference: Hashable, Sendable, CustomStringConvertible {
         case .environment(let name): return "{env: \(name)}"
         case .file(let path): return "{file: \(path)}"
         case .command: return "{command: ***}"
+        case .prompt: return "{prompt: true}"
         }
     }
 }

@@ -7,6 +7,12 @@ extension SecretReference {
         case commandFailed(status: Int32, SourceLocation)
         case commandTimedOut(ConfigDuration, SourceLocation)
         case empty(SourceLocation)
+        /// `{prompt: true}` without a terminal to ask on.
+        case noTerminal(SourceLocation)
+        /// The prompt was ended by a signal (Ctrl-C).
+        case promptInterrupted(SourceLocation)
+        /// The terminal's input ended before a line was typed (Ctrl-D).
+        case noAnswer(SourceLocation)
 
         public var errorDescription: String? {
             switch self {
@@ -20,6 +26,12 @@ extension SecretReference {
                 return "\(location): the secret's command did not finish within \(limit) and was stopped (a longer 'timeout:' in the reference allows more)"
             case let .empty(location):
                 return "\(location): the secret is empty"
+            case let .noTerminal(location):
+                return "\(location): the secret is asked at a prompt ({prompt: true}), and there is no terminal to ask on"
+            case let .promptInterrupted(location):
+                return "\(location): the prompt for the secret was interrupted"
+            case let .noAnswer(location):
+                return "\(location): no secret was typed at the prompt (the input ended)"
             }
         }
 
@@ -29,8 +41,9 @@ extension SecretReference {
 
     /// The secret's value, read only now that it is needed. One trailing newline of a file or a
     /// command's output is dropped; an empty secret is an error. Error messages name the
-    /// reference and its place, never the value.
-    public func resolve(environment: [String: String]) throws -> String {
+    /// reference and its place, never the value. `question` is the prompt of `{prompt: true}`
+    /// (by default the reference's place), asked once per process.
+    public func resolve(environment: [String: String], question: String? = nil) throws -> String {
         var value: String
         switch source {
         case .environment(let name):
@@ -43,6 +56,8 @@ extension SecretReference {
             value = Self.droppingOneNewline(text)
         case .command(let command):
             value = Self.droppingOneNewline(try run(command, environment: environment))
+        case .prompt:
+            value = try PromptedSecrets.answer(to: question ?? "secret of \(location)", at: location)
         }
         guard !value.isEmpty else { throw ResolutionError.empty(location) }
         return value

@@ -37,8 +37,11 @@ public struct BackupJob {
         }
     }
 
-    /// Plans the backup of a set. Reads, never writes.
-    public static func plan(_ context: SetContext, now: Date? = nil) async throws -> BackupJob {
+    /// Plans the backup of a set. Reads, never writes. `preparing`: a new repository's identity
+    /// and first key are made now (so a key that cannot be read fails before anything runs);
+    /// `cairn plan` leaves that out when the key is typed at a prompt, asking for it only to
+    /// read a repository that exists.
+    public static func plan(_ context: SetContext, now: Date? = nil, preparing: Bool = true) async throws -> BackupJob {
         let now = now ?? context.run.now
         try context.checkSources()
         let repository = try await context.openRepository()
@@ -52,7 +55,7 @@ public struct BackupJob {
         let previous =
             records.last { $0.snapshot.set == context.set.name && SnapshotGroup($0.snapshot) == group }
             ?? records.last { $0.snapshot.set == context.set.name }
-        let prepared = repository == nil ? try context.prepareRepository() : nil
+        let prepared = repository == nil && preparing ? try context.prepareRepository() : nil
         var scanner = Scanner(
             selection: try context.selection(), followSymlinks: context.set.followSymlinks, permissions: context.set.permissions,
             previousTree: { id in

@@ -138,6 +138,10 @@ public struct SetContext: Sendable {
         }
     }
 
+    /// Whether the key is typed at a prompt (`{prompt: true}`): commands that only show
+    /// something ask for it only when they must read the repository.
+    public var keyIsTyped: Bool { (keyOverride ?? profile.key)?.source == .prompt }
+
     /// The user key, read from its reference now that it is needed; nil for encryption `none`.
     public func passphrase() throws -> [UInt8]? {
         if let keyOverride {
@@ -149,7 +153,10 @@ public struct SetContext: Sendable {
         }
         guard let key = profile.key else { return nil }
         do {
-            return Array(try key.resolve(environment: environment).utf8)
+            return Array(try key.resolve(environment: environment, question: "key of encryption profile '\(profile.name)'").utf8)
+        } catch SecretReference.ResolutionError.noTerminal {
+            throw Failure.secret(
+                "the key of encryption profile '\(profile.name)' is asked at a prompt (key: {prompt: true}), and there is no terminal: run cairn on a terminal, or point the profile's key (\(key.location)) to {env: VAR}, {file: PATH} or {command: \"...\"}; restore, snapshots, ls and verify with --from DIR also take --key-file, --key-env or --key-command")
         } catch {
             throw Failure.secret("the key of encryption profile '\(profile.name)' cannot be read: \(error.localizedDescription)")
         }

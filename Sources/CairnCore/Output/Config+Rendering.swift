@@ -50,6 +50,7 @@ extension Config {
             case .environment(let name): pairs.append(("key", .map([("env", .string(name))])))
             case .file(let path): pairs.append(("key", .map([("file", .string(path))])))
             case .command: pairs.append(("key", .map([("command", .string("***")), ("timeout", .string(key.timeout.description))])))
+            case .prompt: pairs.append(("key", .map([("prompt", .boolean(true))])))
             }
         }
         return .map(pairs)
@@ -61,6 +62,7 @@ extension Config {
         case .environment(let name): return .map([("env", .string(name))])
         case .file(let path): return .map([("file", .string(path))])
         case .command: return .map([("command", .string("***")), ("timeout", .string(reference.timeout.description))])
+        case .prompt: return .map([("prompt", .boolean(true))])
         }
     }
 
