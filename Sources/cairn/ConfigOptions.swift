@@ -1,5 +1,6 @@
 import ArgumentParser
 import CairnCore
+import Foundation
 
 /// The option every command that reads the config shares.
 struct ConfigOptions: ParsableArguments {
@@ -16,4 +17,20 @@ struct ConfigOptions: ParsableArguments {
 
     /// How this command prints times for people.
     func times(_ config: Config) -> TimeText { TimeText(zone: config.timeZone, utc: utc) }
+}
+
+/// `-q`: nothing printed but errors, for commands without a quiet mode of their own (backup,
+/// apply, restore, run-due and seed-load keep theirs). Standard output goes to /dev/null from
+/// the start; errors and warnings go to standard error as ever, and progress is not shown.
+struct QuietOption: ParsableArguments {
+    @Flag(name: .shortAndLong, help: "Print nothing but errors and warnings (the exit status says how it went).")
+    var quiet = false
+
+    func validate() throws {
+        guard quiet else { return }
+        let null = open("/dev/null", O_WRONLY | O_CLOEXEC)
+        guard null >= 0 else { return }
+        dup2(null, STDOUT_FILENO)
+        close(null)
+    }
 }

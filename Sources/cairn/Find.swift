@@ -25,6 +25,7 @@ extension Cairn {
         )
 
         @OptionGroup var options: ConfigOptions
+        @OptionGroup var quietOption: QuietOption
         @OptionGroup var source: SourceOptions
 
         @Argument(help: "The backup set.")

@@ -24,6 +24,7 @@ extension Cairn {
         )
 
         @OptionGroup var options: ConfigOptions
+        @OptionGroup var quietOption: QuietOption
 
         @Argument(help: "The backup set.")
         var set: String

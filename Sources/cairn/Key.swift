@@ -111,6 +111,7 @@ extension Cairn.Key {
     struct ListKeys: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "list", abstract: "List the keys of a set's repository.", discussion: ExitStatus.text)
         @OptionGroup var options: ConfigOptions
+        @OptionGroup var quietOption: QuietOption
         @Argument(help: "The backup set.") var set: String
         @Flag(help: "Print the keys as JSON (schemas/key-list.schema.json).") var json = false
 
@@ -145,6 +146,7 @@ extension Cairn.Key {
                 \(ExitStatus.text)
                 """)
         @OptionGroup var options: ConfigOptions
+        @OptionGroup var quietOption: QuietOption
         @Argument(help: "A backup set: its encryption profile's repositories get the key.") var set: String?
         @OptionGroup var choice: ProfileOption
         @OptionGroup var newKey: NewKeyOptions
@@ -177,6 +179,7 @@ extension Cairn.Key {
                 \(ExitStatus.text)
                 """)
         @OptionGroup var options: ConfigOptions
+        @OptionGroup var quietOption: QuietOption
         @Argument(help: "A backup set: the key goes from its encryption profile's repositories (leave it out with --profile).") var set: String?
         @Argument(help: "The key's id, or its first 8 or more characters.") var id: String?
         @OptionGroup var choice: ProfileOption
@@ -214,6 +217,7 @@ extension Cairn.Key {
                 \(ExitStatus.text)
                 """)
         @OptionGroup var options: ConfigOptions
+        @OptionGroup var quietOption: QuietOption
         @Argument(help: "A backup set: its encryption profile's repositories get the new key.") var set: String?
         @OptionGroup var choice: ProfileOption
         @OptionGroup var newKey: NewKeyOptions

@@ -30,6 +30,7 @@ extension Cairn {
         )
 
         @OptionGroup var options: ConfigOptions
+        @OptionGroup var quietOption: QuietOption
         @OptionGroup var source: SourceOptions
         @OptionGroup var snapshotOptions: SnapshotOptions
 

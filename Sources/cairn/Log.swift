@@ -22,6 +22,7 @@ extension Cairn {
         )
 
         @OptionGroup var options: ConfigOptions
+        @OptionGroup var quietOption: QuietOption
 
         @Argument(help: "The backup set (default: every set of this host, each under its name).")
         var set: String?

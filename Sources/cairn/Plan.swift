@@ -47,6 +47,7 @@ extension Cairn {
         )
 
         @OptionGroup var options: ConfigOptions
+        @OptionGroup var quietOption: QuietOption
 
         @OptionGroup var delta: DeltaModeOption
 

@@ -32,6 +32,7 @@ extension Cairn {
         )
 
         @OptionGroup var options: ConfigOptions
+        @OptionGroup var quietOption: QuietOption
 
         @Argument(help: "The backup set (default: every set of this host, each under its name).")
         var set: String?
@@ -94,7 +95,7 @@ extension Cairn {
                     let result = try await repository.prune(
                         retention.evaluation, now: context.run.now, dryRun: dryRun, currentGroup: expireOtherWriters ? nil : context.group
                     ) { packs, bytes in
-                        guard !json, isatty(2) == 1 else { return nil }
+                        guard !json, !quietOption.quiet, isatty(2) == 1 else { return nil }
                         shown.display = CommandSupport.progress(items: packs, bytes: bytes, noun: "packs repacked", quiet: false)
                         return shown.display
                     }

@@ -36,6 +36,7 @@ extension Cairn {
             )
 
             @OptionGroup var options: ConfigOptions
+        @OptionGroup var quietOption: QuietOption
 
             @Argument(help: "The retention policy (a name under retention: in the config).")
             var policy: String

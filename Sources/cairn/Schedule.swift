@@ -37,6 +37,7 @@ extension Cairn.ScheduleCommand {
         )
 
         @OptionGroup var options: ConfigOptions
+        @OptionGroup var quietOption: QuietOption
 
         @Argument(help: "The backup sets (default: every set of this host).")
         var sets: [String] = []

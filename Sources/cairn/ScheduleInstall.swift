@@ -213,6 +213,7 @@ extension Cairn.ScheduleCommand {
         )
 
         @OptionGroup var options: ConfigOptions
+        @OptionGroup var quietOption: QuietOption
         @OptionGroup var place: CallerPlace
 
         @Option(help: ArgumentHelp("Call run-due every this many minutes (a divisor of 60).", valueName: "minutes"))
@@ -346,6 +347,7 @@ extension Cairn.ScheduleCommand {
         )
 
         @OptionGroup var options: ConfigOptions
+        @OptionGroup var quietOption: QuietOption
         @OptionGroup var place: CallerPlace
 
         func run() async throws {

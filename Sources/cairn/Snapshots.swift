@@ -22,6 +22,7 @@ extension Cairn {
         )
 
         @OptionGroup var options: ConfigOptions
+        @OptionGroup var quietOption: QuietOption
         @OptionGroup var source: SourceOptions
 
         @Argument(help: "The backup set (default: every set of this host, each under its name).")

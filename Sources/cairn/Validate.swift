@@ -22,6 +22,7 @@ extension Cairn {
         )
 
         @OptionGroup var options: ConfigOptions
+        @OptionGroup var quietOption: QuietOption
 
         @Flag(help: "Print the problems (and with --show the config) as JSON on standard output.")
         var json = false

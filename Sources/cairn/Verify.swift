@@ -27,6 +27,7 @@ extension Cairn {
         )
 
         @OptionGroup var options: ConfigOptions
+        @OptionGroup var quietOption: QuietOption
         @OptionGroup var source: SourceOptions
 
         @Argument(help: "The backup set (default: every set of this host, each under its name).")
@@ -53,7 +54,7 @@ extension Cairn {
         func run() async throws {
             let share = try Self.share(readData)
             try await CommandSupport.forEachSet(set, json: json, options: options, source: source, command: "verify") { config, set in
-                await Self.check(config, set: set, command: "verify", readData: share, slice: nil, source: source, json: json).outcome
+                await Self.check(config, set: set, command: "verify", readData: share, slice: nil, source: source, json: json, quiet: quietOption.quiet).outcome
             }
         }
 
@@ -87,7 +88,7 @@ extension Cairn {
         /// outcome and, when the check ran, its report. Shared with run-due's scheduled verify.
         static func check(
             _ config: Config, set: String, command: String, readData share: Double?, slice: Verifier.Slice?, source: SourceOptions? = nil,
-            json: Bool = false
+            json: Bool = false, quiet: Bool = false
         ) async
             -> (outcome: JobOutcome, report: Verifier.Report?)
         {
@@ -98,7 +99,7 @@ extension Cairn {
                 final class Shown: @unchecked Sendable { var display: ProgressDisplay? }
                 let shown = Shown()
                 let report = try await Verifier(repository: repository).run(readData: share, slice: slice) { packs, bytes in
-                    guard command == "verify", !json, isatty(2) == 1 else { return nil }
+                    guard command == "verify", !json, !quiet, isatty(2) == 1 else { return nil }
                     let progress = CommandSupport.progress(items: packs, bytes: bytes, noun: "packs", quiet: false)
                     shown.display = progress
                     return progress

@@ -357,4 +357,25 @@ struct CommandLineTests {
         let missing = try workspace.run(["restore", "files", workspace.source + "/docs/nothing", "--to", single, "--strip"])
         #expect(missing.status == 1 && missing.standardError.contains("nothing"), "\(missing.all)")
     }
+
+    @Test func quietPrintsNothingButErrors() throws {
+        let workspace = try workspace(set: "    retention: three\n", extra: "retention: {three: {keep-jobs: 3}}\n")
+        #expect(try workspace.run(["backup", "-q"]).status == 0)
+        try change(workspace)
+        #expect(try workspace.run(["backup", "-q"]).status == 0)
+        let ids = try snapshotIDs(workspace)
+        let commands: [[String]] = [
+            ["validate"], ["plan"], ["snapshots"], ["ls", "files"], ["diff", "files"], ["find", "files", "*.txt"], ["stats", "files"],
+            ["verify", "files", "--read-data"], ["prune", "files"], ["log", "files"], ["key", "list", "files"], ["repair", "files"],
+            ["retention", "preview", "three", "--from", "2026-01-01", "--to", "2026-01-10"], ["schedule", "show"],
+            ["tag", "files", String(ids[0].prefix(8)), "--add", "kept"], ["forget", "files", String(ids[1].prefix(8)), "--dry-run"],
+            ["restore", "files", "--to", workspace.directory.subpath("r")],
+        ]
+        for command in commands {
+            let quiet = try workspace.run(command + ["-q"])
+            #expect(quiet.status == 0 && quiet.standardOutput.isEmpty && quiet.standardError.isEmpty, "\(command): \(quiet.all)")
+        }
+        let failing = try workspace.run(["snapshots", "nosuchset", "-q"])
+        #expect(failing.status == 1 && failing.standardOutput.isEmpty && failing.standardError.contains("nosuchset"), "\(failing.all)")
+    }
 }
