@@ -30,7 +30,7 @@ struct Cairn: AsyncParsableCommand {
         MemoryTuning.limitArenas()
         DamageWarnings.install { Terminal.standardError("cairn: warning: \($0)") }
         do {
-            let arguments = readDataArguments(Array(CommandLine.arguments.dropFirst()))
+            let arguments = readDataArguments(rawArguments())
             if let unknown = unknownSubcommand(arguments) {
                 Terminal.standardError("cairn: error: \(unknown)")
                 Foundation.exit(ExitCode.validationFailure.rawValue)
@@ -53,6 +53,18 @@ struct Cairn: AsyncParsableCommand {
 }
 
 extension Cairn {
+    /// The arguments as given: one that is not UTF-8 (a file name typed with its bytes,
+    /// `$'bad\xff.txt'`) is written as cairn displays such names (`bad\xFF.txt`, a backslash
+    /// doubled), which paths read back (`FilePath(typed:)`), instead of losing its bytes.
+    static func rawArguments() -> [String] {
+        (1..<Int(CommandLine.argc)).map { index in
+            guard let pointer = CommandLine.unsafeArgv[index] else { return "" }
+            let bytes = Array(UnsafeBufferPointer(start: UnsafeRawPointer(pointer).assumingMemoryBound(to: UInt8.self), count: strlen(pointer)))
+            if let text = String(validating: bytes, as: UTF8.self) { return text }
+            return FilePath.display(bytes)
+        }
+    }
+
     /// `--read-data` alone means all of it (ArgumentParser has no options with optional
     /// values); `--read-data 10%` is `--read-data=10%`.
     static func readDataArguments(_ arguments: [String]) -> [String] {

@@ -81,6 +81,16 @@ enum CommandSupport {
     /// printed as one at the end (`printJSON`).
     nonisolated(unsafe) static var collectedJSON: [String]?
 
+    /// Set by -q (`QuietOption`): standard output goes nowhere, so what is found wrong is told
+    /// on standard error (`finding`).
+    nonisolated(unsafe) static var quiet = false
+
+    /// A line that says something is wrong (damage found, what it affects): on standard
+    /// output, or on standard error with -q, where nothing else is shown.
+    static func finding(_ line: String) {
+        if quiet { Terminal.standardError(line) } else { print(line) }
+    }
+
     /// Prints a --json document, or keeps it for the one printed when every set has run.
     static func printJSON(_ text: String) {
         if collectedJSON != nil { collectedJSON!.append(text) } else { print(text) }
@@ -91,7 +101,7 @@ enum CommandSupport {
     /// printed as one (arrays joined, objects in an array). Exits with the worst status.
     static func forEachSet(
         _ set: String?, json: Bool, options: ConfigOptions, source: SourceOptions? = nil, command: String, holding paths: [String] = [],
-        _ body: (Config, String) async -> JobOutcome
+        onePerPath: Bool = false, _ body: (Config, String) async -> JobOutcome
     ) async throws {
         if let set {
             let config = try source?.config(options, set: set) ?? loadConfig(options)
@@ -103,8 +113,15 @@ enum CommandSupport {
         var names = try sets([], in: config)
         if !paths.isEmpty {
             // The sets whose sources hold a path.
-            for path in paths where !names.contains(where: { holds(config, set: $0, path: path) }) {
-                fail("no backup set of this host backs up \(path) (its sets: \(names.joined(separator: ", "))); name the set: cairn \(command) SET \(path)")
+            for path in paths {
+                let holders = names.filter { holds(config, set: $0, path: path) }
+                if holders.isEmpty {
+                    fail("no backup set of this host backs up \(path) (its sets: \(names.joined(separator: ", "))); name the set: cairn \(command) SET \(path)")
+                }
+                // Two sets' versions of one path would be written over each other.
+                if onePerPath, holders.count > 1 {
+                    fail("\(path) is backed up by \(holders.count) sets (\(holders.joined(separator: ", "))), whose versions differ: name the set: cairn \(command) SET \(path)")
+                }
             }
             names = names.filter { name in paths.contains { holds(config, set: name, path: $0) } }
         }
@@ -142,7 +159,7 @@ enum CommandSupport {
     /// may match in any set).
     static func holds(_ config: Config, set: String, path: String) -> Bool {
         if path.contains(where: { "*?[".contains($0) }) { return true }
-        let chosen = FilePath(PathExpansion.normalize(path))
+        let chosen = FilePath(typed: PathExpansion.normalize(path))
         return config.backupSets[set]?.sources.contains { chosen.isInside(FilePath($0.value)) || FilePath($0.value).isInside(chosen) } ?? false
     }
 

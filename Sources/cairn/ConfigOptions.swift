@@ -28,9 +28,13 @@ struct QuietOption: ParsableArguments {
 
     func validate() throws {
         guard quiet else { return }
+        CommandSupport.quiet = true
         let null = open("/dev/null", O_WRONLY | O_CLOEXEC)
         guard null >= 0 else { return }
-        dup2(null, STDOUT_FILENO)
-        close(null)
+        // With standard output closed, /dev/null is opened as it: nothing to move.
+        if null != STDOUT_FILENO {
+            dup2(null, STDOUT_FILENO)
+            close(null)
+        }
     }
 }

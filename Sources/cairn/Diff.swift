@@ -88,7 +88,7 @@ extension Cairn {
                 case (let first?, nil): (a, b) = (try pick(first), records.last!)
                 case (let first?, let second?): (a, b) = (try pick(first), try pick(second))
                 }
-                let selection = PathSelection(path.map { FilePath(PathExpansion.normalize($0)) })
+                let selection = PathSelection(path.map { FilePath(typed: PathExpansion.normalize($0)) })
                 let roots = [a, b].compactMap(\.snapshot.treeID)
                 if !selection.choosesEverything {
                     try await selection.requireMatches(in: repository, roots: roots, snapshot: "snapshot \(a.id.short) or \(b.id.short) of set '\(set)'")

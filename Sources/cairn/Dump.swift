@@ -40,6 +40,8 @@ extension Cairn {
         }
 
         func run() async throws {
+            // A reader that stops early (| head) ends the dump quietly, not with SIGPIPE.
+            signal(SIGPIPE, SIG_IGN)
             let config = try source.config(options, set: set)
             let times = options.times(config)
             let outcome = await CommandSupport.job(config, set: set, command: "dump", source: source) { runner in await runner.read { repository in
@@ -47,7 +49,7 @@ extension Cairn {
                 let record = try snapshotOptions.choice(in: config).pick(from: try await repository.snapshots(), set: set, times: times)
                 guard let root = record.snapshot.treeID else { throw RepositoryError.damaged("snapshot \(record.id.short) has no tree") }
                 let snapshot = "snapshot \(record.id.short) of \(times(record.snapshot.start))"
-                let entry = try await FileDump.entry(FilePath(PathExpansion.normalize(path)), in: repository, root: root, snapshot: snapshot)
+                let entry = try await FileDump.entry(FilePath(typed: PathExpansion.normalize(path)), in: repository, root: root, snapshot: snapshot)
                 try await FileDump.write(entry, from: repository, to: STDOUT_FILENO, path: path)
                 return .success
             } }

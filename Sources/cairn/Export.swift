@@ -74,7 +74,7 @@ extension Cairn {
             let outcome = await CommandSupport.job(config, set: set, command: "export", source: source) { runner in await runner.run(lease: .shared) { repository in
                 let record = try snapshotOptions.choice(in: config).pick(from: try await repository.snapshots(), set: set, times: options.times(config))
                 guard let tree = record.snapshot.treeID else { throw RepositoryError.damaged("snapshot \(record.id.short) has no tree") }
-                let selection = PathSelection(paths.map { FilePath(PathExpansion.normalize($0)) })
+                let selection = PathSelection(paths.map { FilePath(typed: PathExpansion.normalize($0)) })
                 try await selection.requireMatches(in: repository, roots: [tree], snapshot: "snapshot \(record.id.short)", consequence: "nothing was exported")
                 let exporter = Exporter(repository: repository, format: format, paths: selection)
                 say("exporting snapshot \(record.id.short) of \(options.times(config)(record.snapshot.start))\(record.snapshot.statusNote) as \(format.rawValue)")

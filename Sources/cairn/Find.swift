@@ -75,8 +75,9 @@ extension Cairn {
                         let size = entry.kind == .file || entry.kind == .symlink ? entry.size : 0
                         let hash = entry.contentHash?.hex
                         if found[path] == nil { order.append(path) }
-                        if let index = found[path]?.lastIndex(where: { $0.kind == kind && $0.size == size && $0.mtime == entry.mtime && $0.contentHash == hash }) {
-                            found[path]![index].snapshots.append(holder)
+                        // A version that comes back after another is listed again, in its place.
+                        if let last = found[path]?.last, last.kind == kind, last.size == size, last.mtime == entry.mtime, last.contentHash == hash {
+                            found[path]![found[path]!.count - 1].snapshots.append(holder)
                         } else {
                             let target = entry.kind == .symlink ? FilePath.display(entry.symlinkTarget) : nil
                             found[path, default: []].append(

@@ -56,7 +56,7 @@ extension Cairn {
                     if json {
                         print(try Cairn.Prune.json(set: set, policy: "forget", dryRun: dryRun, result))
                     } else {
-                        result.lines(policy: "forget", dryRun: dryRun, times: times).forEach { print($0) }
+                        result.lines(policy: "forget", dryRun: dryRun, times: times).forEach { $0.hasPrefix("damaged: ") ? CommandSupport.finding($0) : print($0) }
                     }
                     return result.damaged.isEmpty ? .success : JobOutcome(.failed)
                 }

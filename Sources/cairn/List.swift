@@ -64,7 +64,7 @@ extension Cairn {
             await CommandSupport.job(config, set: set, command: "ls", source: source) { runner in await runner.read { repository in
                 let repository = repository!
                 let records = try await repository.snapshots()
-                let selection = PathSelection(path.map { [FilePath(PathExpansion.normalize($0))] } ?? [])
+                let selection = PathSelection(path.map { [FilePath(typed: PathExpansion.normalize($0))] } ?? [])
                 let chosen = allVersions ? records.filter { $0.snapshot.set == set } : [try snapshotOptions.choice(in: config).pick(from: records, set: set, times: options.times(config))]
                 // A path that matches nothing is an error, not an empty listing (a typo).
                 let snapshot = allVersions ? "any snapshot of set '\(set)'" : "snapshot \(chosen[0].id.short) of set '\(set)'"

@@ -107,7 +107,7 @@ extension Cairn {
                 lines += command.output.split(separator: "\n").map { "  | \($0)" }
             }
             if let failure = report.failure { lines.append("failure: \(failure)") }
-            return lines.joined(separator: "\n")
+            return lines.map(times.restyle).joined(separator: "\n")
         }
     }
 }

@@ -103,7 +103,7 @@ extension Cairn {
                     if json {
                         CommandSupport.printJSON(try Self.json(set: set, policy: retention.name, dryRun: dryRun, result))
                     } else {
-                        result.lines(policy: retention.name, dryRun: dryRun, times: options.times(config)).forEach { print($0) }
+                        result.lines(policy: retention.name, dryRun: dryRun, times: options.times(config)).forEach { $0.hasPrefix("damaged: ") ? CommandSupport.finding($0) : print($0) }
                     }
                     return result.damaged.isEmpty ? .success : JobOutcome(.failed)
                 }

@@ -45,7 +45,10 @@ extension Cairn {
             let outcome = await CommandSupport.job(config, set: set, command: "repair", uncached: true) { runner in
                 await runner.run(lease: apply ? .exclusive : .shared) { repository in
                     let report = try await Repairer(repository: repository).run(apply: apply, removeDamaged: removeDamaged)
-                    report.lines().forEach { print($0) }
+                    // With -q, what was found is told on standard error; "nothing to repair" is not.
+                    let found = report.lines()
+                    let clean = found.count == 1 && found[0].hasPrefix("nothing to repair")
+                    found.forEach { clean ? print($0) : CommandSupport.finding($0) }
                     return .success
                 }
             }

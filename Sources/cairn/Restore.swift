@@ -120,6 +120,10 @@ extension Cairn {
             if set == nil && paths.isEmpty { throw ValidationError("name the set to restore, or the paths to restore (cairn restore /home/me/notes.txt)") }
             if strip && (to == nil || paths.count != 1) { throw ValidationError("--strip goes with --to DIR and exactly one PATH") }
             if strip, let path = paths.first, path.contains(where: { "*?[".contains($0) }) { throw ValidationError("--strip takes a path, not a glob") }
+            if set == nil, paths.contains(where: { $0.contains(where: { "*?[".contains($0) }) }) {
+                throw ValidationError("a glob may match in any set: name the set to restore from (cairn restore SET '\(paths.first { $0.contains(where: { "*?[".contains($0) }) }!)')")
+            }
+            if set == nil, snapshotOptions.snapshot != nil { throw ValidationError("--snapshot names a snapshot of one set: name the set too") }
             if quiet && verbose { throw ValidationError("give --quiet or --verbose, not both") }
             if json && (quiet || verbose) { throw ValidationError("--json prints the whole report: give it without --quiet or --verbose") }
             for path in paths where !path.hasPrefix("/") && !path.hasPrefix("*") {
@@ -129,7 +133,7 @@ extension Cairn {
 
         func run() async throws {
             let (set, paths) = setAndPaths
-            try await CommandSupport.forEachSet(set, json: json, options: options, source: source, command: "restore", holding: paths) { config, set in
+            try await CommandSupport.forEachSet(set, json: json, options: options, source: source, command: "restore", holding: paths, onePerPath: true) { config, set in
                 // Without SET, each set restores the paths its sources hold.
                 let mine = self.set == nil ? paths.filter { CommandSupport.holds(config, set: set, path: $0) } : paths
                 return await restore(config, set: set, paths: mine)
@@ -142,7 +146,7 @@ extension Cairn {
                 guard let tree = record.snapshot.treeID else { throw RepositoryError.damaged("snapshot \(record.id.short) has no tree") }
                 let target = to.map { FilePath(CommandSupport.absolute($0)) } ?? .root
                 var restorer = Restorer(
-                    repository: repository, target: target, paths: paths.map { FilePath(PathExpansion.normalize($0)) },
+                    repository: repository, target: target, paths: paths.map { FilePath(typed: PathExpansion.normalize($0)) },
                     overwrite: Restorer.Overwrite(rawValue: overwrite)!, permissions: !noPermissions, dryRun: dryRun)
                 restorer.strip = strip
                 let quiet = quiet || json

@@ -121,8 +121,8 @@ extension Cairn {
                     return report.damages.isEmpty ? .success : JobOutcome(.failed)
                 }
                 for damage in report.damages {
-                    print("damaged: \(damage.message)")
-                    for (snapshot, path) in damage.affected { print("  affects \(path) in snapshot \(snapshot.short)") }
+                    CommandSupport.finding("damaged: \(damage.message)")
+                    for (snapshot, path) in damage.affected { CommandSupport.finding("  affects \(path) in snapshot \(snapshot.short)") }
                 }
                 var summary = "\(set): \(report.snapshots) snapshots, \(report.trees) trees, \(report.dataObjects) data objects, \(report.keyFiles) key file\(report.keyFiles == 1 ? "" : "s")\(report.signatures > 0 ? ", \(report.signatures) signatures" : "") checked"
                 if let slice {

@@ -84,4 +84,27 @@ struct SnapshotChoiceTests {
         #expect(throws: SnapshotChoice.Failure.self) { try SnapshotChoice.id("zzzz").pick(from: records, set: "docs") }
         #expect(throws: SnapshotChoice.Failure.none("backup set 'empty' has no snapshots yet")) { try SnapshotChoice.latest.pick(from: records, set: "empty") }
     }
+
+    /// A day whose midnight a clock change skips (Cairo moves to summer time at midnight on
+    /// Friday 2026-04-24: the day starts at 01:00) ends at the next midnight all the same.
+    @Test func aDayWhoseMidnightIsSkippedEndsWhereTheNextDayStarts() throws {
+        let cairo = try #require(TimeZone(identifier: "Africa/Cairo"))
+        // 2026-04-25 00:00 in Cairo (UTC+3 by then) is 2026-04-24 21:00 UTC: 1_777_064_400.
+        #expect(isEnd(try seconds("2026-04-24", cairo), of: 1_777_064_400 - 86_400 + 3600, length: 86_400 - 3600))
+    }
+
+    /// Times that file systems allow past year 9999 or before year 1 read back from the form
+    /// `--json` and saved plans write.
+    @Test func timesOfAnyYearReadBack() throws {
+        for seconds: Int64 in [300_000_000_000, -62_200_000_000, 0, 1_796_205_600, 253_402_300_799] {
+            let time = Timestamp(seconds: seconds, nanoseconds: 123_456_789)
+            #expect(Timestamp(rfc3339: time.description) == time, "\(time.description)")
+        }
+        #expect(Timestamp(seconds: 300_000_000_000, nanoseconds: 0).description.hasPrefix("11476-"))
+        #expect(Timestamp(rfc3339: "2026-11-29T19:35:12Z") == Timestamp(seconds: 1_795_980_912, nanoseconds: 0))
+        #expect(Timestamp(rfc3339: "2026-11-29T19:35:12.5Z")?.nanoseconds == 500_000_000)
+        for bad in ["2026-11-29", "2026-13-01T00:00:00Z", "20x6-11-29T19:35:12Z", "2026-11-29T19:35:12.Z", "2026-11-29T19:35:12+01:00"] {
+            #expect(Timestamp(rfc3339: bad) == nil, "\(bad)")
+        }
+    }
 }

@@ -378,4 +378,95 @@ struct CommandLineTests {
         let failing = try workspace.run(["snapshots", "nosuchset", "-q"])
         #expect(failing.status == 1 && failing.standardOutput.isEmpty && failing.standardError.contains("nosuchset"), "\(failing.all)")
     }
+
+    /// Found in review: a path two sets back up is refused without SET (their versions would
+    /// be written over each other), -q still tells the damage verify finds, a retag after an
+    /// interrupted one keeps one snapshot, a version that comes back is listed again, and a
+    /// dump into a closed pipe ends quietly.
+    @Test func whatReviewFoundStaysFixed() throws {
+        let workspace = try workspace(set: "  outer:\n    account: local\n    sources: [./source/docs]\n")
+        #expect(try workspace.run(["backup", "-q"]).status == 0)
+        let twice = try workspace.run(["restore", workspace.source + "/docs/notes.txt", "--overwrite", "always"])
+        #expect(twice.status == 1 && twice.standardError.contains("is backed up by 2 sets (files, outer)"), "\(twice.all)")
+        let glob = try workspace.run(["restore", "/*/notes.txt"])
+        #expect(glob.status == 64, "\(glob.all)")
+
+        // A retag killed after writing, then another retag: one snapshot, the last tags.
+        let first = try #require(try snapshotIDs(workspace).first)
+        var killed = workspace
+        killed.environment["CAIRN_FAULT_INJECTION"] = "tag-written:1"
+        let cut = try killed.run(["tag", "files", String(first.prefix(8)), "--add", "keep"])
+        #expect(cut.status != 0, "\(cut.all)")
+        let hidden = try snapshotIDs(workspace)
+        #expect(hidden.count == 1 && hidden[0] != first, "the replaced snapshot is not listed: \(hidden)")
+        #expect(try workspace.run(["tag", "files", String(hidden[0].prefix(8)), "--add", "release"]).status == 0)
+        let after = try #require(try json(try workspace.run(["snapshots", "files", "--json"]).standardOutput) as? [[String: Any]])
+        #expect(after.count == 1 && (after[0]["snapshot"] as? [String: Any])?["tags"] as? [String] == ["keep", "release"], "\(after)")
+        let files = try FileManager.default.contentsOfDirectory(atPath: workspace.destination + "/files/snapshots")
+        #expect(files.count == 1, "the interrupted retag's leftover is removed: \(files)")
+
+        // A version, another, the first again: three versions in order.
+        try Data("second\n".utf8).write(to: URL(fileURLWithPath: workspace.source + "/docs/same.txt"))
+        #expect(try workspace.run(["backup", "files", "-q"]).status == 0)
+        try Data("stays\n".utf8).write(to: URL(fileURLWithPath: workspace.source + "/docs/same.txt"))
+        let back = try #require(try json(try workspace.run(["snapshots", "files", "--json"]).standardOutput) as? [[String: Any]]).count
+        #expect(try workspace.run(["backup", "files", "-q"]).status == 0)
+        #expect(back == 2)
+        let found = try #require(try json(try workspace.run(["find", "files", "same.txt", "--json"]).standardOutput) as? [[String: Any]])
+        let versions = try #require(found.first?["versions"] as? [[String: Any]])
+        #expect(versions.map { $0["size"] as? Int } == [6, 7, 6], "\(versions)")
+
+        // A reader that stops early.
+        try Data((0..<3_000_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }).write(to: URL(fileURLWithPath: workspace.source + "/big.bin"))
+        #expect(try workspace.run(["backup", "files", "-q"]).status == 0)
+        let piped = try workspace.cairn.run(
+            ["dump", "files", workspace.source + "/big.bin"], in: workspace.directory.path, environment: workspace.environment,
+            prefix: ["/bin/bash", "-c", "set -o pipefail; \"$0\" \"$@\" | head -c 10 > /dev/null"])
+        #expect(piped.status == 0, "\(piped.all)")
+        // Damage found with -q is told on standard error.
+        let packs = workspace.destination + "/files/data"
+        let pack = try #require(FileManager.default.enumerator(atPath: packs)?.allObjects.compactMap { $0 as? String }.first { $0.contains("/") })
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: packs + "/" + pack))
+        try handle.seek(toOffset: 40)
+        let byte = try #require(try handle.read(upToCount: 1)?.first)
+        try handle.seek(toOffset: 40)
+        try handle.write(contentsOf: Data([byte ^ 0xFF]))
+        try handle.close()
+        let verify = try workspace.run(["verify", "files", "--read-data", "-q"])
+        #expect(verify.status == 1 && verify.standardOutput.isEmpty && verify.standardError.contains("damaged: "), "\(verify.all)")
+
+    }
+
+    /// A name that is not UTF-8 is shown with `\xNN` and typed back the same way (or with its
+    /// bytes); a name that holds `\xFF` as text shows its backslash doubled: neither is taken
+    /// for the other.
+    @Test func namesThatAreNotUTF8AreTypedBackAsTheyAreShown() throws {
+        let workspace = try workspace()
+        let folder = workspace.source + "/odd"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let raw = Array((folder + "/bad").utf8) + [0xFF] + Array(".txt".utf8)
+        let fd = raw.withUnsafeBufferPointer { buffer in
+            (Array(buffer) + [0]).withUnsafeBufferPointer { open(UnsafeRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), O_CREAT | O_WRONLY, 0o644) }
+        }
+        #expect(fd >= 0)
+        #expect(write(fd, "bytes\n", 6) == 6)
+        close(fd)
+        try Data("literal\n".utf8).write(to: URL(fileURLWithPath: folder + "/bad\\xFF.txt"))
+        #expect(try workspace.run(["backup", "-q"]).status == 0)
+        let found = try workspace.run(["find", "files", "bad*"])
+        #expect(found.standardOutput.contains(folder + "/bad\\xFF.txt\n") && found.standardOutput.contains(folder + "/bad\\\\xFF.txt\n"), "\(found.all)")
+        let byBytes = try workspace.run(["dump", "files", folder + "/bad\\xFF.txt"])
+        #expect(byBytes.standardOutput == "bytes\n", "\(byBytes.all)")
+        let byText = try workspace.run(["dump", "files", folder + "/bad\\\\xFF.txt"])
+        #expect(byText.standardOutput == "literal\n", "\(byText.all)")
+        // The bytes themselves, as a shell passes them.
+        let typed = try workspace.cairn.run(
+            [], in: workspace.directory.path, environment: workspace.environment,
+            prefix: ["/bin/bash", "-c", "exec \"$1\" dump files \"$0\"$'\\xff'.txt", folder + "/bad"])
+        #expect(typed.standardOutput == "bytes\n", "\(typed.all)")
+        let restored = workspace.directory.subpath("r")
+        #expect(try workspace.run(["restore", "files", folder + "/bad\\xFF.txt", "--to", restored, "-q"]).status == 0)
+        let names = try FileManager.default.contentsOfDirectory(atPath: restored + folder)
+        #expect(names.count == 1, "only the file named: \(names)")
+    }
 }

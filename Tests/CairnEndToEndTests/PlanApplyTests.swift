@@ -137,7 +137,8 @@ struct PlanApplyTests {
         #expect(apply.status == 0, "\(apply.all)")
         let again = try workspace.run(["apply", "--plan", planFile])
         #expect(again.status == 1)
-        #expect(again.standardError.contains("someone backed up since; make a new plan"))
+        #expect(again.standardError.contains("someone backed up since (or cairn tag gave it a new id); make a new plan"), "\(again.all)")
+        #expect(again.standardError.components(separatedBy: "backup set 'files'").count == 2, "the set named once: \(again.all)")
 
         let second = workspace.directory.subpath("plan2.json")
         #expect(try workspace.run(["plan", "--out", second]).status == 0)
@@ -258,7 +259,7 @@ struct PlanApplyTests {
 
         let text = try workspace.run(["plan", "-v"]).standardOutput
             .replacingOccurrences(of: workspace.directory.path, with: "WORKSPACE")
-            .replacingOccurrences(of: "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z", with: "TIME", options: .regularExpression)
+            .replacingOccurrences(of: "[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9:.]+(Z| [+-][0-9]{2}:[0-9]{2}| UTC)", with: "TIME", options: .regularExpression)
         let path = SourceTree.path("Tests/Fixtures/golden/plan-kinds.txt")
         if ProcessInfo.processInfo.environment["CAIRN_UPDATE_GOLDEN"] == "1" { try text.write(toFile: path, atomically: true, encoding: .utf8) }
         #expect(try String(contentsOfFile: path, encoding: .utf8) == text, "\(text)")
@@ -281,7 +282,7 @@ struct PlanApplyTests {
         func text(_ arguments: [String]) throws -> String {
             try workspace.run(arguments).standardOutput
                 .replacingOccurrences(of: workspace.directory.path, with: "WORKSPACE")
-                .replacingOccurrences(of: "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z", with: "TIME", options: .regularExpression)
+                .replacingOccurrences(of: "[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9:.]+(Z| [+-][0-9]{2}:[0-9]{2}| UTC)", with: "TIME", options: .regularExpression)
         }
         /// The golden file's text; `CAIRN_UPDATE_GOLDEN=1` rewrites it from `actual` instead.
         func matches(_ actual: String, _ name: String) throws -> Bool {

@@ -40,7 +40,7 @@ extension BackupJob {
                 saved.previousSnapshot == nil
                 ? "the plan was made for a set never backed up, but it now has snapshot \(now.map { String($0.prefix(8)) } ?? "?")"
                 : "the set's latest snapshot is now \(now.map { String($0.prefix(8)) } ?? "none"), but the plan was made against \(saved.previousSnapshot!.prefix(8))"
-            throw SavedPlanFailure.baseChanged("backup set '\(saved.set)': \(what): someone backed up since; make a new plan")
+            throw SavedPlanFailure.baseChanged("\(what): someone backed up since (or cairn tag gave it a new id); make a new plan")
         }
         var planned: [[UInt8]: BackupPlan.Action] = [:]
         var plannedRemovals: Set<[UInt8]> = []

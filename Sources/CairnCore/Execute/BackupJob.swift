@@ -62,7 +62,7 @@ public struct BackupJob {
                 guard let repository else { throw RepositoryError.missingObject("tree \(id.short)") }
                 return try await repository.tree(id)
             })
-        scanner.optionalSources = Set(context.set.optionalSources.map(FilePath.init))
+        scanner.optionalSources = Set(context.set.optionalSources.map { FilePath($0) })
         let root = try await scanner.scan(previousRoot: previous?.snapshot.treeID)
         var plan = BackupPlan(
             set: context.set.name, repository: context.repositoryPath, createsRepository: repository == nil,

@@ -86,11 +86,12 @@ public enum SnapshotChoice: Sendable, Equatable {
             date = LocalDate(year: today.year!, month: today.month!, day: today.day!)
         }
         guard let timePart else {
-            // The whole day: up to the last instant before the next day starts.
-            guard offset == nil, let start = LocalDateTime(date: date, time: TimeOfDay(hour: 0, minute: 0)).instant(in: zone),
-                let next = calendar.date(byAdding: .day, value: 1, to: start)
+            // The whole day: up to the last instant before the next day starts (found from the
+            // day's noon: where a clock change skips midnight, the day starts at 01:00).
+            guard offset == nil, let noon = LocalDateTime(date: date, time: TimeOfDay(hour: 12, minute: 0)).instant(in: zone),
+                let day = calendar.dateInterval(of: .day, for: noon)
             else { throw Failure.badTime(text) }
-            return next.addingTimeInterval(-0.000_001)
+            return day.end.addingTimeInterval(-0.000_001)
         }
         let parts = timePart.split(separator: ":", omittingEmptySubsequences: false)
         let (whole, fraction) = parts.count == 3 ? parts[2].split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false).pair : (nil, nil)

@@ -84,11 +84,11 @@ public struct SnapshotDiff: Sendable {
         var byName: [[UInt8]: TreeEntry] = [:]
         for entry in before { byName[entry.name] = entry }
         var seen: Set<[UInt8]> = []
-        // In the newer tree's order, with what only the older tree has in its place.
-        var names = after.map(\.name)
-        names += before.map(\.name).filter { name in !after.contains { $0.name == name } }
-        names.sort { $0.lexicographicallyPrecedes($1) }
         let afterByName = Dictionary(after.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        // Every name of either tree, in name order.
+        var names = after.map(\.name)
+        names += before.map(\.name).filter { afterByName[$0] == nil }
+        names.sort { $0.lexicographicallyPrecedes($1) }
         for name in names where seen.insert(name).inserted {
             let child = path.appending(name)
             let choice = selection.selection(of: child)

@@ -1,16 +1,20 @@
 import Foundation
 
 /// The entries of snapshots whose name (a pattern without a slash) or whole path (a pattern
-/// with one) matches a glob, for `cairn find`. A folder met again at the same place with the
-/// same tree (unchanged between snapshots) is searched once.
+/// with one) matches a glob, for `cairn find`. A folder without a match is remembered (by its
+/// tree, and for a path pattern its place): met again in another snapshot, it is not read.
+/// Only those are kept, a tree id each (and a path), not the matches: memory stays with the
+/// number of distinct folders, however many snapshots share them.
 public struct SnapshotSearch {
     public let pattern: String
     public let ignoreCase: Bool
     let byName: Bool
     let glob: [UInt8]
     let flags: Int32
-    /// The matches under each folder already searched, by its tree and its path.
-    var searched: [ObjectID: [[UInt8]: [(FilePath, TreeEntry)]]] = [:]
+    /// Folders searched that hold no match: by tree for a name pattern (a name matches
+    /// wherever the folder is), by tree and path for a path pattern.
+    var emptyTrees: Set<ObjectID> = []
+    var emptyPlaces: Set<[UInt8]> = []
 
     public init(pattern: String, ignoreCase: Bool) {
         self.pattern = pattern
@@ -19,7 +23,7 @@ public struct SnapshotSearch {
         // `*` stays within a folder (FNM_PATHNAME) unless the pattern says `**`: then any `*`
         // crosses folders.
         let crosses = pattern.contains("**")
-        glob = Array((crosses ? pattern.replacingOccurrences(of: "**", with: "*") : pattern).utf8)
+        glob = FilePath(typed: crosses ? pattern.replacingOccurrences(of: "**", with: "*") : pattern).bytes
         // FNM_CASEFOLD, a GNU extension the C module does not export.
         let caseFold: Int32 = 1 << 4
         flags = (ignoreCase ? caseFold : 0) | (!byName && !crosses ? FNM_PATHNAME : 0)
@@ -40,7 +44,8 @@ public struct SnapshotSearch {
     }
 
     private mutating func search(_ repository: Repository, tree: ObjectID, at path: FilePath) async throws -> [(FilePath, TreeEntry)] {
-        if let known = searched[tree]?[path.bytes] { return known }
+        let place = byName ? [] : tree.bytes + path.bytes
+        if byName ? emptyTrees.contains(tree) : emptyPlaces.contains(place) { return [] }
         var found: [(FilePath, TreeEntry)] = []
         for entry in try await repository.tree(tree).entries {
             let child = path.appending(entry.name)
@@ -49,7 +54,9 @@ public struct SnapshotSearch {
                 found += try await search(repository, tree: subtree, at: child)
             }
         }
-        searched[tree, default: [:]][path.bytes] = found
+        if found.isEmpty {
+            if byName { emptyTrees.insert(tree) } else { emptyPlaces.insert(place) }
+        }
         return found
     }
 }

@@ -38,7 +38,9 @@ extension BackupPlan {
         lines += warnings.map { "warning: \($0)" }
         if let refusal { lines.append("error: the run stops here: \(refusal)") }
         lines.append(summaryLine)
-        return lines
+        // Reasons keep times as the plan document does (RFC 3339 UTC); people read them in
+        // the style of every other time.
+        return lines.map(times.restyle)
     }
 
     static func symbol(_ kind: ActionKind) -> String {

@@ -41,6 +41,13 @@ extension Repository {
     /// Gives the snapshot other tags: a new snapshot file with them (a new id) that
     /// supersedes it, then the old file removed. The caller holds a writer lease.
     public func retag(_ record: SnapshotRecord, tags: [String]) async throws -> SnapshotRecord {
+        // What an interrupted retag left goes first: once its replacement is itself replaced,
+        // nothing would name it as superseded any more, and it would be listed again.
+        if !supersededSnapshots.isEmpty {
+            try await confirmLeases()
+            try await storage.delete(supersededSnapshots.map { "snapshots/\($0.hex)" })
+            supersededSnapshots = []
+        }
         var snapshot = record.snapshot
         snapshot.tags = tags.isEmpty ? nil : tags
         snapshot.supersedes = record.id.hex

@@ -118,7 +118,14 @@ public actor Repository {
         // repository, so a failed creation can simply be run again. Where another repository
         // is found (the caller looked a moment ago, but another host may have been quicker),
         // the key file just written is removed: it opens nothing there.
-        guard try await storage.putIfAbsent(RepositoryDescriptor.fileName, try descriptor.encoded()) else {
+        let created: Bool
+        do {
+            created = try await storage.putIfAbsent(RepositoryDescriptor.fileName, try descriptor.encoded())
+        } catch {
+            if let key { try? await storage.delete(key.name) }
+            throw error
+        }
+        guard created else {
             if let key { try? await storage.delete(key.name) }
             throw RepositoryError.alreadyExists(storage.location)
         }

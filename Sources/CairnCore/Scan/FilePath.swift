@@ -36,6 +36,42 @@ public struct FilePath: Hashable, Sendable, Comparable, CustomStringConvertible 
     /// For people: UTF-8 as it is, other bytes escaped as `\xNN`, control characters escaped.
     public var description: String { Self.display(bytes) }
 
+    /// A path typed back as `display` shows it: `\xNN` is that byte, `\\` a backslash; any
+    /// other backslash is itself. So a name that is not UTF-8 (`bad\xFF.txt`) can be named
+    /// on the command line, and one that holds `\xFF` as text (`bad\\xFF.txt`) too.
+    public init(typed text: String) {
+        let characters = Array(text.utf8)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(characters.count)
+        var index = 0
+        func hex(_ byte: UInt8) -> UInt8? {
+            switch byte {
+            case 0x30...0x39: return byte - 0x30
+            case 0x41...0x46: return byte - 0x41 + 10
+            case 0x61...0x66: return byte - 0x61 + 10
+            default: return nil
+            }
+        }
+        while index < characters.count {
+            let byte = characters[index]
+            if byte == 0x5C, index + 1 < characters.count {
+                if characters[index + 1] == 0x5C {
+                    bytes.append(0x5C)
+                    index += 2
+                    continue
+                }
+                if characters[index + 1] == 0x78, index + 3 < characters.count, let high = hex(characters[index + 2]), let low = hex(characters[index + 3]) {
+                    bytes.append(high << 4 | low)
+                    index += 4
+                    continue
+                }
+            }
+            bytes.append(byte)
+            index += 1
+        }
+        self.bytes = bytes
+    }
+
     public static func display(_ bytes: [UInt8]) -> String {
         // Most names need no escaping: valid UTF-8 without control characters or backslashes
         // (in UTF-8 those are single bytes, never part of a longer sequence).

@@ -34,6 +34,23 @@ public struct TimeText: Sendable {
         return clock + String(format: " %@%02d:%02d", offset < 0 ? "-" : "+", size / 3600, size % 3600 / 60)
     }
 
+    /// `text` with each RFC 3339 UTC time in it (`Timestamp.description`'s form, as reasons in
+    /// plans keep them) written in this style.
+    public func restyle(_ text: String) -> String {
+        guard text.contains("Z") else { return text }
+        var result = ""
+        var rest = Substring(text)
+        while let match = rest.firstMatch(of: Self.rfc3339Pattern) {
+            result += rest[..<match.range.lowerBound]
+            let found = String(rest[match.range])
+            result += Timestamp(rfc3339: found).map { self($0) } ?? found
+            rest = rest[match.range.upperBound...]
+        }
+        return result + rest
+    }
+
+    nonisolated(unsafe) static let rfc3339Pattern = #/[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{9}Z/#
+
     /// The time for JSON: RFC 3339 in UTC with nanoseconds, whatever the style
     /// (`2026-11-29T19:35:12.930000000Z`).
     public static func rfc3339(_ time: Timestamp) -> String { time.description }

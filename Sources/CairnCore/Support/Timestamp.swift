@@ -49,27 +49,35 @@ public struct Timestamp: Hashable, Sendable, Comparable, Codable, CustomStringCo
     }
 
     /// Reads `description`'s form back: `2026-11-22T04:13:21.123456789Z` (the fraction may
-    /// have 0 to 9 digits).
+    /// have 0 to 9 digits; a year past 9999 has more digits, one before year 1 a minus sign,
+    /// as file systems allow such times).
     public init?(rfc3339 text: String) {
-        let bytes = Array(text.utf8)
-        guard bytes.count >= 20, bytes.last == UInt8(ascii: "Z"), bytes[10] == UInt8(ascii: "T") else { return nil }
+        var rest = Substring(text)
+        let negative = rest.first == "-"
+        if negative { rest = rest.dropFirst() }
+        guard let dash = rest.firstIndex(of: "-") else { return nil }
+        let yearText = rest[..<dash]
+        let body = Array(rest[dash...].utf8)
+        guard (4...12).contains(yearText.count), yearText.allSatisfy({ $0.isASCII && $0.isNumber }), let yearValue = Int(yearText),
+            body.count >= 16, body.last == UInt8(ascii: "Z"), body[6] == UInt8(ascii: "T")
+        else { return nil }
         func number(_ range: Range<Int>) -> Int? {
-            guard range.upperBound <= bytes.count, bytes[range].allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
-            return bytes[range].reduce(0) { $0 * 10 + Int($1 - 0x30) }
+            guard range.upperBound <= body.count, body[range].allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
+            return body[range].reduce(0) { $0 * 10 + Int($1 - 0x30) }
         }
-        guard let year = number(0..<4), bytes[4] == UInt8(ascii: "-"), let month = number(5..<7), bytes[7] == UInt8(ascii: "-"),
-            let day = number(8..<10), let hour = number(11..<13), bytes[13] == UInt8(ascii: ":"), let minute = number(14..<16),
-            bytes[16] == UInt8(ascii: ":"), let second = number(17..<19), (1...12).contains(month), (1...31).contains(day), hour < 24,
-            minute < 60, second < 61
+        // body: -MM-DDTHH:MM:SS[.fraction]Z
+        guard let month = number(1..<3), body[3] == UInt8(ascii: "-"), let day = number(4..<6), let hour = number(7..<9),
+            body[9] == UInt8(ascii: ":"), let minute = number(10..<12), body[12] == UInt8(ascii: ":"), let second = number(13..<15),
+            (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 61
         else { return nil }
         var nanoseconds = 0
-        let fraction = bytes[19..<(bytes.count - 1)]
+        let fraction = body[15..<(body.count - 1)]
         if !fraction.isEmpty {
-            guard fraction.first == UInt8(ascii: "."), (2...10).contains(fraction.count), let digits = number((20)..<(bytes.count - 1)) else { return nil }
+            guard fraction.first == UInt8(ascii: "."), (2...10).contains(fraction.count), let digits = number(16..<(body.count - 1)) else { return nil }
             nanoseconds = digits * Int(pow(10, Double(10 - fraction.count)))
         }
         var parts = tm()
-        parts.tm_year = Int32(year - 1900)
+        parts.tm_year = Int32(clamping: (negative ? -yearValue : yearValue) - 1900)
         parts.tm_mon = Int32(month - 1)
         parts.tm_mday = Int32(day)
         parts.tm_hour = Int32(hour)
@@ -88,8 +96,9 @@ public struct Timestamp: Hashable, Sendable, Comparable, Codable, CustomStringCo
         var time = time_t(seconds)
         var parts = tm()
         gmtime_r(&time, &parts)
+        let year = Int(parts.tm_year) + 1900
         return String(
-            format: "%04d-%02d-%02dT%02d:%02d:%02d.%09dZ", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday),
+            format: "%@%04d-%02d-%02dT%02d:%02d:%02d.%09dZ", year < 0 ? "-" : "", abs(year), Int(parts.tm_mon) + 1, Int(parts.tm_mday),
             Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec), Int(nanoseconds))
     }
 }
