@@ -31,7 +31,7 @@ extension Cairn {
                 and listed as drifted (--strict refuses instead); files that appeared since \
                 wait for the next plan; planned files that vanished are reported.
 
-                \(ExitStatus.text)
+                \(ExitStatus.withUnreadOrChangedFiles)
                 """
         )
 

@@ -33,7 +33,7 @@ extension Cairn {
                 included: requests cost money), and the bytes sent and received; the job log \
                 keeps it (storage).
 
-                \(ExitStatus.text)
+                \(ExitStatus.withUnreadFiles)
                 """
         )
 

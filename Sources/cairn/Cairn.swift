@@ -15,7 +15,7 @@ struct Cairn: AsyncParsableCommand {
             default ~/.config/cairn/), else those of /etc/cairn/ (CAIRN_SYSTEM_CONFIG names \
             another system folder). cairn validate names the files it used.
 
-            \(ExitStatus.text)
+            \(ExitStatus.everyCommand)
             """,
         version: CairnVersion.full,
         subcommands: [

@@ -42,7 +42,7 @@ extension Cairn {
                 set's latest snapshot, each planned file's size, times and inode) for cairn \
                 apply --plan FILE. --json prints the same document (docs/PLAN-JSON.md).
 
-                \(ExitStatus.text)
+                \(ExitStatus.withChanges)
                 """
         )
 

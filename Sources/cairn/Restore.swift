@@ -47,7 +47,7 @@ extension Cairn {
                                                                        the folder's content in ~/p
                   cairn restore documents '/home/me/*.odt' --overwrite if-changed --dry-run
 
-                \(ExitStatus.text)
+                \(ExitStatus.withUnwrittenFiles)
                 """
         )
 

@@ -37,7 +37,7 @@ extension Cairn {
                 backup for that long (never backed up: since run-due first saw it), once per \
                 stale spell.
 
-                \(ExitStatus.text)
+                \(ExitStatus.withUnreadFiles)
                 """
         )
 

@@ -27,7 +27,7 @@ extension Cairn {
                 Then, where the destination is reachable: cairn seed-import DIR. Restore \
                 straight from the disk with cairn restore SET --from DIR.
 
-                \(ExitStatus.text)
+                \(ExitStatus.withUnreadFiles)
                 """
         )
 
