@@ -29,28 +29,30 @@ enum ExitStatus {
     static let withUnreadOrChangedFiles = block(
         incomplete: """
             finished, but some files could not be read (each keeps its previous
-            version in the snapshot), or (with --plan) planned files had changed and
-            were backed up as they are now
+            version in the snapshot), or (with --plan) planned files had
+            changed and were backed up as they are now
             """)
 
     /// restore: 3 when entries could not be written as recorded.
     static let withUnwrittenFiles = block(
         incomplete: """
-            finished, but some entries could not be written, or not with all their
-            metadata, or were replaced or moved while the restore ran (each is named)
+            finished, but some entries could not be written, or not with all
+            their metadata, or were replaced or moved while the restore ran
+            (each is named)
             """)
 
     /// The top-level page's: every status, with the commands it applies to.
     static let everyCommand = block(
         changes: "success with changes (only cairn plan --detailed-exitcode)",
         incomplete: """
-            finished, but some files could not be read or written (backup, apply,
-            run-due, seed-load, restore), or (apply --plan) planned files had changed
-            and were backed up as they are now
+            finished, but some files could not be read or written (backup,
+            apply, run-due, seed-load, restore), or (apply --plan) planned
+            files had changed and were backed up as they are now
             """)
 
     /// The block: 0, 1, then 2 and 3 when given (each line after a description's first is
-    /// indented under it), and 64 last (help output and tests expect it there).
+    /// indented under it), and 64 last (help output and tests expect it there). Lines stay
+    /// within 73 characters, which man(1) shows unbroken on an 80-column terminal.
     private static func block(changes: String? = nil, incomplete: String? = nil) -> String {
         func entry(_ code: String, _ description: String) -> [String] {
             let lines = description.split(separator: "\n").map(String.init)
@@ -58,7 +60,7 @@ enum ExitStatus {
         }
         var lines = [heading]
         lines += entry("0", "success")
-        lines += entry("1", "error: a wrong config, a locked set, damaged data, restore conflicts")
+        lines += entry("1", "error: a wrong config, a locked set, damage, restore conflicts")
         if let changes { lines += entry("2", changes) }
         if let incomplete { lines += entry("3", incomplete) }
         lines += entry("64", "usage error (wrong arguments or options)")
