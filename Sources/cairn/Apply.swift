@@ -31,7 +31,13 @@ extension Cairn {
                 and listed as drifted (--strict refuses instead); files that appeared since \
                 wait for the next plan; planned files that vanished are reported.
 
-                \(ExitStatus.text)
+                Examples:
+                  cairn apply documents                  show the plan, ask, then run it
+                  cairn apply --yes                      this host's sets, without asking
+                  cairn apply --plan plan.json           the plan cairn plan --out saved
+                  cairn apply --plan plan.json --strict  refuse if a planned file changed
+
+                \(ExitStatus.withUnreadOrChangedFiles)
                 """
         )
 

@@ -33,7 +33,13 @@ extension Cairn {
                 included: requests cost money), and the bytes sent and received; the job log \
                 keeps it (storage).
 
-                \(ExitStatus.text)
+                Examples:
+                  cairn backup                              every set of this host
+                  cairn backup documents -q                 one set: problems, final line
+                  cairn backup documents --json             the job report as JSON
+                  cairn backup documents --max-removed off  many files deleted on purpose
+
+                \(ExitStatus.withUnreadFiles)
                 """
         )
 

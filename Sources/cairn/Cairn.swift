@@ -15,7 +15,19 @@ struct Cairn: AsyncParsableCommand {
             default ~/.config/cairn/), else those of /etc/cairn/ (CAIRN_SYSTEM_CONFIG names \
             another system folder). cairn validate names the files it used.
 
-            \(ExitStatus.text)
+            Commands that take an optional SET work, without it, on every set bound to \
+            this host (or to no host). cairn COMMAND --help (or cairn help COMMAND) \
+            prints a command's description, examples and options, as its page does.
+
+            Examples:
+              cairn init                     write a first config and key, asking
+              cairn validate                 check the config and name its files
+              cairn plan                     what a backup would do now
+              cairn backup                   back up this host's sets now
+              cairn restore /home/me/notes.txt --at 2026-11-20
+                                             one file as it was that day, in place
+
+            \(ExitStatus.everyCommand)
             """,
         version: CairnVersion.full,
         subcommands: [

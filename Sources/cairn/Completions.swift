@@ -6,13 +6,18 @@ extension Cairn {
         static let configuration = CommandConfiguration(
             abstract: "Print a shell completion script for bash, zsh or fish.",
             discussion: """
-                The script completes cairn's commands, options and their values. Load it \
-                for the current shell, or install it where the shell finds it:
+                Prints, on standard output, a script that completes cairn's commands, \
+                options and their values in bash, zsh or fish; it reads no config. Load it \
+                for the current shell, or install it where the shell finds it.
 
-                  bash:  source <(cairn completions bash)
-                         cairn completions bash > /etc/bash_completion.d/cairn
-                  zsh:   cairn completions zsh > "${fpath[1]}/_cairn"
-                  fish:  cairn completions fish > ~/.config/fish/completions/cairn.fish
+                Examples:
+                  source <(cairn completions bash)   bash, in the current shell
+                  cairn completions bash > /etc/bash_completion.d/cairn
+                                                     bash, for every new shell
+                  cairn completions zsh > "${fpath[1]}/_cairn"
+                                                     zsh, in a folder of its fpath
+                  cairn completions fish > ~/.config/fish/completions/cairn.fish
+                                                     fish
 
                 \(ExitStatus.text)
                 """

@@ -22,6 +22,7 @@ extension Cairn {
                   cairn diff documents 1a2b 5e6f           between two snapshots
                   cairn diff documents 2026-11-01 latest   since the start of November
                   cairn diff documents 1a2b --path /home/me/Projects --json
+                                                           one folder since 1a2b, as JSON
 
                 \(ExitStatus.text)
                 """

@@ -15,9 +15,11 @@ extension Cairn {
                 a folder or another kind of entry is refused (cairn restore brings those back).
 
                 Examples:
-                  cairn dump documents /home/me/notes.txt
-                  cairn dump documents /home/me/notes.txt --at 2026-11-20 > notes-then.txt
-                  cairn dump documents /etc/fstab --snapshot 1a2b | diff - /etc/fstab
+                  cairn dump documents /home/me/notes.txt   the latest version
+                  cairn dump documents /home/me/notes.txt --at 2026-11-20 > then.txt
+                                                            as it was that day, in a file
+                  cairn dump documents /home/me/.vimrc --snapshot 1a2b | diff - ~/.vimrc
+                                                            what changed in it since then
 
                 \(ExitStatus.text)
                 """

@@ -19,6 +19,13 @@ extension Cairn {
                 name and renamed into place when whole, so an interrupted export (or a full \
                 disk) leaves no half archive; an existing FILE is kept unless --force.
 
+                Examples:
+                  cairn export documents --to /tmp/docs.tar.zst  the latest snapshot
+                  cairn export documents /home/me/Photos --to photos.zip --at 2026-11-01
+                                                                 a folder, as it was then
+                  cairn export documents --to - --format tar | tar -tvf -
+                                                                 list it, writing no file
+
                 \(ExitStatus.text)
                 """
         )

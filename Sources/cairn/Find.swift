@@ -16,9 +16,10 @@ extension Cairn {
                 Folders whose content is the same object in several snapshots are searched once.
 
                 Examples:
-                  cairn find documents 'report*.odt'
+                  cairn find documents 'report*.odt'    by name, in any folder
                   cairn find documents '/home/me/Projects/**/*.swift' --json
-                  cairn find documents -i readme.md
+                                                        by path, under a folder, as JSON
+                  cairn find documents -i readme.md     by name, in upper or lower case
 
                 \(ExitStatus.text)
                 """

@@ -16,8 +16,8 @@ extension Cairn {
                 --dry-run says what would be expired and deleted, and changes nothing.
 
                 Examples:
-                  cairn forget documents 1a2b3c4d --dry-run
-                  cairn forget documents 1a2b 5e6f --json
+                  cairn forget documents 1a2b3c4d --dry-run  a dry run: what would go
+                  cairn forget documents 1a2b 5e6f --json    expire two, report as JSON
 
                 \(ExitStatus.text)
                 """

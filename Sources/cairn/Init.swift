@@ -41,10 +41,13 @@ extension Cairn {
                 expires).
 
                 Examples:
-                  cairn init
+                  cairn init                      asks every question
                   cairn init --destination /media/backup --source ~/Documents
+                                                  asks the other questions
                   cairn init --destination s3://bucket/laptop --source ~ --yes
+                                                  asks nothing: defaults for the rest
                   cairn init --source /etc --destination /mnt/nas --schedule 21:30
+                                                  backs up /etc daily at 21:30
 
                 \(ExitStatus.text)
                 """

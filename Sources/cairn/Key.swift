@@ -28,6 +28,15 @@ extension Cairn {
                 the new key, and with the old one until it was removed there. Afterwards, \
                 point the profile's key reference to the new key.
 
+                Examples:
+                  cairn key list documents          the keys of the set's repository
+                  cairn key add documents --new-key-file /mnt/usb/recovery.key
+                                                    a recovery key kept offline
+                  cairn key change documents --new-key-env NEW_CAIRN_KEY
+                                                    replace the key in use everywhere
+                  cairn key remove --profile default 1a2b3c4d
+                                                    take a key out of every repository
+
                 \(ExitStatus.text)
                 """,
             subcommands: [ListKeys.self, Add.self, Remove.self, Change.self]
@@ -109,7 +118,23 @@ extension Cairn.Key {
     }
 
     struct ListKeys: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "list", abstract: "List the keys of a set's repository.", discussion: ExitStatus.text)
+        static let configuration = CommandConfiguration(
+            commandName: "list", abstract: "List the keys of a set's repository.",
+            discussion: """
+                Lists every key file of the set's repository, oldest first: its id (the \
+                first 8 characters; --json gives the whole id), when it was added, on which \
+                host and by which user, and its label (cairn key add --label). The key that \
+                opened the repository now, the one the set's encryption profile names, is \
+                marked (in use). A key file that cannot be read is listed as damaged, with \
+                why; cairn key remove removes it. The repository is opened with the set's \
+                key and only read: nothing is written to it, and no lock is taken.
+
+                Examples:
+                  cairn key list documents          the keys, and which one is in use
+                  cairn key list documents --json   the same, as JSON
+
+                \(ExitStatus.text)
+                """)
         @OptionGroup var options: ConfigOptions
         @OptionGroup var quietOption: QuietOption
         @Argument(help: "The backup set.") var set: String
@@ -140,8 +165,23 @@ extension Cairn.Key {
         static let configuration = CommandConfiguration(
             abstract: "Add a key, such as a recovery key kept offline, to every repository of an encryption profile.",
             discussion: """
-                A SET argument selects its encryption profile; the key is added to the \
-                repository of every set that uses the profile, under one id.
+                A SET argument selects its encryption profile (--profile NAME names it \
+                instead); the key is added to the repository of every set that uses the \
+                profile, under one id, and the keys they have stay. The new key is read from \
+                --new-key-env, --new-key-file or --new-key-command, and --label tells it \
+                apart in cairn key list. The profile's current key must open every \
+                repository first, or nothing is written; sets never backed up are listed \
+                as skipped (a new repository gets only the profile's key). When the add \
+                fails in some repository, the message names the repositories that have the \
+                new key and how to take it out again.
+
+                Examples:
+                  cairn key add documents --new-key-file /mnt/usb/recovery.key
+                                                    a recovery key kept offline
+                  cairn key add --profile default --new-key-command 'pass show cairn/2'
+                                                    a second key, from a password manager
+                  cairn key add documents --new-key-env SPARE_KEY --label spare
+                                                    labelled, for cairn key list
 
                 \(ExitStatus.text)
                 """)
@@ -174,7 +214,15 @@ extension Cairn.Key {
                 A SET argument selects its encryption profile; with --profile NAME, give only \
                 the key's id. The key is removed from every repository of the profile that has \
                 it; nothing is removed when it is the key in use or the last key of any of \
-                them.
+                them. A repository without the key is left as it is. The id is as cairn key \
+                list shows it, or its first 8 or more characters; a damaged key file can be \
+                removed too.
+
+                Examples:
+                  cairn key remove documents 1a2b3c4d    from the repositories of the
+                                                         set's encryption profile
+                  cairn key remove --profile default 1a2b3c4d
+                                                         the same, naming the profile
 
                 \(ExitStatus.text)
                 """)
@@ -213,6 +261,12 @@ extension Cairn.Key {
                 old key out of the repositories that still list it with 'cairn key remove'. \
                 Afterwards, point the profile's key reference to the new key: the old key no \
                 longer opens the repositories.
+
+                Examples:
+                  cairn key change documents --new-key-file /home/me/new.key
+                                                    the new key from a file
+                  cairn key change --profile default --new-key-command 'pass show cairn'
+                                                    from a password manager
 
                 \(ExitStatus.text)
                 """)

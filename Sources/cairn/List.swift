@@ -25,6 +25,13 @@ extension Cairn {
                 size, mtime, link target, device number, links, xattrs (names and the SHA-256 \
                 of each value), content hash and carried_over (schemas/ls.schema.json).
 
+                Examples:
+                  cairn ls documents                          the latest snapshot
+                  cairn ls documents /home/me/Projects --at 2026-11-01
+                                                              a folder, as it was then
+                  cairn ls /home/me/notes.txt --all-versions  every version of a file
+                  cairn ls documents '/home/me/*.odt' --json  for a script
+
                 \(ExitStatus.text)
                 """
         )

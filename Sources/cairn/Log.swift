@@ -7,6 +7,11 @@ extension Cairn {
         static let configuration = CommandConfiguration(
             abstract: "Show the past jobs of a set, or the report of one (the Backup Log).",
             discussion: """
+                Without JOB, lists the set's jobs on this host, oldest first, one line \
+                each: JOB, STARTED, STATUS, FILES, READ, STORED and PROBLEMS; without SET, \
+                those of every set of this host, each under its name. With JOB (its id or \
+                its first characters), prints that job's whole report. Only the log is \
+                read: the repository is not opened. \
                 Reports are kept as JSON under $XDG_STATE_HOME/cairn/logs/SET (by default \
                 ~/.local/state/cairn/logs/SET) on the host that ran the job, with the plan's \
                 summary, what was read, stored and deduplicated, problems, and the output of \
@@ -16,6 +21,11 @@ extension Cairn {
                 source, max-removed, a repository that has gone, an error), cancelled \
                 (apply answered no: nothing ran) or no changes; a job's snapshot has the \
                 same word in cairn snapshots.
+
+                Examples:
+                  cairn log documents           the set's jobs on this host
+                  cairn log documents 3f9c      one job's whole report
+                  cairn log --json              every set's reports, as JSON
 
                 \(ExitStatus.text)
                 """

@@ -42,7 +42,14 @@ extension Cairn {
                 set's latest snapshot, each planned file's size, times and inode) for cairn \
                 apply --plan FILE. --json prints the same document (docs/PLAN-JSON.md).
 
-                \(ExitStatus.text)
+                Examples:
+                  cairn plan                             every set of this host
+                  cairn plan documents -v                one set, every file listed
+                  cairn plan documents --out plan.json   saved for cairn apply --plan
+                  cairn plan -q --detailed-exitcode      exit status 2 when a run would
+                                                         change something, 0 when not
+
+                \(ExitStatus.withChanges)
                 """
         )
 

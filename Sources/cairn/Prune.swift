@@ -27,6 +27,14 @@ extension Cairn {
                 sources, or this set before its sources changed) keep their newest complete \
                 snapshot unless --expire-other-writers is given.
 
+                Examples:
+                  cairn prune documents --dry-run   what would be expired and deleted
+                  cairn prune documents             expire, delete and repack
+                  cairn prune --json                every set of this host, as JSON
+                  cairn prune documents --expire-other-writers
+                                                    the newest snapshot of other writers
+                                                    (such as old sources) may go too
+
                 \(ExitStatus.text)
                 """
         )

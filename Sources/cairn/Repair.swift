@@ -20,6 +20,12 @@ extension Cairn {
                 --apply nothing is written. Repair takes the repository's exclusive lock. \
                 cairn verify --read-data then checks every object.
 
+                Examples:
+                  cairn repair documents            what is damaged, what repair would do
+                  cairn repair documents --apply    rebuild the index from the packs
+                  cairn repair documents --apply --remove-damaged
+                                                    also set aside what cannot be read
+
                 \(ExitStatus.text)
                 """
         )

@@ -41,13 +41,15 @@ extension Cairn {
                 sent, by kind, and the bytes received: a restore reads each pack about once.
 
                 Examples:
-                  cairn restore documents --to /tmp/check             everything, under /tmp/check
-                  cairn restore /home/me/notes.txt --at 2026-11-20    one file as it was, in place
+                  cairn restore documents --to /tmp/check    everything, under /tmp/check
+                  cairn restore /home/me/notes.txt --at 2026-11-20
+                                                             one file as it was, in place
                   cairn restore documents /home/me/Projects --to ~/p --strip
-                                                                       the folder's content in ~/p
-                  cairn restore documents '/home/me/*.odt' --overwrite if-changed --dry-run
+                                                             the folder's content in ~/p
+                  cairn restore documents '/home/me/*.odt' --overwrite always --dry-run
+                                                             what it would overwrite
 
-                \(ExitStatus.text)
+                \(ExitStatus.withUnwrittenFiles)
                 """
         )
 

@@ -7,8 +7,16 @@ extension Cairn {
         static let configuration = CommandConfiguration(
             abstract: "Check retention policies before trusting them.",
             discussion: """
-                'cairn retention preview' simulates a history of jobs and shows which a policy \
-                keeps, and why, before any real job is expired.
+                A set's retention policy (retention: in the config, man 5 cairn.yaml) says \
+                which snapshots cairn prune expires; backup and apply prune after each \
+                successful backup. 'cairn retention preview' simulates a history of jobs and \
+                shows which a policy keeps, and why, before any real job is expired.
+
+                Examples:
+                  cairn retention preview month --from 2026-01-01 --to 2026-04-01
+                                                  which of 90 daily jobs it keeps
+                  cairn retention preview tape-rotation --from 1999-01-01 --to 2006-01-17
+                                                  the user guide's example
 
                 \(ExitStatus.text)
                 """,
@@ -30,6 +38,14 @@ extension Cairn {
                     snapshot, shown as such): rules count and pick complete snapshots only, a \
                     partial one is kept until a newer complete one exists, and the newest \
                     complete snapshot is always kept.
+
+                    Examples:
+                      cairn retention preview tape-rotation --from 1999-01-01 --to 2006-01-17
+                                                      the user guide's example
+                      cairn retention preview month --from 2026-01-01 --to 2026-04-01 -v
+                                                      every job, with why the others expire
+                      cairn retention preview month --from 2026-01-01 --to 2026-04-01 --json
+                                                      the verdicts as JSON
 
                     \(ExitStatus.text)
                     """

@@ -37,7 +37,14 @@ extension Cairn {
                 backup for that long (never backed up: since run-due first saw it), once per \
                 stale spell.
 
-                \(ExitStatus.text)
+                Examples:
+                  cairn run-due --dry-run     which sets would run or verify, and why
+                  cairn run-due -q            what cron runs: no plans, only each set's
+                                              reason, problems and final line
+                  cairn run-due --dry-run --now 2027-03-28T03:30
+                                              as if it were that time
+
+                \(ExitStatus.withUnreadFiles)
                 """
         )
 

@@ -13,7 +13,15 @@ extension Cairn {
                 shows each set's schedules and its next firings in the config's time zone \
                 ('timezone:', else the machine's). A wall-clock time that falls in a \
                 spring-forward gap fires at the first instant after the gap; one that occurs \
-                twice fires once, at its first occurrence.
+                twice fires once, at its first occurrence. 'cairn schedule install' has cron \
+                (or a systemd timer) call run-due, 'cairn schedule remove' takes that away, \
+                and 'cairn schedule status' says whether it is what the config implies.
+
+                Examples:
+                  cairn schedule                        every set of this host
+                  cairn schedule documents --count 10   one set, its next ten firings
+                  cairn schedule install                have cron call run-due
+                  cairn schedule status                 whether that is up to date
 
                 \(ExitStatus.text)
                 """,
@@ -28,9 +36,20 @@ extension Cairn.ScheduleCommand {
         static let configuration = CommandConfiguration(
             abstract: "Each set's schedules and its next firings.",
             discussion: """
+                For each set, its schedules as the config describes them and its next \
+                --count firings (5 by default) after now, or after --from, each with its \
+                weekday; a set with a verify: schedule also shows that schedule, how much of \
+                the packs each verify reads, and its next firings. A set without schedules \
+                says it runs when started by hand. \
                 Without SET, every set bound to this host (or to no host) is shown. Times are \
                 in the config's zone with its offset (in UTC with --utc); with --json, each \
                 set's next firings are RFC 3339 times in UTC, as every --json time is.
+
+                Examples:
+                  cairn schedule show                        every set of this host
+                  cairn schedule show documents --count 10   its next ten firings
+                  cairn schedule show --from 2027-03-28T00:00 --json
+                                                             from that time, as JSON
 
                 \(ExitStatus.text)
                 """

@@ -208,6 +208,21 @@ extension Cairn.ScheduleCommand {
                 jobs almost no environment). A key taken from the environment ({env: NAME}) \
                 is not there under cron: install warns, use {file: ...} or {command: ...}.
 
+                It records where it installed (under the run-state folder), so that status, \
+                remove and cairn plan look there; a caller installed elsewhere before is \
+                removed. It also warns when no set of this host gives run-due anything to \
+                do, when a schedule fires between two calls (its runs start late; --every 1 \
+                calls every minute), and when a key is typed at a prompt or a webhook URL \
+                comes from the environment.
+
+                Examples:
+                  cairn schedule install                 your crontab, every 5 minutes
+                  cairn schedule install --every 1       every minute
+                  cairn schedule install --cron-file /etc/cron.d/cairn
+                                                         a file for /etc/cron.d (as root)
+                  cairn schedule install --systemd /home/me/.config/systemd/user
+                                                         a systemd user timer
+
                 \(ExitStatus.text)
                 """
         )
@@ -312,7 +327,15 @@ extension Cairn.ScheduleCommand {
             discussion: """
                 Removes the marked block from your crontab (every other line kept), or the \
                 cron file, or the systemd units, as install recorded or as --cron-file and \
-                --systemd say.
+                --systemd say (the crontab when nothing is recorded), and forgets the record. \
+                Nothing there is no error. It deletes the systemd units' files and runs no \
+                systemctl command: disable the timer first (systemctl --user disable --now \
+                cairn-run-due.timer).
+
+                Examples:
+                  cairn schedule remove                   what install put in place
+                  cairn schedule remove --cron-file /etc/cron.d/cairn
+                                                          that cron file
 
                 \(ExitStatus.text)
                 """
@@ -339,8 +362,19 @@ extension Cairn.ScheduleCommand {
             discussion: """
                 Exit status 0 when it is installed as 'cairn schedule install' would install \
                 it now, 1 when it is missing or differs (another binary, config or state \
-                folder). cairn plan warns too when a set of this host has schedules and the \
-                caller is missing or differs.
+                folder). It prints 'up to date', with how often run-due is called, or 'not \
+                up to date', with why and the install command that fixes it. Without \
+                --cron-file or --systemd, it looks where install recorded it (the crontab \
+                when nothing is recorded). cairn plan warns too when a set of this host has \
+                schedules and the caller is missing or differs.
+
+                Examples:
+                  cairn schedule status                     where install put it
+                  cairn schedule status --systemd /etc/systemd/system
+                                                            the units in that folder
+                  cairn schedule status -q || cairn schedule install
+                                                            install it when it is not
+                                                            up to date
 
                 \(ExitStatus.text)
                 """

@@ -27,7 +27,15 @@ extension Cairn {
                 Then, where the destination is reachable: cairn seed-import DIR. Restore \
                 straight from the disk with cairn restore SET --from DIR.
 
-                \(ExitStatus.text)
+                Examples:
+                  cairn seed-load documents --to /media/usb/seed --dry-run
+                                                        what goes in, and whether it fits
+                  cairn seed-load documents --to /media/usb/seed
+                                                        write it, or add what is new
+                  cairn seed-load documents --to /media/usb/seed --volume-size 700MB
+                                                        volumes of at most 700 MB
+
+                \(ExitStatus.withUnreadFiles)
                 """
         )
 
@@ -206,7 +214,15 @@ extension Cairn {
                 into the set's repository what it lacks: the descriptor, keys, packs and \
                 index first, snapshots last. Run again after an interruption, it finishes \
                 without duplicates. A seed of another set or of another repository is \
-                refused. Afterwards 'cairn backup SET' uploads only what changed since the seed.
+                refused. The set is the one the seed was made for (its manifest names it), \
+                which the config must define; the copy runs under the repository's \
+                exclusive lock (a backup started meanwhile waits). --dry-run checks the \
+                seed the same way and says how many files and bytes it would load. \
+                Afterwards 'cairn backup SET' uploads only what changed since the seed.
+
+                Examples:
+                  cairn seed-import /media/usb/seed --dry-run  check it, load nothing
+                  cairn seed-import /media/usb/seed            load what is missing
 
                 \(ExitStatus.text)
                 """

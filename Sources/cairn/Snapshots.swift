@@ -7,6 +7,11 @@ extension Cairn {
         static let configuration = CommandConfiguration(
             abstract: "List the snapshots (jobs) of a set.",
             discussion: """
+                Lists the set's snapshots, oldest first, one line each: ID (its first 8 \
+                characters), STARTED, STATUS, FILES, SIZE and HOST. Without SET, those of \
+                every set of this host (or of no host), each under its name; a set never \
+                backed up has none yet. Nothing is written to the repository, and no lock is \
+                taken. \
                 STATUS is complete (every entry read or found unchanged), incomplete (the job \
                 finished, but files that could not be read kept their previous version) or \
                 partial (the job was interrupted; what it did not reach kept its previous \
@@ -16,6 +21,13 @@ extension Cairn {
                 its offset (UTC with --utc), a form --at takes back. A snapshot file that \
                 cannot be read is listed as damaged, with why, after the others (which still \
                 list and restore), and the exit status is 1; cairn repair sets it aside.
+
+                Examples:
+                  cairn snapshots documents            the set's snapshots
+                  cairn snapshots                      those of every set of this host
+                  cairn snapshots documents --json     for a script
+                  cairn snapshots documents --from /mnt/usb/cairn --key-file ~/cairn.key
+                                                       those of a copied repository
 
                 \(ExitStatus.text)
                 """

@@ -17,8 +17,8 @@ extension Cairn {
                 content is read.
 
                 Examples:
-                  cairn stats documents
-                  cairn stats documents --json
+                  cairn stats documents          each snapshot, then the repository
+                  cairn stats documents --json   the same numbers, as JSON
 
                 \(ExitStatus.text)
                 """

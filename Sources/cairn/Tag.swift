@@ -17,7 +17,9 @@ extension Cairn {
 
                 Examples:
                   cairn tag documents 1a2b3c4d --add release
+                                                    label one snapshot
                   cairn tag documents 1a2b 5e6f --add keep --remove draft
+                                                    relabel two snapshots
 
                 \(ExitStatus.text)
                 """

@@ -17,6 +17,12 @@ extension Cairn {
                 filled in, paths made absolute and secret commands masked; it is itself a \
                 valid config.
 
+                Examples:
+                  cairn validate                 the config cairn finds, and its files
+                  cairn validate -c /etc/cairn   a folder's *.yaml files, merged
+                  cairn validate --show          the merged config with every default
+                  cairn validate --json          the problems as JSON, for an editor
+
                 \(ExitStatus.text)
                 """
         )

@@ -22,6 +22,12 @@ extension Cairn {
                 (s3://), the last line (storage:) counts the requests sent, by kind, and the \
                 bytes received.
 
+                Examples:
+                  cairn verify documents                  the structure, reading no data
+                  cairn verify documents --read-data      also read and check every pack
+                  cairn verify documents --read-data 10%  a random tenth of the packs
+                  cairn verify --json                     every set of this host, as JSON
+
                 \(ExitStatus.text)
                 """
         )
