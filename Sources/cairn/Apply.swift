@@ -59,7 +59,7 @@ extension Cairn {
         @Flag(help: "With --plan: refuse when a planned file changed since the plan was made.")
         var strict = false
 
-        @Flag(name: .shortAndLong, help: "Print no plan and no progress: only problems and each set's final line.")
+        @Flag(name: .shortAndLong, help: "Print nothing but errors and problems: no plan, no progress, no final line (the exit status says how it went).")
         var quiet = false
 
         @Flag(name: .shortAndLong, help: "List every planned file instead of folding long lists per folder.")

@@ -35,7 +35,7 @@ extension Cairn {
 
                 Examples:
                   cairn backup                              every set of this host
-                  cairn backup documents -q                 one set: problems, final line
+                  cairn backup documents -q                 one set, silent unless wrong
                   cairn backup documents --json             the job report as JSON
                   cairn backup documents --max-removed off  many files deleted on purpose
 
@@ -52,7 +52,7 @@ extension Cairn {
         @Argument(help: "The sets to back up (default: the sets of this host).")
         var sets: [String] = []
 
-        @Flag(name: .shortAndLong, help: "Print no plan and no progress: only problems and each set's final line.")
+        @Flag(name: .shortAndLong, help: "Print nothing but errors and problems: no plan, no progress, no final line (the exit status says how it went).")
         var quiet = false
 
         @Flag(name: .shortAndLong, help: "List every planned file instead of folding long lists per folder.")

@@ -16,7 +16,7 @@ enum JobRunning {
         for name in sets {
             if Interruption.shared.isRequested { break }
             let (outcome, report) = await runOne(
-                config: config, set: name, quiet: quiet || json, json: json, deltaMode: deltaMode, safety: safety, options: make(name))
+                config: config, set: name, quiet: quiet || json, json: json, finalLine: !quiet, deltaMode: deltaMode, safety: safety, options: make(name))
             outcomes.append(outcome)
             if let report { reports.append(report) }
         }
@@ -31,7 +31,8 @@ enum JobRunning {
     /// the job's end is recorded and before anything is sent (run-due records its run state
     /// there), so that a channel that hangs cannot leave the job unrecorded.
     static func runOne(
-        config: Config, set name: String, quiet: Bool, json: Bool = false, deltaMode: DeltaModeOverride? = nil, safety: SafetyOptions? = nil,
+        config: Config, set name: String, quiet: Bool, json: Bool = false, finalLine: Bool = true, deltaMode: DeltaModeOverride? = nil,
+        safety: SafetyOptions? = nil,
         options made: BackupJob.RunOptions, recorded: (JobOutcome, JobReport?) -> Void = { _, _ in }
     ) async -> (outcome: JobOutcome, report: JobReport?) {
         let notify = config.backupSets[name]?.notify ?? []
@@ -72,7 +73,7 @@ enum JobRunning {
         }
         let outcome = await BackupJob.run(context, options: options) { say($0) }
         CommandSupport.printProblems(outcome.problems)
-        if !json { outcome.report.summaryLines().forEach { print($0) } }
+        if !json && finalLine { outcome.report.summaryLines().forEach { print($0) } }
         if outcome.skipped { say("\(name): no changes; nothing to do") }
         if let failure = outcome.report.localCopyFailure { Terminal.standardError("cairn: warning: backup set '\(name)': \(failure)") }
         if outcome.cancelled { say("\(name): cancelled; nothing was stored") }

@@ -53,7 +53,7 @@ extension Cairn {
         @Flag(help: "Print the plan, the bytes and volumes, and write nothing.")
         var dryRun = false
 
-        @Flag(name: .shortAndLong, help: "Print no plan: only problems and the final lines.")
+        @Flag(name: .shortAndLong, help: "Print nothing but errors and problems: no plan, no progress, no final line.")
         var quiet = false
 
         @Flag(help: "Start a new repository in the seed although the set has one that cannot be reached now (it can then be imported only into an empty destination).")
@@ -134,7 +134,7 @@ extension Cairn {
             @Sendable func check(_ plan: BackupPlan) -> Bool {
                 let estimate = plan.summary.uploadEstimate + UInt64(plan.summary.newFiles + plan.summary.changedFiles + 64) * 1536 + (1 << 20)
                 let volumes = max(1, Int((estimate + UInt64(volumeSize) - 1) / UInt64(volumeSize)))
-                print("seed-load into \(folder): about \(ByteCountText.format(estimate)) in \(volumes) volume\(volumes == 1 ? "" : "s") of at most \(ByteCountText.format(UInt64(volumeSize)))")
+                if !quiet || dryRun { print("seed-load into \(folder): about \(ByteCountText.format(estimate)) in \(volumes) volume\(volumes == 1 ? "" : "s") of at most \(ByteCountText.format(UInt64(volumeSize)))") }
                 var space = statvfs()
                 if statvfs(spaceFolder, &space) == 0 {
                     let free = UInt64(space.f_bavail) * UInt64(space.f_frsize)
@@ -175,7 +175,7 @@ extension Cairn {
             Interruption.shared.install()
             let outcome = await BackupJob.run(context, options: options) { print($0) }
             CommandSupport.printProblems(outcome.problems)
-            outcome.report.summaryLines().forEach { print($0) }
+            if !quiet { outcome.report.summaryLines().forEach { print($0) } }
             if outcome.cancelled { throw ExitCode(ExitStatus.error) }
             if let failure = outcome.failure, outcome.result == nil {
                 CommandSupport.fail("seed-load of backup set '\(set)': \(failure); run it again to write the seed afresh")
@@ -195,8 +195,9 @@ extension Cairn {
             let bytes = session?.volumes.reduce(0) { $0 + $1.size } ?? 0
             let written = "\(session?.volumes.count ?? 0) volume\(session?.volumes.count == 1 ? "" : "s") (\(ByteCountText.format(UInt64(bytes)))) in \(folder)"
             if outcome.report.status == "partial" {
-                print("seed-load: \(written), a partial snapshot: run seed-load again to complete the seed (it adds only what is missing)")
-            } else {
+                // Not done: said even with -q.
+                Terminal.standardError("seed-load: \(written), a partial snapshot: run seed-load again to complete the seed (it adds only what is missing)")
+            } else if !quiet {
                 print("seed-load: \(written); carry the disk to the destination and run 'cairn seed-import \(folder)' there")
             }
             if let failure = outcome.failure { Terminal.standardError("cairn: warning: \(failure)") }

@@ -369,7 +369,7 @@ struct CommandLineTests {
             ["verify", "files", "--read-data"], ["prune", "files"], ["log", "files"], ["key", "list", "files"], ["repair", "files"],
             ["retention", "preview", "three", "--from", "2026-01-01", "--to", "2026-01-10"], ["schedule", "show"],
             ["tag", "files", String(ids[0].prefix(8)), "--add", "kept"], ["forget", "files", String(ids[1].prefix(8)), "--dry-run"],
-            ["restore", "files", "--to", workspace.directory.subpath("r")],
+            ["restore", "files", "--to", workspace.directory.subpath("r")], ["backup"], ["apply", "--yes"],
         ]
         for command in commands {
             let quiet = try workspace.run(command + ["-q"])
@@ -468,5 +468,20 @@ struct CommandLineTests {
         #expect(try workspace.run(["restore", "files", folder + "/bad\\xFF.txt", "--to", restored, "-q"]).status == 0)
         let names = try FileManager.default.contentsOfDirectory(atPath: restored + folder)
         #expect(names.count == 1, "only the file named: \(names)")
+    }
+
+    /// Long work shows its progress on a terminal, as backup does: restore, verify
+    /// --read-data; not with -q.
+    @Test func restoreAndVerifyShowProgressOnATerminal() throws {
+        let workspace = try workspace()
+        var generator = TreeGenerator(root: workspace.source + "/tree", seed: 5)
+        try generator.generate()
+        #expect(try workspace.run(["backup", "-q"]).status == 0)
+        let restore = try workspace.onTerminal(["restore", "files", "--to", workspace.directory.subpath("r")], input: "")
+        #expect(restore.contains("\r\u{1B}[K") && restore.contains(" files, ") && restore.contains("/s"), "\(restore)")
+        let verify = try workspace.onTerminal(["verify", "files", "--read-data"], input: "")
+        #expect(verify.contains(" packs, ") && verify.contains("no problems"), "\(verify)")
+        let quiet = try workspace.onTerminal(["restore", "files", "--to", workspace.directory.subpath("q"), "-q"], input: "")
+        #expect(!quiet.contains(" files, "), "\(quiet)")
     }
 }

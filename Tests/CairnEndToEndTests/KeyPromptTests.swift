@@ -38,7 +38,7 @@ struct KeyPromptTests {
 
     @Test func theKeyIsAskedOnceNeverEchoedAndOpensTheRepository() throws {
         let workspace = try Self.workspace()
-        let backup = try Self.onTerminal(workspace, ["backup", "-q"], [.expect(Self.prompt), .send(Self.key + "\n")])
+        let backup = try Self.onTerminal(workspace, ["backup"], [.expect(Self.prompt), .send(Self.key + "\n")])
         #expect(backup.failure == nil && backup.status == 0, "\(backup.failure ?? "") \(backup.output)")
         #expect(!backup.output.contains(Self.key), "the typed key is not echoed: \(backup.output)")
         #expect(backup.output.components(separatedBy: Self.prompt).count == 2, "asked once for both sets: \(backup.output)")

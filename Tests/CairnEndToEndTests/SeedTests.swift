@@ -52,7 +52,7 @@ struct SeedTests {
         #expect(try snapshotCount(workspace) == 1)
         // The next backup uploads only what changed since the seed.
         try Data("a change".utf8).write(to: URL(fileURLWithPath: workspace.source + "/changed.txt"))
-        let backup = try workspace.run(["backup", "files", "-q"])
+        let backup = try workspace.run(["backup", "files"])
         #expect(backup.status == 0 && backup.standardOutput.contains("read 1 files"), "\(backup.all)")
         let stored = backup.standardOutput.range(of: "stored ").map { backup.standardOutput[$0.upperBound...].prefix(while: { $0 != "," }) } ?? ""
         #expect(stored.hasSuffix("kB") || stored.hasSuffix(" B"), "only the change is stored: \(backup.all)")
