@@ -195,7 +195,7 @@ struct BackupRestoreTests {
         let whole = try workspace.run(["verify", "--read-data", "files"])
         #expect(whole.status == 0 && whole.standardOutput.contains("packs ("), "\(whole.all)")
 
-        let second = try workspace.run(["backup", "--quiet"])
+        let second = try workspace.run(["backup"])
         #expect(second.status == 0)
         #expect(second.standardOutput.contains(" files, 32 B;"), "hard links are read once: \(second.all)")
     }

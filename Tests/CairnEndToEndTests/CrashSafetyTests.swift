@@ -38,7 +38,7 @@ struct CrashSafetyTests {
         #expect(verify.status == 0, "\(verify.all)")
 
         workspace.environment["CAIRN_FAULT_INJECTION"] = nil
-        let again = try workspace.run(["backup", "-q"])
+        let again = try workspace.run(["backup"])
         #expect(again.status == 0, "\(again.all)")
         let stored = try #require(Self.stored(again), "\(again.all)")
         #expect(stored < 30e6, "packs written before the crash are not stored again (stored \(stored))")
