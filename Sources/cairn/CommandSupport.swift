@@ -155,19 +155,43 @@ enum CommandSupport {
         }
     }
 
+    /// The progress line of work whose size is known only once it starts (packs to read or to
+    /// repack): `make` is the factory the work calls with its totals; on a terminal only.
+    final class LateProgress: @unchecked Sendable {
+        private var display: ProgressDisplay?
+        private let noun: String
+        private let shown: Bool
+
+        init(noun: String, shown: Bool = true) {
+            self.noun = noun
+            self.shown = shown && !CommandSupport.quiet && isatty(2) == 1
+        }
+
+        func make(_ items: Int, _ bytes: UInt64) -> (any ProgressSink)? {
+            guard shown else { return nil }
+            display = CommandSupport.progress(items: items, bytes: bytes, noun: noun, quiet: false)
+            return display
+        }
+
+        func clear() { display?.clear() }
+    }
+
+    /// Whether `path`, as typed, is a glob.
+    static func isGlob(_ path: String) -> Bool { PathSelection.isGlob(FilePath(typed: path)) }
+
     /// Whether the set's sources hold `path` (it is a source, or inside or above one; a glob
     /// may match in any set).
     static func holds(_ config: Config, set: String, path: String) -> Bool {
-        if path.contains(where: { "*?[".contains($0) }) { return true }
+        if isGlob(path) { return true }
         let chosen = FilePath(typed: PathExpansion.normalize(path))
         return config.backupSets[set]?.sources.contains { chosen.isInside(FilePath($0.value)) || FilePath($0.value).isInside(chosen) } ?? false
     }
 
-    /// `cairn ls /path` or `cairn restore /path`: a first argument that is a path (or a glob)
-    /// is the path, and no set is named.
-    static func setAndPath(_ set: String?, _ path: String?) -> (set: String?, path: String?) {
-        guard let set, set.hasPrefix("/") || set.hasPrefix("*"), path == nil else { return (set, path) }
-        return (nil, set)
+    /// `cairn ls /path` or `cairn restore /path...`: a first argument that is a path (or a
+    /// glob) is the first path, and no set is named.
+    static func setAndPaths(_ set: String?, _ paths: [String]) -> (set: String?, paths: [String]) {
+        guard let set, set.hasPrefix("/") || set.hasPrefix("*") else { return (set, paths) }
+        return (nil, [set] + paths)
     }
 
     static func finish(_ outcome: JobOutcome) throws {

@@ -54,14 +54,15 @@ extension Cairn {
         var json = false
 
         func validate() throws {
-            let (_, path) = CommandSupport.setAndPath(set, path)
+            let path = CommandSupport.setAndPaths(set, path.map { [$0] } ?? []).paths.first
             if let path, !path.hasPrefix("/"), !path.hasPrefix("*") {
                 throw ValidationError("'\(path)' is not an absolute path: name files as they were backed up, such as /home/me/Documents")
             }
         }
 
         func run() async throws {
-            let (set, path) = CommandSupport.setAndPath(set, path)
+            let (set, paths) = CommandSupport.setAndPaths(set, path.map { [$0] } ?? [])
+            let path = paths.first
             try await CommandSupport.forEachSet(set, json: json, options: options, source: source, command: "ls", holding: path.map { [$0] } ?? []) { config, set in
                 await list(config, set: set, path: path)
             }

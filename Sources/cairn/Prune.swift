@@ -98,16 +98,11 @@ extension Cairn {
                         return .success
                     }
                     // Repacking reads and writes packs: its progress, on a terminal.
-                    final class Shown: @unchecked Sendable { var display: ProgressDisplay? }
-                    let shown = Shown()
+                    let progress = CommandSupport.LateProgress(noun: "packs repacked", shown: !json)
                     let result = try await repository.prune(
-                        retention.evaluation, now: context.run.now, dryRun: dryRun, currentGroup: expireOtherWriters ? nil : context.group
-                    ) { packs, bytes in
-                        guard !json, !quietOption.quiet, isatty(2) == 1 else { return nil }
-                        shown.display = CommandSupport.progress(items: packs, bytes: bytes, noun: "packs repacked", quiet: false)
-                        return shown.display
-                    }
-                    shown.display?.clear()
+                        retention.evaluation, now: context.run.now, dryRun: dryRun, currentGroup: expireOtherWriters ? nil : context.group,
+                        progress: progress.make)
+                    progress.clear()
                     if json {
                         CommandSupport.printJSON(try Self.json(set: set, policy: retention.name, dryRun: dryRun, result))
                     } else {

@@ -111,19 +111,16 @@ extension Cairn {
         }
 
         /// The set named, and the paths: a first argument that is a path is one, and no set is named.
-        var setAndPaths: (set: String?, paths: [String]) {
-            guard let set, set.hasPrefix("/") || set.hasPrefix("*") else { return (set, paths) }
-            return (nil, [set] + paths)
-        }
+        var setAndPaths: (set: String?, paths: [String]) { CommandSupport.setAndPaths(set, paths) }
 
         func validate() throws {
             let (set, paths) = setAndPaths
             guard Restorer.Overwrite(rawValue: overwrite) != nil else { throw ValidationError("--overwrite takes never, if-changed or always") }
             if set == nil && paths.isEmpty { throw ValidationError("name the set to restore, or the paths to restore (cairn restore /home/me/notes.txt)") }
             if strip && (to == nil || paths.count != 1) { throw ValidationError("--strip goes with --to DIR and exactly one PATH") }
-            if strip, let path = paths.first, path.contains(where: { "*?[".contains($0) }) { throw ValidationError("--strip takes a path, not a glob") }
-            if set == nil, paths.contains(where: { $0.contains(where: { "*?[".contains($0) }) }) {
-                throw ValidationError("a glob may match in any set: name the set to restore from (cairn restore SET '\(paths.first { $0.contains(where: { "*?[".contains($0) }) }!)')")
+            if strip, let path = paths.first, CommandSupport.isGlob(path) { throw ValidationError("--strip takes a path, not a glob") }
+            if set == nil, let glob = paths.first(where: CommandSupport.isGlob) {
+                throw ValidationError("a glob may match in any set: name the set to restore from (cairn restore SET '\(glob)')")
             }
             if set == nil, snapshotOptions.snapshot != nil { throw ValidationError("--snapshot names a snapshot of one set: name the set too") }
             if quiet && verbose { throw ValidationError("give --quiet or --verbose, not both") }

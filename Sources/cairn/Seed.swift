@@ -260,14 +260,9 @@ extension Cairn {
                     try await seed.authenticate(seeded, set: manifest.set)
                     print("checking \(manifest.sessions.reduce(0) { $0 + $1.volumes.count }) volumes of the seed at \(path)")
                     try await seed.checkVolumes()
-                    final class Shown: @unchecked Sendable { var display: ProgressDisplay? }
-                    let checking = Shown()
-                    let report = try await Verifier(repository: seeded).run(readData: 1) { packs, bytes in
-                        guard isatty(2) == 1 else { return nil }
-                        checking.display = CommandSupport.progress(items: packs, bytes: bytes, noun: "packs checked", quiet: false)
-                        return checking.display
-                    }
-                    checking.display?.clear()
+                    let checking = CommandSupport.LateProgress(noun: "packs checked")
+                    let report = try await Verifier(repository: seeded).run(readData: 1, progress: checking.make)
+                    checking.clear()
                     guard report.damages.isEmpty else {
                         for damage in report.damages { print("damaged: \(damage.message)") }
                         throw SeedFailure("the seed at \(path) is damaged (\(report.damages.count) damaged or missing); nothing was loaded")

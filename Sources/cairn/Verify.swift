@@ -102,15 +102,9 @@ extension Cairn {
             let outcome = await CommandSupport.job(config, set: set, command: command, source: source, uncached: true, traffic: !json) { runner in await runner.run(lease: .shared) { repository in
                 // Every file as stored: no local copy stands in for it.
                 // Progress of the packs read, on a terminal (not for run-due's scheduled verify).
-                final class Shown: @unchecked Sendable { var display: ProgressDisplay? }
-                let shown = Shown()
-                let report = try await Verifier(repository: repository).run(readData: share, slice: slice) { packs, bytes in
-                    guard command == "verify", !json, !quiet, isatty(2) == 1 else { return nil }
-                    let progress = CommandSupport.progress(items: packs, bytes: bytes, noun: "packs", quiet: false)
-                    shown.display = progress
-                    return progress
-                }
-                shown.display?.clear()
+                let progress = CommandSupport.LateProgress(noun: "packs", shown: command == "verify" && !json && !quiet)
+                let report = try await Verifier(repository: repository).run(readData: share, slice: slice, progress: progress.make)
+                progress.clear()
                 found = report
                 if json {
                     let traffic = runner.context.traffic.summary

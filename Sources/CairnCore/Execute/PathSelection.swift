@@ -30,7 +30,7 @@ public struct PathSelection: Sendable {
 
     public var choosesEverything: Bool { patterns.isEmpty }
 
-    static func isGlob(_ path: FilePath) -> Bool { path.bytes.contains { $0 == 0x2A || $0 == 0x3F || $0 == 0x5B } }
+    public static func isGlob(_ path: FilePath) -> Bool { path.bytes.contains { $0 == 0x2A || $0 == 0x3F || $0 == 0x5B } }
 
     /// Whether `path` is chosen (it or a folder above it is named, or a glob matches it), and
     /// whether something below it may be.
