@@ -11,6 +11,10 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // cairn server and its client (issue 23): HTTP/1.1 with TLS on SwiftNIO.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
     targets: [
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
@@ -25,18 +29,30 @@ let package = Package(
             dependencies: [
                 .product(name: "Yams", package: "Yams"),
                 "COpenSSL", "CZlib", "CZstd", "CArchive", "CLinux", "CCairnKernels",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
+        ),
+        .target(
+            name: "CairnServer",
+            dependencies: [
+                "CairnCore", "COpenSSL",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "Mustache", package: "swift-mustache"),
+            ],
+            resources: [.copy("Templates")]
         ),
         .executableTarget(
             name: "cairn",
             dependencies: [
-                "CairnCore",
+                "CairnCore", "CairnServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .target(name: "CairnTesting", dependencies: ["CairnCore", "CLinux"]),
         .testTarget(name: "CairnCoreTests", dependencies: ["CairnCore", "CairnTesting"]),
         .testTarget(name: "CairnEndToEndTests", dependencies: ["cairn", "CairnCore", "CairnTesting"]),
+        .testTarget(name: "CairnServerTests", dependencies: ["cairn", "CairnCore", "CairnServer", "CairnTesting"]),
     ],
     swiftLanguageModes: [.v6]
 )

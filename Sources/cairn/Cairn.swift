@@ -33,7 +33,7 @@ struct Cairn: AsyncParsableCommand {
         subcommands: [
             Init.self, Validate.self, Plan.self, Apply.self, Backup.self, Restore.self, Export.self, Dump.self, SeedLoad.self, SeedImport.self, Snapshots.self,
             List.self, Diff.self, Find.self, Stats.self, Tag.self, Verify.self, Repair.self, Prune.self, Forget.self, Key.self, Log.self, Retention.self,
-            ScheduleCommand.self, RunDue.self, Completions.self,
+            ScheduleCommand.self, RunDue.self, Server.self, Completions.self,
         ]
     )
 

@@ -58,6 +58,8 @@ public struct Account: Sendable {
     public var destination: Destination
     /// For an `s3://` destination: its endpoint, region, addressing and credentials.
     public var s3: S3Options? = nil
+    /// For an `https://` destination (a cairn server): its account, password, CA and proxy.
+    public var server: ServerOptions? = nil
 }
 
 /// An account's destination, written as a path or a URL.

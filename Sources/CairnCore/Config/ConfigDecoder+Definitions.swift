@@ -5,7 +5,7 @@ import Yams
 extension ConfigDecoder {
     func account(_ name: String, key: Node, _ node: Node) -> Account? {
         let what = "account '\(name)'"
-        guard let fields = mapping(node, what, keys: ["destination"] + Self.s3Keys, owner: key),
+        guard let fields = mapping(node, what, keys: ["destination"] + Self.s3Keys + Self.serverKeysOfAccount, owner: key),
             let destinationNode = fields.required("destination"),
             let text = string(destinationNode, "\(what): destination")
         else { return nil }
@@ -14,11 +14,76 @@ extension ConfigDecoder {
         if case .remote("s3", let url) = destination {
             guard let options = s3Options(url, fields, at: destinationNode, what: what) else { return nil }
             account.s3 = options
+        } else if case .remote("https", _) = destination {
         } else if let stray = Self.s3Keys.first(where: { fields[$0] != nil }) {
             error("\(what): '\(stray)' is a setting of s3:// destinations, and this one is \(text)", at: fields[stray]!)
             return nil
         }
+        if case .remote("https", let url) = destination {
+            guard let options = serverOptions(url, fields, at: destinationNode, what: what) else { return nil }
+            account.server = options
+        } else if let stray = Self.serverKeysOfAccount.first(where: { fields[$0] != nil }) {
+            error("\(what): '\(stray)' is a setting of https:// destinations (a cairn server), and this one is \(text)", at: fields[stray]!)
+            return nil
+        }
         return account
+    }
+
+    static let serverKeysOfAccount = ["user", "password", "ca-file", "proxy"]
+
+    private func serverOptions(_ url: String, _ fields: Fields, at node: Node, what: String) -> ServerOptions? {
+        let parsed: (server: String, host: String, port: Int, account: String)
+        switch ServerOptions.parse(url) {
+        case .success(let value): parsed = value
+        case .failure(let reason):
+            error("\(what): destination \(url): \(reason)", at: node)
+            return nil
+        }
+        if let stray = Self.s3Keys.first(where: { fields[$0] != nil && $0 != "max-requests" }) {
+            error("\(what): '\(stray)' is a setting of s3:// destinations, and this one is a cairn server (\(url))", at: fields[stray]!)
+            return nil
+        }
+        var options = ServerOptions(
+            server: parsed.server, host: parsed.host, port: parsed.port, account: parsed.account, user: parsed.account, password: nil, caFile: nil, proxy: nil,
+            maxRequests: ServerOptions.defaultMaxRequests)
+        var valid = true
+        if let userNode = fields["user"] {
+            if let user = string(userNode, "\(what): user"), !user.contains(":"), !user.isEmpty { options.user = user } else {
+                error("\(what): user must be a name without ':'", at: userNode)
+                valid = false
+            }
+        }
+        if let passwordNode = fields.required("password") {
+            if let reference = secretReference(passwordNode, "\(what): password") { options.password = reference } else { valid = false }
+        } else {
+            valid = false
+        }
+        if let caNode = fields["ca-file"] {
+            if let path = path(caNode, "\(what): ca-file") {
+                if FileManager.default.isReadableFile(atPath: path) {
+                    options.caFile = path
+                } else {
+                    warning("\(what): ca-file \(path) does not exist or cannot be read on this host; a run that needs this account will fail", at: caNode)
+                    options.caFile = path
+                }
+            } else {
+                valid = false
+            }
+        }
+        if let proxyNode = fields["proxy"], let text = string(proxyNode, "\(what): proxy") {
+            switch ServerOptions.parseProxy(text) {
+            case .success(let proxy): options.proxy = proxy
+            case .failure(let reason):
+                error("\(what): proxy: \(reason), found '\(text)'", at: proxyNode)
+                valid = false
+            }
+        } else if fields["proxy"] != nil {
+            valid = false
+        }
+        if let requestsNode = fields["max-requests"] {
+            if let value = integer(requestsNode, "\(what): max-requests", in: 1...64) { options.maxRequests = value } else { valid = false }
+        }
+        return valid ? options : nil
     }
 
     static let s3Keys = ["endpoint", "region", "path-style", "storage-class", "max-requests", "credentials"]

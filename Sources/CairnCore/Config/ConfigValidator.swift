@@ -22,7 +22,7 @@ struct ConfigValidator {
         }
         checkSharedRepositories()
         for account in config.accounts.values {
-            if case .remote(let scheme, _) = account.destination, scheme != "s3" {
+            if case .remote(let scheme, _) = account.destination, scheme != "s3", scheme != "https" {
                 diagnostics.warning(
                     "account '\(account.name)': \(scheme):// destinations are not built yet in this version of cairn; a run that needs this account will fail",
                     at: account.location)

@@ -106,6 +106,9 @@ public struct SetContext: Sendable {
         case .remote("s3", _):
             guard let s3 = account.s3 else { throw Failure.destination("account '\(account.name)' has no S3 settings") }
             return try s3.storage(account: account.name, repository: set.repository, environment: environment, traffic: traffic)
+        case .remote("https", _):
+            guard let server = account.server else { throw Failure.destination("account '\(account.name)' has no server settings") }
+            return try server.storage(account: account.name, repository: set.repository, environment: environment, traffic: traffic)
         case .remote(let scheme, _):
             guard StorageRegistry.standard.canOpen(scheme: scheme) else {
                 throw Failure.notBuilt(set.name, feature: "a \(scheme):// destination (account '\(account.name)')")

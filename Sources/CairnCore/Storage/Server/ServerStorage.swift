@@ -1,0 +1,325 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+import Synchronization
+
+/// A repository on a cairn server (`https://HOST[:PORT]/ACCOUNT`): each repository file an
+/// object of the account's repository, sent over HTTPS with AsyncHTTPClient (the proxy's
+/// CONNECT tunnel, a private CA, connection reuse and streaming come from it). The protocol is
+/// docs/SERVER-API.md; every request carries the account's user and password, and every
+/// upload its SHA-256, which the server checks before it stores a byte of it.
+public final class ServerStorage: StorageBackend, Sendable {
+    public struct Settings: Sendable, Equatable {
+        public var options: ServerOptions
+        public var repository: String
+        public var password: String
+        public var timeout: TimeInterval
+
+        public init(options: ServerOptions, repository: String, password: String, timeout: TimeInterval = 120) {
+            self.options = options
+            self.repository = repository
+            self.password = password
+            self.timeout = timeout
+        }
+    }
+
+    public let settings: Settings
+    private let client: HTTPClient
+    private let authorization: String
+    private let objectsPath: String
+    public let traffic: StorageTraffic?
+
+    public init(_ settings: Settings, traffic: StorageTraffic? = nil) throws {
+        self.settings = settings
+        self.traffic = traffic
+        client = try ServerClients.shared.client(for: settings.options)
+        authorization = "Basic " + Data("\(settings.options.user):\(settings.password)".utf8).base64EncodedString()
+        objectsPath = "/api/v1/accounts/\(Self.segment(settings.options.account))/repositories/\(Self.segment(settings.repository))/objects"
+    }
+
+    public var location: String { "\(settings.options.server)/\(settings.options.account)/\(settings.repository)/" }
+
+    public var capabilities: StorageCapabilities {
+        // A request on a kept-alive connection costs a round trip: on a LAN a few hundred
+        // kilobytes' worth.
+        StorageCapabilities(concurrentRequests: settings.options.maxRequests, atomicPutIfAbsent: true, rangedReadOverhead: 1 << 20)
+    }
+
+    /// A path segment with everything but unreserved characters percent-encoded (a
+    /// repository `laptop/home` is one segment, `laptop%2Fhome`).
+    static func segment(_ text: String) -> String {
+        var allowed = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~")
+        allowed.remove(charactersIn: "/")
+        return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
+    }
+
+    private func url(_ key: String?, query: [(String, String)] = []) -> String {
+        var url = settings.options.server + objectsPath
+        if let key { url += "/" + key.split(separator: "/", omittingEmptySubsequences: false).map { Self.segment(String($0)) }.joined(separator: "/") }
+        if !query.isEmpty { url += "?" + query.map { "\($0.0)=\(Self.segment($0.1))" }.joined(separator: "&") }
+        return url
+    }
+
+    struct Answer {
+        var status: Int
+        var headers: HTTPHeaders
+        var body: ByteBuffer
+    }
+
+    /// Sends one request and reads the whole answer (at most `limit` bytes of it).
+    private func send(_ operation: String, _ method: HTTPMethod, _ key: String?, query: [(String, String)] = [], headers: [(String, String)] = [], body: [UInt8]? = nil, limit: Int = 1 << 20) async throws -> Answer {
+        var request = HTTPClientRequest(url: url(key, query: query))
+        request.method = method
+        request.headers.add(name: "Authorization", value: authorization)
+        request.headers.add(name: "User-Agent", value: "cairn")
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/octet-stream")
+            request.headers.add(name: "X-Cairn-SHA256", value: Self.hex(Hashing.sha256(body)))
+            request.body = .bytes(body)
+        }
+        let place = location + (key ?? "")
+        var received = 0
+        defer { traffic?.record(operation, up: body?.count ?? 0, down: received) }
+        do {
+            let response = try await client.execute(request, timeout: .seconds(Int64(settings.timeout)))
+            let answer = try await response.body.collect(upTo: limit)
+            received = answer.readableBytes
+            return Answer(status: Int(response.status.code), headers: response.headers, body: answer)
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch let error as NIOSSLError {
+            throw StorageError.io(place, "\(settings.options.server) refused a secure connection: \(error) (is ca-file the CA that signed the server's certificate?)")
+        } catch let error as BoringSSLError {
+            throw StorageError.io(place, "\(settings.options.server) refused a secure connection: \(error) (is ca-file the CA that signed the server's certificate?)")
+        } catch let error as NIOSSLExtraError {
+            throw StorageError.io(place, "\(settings.options.server) refused a secure connection: \(error)")
+        } catch let error as HTTPClientError where error == .cancelled {
+            throw CancellationError()
+        } catch {
+            if Task.isCancelled { throw CancellationError() }
+            throw StorageError.transient(place, "\(settings.options.server) could not be reached: \(Self.describe(error))")
+        }
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? HTTPClientError {
+            switch error {
+            case .connectTimeout: return "the connection timed out"
+            case .remoteConnectionClosed: return "the server closed the connection"
+            case .readTimeout, .deadlineExceeded: return "the server did not answer in time"
+            case .invalidProxyResponse: return "the proxy refused the tunnel (CONNECT)"
+            case .proxyAuthenticationRequired: return "the proxy asks for a user and password (http://USER:PASSWORD@HOST:PORT)"
+            default: return "\(error)"
+            }
+        }
+        return "\(error)"
+    }
+
+    static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+
+    /// The error an answer means, in the server's own words.
+    func failure(_ answer: Answer, _ key: String?) -> StorageError {
+        let place = location + (key ?? "")
+        let message = ServerFailure(answer.body).map { ": \($0.message)" } ?? ""
+        switch answer.status {
+        case 404: return .notFound(place)
+        case 412: return .preconditionFailed(place)
+        case 416: return .outOfRange(place)
+        case 401:
+            return .permissionDenied(
+                "\(settings.options.server): the server refused user '\(settings.options.user)' of account '\(settings.options.account)' (wrong user or password\(message))")
+        case 403: return .permissionDenied("\(place)\(message.isEmpty ? " (refused by the server)" : message)")
+        case 507:
+            return .quotaExceeded("\(settings.options.server)\(message.isEmpty ? ": account '\(settings.options.account)' is over its quota" : message)")
+        case 400 where ServerFailure(answer.body)?.code == "hash-mismatch": return .transient(place, "the upload arrived damaged\(message)")
+        case 408, 429, 500...599: return .transient(place, "HTTP \(answer.status)\(message)")
+        default: return .io(place, "HTTP \(answer.status)\(message)")
+        }
+    }
+
+    // MARK: StorageBackend
+
+    public func get(_ key: String) async throws -> [UInt8] {
+        try StorageKey.check(key)
+        let answer = try await send("GET", .GET, key, limit: Int(Int32.max))
+        guard answer.status == 200 else { throw failure(answer, key) }
+        return Array(buffer: answer.body)
+    }
+
+    public func read(_ key: String, range: Range<Int>) async throws -> StorageBuffer {
+        try StorageKey.check(key)
+        guard !range.isEmpty else {
+            guard try await stat(key) != nil else { throw StorageError.notFound(location + key) }
+            return StorageBuffer([])
+        }
+        let answer = try await send("GET", .GET, key, headers: [("Range", "bytes=\(range.lowerBound)-\(range.upperBound - 1)")], limit: range.count)
+        guard answer.status == 206 || (answer.status == 200 && range.lowerBound == 0) else { throw failure(answer, key) }
+        var body = answer.body
+        guard body.readableBytes >= range.count, let bytes = body.readBytes(length: range.count) else {
+            throw StorageError.outOfRange(location + key)
+        }
+        return StorageBuffer(bytes)
+    }
+
+    public func put(_ key: String, _ data: [UInt8]) async throws {
+        try StorageKey.check(key)
+        let answer = try await send("PUT", .PUT, key, body: data)
+        guard answer.status == 201 || answer.status == 200 || answer.status == 204 else { throw failure(answer, key) }
+    }
+
+    public func putIfAbsent(_ key: String, _ data: [UInt8]) async throws -> Bool {
+        try StorageKey.check(key)
+        let answer = try await send("PUT", .PUT, key, headers: [("If-None-Match", "*")], body: data)
+        if answer.status == 412 { return false }
+        guard answer.status == 201 || answer.status == 200 || answer.status == 204 else { throw failure(answer, key) }
+        return true
+    }
+
+    public func stat(_ key: String) async throws -> StorageItem? {
+        try StorageKey.check(key)
+        let answer = try await send("HEAD", .HEAD, key)
+        if answer.status == 404 { return nil }
+        guard answer.status == 200, let size = answer.headers.first(name: "Content-Length").flatMap(Int.init) else { throw failure(answer, key) }
+        return StorageItem(key: key, size: size)
+    }
+
+    public func list(prefix: String, after: String?, limit: Int) async throws -> [StorageItem] {
+        var query = [("prefix", prefix), ("limit", String(limit))]
+        if let after { query.append(("after", after)) }
+        let answer = try await send("LIST", .GET, nil, query: query, limit: 64 << 20)
+        guard answer.status == 200 else { throw failure(answer, nil) }
+        struct Page: Decodable {
+            struct Object: Decodable {
+                var key: String
+                var size: Int
+            }
+            var objects: [Object]
+        }
+        guard let page = try? JSONDecoder().decode(Page.self, from: Data(answer.body.readableBytesView)) else {
+            throw StorageError.transient(location, "the server's listing is not the JSON it should be")
+        }
+        return page.objects.map { StorageItem(key: $0.key, size: $0.size) }
+    }
+
+    public func delete(_ key: String) async throws {
+        try StorageKey.check(key)
+        let answer = try await send("DELETE", .DELETE, key)
+        guard answer.status == 204 || answer.status == 200 || answer.status == 404 else { throw failure(answer, key) }
+    }
+
+    public func delete(_ keys: [String]) async throws {
+        // Deletes at once, as many as requests may run.
+        let width = max(1, settings.options.maxRequests)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var pending = keys[...]
+            for _ in 0..<width {
+                guard let key = pending.popFirst() else { break }
+                group.addTask { try await self.delete(key) }
+            }
+            while try await group.next() != nil {
+                if let key = pending.popFirst() { group.addTask { try await self.delete(key) } }
+            }
+        }
+    }
+
+    /// The account's state as the server sees it: usage, quota, whether it is append-only.
+    public func accountStatus() async throws -> ServerAccountStatus {
+        var request = HTTPClientRequest(url: settings.options.server + "/api/v1/accounts/\(Self.segment(settings.options.account))")
+        request.headers.add(name: "Authorization", value: authorization)
+        let response = try await client.execute(request, timeout: .seconds(Int64(settings.timeout)))
+        let body = try await response.body.collect(upTo: 1 << 20)
+        guard response.status == .ok, let status = try? JSONDecoder().decode(ServerAccountStatus.self, from: Data(body.readableBytesView)) else {
+            throw failure(Answer(status: Int(response.status.code), headers: response.headers, body: body), nil)
+        }
+        return status
+    }
+}
+
+/// An account's state, as `GET /api/v1/accounts/ACCOUNT` answers.
+public struct ServerAccountStatus: Codable, Sendable, Equatable {
+    public var account: String
+    public var usage: Int
+    public var quota: Int?
+    public var appendOnly: Bool
+    public var restoreAllowed: Bool
+    public var contact: String?
+
+    public init(account: String, usage: Int, quota: Int?, appendOnly: Bool, restoreAllowed: Bool, contact: String?) {
+        self.account = account
+        self.usage = usage
+        self.quota = quota
+        self.appendOnly = appendOnly
+        self.restoreAllowed = restoreAllowed
+        self.contact = contact
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case account, usage, quota, contact
+        case appendOnly = "append-only"
+        case restoreAllowed = "restore-allowed"
+    }
+}
+
+/// The JSON body of a refusal: `{"error": CODE, "message": TEXT}`.
+struct ServerFailure: Decodable {
+    var code: String
+    var message: String
+
+    enum CodingKeys: String, CodingKey {
+        case code = "error"
+        case message
+    }
+
+    init?(_ body: ByteBuffer) {
+        guard let decoded = try? JSONDecoder().decode(ServerFailure.self, from: Data(body.readableBytesView)) else { return nil }
+        self = decoded
+    }
+}
+
+/// One HTTP client per way of reaching servers (CA file, proxy, width), kept for the
+/// process's life: AsyncHTTPClient's clients must be shut down before they go, and a process
+/// opens few of them.
+final class ServerClients: Sendable {
+    static let shared = ServerClients()
+
+    private struct Shape: Hashable {
+        var caFile: String?
+        var proxy: ServerOptions.Proxy?
+        var width: Int
+    }
+
+    private let clients = Mutex<[Shape: HTTPClient]>([:])
+
+    func client(for options: ServerOptions) throws -> HTTPClient {
+        let shape = Shape(caFile: options.caFile, proxy: options.proxy, width: options.maxRequests)
+        return try clients.withLock { clients in
+            if let client = clients[shape] { return client }
+            var tls = TLSConfiguration.makeClientConfiguration()
+            if let caFile = options.caFile {
+                guard FileManager.default.isReadableFile(atPath: caFile) else {
+                    throw StorageError.io(options.server, "the ca-file \(caFile) does not exist or cannot be read")
+                }
+                do {
+                    tls.additionalTrustRoots = [.certificates(try NIOSSLCertificate.fromPEMFile(caFile))]
+                } catch {
+                    throw StorageError.io(options.server, "the ca-file \(caFile) holds no PEM certificate: \(error)")
+                }
+            }
+            var configuration = HTTPClient.Configuration(
+                tlsConfiguration: tls, redirectConfiguration: .disallow, timeout: .init(connect: .seconds(15), read: .seconds(120)),
+                proxy: options.proxy.map { proxy in
+                    .server(
+                        host: proxy.host, port: proxy.port,
+                        authorization: proxy.user.map { .basic(username: $0, password: proxy.password ?? "") })
+                })
+            configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = max(2, options.maxRequests)
+            configuration.decompression = .disabled
+            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+            clients[shape] = client
+            return client
+        }
+    }
+}

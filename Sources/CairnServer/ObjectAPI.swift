@@ -1,0 +1,358 @@
+import CairnCore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// The storage protocol over HTTP (docs/SERVER-API.md): objects of an account's repositories
+/// read (whole or a range), written (checked against their size and SHA-256 before they are
+/// stored; put-if-absent with `If-None-Match: *`), stated, listed a page at a time and deleted,
+/// every request authenticated, an account only ever reaching its own repositories.
+struct ObjectAPI: Sendable {
+    let book: AccountBook
+    let storage: any StorageBackend
+    let log: ServerLog
+
+    /// Bodies of put-if-absent requests are held in memory until stored: locks, keys,
+    /// snapshots and descriptors, all small.
+    static let conditionalLimit = 16 << 20
+    /// No object is larger (packs are about 8 MiB).
+    static let objectLimit = 4 << 30
+    static let hashHeader = HTTPField.Name("X-Cairn-SHA256")!
+    static let insufficientStorage = HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage")
+
+    // MARK: answers
+
+    static func refusal(_ status: HTTPResponse.Status, _ code: String, _ message: String, extra: [String: Int] = [:], headers: HTTPFields = [:]) -> Response {
+        var fields: [String: Any] = ["error": code, "message": message]
+        for (key, value) in extra { fields[key] = value }
+        let body = (try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])) ?? Data()
+        var headers = headers
+        headers[.contentType] = "application/json"
+        headers[.contentLength] = String(body.count)
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    static func json(_ value: some Encodable) -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let body = (try? encoder.encode(value)) ?? Data("{}".utf8)
+        return Response(
+            status: .ok, headers: [.contentType: "application/json", .contentLength: String(body.count)], body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    static let unauthorized = refusal(
+        .unauthorized, "unauthorized", "a user and password are needed (HTTP Basic), and these are not right",
+        headers: [.wwwAuthenticate: "Basic realm=\"cairn\", charset=\"UTF-8\""])
+
+    /// Reads and drops what is left of a refused upload, so the connection can carry the next
+    /// request; nothing of it is kept.
+    static func drain(_ request: Request) async {
+        do {
+            for try await _ in request.body {}
+        } catch {}
+    }
+
+    // MARK: routing
+
+    /// The path's segments, percent-decoded one by one (`laptop%2Fhome` is one segment).
+    static func segments(_ path: String) -> [String]? {
+        var parts: [String] = []
+        for raw in path.split(separator: "/", omittingEmptySubsequences: true) {
+            guard let decoded = String(raw).removingPercentEncoding else { return nil }
+            parts.append(decoded)
+        }
+        return parts
+    }
+
+    /// Whether a repository's name or an object's key can be stored: parts that are not empty,
+    /// `.`, `..` or hidden (`.tmp-` files are the storage's own), without NUL.
+    static func isStorable(_ text: String, allowSlash: Bool) -> Bool {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        guard !text.isEmpty, text.utf8.count <= 1024, allowSlash || parts.count == 1 else { return false }
+        return parts.allSatisfy { !$0.isEmpty && !$0.hasPrefix(".") && !$0.contains("\0") && $0.utf8.count <= 255 }
+    }
+
+    func respond(_ request: Request, _ context: ServerRequestContext) async throws -> Response {
+        guard let parts = Self.segments(request.uri.path) else {
+            return Self.refusal(.badRequest, "bad-path", "the path is not valid percent-encoded UTF-8")
+        }
+        if parts == ["health"] { return Response(status: .ok, headers: [.contentLength: "3"], body: ResponseBody(byteBuffer: ByteBuffer(string: "ok\n"))) }
+        guard parts.count >= 4, parts[0] == "api", parts[1] == "v1", parts[2] == "accounts" else {
+            return Self.refusal(.notFound, "not-found", "no such page: the API is under /api/v1/accounts/ACCOUNT")
+        }
+        let account = parts[3]
+        guard case .allowed = await authenticate(request, account: account, context) else {
+            if request.method == .put { await Self.drain(request) }
+            return await refusalForCredentials(request, account: account, context)
+        }
+        if parts.count == 4 {
+            guard request.method == .get || request.method == .head else { return Self.refusal(.methodNotAllowed, "method", "an account is read with GET") }
+            return accountStatus(account, context)
+        }
+        guard parts.count >= 6, parts[4] == "repositories", Self.isStorable(parts[5], allowSlash: true) else {
+            return Self.refusal(.notFound, "not-found", "no such path: objects are under /api/v1/accounts/ACCOUNT/repositories/REPOSITORY/objects/KEY")
+        }
+        let repository = parts[5]
+        guard parts.count >= 7, parts[6] == "objects" else {
+            return Self.refusal(.notFound, "not-found", "no such path: objects are under /api/v1/accounts/ACCOUNT/repositories/REPOSITORY/objects/KEY")
+        }
+        let base = "\(account)/\(repository)/"
+        if parts.count == 7 {
+            guard request.method == .get else { return Self.refusal(.methodNotAllowed, "method", "a repository's objects are listed with GET") }
+            return try await list(request, base: base)
+        }
+        let key = parts[7...].joined(separator: "/")
+        guard parts[7...].allSatisfy({ !$0.contains("/") }), Self.isStorable(key, allowSlash: true) else {
+            if request.method == .put { await Self.drain(request) }
+            return Self.refusal(.badRequest, "bad-key", "'\(key)' is not a key an object can be stored under")
+        }
+        switch request.method {
+        case .get: return try await get(request, context, account: account, base: base, key: key)
+        case .head: return try await head(base + key)
+        case .put: return try await put(request, context, account: account, base: base, key: key)
+        case .delete: return try await delete(context, account: account, base: base, key: key)
+        default: return Self.refusal(.methodNotAllowed, "method", "objects take GET, HEAD, PUT and DELETE")
+        }
+    }
+
+    // MARK: authentication
+
+    enum Access {
+        case allowed
+        case refused
+    }
+
+    /// The user and password of the Basic Authorization header.
+    static func credentials(_ request: Request) -> (user: String, password: [UInt8])? {
+        guard let header = request.headers[.authorization], header.lowercased().hasPrefix("basic "),
+            let decoded = Data(base64Encoded: String(header.dropFirst(6)).trimmingCharacters(in: .whitespaces))
+        else { return nil }
+        let bytes = [UInt8](decoded)
+        guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")) else { return nil }
+        return (String(decoding: bytes[..<colon], as: UTF8.self), Array(bytes[(colon + 1)...]))
+    }
+
+    func authenticate(_ request: Request, account: String, _ context: ServerRequestContext) async -> Access {
+        guard let (user, password) = Self.credentials(request), user == account, book.account(account) != nil else { return .refused }
+        return await book.check(account, password: password) ? .allowed : .refused
+    }
+
+    /// 401 for wrong credentials; 403 for an account's right credentials used on another
+    /// account (whether that one exists is not told).
+    func refusalForCredentials(_ request: Request, account: String, _ context: ServerRequestContext) async -> Response {
+        if let (user, password) = Self.credentials(request), user != account, book.account(user) != nil, await book.check(user, password: password) {
+            log.note("\(context.clientText) \(user) \(request.method) \(request.uri.path) refused: account '\(user)' tried to reach account '\(account)'")
+            return Self.refusal(.forbidden, "other-account", "account '\(user)' cannot reach the repositories of another account")
+        }
+        log.note("\(context.clientText) \(request.method) \(request.uri.path) refused: wrong user or password for account '\(account)'")
+        return Self.unauthorized
+    }
+
+    // MARK: account
+
+    func accountStatus(_ account: String, _ context: ServerRequestContext) -> Response {
+        guard let settings = book.account(account) else { return Self.unauthorized }
+        let address = context.remoteAddress?.ipAddress.flatMap(NetworkRange.address)
+        return Self.json(
+            ServerAccountStatus(
+                account: account, usage: book.usage(account), quota: settings.quota.map { Int(clamping: $0.bytes) }, appendOnly: settings.appendOnly,
+                restoreAllowed: settings.mayRestore(from: address), contact: settings.contact))
+    }
+
+    // MARK: objects
+
+    func head(_ key: String) async throws -> Response {
+        guard let item = try await storage.stat(key) else { return Response(status: .notFound, headers: [.contentLength: "0"]) }
+        return Response(status: .ok, headers: [.contentLength: String(item.size), .acceptRanges: "bytes"])
+    }
+
+    /// `bytes=A-B`, `bytes=A-` or `bytes=-N` of an object of `size` bytes; nil when the header
+    /// is not one range, `.failure` when it lies past the end.
+    static func range(_ header: String, size: Int) -> Result<Range<Int>, RangeRefused>? {
+        guard header.hasPrefix("bytes="), !header.contains(",") else { return nil }
+        let spec = header.dropFirst(6).split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
+        guard spec.count == 2 else { return nil }
+        if spec[0].isEmpty {
+            guard let suffix = Int(spec[1]), suffix > 0 else { return nil }
+            return .success(max(0, size - suffix)..<size)
+        }
+        guard let start = Int(spec[0]), start >= 0 else { return nil }
+        let end = spec[1].isEmpty ? size - 1 : Int(spec[1])
+        guard let end, end >= start else { return nil }
+        guard start < size else { return .failure(RangeRefused()) }
+        return .success(start..<min(end + 1, size))
+    }
+
+    struct RangeRefused: Error {}
+
+    func get(_ request: Request, _ context: ServerRequestContext, account: String, base: String, key: String) async throws -> Response {
+        if key.hasPrefix("data/") {
+            let address = context.remoteAddress?.ipAddress.flatMap(NetworkRange.address)
+            if book.account(account)?.mayRestore(from: address) == false {
+                log.note("\(context.clientText) \(account) GET \(base)\(key) refused: \(context.clientText) is not in the account's restore-from")
+                return Self.refusal(
+                    .forbidden, "restore-not-allowed",
+                    "account '\(account)' may restore only from its allowed addresses (restore-from), and this request came from \(context.clientText); ask the server's administrator")
+            }
+        }
+        guard let item = try await storage.stat(base + key) else {
+            return Self.refusal(.notFound, "not-found", "\(key) does not exist in repository '\(base.dropLast())'")
+        }
+        var range = 0..<item.size
+        var status = HTTPResponse.Status.ok
+        var headers: HTTPFields = [.acceptRanges: "bytes"]
+        if let header = request.headers[.range] {
+            switch Self.range(header, size: item.size) {
+            case .success(let asked)?:
+                range = asked
+                status = .partialContent
+                headers[.contentRange] = "bytes \(asked.lowerBound)-\(asked.upperBound - 1)/\(item.size)"
+            case .failure?:
+                return Self.refusal(.rangeNotSatisfiable, "range", "the range lies past the object's end (\(item.size) bytes)", headers: [.contentRange: "bytes */\(item.size)"])
+            case nil:
+                return Self.refusal(.badRequest, "range", "the Range header must be one range: bytes=A-B, bytes=A- or bytes=-N")
+            }
+        }
+        headers[.contentLength] = String(range.count)
+        headers[.contentType] = "application/octet-stream"
+        let storage = self.storage
+        let full = base + key
+        let span = range
+        return Response(
+            status: status, headers: headers,
+            body: ResponseBody(contentLength: span.count) { writer in
+                var offset = span.lowerBound
+                while offset < span.upperBound {
+                    let count = min(1 << 20, span.upperBound - offset)
+                    let piece = try await storage.read(full, range: offset..<(offset + count))
+                    try await writer.write(piece.withUnsafeBytes { ByteBuffer(bytes: $0) })
+                    offset += count
+                }
+                try await writer.finish(nil)
+            })
+    }
+
+    func list(_ request: Request, base: String) async throws -> Response {
+        let query = request.uri.queryParameters
+        let prefix = query["prefix"].map(String.init) ?? ""
+        let after = query["after"].map(String.init)
+        let limit = query["limit"].flatMap { Int($0) } ?? 1000
+        guard (1...10_000).contains(limit), !prefix.contains("\0"), after?.contains("\0") != true else {
+            return Self.refusal(.badRequest, "bad-list", "limit is 1 to 10000; prefix and after are keys")
+        }
+        let items = try await storage.list(prefix: base + prefix, after: after.map { base + $0 }, limit: limit)
+        struct Page: Encodable {
+            struct Object: Encodable {
+                var key: String
+                var size: Int
+            }
+            var objects: [Object]
+            var truncated: Bool
+        }
+        return Self.json(Page(objects: items.map { Page.Object(key: String($0.key.dropFirst(base.count)), size: $0.size) }, truncated: items.count == limit))
+    }
+
+    func put(_ request: Request, _ context: ServerRequestContext, account: String, base: String, key: String) async throws -> Response {
+        let full = base + key
+        guard let length = request.headers[.contentLength].flatMap({ Int($0) }), (0...Self.objectLimit).contains(length) else {
+            await Self.drain(request)
+            return Self.refusal(.lengthRequired, "length", "an upload says its size (Content-Length, at most \(Self.objectLimit) bytes)")
+        }
+        guard let hashText = request.headers[Self.hashHeader]?.lowercased(), hashText.count == 64, hashText.allSatisfy(\.isHexDigit) else {
+            await Self.drain(request)
+            return Self.refusal(.badRequest, "missing-hash", "an upload says its SHA-256 in X-Cairn-SHA256 (64 hex digits)")
+        }
+        let conditional = request.headers[.ifNoneMatch] == "*"
+        let settings = book.account(account)
+        let existing = try await storage.stat(full)
+        if conditional, existing != nil {
+            await Self.drain(request)
+            return Self.refusal(.preconditionFailed, "exists", "\(key) exists already")
+        }
+        if settings?.appendOnly == true, existing != nil, !key.hasPrefix("locks/") {
+            await Self.drain(request)
+            log.note("\(context.clientText) \(account) PUT \(full) refused: the account is append-only")
+            return Self.refusal(.forbidden, "append-only", "account '\(account)' is append-only: \(key) exists and cannot be replaced")
+        }
+        if conditional, length > Self.conditionalLimit {
+            await Self.drain(request)
+            return Self.refusal(.contentTooLarge, "too-large", "a put-if-absent upload is at most \(Self.conditionalLimit) bytes")
+        }
+        let replacing = existing?.size ?? 0
+        if let (used, quota) = book.reserve(account, bytes: length, replacing: replacing) {
+            await Self.drain(request)
+            let message =
+                "quota exceeded: account '\(account)' uses \(ByteCountText.format(UInt64(max(0, used)))) of its \(ByteCountText.format(UInt64(quota))) quota, and this upload needs \(ByteCountText.format(UInt64(length))) more; nothing was stored (ask the server's administrator to raise the quota, or prune)"
+            log.note("\(context.clientText) \(account) PUT \(full) refused: \(message)")
+            return Self.refusal(ObjectAPI.insufficientStorage, "quota-exceeded", message, extra: ["usage": used, "quota": quota, "needed": length])
+        }
+        var stored = 0
+        var replaced = 0
+        defer { book.settle(account, reserved: length, stored: stored, replaced: replaced) }
+        let hasher = SHA256Stream()
+        var received = 0
+        var expected = [UInt8]()
+        var index = hashText.startIndex
+        while index < hashText.endIndex {
+            let next = hashText.index(index, offsetBy: 2)
+            expected.append(UInt8(hashText[index..<next], radix: 16)!)
+            index = next
+        }
+        if conditional {
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(length)
+            for try await buffer in request.body {
+                received += buffer.readableBytes
+                guard received <= length else { break }
+                buffer.withUnsafeReadableBytes { bytes.append(contentsOf: $0) }
+            }
+            if let refusal = Self.check(received: received, length: length, hash: Hashing.sha256(bytes), expected: expected, key: key) { return refusal }
+            guard try await storage.putIfAbsent(full, bytes) else { return Self.refusal(.preconditionFailed, "exists", "\(key) exists already") }
+            stored = length
+        } else {
+            let upload = try await storage.openUpload(full)
+            for try await buffer in request.body {
+                received += buffer.readableBytes
+                guard received <= length else { break }
+                let piece = buffer.withUnsafeReadableBytes { Array($0) }
+                hasher.update(piece)
+                try await upload.write(piece)
+            }
+            // A body that ends short or long, or whose hash differs, is dropped with its
+            // temporary file: nothing of it is ever seen under the key.
+            if let refusal = Self.check(received: received, length: length, hash: hasher.finish(), expected: expected, key: key) { return refusal }
+            try await upload.commit()
+            stored = length
+            replaced = replacing
+        }
+        log.note("\(context.clientText) \(account) PUT \(full) \(length) bytes")
+        return Response(status: .created, headers: [.contentLength: "0"])
+    }
+
+    static func check(received: Int, length: Int, hash: [UInt8], expected: [UInt8], key: String) -> Response? {
+        guard received == length else {
+            return refusal(.badRequest, "size-mismatch", "\(key): \(received) bytes arrived of the \(length) announced; nothing was stored")
+        }
+        guard hash == expected else {
+            return refusal(.badRequest, "hash-mismatch", "\(key): the bytes that arrived do not have the SHA-256 announced; nothing was stored")
+        }
+        return nil
+    }
+
+    func delete(_ context: ServerRequestContext, account: String, base: String, key: String) async throws -> Response {
+        let full = base + key
+        if book.account(account)?.appendOnly == true, !key.hasPrefix("locks/") {
+            log.note("\(context.clientText) \(account) DELETE \(full) refused: the account is append-only")
+            return Self.refusal(
+                .forbidden, "append-only",
+                "account '\(account)' is append-only: nothing in it can be deleted from a client; expiry runs on the server (cairn server prune \(account))")
+        }
+        if let item = try await storage.stat(full) {
+            try await storage.delete(full)
+            book.removed(account, bytes: item.size)
+            log.note("\(context.clientText) \(account) DELETE \(full)")
+        }
+        return Response(status: .noContent)
+    }
+}
