@@ -52,7 +52,6 @@ let package = Package(
         .target(name: "CairnTesting", dependencies: ["CairnCore", "CLinux"]),
         .testTarget(name: "CairnCoreTests", dependencies: ["CairnCore", "CairnTesting"]),
         .testTarget(name: "CairnEndToEndTests", dependencies: ["cairn", "CairnCore", "CairnTesting"]),
-        .testTarget(name: "CairnServerTests", dependencies: ["cairn", "CairnCore", "CairnServer", "CairnTesting"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -5,10 +5,11 @@
 # libarchive-tools and unzip (bsdtar and unzip check exported archives),
 # libcurl4-openssl-dev (webhooks go through FoundationNetworking, which a static build links
 # against libcurl), python3-pip, and the Python tools the tests use (aiosmtpd is the SMTP sink
-# mail goes to; moto is the S3 server).
+# mail goes to; moto is the S3 server), openssl and curl (the server tests make a test CA and
+# send raw requests).
 set -euo pipefail
 
-packages=(pkg-config libssl-dev zlib1g-dev libzstd-dev libarchive-dev libyaml-dev tzdata cron faketime msmtp-mta libarchive-tools unzip libcurl4-openssl-dev python3-pip)
+packages=(pkg-config libssl-dev zlib1g-dev libzstd-dev libarchive-dev libyaml-dev tzdata cron faketime msmtp-mta libarchive-tools unzip libcurl4-openssl-dev python3-pip openssl curl)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

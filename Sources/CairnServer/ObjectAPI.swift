@@ -19,6 +19,8 @@ struct ObjectAPI: Sendable {
     /// No object is larger (packs are about 8 MiB).
     static let objectLimit = 4 << 30
     static let hashHeader = HTTPField.Name("X-Cairn-SHA256")!
+    static let errorHeader = HTTPField.Name("X-Cairn-Error")!
+    static let messageHeader = HTTPField.Name("X-Cairn-Message")!
     static let insufficientStorage = HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage")
 
     // MARK: answers
@@ -29,13 +31,16 @@ struct ObjectAPI: Sendable {
         let body = (try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])) ?? Data()
         var headers = headers
         headers[.contentType] = "application/json"
+        // In headers too: a refused HEAD has no body.
+        headers[errorHeader] = code
+        headers[messageHeader] = String(message.unicodeScalars.map { $0.isASCII && $0.value >= 32 ? Character($0) : "?" })
         headers[.contentLength] = String(body.count)
         return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
     }
 
     static func json(_ value: some Encodable) -> Response {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let body = (try? encoder.encode(value)) ?? Data("{}".utf8)
         return Response(
             status: .ok, headers: [.contentType: "application/json", .contentLength: String(body.count)], body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
@@ -154,10 +159,13 @@ struct ObjectAPI: Sendable {
     func accountStatus(_ account: String, _ context: ServerRequestContext) -> Response {
         guard let settings = book.account(account) else { return Self.unauthorized }
         let address = context.remoteAddress?.ipAddress.flatMap(NetworkRange.address)
+        if !settings.mayRestore(from: address) {
+            log.note("\(context.clientText) \(account) restore refused: \(context.clientText) is not in the account's restore-from")
+        }
         return Self.json(
             ServerAccountStatus(
                 account: account, usage: book.usage(account), quota: settings.quota.map { Int(clamping: $0.bytes) }, appendOnly: settings.appendOnly,
-                restoreAllowed: settings.mayRestore(from: address), contact: settings.contact))
+                restoreAllowed: settings.mayRestore(from: address), contact: settings.contact, address: context.remoteAddress?.ipAddress))
     }
 
     // MARK: objects

@@ -47,6 +47,7 @@ extension Cairn {
             let config = try source.config(options, set: set)
             let times = options.times(config)
             let outcome = await CommandSupport.job(config, set: set, command: "dump", source: source) { runner in await runner.read { repository in
+                try await runner.context.requireStoredDataReadable()
                 let repository = repository!
                 let record = try snapshotOptions.choice(in: config).pick(from: try await repository.snapshots(), set: set, times: times)
                 guard let root = record.snapshot.treeID else { throw RepositoryError.damaged("snapshot \(record.id.short) has no tree") }

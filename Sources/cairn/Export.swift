@@ -79,6 +79,7 @@ extension Cairn {
             // With the archive on standard output, everything else goes to standard error.
             let say: (String) -> Void = to == "-" ? { Terminal.standardError($0) } : { print($0) }
             let outcome = await CommandSupport.job(config, set: set, command: "export", source: source) { runner in await runner.run(lease: .shared) { repository in
+                try await runner.context.requireStoredDataReadable()
                 let record = try snapshotOptions.choice(in: config).pick(from: try await repository.snapshots(), set: set, times: options.times(config))
                 guard let tree = record.snapshot.treeID else { throw RepositoryError.damaged("snapshot \(record.id.short) has no tree") }
                 let selection = PathSelection(paths.map { FilePath(typed: PathExpansion.normalize($0)) })

@@ -141,6 +141,7 @@ extension Cairn {
 
         func restore(_ config: Config, set: String, paths: [String]) async -> JobOutcome {
             await CommandSupport.job(config, set: set, command: "restore", source: source, traffic: !quiet && !json) { runner in await runner.run(lease: .shared) { repository in
+                try await runner.context.requireStoredDataReadable()
                 let record = try snapshotOptions.choice(in: config).pick(from: try await repository.snapshots(), set: set, times: options.times(config))
                 guard let tree = record.snapshot.treeID else { throw RepositoryError.damaged("snapshot \(record.id.short) has no tree") }
                 let target = to.map { FilePath(CommandSupport.absolute($0)) } ?? .root

@@ -100,6 +100,7 @@ extension Cairn {
         {
             var found: Verifier.Report?
             let outcome = await CommandSupport.job(config, set: set, command: command, source: source, uncached: true, traffic: !json) { runner in await runner.run(lease: .shared) { repository in
+                if share != nil { try await runner.context.requireStoredDataReadable() }
                 // Every file as stored: no local copy stands in for it.
                 // Progress of the packs read, on a terminal (not for run-due's scheduled verify).
                 let progress = CommandSupport.LateProgress(noun: "packs", shown: command == "verify" && !json && !quiet)

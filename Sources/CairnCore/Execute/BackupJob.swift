@@ -52,9 +52,22 @@ public struct BackupJob {
         // Compared with this writer's latest snapshot (another config or host may share the
         // repository), or the set's latest when this writer has none.
         let group = context.group
-        let previous =
+        var previous =
             records.last { $0.snapshot.set == context.set.name && SnapshotGroup($0.snapshot) == group }
             ?? records.last { $0.snapshot.set == context.set.name }
+        // A server that keeps this machine from reading stored data (restore-from) still takes
+        // its backups: without this machine's cache of the previous snapshot's folders, every
+        // file is read and compared by content, and only what the repository lacks is sent.
+        if let repository, let root = previous?.snapshot.treeID {
+            do {
+                _ = try await repository.tree(root)
+            } catch let error as StorageError where error.category == .permission {
+                DamageWarnings.tell([
+                    "backup set '\(context.set.name)': the previous snapshot's folders cannot be read here (\(error)); every file is read again and only what the repository lacks is uploaded"
+                ])
+                previous = nil
+            }
+        }
         let prepared = repository == nil && preparing ? try context.prepareRepository() : nil
         var scanner = Scanner(
             selection: try context.selection(), followSymlinks: context.set.followSymlinks, permissions: context.set.permissions,

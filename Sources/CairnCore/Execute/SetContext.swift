@@ -165,6 +165,18 @@ public struct SetContext: Sendable {
         }
     }
 
+    /// For an account on a cairn server: fails, before anything is read, when the server does
+    /// not let this machine read stored data (the account's restore-from), naming the address
+    /// the server sees. Restores, dumps, exports and verify --read-data call it.
+    public func requireStoredDataReadable() async throws {
+        guard source == nil, seed == nil, let server = account.server, case .remote("https", _) = account.destination else { return }
+        let status = try await server.status(account: account.name, environment: environment)
+        guard status.restoreAllowed else {
+            throw Failure.destination(
+                "account '\(account.name)' on \(server.server) may restore only from the addresses its server allows (restore-from), and the server sees this machine at \(status.address ?? "an address outside them"): restore from an allowed address, or ask the server's administrator\(status.contact.map { " (\($0))" } ?? "")")
+        }
+    }
+
     /// The set's repository, or nil when it has never been backed up.
     public func openRepository() async throws -> Repository? {
         let storage = try storage()

@@ -259,7 +259,7 @@ public enum StorageError: Error, Equatable, CustomStringConvertible {
         case .outOfRange(let key): return "\(key) is shorter than the range read from it: it is damaged"
         case .invalidKey(let key): return "'\(key)' is not a valid storage key"
         case .noSpace(let path): return "no space left on the device holding \(path); nothing was lost, free some space and run again"
-        case .quotaExceeded(let path): return "the storage quota is used up at \(path); nothing was lost, free some space or raise the quota and run again"
+        case .quotaExceeded(let path): return "quota exceeded at \(path); nothing was lost, free some space or raise the quota and run again"
         case .permissionDenied(let path): return "permission denied: \(path)"
         case .readOnly(let path): return "\(path) is on a read-only file system"
         case .preconditionFailed(let key): return "\(key) changed while it was being written: another process writes there"

@@ -5,9 +5,12 @@ extension ServerOptions {
         public var description: String
     }
 
-    /// The storage of the repository `repository` on the server, with retries for what a
-    /// network answers now and then (resets, 503); the password is read now that it is needed.
-    public func storage(account: String, repository: String, environment: [String: String], traffic: StorageTraffic? = nil) throws -> any StorageBackend {
+    /// The account's state on the server (usage, quota, append-only, whether this address may restore).
+    public func status(account: String, environment: [String: String]) async throws -> ServerAccountStatus {
+        try await client(account: account, repository: "-", environment: environment).accountStatus()
+    }
+
+    private func client(account: String, repository: String, environment: [String: String]) throws -> ServerStorage {
         guard let password else { throw MissingPassword(description: "account '\(account)' has no password") }
         let value: String
         do {
@@ -15,6 +18,13 @@ extension ServerOptions {
         } catch let error as SecretReference.ResolutionError {
             throw MissingPassword(description: "account '\(account)': the password cannot be read: \(error.errorDescription ?? "\(error)")")
         }
-        return RetryingStorage(try ServerStorage(ServerStorage.Settings(options: self, repository: repository, password: value), traffic: traffic))
+        return try ServerStorage(ServerStorage.Settings(options: self, repository: repository, password: value))
+    }
+
+    /// The storage of the repository `repository` on the server, with retries for what a
+    /// network answers now and then (resets, 503); the password is read now that it is needed.
+    public func storage(account: String, repository: String, environment: [String: String], traffic: StorageTraffic? = nil) throws -> any StorageBackend {
+        let client = try client(account: account, repository: repository, environment: environment)
+        return RetryingStorage(try ServerStorage(client.settings, traffic: traffic))
     }
 }

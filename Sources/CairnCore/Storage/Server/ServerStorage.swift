@@ -123,7 +123,8 @@ public final class ServerStorage: StorageBackend, Sendable {
     /// The error an answer means, in the server's own words.
     func failure(_ answer: Answer, _ key: String?) -> StorageError {
         let place = location + (key ?? "")
-        let message = ServerFailure(answer.body).map { ": \($0.message)" } ?? ""
+        let failure = ServerFailure(answer.body) ?? ServerFailure(answer.headers)
+        let message = failure.map { ": \($0.message)" } ?? ""
         switch answer.status {
         case 404: return .notFound(place)
         case 412: return .preconditionFailed(place)
@@ -133,8 +134,13 @@ public final class ServerStorage: StorageBackend, Sendable {
                 "\(settings.options.server): the server refused user '\(settings.options.user)' of account '\(settings.options.account)' (wrong user or password\(message))")
         case 403: return .permissionDenied("\(place)\(message.isEmpty ? " (refused by the server)" : message)")
         case 507:
-            return .quotaExceeded("\(settings.options.server)\(message.isEmpty ? ": account '\(settings.options.account)' is over its quota" : message)")
-        case 400 where ServerFailure(answer.body)?.code == "hash-mismatch": return .transient(place, "the upload arrived damaged\(message)")
+            let place = "\(settings.options.server)/\(settings.options.account)"
+            if let refusal = QuotaRefusal(answer.body) {
+                return .quotaExceeded(
+                    "\(place) (account '\(settings.options.account)' uses \(ByteCountText.format(UInt64(max(0, refusal.usage)))) of its \(ByteCountText.format(UInt64(max(0, refusal.quota)))) quota; the upload needs \(ByteCountText.format(UInt64(max(0, refusal.needed)))) more)")
+            }
+            return .quotaExceeded("\(place) (account '\(settings.options.account)'\(message))")
+        case 400 where failure?.code == "hash-mismatch": return .transient(place, "the upload arrived damaged\(message)")
         case 408, 429, 500...599: return .transient(place, "HTTP \(answer.status)\(message)")
         default: return .io(place, "HTTP \(answer.status)\(message)")
         }
@@ -155,7 +161,7 @@ public final class ServerStorage: StorageBackend, Sendable {
             guard try await stat(key) != nil else { throw StorageError.notFound(location + key) }
             return StorageBuffer([])
         }
-        let answer = try await send("GET", .GET, key, headers: [("Range", "bytes=\(range.lowerBound)-\(range.upperBound - 1)")], limit: range.count)
+        let answer = try await send("GET", .GET, key, headers: [("Range", "bytes=\(range.lowerBound)-\(range.upperBound - 1)")], limit: max(range.count, 1 << 16))
         guard answer.status == 206 || (answer.status == 200 && range.lowerBound == 0) else { throw failure(answer, key) }
         var body = answer.body
         guard body.readableBytes >= range.count, let bytes = body.readBytes(length: range.count) else {
@@ -246,8 +252,11 @@ public struct ServerAccountStatus: Codable, Sendable, Equatable {
     public var appendOnly: Bool
     public var restoreAllowed: Bool
     public var contact: String?
+    /// The client's address as the server sees it.
+    public var address: String?
 
-    public init(account: String, usage: Int, quota: Int?, appendOnly: Bool, restoreAllowed: Bool, contact: String?) {
+    public init(account: String, usage: Int, quota: Int?, appendOnly: Bool, restoreAllowed: Bool, contact: String?, address: String?) {
+        self.address = address
         self.account = account
         self.usage = usage
         self.quota = quota
@@ -257,7 +266,7 @@ public struct ServerAccountStatus: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case account, usage, quota, contact
+        case account, usage, quota, contact, address
         case appendOnly = "append-only"
         case restoreAllowed = "restore-allowed"
     }
@@ -275,6 +284,25 @@ struct ServerFailure: Decodable {
 
     init?(_ body: ByteBuffer) {
         guard let decoded = try? JSONDecoder().decode(ServerFailure.self, from: Data(body.readableBytesView)) else { return nil }
+        self = decoded
+    }
+
+    /// From the X-Cairn-Error and X-Cairn-Message headers (a refused HEAD has no body).
+    init?(_ headers: HTTPHeaders) {
+        guard let code = headers.first(name: "X-Cairn-Error"), let message = headers.first(name: "X-Cairn-Message") else { return nil }
+        self.code = code
+        self.message = message
+    }
+}
+
+/// The numbers of a quota refusal (507): what the account uses, its quota, what the upload needed.
+struct QuotaRefusal: Decodable {
+    var usage: Int
+    var quota: Int
+    var needed: Int
+
+    init?(_ body: ByteBuffer) {
+        guard let decoded = try? JSONDecoder().decode(QuotaRefusal.self, from: Data(body.readableBytesView)) else { return nil }
         self = decoded
     }
 }

@@ -1,0 +1,157 @@
+import CairnCore
+import Foundation
+
+/// A `cairn server` on loopback for tests: a test CA and a certificate for 127.0.0.1 and
+/// 127.0.0.2 made with openssl in a temporary folder, a server.yaml with the accounts given,
+/// and the built binary serving it on a free port. A server that does not start fails the test.
+public final class CairnTestServer: @unchecked Sendable {
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    public struct AccountSpec: Sendable {
+        public var name: String
+        public var password: String
+        /// More keys of the account, as YAML flow entries (`quota: 2MB, append-only: true`).
+        public var extra: String
+
+        public init(_ name: String, password: String, extra: String = "") {
+            self.name = name
+            self.password = password
+            self.extra = extra
+        }
+    }
+
+    public let folder: TemporaryDirectory
+    public private(set) var port = 0
+    public var storage: String { folder.subpath("storage") }
+    public var caFile: String { folder.subpath("ca.crt") }
+    public var configFile: String { folder.subpath("server.yaml") }
+    public var logFile: String { folder.subpath("server.log") }
+    private var process: Process?
+    private var hashes: [String: String] = [:]
+
+    public init(accounts: [AccountSpec], extra: String = "") throws {
+        folder = try TemporaryDirectory("cairn-server")
+        try FileManager.default.createDirectory(atPath: storage, withIntermediateDirectories: true)
+        try Self.makeCertificates(in: folder)
+        try writeConfig(accounts: accounts, extra: extra)
+        try start()
+    }
+
+    /// The URL a client account names for `account`.
+    public func destination(_ account: String) -> String { "https://127.0.0.1:\(port)/\(account)" }
+
+    /// Writes server.yaml (port 0 before the first start, the same port after).
+    public func writeConfig(accounts: [AccountSpec], extra: String = "") throws {
+        var lines = [
+            "version: 1", "listen: 127.0.0.1:\(port)", "tls: {certificate: server.crt, key: server.key}", "storage: storage", "accounts:",
+        ]
+        for account in accounts {
+            let hash = try hashes[account.name + "\0" + account.password] ?? PasswordHash.make(Array(account.password.utf8), parameters: .init(logN: 12, r: 8, p: 1)).description
+            hashes[account.name + "\0" + account.password] = hash
+            lines.append("  \(account.name): {password-hash: \"\(hash)\"\(account.extra.isEmpty ? "" : ", " + account.extra)}")
+        }
+        if !extra.isEmpty { lines.append(extra) }
+        _ = try folder.write("server.yaml", lines.joined(separator: "\n") + "\n")
+    }
+
+    /// Starts the server and waits for its "listening on" line.
+    public func start() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CairnProcess().executable)
+        process.arguments = ["server", "-c", configFile, "--verbose"]
+        process.currentDirectoryURL = URL(fileURLWithPath: folder.path)
+        _ = FileManager.default.createFile(atPath: logFile, contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logFile))
+        try log.seekToEnd()
+        process.standardError = log
+        process.standardOutput = log
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        self.process = process
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            let text = self.log
+            if let range = text.range(of: #"listening on https://127\.0\.0\.1:(\d+)"#, options: .regularExpression, range: text.startIndex..<text.endIndex),
+                let found = Int(text[range].split(separator: ":").last!)
+            {
+                port = found
+                return
+            }
+            guard process.isRunning else { throw Failure(description: "cairn server did not start:\n\(text)") }
+            usleep(50_000)
+        }
+        throw Failure(description: "cairn server did not say it listens within a minute:\n\(self.log)")
+    }
+
+    public var log: String { (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "" }
+
+    public var pid: Int32 { process?.processIdentifier ?? 0 }
+
+    /// SIGHUP: the server reads server.yaml again.
+    public func reload() {
+        let before = log.components(separatedBy: "SIGHUP").count
+        kill(pid, SIGHUP)
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline, log.components(separatedBy: "SIGHUP").count == before { usleep(50_000) }
+    }
+
+    /// Stops the server: SIGTERM, or SIGKILL (a crash) when `crash`.
+    public func stop(crash: Bool = false) {
+        guard let process, process.isRunning else { return }
+        kill(process.processIdentifier, crash ? SIGKILL : SIGTERM)
+        process.waitUntilExit()
+    }
+
+    deinit {
+        if let process, process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+
+    /// `openssl` making a CA and a server certificate it signed, for 127.0.0.1, 127.0.0.2 and localhost.
+    static func makeCertificates(in folder: TemporaryDirectory) throws {
+        _ = try folder.write("ext.cnf", "subjectAltName=IP:127.0.0.1,IP:127.0.0.2,DNS:localhost\n")
+        let steps = [
+            ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=cairn test CA"],
+            ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"],
+            ["x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "ext.cnf"],
+        ]
+        for arguments in steps {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+            process.arguments = arguments
+            process.currentDirectoryURL = URL(fileURLWithPath: folder.path)
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            process.waitUntilExit()
+            guard process.terminationStatus == 0 else { throw Failure(description: "openssl \(arguments.joined(separator: " ")) failed") }
+        }
+    }
+
+    /// Tests/Servers/connect_proxy.py: an HTTP CONNECT proxy whose tunnels leave from `source`
+    /// (127.0.0.2 is another client address on loopback).
+    public static func connectProxy(source: String) throws -> S3TestServer.ScriptServer {
+        try S3TestServer.ScriptServer("connect_proxy.py", [source], what: "the CONNECT proxy")
+    }
+
+    /// curl against the server with the test CA: the status code and the body.
+    public func curl(_ arguments: [String]) throws -> (status: Int, body: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        let scratch = try TemporaryDirectory("curl")
+        process.arguments = ["-s", "--path-as-is", "--cacert", caFile, "-o", scratch.subpath("body"), "-w", "%{http_code}"] + arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let status = Int(String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)) ?? 0
+        process.waitUntilExit()
+        return (status, (try? String(contentsOfFile: scratch.subpath("body"), encoding: .utf8)) ?? "")
+    }
+
+    public var url: String { "https://127.0.0.1:\(port)" }
+}

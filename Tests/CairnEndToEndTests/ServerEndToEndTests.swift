@@ -1,0 +1,257 @@
+import CairnCore
+import CairnTesting
+import Foundation
+import Testing
+
+/// cairn server end to end on loopback, with a test CA made in the test: backups, restores,
+/// verify and prune through it; wrong passwords and other accounts refused; quotas refused
+/// before an upload is stored and raised with SIGHUP; restores from an address outside
+/// restore-from refused (127.0.0.2, through a CONNECT proxy, is another client); append-only
+/// deletes refused; uploads that arrive damaged never stored.
+@Suite("cairn server end to end")
+struct ServerEndToEndTests {
+    /// A client workspace whose account `office` is `account` on `server`, with a source tree.
+    func workspace(
+        _ server: CairnTestServer, account: String = "alice", password: String = "alice's long password", user: String? = nil, proxy: String? = nil,
+        files: Int = 30, extra: String = "", setExtra: String = ""
+    ) throws -> Workspace {
+        var workspace = try Workspace()
+        var generator = TreeGenerator(root: workspace.source, seed: 23)
+        _ = try generator.generate(files: files, depth: 3)
+        try Data((0..<400_000).map { _ in UInt8.random(in: 0...255) }).write(to: URL(fileURLWithPath: workspace.source + "/random.bin"))
+        try workspace.directory.write(
+            "cairn.yaml",
+            """
+            version: 1
+            accounts:
+              office:
+                destination: \(server.destination(account))
+                password: {env: SERVER_PASSWORD}
+                ca-file: \(server.caFile)
+            \(user.map { "    user: \($0)" } ?? "")
+            \(proxy.map { "    proxy: \($0)" } ?? "")
+            encryption: {default: {algorithm: aes-256-gcm, key: {env: CAIRN_KEY}}}
+            \(extra)
+            backup-sets:
+              files: {account: office, sources: [./source]\(setExtra)}
+            """)
+        workspace.environment["SERVER_PASSWORD"] = password
+        return workspace
+    }
+
+    static let alice = CairnTestServer.AccountSpec("alice", password: "alice's long password")
+    static let bob = CairnTestServer.AccountSpec("bob", password: "bob's long password")
+
+    @Test func backupRestoreVerifyPruneAndSeedImportWorkThroughTheServer() throws {
+        let server = try CairnTestServer(accounts: [Self.alice])
+        let workspace = try workspace(server, extra: "retention: {last: {keep-jobs: 1}}", setExtra: ", retention: last")
+        let backup = try workspace.run(["backup", "files"])
+        #expect(backup.status == 0, "\(backup.all)")
+        try Data("changed".utf8).write(to: URL(fileURLWithPath: workspace.source + "/changed.txt"))
+        let again = try workspace.run(["backup", "files"])
+        #expect(again.status == 0 && again.standardOutput.contains("read 1 files"), "\(again.all)")
+        let target = workspace.directory.subpath("restored")
+        let restore = try workspace.run(["restore", "files", "--to", target])
+        #expect(restore.status == 0, "\(restore.all)")
+        #expect(TreeComparison.differences(workspace.source, workspace.restored(under: target)) == [])
+        let verify = try workspace.run(["verify", "files", "--read-data"])
+        #expect(verify.status == 0 && verify.standardOutput.contains("no problems"), "\(verify.all)")
+        let prune = try workspace.run(["prune", "files"])
+        #expect(prune.status == 0, "\(prune.all)")
+        let snapshots = try workspace.run(["snapshots", "files", "--json"])
+        #expect(((try? JSONSerialization.jsonObject(with: Data(snapshots.standardOutput.utf8))) as? [Any])?.count == 1, "\(snapshots.all)")
+        #expect(try workspace.run(["verify", "files", "--read-data"]).status == 0)
+        // The objects are in the server's storage, under the account and the set's repository.
+        #expect(FileManager.default.fileExists(atPath: server.storage + "/alice/files/" + RepositoryDescriptor.fileName))
+
+        // A seed loaded to a disk and imported into a second repository through the server.
+        let seeded = try self.workspace(server, setExtra: ", repository: seeded")
+        let seed = seeded.directory.subpath("disk/seed")
+        try FileManager.default.createDirectory(atPath: seeded.directory.subpath("disk"), withIntermediateDirectories: true)
+        let load = try seeded.run(["seed-load", "files", "--to", seed])
+        #expect(load.status == 0, "\(load.all)")
+        let imported = try seeded.run(["seed-import", seed])
+        #expect(imported.status == 0, "\(imported.all)")
+        try Data("after the seed".utf8).write(to: URL(fileURLWithPath: seeded.source + "/later.txt"))
+        let afterSeed = try seeded.run(["backup", "files"])
+        #expect(afterSeed.status == 0 && afterSeed.standardOutput.contains("read 1 files"), "\(afterSeed.all)")
+        let seededTarget = seeded.directory.subpath("restored")
+        #expect(try seeded.run(["restore", "files", "--to", seededTarget]).status == 0)
+        #expect(TreeComparison.differences(seeded.source, seeded.restored(under: seededTarget)) == [])
+    }
+
+    @Test func aWrongPasswordAndAnotherAccountAreRefusedAndNothingLeaks() throws {
+        let server = try CairnTestServer(accounts: [Self.alice, Self.bob])
+        let owner = try workspace(server, account: "bob", password: "bob's long password")
+        #expect(try owner.run(["backup", "files"]).status == 0)
+
+        let wrong = try workspace(server, password: "not the password")
+        let refused = try wrong.run(["backup", "files"])
+        #expect(refused.status == 1)
+        #expect(refused.standardError.contains("wrong user or password") && refused.standardError.contains("account 'alice'"), "\(refused.all)")
+        #expect(!refused.all.contains("not the password"))
+
+        // Alice's right password on Bob's repositories: refused, and Bob's data untouched.
+        let intruder = try workspace(server, account: "bob", password: "alice's long password", user: "alice")
+        for command in [["snapshots", "files"], ["backup", "files"], ["restore", "files", "--to", intruder.directory.subpath("out")]] {
+            let attempt = try intruder.run(command)
+            #expect(attempt.status == 1, "\(command): \(attempt.all)")
+            #expect(attempt.standardError.contains("cannot reach the repositories of another account"), "\(command): \(attempt.all)")
+        }
+        #expect(server.log.contains("account 'alice' tried to reach account 'bob'"))
+        // Raw requests that try to climb out of the account: never reach Bob's files.
+        let credentials = "alice:alice's long password"
+        for path in [
+            "/api/v1/accounts/alice/repositories/..%2Fbob%2Ffiles/objects/\(RepositoryDescriptor.fileName)",
+            "/api/v1/accounts/alice/repositories/files/objects/..%2F..%2Fbob%2Ffiles%2F\(RepositoryDescriptor.fileName)",
+            "/api/v1/accounts/alice/repositories/files/objects/../../bob/files/\(RepositoryDescriptor.fileName)",
+            "/api/v1/accounts/alice/../bob/repositories/files/objects/\(RepositoryDescriptor.fileName)",
+        ] {
+            let answer = try server.curl(["-u", credentials, server.url + path])
+            #expect([400, 401, 403, 404].contains(answer.status), "\(path): \(answer)")
+            #expect(!answer.body.contains("\"id\""), "\(path): \(answer.body)")
+        }
+        let listing = try server.curl(["-u", credentials, server.url + "/api/v1/accounts/bob/repositories/files/objects"])
+        #expect(listing.status == 403)
+        let check = try owner.run(["verify", "files", "--read-data"])
+        #expect(check.status == 0, "\(check.all)")
+    }
+
+    @Test func anUploadOverTheQuotaIsRefusedBeforeItIsStoredAndTheRunAfterARaiseCompletes() throws {
+        var quota = CairnTestServer.AccountSpec("alice", password: "alice's long password", extra: "quota: 50MB")
+        let server = try CairnTestServer(accounts: [quota])
+        let workspace = try workspace(server, files: 10)
+        #expect(try workspace.run(["backup", "files"]).status == 0)
+        // The quota lowered to what is stored and 500 kB (SIGHUP), then three megabytes more:
+        // over the quota in the middle of the backup.
+        let status = try server.curl(["-u", "alice:alice's long password", server.url + "/api/v1/accounts/alice"])
+        let usage = ((try? JSONSerialization.jsonObject(with: Data(status.body.utf8))) as? [String: Any])?["usage"] as? Int ?? 0
+        #expect(usage > 0, "\(status)")
+        let limit = usage + 500_000
+        quota.extra = "quota: \(limit)"
+        try server.writeConfig(accounts: [quota])
+        server.reload()
+        try Data((0..<3_000_000).map { _ in UInt8.random(in: 0...255) }).write(to: URL(fileURLWithPath: workspace.source + "/large.bin"))
+        let over = try workspace.run(["backup", "files"])
+        #expect(over.status == 1, "\(over.all)")
+        #expect(over.standardError.contains("quota exceeded") && over.standardError.contains("account 'alice'"), "\(over.all)")
+        #expect(over.standardError.contains("of its \(ByteCountText.format(UInt64(limit))) quota"), "\(over.all)")
+        #expect(server.log.contains("quota exceeded"))
+        // What the server stores stays within the quota: the refused upload was never written.
+        let stored = try FileManager.default.subpathsOfDirectory(atPath: server.storage).reduce(0) { total, path in
+            total + ((try? FileManager.default.attributesOfItem(atPath: server.storage + "/" + path)[.type] as? FileAttributeType) == .typeRegular
+                ? ((try? FileManager.default.attributesOfItem(atPath: server.storage + "/" + path)[.size] as? Int) ?? 0) : 0)
+        }
+        #expect(stored <= limit, "\(stored) bytes stored, quota \(limit)")
+        // The repository is consistent: its one snapshot verifies.
+        let snapshots = try workspace.run(["snapshots", "files", "--json"])
+        #expect(((try? JSONSerialization.jsonObject(with: Data(snapshots.standardOutput.utf8))) as? [Any])?.count == 1, "\(snapshots.all)")
+        #expect(try workspace.run(["verify", "files", "--read-data"]).status == 0)
+        // Raised, read again with SIGHUP: the next run completes.
+        quota.extra = "quota: 50MB"
+        try server.writeConfig(accounts: [quota])
+        server.reload()
+        let raised = try workspace.run(["backup", "files"])
+        #expect(raised.status == 0, "\(raised.all)\n\(server.log)")
+        let target = workspace.directory.subpath("restored")
+        #expect(try workspace.run(["restore", "files", "--to", target]).status == 0)
+        #expect(TreeComparison.differences(workspace.source, workspace.restored(under: target)) == [])
+        #expect(try workspace.run(["verify", "files", "--read-data"]).status == 0)
+    }
+
+    @Test func restoresFromAnAddressOutsideRestoreFromAreRefusedAndBackupsFromThereWork() throws {
+        let server = try CairnTestServer(accounts: [
+            CairnTestServer.AccountSpec("alice", password: "alice's long password", extra: "restore-from: [127.0.0.2/32, \"10.0.0.0/8\"]")
+        ])
+        // From 127.0.0.1: backups work, restores are refused with the reason, and logged.
+        let here = try workspace(server)
+        let backup = try here.run(["backup", "files"])
+        #expect(backup.status == 0, "\(backup.all)")
+        try Data("second".utf8).write(to: URL(fileURLWithPath: here.source + "/second.txt"))
+        #expect(try here.run(["backup", "files"]).status == 0)
+        let refused = try here.run(["restore", "files", "--to", here.directory.subpath("out")])
+        #expect(refused.status == 1, "\(refused.all)")
+        #expect(refused.standardError.contains("restore-from") && refused.standardError.contains("127.0.0.1"), "\(refused.all)")
+        #expect(server.log.contains("127.0.0.1 alice restore refused"), "\(server.log)")
+        // A raw read of a pack from here: 403, and logged.
+        let pack = try FileManager.default.subpathsOfDirectory(atPath: server.storage + "/alice/files").first { $0.hasPrefix("data/") && $0.count > 40 }!
+        let raw = try server.curl(["-u", "alice:alice's long password", server.url + "/api/v1/accounts/alice/repositories/files/objects/" + pack])
+        #expect(raw.status == 403 && raw.body.contains("restore-from"), "\(raw)")
+        #expect(server.log.contains("127.0.0.1 alice GET alice/files/\(pack) refused"), "\(server.log)")
+        // A backup with a cold cache (another machine of the same set) still works from here.
+        try FileManager.default.removeItem(atPath: here.directory.subpath("cache"))
+        try Data("third".utf8).write(to: URL(fileURLWithPath: here.source + "/third.txt"))
+        let cold = try here.run(["backup", "files"])
+        #expect(cold.status == 0, "\(cold.all)")
+
+        // Through a CONNECT proxy whose tunnels leave from 127.0.0.2: allowed.
+        let proxy = try CairnTestServer.connectProxy(source: "127.0.0.2")
+        let there = try workspace(server, proxy: "http://127.0.0.1:\(proxy.port)")
+        let target = there.directory.subpath("restored")
+        let restore = try there.run(["restore", "files", "--to", target])
+        #expect(restore.status == 0, "\(restore.all)\n\(server.log)")
+        #expect(TreeComparison.differences(here.source, target + here.source) == [])
+        #expect(server.log.contains("127.0.0.2 alice"), "\(server.log)")
+    }
+
+    @Test func anAppendOnlyAccountRefusesDeletesAndReplacementsButBacksUp() throws {
+        let server = try CairnTestServer(accounts: [
+            CairnTestServer.AccountSpec("alice", password: "alice's long password", extra: "append-only: true")
+        ])
+        let workspace = try workspace(server, extra: "retention: {last: {keep-jobs: 1}}", setExtra: ", retention: last")
+        #expect(try workspace.run(["backup", "files"]).status == 0)
+        try Data("second".utf8).write(to: URL(fileURLWithPath: workspace.source + "/second.txt"))
+        let second = try workspace.run(["backup", "files"])
+        #expect(second.status == 0, "\(second.all)")
+        let before = try FileManager.default.subpathsOfDirectory(atPath: server.storage + "/alice/files").filter { !$0.hasPrefix("locks") }.sorted()
+        let snapshots = try workspace.run(["snapshots", "files", "--json"])
+        let ids = ((try? JSONSerialization.jsonObject(with: Data(snapshots.standardOutput.utf8))) as? [[String: Any]])?.compactMap { $0["id"] as? String } ?? []
+        #expect(ids.count == 2, "\(snapshots.all)")
+        let forget = try workspace.run(["forget", "files", String(ids.first?.prefix(8) ?? "")])
+        #expect(forget.status == 1, "\(forget.all)")
+        #expect(forget.standardError.contains("append-only"), "\(forget.all)")
+        // The backup's expiry was refused (the next backup or prune would do it), and so is prune's.
+        #expect(second.standardOutput.contains("append-only"), "\(second.all)")
+        let prune = try workspace.run(["prune", "files"])
+        #expect(prune.status == 1 && prune.standardError.contains("append-only"), "\(prune.all)")
+        // A raw DELETE and a PUT over an existing object: refused, and logged.
+        let credentials = "alice:alice's long password"
+        let snapshot = before.first { $0.hasPrefix("snapshots/") }!
+        let delete = try server.curl(["-u", credentials, "-X", "DELETE", server.url + "/api/v1/accounts/alice/repositories/files/objects/" + snapshot])
+        #expect(delete.status == 403 && delete.body.contains("append-only"), "\(delete)")
+        let overwrite = try server.curl([
+            "-u", credentials, "-X", "PUT", "--data-binary", "x", "-H", "X-Cairn-SHA256: 2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881",
+            server.url + "/api/v1/accounts/alice/repositories/files/objects/" + snapshot,
+        ])
+        #expect(overwrite.status == 403, "\(overwrite)")
+        let after = try FileManager.default.subpathsOfDirectory(atPath: server.storage + "/alice/files").filter { !$0.hasPrefix("locks") }.sorted()
+        #expect(after == before)
+        #expect(try workspace.run(["verify", "files", "--read-data"]).status == 0)
+    }
+
+    @Test func uploadsThatArriveDamagedShortOrUnannouncedAreNeverStored() throws {
+        let server = try CairnTestServer(accounts: [Self.alice])
+        let credentials = "alice:alice's long password"
+        let object = server.url + "/api/v1/accounts/alice/repositories/files/objects/data/ab/abcdef"
+        let good = "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881"  // SHA-256 of "x"
+        let damaged = try server.curl(["-u", credentials, "-X", "PUT", "--data-binary", "y", "-H", "X-Cairn-SHA256: \(good)", object])
+        #expect(damaged.status == 400 && damaged.body.contains("hash-mismatch"), "\(damaged)")
+        let unannounced = try server.curl(["-u", credentials, "-X", "PUT", "--data-binary", "x", object])
+        #expect(unannounced.status == 400, "\(unannounced)")
+        #expect(try server.curl(["-u", credentials, "-I", object]).status == 404)
+        let stored = try server.curl(["-u", credentials, "-X", "PUT", "--data-binary", "x", "-H", "X-Cairn-SHA256: \(good)", object])
+        #expect(stored.status == 201, "\(stored)")
+        let conditional = try server.curl(["-u", credentials, "-X", "PUT", "--data-binary", "x", "-H", "X-Cairn-SHA256: \(good)", "-H", "If-None-Match: *", object])
+        #expect(conditional.status == 412, "\(conditional)")
+        let ranged = try server.curl(["-u", credentials, "-H", "Range: bytes=0-0", object])
+        #expect(ranged.status == 206 && ranged.body == "x", "\(ranged)")
+        let past = try server.curl(["-u", credentials, "-H", "Range: bytes=5-9", object])
+        #expect(past.status == 416, "\(past)")
+        let listing = try server.curl(["-u", credentials, server.url + "/api/v1/accounts/alice/repositories/files/objects?prefix=data/"])
+        #expect(listing.status == 200 && listing.body.contains("\"key\":\"data/ab/abcdef\""), "\(listing)")
+        let noPassword = try server.curl([object])
+        #expect(noPassword.status == 401)
+        let hidden = try server.curl(["-u", credentials, "-X", "PUT", "--data-binary", "x", "-H", "X-Cairn-SHA256: \(good)", server.url + "/api/v1/accounts/alice/repositories/files/objects/data/.tmp-x"])
+        #expect(hidden.status == 400, "\(hidden)")
+    }
+}
