@@ -12,7 +12,8 @@ final class AccountBook: Sendable {
         var config: ServerConfig
         var usage: [String: Int] = [:]
         var reserved: [String: Int] = [:]
-        /// Per account, the SHA-256 of the password last found right, with the hash it matched.
+        /// Per account (and `replication:NAME`), the SHA-256 of the password last found right,
+        /// with the hash it matched.
         var verified: [String: (password: [UInt8], hash: PasswordHash)] = [:]
     }
 
@@ -28,21 +29,32 @@ final class AccountBook: Sendable {
 
     /// Takes a new config's accounts (the listener, certificate and storage are read at start).
     func reload(_ config: ServerConfig) {
-        state.withLock { $0.config.accounts = config.accounts; $0.config.adminPasswordHash = config.adminPasswordHash }
+        state.withLock {
+            $0.config.accounts = config.accounts
+            $0.config.adminPasswordHash = config.adminPasswordHash
+            $0.config.replicationSources = config.replicationSources
+        }
     }
 
     func setUsage(_ usage: [String: Int]) {
         state.withLock { $0.usage = usage }
     }
 
+    /// Usage counted anew by listing (uploads under way keep their promises).
+    func recount(_ counted: [String: Int]) {
+        state.withLock { state in
+            for (name, used) in counted { state.usage[name] = used }
+        }
+    }
+
     func usage(_ account: String) -> Int { state.withLock { $0.usage[account] ?? 0 } }
 
     /// Promises `bytes` to an upload of `account` that replaces `replacing` bytes; nil when the
     /// quota would be passed (then the usage, promises included, and the quota).
-    func reserve(_ account: String, bytes: Int, replacing: Int) -> (used: Int, quota: Int)? {
+    func reserve(_ account: String, bytes: Int, replacing: Int, enforcing: Bool = true) -> (used: Int, quota: Int)? {
         state.withLock { state in
             let used = (state.usage[account] ?? 0) + (state.reserved[account] ?? 0)
-            if let quota = state.config.accounts[account]?.quota.map({ Int(clamping: $0.bytes) }), used - replacing + bytes > quota {
+            if enforcing, let quota = state.config.accounts[account]?.quota.map({ Int(clamping: $0.bytes) }), used - replacing + bytes > quota {
                 return (used, quota)
             }
             state.reserved[account, default: 0] += bytes
@@ -65,16 +77,25 @@ final class AccountBook: Sendable {
     /// Whether `password` is the account's (scrypt off the event loops; a password found
     /// right is remembered until the account's hash changes).
     func check(_ account: String, password: [UInt8]) async -> Bool {
+        await check(entry: account, password: password) { $0.config.accounts[account]?.passwordHash }
+    }
+
+    /// Whether `user` is a replication source (`replication-sources:`) with this password.
+    func checkReplication(_ user: String, password: [UInt8]) async -> Bool {
+        await check(entry: "replication:" + user, password: password) { $0.config.replicationSources[user] }
+    }
+
+    private func check(entry: String, password: [UInt8], hash: @Sendable (borrowing State) -> PasswordHash?) async -> Bool {
         let digest = Hashing.sha256(password)
         let known: (hash: PasswordHash, remembered: Bool)? = state.withLock { state in
-            guard let hash = state.config.accounts[account]?.passwordHash else { return nil }
-            if let verified = state.verified[account], verified.hash == hash, verified.password == digest { return (hash, true) }
+            guard let hash = hash(state) else { return nil }
+            if let verified = state.verified[entry], verified.hash == hash, verified.password == digest { return (hash, true) }
             return (hash, false)
         }
         guard let known else { return false }
         if known.remembered { return true }
         let good = await Self.scrypt { known.hash.matches(password) }
-        if good { state.withLock { $0.verified[account] = (digest, known.hash) } }
+        if good { state.withLock { $0.verified[entry] = (digest, known.hash) } }
         return good
     }
 

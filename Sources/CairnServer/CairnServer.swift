@@ -20,7 +20,24 @@ public enum CairnServer {
         case .folder(let path): return LocalFolderStorage(root: path)
         case .s3(let account):
             guard let s3 = account.s3 else { throw Failure("storage: no S3 settings") }
-            return try s3.storage(account: "storage", repository: "accounts", environment: environment)
+            return try s3.storage(account: "storage", repository: "", environment: environment)
+        }
+    }
+
+    static func replicaTarget(_ account: Account, environment: [String: String]) throws -> any ReplicaTarget {
+        if let options = account.server {
+            guard let reference = options.password else { throw Failure("replicate-to: no password") }
+            do {
+                return ServerReplica(options: options, password: try reference.resolve(environment: environment))
+            } catch {
+                throw Failure("replicate-to: the password cannot be read: \(error.localizedDescription)")
+            }
+        }
+        guard let s3 = account.s3 else { throw Failure("replicate-to: the replica is another cairn server or an S3 bucket") }
+        do {
+            return S3Replica(storage: try s3.storage(account: "replicate-to", repository: "", environment: environment), name: account.destination.description)
+        } catch {
+            throw Failure("replicate-to: \(error)")
         }
     }
 
@@ -55,9 +72,24 @@ public enum CairnServer {
             usage[name] = try await storage.listAll(prefix: name + "/").reduce(0) { $0 + $1.size }
         }
         book.setUsage(usage)
-        let api = ObjectAPI(book: book, storage: storage, log: log)
+        var replicator: Replicator?
+        var worker: Task<Void, Never>?
+        if let replicateTo = config.replicateTo {
+            let target = try replicaTarget(replicateTo, environment: run.variables)
+            let made = try Replicator(state: config.stateFolder, target: target)
+            try await made.queueEverythingOnce(storage: storage, accounts: config.accounts.keys.sorted(), log: log)
+            replicator = made
+            worker = Task { await made.run(storage: storage, log: log) }
+            log.note("replicating to \(target.description) (queue in \(Replicator.queueFolder(state: config.stateFolder)))")
+        }
+        defer { worker?.cancel() }
+        let api = ObjectAPI(book: book, storage: storage, log: log, replication: replicator)
         let tls = try config.tls.map(tlsConfiguration)
 
+        try FileManager.default.createDirectory(atPath: config.stateFolder, withIntermediateDirectories: true)
+        let pidFile = config.stateFolder + "/server.pid"
+        try? "\(getpid())\n".write(toFile: pidFile, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: pidFile) }
         signal(SIGHUP, SIG_IGN)
         let hangup = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
         hangup.setEventHandler {
@@ -67,11 +99,13 @@ public enum CairnServer {
                 return
             }
             book.reload(fresh)
-            for name in fresh.accounts.keys where !usage.keys.contains(name) {
-                Task {
-                    let used = (try? await storage.listAll(prefix: name + "/").reduce(0) { $0 + $1.size }) ?? 0
-                    book.settle(name, reserved: 0, stored: used, replaced: 0)
+            // Counted again: a cairn server prune beside the server changed the storage itself.
+            Task {
+                var counted: [String: Int] = [:]
+                for name in fresh.accounts.keys {
+                    if let items = try? await storage.listAll(prefix: name + "/") { counted[name] = items.reduce(0) { $0 + $1.size } }
                 }
+                book.recount(counted)
             }
             log.note("SIGHUP: read \(configPath) again: \(fresh.accounts.count) account\(fresh.accounts.count == 1 ? "" : "s")")
         }
@@ -106,5 +140,76 @@ public enum CairnServer {
             },
             logger: logger)
         try await app.runService()
+    }
+}
+
+extension CairnServer {
+    /// What `cairn server replication status` shows: the queue waiting in the state folder and
+    /// what the worker last did.
+    public struct ReplicationStatus: Encodable, Sendable {
+        public var target: String
+        public var queued: Int
+        public var queuedBytes: Int
+        /// The oldest waiting entry's time, in seconds since 1970; nil when the queue is empty.
+        public var oldestQueued: Double?
+        public var forwarded: Int
+        public var forwardedBytes: Int
+        public var lastForwarded: Double?
+        public var lastError: String?
+        public var lastErrorAt: Double?
+    }
+
+    public static func replicationStatus(_ config: ServerConfig) throws -> ReplicationStatus {
+        guard let replicateTo = config.replicateTo else { throw Failure("\(config.file) has no replicate-to: this server does not replicate") }
+        let folder = Replicator.queueFolder(state: config.stateFolder)
+        var queued = 0
+        var bytes = 0
+        var oldest: Double?
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter(Replicator.isEntry).sorted()
+        for name in names {
+            guard let data = FileManager.default.contents(atPath: folder + "/" + name), let entry = try? JSONDecoder().decode(Replicator.Entry.self, from: data) else { continue }
+            queued += 1
+            bytes += entry.size
+            oldest = min(oldest ?? entry.queued, entry.queued)
+        }
+        let saved = FileManager.default.contents(atPath: Replicator.statusFile(state: config.stateFolder)).flatMap { try? JSONDecoder().decode(Replicator.Status.self, from: $0) }
+            ?? Replicator.Status()
+        return ReplicationStatus(
+            target: replicateTo.destination.description, queued: queued, queuedBytes: bytes, oldestQueued: oldest, forwarded: saved.forwarded,
+            forwardedBytes: saved.forwardedBytes, lastForwarded: saved.lastForwarded, lastError: saved.lastError, lastErrorAt: saved.lastErrorAt)
+    }
+}
+
+extension CairnServer {
+    /// The storage of one repository of an account, as `cairn server prune` opens it: queued
+    /// for the replica when the server replicates.
+    public static func repositoryStorage(_ config: ServerConfig, account: String, repository: String, run: RunEnvironment, log: ServerLog) throws -> any StorageBackend {
+        let base: any StorageBackend
+        switch config.storage {
+        case .folder(let folder): base = LocalFolderStorage(root: "\(folder)/\(account)/\(repository)")
+        case .s3(let storageAccount):
+            guard let s3 = storageAccount.s3 else { throw Failure("storage: no S3 settings") }
+            base = try s3.storage(account: "storage", repository: "\(account)/\(repository)", environment: run.variables)
+        }
+        guard let replicateTo = config.replicateTo else { return base }
+        let replicator = try Replicator(state: config.stateFolder, target: try replicaTarget(replicateTo, environment: run.variables))
+        return ReplicatingStorage(base: base, replicator: replicator, account: account, repository: repository, log: log)
+    }
+
+    /// The repositories of an account: the folders under it that hold a repository descriptor.
+    public static func repositories(_ config: ServerConfig, account: String, run: RunEnvironment) async throws -> [String] {
+        let storage = try storage(config, environment: run.variables)
+        let descriptor = "/" + RepositoryDescriptor.fileName
+        return try await storage.listAll(prefix: account + "/").filter { $0.key.hasSuffix(descriptor) }
+            .map { String($0.key.dropFirst(account.count + 1).dropLast(descriptor.count)) }.sorted()
+    }
+
+    /// Tells a server running on this config's state folder to count its accounts' usage again
+    /// (SIGHUP); false when none runs.
+    public static func signalRunningServer(_ config: ServerConfig) -> Bool {
+        guard let text = try? String(contentsOfFile: config.stateFolder + "/server.pid", encoding: .utf8),
+            let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0
+        else { return false }
+        return kill(pid, SIGHUP) == 0
     }
 }

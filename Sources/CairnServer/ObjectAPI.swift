@@ -12,6 +12,8 @@ struct ObjectAPI: Sendable {
     let book: AccountBook
     let storage: any StorageBackend
     let log: ServerLog
+    /// Forwards what is stored and deleted to the replica (`replicate-to:`).
+    let replication: Replicator?
 
     /// Bodies of put-if-absent requests are held in memory until stored: locks, keys,
     /// snapshots and descriptors, all small.
@@ -87,11 +89,14 @@ struct ObjectAPI: Sendable {
             return Self.refusal(.notFound, "not-found", "no such page: the API is under /api/v1/accounts/ACCOUNT")
         }
         let account = parts[3]
-        guard case .allowed = await authenticate(request, account: account, context) else {
+        guard ServerAccount.isValidName(account) else { return Self.refusal(.notFound, "not-found", "'\(account)' is not an account name") }
+        let caller = await authenticate(request, account: account, context)
+        guard caller != .refused else {
             if request.method == .put { await Self.drain(request) }
             return await refusalForCredentials(request, account: account, context)
         }
         if parts.count == 4 {
+            guard caller == .owner else { return Self.refusal(.forbidden, "replication", "a replication source reads no account's state") }
             guard request.method == .get || request.method == .head else { return Self.refusal(.methodNotAllowed, "method", "an account is read with GET") }
             return accountStatus(account, context)
         }
@@ -112,20 +117,35 @@ struct ObjectAPI: Sendable {
             if request.method == .put { await Self.drain(request) }
             return Self.refusal(.badRequest, "bad-key", "'\(key)' is not a key an object can be stored under")
         }
+        let place = Place(account: account, repository: repository, key: key)
         switch request.method {
-        case .get: return try await get(request, context, account: account, base: base, key: key)
+        case .get:
+            guard caller == .owner else { return Self.refusal(.forbidden, "replication", "a replication source reads no object") }
+            return try await get(request, context, account: account, base: base, key: key)
         case .head: return try await head(base + key)
-        case .put: return try await put(request, context, account: account, base: base, key: key)
-        case .delete: return try await delete(context, account: account, base: base, key: key)
+        case .put: return try await put(request, context, place, replicating: caller == .replication)
+        case .delete: return try await delete(context, place, replicating: caller == .replication)
         default: return Self.refusal(.methodNotAllowed, "method", "objects take GET, HEAD, PUT and DELETE")
         }
     }
 
     // MARK: authentication
 
-    enum Access {
-        case allowed
+    /// Who a request comes from: the account's owner, another server replicating into this one
+    /// (`replication-sources:`: it writes into every account, past quotas and append-only), or
+    /// no one known.
+    enum Caller {
+        case owner
+        case replication
         case refused
+    }
+
+    /// An object's account, repository and key.
+    struct Place: Sendable {
+        var account: String
+        var repository: String
+        var key: String
+        var storageKey: String { "\(account)/\(repository)/\(key)" }
     }
 
     /// The user and password of the Basic Authorization header.
@@ -138,9 +158,12 @@ struct ObjectAPI: Sendable {
         return (String(decoding: bytes[..<colon], as: UTF8.self), Array(bytes[(colon + 1)...]))
     }
 
-    func authenticate(_ request: Request, account: String, _ context: ServerRequestContext) async -> Access {
-        guard let (user, password) = Self.credentials(request), user == account, book.account(account) != nil else { return .refused }
-        return await book.check(account, password: password) ? .allowed : .refused
+    func authenticate(_ request: Request, account: String, _ context: ServerRequestContext) async -> Caller {
+        guard let (user, password) = Self.credentials(request) else { return .refused }
+        if user == account, book.account(account) != nil {
+            return await book.check(account, password: password) ? .owner : .refused
+        }
+        return await book.checkReplication(user, password: password) ? .replication : .refused
     }
 
     /// 401 for wrong credentials; 403 for an account's right credentials used on another
@@ -261,8 +284,8 @@ struct ObjectAPI: Sendable {
         return Self.json(Page(objects: items.map { Page.Object(key: String($0.key.dropFirst(base.count)), size: $0.size) }, truncated: items.count == limit))
     }
 
-    func put(_ request: Request, _ context: ServerRequestContext, account: String, base: String, key: String) async throws -> Response {
-        let full = base + key
+    func put(_ request: Request, _ context: ServerRequestContext, _ place: Place, replicating: Bool) async throws -> Response {
+        let (account, key, full) = (place.account, place.key, place.storageKey)
         guard let length = request.headers[.contentLength].flatMap({ Int($0) }), (0...Self.objectLimit).contains(length) else {
             await Self.drain(request)
             return Self.refusal(.lengthRequired, "length", "an upload says its size (Content-Length, at most \(Self.objectLimit) bytes)")
@@ -278,7 +301,7 @@ struct ObjectAPI: Sendable {
             await Self.drain(request)
             return Self.refusal(.preconditionFailed, "exists", "\(key) exists already")
         }
-        if settings?.appendOnly == true, existing != nil, !key.hasPrefix("locks/") {
+        if !replicating, settings?.appendOnly == true, existing != nil, !key.hasPrefix("locks/") {
             await Self.drain(request)
             log.note("\(context.clientText) \(account) PUT \(full) refused: the account is append-only")
             return Self.refusal(.forbidden, "append-only", "account '\(account)' is append-only: \(key) exists and cannot be replaced")
@@ -288,7 +311,7 @@ struct ObjectAPI: Sendable {
             return Self.refusal(.contentTooLarge, "too-large", "a put-if-absent upload is at most \(Self.conditionalLimit) bytes")
         }
         let replacing = existing?.size ?? 0
-        if let (used, quota) = book.reserve(account, bytes: length, replacing: replacing) {
+        if let (used, quota) = book.reserve(account, bytes: length, replacing: replacing, enforcing: !replicating) {
             await Self.drain(request)
             let message =
                 "quota exceeded: account '\(account)' uses \(ByteCountText.format(UInt64(max(0, used)))) of its \(ByteCountText.format(UInt64(quota))) quota, and this upload needs \(ByteCountText.format(UInt64(length))) more; nothing was stored (ask the server's administrator to raise the quota, or prune)"
@@ -318,6 +341,7 @@ struct ObjectAPI: Sendable {
             if let refusal = Self.check(received: received, length: length, hash: Hashing.sha256(bytes), expected: expected, key: key) { return refusal }
             guard try await storage.putIfAbsent(full, bytes) else { return Self.refusal(.preconditionFailed, "exists", "\(key) exists already") }
             stored = length
+            await replication?.stored(place, size: length, sha256: expected, log: log)
         } else {
             let upload = try await storage.openUpload(full)
             for try await buffer in request.body {
@@ -333,8 +357,9 @@ struct ObjectAPI: Sendable {
             try await upload.commit()
             stored = length
             replaced = replacing
+            await replication?.stored(place, size: length, sha256: expected, log: log)
         }
-        log.note("\(context.clientText) \(account) PUT \(full) \(length) bytes")
+        log.note("\(context.clientText) \(account) PUT \(full) \(length) bytes\(replicating ? " (replicated)" : "")")
         return Response(status: .created, headers: [.contentLength: "0"])
     }
 
@@ -348,9 +373,9 @@ struct ObjectAPI: Sendable {
         return nil
     }
 
-    func delete(_ context: ServerRequestContext, account: String, base: String, key: String) async throws -> Response {
-        let full = base + key
-        if book.account(account)?.appendOnly == true, !key.hasPrefix("locks/") {
+    func delete(_ context: ServerRequestContext, _ place: Place, replicating: Bool) async throws -> Response {
+        let (account, key, full) = (place.account, place.key, place.storageKey)
+        if !replicating, book.account(account)?.appendOnly == true, !key.hasPrefix("locks/") {
             log.note("\(context.clientText) \(account) DELETE \(full) refused: the account is append-only")
             return Self.refusal(
                 .forbidden, "append-only",
@@ -359,7 +384,8 @@ struct ObjectAPI: Sendable {
         if let item = try await storage.stat(full) {
             try await storage.delete(full)
             book.removed(account, bytes: item.size)
-            log.note("\(context.clientText) \(account) DELETE \(full)")
+            await replication?.deleted(place, log: log)
+            log.note("\(context.clientText) \(account) DELETE \(full)\(replicating ? " (replicated)" : "")")
         }
         return Response(status: .noContent)
     }

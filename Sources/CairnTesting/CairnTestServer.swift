@@ -62,7 +62,7 @@ public final class CairnTestServer: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: CairnProcess().executable)
         process.arguments = ["server", "-c", configFile, "--verbose"]
         process.currentDirectoryURL = URL(fileURLWithPath: folder.path)
-        _ = FileManager.default.createFile(atPath: logFile, contents: nil)
+        if !FileManager.default.fileExists(atPath: logFile) { _ = FileManager.default.createFile(atPath: logFile, contents: nil) }
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logFile))
         try log.seekToEnd()
         process.standardError = log
@@ -71,11 +71,18 @@ public final class CairnTestServer: @unchecked Sendable {
         try process.run()
         self.process = process
         let deadline = Date().addingTimeInterval(60)
+        let before = self.log.components(separatedBy: "listening on").count
         while Date() < deadline {
             let text = self.log
-            if let range = text.range(of: #"listening on https://127\.0\.0\.1:(\d+)"#, options: .regularExpression, range: text.startIndex..<text.endIndex),
+            if text.components(separatedBy: "listening on").count > before,
+                let range = text.range(of: #"listening on https://127\.0\.0\.1:(\d+)"#, options: [.regularExpression, .backwards]),
                 let found = Int(text[range].split(separator: ":").last!)
             {
+                if port == 0 {
+                    // The same port from now on: a restart keeps the address clients know.
+                    let config = try String(contentsOfFile: configFile, encoding: .utf8)
+                    _ = try folder.write("server.yaml", config.replacingOccurrences(of: "listen: 127.0.0.1:0\n", with: "listen: 127.0.0.1:\(found)\n"))
+                }
                 port = found
                 return
             }

@@ -25,10 +25,12 @@ extension Cairn {
                   cairn server -c /etc/cairn/server.yaml       serve (run is the default)
                   cairn server validate -c server.yaml         check the config
                   cairn server hash-password                   a password-hash: for an account
+                  cairn server prune alice --key-env KEY       expiry of an append-only account
+                  cairn server replication status              the replica's lag
 
                 \(ExitStatus.text)
                 """,
-            subcommands: [ServerRun.self, ServerValidate.self, HashPassword.self],
+            subcommands: [ServerRun.self, ServerValidate.self, HashPassword.self, ServerPrune.self, Replication.self],
             defaultSubcommand: ServerRun.self
         )
     }
@@ -177,6 +179,188 @@ extension Cairn {
             }
             if password.count < 8 { Terminal.standardError("cairn: warning: a password of fewer than 8 characters is easy to guess") }
             print(try PasswordHash.make(Array(password.utf8)))
+        }
+    }
+}
+
+extension Cairn {
+    struct ServerPrune: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "prune",
+            abstract: "Expire snapshots of an account's repositories on the server (append-only accounts).",
+            discussion: """
+                An append-only account's clients cannot delete, so its expiry runs here, on the \
+                server's host: the account's retention: policy (cairn-server.yaml(5)) is applied \
+                to each of its repositories (or the one named), as cairn prune applies a set's \
+                policy, with every writer's snapshots considered; what no kept snapshot uses is \
+                removed. The repositories' key is read from --key-env, --key-file or \
+                --key-command (the key of the clients' encryption profile). A lock keeps \
+                clients' backups and this prune apart. When the server replicates, what the \
+                prune changes is queued for the replica; a server running on this config is \
+                told (SIGHUP) to count the account's usage again.
+
+                Examples:
+                  cairn server prune alice --key-env CAIRN_KEY            every repository of alice
+                  cairn server prune alice laptop --key-file /root/alice.key --dry-run
+
+                \(ExitStatus.text)
+                """
+        )
+
+        @OptionGroup var options: ServerConfigOption
+
+        @Argument(help: "The account.")
+        var account: String
+
+        @Argument(help: "One repository of the account (by default, all of them).")
+        var repository: String?
+
+        @Option(help: ArgumentHelp("Read the repositories' key from this environment variable.", valueName: "var"))
+        var keyEnv: String?
+
+        @Option(help: ArgumentHelp("Read the repositories' key from this file (one trailing newline dropped).", valueName: "path"))
+        var keyFile: String?
+
+        @Option(help: ArgumentHelp("Read the repositories' key from what this command prints.", valueName: "command"))
+        var keyCommand: String?
+
+        @Flag(help: "Show what would be removed, and remove nothing.")
+        var dryRun = false
+
+        func validate() throws {
+            guard [keyEnv, keyFile, keyCommand].compactMap({ $0 }).count <= 1 else { throw ValidationError("give the key with at most one of --key-env, --key-file or --key-command") }
+        }
+
+        func run() async throws {
+            let loader = ServerConfigLoader(CommandSupport.run)
+            let result = loader.load(path: options.config)
+            ServerValidate.report(result)
+            guard let config = result.config else { throw ExitCode(ExitStatus.error) }
+            guard let settings = config.accounts[account] else {
+                Terminal.standardError("cairn: error: \(options.config) has no account '\(account)'")
+                throw ExitCode(ExitStatus.error)
+            }
+            guard let policy = settings.retention else {
+                Terminal.standardError("cairn: error: account '\(account)' has no retention: policy in \(options.config): nothing expires (give it one, such as retention: {keep-days: 90})")
+                throw ExitCode(ExitStatus.error)
+            }
+            let here = SourceLocation(file: "command line", line: 0, column: 0)
+            let reference: SecretReference? =
+                if let keyEnv { SecretReference(.environment(keyEnv), at: here) } else if let keyFile { SecretReference(.file(keyFile), at: here) } else if let keyCommand {
+                    SecretReference(.command(keyCommand), at: here)
+                } else { nil }
+            let passphrase: [UInt8]?
+            do {
+                passphrase = try reference.map { Array(try $0.resolve(environment: CommandSupport.run.variables).utf8) }
+            } catch {
+                Terminal.standardError("cairn: error: the key cannot be read: \(error.localizedDescription)")
+                throw ExitCode(ExitStatus.error)
+            }
+            let log = ServerLog()
+            let names: [String]
+            if let repository { names = [repository] } else { names = try await CairnServer.repositories(config, account: account, run: CommandSupport.run) }
+            if names.isEmpty { print("account '\(account)' has no repositories") }
+            let evaluation = RetentionEvaluation(policy: policy.kind, timeZone: CommandSupport.run.timeZone, keepTags: policy.keepTags)
+            var failed = false
+            for name in names {
+                do {
+                    let storage = try CairnServer.repositoryStorage(config, account: account, repository: name, run: CommandSupport.run, log: log)
+                    guard try await Repository.exists(in: storage) else {
+                        Terminal.standardError("cairn: error: account '\(account)' has no repository '\(name)'")
+                        failed = true
+                        continue
+                    }
+                    let opened = try await Repository.open(storage: storage, passphrase: passphrase, run: CommandSupport.run)
+                    let pruned = try await opened.withLease(dryRun ? .shared : .exclusive, command: "cairn server prune") {
+                        try await opened.prune(evaluation, now: CommandSupport.run.now, dryRun: dryRun, currentGroup: nil)
+                    }
+                    print("\(account)/\(name):")
+                    for line in pruned.lines(policy: "retention of account '\(account)'", dryRun: dryRun, times: TimeText(zone: CommandSupport.run.timeZone)) {
+                        print("  " + line)
+                    }
+                } catch {
+                    Terminal.standardError("cairn: error: \(account)/\(name): \(error)")
+                    failed = true
+                }
+            }
+            if !dryRun, !names.isEmpty, CairnServer.signalRunningServer(config) { print("the running server was told to count the account's usage again") }
+            if failed { throw ExitCode(ExitStatus.error) }
+        }
+    }
+
+    struct Replication: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The replication of this server to its replica.",
+            discussion: """
+                A server with replicate-to: forwards every object it stores or deletes to \
+                another cairn server or an S3 bucket from a queue in its state folder \
+                (cairn-server.yaml(5)); status shows that queue and the last forwarding.
+
+                Examples:
+                  cairn server replication status -c /etc/cairn/server.yaml
+                  cairn server replication status --json
+
+                \(ExitStatus.text)
+                """,
+            subcommands: [ReplicationStatusCommand.self]
+        )
+    }
+
+    struct ReplicationStatusCommand: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "status",
+            abstract: "Show how far the replica lags: the queue, its oldest entry, the last forwarding and error.",
+            discussion: """
+                Reads the queue in the server's state folder (it works whether the server runs \
+                or not): how many objects and bytes wait, how old the oldest is (the lag), how \
+                many were forwarded, when last, and the last error. An empty queue means the \
+                replica holds everything the server stored.
+
+                Examples:
+                  cairn server replication status -c /etc/cairn/server.yaml
+                  cairn server replication status --json | jq .queued
+
+                \(ExitStatus.text)
+                """
+        )
+
+        @OptionGroup var options: ServerConfigOption
+
+        @Flag(help: "Print the status as JSON.")
+        var json = false
+
+        @Flag(help: "Print times in UTC.")
+        var utc = false
+
+        func run() async throws {
+            let result = ServerConfigLoader(CommandSupport.run).load(path: options.config)
+            ServerValidate.report(result)
+            guard let config = result.config else { throw ExitCode(ExitStatus.error) }
+            let status: CairnServer.ReplicationStatus
+            do {
+                status = try CairnServer.replicationStatus(config)
+            } catch let error as CairnServer.Failure {
+                Terminal.standardError("cairn: error: \(error.description)")
+                throw ExitCode(ExitStatus.error)
+            }
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                encoder.keyEncodingStrategy = .convertToSnakeCase
+                print(String(decoding: try encoder.encode(status), as: UTF8.self))
+                return
+            }
+            let times = utc ? TimeText.utc : TimeText(zone: CommandSupport.run.timeZone)
+            func time(_ seconds: Double?) -> String { seconds.map { times(Date(timeIntervalSince1970: $0)) } ?? "never" }
+            let now = CommandSupport.run.now.timeIntervalSince1970
+            print("replica: \(status.target)")
+            if let oldest = status.oldestQueued {
+                print("queued: \(status.queued) object\(status.queued == 1 ? "" : "s") (\(ByteCountText.format(UInt64(status.queuedBytes)))); the oldest waits since \(time(oldest)) (lag \(Int(max(0, now - oldest))) s)")
+            } else {
+                print("queued: nothing; the replica holds everything stored")
+            }
+            print("forwarded: \(status.forwarded) object\(status.forwarded == 1 ? "" : "s") (\(ByteCountText.format(UInt64(status.forwardedBytes)))), last at \(time(status.lastForwarded))")
+            if let error = status.lastError { print("last error: \(error) (at \(time(status.lastErrorAt)))") }
         }
     }
 }

@@ -255,3 +255,168 @@ struct ServerEndToEndTests {
         #expect(hidden.status == 400, "\(hidden)")
     }
 }
+
+/// The replication server: a primary forwards every object to a second cairn server or to an
+/// S3 bucket from its queue, through the replica's restart, and a client restores from the
+/// replica once the primary is gone. And an append-only account's expiry on the server.
+@Suite("cairn server replication and server-side prune")
+struct ServerReplicationTests {
+    let cairn = CairnProcess()
+
+    func status(_ server: CairnTestServer) throws -> [String: Any] {
+        let output = try cairn.run(["server", "replication", "status", "-c", server.configFile, "--json"])
+        return ((try? JSONSerialization.jsonObject(with: Data(output.standardOutput.utf8))) as? [String: Any]) ?? ["error": output.all]
+    }
+
+    /// Waits until the primary's queue is empty; the last status.
+    func drained(_ server: CairnTestServer, seconds: Double = 60) throws -> [String: Any] {
+        let deadline = Date().addingTimeInterval(seconds)
+        var last: [String: Any] = [:]
+        while Date() < deadline {
+            last = try status(server)
+            if last["queued"] as? Int == 0 { return last }
+            usleep(200_000)
+        }
+        return last
+    }
+
+    func clientConfig(_ workspace: Workspace, account: String) throws {
+        try workspace.directory.write(
+            "cairn.yaml",
+            """
+            version: 1
+            accounts:
+              office:
+            \(account)
+            encryption: {default: {algorithm: aes-256-gcm, key: {env: CAIRN_KEY}}}
+            backup-sets:
+              files: {account: office, sources: [./source]}
+            """)
+    }
+
+    @Test func aSecondServerGetsEveryObjectThroughItsRestartAndAClientRestoresFromIt() throws {
+        let password = "replication secret of the primary"
+        let sourceHash = try PasswordHash.make(Array(password.utf8), parameters: .init(logN: 12, r: 8, p: 1)).description
+        let replica = try CairnTestServer(accounts: [ServerEndToEndTests.alice], extra: "replication-sources:\n  primary: {password-hash: \"\(sourceHash)\"}")
+        let passwordFile = try replica.folder.write("primary.password", password + "\n")
+        let replicateTo = "replicate-to: {destination: \"https://127.0.0.1:\(replica.port)\", user: primary, password: {file: \(passwordFile)}, ca-file: \(replica.caFile)}"
+        let primary = try CairnTestServer(accounts: [ServerEndToEndTests.alice], extra: replicateTo)
+
+        var workspace = try Workspace()
+        var generator = TreeGenerator(root: workspace.source, seed: 5)
+        _ = try generator.generate(files: 40, depth: 3)
+        try clientConfig(
+            workspace,
+            account: "    destination: \(primary.destination("alice"))\n    password: {env: SERVER_PASSWORD}\n    ca-file: \(primary.caFile)")
+        workspace.environment["SERVER_PASSWORD"] = "alice's long password"
+        let first = try workspace.run(["backup", "files"])
+        #expect(first.status == 0, "\(first.all)")
+        let caughtUp = try drained(primary)
+        #expect(caughtUp["queued"] as? Int == 0 && (caughtUp["forwarded"] as? Int ?? 0) > 0, "\(caughtUp)\n\(primary.log)")
+
+        // The replica stops; what is stored meanwhile waits in the queue (and survives the
+        // primary's own restart), then goes once the replica is back.
+        replica.stop()
+        try Data("while the replica was away".utf8).write(to: URL(fileURLWithPath: workspace.source + "/away.txt"))
+        let second = try workspace.run(["backup", "files"])
+        #expect(second.status == 0, "\(second.all)")
+        let waiting = try status(primary)
+        #expect((waiting["queued"] as? Int ?? 0) > 0, "\(waiting)")
+        primary.stop(crash: true)
+        try primary.start()
+        try replica.start()
+        let resumed = try drained(primary)
+        #expect(resumed["queued"] as? Int == 0, "\(resumed)\n\(primary.log)")
+        let text = try cairn.run(["server", "replication", "status", "-c", primary.configFile])
+        #expect(text.standardOutput.contains("queued: nothing"), "\(text.all)")
+
+        // The primary is gone: a client pointed at the replica restores everything.
+        primary.stop()
+        try clientConfig(
+            workspace,
+            account: "    destination: \(replica.destination("alice"))\n    password: {env: SERVER_PASSWORD}\n    ca-file: \(replica.caFile)")
+        let target = workspace.directory.subpath("from-replica")
+        let restore = try workspace.run(["restore", "files", "--to", target])
+        #expect(restore.status == 0, "\(restore.all)\n\(replica.log)")
+        #expect(TreeComparison.differences(workspace.source, workspace.restored(under: target)) == [])
+        let verify = try workspace.run(["verify", "files", "--read-data"])
+        #expect(verify.status == 0, "\(verify.all)")
+        #expect(replica.log.contains("(replicated)"))
+    }
+
+    @Test func anS3BucketGetsEveryObjectAndAClientRestoresFromItAsAnS3Account() throws {
+        let s3 = try S3TestServer()
+        let prefix = "replica-\(UUID().uuidString)"
+        let scratch = try TemporaryDirectory("cairn-s3-secrets")
+        let id = try scratch.write("id", s3.credentials.accessKey)
+        let secret = try scratch.write("secret", s3.credentials.secretKey)
+        let replicateTo = """
+            replicate-to:
+              destination: s3://\(s3.bucket)/\(prefix)
+              endpoint: \(s3.endpoint.absoluteString)
+              region: us-east-1
+              path-style: true
+              credentials: {access-key-id: {file: \(id)}, secret-access-key: {file: \(secret)}}
+            """
+        let primary = try CairnTestServer(accounts: [ServerEndToEndTests.alice], extra: replicateTo)
+        var workspace = try Workspace()
+        var generator = TreeGenerator(root: workspace.source, seed: 9)
+        _ = try generator.generate(files: 30, depth: 3)
+        try clientConfig(
+            workspace,
+            account: "    destination: \(primary.destination("alice"))\n    password: {env: SERVER_PASSWORD}\n    ca-file: \(primary.caFile)")
+        workspace.environment["SERVER_PASSWORD"] = "alice's long password"
+        #expect(try workspace.run(["backup", "files"]).status == 0)
+        let caughtUp = try drained(primary)
+        #expect(caughtUp["queued"] as? Int == 0, "\(caughtUp)\n\(primary.log)")
+        primary.stop()
+        try clientConfig(
+            workspace,
+            account: """
+                    destination: s3://\(s3.bucket)/\(prefix)/alice
+                    endpoint: \(s3.endpoint.absoluteString)
+                    region: us-east-1
+                    path-style: true
+                    credentials: {access-key-id: {env: S3_ID}, secret-access-key: {env: S3_SECRET}}
+                """)
+        workspace.environment["S3_ID"] = s3.credentials.accessKey
+        workspace.environment["S3_SECRET"] = s3.credentials.secretKey
+        let target = workspace.directory.subpath("from-bucket")
+        let restore = try workspace.run(["restore", "files", "--to", target])
+        #expect(restore.status == 0, "\(restore.all)")
+        #expect(TreeComparison.differences(workspace.source, workspace.restored(under: target)) == [])
+        #expect(try workspace.run(["verify", "files", "--read-data"]).status == 0)
+    }
+
+    @Test func anAppendOnlyAccountsExpiryRunsOnTheServer() throws {
+        let server = try CairnTestServer(accounts: [
+            CairnTestServer.AccountSpec("alice", password: "alice's long password", extra: "append-only: true, retention: {keep-jobs: 1}")
+        ])
+        var workspace = try Workspace()
+        var generator = TreeGenerator(root: workspace.source, seed: 3)
+        _ = try generator.generate(files: 20, depth: 2)
+        try clientConfig(
+            workspace,
+            account: "    destination: \(server.destination("alice"))\n    password: {env: SERVER_PASSWORD}\n    ca-file: \(server.caFile)")
+        workspace.environment["SERVER_PASSWORD"] = "alice's long password"
+        for round in 0..<3 {
+            try Data((0..<200_000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ round * 97) }).write(to: URL(fileURLWithPath: workspace.source + "/round.bin"))
+            #expect(try workspace.run(["backup", "files"]).status == 0)
+        }
+        let before = try workspace.run(["snapshots", "files", "--json"])
+        #expect(((try? JSONSerialization.jsonObject(with: Data(before.standardOutput.utf8))) as? [Any])?.count == 3)
+        let dry = try cairn.run(["server", "prune", "alice", "-c", server.configFile, "--key-env", "CAIRN_KEY", "--dry-run"], environment: workspace.environment)
+        #expect(dry.status == 0 && dry.standardOutput.contains("alice/files:"), "\(dry.all)")
+        let prune = try cairn.run(["server", "prune", "alice", "-c", server.configFile, "--key-env", "CAIRN_KEY"], environment: workspace.environment)
+        #expect(prune.status == 0, "\(prune.all)")
+        #expect(prune.standardOutput.contains("told to count"), "\(prune.all)")
+        let after = try workspace.run(["snapshots", "files", "--json"])
+        #expect(((try? JSONSerialization.jsonObject(with: Data(after.standardOutput.utf8))) as? [Any])?.count == 1, "\(after.all)")
+        let target = workspace.directory.subpath("restored")
+        #expect(try workspace.run(["restore", "files", "--to", target]).status == 0)
+        #expect(TreeComparison.differences(workspace.source, workspace.restored(under: target)) == [])
+        #expect(try workspace.run(["verify", "files", "--read-data"]).status == 0)
+        let wrongKey = try cairn.run(["server", "prune", "alice", "-c", server.configFile, "--key-env", "NOPE"], environment: ["NOPE": "not the key"])
+        #expect(wrongKey.status == 1, "\(wrongKey.all)")
+    }
+}

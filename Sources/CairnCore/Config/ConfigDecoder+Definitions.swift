@@ -33,7 +33,8 @@ extension ConfigDecoder {
 
     private func serverOptions(_ url: String, _ fields: Fields, at node: Node, what: String) -> ServerOptions? {
         let parsed: (server: String, host: String, port: Int, account: String)
-        switch ServerOptions.parse(url) {
+        // A server's replicate-to: names a replica's address, which takes every account.
+        switch ServerOptions.parse(url, accountRequired: what != "account 'replicate-to'") {
         case .success(let value): parsed = value
         case .failure(let reason):
             error("\(what): destination \(url): \(reason)", at: node)
@@ -44,7 +45,8 @@ extension ConfigDecoder {
             return nil
         }
         var options = ServerOptions(
-            server: parsed.server, host: parsed.host, port: parsed.port, account: parsed.account, user: parsed.account, password: nil, caFile: nil, proxy: nil,
+            server: parsed.server, host: parsed.host, port: parsed.port, account: parsed.account, user: parsed.account.isEmpty ? "replication" : parsed.account,
+            password: nil, caFile: nil, proxy: nil,
             maxRequests: ServerOptions.defaultMaxRequests)
         var valid = true
         if let userNode = fields["user"] {

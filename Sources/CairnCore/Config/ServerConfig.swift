@@ -13,6 +13,13 @@ public struct ServerConfig: Sendable {
     public var accounts: [String: ServerAccount]
     /// The web page's admin view of every account (`admin: {password-hash: ...}`).
     public var adminPasswordHash: PasswordHash?
+    /// The server's own files (the replication queue): `state:`, by default
+    /// `<storage>/.cairn-server` for a folder storage.
+    public var stateFolder: String
+    /// Where every object stored is forwarded (`replicate-to:`).
+    public var replicateTo: Account?
+    /// Users other servers replicate into this one with (`replication-sources:`).
+    public var replicationSources: [String: PasswordHash] = [:]
 
     public struct ListenAddress: Hashable, Sendable, CustomStringConvertible {
         public var host: String
@@ -41,6 +48,10 @@ public struct ServerConfig: Sendable {
 }
 
 public struct ServerAccount: Sendable {
+    /// Whether `name` can name an account: letters, digits, '.', '_' and '-', starting with a
+    /// letter or digit, at most 64.
+    public static func isValidName(_ name: String) -> Bool { ConfigDecoder.isValidName(name) }
+
     public var name: String
     public var location: SourceLocation
     public var passwordHash: PasswordHash
@@ -51,6 +62,8 @@ public struct ServerAccount: Sendable {
     /// Deletes and overwrites refused (but of the client's own locks).
     public var appendOnly: Bool
     public var contact: String?
+    /// What `cairn server prune ACCOUNT` keeps (an append-only account's expiry).
+    public var retention: RetentionPolicy?
 
     /// Whether a client at `address` (bytes, as `NetworkRange.address` gives) may read stored data.
     public func mayRestore(from address: [UInt8]?) -> Bool {
@@ -106,7 +119,7 @@ public struct ServerConfigLoader: Sendable {
 }
 
 extension ConfigDecoder {
-    static let serverKeys = ["version", "listen", "tls", "storage", "accounts", "admin"]
+    static let serverKeys = ["version", "listen", "tls", "storage", "state", "accounts", "admin", "replicate-to", "replication-sources"]
 
     func serverConfig(_ root: Node) -> ServerConfig? {
         guard let fields = mapping(root, "the server config", keys: Self.serverKeys) else { return nil }
@@ -131,8 +144,38 @@ extension ConfigDecoder {
         {
             admin = passwordHash(hashNode, "admin: password-hash")
         }
+        var state: String?
+        if let stateNode = fields["state"] { state = path(stateNode, "state") }
+        if state == nil, case .s3? = storage, fields["state"] == nil {
+            error("the server config needs state: (a local folder for the server's own files, such as its replication queue) when storage is an S3 bucket", at: root)
+        }
+        var replicateTo: Account?
+        if let node = fields["replicate-to"] {
+            replicateTo = account("replicate-to", key: node, node)
+            if case .localFolder? = replicateTo?.destination {
+                error("replicate-to: the replica is another cairn server (https://HOST[:PORT]) or an S3 bucket (s3://BUCKET/PREFIX)", at: node)
+                replicateTo = nil
+            }
+        }
+        var sources: [String: PasswordHash] = [:]
+        if let node = fields["replication-sources"] {
+            for (name, key, value) in namedEntries(node, "replication-sources") {
+                guard let entry = mapping(value, "replication source '\(name)'", keys: ["password-hash"], owner: key),
+                    let hashNode = entry.required("password-hash"), let hash = passwordHash(hashNode, "replication source '\(name)': password-hash")
+                else { continue }
+                if accounts[name] != nil { error("replication source '\(name)' has the name of an account; give it a name of its own", at: key) }
+                sources[name] = hash
+            }
+        }
         guard let listen, let tls, let storage else { return nil }
-        return ServerConfig(file: file, listen: listen, tls: tls.files, storage: storage, accounts: accounts, adminPasswordHash: admin)
+        let stateFolder: String
+        switch storage {
+        case .folder(let folder): stateFolder = state ?? folder + "/.cairn-server"
+        case .s3: stateFolder = state ?? ""
+        }
+        return ServerConfig(
+            file: file, listen: listen, tls: tls.files, storage: storage, accounts: accounts, adminPasswordHash: admin, stateFolder: stateFolder,
+            replicateTo: replicateTo, replicationSources: sources)
     }
 
     private func listenAddress(_ node: Node) -> ServerConfig.ListenAddress? {
@@ -211,7 +254,7 @@ extension ConfigDecoder {
 
     private func serverAccount(_ name: String, key: Node, _ node: Node) -> ServerAccount? {
         let what = "account '\(name)'"
-        guard let fields = mapping(node, what, keys: ["password-hash", "quota", "restore-from", "append-only", "contact"], owner: key) else { return nil }
+        guard let fields = mapping(node, what, keys: ["password-hash", "quota", "restore-from", "append-only", "contact", "retention"], owner: key) else { return nil }
         let hash = fields.required("password-hash").flatMap { passwordHash($0, "\(what): password-hash") }
         var valid = hash != nil
         var quota: ByteSize?
@@ -250,8 +293,14 @@ extension ConfigDecoder {
         if let contactNode = fields["contact"] {
             if let text = string(contactNode, "\(what): contact") { contact = text } else { valid = false }
         }
+        var retention: RetentionPolicy?
+        if let retentionNode = fields["retention"] {
+            retention = retentionPolicy(name, key: fields.values["retention"]!.key, retentionNode)
+            if retention == nil { valid = false }
+        }
         guard valid, let hash else { return nil }
         return ServerAccount(
-            name: name, location: location(of: key), passwordHash: hash, quota: quota, restoreFrom: restoreFrom, appendOnly: appendOnly, contact: contact)
+            name: name, location: location(of: key), passwordHash: hash, quota: quota, restoreFrom: restoreFrom, appendOnly: appendOnly, contact: contact,
+            retention: retention)
     }
 }

@@ -34,7 +34,8 @@ public struct ServerOptions: Hashable, Sendable {
     }
 
     /// The server address, port and account of `https://HOST[:PORT]/ACCOUNT`.
-    public static func parse(_ url: String) -> Result<(server: String, host: String, port: Int, account: String), Invalid> {
+    /// With `accountRequired` false (a server's `replicate-to:`), the URL may name no account.
+    public static func parse(_ url: String, accountRequired: Bool = true) -> Result<(server: String, host: String, port: Int, account: String), Invalid> {
         guard let components = URLComponents(string: url), components.scheme?.lowercased() == "https", let host = components.host, !host.isEmpty else {
             return .failure(Invalid("a cairn server destination is https://HOST[:PORT]/ACCOUNT"))
         }
@@ -43,13 +44,17 @@ public struct ServerOptions: Hashable, Sendable {
         }
         guard components.query == nil, components.fragment == nil else { return .failure(Invalid("the URL has a query or fragment")) }
         let parts = components.path.split(separator: "/", omittingEmptySubsequences: true)
-        guard parts.count == 1, ConfigDecoder.isValidName(String(parts[0])) else {
+        if !accountRequired, !parts.isEmpty {
+            return .failure(Invalid("a replica is named by its address alone, https://HOST[:PORT]: it takes every account"))
+        }
+        guard !accountRequired || (parts.count == 1 && ConfigDecoder.isValidName(String(parts[0]))) else {
             return .failure(Invalid("the path must be the account's name on the server (https://HOST[:PORT]/ACCOUNT)"))
         }
         let port = components.port ?? 443
         guard (1...65535).contains(port) else { return .failure(Invalid("port \(port) is out of range")) }
         let shownHost = host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host
-        return .success(("https://\(shownHost)\(components.port.map { ":\($0)" } ?? "")", host.trimmingCharacters(in: CharacterSet(charactersIn: "[]")), port, String(parts[0])))
+        return .success(
+            ("https://\(shownHost)\(components.port.map { ":\($0)" } ?? "")", host.trimmingCharacters(in: CharacterSet(charactersIn: "[]")), port, parts.first.map(String.init) ?? ""))
     }
 
     /// `http://[USER:PASSWORD@]HOST:PORT`.

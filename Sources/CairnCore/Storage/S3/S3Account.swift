@@ -72,7 +72,7 @@ extension S3Options {
             throw MissingCredentials(description: "account '\(account)': no endpoint can be made for region '\(region)'")
         }
         let settings = S3Storage.Settings(
-            endpoint: endpoint, bucket: bucket, prefix: prefix + repository + "/", region: region, pathStyle: pathStyle, storageClass: storageClass,
+            endpoint: endpoint, bucket: bucket, prefix: repository.isEmpty ? prefix : prefix + repository + "/", region: region, pathStyle: pathStyle, storageClass: storageClass,
             credentials: try resolveCredentials(account: account, environment: environment), concurrentRequests: maxRequests)
         // Signed with the system's time, whatever clock the run plans by: a server refuses a
         // request whose time is more than 15 minutes off its own.
