@@ -39,8 +39,7 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "Mustache", package: "swift-mustache"),
-            ],
-            resources: [.copy("Templates")]
+            ]
         ),
         .executableTarget(
             name: "cairn",

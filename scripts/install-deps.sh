@@ -6,10 +6,10 @@
 # libcurl4-openssl-dev (webhooks go through FoundationNetworking, which a static build links
 # against libcurl), python3-pip, and the Python tools the tests use (aiosmtpd is the SMTP sink
 # mail goes to; moto is the S3 server), openssl and curl (the server tests make a test CA and
-# send raw requests).
+# send raw requests), and chromium (the server's web page is checked in headless Chromium).
 set -euo pipefail
 
-packages=(pkg-config libssl-dev zlib1g-dev libzstd-dev libarchive-dev libyaml-dev tzdata cron faketime msmtp-mta libarchive-tools unzip libcurl4-openssl-dev python3-pip openssl curl)
+packages=(pkg-config libssl-dev zlib1g-dev libzstd-dev libarchive-dev libyaml-dev tzdata cron faketime msmtp-mta libarchive-tools unzip libcurl4-openssl-dev python3-pip openssl curl chromium)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -83,7 +83,9 @@ public enum CairnServer {
             log.note("replicating to \(target.description) (queue in \(Replicator.queueFolder(state: config.stateFolder)))")
         }
         defer { worker?.cancel() }
-        let api = ObjectAPI(book: book, storage: storage, log: log, replication: replicator)
+        let jobs = JobBook(state: config.stateFolder)
+        let web = try WebPages(book: book, jobs: jobs, storage: storage, log: log)
+        let api = ObjectAPI(book: book, storage: storage, log: log, replication: replicator, jobs: jobs, web: web)
         let tls = try config.tls.map(tlsConfiguration)
 
         try FileManager.default.createDirectory(atPath: config.stateFolder, withIntermediateDirectories: true)

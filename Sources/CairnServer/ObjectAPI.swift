@@ -14,6 +14,8 @@ struct ObjectAPI: Sendable {
     let log: ServerLog
     /// Forwards what is stored and deleted to the replica (`replicate-to:`).
     let replication: Replicator?
+    let jobs: JobBook
+    let web: WebPages
 
     /// Bodies of put-if-absent requests are held in memory until stored: locks, keys,
     /// snapshots and descriptors, all small.
@@ -85,6 +87,7 @@ struct ObjectAPI: Sendable {
             return Self.refusal(.badRequest, "bad-path", "the path is not valid percent-encoded UTF-8")
         }
         if parts == ["health"] { return Response(status: .ok, headers: [.contentLength: "3"], body: ResponseBody(byteBuffer: ByteBuffer(string: "ok\n"))) }
+        if parts.first != "api", let page = try await web.respond(request, context, parts: parts) { return page }
         guard parts.count >= 4, parts[0] == "api", parts[1] == "v1", parts[2] == "accounts" else {
             return Self.refusal(.notFound, "not-found", "no such page: the API is under /api/v1/accounts/ACCOUNT")
         }
@@ -104,6 +107,10 @@ struct ObjectAPI: Sendable {
             return Self.refusal(.notFound, "not-found", "no such path: objects are under /api/v1/accounts/ACCOUNT/repositories/REPOSITORY/objects/KEY")
         }
         let repository = parts[5]
+        if parts.count == 7, parts[6] == "jobs" {
+            guard caller == .owner, request.method == .post else { return Self.refusal(.methodNotAllowed, "method", "a job is reported with POST, by the account") }
+            return try await reportJob(request, account: account, repository: repository)
+        }
         guard parts.count >= 7, parts[6] == "objects" else {
             return Self.refusal(.notFound, "not-found", "no such path: objects are under /api/v1/accounts/ACCOUNT/repositories/REPOSITORY/objects/KEY")
         }
@@ -178,6 +185,16 @@ struct ObjectAPI: Sendable {
     }
 
     // MARK: account
+
+    /// A client's report of a job on a repository, for the web page.
+    func reportJob(_ request: Request, account: String, repository: String) async throws -> Response {
+        var body = try await request.body.collect(upTo: 64 << 10)
+        guard let data = body.readData(length: body.readableBytes), let job = try? JSONDecoder().decode(ServerJobSummary.self, from: data) else {
+            return Self.refusal(.badRequest, "bad-job", "a job report is the JSON of docs/SERVER-API.md, at most 64 KiB")
+        }
+        try jobs.record(job, account: account, repository: repository)
+        return Response(status: .noContent)
+    }
 
     func accountStatus(_ account: String, _ context: ServerRequestContext) -> Response {
         guard let settings = book.account(account) else { return Self.unauthorized }

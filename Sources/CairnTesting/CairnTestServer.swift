@@ -31,7 +31,11 @@ public final class CairnTestServer: @unchecked Sendable {
     private var process: Process?
     private var hashes: [String: String] = [:]
 
-    public init(accounts: [AccountSpec], extra: String = "") throws {
+    /// `tls: off`: plain HTTP, as behind a reverse proxy.
+    public let plain: Bool
+
+    public init(accounts: [AccountSpec], extra: String = "", plain: Bool = false) throws {
+        self.plain = plain
         folder = try TemporaryDirectory("cairn-server")
         try FileManager.default.createDirectory(atPath: storage, withIntermediateDirectories: true)
         try Self.makeCertificates(in: folder)
@@ -45,7 +49,7 @@ public final class CairnTestServer: @unchecked Sendable {
     /// Writes server.yaml (port 0 before the first start, the same port after).
     public func writeConfig(accounts: [AccountSpec], extra: String = "") throws {
         var lines = [
-            "version: 1", "listen: 127.0.0.1:\(port)", "tls: {certificate: server.crt, key: server.key}", "storage: storage", "accounts:",
+            "version: 1", "listen: 127.0.0.1:\(port)", plain ? "tls: off" : "tls: {certificate: server.crt, key: server.key}", "storage: storage", "accounts:",
         ]
         for account in accounts {
             let hash = try hashes[account.name + "\0" + account.password] ?? PasswordHash.make(Array(account.password.utf8), parameters: .init(logN: 12, r: 8, p: 1)).description
@@ -75,7 +79,7 @@ public final class CairnTestServer: @unchecked Sendable {
         while Date() < deadline {
             let text = self.log
             if text.components(separatedBy: "listening on").count > before,
-                let range = text.range(of: #"listening on https://127\.0\.0\.1:(\d+)"#, options: [.regularExpression, .backwards]),
+                let range = text.range(of: #"listening on https?://127\.0\.0\.1:(\d+)"#, options: [.regularExpression, .backwards]),
                 let found = Int(text[range].split(separator: ":").last!)
             {
                 if port == 0 {
@@ -160,5 +164,29 @@ public final class CairnTestServer: @unchecked Sendable {
         return (status, (try? String(contentsOfFile: scratch.subpath("body"), encoding: .utf8)) ?? "")
     }
 
-    public var url: String { "https://127.0.0.1:\(port)" }
+    public var url: String { "\(plain ? "http" : "https")://127.0.0.1:\(port)" }
+
+    /// Headless Chromium (Debian's chromium) on a page of the server signed in as `user`:
+    /// the page's DOM as text, and a screenshot written to `screenshot` when given.
+    public func browse(_ path: String, user: String, password: String, screenshot: String? = nil) throws -> String {
+        let address = url.replacingOccurrences(of: "://", with: "://\(user):\(password.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? password)@") + path
+        func chromium(_ extra: [String]) throws -> String {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/chromium")
+            let profile = try TemporaryDirectory("chromium")
+            process.arguments = [
+                "--headless", "--no-sandbox", "--disable-gpu", "--ignore-certificate-errors", "--user-data-dir=\(profile.path)", "--window-size=1100,900",
+            ] + extra + [address]
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            let data = pipe.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            guard process.terminationStatus == 0 else { throw Failure(description: "chromium ended with \(process.terminationStatus) on \(path)") }
+            return String(decoding: data, as: UTF8.self)
+        }
+        if let screenshot { _ = try chromium(["--screenshot=\(screenshot)"]) }
+        return try chromium(["--dump-dom"])
+    }
 }

@@ -86,6 +86,7 @@ enum JobRunning {
         let worthLogging = !outcome.skipped || !outcome.report.commands.isEmpty
         if worthLogging { warn(log.save(report)) }
         if !outcome.cancelled { warn(SetStatus.record(report, context: context)) }
+        if !outcome.cancelled, worthLogging { warn(await context.reportToServer(report)) }
         warn(MetricsFile.update(config: config, run: CommandSupport.run))
         if let failure = job.failure {
             Terminal.standardError("cairn: error: \(failure)")

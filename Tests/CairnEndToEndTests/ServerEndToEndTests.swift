@@ -420,3 +420,68 @@ struct ServerReplicationTests {
         #expect(wrongKey.status == 1, "\(wrongKey.all)")
     }
 }
+
+/// The server's web page in headless Chromium: an account's usage against its quota, its
+/// repositories with the last job, the admin's view of every account; wrong passwords and
+/// other accounts' pages refused. And a server with `tls: off` answering plain HTTP.
+@Suite("cairn server web page")
+struct ServerWebPageTests {
+    @Test func anAccountAndTheAdminSeeUsageRepositoriesAndLastJobsInChromium() throws {
+        let adminHash = try PasswordHash.make(Array("the admin's password".utf8), parameters: .init(logN: 12, r: 8, p: 1)).description
+        let server = try CairnTestServer(
+            accounts: [
+                CairnTestServer.AccountSpec("alice", password: "alice's long password", extra: "quota: 50MB, contact: alice@example.com"),
+                ServerEndToEndTests.bob,
+            ], extra: "admin: {password-hash: \"\(adminHash)\"}")
+        var workspace = try Workspace()
+        var generator = TreeGenerator(root: workspace.source, seed: 11)
+        _ = try generator.generate(files: 20, depth: 2)
+        try workspace.directory.write(
+            "cairn.yaml",
+            """
+            version: 1
+            accounts:
+              office: {destination: \(server.destination("alice")), password: {env: SERVER_PASSWORD}, ca-file: \(server.caFile)}
+            encryption: {default: {algorithm: aes-256-gcm, key: {env: CAIRN_KEY}}}
+            backup-sets:
+              documents: {account: office, sources: [./source], repository: laptop}
+            """)
+        workspace.environment["SERVER_PASSWORD"] = "alice's long password"
+        let backup = try workspace.run(["backup", "documents"])
+        #expect(backup.status == 0, "\(backup.all)")
+
+        let screenshot = workspace.directory.subpath("account.png")
+        let page = try server.browse("/", user: "alice", password: "alice's long password", screenshot: screenshot)
+        for text in ["Account alice", "used of 50 MB", "laptop", "documents", "complete", "alice@example.com", "backup"] {
+            #expect(page.contains(text), "\(text) is not on the page:\n\(page)")
+        }
+        let png = try Data(contentsOf: URL(fileURLWithPath: screenshot))
+        #expect(png.count > 10_000 && png.prefix(8) == Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]), "\(png.count) bytes")
+        #expect(!page.contains("<script"))
+
+        let admin = try server.browse("/admin", user: "admin", password: "the admin's password", screenshot: workspace.directory.subpath("admin.png"))
+        for text in ["All accounts (2)", "alice", "bob", "50 MB", "complete"] {
+            #expect(admin.contains(text), "\(text) is not on the admin page:\n\(admin)")
+        }
+        let adminOnAlice = try server.browse("/accounts/alice", user: "admin", password: "the admin's password")
+        #expect(adminOnAlice.contains("Account alice") && adminOnAlice.contains("laptop"))
+
+        let wrong = try server.browse("/", user: "alice", password: "not it")
+        #expect(!wrong.contains("Account alice"), "\(wrong)")
+        let other = try server.browse("/accounts/bob", user: "alice", password: "alice's long password")
+        #expect(other.contains("Not allowed") && !other.contains("Account bob"), "\(other)")
+        let notAdmin = try server.browse("/admin", user: "alice", password: "alice's long password")
+        #expect(notAdmin.contains("Not allowed"), "\(notAdmin)")
+    }
+
+    @Test func aServerWithTLSOffAnswersPlainHTTPOnly() throws {
+        let server = try CairnTestServer(accounts: [ServerEndToEndTests.alice], plain: true)
+        #expect(server.log.contains("listening on http://127.0.0.1:"), "\(server.log)")
+        let health = try server.curl([server.url + "/health"])
+        #expect(health.status == 200 && health.body == "ok\n")
+        let status = try server.curl(["-u", "alice:alice's long password", server.url + "/api/v1/accounts/alice"])
+        #expect(status.status == 200 && status.body.contains("\"account\":\"alice\""), "\(status)")
+        let tls = try server.curl([server.url.replacingOccurrences(of: "http://", with: "https://") + "/health"])
+        #expect(tls.status == 0)
+    }
+}

@@ -177,6 +177,23 @@ public struct SetContext: Sendable {
         }
     }
 
+    /// For an account on a cairn server: tells the server how the job ended (its web page
+    /// shows it); a warning when it could not, never a failure of the job.
+    public func reportToServer(_ report: JobReport) async -> String? {
+        guard source == nil, seed == nil, let server = account.server, case .remote("https", _) = account.destination else { return nil }
+        let statistics = report.statistics
+        let job = ServerJobSummary(
+            set: report.set, host: report.host, command: report.command, status: report.status, start: report.start.description, end: report.end.description,
+            snapshot: report.snapshot, files: statistics.map { Int($0.files) }, bytes: statistics.map { Int($0.bytes) },
+            bytesAdded: statistics.map { Int($0.bytesStored) })
+        do {
+            try await server.report(job, account: account.name, repository: set.repository, environment: environment)
+            return nil
+        } catch {
+            return "the job was not reported to the server \(server.server): \(error)"
+        }
+    }
+
     /// The set's repository, or nil when it has never been backed up.
     public func openRepository() async throws -> Repository? {
         let storage = try storage()

@@ -10,6 +10,11 @@ extension ServerOptions {
         try await client(account: account, repository: "-", environment: environment).accountStatus()
     }
 
+    /// Reports a job to the server (its web page shows the last of each repository).
+    public func report(_ job: ServerJobSummary, account: String, repository: String, environment: [String: String]) async throws {
+        try await client(account: account, repository: repository, environment: environment).reportJob(job)
+    }
+
     private func client(account: String, repository: String, environment: [String: String]) throws -> ServerStorage {
         guard let password else { throw MissingPassword(description: "account '\(account)' has no password") }
         let value: String

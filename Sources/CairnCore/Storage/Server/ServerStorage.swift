@@ -231,6 +231,21 @@ public final class ServerStorage: StorageBackend, Sendable {
         }
     }
 
+    /// Tells the server how a job on this repository ended (what its web page shows: the
+    /// set, host, status, times and sizes; never a file name or a key).
+    public func reportJob(_ job: ServerJobSummary) async throws {
+        var request = HTTPClientRequest(url: settings.options.server + "/api/v1/accounts/\(Self.segment(settings.options.account))/repositories/\(Self.segment(settings.repository))/jobs")
+        request.method = .POST
+        request.headers.add(name: "Authorization", value: authorization)
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(Array(try JSONEncoder().encode(job)))
+        let response = try await client.execute(request, timeout: .seconds(30))
+        let body = try await response.body.collect(upTo: 1 << 20)
+        guard (200..<300).contains(Int(response.status.code)) else {
+            throw failure(Answer(status: Int(response.status.code), headers: response.headers, body: body), nil)
+        }
+    }
+
     /// The account's state as the server sees it: usage, quota, whether it is append-only.
     public func accountStatus() async throws -> ServerAccountStatus {
         var request = HTTPClientRequest(url: settings.options.server + "/api/v1/accounts/\(Self.segment(settings.options.account))")
@@ -241,6 +256,40 @@ public final class ServerStorage: StorageBackend, Sendable {
             throw failure(Answer(status: Int(response.status.code), headers: response.headers, body: body), nil)
         }
         return status
+    }
+}
+
+/// A job as the client reports it to the server (`POST .../repositories/REPOSITORY/jobs`).
+public struct ServerJobSummary: Codable, Sendable, Equatable {
+    public var set: String
+    public var host: String
+    public var command: String
+    /// complete, incomplete, partial, failed, no changes.
+    public var status: String
+    /// RFC 3339 times.
+    public var start: String
+    public var end: String
+    public var snapshot: String?
+    public var files: Int?
+    public var bytes: Int?
+    public var bytesAdded: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case set, host, command, status, start, end, snapshot, files, bytes
+        case bytesAdded = "bytes-added"
+    }
+
+    public init(set: String, host: String, command: String, status: String, start: String, end: String, snapshot: String?, files: Int?, bytes: Int?, bytesAdded: Int?) {
+        self.set = set
+        self.host = host
+        self.command = command
+        self.status = status
+        self.start = start
+        self.end = end
+        self.snapshot = snapshot
+        self.files = files
+        self.bytes = bytes
+        self.bytesAdded = bytesAdded
     }
 }
 
