@@ -367,6 +367,7 @@ struct ObjectAPI: Sendable {
                 let piece = buffer.withUnsafeReadableBytes { Array($0) }
                 hasher.update(piece)
                 try await upload.write(piece)
+                FaultInjection.reach("server-upload-part")
             }
             // A body that ends short or long, or whose hash differs, is dropped with its
             // temporary file: nothing of it is ever seen under the key.

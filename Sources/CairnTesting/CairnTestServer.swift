@@ -34,13 +34,13 @@ public final class CairnTestServer: @unchecked Sendable {
     /// `tls: off`: plain HTTP, as behind a reverse proxy.
     public let plain: Bool
 
-    public init(accounts: [AccountSpec], extra: String = "", plain: Bool = false) throws {
+    public init(accounts: [AccountSpec], extra: String = "", plain: Bool = false, environment: [String: String] = [:]) throws {
         self.plain = plain
         folder = try TemporaryDirectory("cairn-server")
         try FileManager.default.createDirectory(atPath: storage, withIntermediateDirectories: true)
         try Self.makeCertificates(in: folder)
         try writeConfig(accounts: accounts, extra: extra)
-        try start()
+        try start(environment: environment)
     }
 
     /// The URL a client account names for `account`.
@@ -61,8 +61,9 @@ public final class CairnTestServer: @unchecked Sendable {
     }
 
     /// Starts the server and waits for its "listening on" line.
-    public func start() throws {
+    public func start(environment: [String: String] = [:]) throws {
         let process = Process()
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.executableURL = URL(fileURLWithPath: CairnProcess().executable)
         process.arguments = ["server", "-c", configFile, "--verbose"]
         process.currentDirectoryURL = URL(fileURLWithPath: folder.path)
@@ -99,6 +100,27 @@ public final class CairnTestServer: @unchecked Sendable {
     public var log: String { (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "" }
 
     public var pid: Int32 { process?.processIdentifier ?? 0 }
+
+    public var isRunning: Bool { process?.isRunning ?? false }
+
+    /// Waits until the server stopped itself at a fault point (SIGSTOP) or `seconds` pass.
+    public func waitUntilStopped(seconds: Double = 60) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let end = text.range(of: ") ", options: .backwards) else { return false }
+            if ["T", "t"].contains(text[end.upperBound...].first) { return true }
+            usleep(2000)
+        }
+        return false
+    }
+
+    /// Waits until the process ends (after a fault point's SIGKILL).
+    public func waitForExit() { process?.waitUntilExit() }
+
+    /// Files under the storage whose names start with `.tmp-`: uploads not committed.
+    public var temporaryFiles: [String] {
+        (FileManager.default.enumerator(atPath: storage)?.allObjects as? [String] ?? []).filter { ($0 as NSString).lastPathComponent.hasPrefix(".tmp-") }
+    }
 
     /// SIGHUP: the server reads server.yaml again.
     public func reload() {

@@ -485,3 +485,89 @@ struct ServerWebPageTests {
         #expect(tls.status == 0)
     }
 }
+
+/// Bad luck on the way: a client killed in the middle of an upload, the server killed in the
+/// middle of one, and the accounts read again (SIGHUP) while a backup runs. Nothing partial is
+/// ever visible, the next run completes, and the repository verifies.
+@Suite("cairn server crash safety")
+struct ServerCrashTests {
+    func workspace(_ server: CairnTestServer) throws -> Workspace {
+        var workspace = try Workspace()
+        var generator = TreeGenerator(root: workspace.source, seed: 17)
+        _ = try generator.generate(files: 10, depth: 2)
+        // Random bytes: packs of megabytes, each upload many pieces.
+        try Data((0..<24_000_000).map { _ in UInt8.random(in: 0...255) }).write(to: URL(fileURLWithPath: workspace.source + "/large.bin"))
+        try workspace.directory.write(
+            "cairn.yaml",
+            """
+            version: 1
+            accounts:
+              office: {destination: \(server.destination("alice")), password: {env: SERVER_PASSWORD}, ca-file: \(server.caFile)}
+            encryption: {default: {algorithm: aes-256-gcm, key: {env: CAIRN_KEY}}}
+            backup-sets:
+              files: {account: office, sources: [./source]}
+            """)
+        workspace.environment["SERVER_PASSWORD"] = "alice's long password"
+        return workspace
+    }
+
+    func verifyAndRestore(_ workspace: Workspace) throws {
+        let verify = try workspace.run(["verify", "files", "--read-data"])
+        #expect(verify.status == 0 && verify.standardOutput.contains("no problems"), "\(verify.all)")
+        let target = workspace.directory.subpath("restored")
+        #expect(try workspace.run(["restore", "files", "--to", target]).status == 0)
+        #expect(TreeComparison.differences(workspace.source, workspace.restored(under: target)) == [])
+    }
+
+    @Test func aClientKilledMidUploadLeavesNothingPartialAndTheNextRunCompletes() throws {
+        let server = try CairnTestServer(accounts: [ServerEndToEndTests.alice], environment: ["CAIRN_FAULT_INJECTION": "server-upload-part:20:STOP"])
+        let workspace = try workspace(server)
+        let client = try workspace.cairn.start(["backup", "files"], in: workspace.directory.path, environment: workspace.environment)
+        #expect(server.waitUntilStopped(), "the server never reached the middle of an upload")
+        #expect(!server.temporaryFiles.isEmpty, "an upload under way has a temporary file")
+        kill(client.pid, SIGKILL)
+        _ = try client.wait()
+        kill(server.pid, SIGCONT)
+        // The dropped connection ends the upload: its temporary file goes, nothing is stored.
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline, !server.temporaryFiles.isEmpty { usleep(50_000) }
+        #expect(server.temporaryFiles.isEmpty, "\(server.temporaryFiles)")
+        let again = try workspace.run(["backup", "files"])
+        #expect(again.status == 0, "\(again.all)\n\(server.log)")
+        try verifyAndRestore(workspace)
+    }
+
+    @Test func theServerKilledMidUploadRestartsCleanAndTheNextRunCompletes() throws {
+        let server = try CairnTestServer(accounts: [ServerEndToEndTests.alice], environment: ["CAIRN_FAULT_INJECTION": "server-upload-part:20"])
+        let workspace = try workspace(server)
+        let killed = try workspace.run(["backup", "files"])
+        server.waitForExit()
+        #expect(killed.status == 1, "\(killed.all)")
+        #expect(!server.temporaryFiles.isEmpty, "the killed upload left its temporary file")
+        try server.start()
+        #expect(server.log.contains("left unfinished"), "\(server.log)")
+        #expect(server.temporaryFiles.isEmpty, "\(server.temporaryFiles)")
+        let again = try workspace.run(["backup", "files"])
+        #expect(again.status == 0, "\(again.all)")
+        try verifyAndRestore(workspace)
+    }
+
+    @Test func accountsReadAgainWhileABackupRunsDropNoConnection() throws {
+        let account = ServerEndToEndTests.alice
+        let server = try CairnTestServer(accounts: [account], environment: ["CAIRN_FAULT_INJECTION": "server-upload-part:1:DELAY5"])
+        let workspace = try workspace(server)
+        let client = try workspace.cairn.start(["backup", "files"], in: workspace.directory.path, environment: workspace.environment)
+        // Bob is added while Alice's backup runs; the config is read again three times.
+        try server.writeConfig(accounts: [account, ServerEndToEndTests.bob])
+        for _ in 0..<3 {
+            usleep(300_000)
+            server.reload()
+        }
+        let output = try client.wait()
+        #expect(output.status == 0, "\(output.all)\n\(server.log)")
+        #expect(server.log.components(separatedBy: "SIGHUP: read").count - 1 == 3, "\(server.log)")
+        let bob = try server.curl(["-u", "bob:bob's long password", server.url + "/api/v1/accounts/bob"])
+        #expect(bob.status == 200, "\(bob)")
+        try verifyAndRestore(workspace)
+    }
+}
