@@ -5,8 +5,8 @@
 # libarchive-tools and unzip (bsdtar and unzip check exported archives),
 # libcurl4-openssl-dev (webhooks go through FoundationNetworking, which a static build links
 # against libcurl), python3-pip, and the Python tools the tests use (aiosmtpd is the SMTP sink
-# mail goes to; moto is the S3 server; openapi-spec-validator checks the server's OpenAPI
-# document), openssl and curl (the server tests make a test CA and send raw requests).
+# mail goes to; moto is the S3 server), openssl and curl (the server tests make a test CA and
+# send raw requests).
 set -euo pipefail
 
 packages=(pkg-config libssl-dev zlib1g-dev libzstd-dev libarchive-dev libyaml-dev tzdata cron faketime msmtp-mta libarchive-tools unzip libcurl4-openssl-dev python3-pip openssl curl)
