@@ -24,17 +24,18 @@ fi
 
 # moto's S3 server (5.2.5 or later: 5.2.1 rejects valid signatures of listings whose prefix
 # holds a slash) is the object store the S3 tests run against; botocore, which comes with it,
-# is the reference signer the SigV4 tests compare with.
+# is the reference signer the SigV4 tests compare with. openapi-spec-validator checks
+# schemas/server-api.openapi.json (Tests/schema/test_server_api.py).
 python_ready() {
     python3 - <<'CHECK' 2>/dev/null
-import ruamel.yaml, jsonschema, pytest, aiosmtpd, botocore, flask
+import ruamel.yaml, jsonschema, pytest, aiosmtpd, botocore, flask, openapi_spec_validator
 from importlib.metadata import version
 assert tuple(int(part) for part in version("moto").split(".")[:3]) >= (5, 2, 5)
 CHECK
 }
 if ! python_ready; then
-    echo "installing ruamel.yaml, jsonschema, pytest, aiosmtpd and moto[server] for python3"
-    wanted=(ruamel.yaml jsonschema pytest aiosmtpd "moto[server]>=5.2.5")
+    echo "installing ruamel.yaml, jsonschema, pytest, aiosmtpd, moto[server] and openapi-spec-validator for python3"
+    wanted=(ruamel.yaml jsonschema pytest aiosmtpd "moto[server]>=5.2.5" openapi-spec-validator)
     if ! python3 -m pip install --quiet --disable-pip-version-check "${wanted[@]}" 2>/dev/null; then
         # Debian's own python3 refuses pip installs (PEP 668), and has no moto recent enough.
         python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "${wanted[@]}"
