@@ -118,8 +118,15 @@ public enum CairnServer {
         logger.logLevel = .error
         let scheme = tls == nil ? "http" : "https"
         let responder = CallbackResponder<ServerRequestContext> { request, context in
+            let started = ContinuousClock.now
             do {
-                return try await api.respond(request, context)
+                let response = try await api.respond(request, context)
+                if log.verbose {
+                    let elapsed = ContinuousClock.now - started
+                    let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+                    log.note("\(context.clientText) \(request.method) \(request.uri.path) \(response.status.code) \(String(format: "%.1f", milliseconds)) ms")
+                }
+                return response
             } catch let error as StorageError {
                 log.note("\(context.clientText) \(request.method) \(request.uri.path) failed: \(error)")
                 switch error.category {

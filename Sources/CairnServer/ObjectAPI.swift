@@ -226,8 +226,8 @@ struct ObjectAPI: Sendable {
             return .success(max(0, size - suffix)..<size)
         }
         guard let start = Int(spec[0]), start >= 0 else { return nil }
-        let end = spec[1].isEmpty ? size - 1 : Int(spec[1])
-        guard let end, end >= start else { return nil }
+        if spec[1].isEmpty { return start < size ? .success(start..<size) : .failure(RangeRefused()) }
+        guard let end = Int(spec[1]), end >= start else { return nil }
         guard start < size else { return .failure(RangeRefused()) }
         return .success(start..<min(end + 1, size))
     }

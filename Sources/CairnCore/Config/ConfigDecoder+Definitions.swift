@@ -4,7 +4,8 @@ import Yams
 /// Accounts, encryption profiles and filters.
 extension ConfigDecoder {
     func account(_ name: String, key: Node, _ node: Node) -> Account? {
-        let what = "account '\(name)'"
+        // A server config's storage: and replicate-to: are read as accounts, named as themselves.
+        let what = ["storage", "replicate-to"].contains(name) && key == node ? name : "account '\(name)'"
         guard let fields = mapping(node, what, keys: ["destination"] + Self.s3Keys + Self.serverKeysOfAccount, owner: key),
             let destinationNode = fields.required("destination"),
             let text = string(destinationNode, "\(what): destination")
@@ -34,7 +35,7 @@ extension ConfigDecoder {
     private func serverOptions(_ url: String, _ fields: Fields, at node: Node, what: String) -> ServerOptions? {
         let parsed: (server: String, host: String, port: Int, account: String)
         // A server's replicate-to: names a replica's address, which takes every account.
-        switch ServerOptions.parse(url, accountRequired: what != "account 'replicate-to'") {
+        switch ServerOptions.parse(url, accountRequired: what != "replicate-to") {
         case .success(let value): parsed = value
         case .failure(let reason):
             error("\(what): destination \(url): \(reason)", at: node)

@@ -219,7 +219,11 @@ extension ConfigDecoder {
     }
 
     private func serverStorage(_ node: Node) -> ServerConfig.Storage? {
-        if case .scalar = node {
+        if case .scalar(let scalar) = node {
+            if scalar.string.lowercased().hasPrefix("s3:") {
+                error("storage: an S3 bucket is written {destination: s3://BUCKET/PREFIX, endpoint: ..., credentials: ...}, as a client account", at: node)
+                return nil
+            }
             guard let folder = path(node, "storage") else { return nil }
             if folder.hasPrefix("s3:") {
                 error("storage: an S3 bucket is written {destination: s3://BUCKET/PREFIX, endpoint: ..., credentials: ...}, as a client account", at: node)

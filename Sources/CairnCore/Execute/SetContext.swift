@@ -190,7 +190,8 @@ public struct SetContext: Sendable {
             try await server.report(job, account: account.name, repository: set.repository, environment: environment)
             return nil
         } catch {
-            return "the job was not reported to the server \(server.server): \(error)"
+            // A job that failed for want of the server says so already.
+            return report.status == "failed" ? nil : "the job was not reported to the server \(server.server): \(error)"
         }
     }
 

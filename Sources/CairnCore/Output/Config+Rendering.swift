@@ -40,6 +40,19 @@ extension Config {
                 pairs.append(("credentials", .map(entries)))
             }
         }
+        if let server = account.server {
+            if !server.account.isEmpty, server.user != server.account { pairs.append(("user", .string(server.user))) }
+            if server.account.isEmpty { pairs.append(("user", .string(server.user))) }
+            if let password = server.password { pairs.append(("password", render(password))) }
+            if let caFile = server.caFile { pairs.append(("ca-file", .string(caFile))) }
+            if let proxy = server.proxy {
+                // A password in the proxy's URL is masked, as secret commands are.
+                let credentials = proxy.user.map { "\($0)\(proxy.password == nil ? "" : ":***")@" } ?? ""
+                let host = proxy.host.contains(":") ? "[\(proxy.host)]" : proxy.host
+                pairs.append(("proxy", .string("http://\(credentials)\(host):\(proxy.port)")))
+            }
+            pairs.append(("max-requests", .integer(server.maxRequests)))
+        }
         return .map(pairs)
     }
 
