@@ -22,11 +22,12 @@ extension Cairn {
                 The protocol is docs/SERVER-API.md.
 
                 Examples:
-                  cairn server -c /etc/cairn/server.yaml       serve (run is the default)
-                  cairn server validate -c server.yaml         check the config
-                  cairn server hash-password                   a password-hash: for an account
-                  cairn server prune alice --key-env KEY       expiry of an append-only account
-                  cairn server replication status              the replica's lag
+                  cairn server -c /etc/cairn/server.yaml
+                                            serve (run is the default)
+                  cairn server validate -c server.yaml     check the config
+                  cairn server hash-password               an account's password-hash
+                  cairn server prune alice --key-env KEY   an append-only account's expiry
+                  cairn server replication status          the replica's lag
 
                 \(ExitStatus.text)
                 """,
@@ -53,7 +54,8 @@ extension Cairn {
 
                 Examples:
                   cairn server run -c /etc/cairn/server.yaml
-                  systemctl reload cairn-server               SIGHUP: new accounts, passwords, quotas
+                                            serve the accounts of that config
+                  systemctl reload cairn-server    SIGHUP: accounts, passwords, quotas
 
                 \(ExitStatus.text)
                 """
@@ -94,7 +96,9 @@ extension Cairn {
 
                 Examples:
                   cairn server validate -c /etc/cairn/server.yaml
+                                            every problem, with its line and column
                   cairn server validate -c server.yaml --json
+                                            the problems as JSON, for an editor
 
                 \(ExitStatus.text)
                 """
@@ -144,8 +148,9 @@ extension Cairn {
                 server.yaml. The password itself is never stored by the server.
 
                 Examples:
-                  cairn server hash-password                  asks on the terminal
+                  cairn server hash-password       asks twice on the terminal
                   printf '%s\\n' "$PASSWORD" | cairn server hash-password
+                                            the first line of standard input
 
                 \(ExitStatus.text)
                 """
@@ -200,8 +205,10 @@ extension Cairn {
                 told (SIGHUP) to count the account's usage again.
 
                 Examples:
-                  cairn server prune alice --key-env CAIRN_KEY            every repository of alice
+                  cairn server prune alice --key-env CAIRN_KEY
+                                            every repository of alice
                   cairn server prune alice laptop --key-file /root/alice.key --dry-run
+                                            what would go from alice's laptop
 
                 \(ExitStatus.text)
                 """
@@ -298,7 +305,8 @@ extension Cairn {
 
                 Examples:
                   cairn server replication status -c /etc/cairn/server.yaml
-                  cairn server replication status --json
+                                            the queue, its oldest entry, the last error
+                  cairn server replication status --json   the same as JSON
 
                 \(ExitStatus.text)
                 """,
@@ -318,7 +326,9 @@ extension Cairn {
 
                 Examples:
                   cairn server replication status -c /etc/cairn/server.yaml
+                                            the queue, its oldest entry, the last error
                   cairn server replication status --json | jq .queued
+                                            how many objects wait
 
                 \(ExitStatus.text)
                 """
