@@ -26,7 +26,7 @@ extension Cairn {
                                             serve (run is the default)
                   cairn server validate -c server.yaml     check the config
                   cairn server hash-password               an account's password-hash
-                  cairn server prune alice --key-env KEY   an append-only account's expiry
+                  cairn server prune alice --key-env KEY   append-only expiry
                   cairn server replication status          the replica's lag
 
                 \(ExitStatus.text)
