@@ -7,6 +7,12 @@ public struct CairnProcess: Sendable {
         public var standardOutput: String
         public var standardError: String
 
+        public init(status: Int32, standardOutput: String, standardError: String) {
+            self.status = status
+            self.standardOutput = standardOutput
+            self.standardError = standardError
+        }
+
         /// Standard output and standard error together, for checks that do not care which.
         public var all: String { standardOutput + standardError }
     }

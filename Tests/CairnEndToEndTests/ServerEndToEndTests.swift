@@ -571,3 +571,104 @@ struct ServerCrashTests {
         try verifyAndRestore(workspace)
     }
 }
+
+/// `cairn server validate` and `cairn server hash-password` through the built binary.
+@Suite("cairn server validate and hash-password")
+struct ServerConfigCommandTests {
+    let cairn = CairnProcess()
+
+    func shell(_ script: String, in directory: String) throws -> CairnProcess.Output {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", script]
+        process.currentDirectoryURL = URL(fileURLWithPath: directory)
+        process.environment = ProcessInfo.processInfo.environment.merging(["CAIRN": cairn.executable, "NO_COLOR": "1"]) { $1 }
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let output = out.fileHandleForReading.readDataToEndOfFile()
+        let error = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return CairnProcess.Output(status: process.terminationStatus, standardOutput: String(decoding: output, as: UTF8.self), standardError: String(decoding: error, as: UTF8.self))
+    }
+
+    @Test func aHashFromStandardInputOrATerminalIsAcceptedByValidateAndByTheServer() throws {
+        let folder = try TemporaryDirectory("cairn-hash")
+        let hashed = try shell("printf 'a password of mine\\n' | \"$CAIRN\" server hash-password", in: folder.path)
+        #expect(hashed.status == 0, "\(hashed.all)")
+        let hash = hashed.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(hash.hasPrefix("$scrypt$ln=15,r=8,p=1$") && hash.split(separator: "$").count == 4, "\(hash)")
+        #expect(!hashed.all.contains("a password of mine"))
+        let parsed = try PasswordHash(parsing: hash)
+        #expect(parsed.matches(Array("a password of mine".utf8)) && !parsed.matches(Array("another".utf8)))
+        // Two hashes of one password differ (a random salt).
+        let again = try shell("printf 'a password of mine\\n' | \"$CAIRN\" server hash-password", in: folder.path)
+        #expect(again.standardOutput != hashed.standardOutput)
+        let empty = try shell("printf '\\n' | \"$CAIRN\" server hash-password", in: folder.path)
+        #expect(empty.status == 1 && empty.standardError.contains("empty"), "\(empty.all)")
+
+        // On a terminal: asked twice, echo off; two different answers print nothing.
+        let workspace = try Workspace()
+        let session = TerminalSession(cairn)
+        let typed = try session.run(
+            ["server", "hash-password"], in: workspace.directory.path, environment: workspace.environment,
+            steps: [.expect("password: "), .send("typed secret 1\n"), .expect("again: "), .send("typed secret 1\n")])
+        #expect(typed.status == 0 && typed.output.contains("$scrypt$ln=15"), "\(typed.failure ?? "") \(typed.output)")
+        #expect(!typed.output.contains("typed secret 1"), "the password was echoed: \(typed.output)")
+        let differ = try session.run(
+            ["server", "hash-password"], in: workspace.directory.path, environment: workspace.environment,
+            steps: [.expect("password: "), .send("one\n"), .expect("again: "), .send("two\n")])
+        #expect(differ.status == 1 && differ.output.contains("differ") && !differ.output.contains("$scrypt$"), "\(differ.output)")
+
+        // The hash in a config: valid, and the server takes the password.
+        let server = try CairnTestServer(accounts: [CairnTestServer.AccountSpec("alice", password: "unused")])
+        let text = try String(contentsOfFile: server.configFile, encoding: .utf8)
+        let withHash = text.replacingOccurrences(of: #"password-hash: "[^"]*""#, with: "password-hash: \"\(hash)\"", options: .regularExpression)
+        _ = try server.folder.write("server.yaml", withHash)
+        let valid = try cairn.run(["server", "validate", "-c", server.configFile])
+        #expect(valid.status == 0 && valid.standardOutput.contains("valid, 1 account"), "\(valid.all)")
+        server.reload()
+        let status = try server.curl(["-u", "alice:a password of mine", server.url + "/api/v1/accounts/alice"])
+        #expect(status.status == 200, "\(status)\n\(server.log)")
+    }
+
+    @Test func validateReportsEveryProblemWithItsPlace() throws {
+        let folder = try TemporaryDirectory("cairn-server-config")
+        try FileManager.default.createDirectory(atPath: folder.subpath("storage"), withIntermediateDirectories: true)
+        _ = try folder.write(
+            "server.yaml",
+            """
+            version: 1
+            listen: 127.0.0.1:99999
+            tls: {certificate: missing.crt, key: missing.key}
+            storage: storage
+            accounts:
+              alice:
+                password-hash: "$2b$12$notscryptatall"
+                quota: lots
+                restore-from: [10.0.0.0/33, 192.168.1.1]
+                append-only: maybe
+              bob:
+                password-hash: "$scrypt$ln=15,r=8,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2g"
+                qouta: 1GB
+            replicate-to: {destination: /srv/elsewhere}
+            """)
+        let result = try cairn.run(["server", "validate", "-c", "server.yaml"], in: folder.path, environment: ["NO_COLOR": "1"])
+        #expect(result.status == 1)
+        for expected in [
+            "server.yaml:2:9: error: listen must be ADDRESS:PORT", "server.yaml:3:", "missing.crt does not exist",
+            "server.yaml:7:20: error: account 'alice': password-hash: bcrypt hashes cannot be checked", "server.yaml:8:12: error: account 'alice': quota must be a size",
+            "server.yaml:9:20: error: account 'alice': restore-from: '10.0.0.0/33'", "server.yaml:10:18: error: account 'alice': append-only",
+            "server.yaml:13:5: error: unknown key 'qouta' in account 'bob'", "did you mean 'quota'", "replicate-to: the replica is another cairn server",
+            "the server config is invalid",
+        ] {
+            #expect(result.standardError.contains(expected), "missing \(expected):\n\(result.standardError)")
+        }
+        let json = try cairn.run(["server", "validate", "-c", "server.yaml", "--json"], in: folder.path)
+        #expect(json.status == 1 && json.standardOutput.contains("\"line\" : 8") || json.standardOutput.contains("\"line\":8"), "\(json.all)")
+        let missing = try cairn.run(["server", "validate", "-c", "nowhere.yaml"], in: folder.path)
+        #expect(missing.status == 1 && missing.standardError.contains("no server config at 'nowhere.yaml'"), "\(missing.all)")
+    }
+}

@@ -46,6 +46,9 @@ public struct PasswordHash: Hashable, Sendable, CustomStringConvertible {
 
     public init(parsing text: String) throws {
         let parts = text.split(separator: "$", omittingEmptySubsequences: false)
+        if parts.count >= 3, parts[0].isEmpty, ["2a", "2b", "2y"].contains(parts[1]) {
+            throw Invalid(description: "bcrypt hashes cannot be checked: OpenSSL has no bcrypt; make an scrypt hash with 'cairn server hash-password'")
+        }
         guard parts.count == 5, parts[0].isEmpty else {
             throw Invalid(description: "a password hash looks like $scrypt$ln=15,r=8,p=1$SALT$HASH (made by 'cairn server hash-password')")
         }
