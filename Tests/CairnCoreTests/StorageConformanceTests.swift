@@ -354,3 +354,52 @@ struct S3StorageTests {
         }
     }
 }
+
+/// The cairn server backend against a real `cairn server` on loopback (the built binary, TLS
+/// with a test CA): the storage contract every backend meets, plain and behind transient faults.
+@Suite("cairn server storage")
+struct ServerStorageTests {
+    static let server = Result { try CairnTestServer(accounts: [CairnTestServer.AccountSpec("alice", password: "conformance password")]) }
+
+    func storage(_ server: CairnTestServer, repository: String = "repo-\(UUID().uuidString)", password: String = "conformance password") throws -> ServerStorage {
+        guard case .success(let parsed) = ServerOptions.parse(server.destination("alice")) else { throw CairnTestServer.Failure(description: "no URL") }
+        let options = ServerOptions(
+            server: parsed.server, host: parsed.host, port: parsed.port, account: "alice", user: "alice", password: nil, caFile: server.caFile, proxy: nil,
+            maxRequests: 8)
+        return try ServerStorage(ServerStorage.Settings(options: options, repository: repository, password: password))
+    }
+
+    @Test func conforms() async throws {
+        let server = try Self.server.get()
+        let failures = await StorageConformance.run { RetryingStorage(try storage(server), policy: StorageConformanceTests.quickRetries) }
+        #expect(failures.isEmpty, "\(failures)")
+    }
+
+    @Test func conformsBehindTransientFaults() async throws {
+        let server = try Self.server.get()
+        let failures = await StorageConformance.run {
+            RetryingStorage(FaultInjectingStorage(try storage(server), plan: StorageConformanceTests.flaky(seed: 23)), policy: StorageConformanceTests.quickRetries)
+        }
+        #expect(failures.isEmpty, "\(failures)")
+    }
+
+    @Test func aWrongPasswordIsAPermissionErrorThatNamesNoPassword() async throws {
+        let server = try Self.server.get()
+        let wrong = try storage(server, password: "not the conformance password")
+        do {
+            _ = try await wrong.stat("config")
+            Issue.record("a wrong password was accepted")
+        } catch let error as StorageError {
+            #expect(error.category == .permission && "\(error)".contains("wrong user or password") && !"\(error)".contains("not the conformance"), "\(error)")
+        }
+    }
+
+    @Test func repositoryNamesWithSlashesAndOddKeysRoundTrip() async throws {
+        let server = try Self.server.get()
+        let storage = try storage(server, repository: "laptop/home é")
+        try await storage.put("data/ab/a b+c%25é", [1, 2, 3])
+        #expect(try await storage.get("data/ab/a b+c%25é") == [1, 2, 3])
+        #expect(try await storage.list(prefix: "data/", after: nil, limit: 10).map(\.key) == ["data/ab/a b+c%25é"])
+        #expect(FileManager.default.fileExists(atPath: server.storage + "/alice/laptop/home é/data/ab/a b+c%25é"))
+    }
+}
