@@ -98,7 +98,7 @@ for i in $(seq 1 "$clients"); do
     (cd "client$i" && XDG_STATE_HOME=$PWD/state XDG_CACHE_HOME=$PWD/cache "$cairn" verify "set$i" --read-data -q) || damaged=$((damaged + 1))
 done
 echo "repositories with problems: $damaged of $clients"
-ls storage/*/*/data/*/.tmp-* 2>/dev/null | wc -l | xargs echo "temporary files left in the storage:"
+echo "temporary files left in the storage: $(find storage -name '.tmp-*' | wc -l)"
 
 echo "== one backup through the server against the same to a local folder (medians of 3)"
 python3 "$here/workload.py" create goal/source --scale "${GOAL_SCALE:-0.2}" --seed 99 >/dev/null
@@ -106,7 +106,7 @@ sed "s#./source#$work/goal/source#; s#set1:#goalserver:#; s#local1:#goallocal:#"
 for round in 1 2 3; do
     for target in goallocal goalserver; do
         rm -rf goal/state goal/cache
-        [[ $target == goallocal ]] && rm -rf local/goallocal
+        [[ $target == goallocal ]] && rm -rf local/goallocal local/.cairn-repositories.json
         [[ $target == goalserver ]] && rm -rf storage/client1/goalserver
         s=$(date +%s.%N)
         (cd goal && XDG_STATE_HOME=$PWD/state XDG_CACHE_HOME=$PWD/cache "$cairn" backup "$target" -q)

@@ -17,7 +17,8 @@ public enum CairnServer {
     /// The storage where the repositories live: `<storage>/<account>/<repository>/<key>`.
     static func storage(_ config: ServerConfig, environment: [String: String]) throws -> any StorageBackend {
         switch config.storage {
-        case .folder(let path): return LocalFolderStorage(root: path)
+        // Objects are replaced under their keys (locks, clients' puts): no descriptor is kept.
+        case .folder(let path): return LocalFolderStorage(root: path, keepsFilesOpen: false)
         case .s3(let account):
             guard let s3 = account.s3 else { throw Failure("storage: no S3 settings") }
             return try s3.storage(account: "storage", repository: "", environment: environment)
@@ -195,7 +196,7 @@ extension CairnServer {
     public static func repositoryStorage(_ config: ServerConfig, account: String, repository: String, run: RunEnvironment, log: ServerLog) throws -> any StorageBackend {
         let base: any StorageBackend
         switch config.storage {
-        case .folder(let folder): base = LocalFolderStorage(root: "\(folder)/\(account)/\(repository)")
+        case .folder(let folder): base = LocalFolderStorage(root: "\(folder)/\(account)/\(repository)", keepsFilesOpen: false)
         case .s3(let storageAccount):
             guard let s3 = storageAccount.s3 else { throw Failure("storage: no S3 settings") }
             base = try s3.storage(account: "storage", repository: "\(account)/\(repository)", environment: run.variables)

@@ -20,8 +20,10 @@ struct ObjectAPI: Sendable {
     /// Bodies of put-if-absent requests are held in memory until stored: locks, keys,
     /// snapshots and descriptors, all small.
     static let conditionalLimit = 16 << 20
-    /// No object is larger (packs are about 8 MiB).
+    /// No object is larger (packs are 16 MiB and a little).
     static let objectLimit = 4 << 30
+    /// Whole objects up to this size are read in one piece (see `get`).
+    static let wholeReadLimit = 32 << 20
     static let hashHeader = HTTPField.Name("X-Cairn-SHA256")!
     static let errorHeader = HTTPField.Name("X-Cairn-Error")!
     static let messageHeader = HTTPField.Name("X-Cairn-Message")!
@@ -246,6 +248,19 @@ struct ObjectAPI: Sendable {
         }
         guard let item = try await storage.stat(base + key) else {
             return Self.refusal(.notFound, "not-found", "\(key) does not exist in repository '\(base.dropLast())'")
+        }
+        // A whole object is read in one piece (one open, or one request): a replacement of it
+        // meanwhile gives the old version or the new one, never a mix or a part.
+        if request.headers[.range] == nil, item.size <= Self.wholeReadLimit {
+            let bytes: [UInt8]
+            do {
+                bytes = try await storage.get(base + key)
+            } catch StorageError.notFound {
+                return Self.refusal(.notFound, "not-found", "\(key) does not exist in repository '\(base.dropLast())'")
+            }
+            return Response(
+                status: .ok, headers: [.acceptRanges: "bytes", .contentLength: String(bytes.count), .contentType: "application/octet-stream"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
         }
         var range = 0..<item.size
         var status = HTTPResponse.Status.ok

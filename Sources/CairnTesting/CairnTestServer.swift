@@ -7,6 +7,7 @@ import Foundation
 public final class CairnTestServer: @unchecked Sendable {
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
+        public init(description: String) { self.description = description }
     }
 
     public struct AccountSpec: Sendable {
@@ -34,8 +35,12 @@ public final class CairnTestServer: @unchecked Sendable {
     /// `tls: off`: plain HTTP, as behind a reverse proxy.
     public let plain: Bool
 
-    public init(accounts: [AccountSpec], extra: String = "", plain: Bool = false, environment: [String: String] = [:]) throws {
+    /// The `storage:` value (and `state:`), when not the folder `storage`.
+    let storageYAML: String?
+
+    public init(accounts: [AccountSpec], extra: String = "", plain: Bool = false, storage storageYAML: String? = nil, environment: [String: String] = [:]) throws {
         self.plain = plain
+        self.storageYAML = storageYAML
         folder = try TemporaryDirectory("cairn-server")
         try FileManager.default.createDirectory(atPath: storage, withIntermediateDirectories: true)
         try Self.makeCertificates(in: folder)
@@ -49,7 +54,7 @@ public final class CairnTestServer: @unchecked Sendable {
     /// Writes server.yaml (port 0 before the first start, the same port after).
     public func writeConfig(accounts: [AccountSpec], extra: String = "") throws {
         var lines = [
-            "version: 1", "listen: 127.0.0.1:\(port)", plain ? "tls: off" : "tls: {certificate: server.crt, key: server.key}", "storage: storage", "accounts:",
+            "version: 1", "listen: 127.0.0.1:\(port)", plain ? "tls: off" : "tls: {certificate: server.crt, key: server.key}", storageYAML ?? "storage: storage", "accounts:",
         ]
         for account in accounts {
             let hash = try hashes[account.name + "\0" + account.password] ?? PasswordHash.make(Array(account.password.utf8), parameters: .init(logN: 12, r: 8, p: 1)).description

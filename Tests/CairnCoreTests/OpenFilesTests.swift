@@ -16,22 +16,36 @@ struct OpenFilesTests {
         }
         let held = try files.acquire(paths[0], opening: opening(paths[0]))
         for path in paths.dropFirst() {
-            _ = try files.acquire(path, opening: opening(path))
-            files.release(path)
+            let descriptor = try files.acquire(path, opening: opening(path))
+            files.release(path, descriptor)
         }
         #expect(fcntl(held, F_GETFD) != -1, "the file in use is still open")
         var buffer = [UInt8](repeating: 0, count: 9)
         #expect(pread(held, &buffer, 9, 0) == 9)
         #expect(String(decoding: buffer, as: UTF8.self) == "content 0")
-        files.release(paths[0])
+        files.release(paths[0], held)
 
         // A recent file is open already; an old one is opened again.
         let before = opened
-        _ = try files.acquire(paths.last!, opening: opening(paths.last!))
-        files.release(paths.last!)
+        let last = try files.acquire(paths.last!, opening: opening(paths.last!))
+        files.release(paths.last!, last)
         #expect(opened == before)
-        _ = try files.acquire(paths[1], opening: opening(paths[1]))
-        files.release(paths[1])
+        let second = try files.acquire(paths[1], opening: opening(paths[1]))
+        files.release(paths[1], second)
         #expect(opened == before + 1)
+    }
+
+    /// A cairn server's storage replaces files under their keys: each read opens the file
+    /// anew and closes it after, so a replaced file is never read through an old descriptor.
+    @Test func withoutKeepingEachReadSeesTheFileAsItIsNow() async throws {
+        let directory = try TemporaryDirectory()
+        let storage = LocalFolderStorage(root: directory.path, keepsFilesOpen: false)
+        try await storage.put("locks/a", Array(repeating: 1, count: 10))
+        #expect(try await storage.read("locks/a", range: 0..<10).bytes == Array(repeating: 1, count: 10))
+        try await storage.put("locks/a", Array(repeating: 2, count: 20_000))
+        #expect(try await storage.read("locks/a", range: 0..<20_000).bytes == Array(repeating: 2, count: 20_000))
+        let descriptors = try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count
+        for _ in 0..<50 { _ = try await storage.read("locks/a", range: 0..<100) }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count <= descriptors)
     }
 }

@@ -80,6 +80,55 @@ struct ServerEndToEndTests {
         #expect(TreeComparison.differences(seeded.source, seeded.restored(under: seededTarget)) == [])
     }
 
+    /// Every other command of the client against a server account: plan and apply, ls, diff,
+    /// find, stats, dump, export, tag, forget, keys, repair, log.
+    @Test func everyClientCommandWorksAgainstTheServer() throws {
+        let server = try CairnTestServer(accounts: [Self.alice])
+        var workspace = try workspace(server)
+        let plan = try workspace.run(["plan", "files"])
+        #expect(plan.status == 0 && plan.standardOutput.contains("new repository at \(server.destination("alice"))/files"), "\(plan.all)")
+        let apply = try workspace.run(["apply", "files", "--yes"])
+        #expect(apply.status == 0, "\(apply.all)")
+        try Data("second version".utf8).write(to: URL(fileURLWithPath: workspace.source + "/note.txt"))
+        #expect(try workspace.run(["backup", "files"]).status == 0)
+        let ls = try workspace.run(["ls", "files", workspace.source])
+        #expect(ls.status == 0 && ls.standardOutput.contains("note.txt") && ls.standardOutput.contains("random.bin"), "\(ls.all)")
+        let diff = try workspace.run(["diff", "files"])
+        #expect(diff.status == 0 && diff.standardOutput.contains("+ \(workspace.source)/note.txt"), "\(diff.all)")
+        let find = try workspace.run(["find", "files", "note.txt"])
+        #expect(find.status == 0 && find.standardOutput.contains("note.txt"), "\(find.all)")
+        let stats = try workspace.run(["stats", "files"])
+        #expect(stats.status == 0, "\(stats.all)")
+        let dump = try workspace.run(["dump", "files", workspace.source + "/note.txt"])
+        #expect(dump.status == 0 && dump.standardOutput == "second version", "\(dump.all)")
+        let archive = workspace.directory.subpath("files.tar")
+        let export = try workspace.run(["export", "files", "--to", archive])
+        #expect(export.status == 0 && FileManager.default.fileExists(atPath: archive), "\(export.all)")
+        let snapshots = try workspace.run(["snapshots", "files", "--json"])
+        let ids = ((try? JSONSerialization.jsonObject(with: Data(snapshots.standardOutput.utf8))) as? [[String: Any]])?.compactMap { $0["id"] as? String } ?? []
+        #expect(ids.count == 2, "\(snapshots.all)")
+        let tag = try workspace.run(["tag", "files", String(ids[1].prefix(8)), "--add", "keep"])
+        #expect(tag.status == 0, "\(tag.all)")
+        let forget = try workspace.run(["forget", "files", String(ids[0].prefix(8))])
+        #expect(forget.status == 0, "\(forget.all)")
+        workspace.environment["NEW_KEY"] = "a second key for the server"
+        let add = try workspace.run(["key", "add", "files", "--new-key-env", "NEW_KEY"])
+        #expect(add.status == 0, "\(add.all)")
+        let keys = try workspace.run(["key", "list", "files"])
+        #expect(keys.status == 0 && keys.standardOutput.split(separator: "\n").count >= 3, "\(keys.all)")
+        let repair = try workspace.run(["repair", "files"])
+        #expect(repair.status == 0, "\(repair.all)")
+        let log = try workspace.run(["log", "files"])
+        #expect(log.status == 0 && log.standardOutput.contains("complete"), "\(log.all)")
+        let verify = try workspace.run(["verify", "files", "--read-data"])
+        #expect(verify.status == 0, "\(verify.all)")
+        workspace.environment["CAIRN_KEY"] = "a second key for the server"
+        let target = workspace.directory.subpath("restored")
+        let restore = try workspace.run(["restore", "files", "--to", target])
+        #expect(restore.status == 0, "\(restore.all)")
+        #expect(TreeComparison.differences(workspace.source, workspace.restored(under: target)) == [])
+    }
+
     @Test func aWrongPasswordAndAnotherAccountAreRefusedAndNothingLeaks() throws {
         let server = try CairnTestServer(accounts: [Self.alice, Self.bob])
         let owner = try workspace(server, account: "bob", password: "bob's long password")
@@ -386,6 +435,46 @@ struct ServerReplicationTests {
         #expect(restore.status == 0, "\(restore.all)")
         #expect(TreeComparison.differences(workspace.source, workspace.restored(under: target)) == [])
         #expect(try workspace.run(["verify", "files", "--read-data"]).status == 0)
+    }
+
+    @Test func aServerWhoseStorageIsAnS3BucketKeepsAccountsThere() async throws {
+        let s3 = try S3TestServer()
+        let prefix = "server-\(UUID().uuidString)"
+        let scratch = try TemporaryDirectory("cairn-s3-storage")
+        let id = try scratch.write("id", s3.credentials.accessKey)
+        let secret = try scratch.write("secret", s3.credentials.secretKey)
+        let storage = """
+            storage:
+              destination: s3://\(s3.bucket)/\(prefix)
+              endpoint: \(s3.endpoint.absoluteString)
+              region: us-east-1
+              path-style: true
+              credentials: {access-key-id: {file: \(id)}, secret-access-key: {file: \(secret)}}
+            state: \(scratch.subpath("state"))
+            """
+        let server = try CairnTestServer(accounts: [CairnTestServer.AccountSpec("alice", password: "alice's long password", extra: "quota: 100MB")], storage: storage)
+        var workspace = try Workspace()
+        var generator = TreeGenerator(root: workspace.source, seed: 13)
+        _ = try generator.generate(files: 25, depth: 3)
+        try clientConfig(
+            workspace,
+            account: "    destination: \(server.destination("alice"))\n    password: {env: SERVER_PASSWORD}\n    ca-file: \(server.caFile)")
+        workspace.environment["SERVER_PASSWORD"] = "alice's long password"
+        let backup = try workspace.run(["backup", "files"])
+        #expect(backup.status == 0, "\(backup.all)\n\(server.log)")
+        let target = workspace.directory.subpath("restored")
+        #expect(try workspace.run(["restore", "files", "--to", target]).status == 0)
+        #expect(TreeComparison.differences(workspace.source, workspace.restored(under: target)) == [])
+        #expect(try workspace.run(["verify", "files", "--read-data"]).status == 0)
+        // The objects are in the bucket, under PREFIX/ACCOUNT/REPOSITORY/; usage is counted
+        // from there after a restart.
+        let listed = try await s3.storage(prefix: "\(prefix)/alice/files/").listAll(prefix: "")
+        #expect(listed.contains { $0.key == RepositoryDescriptor.fileName }, "\(listed.map(\.key))")
+        server.stop()
+        try server.start()
+        let status = try server.curl(["-u", "alice:alice's long password", server.url + "/api/v1/accounts/alice"])
+        let usage = ((try? JSONSerialization.jsonObject(with: Data(status.body.utf8))) as? [String: Any])?["usage"] as? Int ?? 0
+        #expect(usage == listed.reduce(0) { $0 + $1.size }, "\(status)")
     }
 
     @Test func anAppendOnlyAccountsExpiryRunsOnTheServer() throws {

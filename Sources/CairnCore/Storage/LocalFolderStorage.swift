@@ -23,12 +23,19 @@ public struct LocalFolderStorage: StorageBackend {
     static let temporaryPrefix = ".tmp-"
 
     /// Packs open for reading: a restore reads thousands of objects from a few packs.
-    private let openFiles = OpenFiles()
+    private let openFiles: OpenFiles
     /// False once the file system has refused a read past the page cache.
     private let directReads = DirectReads()
 
-    public init(root: String) {
+    /// Whether descriptors are kept open between reads: only where a key's file is never
+    /// replaced (a repository's packs). A cairn server's storage replaces objects under their
+    /// keys (locks, clients' puts), and opens each file anew for every read.
+    let keepsFilesOpen: Bool
+
+    public init(root: String, keepsFilesOpen: Bool = true) {
         self.root = root.hasSuffix("/") && root.count > 1 ? String(root.dropLast()) : root
+        self.keepsFilesOpen = keepsFilesOpen
+        openFiles = OpenFiles(keeping: keepsFilesOpen)
     }
 
     func path(_ key: String) throws -> String {
@@ -78,7 +85,7 @@ public struct LocalFolderStorage: StorageBackend {
                     }
                     return descriptor
                 }
-                defer { openFiles.release(path + Self.directSuffix) }
+                defer { openFiles.release(path + Self.directSuffix, descriptor) }
                 if let buffer = try await Self.readDirect(descriptor, range: range, path: path, key: key) { return buffer }
             } catch is DirectReads.Refused {}
             directReads.supported.store(false, ordering: .relaxed)
@@ -88,7 +95,7 @@ public struct LocalFolderStorage: StorageBackend {
             guard descriptor >= 0 else { throw errno == ENOENT ? StorageError.notFound(key) : Self.failure(path) }
             return descriptor
         }
-        defer { openFiles.release(path) }
+        defer { openFiles.release(path, descriptor) }
         return StorageBuffer(try Self.read(descriptor, from: range.lowerBound, count: range.count, path: path, key: key))
     }
 
@@ -431,6 +438,12 @@ final class OpenFiles: Sendable {
 
     private let state = Mutex(State())
     static let limit = 8
+    /// False: every acquire opens the file, and its release closes it.
+    let keeping: Bool
+
+    init(keeping: Bool = true) {
+        self.keeping = keeping
+    }
 
     deinit {
         state.withLock { state in
@@ -441,6 +454,7 @@ final class OpenFiles: Sendable {
     /// The open descriptor of `path`, opened by `opening` when it is not; every acquire is
     /// followed by a release.
     func acquire(_ path: String, opening: () throws -> Int32) throws -> Int32 {
+        if !keeping { return try opening() }
         if let descriptor = state.withLock({ state -> Int32? in
             guard var entry = state.entries[path] else { return nil }
             state.clock += 1
@@ -475,7 +489,11 @@ final class OpenFiles: Sendable {
         return kept
     }
 
-    func release(_ path: String) {
+    func release(_ path: String, _ descriptor: Int32) {
+        if !keeping {
+            close(descriptor)
+            return
+        }
         state.withLock { state in
             state.entries[path]?.readers -= 1
         }
