@@ -714,7 +714,9 @@ struct ServerConfigCommandTests {
         // The hash in a config: valid, and the server takes the password.
         let server = try CairnTestServer(accounts: [CairnTestServer.AccountSpec("alice", password: "unused")])
         let text = try String(contentsOfFile: server.configFile, encoding: .utf8)
-        let withHash = text.replacingOccurrences(of: #"password-hash: "[^"]*""#, with: "password-hash: \"\(hash)\"", options: .regularExpression)
+        // The hash as a template's literal text: its `$` followed by a digit is no group reference.
+        let withHash = text.replacingOccurrences(
+            of: #"password-hash: "[^"]*""#, with: NSRegularExpression.escapedTemplate(for: "password-hash: \"\(hash)\""), options: .regularExpression)
         _ = try server.folder.write("server.yaml", withHash)
         let valid = try cairn.run(["server", "validate", "-c", server.configFile])
         #expect(valid.status == 0 && valid.standardOutput.contains("valid, 1 account"), "\(valid.all)")
