@@ -160,13 +160,31 @@ extension CairnServer {
         public var target: String
         public var queued: Int
         public var queuedBytes: Int
-        /// The oldest waiting entry's time, in seconds since 1970; nil when the queue is empty.
-        public var oldestQueued: Double?
+        /// The oldest waiting entry's time; nil when the queue is empty.
+        public var oldestQueued: Date?
         public var forwarded: Int
         public var forwardedBytes: Int
-        public var lastForwarded: Double?
+        public var lastForwarded: Date?
         public var lastError: String?
-        public var lastErrorAt: Double?
+        public var lastErrorAt: Date?
+
+        /// Every key written, null when there is no value (schemas/server-replication-status.schema.json).
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(target, forKey: .target)
+            try container.encode(queued, forKey: .queued)
+            try container.encode(queuedBytes, forKey: .queuedBytes)
+            try container.encode(oldestQueued, forKey: .oldestQueued)
+            try container.encode(forwarded, forKey: .forwarded)
+            try container.encode(forwardedBytes, forKey: .forwardedBytes)
+            try container.encode(lastForwarded, forKey: .lastForwarded)
+            try container.encode(lastError, forKey: .lastError)
+            try container.encode(lastErrorAt, forKey: .lastErrorAt)
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case target, queued, queuedBytes, oldestQueued, forwarded, forwardedBytes, lastForwarded, lastError, lastErrorAt
+        }
     }
 
     public static func replicationStatus(_ config: ServerConfig) throws -> ReplicationStatus {
@@ -184,9 +202,10 @@ extension CairnServer {
         }
         let saved = FileManager.default.contents(atPath: Replicator.statusFile(state: config.stateFolder)).flatMap { try? JSONDecoder().decode(Replicator.Status.self, from: $0) }
             ?? Replicator.Status()
+        func date(_ seconds: Double?) -> Date? { seconds.map(Date.init(timeIntervalSince1970:)) }
         return ReplicationStatus(
-            target: replicateTo.destination.description, queued: queued, queuedBytes: bytes, oldestQueued: oldest, forwarded: saved.forwarded,
-            forwardedBytes: saved.forwardedBytes, lastForwarded: saved.lastForwarded, lastError: saved.lastError, lastErrorAt: saved.lastErrorAt)
+            target: replicateTo.destination.description, queued: queued, queuedBytes: bytes, oldestQueued: date(oldest), forwarded: saved.forwarded,
+            forwardedBytes: saved.forwardedBytes, lastForwarded: date(saved.lastForwarded), lastError: saved.lastError, lastErrorAt: date(saved.lastErrorAt))
     }
 }
 

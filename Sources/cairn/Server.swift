@@ -354,18 +354,15 @@ extension Cairn {
                 throw ExitCode(ExitStatus.error)
             }
             if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-                encoder.keyEncodingStrategy = .convertToSnakeCase
-                print(String(decoding: try encoder.encode(status), as: UTF8.self))
+                print(try JSONOutput.text(status))
                 return
             }
             let times = utc ? TimeText.utc : TimeText(zone: CommandSupport.run.timeZone)
-            func time(_ seconds: Double?) -> String { seconds.map { times(Date(timeIntervalSince1970: $0)) } ?? "never" }
-            let now = CommandSupport.run.now.timeIntervalSince1970
+            func time(_ date: Date?) -> String { date.map { times($0) } ?? "never" }
+            let now = CommandSupport.run.now
             print("replica: \(status.target)")
             if let oldest = status.oldestQueued {
-                print("queued: \(status.queued) object\(status.queued == 1 ? "" : "s") (\(ByteCountText.format(UInt64(status.queuedBytes)))); the oldest waits since \(time(oldest)) (lag \(Int(max(0, now - oldest))) s)")
+                print("queued: \(status.queued) object\(status.queued == 1 ? "" : "s") (\(ByteCountText.format(UInt64(status.queuedBytes)))); the oldest waits since \(time(oldest)) (lag \(Int(max(0, now.timeIntervalSince(oldest)))) s)")
             } else {
                 print("queued: nothing; the replica holds everything stored")
             }

@@ -108,9 +108,31 @@ struct ConfigErrorsTests {
     }
 
     @Test func plannedDestinationsAreAcceptedWithAWarning() throws {
-        let result = try ConfigFixture().load(preamble.replacingOccurrences(of: "/srv/backup", with: "https://backup.example/cairn"))
+        let result = try ConfigFixture().load(preamble.replacingOccurrences(of: "/srv/backup", with: "sftp://backup.example/cairn"))
         #expect(result.config != nil)
-        #expect(result.warningMessages.contains { $0.contains("https:// destinations are not built yet") })
+        #expect(result.warningMessages.contains { $0.contains("sftp:// destinations are not built yet") })
+    }
+
+    /// A cairn server account: https://HOST[:PORT]/ACCOUNT, a password by reference, its keys
+    /// only with such a destination, and located errors for what is wrong.
+    @Test func aServerDestinationIsAnAccountWithAPasswordReference() throws {
+        let good = try ConfigFixture().load(
+            preamble.replacingOccurrences(of: "destination: /srv/backup", with: "destination: https://backup.example:8443/alice, password: {env: PW}, proxy: \"http://proxy.lan:3128\""))
+        #expect(good.config != nil, "\(good.diagnostics.all)")
+        let server = good.config?.accounts.values.first?.server
+        #expect(server?.server == "https://backup.example:8443" && server?.account == "alice" && server?.user == "alice" && server?.proxy?.port == 3128)
+        for (replacement, message) in [
+            ("destination: https://backup.example/alice", "missing the required key 'password'"),
+            ("destination: https://backup.example/alice, password: hunter2", "must be a reference"),
+            ("destination: https://backup.example/, password: {env: PW}", "the path must be the account's name"),
+            ("destination: https://u:p@backup.example/alice, password: {env: PW}", "not in the URL"),
+            ("destination: https://backup.example/alice, password: {env: PW}, proxy: \"socks5://p:1080\"", "a proxy is http://HOST:PORT"),
+            ("destination: /srv/backup, password: {env: PW}", "is a setting of https:// destinations"),
+        ] {
+            let result = try ConfigFixture().load(preamble.replacingOccurrences(of: "destination: /srv/backup", with: replacement))
+            #expect(result.config == nil, "\(replacement)")
+            #expect(result.diagnostics.errors.contains { $0.message.contains(message) && $0.location != nil }, "\(replacement): \(result.diagnostics.errors.map(\.message))")
+        }
     }
 
     @Test func anS3DestinationIsBucketPrefixAndSettings() throws {

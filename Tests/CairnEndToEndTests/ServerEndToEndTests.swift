@@ -378,6 +378,8 @@ struct ServerReplicationTests {
         #expect(resumed["queued"] as? Int == 0, "\(resumed)\n\(primary.log)")
         let text = try cairn.run(["server", "replication", "status", "-c", primary.configFile])
         #expect(text.standardOutput.contains("queued: nothing"), "\(text.all)")
+        let json = try cairn.run(["server", "replication", "status", "-c", primary.configFile, "--json"])
+        #expect(try Workspace.validate(json.standardOutput, against: "schemas/server-replication-status.schema.json").hasPrefix("valid"), "\(json.all)")
 
         // The primary is gone: a client pointed at the replica restores everything.
         primary.stop()
