@@ -92,7 +92,11 @@ final class AccountBook: Sendable {
             if let verified = state.verified[entry], verified.hash == hash, verified.password == digest { return (hash, true) }
             return (hash, false)
         }
-        guard let known else { return false }
+        guard let known else {
+            // No such account: as long to answer as a wrong password, so timing tells nothing.
+            _ = await Self.scrypt { Self.standIn.matches(password) }
+            return false
+        }
         if known.remembered { return true }
         let good = await Self.scrypt { known.hash.matches(password) }
         if good { state.withLock { $0.verified[entry] = (digest, known.hash) } }
@@ -104,6 +108,9 @@ final class AccountBook: Sendable {
         guard let hash = state.withLock({ $0.config.adminPasswordHash }) else { return false }
         return await Self.scrypt { hash.matches(password) }
     }
+
+    /// Checked against when the user does not exist.
+    private static let standIn = try! PasswordHash.make(Array("no such account".utf8))
 
     private static let queue = DispatchQueue(label: "cairn.server.scrypt", attributes: .concurrent)
 

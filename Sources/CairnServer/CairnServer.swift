@@ -2,6 +2,7 @@ import CairnCore
 import Dispatch
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import HummingbirdTLS
 import Logging
 import NIOCore
@@ -118,6 +119,7 @@ public enum CairnServer {
         var logger = Logger(label: "cairn-server")
         logger.logLevel = .error
         let scheme = tls == nil ? "http" : "https"
+        let http1 = HTTP1Channel.Configuration(idleTimeout: .seconds(60))
         let responder = CallbackResponder<ServerRequestContext> { request, context in
             let started = ContinuousClock.now
             do {
@@ -141,7 +143,9 @@ public enum CairnServer {
         }
         let app = Application(
             responder: responder,
-            server: try tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1(),
+            // A connection that sends nothing for a minute (never a request, or none since the
+            // last) is closed: idle sockets cannot use up the server's descriptors.
+            server: try tls.map { try .tls(.http1(configuration: http1), tlsConfiguration: $0) } ?? .http1(configuration: http1),
             configuration: ApplicationConfiguration(address: .hostname(config.listen.host, port: config.listen.port), serverName: "cairn"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? config.listen.port

@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import Synchronization
 
 /// The storage protocol over HTTP (docs/SERVER-API.md): objects of an account's repositories
 /// read (whole or a range), written (checked against their size and SHA-256 before they are
@@ -16,12 +17,32 @@ struct ObjectAPI: Sendable {
     let replication: Replicator?
     let jobs: JobBook
     let web: WebPages
+    let keyLocks = KeyLocks()
+    /// Bytes of put-if-absent bodies held in memory now, by every request.
+    let heldInMemory = HeldBytes()
 
-    /// Bodies of put-if-absent requests are held in memory until stored: locks, keys,
-    /// snapshots and descriptors, all small.
-    static let conditionalLimit = 16 << 20
-    /// No object is larger (packs are 16 MiB and a little).
-    static let objectLimit = 4 << 30
+    final class HeldBytes: Sendable {
+        private let count = Mutex(0)
+
+        /// Takes `bytes` if the total stays within `limit`.
+        func take(_ bytes: Int, limit: Int) -> Bool {
+            count.withLock { held in
+                guard held + bytes <= limit else { return false }
+                held += bytes
+                return true
+            }
+        }
+
+        func give(_ bytes: Int) { count.withLock { $0 -= bytes } }
+    }
+
+    /// Bodies of put-if-absent requests are held in memory until stored (cairn writes only a
+    /// repository's descriptor so: a few hundred bytes), at most this much each...
+    static let conditionalLimit = 1 << 20
+    /// ...and this much for all requests at once (more waits: 503).
+    static let conditionalTotal = 64 << 20
+    /// No object is larger: a pack is 16 MiB and its last object (a chunk, at most 8 MiB).
+    static let objectLimit = 64 << 20
     /// Whole objects up to this size are read in one piece (see `get`).
     static let wholeReadLimit = 32 << 20
     static let hashHeader = HTTPField.Name("X-Cairn-SHA256")!
@@ -81,7 +102,28 @@ struct ObjectAPI: Sendable {
     static func isStorable(_ text: String, allowSlash: Bool) -> Bool {
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
         guard !text.isEmpty, text.utf8.count <= 1024, allowSlash || parts.count == 1 else { return false }
-        return parts.allSatisfy { !$0.isEmpty && !$0.hasPrefix(".") && !$0.contains("\0") && $0.utf8.count <= 255 }
+        return parts.allSatisfy { part in
+            !part.isEmpty && !part.hasPrefix(".") && part.utf8.count <= 255 && !part.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7f }
+        }
+    }
+
+    /// The folders of a repository: a key of more than one part starts with one of them.
+    static let repositoryFolders: Set<Substring> = ["data", "index", "snapshots", "keys", "locks"]
+
+    /// Whether `repository` can name one: no part but the first is one of a repository's
+    /// folders. With `isRepositoryKey`, no two (repository, key) pairs name one file: a
+    /// repository `laptop/data` would otherwise hold `laptop`'s packs under keys outside
+    /// `data/` (and past restore-from).
+    static func isRepositoryName(_ repository: String) -> Bool {
+        isStorable(repository, allowSlash: true) && !repository.split(separator: "/").dropFirst().contains { repositoryFolders.contains($0) }
+    }
+
+    /// Whether `key` can be stored: one file at the repository's top (its descriptor) that is
+    /// not one of its folders, or a file under one of those folders.
+    static func isRepositoryKey(_ key: String) -> Bool {
+        guard isStorable(key, allowSlash: true) else { return false }
+        let parts = key.split(separator: "/")
+        return parts.count == 1 ? !repositoryFolders.contains(parts[0]) : repositoryFolders.contains(parts[0])
     }
 
     func respond(_ request: Request, _ context: ServerRequestContext) async throws -> Response {
@@ -105,7 +147,7 @@ struct ObjectAPI: Sendable {
             guard request.method == .get || request.method == .head else { return Self.refusal(.methodNotAllowed, "method", "an account is read with GET") }
             return accountStatus(account, context)
         }
-        guard parts.count >= 6, parts[4] == "repositories", Self.isStorable(parts[5], allowSlash: true) else {
+        guard parts.count >= 6, parts[4] == "repositories", Self.isRepositoryName(parts[5]) else {
             return Self.refusal(.notFound, "not-found", "no such path: objects are under /api/v1/accounts/ACCOUNT/repositories/REPOSITORY/objects/KEY")
         }
         let repository = parts[5]
@@ -122,7 +164,16 @@ struct ObjectAPI: Sendable {
             return try await list(request, base: base)
         }
         let key = parts[7...].joined(separator: "/")
-        guard parts[7...].allSatisfy({ !$0.contains("/") }), Self.isStorable(key, allowSlash: true) else {
+        guard parts[7...].allSatisfy({ !$0.contains("/") }), Self.isRepositoryKey(key) else {
+            // Nothing can be stored there, so nothing is: a read finds nothing, a delete has
+            // nothing to do; an upload is refused.
+            if Self.isStorable(key, allowSlash: true), !parts[7...].contains(where: { $0.contains("/") }) {
+                switch request.method {
+                case .get, .head: return Self.refusal(.notFound, "not-found", "\(key) does not exist (no key of a repository has that shape)")
+                case .delete: return Response(status: .noContent)
+                default: break
+                }
+            }
             if request.method == .put { await Self.drain(request) }
             return Self.refusal(.badRequest, "bad-key", "'\(key)' is not a key an object can be stored under")
         }
@@ -172,7 +223,8 @@ struct ObjectAPI: Sendable {
         if user == account, book.account(account) != nil {
             return await book.check(account, password: password) ? .owner : .refused
         }
-        return await book.checkReplication(user, password: password) ? .replication : .refused
+        if await book.checkReplication(user, password: password) { return .replication }
+        return .refused
     }
 
     /// 401 for wrong credentials; 403 for an account's right credentials used on another
@@ -188,13 +240,33 @@ struct ObjectAPI: Sendable {
 
     // MARK: account
 
+    static let statuses: Set<String> = ["complete", "incomplete", "partial", "failed", "no changes", "cancelled"]
+
     /// A client's report of a job on a repository, for the web page.
     func reportJob(_ request: Request, account: String, repository: String) async throws -> Response {
-        var body = try await request.body.collect(upTo: 64 << 10)
-        guard let data = body.readData(length: body.readableBytes), let job = try? JSONDecoder().decode(ServerJobSummary.self, from: data) else {
-            return Self.refusal(.badRequest, "bad-job", "a job report is the JSON of docs/SERVER-API.md, at most 64 KiB")
+        var body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: 64 << 10)
+        } catch {
+            return Self.refusal(.contentTooLarge, "bad-job", "a job report is at most 64 KiB")
         }
-        try jobs.record(job, account: account, repository: repository)
+        guard let data = body.readData(length: body.readableBytes), let job = try? JSONDecoder().decode(ServerJobSummary.self, from: data),
+            Self.statuses.contains(job.status), Timestamp(rfc3339: job.start) != nil, Timestamp(rfc3339: job.end) != nil,
+            [job.set, job.host, job.command].allSatisfy({ !$0.isEmpty && $0.count <= 255 && !$0.unicodeScalars.contains { $0.value < 0x20 } }),
+            job.snapshot.map({ $0.count <= 64 && $0.allSatisfy(\.isHexDigit) }) ?? true
+        else {
+            return Self.refusal(.badRequest, "bad-job", "a job report is the JSON of docs/SERVER-API.md, at most 64 KiB, with a known status and RFC 3339 times")
+        }
+        // Only for a repository that exists: reports cannot make files of their own.
+        guard try await storage.stat("\(account)/\(repository)/\(RepositoryDescriptor.fileName)") != nil else {
+            return Self.refusal(.notFound, "not-found", "account '\(account)' has no repository '\(repository)'")
+        }
+        do {
+            try jobs.record(job, account: account, repository: repository)
+        } catch {
+            log.note("job report for \(account)/\(repository) not kept: \(error)")
+            return Self.refusal(.internalServerError, "storage", "the report could not be kept; the server's log says why")
+        }
         return Response(status: .noContent)
     }
 
@@ -301,8 +373,17 @@ struct ObjectAPI: Sendable {
         let prefix = query["prefix"].map(String.init) ?? ""
         let after = query["after"].map(String.init)
         let limit = query["limit"].flatMap { Int($0) } ?? 1000
-        guard (1...10_000).contains(limit), !prefix.contains("\0"), after?.contains("\0") != true else {
-            return Self.refusal(.badRequest, "bad-list", "limit is 1 to 10000; prefix and after are keys")
+        // A prefix is the start of a key: no part of it may climb out ('..'), be hidden or empty
+        // (but its last, which a key continues), or hold a control character.
+        func isKeyStart(_ text: String) -> Bool {
+            guard text.utf8.count <= 1024, !text.hasPrefix("/") else { return false }
+            let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+            return parts.enumerated().allSatisfy { index, part in
+                (index == parts.count - 1 || !part.isEmpty) && !part.hasPrefix(".") && !part.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7f }
+            }
+        }
+        guard (1...10_000).contains(limit), isKeyStart(prefix), after.map(isKeyStart) ?? true else {
+            return Self.refusal(.badRequest, "bad-list", "limit is 1 to 10000; prefix and after are the starts of keys (no '.', '..' or hidden parts)")
         }
         let items = try await storage.list(prefix: base + prefix, after: after.map { base + $0 }, limit: limit)
         struct Page: Encodable {
@@ -363,6 +444,12 @@ struct ObjectAPI: Sendable {
             index = next
         }
         if conditional {
+            let admitted = heldInMemory.take(length, limit: Self.conditionalTotal)
+            guard admitted else {
+                await Self.drain(request)
+                return Self.refusal(.serviceUnavailable, "busy", "too many put-if-absent uploads at once; try again")
+            }
+            defer { heldInMemory.give(length) }
             var bytes: [UInt8] = []
             bytes.reserveCapacity(length)
             for try await buffer in request.body {
@@ -371,9 +458,22 @@ struct ObjectAPI: Sendable {
                 buffer.withUnsafeReadableBytes { bytes.append(contentsOf: $0) }
             }
             if let refusal = Self.check(received: received, length: length, hash: Hashing.sha256(bytes), expected: expected, key: key) { return refusal }
-            guard try await storage.putIfAbsent(full, bytes) else { return Self.refusal(.preconditionFailed, "exists", "\(key) exists already") }
+            let created = try await keyLocks.withLock(full) { () async throws -> Bool in
+                // Queued first: a crash between storing and queueing cannot lose it from the replica.
+                let entry = await replication?.stored(place, size: length, sha256: expected, log: log)
+                do {
+                    guard try await storage.putIfAbsent(full, bytes) else {
+                        await replication?.withdraw(entry)
+                        return false
+                    }
+                } catch {
+                    await replication?.withdraw(entry)
+                    throw error
+                }
+                return true
+            }
+            guard created else { return Self.refusal(.preconditionFailed, "exists", "\(key) exists already") }
             stored = length
-            await replication?.stored(place, size: length, sha256: expected, log: log)
         } else {
             let upload = try await storage.openUpload(full)
             for try await buffer in request.body {
@@ -387,10 +487,26 @@ struct ObjectAPI: Sendable {
             // A body that ends short or long, or whose hash differs, is dropped with its
             // temporary file: nothing of it is ever seen under the key.
             if let refusal = Self.check(received: received, length: length, hash: hasher.finish(), expected: expected, key: key) { return refusal }
-            try await upload.commit()
+            // What exists now, under the key's lock: an append-only account's object that
+            // appeared while this upload was under way is not replaced either.
+            let outcome = try await keyLocks.withLock(full) { () async throws -> Int? in
+                let now = try await storage.stat(full)
+                if !replicating, settings?.appendOnly == true, now != nil, !key.hasPrefix("locks/") { return nil }
+                let entry = await replication?.stored(place, size: length, sha256: expected, log: log)
+                do {
+                    try await upload.commit()
+                } catch {
+                    await replication?.withdraw(entry)
+                    throw error
+                }
+                return now?.size ?? 0
+            }
+            guard let outcome else {
+                log.note("\(context.clientText) \(account) PUT \(full) refused: the account is append-only")
+                return Self.refusal(.forbidden, "append-only", "account '\(account)' is append-only: \(key) exists and cannot be replaced")
+            }
             stored = length
-            replaced = replacing
-            await replication?.stored(place, size: length, sha256: expected, log: log)
+            replaced = outcome
         }
         log.note("\(context.clientText) \(account) PUT \(full) \(length) bytes\(replicating ? " (replicated)" : "")")
         return Response(status: .created, headers: [.contentLength: "0"])
@@ -414,11 +530,13 @@ struct ObjectAPI: Sendable {
                 .forbidden, "append-only",
                 "account '\(account)' is append-only: nothing in it can be deleted from a client; expiry runs on the server (cairn server prune \(account))")
         }
-        if let item = try await storage.stat(full) {
-            try await storage.delete(full)
-            book.removed(account, bytes: item.size)
-            await replication?.deleted(place, log: log)
-            log.note("\(context.clientText) \(account) DELETE \(full)\(replicating ? " (replicated)" : "")")
+        try await keyLocks.withLock(full) {
+            if let item = try await storage.stat(full) {
+                try await storage.delete(full)
+                book.removed(account, bytes: item.size)
+                await replication?.deleted(place, log: log)
+                log.note("\(context.clientText) \(account) DELETE \(full)\(replicating ? " (replicated)" : "")")
+            }
         }
         return Response(status: .noContent)
     }

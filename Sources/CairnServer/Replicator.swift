@@ -75,7 +75,8 @@ final class Replicator: Sendable {
 
     /// Queues what a request did, durably; a queue that cannot be written is logged and
     /// remembered, and the next start compares both sides in full.
-    func stored(_ place: ObjectAPI.Place, size: Int, sha256: [UInt8], log: ServerLog) async {
+    @discardableResult
+    func stored(_ place: ObjectAPI.Place, size: Int, sha256: [UInt8], log: ServerLog) async -> String? {
         await enqueue(
             Entry(
                 operation: .put, account: place.account, repository: place.repository, key: place.key, size: size,
@@ -83,23 +84,33 @@ final class Replicator: Sendable {
     }
 
     func deleted(_ place: ObjectAPI.Place, log: ServerLog) async {
-        await enqueue(
+        _ = await enqueue(
             Entry(operation: .delete, account: place.account, repository: place.repository, key: place.key, size: 0, sha256: nil, queued: clock.now().timeIntervalSince1970),
             log: log)
     }
 
-    func enqueue(_ entry: Entry, log: ServerLog) async {
-        guard !entry.key.hasPrefix("locks/") else { return }
+    /// Queues an entry; its name, or nil when it was not queued.
+    func enqueue(_ entry: Entry, log: ServerLog) async -> String? {
+        guard !entry.key.hasPrefix("locks/") else { return nil }
+        let name = next()
         do {
-            try await queue.put(next(), Array(try JSONEncoder().encode(entry)))
+            try await queue.put(name, Array(try JSONEncoder().encode(entry)))
         } catch {
-            log.note("replication: \(entry.account)/\(entry.repository)/\(entry.key) could not be queued (\(error)); the next start compares the replica in full")
+            log.note("replication: \(entry.account)/\(entry.repository)/\(entry.key) could not be queued (\(error)); the next start queues everything again")
             try? FileManager.default.removeItem(atPath: folder + "/synced")
+            return nil
         }
         wake.withLock { continuation in
             continuation?.resume()
             continuation = nil
         }
+        return name
+    }
+
+    /// Takes back an entry queued for a write that did not happen.
+    func withdraw(_ name: String?) async {
+        guard let name else { return }
+        try? await queue.delete(name)
     }
 
     /// At the first start with replication (and after a queue write failed), every object of
@@ -163,6 +174,13 @@ final class Replicator: Sendable {
             var keys: Set<String> = []
             for name in names {
                 guard let bytes = try? await queue.get(name), let entry = try? JSONDecoder().decode(Entry.self, from: Data(bytes)) else {
+                    // Damaged: what it named is unknown, so the next start queues everything.
+                    log.note("replication: the queue entry \(name) is damaged and was removed; the next start of the server queues every object again")
+                    try? FileManager.default.removeItem(atPath: folder + "/synced")
+                    status.withLock {
+                        $0.lastError = "the queue entry \(name) was damaged; restart the server to queue every object again"
+                        $0.lastErrorAt = clock.now().timeIntervalSince1970
+                    }
                     try? await queue.delete(name)
                     continue
                 }
@@ -170,14 +188,20 @@ final class Replicator: Sendable {
                 // A key queued twice waits for the next round, in order.
                 if !keys.insert(full).inserted { break }
                 batch.append((name, entry))
-                if batch.count == 8 { break }
+                // Eight at once, and at most 128 MiB of objects held (each is read whole).
+                if batch.count == 8 || batch.reduce(0, { $0 + $1.1.size }) >= 128 << 20 { break }
             }
-            await withTaskGroup(of: Bool.self) { group in
+            var waiting = false
+            await withTaskGroup(of: Bool?.self) { group in
                 for (name, entry) in batch {
                     group.addTask { await self.forward(name, entry, storage: storage, log: log) }
                 }
-                for await ok in group where !ok { failed = true }
+                for await outcome in group {
+                    if outcome == false { failed = true }
+                    if outcome == nil { waiting = true }
+                }
             }
+            if waiting, !failed { try? await Task.sleep(nanoseconds: 100_000_000) }
             if failed {
                 try? await Task.sleep(nanoseconds: backoff * 1_000_000_000)
                 backoff = min(backoff * 2, 10)
@@ -189,7 +213,25 @@ final class Replicator: Sendable {
     }
 
     /// Forwards one entry; true when it is done with (sent, or nothing left to send).
-    private func forward(_ name: String, _ entry: Entry, storage: any StorageBackend, log: ServerLog) async -> Bool {
+    /// Whether an entry after `name` is about the same key.
+    private func laterEntry(for entry: Entry, after name: String) async throws -> Bool {
+        try await queue.list(prefix: "", after: name, limit: 10_000).contains { item in
+            guard let data = try? FileManager.default.contents(atPath: queue.root + "/" + item.key),
+                let other = try? JSONDecoder().decode(Entry.self, from: data)
+            else { return false }
+            return other.account == entry.account && other.repository == entry.repository && other.key == entry.key
+        }
+    }
+
+    /// An entry is queued before its object is stored: until it is two minutes old, an
+    /// object not there yet (or not yet with its hash) is waited for, not given up.
+    private func isSettled(_ entry: Entry) -> Bool {
+        clock.now().timeIntervalSince1970 - entry.queued > 120
+    }
+
+    /// Forwards one entry: true when it is done with (sent, or nothing left to send), false when
+    /// it failed (tried again after a pause), nil when its upload has not finished yet.
+    private func forward(_ name: String, _ entry: Entry, storage: any StorageBackend, log: ServerLog) async -> Bool? {
         let full = "\(entry.account)/\(entry.repository)/\(entry.key)"
         do {
             switch entry.operation {
@@ -198,21 +240,21 @@ final class Replicator: Sendable {
                 do {
                     bytes = try await storage.get(full)
                 } catch StorageError.notFound {
-                    // Deleted since: its delete is queued after it.
+                    // Deleted since (its delete is queued after it), never stored (its upload
+                    // failed), or not stored yet.
+                    guard try await laterEntry(for: entry, after: name) || isSettled(entry) else { return nil }
                     try await queue.delete(name)
                     return true
                 }
                 let hash = Hashing.sha256(bytes).map { String(format: "%02x", $0) }.joined()
                 if let expected = entry.sha256, hash != expected {
-                    // Replaced since (a later entry sends it) or damaged here: never forwarded.
-                    let later = try await queue.list(prefix: "", after: name, limit: 10_000).contains { item in
-                        guard let data = try? FileManager.default.contents(atPath: queue.root + "/" + item.key),
-                            let other = try? JSONDecoder().decode(Entry.self, from: data)
-                        else { return false }
-                        return other.account == entry.account && other.repository == entry.repository && other.key == entry.key
-                    }
+                    // Replaced since (a later entry sends it), not committed yet, or damaged
+                    // here: never forwarded.
+                    let later = try await laterEntry(for: entry, after: name)
+                    if !later, !isSettled(entry) { return nil }
                     if !later {
-                        log.note("replication: \(full) no longer has the SHA-256 it was stored with: it is damaged on this server and is not forwarded (cairn verify finds it)")
+                        log.note(
+                            "replication: \(full) does not have the SHA-256 it was queued with (damaged on this server, or its upload never completed); it is not forwarded (cairn verify finds damage)")
                         status.withLock {
                             $0.lastError = "\(full) is damaged on this server and was not forwarded"
                             $0.lastErrorAt = clock.now().timeIntervalSince1970
@@ -226,6 +268,12 @@ final class Replicator: Sendable {
                     $0.forwarded += 1
                     $0.forwardedBytes += bytes.count
                     $0.lastForwarded = clock.now().timeIntervalSince1970
+                    // The replica answers again: a failure to reach it is behind (damage found
+                    // here stays shown).
+                    if $0.lastError?.contains("damaged") != true {
+                        $0.lastError = nil
+                        $0.lastErrorAt = nil
+                    }
                 }
             case .delete:
                 try await target.delete(account: entry.account, repository: entry.repository, key: entry.key)

@@ -17,7 +17,10 @@ public final class ServerLog: Sendable {
 
     public func note(_ message: String) {
         let stamp = ISO8601DateFormatter.string(from: clock.now(), timeZone: TimeZone(identifier: "UTC")!, formatOptions: [.withInternetDateTime])
-        let line = "\(stamp) \(message)\n"
+        // What clients sent (keys, user names) can hold control characters: escaped, so no
+        // request writes a line of its own into the log.
+        let escaped = message.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7f ? String(format: "\\x%02X", $0.value) : String($0) }.joined()
+        let line = "\(stamp) \(escaped)\n"
         lock.withLock { _ in FileHandle.standardError.write(Data(line.utf8)) }
     }
 }

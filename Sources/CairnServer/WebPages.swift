@@ -93,7 +93,9 @@ struct WebPages: Sendable {
             let size = items.filter { $0.key.hasPrefix("\(account.name)/\(name)/") }.reduce(0) { $0 + $1.size }
             let reported = jobs.jobs(account: account.name, repository: name)
             let last = reported.last
-            if let last, newest.map({ last.end > $0.end }) ?? true { newest = last }
+            if let last, newest.map({ (Timestamp(rfc3339: last.end) ?? Timestamp(Date.distantPast)) > (Timestamp(rfc3339: $0.end) ?? Timestamp(Date.distantPast)) }) ?? true {
+                newest = last
+            }
             let sets = Array(Set(reported.map(\.set))).sorted()
             rows.append(
                 RepositoryRow(

@@ -765,3 +765,110 @@ struct ServerConfigCommandTests {
         #expect(missing.status == 1 && missing.standardError.contains("no server config at 'nowhere.yaml'"), "\(missing.all)")
     }
 }
+
+/// What a red-team review of the server found, kept as tests: names that alias another
+/// repository's packs past restore-from, listings that climb out of the account, an
+/// append-only object replaced by an upload that began before it existed, usage counted twice
+/// away by two replacements at once, forged log lines, unchecked job reports, a key naming a
+/// folder.
+@Suite("cairn server against an attacker")
+struct ServerAttackTests {
+    static let alice = CairnTestServer.AccountSpec("alice", password: "alice's long password", extra: "restore-from: 10.9.9.9")
+    static let carol = CairnTestServer.AccountSpec("carol", password: "carol's long password", extra: "append-only: true")
+    let credentials = "alice:alice's long password"
+
+    func put(_ server: CairnTestServer, _ path: String, _ bytes: Data, user: String = "alice:alice's long password", extra: [String] = []) throws -> (status: Int, body: String) {
+        let scratch = try TemporaryDirectory("cairn-put")
+        let file = scratch.subpath("body")
+        try bytes.write(to: URL(fileURLWithPath: file))
+        let hash = Hashing.sha256([UInt8](bytes)).map { String(format: "%02x", $0) }.joined()
+        return try server.curl(["-u", user, "-X", "PUT", "--data-binary", "@" + file, "-H", "X-Cairn-SHA256: \(hash)"] + extra + [server.url + path])
+    }
+
+    @Test func namesThatAliasOrClimbAreRefused() throws {
+        let server = try CairnTestServer(accounts: [Self.alice, ServerEndToEndTests.bob])
+        let objects = "/api/v1/accounts/alice/repositories"
+        #expect(try put(server, "\(objects)/laptop/objects/data/ab/abcdef", Data("pack".utf8)).status == 201)
+        // The pack, by its own path: refused from here (restore-from).
+        #expect(try server.curl(["-u", credentials, server.url + "\(objects)/laptop/objects/data/ab/abcdef"]).status == 403)
+        // The same file through a repository 'laptop/data' or a key outside the folders: refused.
+        for path in ["\(objects)/laptop%2Fdata/objects/ab/abcdef", "\(objects)/laptop%2Fdata%2Fab/objects/abcdef", "\(objects)/laptop/objects/ab/abcdef"] {
+            let answer = try server.curl(["-u", credentials, server.url + path])
+            #expect([400, 404].contains(answer.status) && !answer.body.contains("pack"), "\(path): \(answer)")
+        }
+        // A key that names a folder is no key: nothing is found there, nothing can be stored.
+        #expect(try server.curl(["-u", credentials, "-I", server.url + "\(objects)/laptop/objects/data"]).status == 404)
+        #expect(try put(server, "\(objects)/laptop/objects/data", Data("x".utf8)).status == 400)
+        // Listings stay inside the repository.
+        #expect(try put(server, "/api/v1/accounts/bob/repositories/home/objects/data/cd/cdef", Data("bob".utf8), user: "bob:bob's long password").status == 201)
+        for query in ["prefix=../../bob/home/", "prefix=../../../", "prefix=data/&after=../x", "prefix=/etc/"] {
+            let answer = try server.curl(["-u", credentials, server.url + "\(objects)/laptop/objects?\(query)"])
+            #expect(answer.status == 400 && !answer.body.contains("cdef"), "\(query): \(answer)")
+        }
+        // No line of its own in the log: control characters are refused in keys, escaped in names.
+        let forged = try put(server, "\(objects)/laptop/objects/data/y%0A2026-11-30T01%3A00%3A00Z%2010.0.0.9%20carol%20DELETE", Data("x".utf8))
+        #expect(forged.status == 400, "\(forged)")
+        _ = try server.curl(["-u", "no\none:pw", server.url + "/"])
+        #expect(!server.log.contains("\n2026-11-30T01:00:00Z"), "\(server.log)")
+    }
+
+    @Test func anAppendOnlyObjectIsNotReplacedByAnUploadThatBeganBeforeIt() throws {
+        let server = try CairnTestServer(accounts: [Self.carol], environment: ["CAIRN_FAULT_INJECTION": "server-upload-part:1:DELAY100"])
+        let key = "/api/v1/accounts/carol/repositories/home/objects/snapshots/t1"
+        let user = "carol:carol's long password"
+        let slowBody = Data((0..<2_000_000).map { UInt8(truncatingIfNeeded: $0) })
+        let slow = try TemporaryDirectory("cairn-slow")
+        try slowBody.write(to: URL(fileURLWithPath: slow.subpath("body")))
+        let hash = Hashing.sha256([UInt8](slowBody)).map { String(format: "%02x", $0) }.joined()
+        // The slow upload starts first (many pieces, each delayed), the small one ends first.
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        process.arguments = [
+            "-s", "--cacert", server.caFile, "-o", "/dev/null", "-w", "%{http_code}", "-u", user, "-X", "PUT", "--data-binary", "@" + slow.subpath("body"),
+            "-H", "X-Cairn-SHA256: \(hash)", "--limit-rate", "400k", server.url + key,
+        ]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        usleep(500_000)
+        #expect(try put(server, key, Data("first".utf8), user: user).status == 201)
+        let slowStatus = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(slowStatus == "403", "the slow upload replaced the object: \(slowStatus)")
+        let stored = try String(contentsOfFile: server.storage + "/carol/home/snapshots/t1", encoding: .utf8)
+        #expect(stored == "first")
+    }
+
+    @Test func twoReplacementsAtOnceCountTheOldObjectOnce() throws {
+        let server = try CairnTestServer(accounts: [CairnTestServer.AccountSpec("alice", password: "alice's long password", extra: "quota: 50MB")])
+        let key = "/api/v1/accounts/alice/repositories/laptop/objects/index/k"
+        #expect(try put(server, key, Data(repeating: 1, count: 3_000_000)).status == 201)
+        let group = DispatchGroup()
+        for fill in [UInt8(2), 3] {
+            group.enter()
+            DispatchQueue.global().async {
+                _ = try? put(server, key, Data(repeating: fill, count: 1_000_000), extra: ["--limit-rate", "800k"])
+                group.leave()
+            }
+        }
+        group.wait()
+        let status = try server.curl(["-u", credentials, server.url + "/api/v1/accounts/alice"])
+        let usage = ((try? JSONSerialization.jsonObject(with: Data(status.body.utf8))) as? [String: Any])?["usage"] as? Int
+        #expect(usage == 1_000_000, "\(status)")
+    }
+
+    @Test func jobReportsAreCheckedAndOnlyForRepositoriesThatExist() throws {
+        let server = try CairnTestServer(accounts: [ServerEndToEndTests.alice])
+        let jobs = "/api/v1/accounts/alice/repositories/laptop/jobs"
+        func report(_ json: String) throws -> Int {
+            try server.curl(["-u", "alice:alice's long password", "-X", "POST", "-H", "Content-Type: application/json", "--data-binary", json, server.url + jobs]).status
+        }
+        let good = #"{"set":"docs","host":"h","command":"backup","status":"complete","start":"2026-11-29T10:00:00Z","end":"2026-11-29T10:01:00Z"}"#
+        #expect(try report(good) == 404, "no repository 'laptop' yet")
+        #expect(try put(server, "/api/v1/accounts/alice/repositories/laptop/objects/\(RepositoryDescriptor.fileName)", Data("d".utf8)).status == 201)
+        #expect(try report(good) == 204)
+        #expect(try report(good.replacingOccurrences(of: "\"complete\"", with: "\"complete\\\" onmouseover=x\"")) == 400)
+        #expect(try report(good.replacingOccurrences(of: "2026-11-29T10:01:00Z", with: "b")) == 400)
+        #expect(try report(String(repeating: "x", count: 70_000)) != 204)
+    }
+}

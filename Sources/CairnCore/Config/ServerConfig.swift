@@ -301,6 +301,13 @@ extension ConfigDecoder {
         if let retentionNode = fields["retention"] {
             retention = retentionPolicy(name, key: fields.values["retention"]!.key, retentionNode)
             if retention == nil { valid = false }
+            if appendOnly, let policy = retention {
+                if case .keepDays = policy.kind {} else {
+                    warning(
+                        "\(what): an append-only account's client can still add snapshots (empty ones, as many as it likes): a policy that counts jobs or keeps by rules can then expire the real ones in cairn server prune; keep-days cannot be flooded so",
+                        at: retentionNode)
+                }
+            }
         }
         guard valid, let hash else { return nil }
         return ServerAccount(
