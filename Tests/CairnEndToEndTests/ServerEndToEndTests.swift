@@ -329,6 +329,18 @@ struct ServerReplicationTests {
         return last
     }
 
+    /// A client workspace with a generated tree whose account is `alice` on `server`.
+    func workspace(on server: CairnTestServer, seed: UInt64, files: Int) throws -> Workspace {
+        var workspace = try Workspace()
+        var generator = TreeGenerator(root: workspace.source, seed: seed)
+        _ = try generator.generate(files: files, depth: 3)
+        try clientConfig(
+            workspace,
+            account: "    destination: \(server.destination("alice"))\n    password: {env: SERVER_PASSWORD}\n    ca-file: \(server.caFile)")
+        workspace.environment["SERVER_PASSWORD"] = "alice's long password"
+        return workspace
+    }
+
     func clientConfig(_ workspace: Workspace, account: String) throws {
         try workspace.directory.write(
             "cairn.yaml",
@@ -351,13 +363,7 @@ struct ServerReplicationTests {
         let replicateTo = "replicate-to: {destination: \"https://127.0.0.1:\(replica.port)\", user: primary, password: {file: \(passwordFile)}, ca-file: \(replica.caFile)}"
         let primary = try CairnTestServer(accounts: [ServerEndToEndTests.alice], extra: replicateTo)
 
-        var workspace = try Workspace()
-        var generator = TreeGenerator(root: workspace.source, seed: 5)
-        _ = try generator.generate(files: 40, depth: 3)
-        try clientConfig(
-            workspace,
-            account: "    destination: \(primary.destination("alice"))\n    password: {env: SERVER_PASSWORD}\n    ca-file: \(primary.caFile)")
-        workspace.environment["SERVER_PASSWORD"] = "alice's long password"
+        let workspace = try workspace(on: primary, seed: 5, files: 40)
         let first = try workspace.run(["backup", "files"])
         #expect(first.status == 0, "\(first.all)")
         let caughtUp = try drained(primary)
@@ -410,13 +416,7 @@ struct ServerReplicationTests {
               credentials: {access-key-id: {file: \(id)}, secret-access-key: {file: \(secret)}}
             """
         let primary = try CairnTestServer(accounts: [ServerEndToEndTests.alice], extra: replicateTo)
-        var workspace = try Workspace()
-        var generator = TreeGenerator(root: workspace.source, seed: 9)
-        _ = try generator.generate(files: 30, depth: 3)
-        try clientConfig(
-            workspace,
-            account: "    destination: \(primary.destination("alice"))\n    password: {env: SERVER_PASSWORD}\n    ca-file: \(primary.caFile)")
-        workspace.environment["SERVER_PASSWORD"] = "alice's long password"
+        var workspace = try workspace(on: primary, seed: 9, files: 30)
         #expect(try workspace.run(["backup", "files"]).status == 0)
         let caughtUp = try drained(primary)
         #expect(caughtUp["queued"] as? Int == 0, "\(caughtUp)\n\(primary.log)")
@@ -455,13 +455,7 @@ struct ServerReplicationTests {
             state: \(scratch.subpath("state"))
             """
         let server = try CairnTestServer(accounts: [CairnTestServer.AccountSpec("alice", password: "alice's long password", extra: "quota: 100MB")], storage: storage)
-        var workspace = try Workspace()
-        var generator = TreeGenerator(root: workspace.source, seed: 13)
-        _ = try generator.generate(files: 25, depth: 3)
-        try clientConfig(
-            workspace,
-            account: "    destination: \(server.destination("alice"))\n    password: {env: SERVER_PASSWORD}\n    ca-file: \(server.caFile)")
-        workspace.environment["SERVER_PASSWORD"] = "alice's long password"
+        let workspace = try workspace(on: server, seed: 13, files: 25)
         let backup = try workspace.run(["backup", "files"])
         #expect(backup.status == 0, "\(backup.all)\n\(server.log)")
         let target = workspace.directory.subpath("restored")

@@ -12,20 +12,26 @@ extension ConfigDecoder {
         else { return nil }
         guard let destination = destination(text, at: destinationNode, what: what) else { return nil }
         var account = Account(name: name, location: location(of: key), destination: destination)
-        if case .remote("s3", let url) = destination {
+        switch destination {
+        case .remote("s3", let url):
             guard let options = s3Options(url, fields, at: destinationNode, what: what) else { return nil }
             account.s3 = options
-        } else if case .remote("https", _) = destination {
-        } else if let stray = Self.s3Keys.first(where: { fields[$0] != nil }) {
-            error("\(what): '\(stray)' is a setting of s3:// destinations, and this one is \(text)", at: fields[stray]!)
-            return nil
-        }
-        if case .remote("https", let url) = destination {
+            if let stray = Self.serverKeysOfAccount.first(where: { fields[$0] != nil }) {
+                error("\(what): '\(stray)' is a setting of https:// destinations (a cairn server), and this one is \(text)", at: fields[stray]!)
+                return nil
+            }
+        case .remote("https", let url):
+            // serverOptions refuses the S3 keys but max-requests, which both take.
             guard let options = serverOptions(url, fields, at: destinationNode, what: what) else { return nil }
             account.server = options
-        } else if let stray = Self.serverKeysOfAccount.first(where: { fields[$0] != nil }) {
-            error("\(what): '\(stray)' is a setting of https:// destinations (a cairn server), and this one is \(text)", at: fields[stray]!)
-            return nil
+        default:
+            let strays = (Self.s3Keys, "s3:// destinations"), servers = (Self.serverKeysOfAccount, "https:// destinations (a cairn server)")
+            for (keys, owner) in [strays, servers] {
+                if let stray = keys.first(where: { fields[$0] != nil }) {
+                    error("\(what): '\(stray)' is a setting of \(owner), and this one is \(text)", at: fields[stray]!)
+                    return nil
+                }
+            }
         }
         return account
     }

@@ -15,7 +15,7 @@ extension ServerOptions {
         try await client(account: account, repository: repository, environment: environment).reportJob(job)
     }
 
-    private func client(account: String, repository: String, environment: [String: String]) throws -> ServerStorage {
+    private func client(account: String, repository: String, environment: [String: String], traffic: StorageTraffic? = nil) throws -> ServerStorage {
         guard let password else { throw MissingPassword(description: "account '\(account)' has no password") }
         let value: String
         do {
@@ -23,13 +23,12 @@ extension ServerOptions {
         } catch let error as SecretReference.ResolutionError {
             throw MissingPassword(description: "account '\(account)': the password cannot be read: \(error.errorDescription ?? "\(error)")")
         }
-        return try ServerStorage(ServerStorage.Settings(options: self, repository: repository, password: value))
+        return try ServerStorage(ServerStorage.Settings(options: self, repository: repository, password: value), traffic: traffic)
     }
 
     /// The storage of the repository `repository` on the server, with retries for what a
     /// network answers now and then (resets, 503); the password is read now that it is needed.
     public func storage(account: String, repository: String, environment: [String: String], traffic: StorageTraffic? = nil) throws -> any StorageBackend {
-        let client = try client(account: account, repository: repository, environment: environment)
-        return RetryingStorage(try ServerStorage(client.settings, traffic: traffic))
+        RetryingStorage(try client(account: account, repository: repository, environment: environment, traffic: traffic))
     }
 }
