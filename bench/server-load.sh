@@ -6,7 +6,8 @@
 # for a PUT that is the whole upload), its peak memory (VmHWM), then runs the killed
 # client's backup again and checks every repository with verify --read-data.
 # Then the goal's comparison: one client's backup of a tree through the server against the
-# same backup to a local folder (medians of 3, alternated).
+# same backup to a local folder (GOAL_ROUNDS pairs, default 10, alternated; the median of each
+# and the median of the pairs' ratios).
 #
 #   bench/server-load.sh [CLIENTS] [SCALE]    (default 20 clients, scale 0.02: ~30 MB each)
 set -euo pipefail
@@ -100,10 +101,10 @@ done
 echo "repositories with problems: $damaged of $clients"
 echo "temporary files left in the storage: $(find storage -name '.tmp-*' | wc -l)"
 
-echo "== one backup through the server against the same to a local folder (medians of 3)"
+echo "== one backup through the server against the same to a local folder (${GOAL_ROUNDS:-10} pairs)"
 python3 "$here/workload.py" create goal/source --scale "${GOAL_SCALE:-0.2}" --seed 99 >/dev/null
 sed "s#./source#$work/goal/source#; s#set1:#goalserver:#; s#local1:#goallocal:#" client1/cairn.yaml >goal/cairn.yaml
-for round in 1 2 3; do
+for round in $(seq "${GOAL_ROUNDS:-10}"); do
     for target in goallocal goalserver; do
         rm -rf goal/state goal/cache
         [[ $target == goallocal ]] && rm -rf local/goallocal local/.cairn-repositories.json
@@ -120,5 +121,7 @@ times = {}
 for line in open(sys.argv[1]):
     name, value = line.split(); times.setdefault(name, []).append(float(value))
 local, server = statistics.median(times["goallocal"]), statistics.median(times["goalserver"])
-print(f"tree {int(sys.argv[2])/1e6:.0f} MB: local folder {local:.2f} s {times['goallocal']}, through the server {server:.2f} s {times['goalserver']}: {server/local:.2f}x")
+pairs = statistics.median(s / l for l, s in zip(times["goallocal"], times["goalserver"]))
+print(f"tree {int(sys.argv[2])/1e6:.0f} MB: local folder {local:.2f} s {times['goallocal']}, through the server {server:.2f} s {times['goalserver']}")
+print(f"medians {server/local:.2f}x; median of the pairs' ratios {pairs:.2f}x")
 PY

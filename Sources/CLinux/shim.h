@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <malloc.h>
 
 /// Starts writeback of a file's range without waiting for it (sync_file_range with
 /// SYNC_FILE_RANGE_WRITE, through syscall(2): the glibc wrapper needs _GNU_SOURCE).

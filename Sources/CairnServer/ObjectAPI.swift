@@ -479,9 +479,8 @@ struct ObjectAPI: Sendable {
             for try await buffer in request.body {
                 received += buffer.readableBytes
                 guard received <= length else { break }
-                let piece = buffer.withUnsafeReadableBytes { Array($0) }
-                hasher.update(piece)
-                try await upload.write(piece)
+                buffer.withUnsafeReadableBytes { hasher.update($0) }
+                try await upload.write(contentsOf: buffer)
                 FaultInjection.reach("server-upload-part")
             }
             // A body that ends short or long, or whose hash differs, is dropped with its

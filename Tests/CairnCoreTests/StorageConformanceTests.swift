@@ -394,6 +394,43 @@ struct ServerStorageTests {
         }
     }
 
+    /// Packs are sent from buffers kept between uploads: one filled while another is sent,
+    /// a large one, and one abandoned must each arrive as written, never with another's bytes.
+    @Test func uploadsThatReuseBuffersArriveAsWritten() async throws {
+        let server = try Self.server.get()
+        let storage = try storage(server)
+        func bytes(_ count: Int) throws -> [UInt8] { try SecureRandom.bytes(count) }
+        let sizes = [5 << 20, 17 << 20 + 123, 1 << 20, 40 << 20, 3 << 20, 0]
+        var written: [String: [UInt8]] = [:]
+        var previous: (any StorageUpload)?
+        for (index, size) in sizes.enumerated() {
+            let key = "data/0\(index)/pack\(index)"
+            let upload = try await storage.openUpload(key)
+            let content = try bytes(size)
+            // Written in uneven pieces while the one before it is sent.
+            let sending = Task { [previous] in try await previous?.commit() }
+            var offset = 0
+            while offset < content.count {
+                let piece = min(content.count - offset, 700_001)
+                try await upload.write(Array(content[offset..<(offset + piece)]))
+                offset += piece
+            }
+            try await sending.value
+            previous = upload
+            written[key] = content
+            if index == 2 {
+                // Abandoned half-written: nothing of it is stored, and its buffer is not reused dirty.
+                let abandoned = try await storage.openUpload("data/ff/abandoned")
+                try await abandoned.write(try bytes(2 << 20))
+            }
+        }
+        try await previous?.commit()
+        for (key, content) in written {
+            #expect(try await storage.get(key) == content, "\(key)")
+        }
+        #expect(try await storage.stat("data/ff/abandoned") == nil)
+    }
+
     @Test func repositoryNamesWithSlashesAndOddKeysRoundTrip() async throws {
         let server = try Self.server.get()
         let storage = try storage(server, repository: "laptop/home é")

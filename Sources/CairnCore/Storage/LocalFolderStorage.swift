@@ -372,9 +372,13 @@ final class LocalFolderUpload: StorageUpload, @unchecked Sendable {
     }
 
     func write(_ bytes: [UInt8]) async throws {
+        try await write(contentsOf: bytes)
+    }
+
+    func write(contentsOf bytes: some UploadBytes) async throws {
         precondition(!done, "an upload is written before it is committed")
         do {
-            try await writer.write(bytes[...])
+            try await writer.write(bytes)
         } catch let error as AlignedFileWriter.Failure {
             throw Self.failure(directory, error.code)
         }

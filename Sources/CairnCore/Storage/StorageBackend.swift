@@ -61,6 +61,10 @@ public protocol StorageUpload: AnyObject, Sendable {
     /// Appends `bytes`; suspends (never blocks its thread) while the storage falls behind.
     func write(_ bytes: [UInt8]) async throws
 
+    /// The same for bytes held in a buffer of their owner's (the server's network buffers),
+    /// read where they are: a local folder copies them straight into its write buffer.
+    func write(contentsOf bytes: some UploadBytes) async throws
+
     /// Stores what was written under the key; once this returns, the file survives a crash.
     func commit() async throws
 }
@@ -168,6 +172,28 @@ final class BufferedUpload: StorageUpload, @unchecked Sendable {
     func commit() async throws {
         try await storage.put(key, bytes)
     }
+}
+
+extension StorageUpload {
+    public func write(contentsOf bytes: some UploadBytes) async throws {
+        try await write(bytes.withUploadBytes { Array($0) })
+    }
+}
+
+/// Bytes their owner holds in one piece, lent for reading in place.
+public protocol UploadBytes {
+    var byteCount: Int { get }
+    func withUploadBytes<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result
+}
+
+extension Array: UploadBytes where Element == UInt8 {
+    public var byteCount: Int { count }
+    public func withUploadBytes<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result { try withUnsafeBytes(body) }
+}
+
+extension ArraySlice: UploadBytes where Element == UInt8 {
+    public var byteCount: Int { count }
+    public func withUploadBytes<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result { try withUnsafeBytes(body) }
 }
 
 public struct StorageItem: Hashable, Sendable {

@@ -83,10 +83,10 @@ struct AlignedFileWriter: ~Copyable {
 
     /// The same for a task: while the device writes the last full buffer, the task is
     /// suspended instead of blocking one of the few threads tasks run on.
-    mutating func write(_ bytes: ArraySlice<UInt8>) async throws {
+    mutating func write(_ bytes: some UploadBytes) async throws {
         var done = 0
-        while done < bytes.count {
-            done += bytes.withUnsafeBytes { take($0, from: done) }
+        while done < bytes.byteCount {
+            done += bytes.withUploadBytes { take($0, from: done) }
             if filled == capacity {
                 await settle()
                 try flushFull(inBackground: true)
