@@ -63,12 +63,13 @@ public enum CairnServer {
         return configuration
     }
 
-    /// Lets freed memory stay with the process (up to 128 MiB past its peak in use) instead of
-    /// going back to the kernel at once: each upload's network buffers would otherwise be new
-    /// pages, mapped and zeroed one by one. Measured: a 17 MB upload took 41-49 ms of the
-    /// server's CPU, and 28-31 ms with this (docs/BENCHMARKS.md).
+    /// Lets freed memory stay with the process (up to 32 MiB of it) instead of going back to
+    /// the kernel at once: each upload's network buffers would otherwise be new pages, mapped
+    /// and zeroed one by one. Measured: a 17 MB upload took 41-49 ms of the server's CPU
+    /// before, 25-28 ms with this and the copy it saves (docs/BENCHMARKS.md, sixteenth session);
+    /// the peak under 20 clients stayed at 119 MiB (128 MiB kept: 155 MiB, no faster).
     static func keepFreedMemory() {
-        _ = mallopt(M_TRIM_THRESHOLD, 128 << 20)
+        _ = mallopt(M_TRIM_THRESHOLD, 32 << 20)
         // Large buffers from the heap too (by default they are mapped and unmapped each time).
         _ = mallopt(M_MMAP_THRESHOLD, 32 << 20)
     }
