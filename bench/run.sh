@@ -2,6 +2,10 @@
 # Times cairn and restic on the same workload, in the same session, the tools interleaved.
 #
 #   bench/run.sh [RUNS] [SCALE]      (defaults: 4 runs, scale 1 = about 1.5 GB in 12,200 files)
+#   WORKLOAD=small bench/run.sh [RUNS] [FILES]
+#                                    (the small-files workload, bench/smallfiles.py: a tree shaped
+#                                    like a kernel source tree, default 80,000 files in 5,000
+#                                    folders, about 750 MB; its mutation edits 0.5% of the files)
 #
 # cairn's set uses in-file delta (mode incremental, block size auto, min-size 25MB), so the
 # large file's changes are stored as a delta.
@@ -21,10 +25,16 @@ mkdir -p "$work"
 command -v restic >/dev/null || { echo "restic is missing: apt-get install restic" >&2; exit 1; }
 [[ -x /usr/bin/time ]] || { echo "GNU time is missing: apt-get install time" >&2; exit 1; }
 
-corpus=$work/corpus
-if [[ ! -d $corpus ]]; then
-    echo "creating the workload (scale $scale) in $corpus"
-    python3 "$here/workload.py" create "$corpus" --scale "$scale"
+workload=${WORKLOAD:-standard}
+if [[ $workload == small ]]; then
+    files=${2:-80000}
+    corpus=$work/corpus-small-$files
+    [[ -d $corpus ]] || { echo "creating the small-files workload ($files files) in $corpus"; python3 "$here/smallfiles.py" create "$corpus" --files "$files"; }
+    mutate() { python3 "$here/smallfiles.py" mutate "$corpus" --seed "$1"; }
+else
+    corpus=$work/corpus
+    [[ -d $corpus ]] || { echo "creating the workload (scale $scale) in $corpus"; python3 "$here/workload.py" create "$corpus" --scale "$scale"; }
+    mutate() { python3 "$here/workload.py" mutate "$corpus" --seed "$1"; }
 fi
 export CAIRN_KEY=bench-key RESTIC_PASSWORD=bench-key RESTIC_CACHE_DIR=$work/restic-cache
 results=$work/results.txt
@@ -106,7 +116,7 @@ YAML
     restic init -q -r "$work/restic-repo"
     both full "$run"
     both again "$run"
-    python3 "$here/workload.py" mutate "$corpus" --seed "$((seed_base + run))"
+    mutate "$((seed_base + run))"
     both incr "$run"
     # cairn's restore ends with a flush of the target file system (DESIGN.md); restic's does
     # not, so each restore is followed by a timed `sync`: restore + sync is the time until the

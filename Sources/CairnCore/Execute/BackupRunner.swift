@@ -69,27 +69,37 @@ public struct BackupRunner {
     ///
     /// New and changed files are read `filesInParallel` at a time wherever they are in the
     /// tree (a large file, bound by its reading and the device, leaves the cores to files of
-    /// other folders); the trees are stored bottom-up once every file is.
+    /// other folders). Each folder's tree is stored as soon as the walk has passed it and its
+    /// files are read, in the order a walk that stores children first gives (the statistics,
+    /// problems and delta outcomes keep that order): what was read for a folder is held only
+    /// until its tree is stored, not until the whole tree is read.
     ///
     /// A stop (`StopRequest`) cancels the files being read: a watcher in the group of reads
     /// wakes when it is requested and cancels the group; each cancelled read reports that it
     /// was stopped, and the trees are stored as usual from what was read.
     public mutating func store(_ directory: ScannedDirectory) async throws -> ObjectID {
-        var read: [ObjectIdentifier: [Int: FileResult]] = [:]
         let reader = FileReader(
             repository: repository, chunker: chunker, compressor: compressor, followSymlinks: followSymlinks, progress: progress, delta: delta)
         let stop = self.stop
-        try await withThrowingTaskGroup(of: Completed?.self) { group in
+        return try await withThrowingTaskGroup(of: Completed?.self) { group in
             group.addTask {
                 await stop.requested()
                 return nil
             }
             var reads = Reads(group: group, reader: reader)
-            try await readFiles(under: directory, reads: &reads, into: &read)
-            while reads.running > 0, let completed = try await reads.group.next() { take(completed, into: &read, reads: &reads) }
+            var folders = Folders()
+            try await walk(directory, reads: &reads, folders: &folders)
+            while reads.running > 0, let completed = try await reads.group.next() {
+                take(completed, folders: &folders, reads: &reads)
+                try await storeReady(&folders)
+            }
             reads.group.cancelAll()  // the watcher, once every read is in
+            try await storeReady(&folders)
+            guard let root = folders.stored.removeValue(forKey: ObjectIdentifier(directory)) else {
+                preconditionFailure("the walk stores every folder it passed once its reads are in")
+            }
+            return root
         }
-        return try await storeTrees(directory, read: &read)
     }
 
     /// A file read in parallel: where it goes in its folder's tree.
@@ -110,6 +120,24 @@ public struct BackupRunner {
         var weight = 0
     }
 
+    /// The folders the walk has entered whose trees are not stored yet.
+    struct Folders {
+        struct Open {
+            let directory: ScannedDirectory
+            /// Reads of its files that are done, by the file's place in the folder.
+            var results: [Int: FileResult] = [:]
+            /// Reads of its files started and not done.
+            var running = 0
+        }
+
+        var open: [ObjectIdentifier: Open] = [:]
+        /// Folders the walk has passed, children before their parent: stored in this order.
+        var passed: [ObjectIdentifier] = []
+        var nextPassed = 0
+        /// Trees stored whose parent is not stored yet (and the root's, at the end).
+        var stored: [ObjectIdentifier: ObjectID] = [:]
+    }
+
     /// Files are read at once up to this many MiB of read buffers (a file's buffer is its size
     /// up to a maximum chunk): a large file and a medium one, or three medium ones. (Without
     /// it, the benchmark's 1 GiB file and two medium files read together peaked at 105-107 MB.)
@@ -119,32 +147,39 @@ public struct BackupRunner {
         Int((min(file.entry.size, UInt64(Chunker.maximumSize)) + (1 << 20) - 1) >> 20)
     }
 
-    /// Starts reading the new and changed files under `directory`; unchanged ones, hard links
-    /// and whatever comes after a stop are handled when its tree is stored.
-    private mutating func readFiles(under directory: ScannedDirectory, reads: inout Reads, into read: inout [ObjectIdentifier: [Int: FileResult]]) async throws {
+    /// Starts reading the new and changed files under `directory`, storing the trees of the
+    /// folders that are ready meanwhile; unchanged files, hard links and whatever comes after a
+    /// stop are handled when their folder's tree is stored.
+    private mutating func walk(_ directory: ScannedDirectory, reads: inout Reads, folders: inout Folders) async throws {
+        let folder = ObjectIdentifier(directory)
+        folders.open[folder] = Folders.Open(directory: directory)
         for (index, node) in directory.children.enumerated() {
             switch node {
             case .directory(let inner):
-                try await readFiles(under: inner, reads: &reads, into: &read)
+                try await walk(inner, reads: &reads, folders: &folders)
             case .file(let file):
                 guard file.change != .unchanged, file.entry.links <= 1, !wasInterrupted, !stop.isRequested else { continue }
                 let weight = Self.weight(of: file)
                 while reads.running >= Self.filesInParallel || (reads.running > 0 && reads.weight + weight > Self.readBufferBudget),
                     let completed = try await reads.group.next()
                 {
-                    take(completed, into: &read, reads: &reads)
+                    take(completed, folders: &folders, reads: &reads)
+                    try await storeReady(&folders)
                 }
-                let reader = reads.reader, folder = ObjectIdentifier(directory)
+                let reader = reads.reader
                 reads.group.addTask { Completed(directory: folder, index: index, weight: weight, result: try await reader.read(file)) }
                 reads.running += 1
                 reads.weight += weight
+                folders.open[folder]!.running += 1
             case .special, .carried:
                 continue
             }
         }
+        folders.passed.append(folder)
+        try await storeReady(&folders)
     }
 
-    private mutating func take(_ completed: Completed?, into read: inout [ObjectIdentifier: [Int: FileResult]], reads: inout Reads) {
+    private mutating func take(_ completed: Completed?, folders: inout Folders, reads: inout Reads) {
         guard let completed else {
             // The stop was requested: the reads running are cancelled and none is started. The
             // snapshot is partial only if a file is then not reached (a read that was already
@@ -164,20 +199,37 @@ public struct BackupRunner {
         }
         // Seen here too, not only when merged: no further file is started.
         if completed.result.wasStopped { wasInterrupted = true }
-        read[completed.directory, default: [:]][completed.index] = completed.result
+        folders.open[completed.directory]!.results[completed.index] = completed.result
+        folders.open[completed.directory]!.running -= 1
     }
 
-    /// Stores the trees under `directory` bottom-up, with the files read in parallel, and the
-    /// statistics in tree order.
-    private mutating func storeTrees(_ directory: ScannedDirectory, read: inout [ObjectIdentifier: [Int: FileResult]]) async throws -> ObjectID {
-        let results = read.removeValue(forKey: ObjectIdentifier(directory)) ?? [:]
+    /// Stores the trees of the folders passed whose files are all read, in the order passed.
+    private mutating func storeReady(_ folders: inout Folders) async throws {
+        while folders.nextPassed < folders.passed.count {
+            let folder = folders.passed[folders.nextPassed]
+            guard let open = folders.open[folder], open.running == 0 else { break }
+            folders.open[folder] = nil
+            folders.nextPassed += 1
+            let id = try await storeTree(open.directory, results: open.results, subtrees: &folders.stored)
+            folders.stored[folder] = id
+        }
+        if folders.nextPassed > 1024 || folders.nextPassed == folders.passed.count {
+            folders.passed.removeFirst(folders.nextPassed)
+            folders.nextPassed = 0
+        }
+    }
+
+    /// Stores the tree of `directory`, whose subfolders' trees are stored, with the files read
+    /// in parallel, the statistics in tree order.
+    private mutating func storeTree(_ directory: ScannedDirectory, results: [Int: FileResult], subtrees: inout [ObjectIdentifier: ObjectID]) async throws -> ObjectID {
         var entries: [TreeEntry] = []
         entries.reserveCapacity(directory.children.count)
         for (index, node) in directory.children.enumerated() {
             switch node {
             case .directory(let inner):
                 var entry = inner.entry
-                entry.subtree = try await storeTrees(inner, read: &read)
+                entry.subtree = subtrees.removeValue(forKey: ObjectIdentifier(inner))
+                precondition(entry.subtree != nil, "a folder's tree is stored after its subfolders'")
                 statistics.directories += 1
                 entries.append(entry)
             case .file(let file):

@@ -3,7 +3,8 @@ extension BackupPlan {
     /// A group of actions under one directory, for folding.
     final class Node {
         var children: [[UInt8]: Node] = [:]
-        var action: Action?
+        /// A leaf's action, by its place in `actions` (not a copy: a plan can hold a million).
+        var action: Int?
         var new = 0, changed = 0, removed = 0
         var bytes: UInt64 = 0
         var count: Int { new + changed + removed }
@@ -90,7 +91,7 @@ extension BackupPlan {
     /// within `budget` lines.
     func folded(budget: Int) -> [String] {
         let root = Node()
-        for action in actions {
+        for (index, action) in actions.enumerated() {
             var node = root
             for component in FilePath(action.pathBytes).components {
                 node.count(action)
@@ -104,7 +105,7 @@ extension BackupPlan {
             // A folder's own line is a leaf under the empty name, beside what is under it.
             let leaf = Node()
             leaf.count(action)
-            leaf.action = action
+            leaf.action = index
             node.children[[]] = leaf
         }
         // Start at the deepest folder that holds everything.
@@ -137,7 +138,7 @@ extension BackupPlan {
         return items.sorted { ($0.path, $0.node.action == nil ? 1 : 0) < ($1.path, $1.node.action == nil ? 1 : 0) }.map { item in
             var node = item.node
             while node.action == nil, node.count == 1, let only = node.children.values.first(where: { $0.count == 1 }) { node = only }
-            if let action = node.action { return Self.line(for: action) }
+            if let action = node.action { return Self.line(for: actions[action]) }
             let shown = item.path.description + "/"
             if node.new == node.count { return "+ \(shown) (\(node.new) new, \(ByteCountText.format(node.bytes)))" }
             if node.removed == node.count { return "- \(shown) (\(node.removed) removed)" }

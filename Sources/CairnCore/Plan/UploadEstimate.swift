@@ -35,8 +35,8 @@ struct UploadEstimator {
         // What each file will contribute before compression: its size, a delta's new share of
         // it, nothing for a metadata-only change.
         var content: [(path: FilePath, bytes: UInt64, fingerprint: BackupPlan.Fingerprint)] = []
-        for (file, metadataOnly) in Self.filesToRead(root) {
-            guard !metadataOnly else { continue }
+        await Self.forEachFileToRead(root) { file, metadataOnly in
+            guard !metadataOnly else { return }
             var bytes = file.entry.size
             if let decision = policy?.decide(size: file.entry.size, previous: file.previous), decision.decision == .delta,
                 let base = decision.base, let share = await newShare(of: file.path, size: file.entry.size, base: base.signature)
@@ -156,22 +156,21 @@ struct UploadEstimator {
         return raw > 0 ? Double(stored) / Double(raw) : 1
     }
 
-    /// New and changed files, and whether only a file's status changed (its size, time and
-    /// inode are the same: the plan's `change: metadata`).
-    static func filesToRead(_ root: ScannedDirectory) -> [(file: ScannedFile, metadataOnly: Bool)] {
-        var result: [(file: ScannedFile, metadataOnly: Bool)] = []
+    /// Visits the new and changed files where the scan holds them (no copy of them all), with
+    /// whether only a file's status changed (its size, time and inode are the same: the plan's
+    /// `change: metadata`).
+    static func forEachFileToRead(_ root: ScannedDirectory, _ body: (ScannedFile, _ metadataOnly: Bool) async -> Void) async {
         var folders = [root]
         while let folder = folders.popLast() {
             for child in folder.children {
                 switch child {
                 case .directory(let inner): folders.append(inner)
                 case .file(let file) where file.change != .unchanged:
-                    result.append((file, file.onlyStatusChanged))
+                    await body(file, file.onlyStatusChanged)
                 default: continue
                 }
             }
         }
-        return result
     }
 
     /// The share of a file that matches nothing in its base version's signature: blocks read

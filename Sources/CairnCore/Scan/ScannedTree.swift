@@ -47,8 +47,9 @@ public struct ScannedFile: Sendable {
     /// Metadata as scanned; for an unchanged file, with the previous version's content.
     public var entry: TreeEntry
     public var change: Change
-    /// The last snapshot's entry for this path, if it had one. Kept apart: an entry takes 360
-    /// bytes, and most files of a first backup have none.
+    /// The last snapshot's entry for this path, if it had one and the file is new or changed
+    /// (nil for an unchanged file). Kept apart: an entry takes 360 bytes, and most files of a
+    /// first backup have none.
     public var previous: TreeEntry? {
         get { previousStorage?.entry }
         set { previousStorage = newValue.map(EntryBox.init) }
