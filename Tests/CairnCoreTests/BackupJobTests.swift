@@ -41,6 +41,23 @@ struct BackupJobTests {
         #expect(result.snapshot.status == .incomplete)
     }
 
+    /// Trees are stored as folders complete (children before their parent), but problems are
+    /// reported in tree order: a folder's own files before and after its subfolders' where
+    /// they sort.
+    @Test func problemsAreReportedInTreeOrder() async throws {
+        let directory = try TemporaryDirectory()
+        let context = try context(directory)
+        let names = ["a.txt", "b/c.txt", "b/d/e.txt", "b/f.txt", "g/h.txt", "i.txt"]
+        for name in names { try directory.write("source/\(name)", name) }
+        // A large file early in the tree, so later folders complete before the first.
+        try directory.write("source/0-large.bin", String(repeating: "x", count: 3 << 20))
+        var job = try await BackupJob.plan(context)
+        for name in names { try FileManager.default.removeItem(atPath: directory.subpath("source/\(name)")) }
+        let result = try await job.execute()
+        let reported = result.problems.map { String($0.path.description.split(separator: "/source/").last ?? "") }
+        #expect(reported == names, "\(reported)")
+    }
+
     @Test func aFileBackedUpBeforeThatVanishesOrChangesWhileReadKeepsItsPreviousVersion() async throws {
         let directory = try TemporaryDirectory()
         let context = try context(directory)

@@ -70,9 +70,11 @@ public struct BackupRunner {
     /// New and changed files are read `filesInParallel` at a time wherever they are in the
     /// tree (a large file, bound by its reading and the device, leaves the cores to files of
     /// other folders). Each folder's tree is stored as soon as the walk has passed it and its
-    /// files are read, in the order a walk that stores children first gives (the statistics,
-    /// problems and delta outcomes keep that order): what was read for a folder is held only
-    /// until its tree is stored, not until the whole tree is read.
+    /// files are read, children before their parent: what was read for a folder is held only
+    /// until its tree is stored, not until the whole tree is read (behind a slow read, the
+    /// folders passed meanwhile wait, and what was read for them with them). Problems and delta
+    /// outcomes are put in tree order at the end. Hard-linked files are read by this task when
+    /// their folder's tree is stored, one at a time, beside the reads of the group.
     ///
     /// A stop (`StopRequest`) cancels the files being read: a watcher in the group of reads
     /// wakes when it is requested and cancels the group; each cancelled read reports that it
@@ -97,6 +99,12 @@ public struct BackupRunner {
             try await storeReady(&folders)
             guard let root = folders.stored.removeValue(forKey: ObjectIdentifier(directory)) else {
                 preconditionFailure("the walk stores every folder it passed once its reads are in")
+            }
+            // Problems and delta outcomes in tree order (a folder's own files come after its
+            // subfolders' in the order trees are stored).
+            problems = ordered.problems.enumerated().sorted { ($0.element.file, $0.offset) < ($1.element.file, $1.offset) }.map(\.element.problem)
+            deltaOutcomes = ordered.outcomes.enumerated().sorted { ($0.element.file, $0.offset) < ($1.element.file, $1.offset) }.map {
+                ($0.element.path, $0.element.outcome)
             }
             return root
         }
@@ -128,9 +136,15 @@ public struct BackupRunner {
             var results: [Int: FileResult] = [:]
             /// Reads of its files started and not done.
             var running = 0
+            /// The number in tree order of its first file, and the next number after each
+            /// subfolder's files (by the subfolder's place): problems are put in tree order.
+            let firstFile: Int
+            var afterSubfolder: [Int: Int] = [:]
         }
 
         var open: [ObjectIdentifier: Open] = [:]
+        /// Files walked so far, in tree order.
+        var files = 0
         /// Folders the walk has passed, children before their parent: stored in this order.
         var passed: [ObjectIdentifier] = []
         var nextPassed = 0
@@ -152,12 +166,14 @@ public struct BackupRunner {
     /// stop are handled when their folder's tree is stored.
     private mutating func walk(_ directory: ScannedDirectory, reads: inout Reads, folders: inout Folders) async throws {
         let folder = ObjectIdentifier(directory)
-        folders.open[folder] = Folders.Open(directory: directory)
+        folders.open[folder] = Folders.Open(directory: directory, firstFile: folders.files)
         for (index, node) in directory.children.enumerated() {
             switch node {
             case .directory(let inner):
                 try await walk(inner, reads: &reads, folders: &folders)
+                folders.open[folder]!.afterSubfolder[index] = folders.files
             case .file(let file):
+                folders.files += 1
                 guard file.change != .unchanged, file.entry.links <= 1, !wasInterrupted, !stop.isRequested else { continue }
                 let weight = Self.weight(of: file)
                 while reads.running >= Self.filesInParallel || (reads.running > 0 && reads.weight + weight > Self.readBufferBudget),
@@ -210,7 +226,7 @@ public struct BackupRunner {
             guard let open = folders.open[folder], open.running == 0 else { break }
             folders.open[folder] = nil
             folders.nextPassed += 1
-            let id = try await storeTree(open.directory, results: open.results, subtrees: &folders.stored)
+            let id = try await storeTree(open, subtrees: &folders.stored)
             folders.stored[folder] = id
         }
         if folders.nextPassed > 1024 || folders.nextPassed == folders.passed.count {
@@ -221,26 +237,30 @@ public struct BackupRunner {
 
     /// Stores the tree of `directory`, whose subfolders' trees are stored, with the files read
     /// in parallel, the statistics in tree order.
-    private mutating func storeTree(_ directory: ScannedDirectory, results: [Int: FileResult], subtrees: inout [ObjectIdentifier: ObjectID]) async throws -> ObjectID {
+    private mutating func storeTree(_ open: Folders.Open, subtrees: inout [ObjectIdentifier: ObjectID]) async throws -> ObjectID {
+        let directory = open.directory
+        var file = open.firstFile
         var entries: [TreeEntry] = []
         entries.reserveCapacity(directory.children.count)
         for (index, node) in directory.children.enumerated() {
             switch node {
             case .directory(let inner):
+                file = open.afterSubfolder[index]!
                 var entry = inner.entry
                 entry.subtree = subtrees.removeValue(forKey: ObjectIdentifier(inner))
                 precondition(entry.subtree != nil, "a folder's tree is stored after its subfolders'")
                 statistics.directories += 1
                 entries.append(entry)
-            case .file(let file):
-                if let result = results[index] {
-                    merge(result, path: file.path)
+            case .file(let scanned):
+                defer { file += 1 }
+                if let result = open.results[index] {
+                    merge(result, path: scanned.path, file: file)
                     if let entry = result.entry {
                         entries.append(entry)
-                    } else if let kept = try await keepPrevious(of: file, result: result) {
+                    } else if let kept = try await keepPrevious(of: scanned, result: result) {
                         entries.append(kept)
                     }
-                } else if let entry = try await storeInOrder(file) {
+                } else if let entry = try await storeInOrder(scanned, file: file) {
                     entries.append(entry)
                 }
             case .special(let entry):
@@ -293,9 +313,13 @@ public struct BackupRunner {
         }
     }
 
-    private mutating func merge(_ result: FileResult, path: FilePath) {
+    /// Problems and delta outcomes with the number of their file in tree order, sorted once
+    /// the trees are stored.
+    private var ordered = (problems: [(file: Int, problem: Problem)](), outcomes: [(file: Int, path: FilePath, outcome: String)]())
+
+    private mutating func merge(_ result: FileResult, path: FilePath, file: Int) {
         if let outcome = result.deltaOutcome {
-            deltaOutcomes.append((path, outcome))
+            ordered.outcomes.append((file, path, outcome))
             if result.entry?.delta?.isFull == false { statistics.deltaFiles += 1 } else { statistics.fullUploads += 1 }
         }
         let s = result.statistics
@@ -308,7 +332,7 @@ public struct BackupRunner {
         statistics.bytesDeduplicated += s.bytesDeduplicated
         statistics.newObjects += s.newObjects
         statistics.problems += s.problems
-        problems += result.problems
+        ordered.problems += result.problems.map { (file, $0) }
         if result.wasStopped { wasInterrupted = true }
     }
 
@@ -324,17 +348,15 @@ public struct BackupRunner {
 
     /// Files handled one at a time: unchanged ones, hard links (read once per inode), and what
     /// comes after a stop was requested.
-    private mutating func storeInOrder(_ file: ScannedFile) async throws -> TreeEntry? {
+    private mutating func storeInOrder(_ file: ScannedFile, file number: Int) async throws -> TreeEntry? {
         if file.change == .unchanged {
             statistics.files += 1
             statistics.bytes += file.entry.size
             statistics.unchangedFiles += 1
             return file.entry
         }
-        if wasInterrupted || stop.isRequested {
-            wasInterrupted = true
-            return try await keepPrevious(of: file, result: nil)
-        }
+        // Another link to an inode this run stored takes its content, also after a stop: the
+        // links of one file never end up half new, half old.
         let pair = Pair(device: file.entry.device, inode: file.entry.inode)
         if let known = linked[pair] {
             var entry = file.entry
@@ -347,10 +369,14 @@ public struct BackupRunner {
             if file.change == .new { statistics.newFiles += 1 } else { statistics.changedFiles += 1 }
             return entry
         }
+        if wasInterrupted || stop.isRequested {
+            wasInterrupted = true
+            return try await keepPrevious(of: file, result: nil)
+        }
         let reader = FileReader(
             repository: repository, chunker: chunker, compressor: compressor, followSymlinks: followSymlinks, progress: progress, delta: delta)
         let result = try await reader.read(file)
-        merge(result, path: file.path)
+        merge(result, path: file.path, file: number)
         guard let entry = result.entry else { return try await keepPrevious(of: file, result: result) }
         linked[pair] = (entry.content, entry.contentHash, entry.size, entry.delta)
         return entry
