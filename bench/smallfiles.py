@@ -84,9 +84,9 @@ def mutate(root, seed):
             f.write(content(r, source, path, r.randint(16, 512)))
     for path in r.sample(everything, max(1, len(everything) // 1000)):
         os.unlink(path)
-    folders_ = sorted({os.path.dirname(p) for p in everything})
+    places = sorted({os.path.dirname(p) for p in everything})
     for index in range(max(1, len(everything) // 1000)):
-        path = os.path.join(r.choice(folders_), f"new{seed}-{index}.c")
+        path = os.path.join(r.choice(places), f"new{seed}-{index}.c")
         write(path, content(r, source, path, size(r, False)))
 
 
