@@ -36,6 +36,9 @@ else
     [[ -d $corpus ]] || { echo "creating the workload (scale $scale) in $corpus"; python3 "$here/workload.py" create "$corpus" --scale "$scale"; }
     mutate() { python3 "$here/workload.py" mutate "$corpus" --seed "$1"; }
 fi
+source "$here/restore-fs.sh"
+restore_fs_setup "$work"
+trap restore_fs_cleanup EXIT
 export CAIRN_KEY=bench-key RESTIC_PASSWORD=bench-key RESTIC_CACHE_DIR=$work/restic-cache
 results=$work/results.txt
 : >"$results"
@@ -82,7 +85,7 @@ cairn_step() { # step run
     local config=(-c "$work/cairn.yaml")
     case $1 in
         restore)
-            measure cairn restore "$2" "$work/cairn-destination" "$cairn" restore corpus --to "$work/restore-cairn" "${config[@]}"
+            measure cairn restore "$2" "$work/cairn-destination" "$cairn" restore corpus --to "$restore_root/restore-cairn" "${config[@]}"
             measure cairn sync "$2" "$work/cairn-destination" sync ;;
         *) measure cairn "$1" "$2" "$work/cairn-destination" "$cairn" backup -q "${config[@]}" ;;
     esac
@@ -91,7 +94,7 @@ restic_step() { # step run
     local r=(restic -q -r "$work/restic-repo")
     case $1 in
         restore)
-            measure restic restore "$2" "$work/restic-repo" "${r[@]}" restore latest --target "$work/restore-restic"
+            measure restic restore "$2" "$work/restic-repo" "${r[@]}" restore latest --target "$restore_root/restore-restic"
             measure restic sync "$2" "$work/restic-repo" sync ;;
         *) measure restic "$1" "$2" "$work/restic-repo" "${r[@]}" backup "$corpus" ;;
     esac
@@ -102,7 +105,7 @@ both() { # step run: the two tools, the first one by the run's parity
 
 printf '%-7s %-8s %s %8s %8s %8s\n' tool step run wall_s rss_mb repo_mb
 for run in $(seq 1 "$runs"); do
-    rm -rf "$work/cairn-destination" "$work/restic-repo" "$work/restore-cairn" "$work/restore-restic" "$work/state" "$work/cache"
+    rm -rf "$work/cairn-destination" "$work/restic-repo" "$restore_root/restore-cairn" "$restore_root/restore-restic" "$work/state" "$work/cache"
     settle
     mkdir -p "$work/cairn-destination"
     cat >"$work/cairn.yaml" <<YAML
@@ -123,7 +126,7 @@ YAML
     # restored files are on disk.
     both restore "$run"
 done
-rm -rf "$work/restore-cairn" "$work/restore-restic"
+rm -rf "$restore_root/restore-cairn" "$restore_root/restore-restic"
 
 echo
 echo "medians over $runs runs (range), and cairn / restic:"
@@ -161,6 +164,11 @@ if all(both.values()):
     print("restore + sync (until the files are on disk): " + "; ".join(
         f"{tool} {medians[tool]:.2f} s ({min(both[tool]):.2f}-{max(both[tool]):.2f})" for tool in both)
         + f"; ratio {medians['cairn'] / medians['restic']:.2f}")
+    runs = sorted(set(r for t, s, r, *_ in rows if s == "restore"), key=int)
+    restores = {t: {r: float(w) for tt, s, r, w, *_ in rows if tt == t and s == "restore"} for t in both}
+    syncs = {t: {r: float(w) for tt, s, r, w, *_ in rows if tt == t and s == "sync"} for t in both}
+    ratios = [(restores["cairn"][r] + syncs["cairn"][r]) / (restores["restic"][r] + syncs["restic"][r]) for r in runs]
+    print("restore + sync, cairn / restic in each run: " + ", ".join(f"{x:.2f}" for x in ratios) + f" (worst {max(ratios):.2f})")
 for tool in ["cairn", "restic"]:
     values = stored(tool)
     if values:

@@ -7,6 +7,8 @@
 #include <pthread.h>
 
 #include <string.h>
+#include <stdio.h>
+#include <errno.h>
 
 size_t cairn_fastcdc_cut(const uint8_t *data, size_t available, const uint64_t *gear,
                          size_t minimum, size_t average, size_t maximum,
@@ -42,6 +44,20 @@ int cairn_o_noatime(void) { return O_NOATIME; }
 int cairn_o_direct(void) { return O_DIRECT; }
 
 int cairn_syncfs(int fd) { return syncfs(fd); }
+
+int cairn_open_unnamed(int directory, int mode) {
+    return openat(directory, ".", O_WRONLY | O_TMPFILE | O_CLOEXEC, mode);
+}
+
+int cairn_link_unnamed(int fd, int directory, const char *name) {
+    if (linkat(fd, "", directory, name, AT_EMPTY_PATH) == 0) return 0;
+    // Without the right to link a descriptor (older kernels ask for CAP_DAC_READ_SEARCH),
+    // its /proc link, which the owner of an O_TMPFILE descriptor may always link.
+    if (errno != ENOENT && errno != EPERM) return -1;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    return linkat(AT_FDCWD, path, directory, name, AT_SYMLINK_FOLLOW);
+}
 
 void cairn_name_thread(const char *name) { pthread_setname_np(pthread_self(), name); }
 

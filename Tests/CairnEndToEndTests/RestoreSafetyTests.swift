@@ -71,12 +71,15 @@ struct RestoreSafetyTests {
     /// An entry is written under a temporary name in a folder nobody owns (it was already
     /// there: restoring over a user's files); nobody replaces it with a link to the root-only
     /// file before its owner, mode, times and attributes are set. A fifo's mode went through
-    /// the link; a file's link was renamed into place and the restore said "problems 0".
-    @Test(.enabled(if: getuid() == 0), arguments: ["file", "fifo"])
+    /// the link; a file's link was renamed into place and the restore said "problems 0". A
+    /// file is written without a name where the file system allows (`file`): there is nothing
+    /// to swap; "named file" is the way of file systems without unnamed files.
+    @Test(.enabled(if: getuid() == 0), arguments: ["file", "named file", "fifo"])
     func anEntrySwappedBeforeItsMetadataIsReportedAndNotFollowed(kind: String) throws {
-        let workspace = try Workspace()
+        var workspace = try Workspace()
+        if kind == "named file" { workspace.environment["CAIRN_RESTORE_NAMED_TEMPORARIES"] = "1" }
         try FileManager.default.createDirectory(atPath: workspace.source, withIntermediateDirectories: true)
-        if kind == "file" {
+        if kind != "fifo" {
             try Data("content".utf8).write(to: URL(fileURLWithPath: workspace.source + "/entry"))
         } else {
             mkfifo(workspace.source + "/entry", 0o666)
@@ -100,6 +103,21 @@ struct RestoreSafetyTests {
         environment["CAIRN_FAULT_INJECTION"] = "restore-entry-created:1:STOP"
         let running = try workspace.cairn.start(["restore", "files", "--to", target], in: workspace.directory.path, environment: environment)
         #expect(running.waitUntilStopped(), "the restore stops where it made the entry")
+        if kind == "file" {
+            // Written, its metadata not set yet, and under no name anyone could swap.
+            #expect(Self.leftovers(under: folder) == [], "no temporary name")
+            #expect(!FileManager.default.fileExists(atPath: folder + "/entry"), "not under its name before it is complete")
+            running.resume()
+            let restore = try running.wait()
+            Self.expectUntouched(secret, before)
+            #expect(restore.status == 0, "\(restore.all)")
+            var info = stat()
+            #expect(lstat(folder + "/entry", &info) == 0)
+            #expect(info.st_mode == S_IFREG | 0o4777 && info.st_uid == 0, "mode \(String(info.st_mode, radix: 8)), owner \(info.st_uid)")
+            #expect(FileManager.default.contents(atPath: folder + "/entry") == Data("content".utf8))
+            #expect(TreeComparison.xattrs(Array((folder + "/entry").utf8))["trusted.cairn"] == Array("x".utf8))
+            return
+        }
         let swapped = Self.asNobody("cd '\(folder)' && for f in .cairn-restore-*; do mv \"$f\" moved && ln -s '\(secret)' \"$f\"; done")
         #expect(swapped == 0, "nobody can swap it")
         running.resume()
@@ -120,17 +138,26 @@ struct RestoreSafetyTests {
     /// kill -9 at points of a restore, then the same restore with default options: it removes
     /// the temporary files, keeps what was restored, gives folders left private their mode and
     /// finds the fifo, links and hard links it made identical.
-    @Test(arguments: ["file-restored:1", "file-restored:9", "file-restored:25", "restore-folder-created:3", "restore-entry-created:14"])
+    /// "named": as on a file system without unnamed files (files written under temporary names).
+    @Test(arguments: [
+        "file-restored:1", "file-restored:9", "file-restored:25", "restore-folder-created:3", "restore-entry-created:14",
+        "file-restored:9 named", "restore-entry-created:14 named", "restore-entry-created:20 named",
+    ])
     func aKilledRestoreRunAgainFinishesTheJob(point: String) throws {
-        let workspace = try Workspace()
+        var workspace = try Workspace()
+        let named = point.hasSuffix(" named")
+        if named { workspace.environment["CAIRN_RESTORE_NAMED_TEMPORARIES"] = "1" }
         var generator = TreeGenerator(root: workspace.source, seed: 7)
         try generator.generate()
         #expect(try workspace.run(["backup", "-q"]).status == 0)
         let target = workspace.directory.subpath("restore")
         var killed = workspace
-        killed.environment["CAIRN_FAULT_INJECTION"] = point
+        killed.environment["CAIRN_FAULT_INJECTION"] = named ? String(point.dropLast(6)) : point
         let crash = try killed.run(["restore", "files", "--to", target])
         #expect(crash.status == 9, "killed at \(point): \(crash.all)")
+        if named && point.hasPrefix("restore-entry-created") {
+            #expect(!Self.leftovers(under: target).isEmpty, "the entry being made is left under its temporary name")
+        }
 
         let again = try workspace.run(["restore", "files", "--to", target])
         #expect(again.status == 0, "\(again.all)")

@@ -21,6 +21,14 @@ int cairn_o_direct(void);
 /// Flushes the file system holding `fd` (syncfs).
 int cairn_syncfs(int fd);
 
+/// A new regular file without a name in `directory` (O_TMPFILE, write-only, close-on-exec),
+/// or -1 with errno (EOPNOTSUPP, EISDIR or EINVAL where the file system has none).
+int cairn_open_unnamed(int directory, int mode);
+
+/// Gives the unnamed file `fd` the name `name` in `directory` (linkat); -1 with errno, EEXIST
+/// when the name is taken.
+int cairn_link_unnamed(int fd, int directory, const char *name);
+
 /// Names the calling thread (at most 15 bytes are kept), as ps and perf show it.
 void cairn_name_thread(const char *name);
 

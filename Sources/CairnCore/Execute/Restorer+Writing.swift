@@ -27,13 +27,11 @@ extension Restorer {
                 }
                 directory.remove(temporary)
             }
-            let (bytes, failures, identity) = try await Self.writeFile(
-                entry, named: temporary, in: directory, path: path, reads: reads, permissions: permissions)
+            let (bytes, failures, identity) = try await Self.writeFile(entry, in: directory, path: path, reads: reads, permissions: permissions)
             bytesWritten += bytes
             problems += failures.map { Problem(path: path, message: $0) }
-            try directory.rename(temporary, to: entry.name, expecting: identity)
-            keep = true
             if entry.links > 1 { rememberLink(entry, directory: directory, identity: identity) }
+            keep = true
             return
         case .symlink:
             let result = SafeDirectory.withName(temporary) { name in
@@ -75,20 +73,105 @@ extension Restorer {
     }
 
     /// Writes a file's extents, leaving runs of zeros as holes so sparse files stay sparse,
-    /// checks the whole content against the recorded hash before the file is renamed into place,
-    /// and sets its metadata; returns its size, the metadata that could not be set, and which
-    /// file it is (to check that the name it is renamed to holds it). The temporary file is
-    /// locked while it is written, so another restore never takes it for a leftover.
+    /// checks the whole content against the recorded hash, sets its metadata and only then
+    /// gives it its name; returns its size, the metadata that could not be set, and which file
+    /// it is.
+    ///
+    /// The file is made without a name (O_TMPFILE) and linked under its name once complete:
+    /// nothing half-written is ever visible under a name, a kill leaves nothing behind, no one
+    /// can swap it for something else while it is written, and the folder is changed once per
+    /// file instead of twice (a create and a rename: 100,000 tiny files restored with 13% of
+    /// the run's time in renames). When the name is taken (a file restored over a different
+    /// one), it is linked under a temporary name and renamed over it. Where the file system has
+    /// no unnamed files, it is written under a temporary name, locked while it is written so
+    /// another restore never takes it for a leftover, and renamed into place.
     static func writeFile(
-        _ entry: TreeEntry, named temporary: [UInt8], in directory: SafeDirectory, path: FilePath, reads: JoinedReads, permissions: Bool
+        _ entry: TreeEntry, in directory: SafeDirectory, path: FilePath, reads: JoinedReads, permissions: Bool
     ) async throws -> (UInt64, [String], Identity) {
         let progress = Progress()
+        let file = try NewFile(in: directory, path: path, permissions: permissions)
+        defer { file.close() }
         do {
-            return try await writeFile(entry, named: temporary, in: directory, path: path, reads: reads, permissions: permissions, progress: progress)
+            let (bytes, failures, identity) = try await writeFile(entry, to: file, path: path, reads: reads, permissions: permissions, progress: progress)
+            try file.place(as: entry.name, identity: identity, path: path)
+            return (bytes, failures, identity)
         } catch {
+            file.discard()
             // The objects it had not asked for yet are no longer waited for.
             await reads.forget(entry.content[progress.next...].map(\.object))
             throw error
+        }
+    }
+
+    /// Whether restored files are made without a name where the file system allows it
+    /// (CAIRN_RESTORE_NAMED_TEMPORARIES set: never, for tests of the other way).
+    static let unnamedFiles = ProcessInfo.processInfo.environment["CAIRN_RESTORE_NAMED_TEMPORARIES"] == nil
+
+    /// A file being restored: unnamed, or under a temporary name (`temporary`), in `directory`.
+    struct NewFile {
+        let descriptor: Int32
+        let directory: SafeDirectory
+        let temporary: [UInt8]?
+
+        init(in directory: SafeDirectory, path: FilePath, permissions: Bool) throws {
+            self.directory = directory
+            // Private until its mode is applied; without permissions, the umask's default.
+            let mode: Int32 = permissions ? 0o600 : 0o666
+            if Restorer.unnamedFiles {
+                let unnamed = cairn_open_unnamed(directory.descriptor, mode)
+                if unnamed >= 0 {
+                    descriptor = unnamed
+                    temporary = nil
+                    return
+                }
+                guard errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL else {
+                    throw FileMetadata.Failure(path: path, operation: "create", code: errno)
+                }
+            }
+            let name = SafeDirectory.temporaryName()
+            let named = SafeDirectory.withName(name) {
+                openat(directory.descriptor, $0, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode_t(mode))
+            }
+            guard named >= 0 else { throw FileMetadata.Failure(path: path, operation: "create", code: errno) }
+            descriptor = named
+            temporary = name
+            guard flock(named, LOCK_EX) == 0 else {
+                let code = errno
+                discard()
+                close()
+                throw FileMetadata.Failure(path: path, operation: "lock", code: code)
+            }
+        }
+
+        /// Gives the written file its name, replacing what is there (see `writeFile`).
+        func place(as name: [UInt8], identity: Identity, path: FilePath) throws {
+            if let temporary {
+                try directory.rename(temporary, to: name, expecting: identity)
+                return
+            }
+            let linked = SafeDirectory.withName(name) { cairn_link_unnamed(descriptor, directory.descriptor, $0) }
+            if linked == 0 { return }
+            guard errno == EEXIST else { throw FileMetadata.Failure(path: path, operation: "link", code: errno) }
+            let temporary = SafeDirectory.temporaryName()
+            guard SafeDirectory.withName(temporary, { cairn_link_unnamed(descriptor, directory.descriptor, $0) }) == 0 else {
+                throw FileMetadata.Failure(path: path, operation: "link", code: errno)
+            }
+            do {
+                try directory.rename(temporary, to: name, expecting: identity)
+            } catch {
+                directory.remove(temporary)
+                throw error
+            }
+        }
+
+        /// Removes the temporary name of a file given up (an unnamed file goes with its
+        /// descriptor).
+        func discard() {
+            if let temporary { directory.remove(temporary) }
+        }
+
+        func close() {
+            _ = Glibc.close(descriptor)
         }
     }
 
@@ -98,20 +181,12 @@ extension Restorer {
     }
 
     private static func writeFile(
-        _ entry: TreeEntry, named temporary: [UInt8], in directory: SafeDirectory, path: FilePath, reads: JoinedReads, permissions: Bool,
-        progress: Progress
+        _ entry: TreeEntry, to file: NewFile, path: FilePath, reads: JoinedReads, permissions: Bool, progress: Progress
     ) async throws -> (UInt64, [String], Identity) {
         let repository = reads.repository
-        let descriptor = SafeDirectory.withName(temporary) {
-            // Private until its mode is applied; without permissions, the umask's default.
-            openat(directory.descriptor, $0, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, permissions ? 0o600 : 0o666)
-        }
-        guard descriptor >= 0 else { throw FileMetadata.Failure(path: path, operation: "create", code: errno) }
-        defer { close(descriptor) }
+        let descriptor = file.descriptor
         var info = stat()
-        guard flock(descriptor, LOCK_EX) == 0, fstat(descriptor, &info) == 0 else {
-            throw FileMetadata.Failure(path: path, operation: "lock", code: errno)
-        }
+        guard fstat(descriptor, &info) == 0 else { throw FileMetadata.Failure(path: path, operation: "stat", code: errno) }
         // An in-file delta's content is hashed whole as it is written, which checks every byte
         // of its objects: their own hashes would be computed for nothing (a second SHA-256 pass
         // over the file).
@@ -215,8 +290,9 @@ extension Restorer {
             guard ftruncate(descriptor, off_t(offset)) == 0 else { throw FileMetadata.Failure(path: path, operation: "truncate", code: errno) }
         }
         // Its flush starts now, while later files are read: the restore's one flush at the
-        // end then finds little left to write.
-        if entry.size < directMinimum { _ = cairn_start_writeback(descriptor, 0, 0) }
+        // end then finds little left to write. Not for small files, which the kernel flushes
+        // in batches (one request per file cost 14% of the time restoring 100,000 tiny files).
+        if entry.size >= writebackMinimum && entry.size < directMinimum { _ = cairn_start_writeback(descriptor, 0, 0) }
         FaultInjection.reach("restore-entry-created")
         return (UInt64(offset), SafeDirectory.applyMetadata(entry, toFile: descriptor, permissions: permissions), Identity(info))
     }
@@ -231,19 +307,18 @@ extension Restorer {
     /// at its end: files of 1-4 MiB restored 50% slower that way.)
     static let directMinimum: UInt64 = 8 << 20
 
+    /// Files smaller than this are left to the kernel's own flushing (see `writeFile`).
+    static let writebackMinimum: UInt64 = 1 << 20
+
     /// Writes a regular file that is not a hard link: safe to run for several files at once.
     static func writePlainFile(
         _ entry: TreeEntry, at path: FilePath, in directory: SafeDirectory, reads: JoinedReads, permissions: Bool
     ) async -> (bytes: UInt64, problems: [Problem]) {
-        let temporary = SafeDirectory.temporaryName()
         do {
-            let (bytes, failures, identity) = try await writeFile(
-                entry, named: temporary, in: directory, path: path, reads: reads, permissions: permissions)
-            try directory.rename(temporary, to: entry.name, expecting: identity)
+            let (bytes, failures, _) = try await writeFile(entry, in: directory, path: path, reads: reads, permissions: permissions)
             FaultInjection.reach("file-restored")
             return (bytes, failures.map { Problem(path: path, message: $0) })
         } catch {
-            directory.remove(temporary)
             return (0, [Problem(path: path, message: "\(error)")])
         }
     }

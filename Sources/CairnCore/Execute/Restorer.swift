@@ -8,8 +8,8 @@ internal import CLinux
 
 /// Restores a snapshot, or part of it, into a target folder (`/` for the original place).
 ///
-/// Each file is written under a temporary name and renamed into place once its content has
-/// been verified against its hash; an existing file that differs is never overwritten unless
+/// Each file is written without a name (or under a temporary name) and put under its name
+/// once its content has been verified against its hash and its metadata set; an existing file that differs is never overwritten unless
 /// `overwrite` says so, and an identical one is skipped without reading repository data.
 public struct Restorer {
     public enum Overwrite: String, CaseIterable, Sendable {

@@ -181,13 +181,13 @@ public actor JoinedReads {
         open.removeAll { $0 < nextToStart || runs[$0]?.task != nil || runs[$0] == nil }
         openRuns[location.pack] = open.isEmpty ? nil : open
         for number in open.reversed() {
-            guard var run = runs[number] else { continue }
-            let span = min(run.span.lowerBound, range.lowerBound)..<max(run.span.upperBound, range.upperBound)
-            let apart = max(range.lowerBound - run.span.upperBound, run.span.lowerBound - range.upperBound, 0)
+            guard let current = runs[number]?.span else { continue }
+            let span = min(current.lowerBound, range.lowerBound)..<max(current.upperBound, range.upperBound)
+            let apart = max(range.lowerBound - current.upperBound, current.lowerBound - range.upperBound, 0)
             guard apart <= gap, span.count <= maximumRun else { continue }
-            run.span = span
-            run.members[id] = Member(kind: location.kind, range: range)
-            runs[number] = run
+            // Changed in place: a copy of the run would copy its members, once per object.
+            runs[number]?.span = span
+            runs[number]?.members[id] = Member(kind: location.kind, range: range)
             runOf[id] = number
             return true
         }
@@ -231,39 +231,34 @@ public actor JoinedReads {
             servedKept += 1
             return .scratch(object, key: PackFormat.key(for: object.pack))
         }
-        guard let number = runOf[id], var run = runs[number], var member = run.members[id] else {
+        // The run is changed in place: a copy would copy its members, once per object taken.
+        guard let number = runOf[id], let member = runs[number]?.members[id] else {
             runOf[id] = nil
             return nil
         }
         guard member.kind == kind else {
             // Loaded alone, which says what it is; the run no longer waits for it.
             runOf[id] = nil
-            run.members[id] = nil
-            if run.members.isEmpty { release(number) } else { runs[number] = run }
+            runs[number]?.members[id] = nil
+            if runs[number]?.members.isEmpty == true { release(number) }
             return nil
         }
-        if run.task == nil { start(through: number) }
-        guard let started = runs[number], let task = started.task else {
+        if runs[number]?.task == nil { start(through: number) }
+        guard let task = runs[number]?.task, let pack = runs[number]?.pack, let span = runs[number]?.span else {
             // Given up to make room (loaded alone, as any later use of it).
             return nil
         }
-        run = started
-        member.wanted -= 1
-        if member.wanted > 0 {
-            run.members[id] = member
+        if member.wanted > 1 {
+            runs[number]?.members[id]?.wanted -= 1
         } else {
-            run.members[id] = nil
+            runs[number]?.members[id] = nil
             runOf[id] = nil
         }
-        run.claimed = true
-        if run.members.isEmpty {
-            release(number)
-        } else {
-            runs[number] = run
-        }
+        runs[number]?.claimed = true
+        if runs[number]?.members.isEmpty == true { release(number) }
         served += 1
-        let offset = member.range.lowerBound - run.span.lowerBound
-        return .run(task, offset..<offset + member.range.count, key: PackFormat.key(for: run.pack))
+        let offset = member.range.lowerBound - span.lowerBound
+        return .run(task, offset..<offset + member.range.count, key: PackFormat.key(for: pack))
     }
 
     /// Starts run `number`, even past the bounds (the oldest held runs are given up), and
@@ -334,18 +329,15 @@ public actor JoinedReads {
     /// link made by linking, a file that failed): their runs and scratch space no longer wait.
     public func forget(_ ids: [ObjectID]) {
         for id in ids {
-            if let number = runOf[id], var run = runs[number], var member = run.members[id] {
-                member.wanted -= 1
-                if member.wanted > 0 {
-                    runs[number]?.members[id] = member
+            if let number = runOf[id], let wanted = runs[number]?.members[id]?.wanted {
+                // Changed in place (a copy of the run would copy its members).
+                if wanted > 1 {
+                    runs[number]?.members[id]?.wanted -= 1
                     continue
                 }
-                run.members[id] = nil
+                runs[number]?.members[id] = nil
                 runOf[id] = nil
-                guard run.members.isEmpty else {
-                    runs[number] = run
-                    continue
-                }
+                guard let run = runs[number], run.members.isEmpty else { continue }
                 // Nothing left to take from it: a read no one took from is not needed.
                 if !run.claimed { run.task?.cancel() }
                 if run.task == nil { runs[number] = nil } else { release(number) }

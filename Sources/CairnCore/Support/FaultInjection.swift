@@ -12,9 +12,9 @@ import Foundation
 /// repository rather than the local cache), `keys-added` (a key change has added the new key
 /// to every repository and removed no old key yet), `old-key-removed` (a key change has removed
 /// the old key from one more repository), `restore-folder-created` (a restore made a folder and
-/// opened it), `restore-entry-created` (a restore made an entry under its temporary name and
-/// has set none of its metadata), `file-restored` (a restore renamed a written file into
-/// place), `local-copy-file` (a local copy has copied one more file), `server-upload-part` (cairn server has written one more piece of an upload's body to its temporary file). `POINT:N:DELAYMS` instead sleeps MS milliseconds each time from the Nth on (a slow
+/// opened it), `restore-entry-created` (a restore made an entry, a file unnamed or under a
+/// temporary name, and has set none of its metadata), `file-restored` (a restore gave a
+/// written file its name), `local-copy-file` (a local copy has copied one more file), `server-upload-part` (cairn server has written one more piece of an upload's body to its temporary file). `POINT:N:DELAYMS` instead sleeps MS milliseconds each time from the Nth on (a slow
 /// disk, for tests of max-duration). `POINT:N:STOP` stops the process (SIGSTOP) the Nth time,
 /// so a test can change the file system at exactly that point and let it go on with SIGCONT.
 /// Unset, this does nothing.
