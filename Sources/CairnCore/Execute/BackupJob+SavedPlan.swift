@@ -49,7 +49,7 @@ extension BackupJob {
         }
         var drift = Drift()
         var seen: Set<[UInt8]> = []
-        Self.restrict(scan, planned: planned, removals: plannedRemovals, seen: &seen, drift: &drift)
+        try Self.restrict(scan, planned: planned, removals: plannedRemovals, seen: &seen, drift: &drift)
         for (path, action) in planned where !seen.contains(path) {
             drift.vanished.append(action.path)
         }
@@ -61,19 +61,20 @@ extension BackupJob {
     private static func restrict(
         _ directory: ScannedDirectory, planned: [[UInt8]: BackupPlan.Action], removals: Set<[UInt8]>, seen: inout Set<[UInt8]>,
         drift: inout Drift
-    ) {
+    ) throws {
+        var contents = try directory.contents()
         // Entries deleted after planning stay as they were in the last snapshot.
-        for old in directory.removed where !removals.contains(directory.path.appending(old.name).bytes) {
-            directory.children.append(.special(old))
+        for old in contents.removed where !removals.contains(directory.path.appending(old.name).bytes) {
+            contents.children.append(.special(old))
             let path = directory.path.appending(old.name)
             if planned[path.bytes] == nil { drift.deferred.append(path.description) }
         }
-        directory.removed.removeAll { !removals.contains(directory.path.appending($0.name).bytes) }
+        contents.removed.removeAll { !removals.contains(directory.path.appending($0.name).bytes) }
         var kept: [ScannedNode] = []
-        for node in directory.children {
+        for node in contents.children {
             switch node {
             case .directory(let inner):
-                restrict(inner, planned: planned, removals: removals, seen: &seen, drift: &drift)
+                try restrict(inner, planned: planned, removals: removals, seen: &seen, drift: &drift)
                 kept.append(node)
             case .file(var file):
                 guard file.change != .unchanged else {
@@ -100,7 +101,8 @@ extension BackupJob {
                 kept.append(node)
             }
         }
-        directory.children = kept
+        contents.children = kept
+        directory.replace(contents)
     }
 
     private static func entry(from fingerprint: BackupPlan.Fingerprint, like entry: TreeEntry) -> TreeEntry {

@@ -77,7 +77,7 @@ public struct BackupJob {
             })
         scanner.optionalSources = Set(context.set.optionalSources.map { FilePath($0) })
         let root = try await scanner.scan(previousRoot: previous?.snapshot.treeID)
-        var plan = BackupPlan(
+        var plan = try BackupPlan(
             set: context.set.name, repository: context.repositoryPath, createsRepository: repository == nil,
             previousSnapshot: previous?.id, scan: root, delta: context.deltaPolicy(now: now),
             unusedRepositories: repository == nil ? context.unusedRepositories() : [])
@@ -86,7 +86,8 @@ public struct BackupJob {
             repository: repository, compressor: Compressor(context.set.compression),
             delta: repository.map { (BlockHasher(key: $0.signatureKey), SignatureCache(repositoryID: $0.descriptor.id, run: context.run)) },
             policy: context.deltaPolicy(now: now))
-        plan.summary.uploadEstimate = await estimator.estimate(plan, root: root)
+        plan.summary.uploadEstimate = try await estimator.estimate(plan, root: root)
+        if let warning = scanner.spillWarning { plan.warnings.append(warning) }
         plan.warnings += scanner.absentSources.map { source in
             "optional source \(source) is absent: its entries are carried over from the previous snapshot, marked as not seen"
         }
@@ -140,10 +141,11 @@ public struct BackupJob {
         var folders = [root]
         var trees: [ObjectID] = []
         while let folder = folders.popLast(), count <= limit {
-            for entry in folder.removed where sources.contains(where: { folder.path.appending(entry.name).isInside($0) }) {
+            let contents = try folder.contents()
+            for entry in contents.removed where sources.contains(where: { folder.path.appending(entry.name).isInside($0) }) {
                 if entry.kind == .file { count += 1 } else if entry.kind == .directory, let subtree = entry.subtree { trees.append(subtree) }
             }
-            for case .directory(let inner) in folder.children { folders.append(inner) }
+            for case .directory(let inner) in contents.children { folders.append(inner) }
         }
         while let id = trees.popLast(), count <= limit {
             // A damaged tree is counted as nothing: verify and repair report it.

@@ -132,6 +132,8 @@ public struct BackupRunner {
     struct Folders {
         struct Open {
             let directory: ScannedDirectory
+            /// Its entries, read once from the scan while the folder is open.
+            let children: [ScannedNode]
             /// Reads of its files that are done, by the file's place in the folder.
             var results: [Int: FileResult] = [:]
             /// Reads of its files started and not done.
@@ -166,8 +168,9 @@ public struct BackupRunner {
     /// stop are handled when their folder's tree is stored.
     private mutating func walk(_ directory: ScannedDirectory, reads: inout Reads, folders: inout Folders) async throws {
         let folder = ObjectIdentifier(directory)
-        folders.open[folder] = Folders.Open(directory: directory, firstFile: folders.files)
-        for (index, node) in directory.children.enumerated() {
+        let children = try directory.children
+        folders.open[folder] = Folders.Open(directory: directory, children: children, firstFile: folders.files)
+        for (index, node) in children.enumerated() {
             switch node {
             case .directory(let inner):
                 try await walk(inner, reads: &reads, folders: &folders)
@@ -238,11 +241,10 @@ public struct BackupRunner {
     /// Stores the tree of `directory`, whose subfolders' trees are stored, with the files read
     /// in parallel, the statistics in tree order.
     private mutating func storeTree(_ open: Folders.Open, subtrees: inout [ObjectIdentifier: ObjectID]) async throws -> ObjectID {
-        let directory = open.directory
         var file = open.firstFile
         var entries: [TreeEntry] = []
-        entries.reserveCapacity(directory.children.count)
-        for (index, node) in directory.children.enumerated() {
+        entries.reserveCapacity(open.children.count)
+        for (index, node) in open.children.enumerated() {
             switch node {
             case .directory(let inner):
                 file = open.afterSubfolder[index]!

@@ -172,60 +172,64 @@ public struct Tree: Hashable, Sendable {
         var writer = BinaryWriter(capacity: entries.count * 120)
         writer.varint(Self.version)
         writer.varint(entries.count)
-        for entry in entries {
-            writer.data(entry.name)
-            writer.byte(entry.kind.rawValue)
-            writer.varint(UInt64(entry.mode))
-            writer.varint(UInt64(entry.uid))
-            writer.varint(UInt64(entry.gid))
-            writer.string(entry.user)
-            writer.string(entry.group)
-            writer.varint(entry.size)
-            writer.timestamp(entry.mtime)
-            writer.timestamp(entry.ctime)
-            writer.varint(entry.inode)
-            writer.varint(entry.device)
-            writer.varint(entry.links)
-            writer.varint(entry.rdev)
-            writer.data(entry.symlinkTarget)
-            writer.varint(entry.xattrs.count)
-            for xattr in entry.xattrs {
-                writer.data(xattr.name)
-                writer.data(xattr.value)
-            }
-            writer.varint(entry.content.count)
-            for extent in entry.content {
-                writer.id(extent.object)
-                writer.varint(extent.offset)
-                writer.varint(extent.length)
-            }
-            if let hash = entry.contentHash {
-                // A delta version's hash is of bytes the extents only point into: not derivable.
-                let derivable = entry.delta.map(\.isFull) ?? true
-                if derivable, ContentHasher.hash(ofChunks: entry.content, prefix: contentHashPrefix) == hash {
-                    writer.byte(HashMarker.derived.rawValue)
-                } else {
-                    writer.byte(HashMarker.recorded.rawValue)
-                    writer.id(hash)
-                }
-            } else {
-                writer.byte(HashMarker.absent.rawValue)
-            }
-            writer.optionalID(entry.subtree)
-            if let delta = entry.delta {
-                writer.byte(delta.isFull ? 1 : 2)
-                writer.varint(delta.deltas)
-                writer.optionalID(delta.signature)
-                writer.id(delta.fullSignature)
-                writer.timestamp(delta.stored)
-                writer.timestamp(delta.fullStored)
-                writer.varint(delta.newBytes)
-            } else {
-                writer.byte(0)
-            }
-            writer.byte(entry.carried?.rawValue ?? 0)
-        }
+        for entry in entries { Self.encode(entry, into: &writer, contentHashPrefix: contentHashPrefix) }
         return writer.bytes
+    }
+
+    /// One entry as a tree holds it. Without `contentHashPrefix`, the content hash is always
+    /// recorded (a scan's spill, which must not spend a hash on it).
+    static func encode(_ entry: TreeEntry, into writer: inout BinaryWriter, contentHashPrefix: [UInt8]?) {
+        writer.data(entry.name)
+        writer.byte(entry.kind.rawValue)
+        writer.varint(UInt64(entry.mode))
+        writer.varint(UInt64(entry.uid))
+        writer.varint(UInt64(entry.gid))
+        writer.string(entry.user)
+        writer.string(entry.group)
+        writer.varint(entry.size)
+        writer.timestamp(entry.mtime)
+        writer.timestamp(entry.ctime)
+        writer.varint(entry.inode)
+        writer.varint(entry.device)
+        writer.varint(entry.links)
+        writer.varint(entry.rdev)
+        writer.data(entry.symlinkTarget)
+        writer.varint(entry.xattrs.count)
+        for xattr in entry.xattrs {
+            writer.data(xattr.name)
+            writer.data(xattr.value)
+        }
+        writer.varint(entry.content.count)
+        for extent in entry.content {
+            writer.id(extent.object)
+            writer.varint(extent.offset)
+            writer.varint(extent.length)
+        }
+        if let hash = entry.contentHash {
+            // A delta version's hash is of bytes the extents only point into: not derivable.
+            let derivable = entry.delta.map(\.isFull) ?? true
+            if derivable, let contentHashPrefix, ContentHasher.hash(ofChunks: entry.content, prefix: contentHashPrefix) == hash {
+                writer.byte(HashMarker.derived.rawValue)
+            } else {
+                writer.byte(HashMarker.recorded.rawValue)
+                writer.id(hash)
+            }
+        } else {
+            writer.byte(HashMarker.absent.rawValue)
+        }
+        writer.optionalID(entry.subtree)
+        if let delta = entry.delta {
+            writer.byte(delta.isFull ? 1 : 2)
+            writer.varint(delta.deltas)
+            writer.optionalID(delta.signature)
+            writer.id(delta.fullSignature)
+            writer.timestamp(delta.stored)
+            writer.timestamp(delta.fullStored)
+            writer.varint(delta.newBytes)
+        } else {
+            writer.byte(0)
+        }
+        writer.byte(entry.carried?.rawValue ?? 0)
     }
 
     static func decode(_ bytes: [UInt8], what: String, contentHashPrefix: [UInt8]) throws -> Tree {
@@ -236,60 +240,65 @@ public struct Tree: Hashable, Sendable {
         var entries: [TreeEntry] = []
         entries.reserveCapacity(count)
         for _ in 0..<count {
-            let name = try reader.data()
-            guard let kind = TreeEntry.Kind(rawValue: try reader.byte()) else { throw FormatError.malformed(what, "unknown entry type") }
-            var entry = TreeEntry(name: name, kind: kind)
-            entry.mode = UInt32(try reader.count(limit: Int(UInt32.max)))
-            entry.uid = UInt32(try reader.count(limit: Int(UInt32.max)))
-            entry.gid = UInt32(try reader.count(limit: Int(UInt32.max)))
-            entry.user = try reader.string()
-            entry.group = try reader.string()
-            // Bounded where the value is used in arithmetic: a size fits an Int, an extent's
-            // offset and length are within an object (at most 4 GiB each), so no sum traps.
-            entry.size = UInt64(try reader.count())
-            entry.mtime = try reader.timestamp()
-            entry.ctime = try reader.timestamp()
-            entry.inode = try reader.varint()
-            entry.device = try reader.varint()
-            entry.links = try reader.varint()
-            entry.rdev = try reader.varint()
-            entry.symlinkTarget = try reader.data()
-            for _ in 0..<(try reader.count(limit: bytes.count)) {
-                entry.xattrs.append(TreeEntry.Xattr(name: try reader.data(), value: try reader.data()))
-            }
-            for _ in 0..<(try reader.count(limit: bytes.count)) {
-                entry.content.append(
-                    Extent(object: try reader.id(), offset: try reader.count(limit: Int(UInt32.max)), length: try reader.count(limit: Int(UInt32.max))))
-            }
-            switch HashMarker(rawValue: try reader.byte()) {
-            case .absent: break
-            case .recorded: entry.contentHash = try reader.id()
-            case .derived where version >= 3 && kind == .file:
-                entry.contentHash = ContentHasher.hash(ofChunks: entry.content, prefix: contentHashPrefix)
-            default: throw FormatError.malformed(what, "unknown content hash marker")
-            }
-            entry.subtree = try reader.optionalID()
-            if version >= 2 {
-                let marker = try reader.byte()
-                if marker == 1 || marker == 2 {
-                    entry.delta = DeltaInfo(
-                        isFull: marker == 1, deltas: try reader.count(limit: Int(Int32.max)), signature: try reader.optionalID(),
-                        fullSignature: try reader.id(), stored: try reader.timestamp(), fullStored: try reader.timestamp(),
-                        newBytes: try reader.varint())
-                } else if marker != 0 {
-                    throw FormatError.malformed(what, "unknown delta marker")
-                }
-            }
-            if version >= 4 {
-                let marker = try reader.byte()
-                if marker != 0 {
-                    guard let carried = TreeEntry.CarriedOver(rawValue: marker) else { throw FormatError.malformed(what, "unknown carried-over mark") }
-                    entry.carried = carried
-                }
-            }
-            entries.append(entry)
+            entries.append(try decodeEntry(from: &reader, version: version, what: what, limit: bytes.count, contentHashPrefix: contentHashPrefix))
         }
         guard reader.isAtEnd else { throw FormatError.malformed(what, "trailing bytes") }
         return Tree(entries: entries)
+    }
+
+    /// One entry written by `encode` in a tree of `version`; `limit` bounds its counts.
+    static func decodeEntry(from reader: inout BinaryReader, version: UInt64, what: String, limit: Int, contentHashPrefix: [UInt8]) throws -> TreeEntry {
+        let name = try reader.data()
+        guard let kind = TreeEntry.Kind(rawValue: try reader.byte()) else { throw FormatError.malformed(what, "unknown entry type") }
+        var entry = TreeEntry(name: name, kind: kind)
+        entry.mode = UInt32(try reader.count(limit: Int(UInt32.max)))
+        entry.uid = UInt32(try reader.count(limit: Int(UInt32.max)))
+        entry.gid = UInt32(try reader.count(limit: Int(UInt32.max)))
+        entry.user = try reader.string()
+        entry.group = try reader.string()
+        // Bounded where the value is used in arithmetic: a size fits an Int, an extent's
+        // offset and length are within an object (at most 4 GiB each), so no sum traps.
+        entry.size = UInt64(try reader.count())
+        entry.mtime = try reader.timestamp()
+        entry.ctime = try reader.timestamp()
+        entry.inode = try reader.varint()
+        entry.device = try reader.varint()
+        entry.links = try reader.varint()
+        entry.rdev = try reader.varint()
+        entry.symlinkTarget = try reader.data()
+        for _ in 0..<(try reader.count(limit: limit)) {
+            entry.xattrs.append(TreeEntry.Xattr(name: try reader.data(), value: try reader.data()))
+        }
+        for _ in 0..<(try reader.count(limit: limit)) {
+            entry.content.append(
+                Extent(object: try reader.id(), offset: try reader.count(limit: Int(UInt32.max)), length: try reader.count(limit: Int(UInt32.max))))
+        }
+        switch HashMarker(rawValue: try reader.byte()) {
+        case .absent: break
+        case .recorded: entry.contentHash = try reader.id()
+        case .derived where version >= 3 && kind == .file:
+            entry.contentHash = ContentHasher.hash(ofChunks: entry.content, prefix: contentHashPrefix)
+        default: throw FormatError.malformed(what, "unknown content hash marker")
+        }
+        entry.subtree = try reader.optionalID()
+        if version >= 2 {
+            let marker = try reader.byte()
+            if marker == 1 || marker == 2 {
+                entry.delta = DeltaInfo(
+                    isFull: marker == 1, deltas: try reader.count(limit: Int(Int32.max)), signature: try reader.optionalID(),
+                    fullSignature: try reader.id(), stored: try reader.timestamp(), fullStored: try reader.timestamp(),
+                    newBytes: try reader.varint())
+            } else if marker != 0 {
+                throw FormatError.malformed(what, "unknown delta marker")
+            }
+        }
+        if version >= 4 {
+            let marker = try reader.byte()
+            if marker != 0 {
+                guard let carried = TreeEntry.CarriedOver(rawValue: marker) else { throw FormatError.malformed(what, "unknown carried-over mark") }
+                entry.carried = carried
+            }
+        }
+        return entry
     }
 }

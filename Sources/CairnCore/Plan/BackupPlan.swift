@@ -183,7 +183,7 @@ public struct BackupPlan: Codable, Sendable, Equatable {
     public init(
         set: String, repository: String, createsRepository: Bool, previousSnapshot: ObjectID?, scan root: ScannedDirectory,
         delta: DeltaPolicy? = nil, unusedRepositories: [String] = []
-    ) {
+    ) throws {
         self.set = set
         self.repository = repository
         self.createsRepository = createsRepository
@@ -191,7 +191,7 @@ public struct BackupPlan: Codable, Sendable, Equatable {
         self.unusedRepositories = unusedRepositories
         self.actions = []
         self.summary = Summary()
-        collect(root, delta: delta)
+        try collect(root, delta: delta)
         summary.uploadMaximum = Self.uploadLimit(actions)
     }
 
@@ -229,21 +229,24 @@ public struct BackupPlan: Codable, Sendable, Equatable {
     /// Walks the scanned folders depth first with a stack of positions rather than by
     /// recursion (a tree thousands of levels deep overflowed the thread's stack), in the same
     /// order: a folder's entries in turn, each subfolder's before the entries after it.
-    private mutating func collect(_ root: ScannedDirectory, delta: DeltaPolicy?) {
-        collectRemoved(root)
-        var stack: [(directory: ScannedDirectory, next: Int)] = [(root, 0)]
-        while let (directory, next) = stack.last {
-            guard next < directory.children.count else {
+    private mutating func collect(_ root: ScannedDirectory, delta: DeltaPolicy?) throws {
+        // Each folder's contents are read once (from the scan's spill file) while it is walked.
+        let top = try root.contents()
+        collectRemoved(root, top.removed)
+        var stack: [(directory: ScannedDirectory, children: [ScannedNode], next: Int)] = [(root, top.children, 0)]
+        while let (directory, children, next) = stack.last {
+            guard next < children.count else {
                 stack.removeLast()
                 continue
             }
             stack[stack.count - 1].next += 1
-            if case .directory(let inner) = directory.children[next] {
+            if case .directory(let inner) = children[next] {
                 if let change = inner.change { note(change, path: inner.path, entry: inner.entry) }
-                collectRemoved(inner)
-                stack.append((inner, 0))
+                let contents = try inner.contents()
+                collectRemoved(inner, contents.removed)
+                stack.append((inner, contents.children, 0))
             } else {
-                collect(directory.children[next], in: directory, delta: delta)
+                collect(children[next], in: directory, delta: delta)
             }
         }
     }
@@ -258,8 +261,8 @@ public struct BackupPlan: Codable, Sendable, Equatable {
         var reason: String
     }
 
-    private mutating func collectRemoved(_ directory: ScannedDirectory) {
-        for old in directory.removed {
+    private mutating func collectRemoved(_ directory: ScannedDirectory, _ removed: [TreeEntry]) {
+        for old in removed {
             let path = directory.path.appending(old.name)
             var info = stat()
             let stillThere = path.withCString { lstat($0, &info) } == 0

@@ -31,11 +31,11 @@ struct UploadEstimator {
     static let objectOverhead: UInt64 = 33
 
     /// The estimate for `plan`, whose scan is `root`.
-    func estimate(_ plan: BackupPlan, root: ScannedDirectory) async -> UInt64 {
+    func estimate(_ plan: BackupPlan, root: ScannedDirectory) async throws -> UInt64 {
         // What each file will contribute before compression: its size, a delta's new share of
         // it, nothing for a metadata-only change.
         var content: [(path: FilePath, bytes: UInt64, fingerprint: BackupPlan.Fingerprint)] = []
-        await Self.forEachFileToRead(root) { file, metadataOnly in
+        try await Self.forEachFileToRead(root) { file, metadataOnly in
             guard !metadataOnly else { return }
             var bytes = file.entry.size
             if let decision = policy?.decide(size: file.entry.size, previous: file.previous), decision.decision == .delta,
@@ -49,7 +49,7 @@ struct UploadEstimator {
         let total = unique.reduce(UInt64(0)) { $0 + $1.bytes }
         var stored = UInt64(Double(total) * compressionRatio(unique, total: total))
         for item in unique where item.bytes > 0 { stored += (item.bytes / UInt64(Chunker.averageSize) + 1) * Self.objectOverhead }
-        return stored + treeBytes(plan, root: root)
+        return stored + (try treeBytes(plan, root: root))
     }
 
     /// Fingerprints (size, mtime, inode) of the entries the plan removes: a new file with one of
@@ -159,10 +159,10 @@ struct UploadEstimator {
     /// Visits the new and changed files where the scan holds them (no copy of them all), with
     /// whether only a file's status changed (its size, time and inode are the same: the plan's
     /// `change: metadata`).
-    static func forEachFileToRead(_ root: ScannedDirectory, _ body: (ScannedFile, _ metadataOnly: Bool) async -> Void) async {
+    static func forEachFileToRead(_ root: ScannedDirectory, _ body: (ScannedFile, _ metadataOnly: Bool) async -> Void) async throws {
         var folders = [root]
         while let folder = folders.popLast() {
-            for child in folder.children {
+            for child in try folder.children {
                 switch child {
                 case .directory(let inner): folders.append(inner)
                 case .file(let file) where file.change != .unchanged:
@@ -205,7 +205,7 @@ struct UploadEstimator {
     }
 
     /// Trees stored again: every folder with a change in or under it, at its entries' size.
-    func treeBytes(_ plan: BackupPlan, root: ScannedDirectory) -> UInt64 {
+    func treeBytes(_ plan: BackupPlan, root: ScannedDirectory) throws -> UInt64 {
         guard !plan.actions.isEmpty || plan.createsRepository else { return 0 }
         var changed: Set<[UInt8]> = []
         for action in plan.actions {
@@ -221,10 +221,11 @@ struct UploadEstimator {
         var total: UInt64 = 0
         var folders = [root]
         while let folder = folders.popLast() {
+            let contents = try folder.contents()
             if changed.contains(folder.path.bytes) || plan.createsRepository {
-                total += UInt64(folder.children.count + folder.removed.count / 4 + 1) * Self.bytesPerTreeEntry + Self.objectOverhead
+                total += UInt64(contents.children.count + contents.removed.count / 4 + 1) * Self.bytesPerTreeEntry + Self.objectOverhead
             }
-            for case .directory(let inner) in folder.children { folders.append(inner) }
+            for case .directory(let inner) in contents.children { folders.append(inner) }
         }
         return total
     }

@@ -1,20 +1,179 @@
 /// What a scan found: the entries a backup will hold, with their metadata as read, and for each
 /// file whether it is new, changed or unchanged since the set's last snapshot.
+///
+/// A folder's entries are held in memory while the scan fills them; once the folder is finished
+/// they go to the scan's spill file (`seal`), and each reading of `children` decodes them again:
+/// what is in memory is the folders being worked on, not the whole tree (a million files took
+/// about 650 bytes each).
 public final class ScannedDirectory: @unchecked Sendable {
     public var path: FilePath
     public var entry: TreeEntry
-    public var children: [ScannedNode] = []
-    /// Entries of the previous snapshot's version of this directory that are gone now.
-    public var removed: [TreeEntry] = []
     /// How this directory's own entry differs from the previous snapshot's; nil when it does not.
     public var change: EntryChange?
     /// How the symbolic links, fifos, sockets and devices in it differ, by name (only those
     /// that do: most do not).
     public var specialChanges: [[UInt8]: EntryChange] = [:]
 
+    /// Its entries, and the entries of the previous snapshot's version of it that are gone now.
+    public struct Contents: Sendable {
+        public var children: [ScannedNode] = []
+        public var removed: [TreeEntry] = []
+    }
+
+    /// The contents while in memory (the scan filling them, or changed since: `replace`).
+    var held = Contents()
+    /// Where the contents are once sealed.
+    private var sealed: (spill: SpillFile, place: SpillFile.Place)?
+
     init(path: FilePath, entry: TreeEntry) {
         self.path = path
         self.entry = entry
+    }
+
+    /// Its entries, in name order.
+    public var children: [ScannedNode] {
+        get throws { try contents().children }
+    }
+
+    /// Entries of the previous snapshot's version of this directory that are gone now.
+    public var removed: [TreeEntry] {
+        get throws { try contents().removed }
+    }
+
+    public func contents() throws -> Contents {
+        guard let sealed else { return held }
+        let bytes = try sealed.spill.read(sealed.place)
+        var reader = BinaryReader(bytes, what: Self.what)
+        return try Self.decode(&reader, parent: path, spill: sealed.spill, limit: bytes.count)
+    }
+
+    /// Changes the contents (applying a saved plan): sealed again when they were sealed (its
+    /// subfolders were changed first, and sealed again).
+    func replace(_ contents: Contents) {
+        let spill = sealed?.spill
+        held = contents
+        sealed = nil
+        if let spill { seal(into: spill) }
+    }
+
+    /// Puts the contents back in memory, for the scan to change them (a source inside another).
+    func unseal() throws {
+        guard sealed != nil else { return }
+        held = try contents()
+        sealed = nil
+    }
+
+    /// Moves the contents to `spill`; every subfolder among them must be sealed already.
+    func seal(into spill: SpillFile) {
+        guard sealed == nil else { return }
+        var writer = BinaryWriter(capacity: held.children.count * 128 + 16)
+        Self.encode(held, into: &writer)
+        sealed = (spill, spill.append(writer.bytes))
+        held = Contents()
+    }
+
+
+    private static let what = "the scan's spill file"
+
+    private static func encode(_ contents: Contents, into writer: inout BinaryWriter) {
+        writer.varint(contents.children.count)
+        for node in contents.children {
+            switch node {
+            case .directory(let directory):
+                guard let sealed = directory.sealed else { preconditionFailure("a folder is sealed after its subfolders") }
+                writer.byte(1)
+                Tree.encode(directory.entry, into: &writer, contentHashPrefix: nil)
+                encode(directory.change, into: &writer)
+                writer.varint(directory.specialChanges.count)
+                for (name, change) in directory.specialChanges {
+                    writer.data(name)
+                    encode(change, into: &writer)
+                }
+                writer.varint(sealed.place.offset)
+                writer.varint(sealed.place.count)
+            case .file(let file):
+                writer.byte(2)
+                Tree.encode(file.entry, into: &writer, contentHashPrefix: nil)
+                writer.byte(file.change == .new ? 0 : file.change == .changed ? 1 : 2)
+                if let previous = file.previous {
+                    writer.byte(1)
+                    Tree.encode(previous, into: &writer, contentHashPrefix: nil)
+                } else {
+                    writer.byte(0)
+                }
+            case .special(let entry):
+                writer.byte(3)
+                Tree.encode(entry, into: &writer, contentHashPrefix: nil)
+            case .carried(let entry):
+                writer.byte(4)
+                Tree.encode(entry, into: &writer, contentHashPrefix: nil)
+            }
+        }
+        writer.varint(contents.removed.count)
+        for entry in contents.removed { Tree.encode(entry, into: &writer, contentHashPrefix: nil) }
+    }
+
+    private static func encode(_ change: EntryChange?, into writer: inout BinaryWriter) {
+        guard let change else {
+            writer.byte(0)
+            return
+        }
+        writer.byte(1)
+        writer.string(change.kind.rawValue)
+        writer.string(change.reason)
+        writer.byte(change.previousKind?.rawValue ?? 0)
+        writer.optionalID(change.previousSubtree)
+    }
+
+    private static func decodeChange(_ reader: inout BinaryReader) throws -> EntryChange? {
+        guard try reader.byte() != 0 else { return nil }
+        guard let kind = EntryChange.Kind(rawValue: try reader.string()) else { throw FormatError.malformed(what, "unknown change") }
+        let reason = try reader.string()
+        let previousKind = TreeEntry.Kind(rawValue: try reader.byte())
+        return EntryChange(kind: kind, reason: reason, previousKind: previousKind, previousSubtree: try reader.optionalID())
+    }
+
+    private static func entry(_ reader: inout BinaryReader, limit: Int) throws -> TreeEntry {
+        try Tree.decodeEntry(from: &reader, version: Tree.version, what: what, limit: limit, contentHashPrefix: [])
+    }
+
+    private static func decode(_ reader: inout BinaryReader, parent: FilePath, spill: SpillFile, limit: Int) throws -> Contents {
+        var contents = Contents()
+        let count = try reader.count(limit: limit)
+        contents.children.reserveCapacity(count)
+        for _ in 0..<count {
+            switch try reader.byte() {
+            case 1:
+                let entry = try entry(&reader, limit: limit)
+                let directory = ScannedDirectory(path: parent.appending(entry.name), entry: entry)
+                directory.change = try decodeChange(&reader)
+                for _ in 0..<(try reader.count(limit: limit)) {
+                    let name = try reader.data()
+                    directory.specialChanges[name] = try decodeChange(&reader)
+                }
+                directory.sealed = (spill, SpillFile.Place(offset: try reader.count(), count: try reader.count(limit: Int(Int32.max))))
+                contents.children.append(.directory(directory))
+            case 2:
+                let entry = try entry(&reader, limit: limit)
+                let change: ScannedFile.Change = switch try reader.byte() {
+                case 0: .new
+                case 1: .changed
+                default: .unchanged
+                }
+                let previous = try reader.byte() == 1 ? try self.entry(&reader, limit: limit) : nil
+                contents.children.append(.file(ScannedFile(path: parent.appending(entry.name), entry: entry, change: change, previous: previous)))
+            case 3:
+                contents.children.append(.special(try entry(&reader, limit: limit)))
+            case 4:
+                contents.children.append(.carried(try entry(&reader, limit: limit)))
+            default:
+                throw FormatError.malformed(what, "unknown entry")
+            }
+        }
+        let removed = try reader.count(limit: limit)
+        contents.removed.reserveCapacity(removed)
+        for _ in 0..<removed { contents.removed.append(try entry(&reader, limit: limit)) }
+        return contents
     }
 }
 

@@ -19,6 +19,12 @@ public struct Scanner {
     /// Sources that may be absent (`{path: ..., optional: true}`).
     public var optionalSources: Set<FilePath> = []
     private var names = NameCache()
+    /// Where finished folders' entries wait (`ScannedDirectory.seal`).
+    private let spill = SpillFile()
+    /// Why the scan is held in memory rather than in its spill file, when it is.
+    public var spillWarning: String? {
+        spill.failure.map { "\($0): the scan is held in memory instead (set TMPDIR to a folder with room)" }
+    }
 
     public init(selection: Selection, followSymlinks: Bool, permissions: Bool, previousTree: @escaping (ObjectID) async throws -> Tree) {
         self.selection = selection
@@ -52,43 +58,45 @@ public struct Scanner {
             let previousEntry = previousTree?.entry(named: name)
             if isOptional, !Self.exists(path) {
                 absentSources.append(source)
-                if let previousEntry, !directory.children.contains(where: { $0.name == name }) {
+                if let previousEntry, !directory.held.children.contains(where: { $0.name == name }) {
                     var carried = previousEntry
                     carried.carried = .sourceAbsent
-                    directory.children.append(.carried(carried))
+                    directory.held.children.append(.carried(carried))
                 }
                 return
             }
             if index == parts.count - 1 {
                 if let node = try await scanEntry(path, name: name, previous: previousEntry, inherited: nil) {
-                    directory.children.removeAll { $0.name == name }
+                    directory.held.children.removeAll { $0.name == name }
                     if case .special(let special) = node, let change = EntryChange.between(previousEntry, special) {
                         directory.specialChanges[name] = change
                     }
-                    directory.children.append(node)
+                    directory.held.children.append(node)
                 }
                 return
             }
-            if let existing = directory.children.first(where: { $0.name == name }), case .directory(let inner) = existing {
+            if let existing = directory.held.children.first(where: { $0.name == name }), case .directory(let inner) = existing {
+                // A source inside another: its folder is filled again, in memory.
+                try inner.unseal()
                 directory = inner
             } else {
                 guard let inner = try? await directoryEntry(path, name: name) else {
                     // Gone since it was checked: what the previous snapshot had there is kept.
-                    if let kept = Self.carry(previousEntry, .readFailed), !directory.children.contains(where: { $0.name == name }) {
-                        directory.children.append(kept)
+                    if let kept = Self.carry(previousEntry, .readFailed), !directory.held.children.contains(where: { $0.name == name }) {
+                        directory.held.children.append(kept)
                     }
                     problems.append(Problem(path: source, message: "the source does not exist or cannot be read"))
                     return
                 }
                 Self.keepTimes(of: previousEntry, in: inner)
                 inner.change = EntryChange.between(previousEntry, inner.entry)
-                directory.children.append(.directory(inner))
+                directory.held.children.append(.directory(inner))
                 directory = inner
             }
             previousTree = try await loadPrevious(previousEntry?.subtree)
         }
         if parts.isEmpty, let node = try await scanEntry(.root, name: [], previous: nil, inherited: nil), case .directory(let scanned) = node {
-            root.children = scanned.children
+            root.held = try scanned.contents()
         }
     }
 
@@ -170,8 +178,11 @@ public struct Scanner {
                     Problem(
                         path: path,
                         message: "cannot list the directory: \(String(cString: strerror(failure.code)))\(kept == nil ? "" : "; its previous contents are kept")"))
-                return kept ?? (included ? .directory(directory) : nil)
+                guard kept == nil, included else { return kept }
+                directory.seal(into: spill)
+                return .directory(directory)
             }
+            var children: [ScannedNode] = []
             for childName in childNames.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
                 let child = path.appending(childName)
                 let previousChild = previousTree?.entry(named: childName)
@@ -179,14 +190,17 @@ public struct Scanner {
                     if case .special(let special) = node, let change = EntryChange.between(previousChild, special) {
                         directory.specialChanges[childName] = change
                     }
-                    directory.children.append(node)
+                    children.append(node)
                 }
             }
+            if !included && children.isEmpty { return nil }
             if let previousTree {
-                let names = Set(directory.children.map(\.name))
-                directory.removed = previousTree.entries.filter { !names.contains($0.name) }
+                let names = Set(children.map(\.name))
+                directory.held.removed = previousTree.entries.filter { !names.contains($0.name) }
             }
-            if !included && directory.children.isEmpty { return nil }
+            directory.held.children = children
+            // Finished: its entries wait in the spill file.
+            directory.seal(into: spill)
             return .directory(directory)
         }
 
@@ -250,7 +264,7 @@ public struct Scanner {
 
     /// Records, for folders the previous snapshot had at the top, which are gone.
     private func markRemoved(_ root: ScannedDirectory, previous: Tree?) async throws {
-        guard let previous, root.removed.isEmpty else { return }
-        root.removed = previous.entries.filter { old in !root.children.contains { $0.name == old.name } }
+        guard let previous, root.held.removed.isEmpty else { return }
+        root.held.removed = previous.entries.filter { old in !root.held.children.contains { $0.name == old.name } }
     }
 }

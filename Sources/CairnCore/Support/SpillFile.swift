@@ -1,0 +1,123 @@
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Bytes written once and read back later from this machine's disk rather than kept in memory:
+/// a scan keeps each finished folder's entries here (`ScannedDirectory`), so a tree of a million
+/// files is not held whole. The file is unlinked as soon as it is made (nothing is left however
+/// the process ends); writes are gathered in a buffer of `bufferSize` and what is still in it is
+/// read from it. Where no file can be made, or once it cannot be written (a full disk), what
+/// comes next stays in memory, as before (`failure` says why, for a warning): a small /tmp
+/// costs memory, never the backup.
+final class SpillFile: Sendable {
+    struct Failure: Error, CustomStringConvertible {
+        var operation: String
+        var folder: String
+        var code: Int32
+
+        var description: String { "cannot \(operation) the scan's spill file in \(folder): \(String(cString: strerror(code)))" }
+    }
+
+    /// Where a piece of bytes went.
+    struct Place: Sendable, Hashable {
+        var offset: Int
+        var count: Int
+    }
+
+    private struct State {
+        /// The bytes after `written`, not yet in the file.
+        var buffer: [UInt8] = []
+        var written = 0
+        var failure: Failure?
+    }
+
+    private let descriptor: Int32?
+    private let folder: String
+    private let state = Mutex(State())
+    static let bufferSize = 1 << 20
+
+    /// A spill file in `folder` (by default $TMPDIR, or /tmp).
+    init(in folder: String? = nil) {
+        let folder = folder ?? ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+        self.folder = folder
+        var template = Array("\(folder)/.cairn-spill-XXXXXX".utf8CString)
+        let descriptor = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        madeError = descriptor >= 0 ? 0 : errno
+        if descriptor >= 0 {
+            _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC)
+            template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
+            self.descriptor = descriptor
+        } else {
+            self.descriptor = nil
+        }
+    }
+
+    deinit {
+        if let descriptor { close(descriptor) }
+    }
+
+    /// Why the file is not used (it could not be made or written), or nil.
+    var failure: Failure? {
+        if descriptor == nil { return Failure(operation: "make", folder: folder, code: madeError) }
+        return state.withLock { $0.failure }
+    }
+    private let madeError: Int32
+
+    /// Appends `bytes`; where they are, for `read`.
+    func append(_ bytes: [UInt8]) -> Place {
+        state.withLock { state -> Place in
+            let place = Place(offset: state.written + state.buffer.count, count: bytes.count)
+            state.buffer += bytes
+            if let descriptor, state.failure == nil, state.buffer.count >= Self.bufferSize {
+                do throws(Failure) {
+                    try write(state.buffer, at: state.written, to: descriptor)
+                    state.written += state.buffer.count
+                    state.buffer.removeAll(keepingCapacity: true)
+                } catch {
+                    state.failure = error
+                }
+            }
+            return place
+        }
+    }
+
+    /// The bytes appended at `place`.
+    func read(_ place: Place) throws(Failure) -> [UInt8] {
+        let (inFile, buffered) = state.withLock { state -> (Int, [UInt8]) in
+            let inFile = max(0, min(place.count, state.written - place.offset))
+            let start = place.offset + inFile - state.written
+            return (inFile, inFile < place.count ? Array(state.buffer[start..<start + place.count - inFile]) : [])
+        }
+        guard inFile > 0, let descriptor else { return buffered }
+        var bytes = [UInt8](repeating: 0, count: inFile)
+        var done = 0
+        let code = bytes.withUnsafeMutableBytes { buffer -> Int32 in
+            while done < inFile {
+                let got = pread(descriptor, buffer.baseAddress! + done, inFile - done, off_t(place.offset + done))
+                if got < 0, errno == EINTR { continue }
+                guard got > 0 else { return got == 0 ? EIO : errno }
+                done += got
+            }
+            return 0
+        }
+        guard code == 0 else { throw Failure(operation: "read", folder: folder, code: code) }
+        return buffered.isEmpty ? bytes : bytes + buffered
+    }
+
+    private func write(_ bytes: [UInt8], at offset: Int, to descriptor: Int32) throws(Failure) {
+        var done = 0
+        let code = bytes.withUnsafeBytes { buffer -> Int32 in
+            while done < buffer.count {
+                let count = pwrite(descriptor, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
+                if count < 0, errno == EINTR { continue }
+                guard count > 0 else { return count == 0 ? ENOSPC : errno }
+                done += count
+            }
+            return 0
+        }
+        guard code == 0 else { throw Failure(operation: "write", folder: folder, code: code) }
+    }
+}

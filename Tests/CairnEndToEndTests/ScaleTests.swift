@@ -1,0 +1,57 @@
+import CairnTesting
+import Foundation
+import Testing
+
+/// Trees with many files: the scan keeps finished folders in a spill file ($TMPDIR), not in
+/// memory.
+@Suite("Many files")
+struct ScaleTests {
+    /// `count` small files in folders of 100, each holding its own path.
+    static func makeTree(_ root: String, count: Int) throws {
+        for folder in 0..<(count / 100) {
+            let path = "\(root)/d\(folder / 10)/f\(folder)"
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+            for file in 0..<100 { try Data("\(path)/\(file)\n".utf8).write(to: URL(fileURLWithPath: "\(path)/\(file).txt")) }
+        }
+    }
+
+    /// The counts of a plan printed with --json.
+    static func summary(_ json: String) -> [String: Int] {
+        let document = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
+        let plans = document?["plans"] as? [[String: Any]] ?? document.map { [$0] } ?? []
+        return (plans.first?["summary"] as? [String: Any])?.compactMapValues { $0 as? Int } ?? [:]
+    }
+
+    /// $TMPDIR is a 256 KiB file system, and the scan of 20,000 files needs more: the plan
+    /// warns, the backup is whole, an incremental backup finds the changes, and the restore
+    /// gives the tree back.
+    @Test(.enabled(if: getuid() == 0)) func aScanLargerThanItsSpillFolderIsHeldInMemory() throws {
+        var workspace = try Workspace()
+        try Self.makeTree(workspace.source, count: 20_000)
+        let small = workspace.directory.subpath("small-tmp")
+        try FileManager.default.createDirectory(atPath: small, withIntermediateDirectories: true)
+        #expect(mount("tmpfs", small, "tmpfs", 0, "size=256k") == 0, "mount a 256 KiB tmpfs: \(String(cString: strerror(errno)))")
+        defer { umount(small) }
+        workspace.environment["TMPDIR"] = small
+
+        let plan = try workspace.run(["plan", "--json"])
+        #expect(plan.status == 0, "\(plan.all.suffix(2000))")
+        #expect(plan.all.contains("cannot write the scan's spill file in \(small): No space left on device"), "\(plan.all.suffix(2000))")
+        #expect(Self.summary(plan.standardOutput)["new_files"] == 20_000, "\(plan.standardOutput.suffix(1000))")
+        #expect(try workspace.run(["backup", "-q"]).status == 0)
+
+        try Data("changed\n".utf8).write(to: URL(fileURLWithPath: workspace.source + "/d19/f199/99.txt"))
+        try FileManager.default.removeItem(atPath: workspace.source + "/d0/f0/0.txt")
+        let again = try workspace.run(["plan", "--json"])
+        #expect(again.status == 0, "\(again.all.suffix(2000))")
+        let summary = Self.summary(again.standardOutput)
+        #expect(summary["changed_files"] == 1 && summary["removed"] == 1 && summary["unchanged_files"] == 19_998, "\(summary)")
+        #expect(try workspace.run(["backup", "-q"]).status == 0)
+
+        let target = workspace.directory.subpath("restore")
+        let restore = try workspace.run(["restore", "files", "--to", target])
+        #expect(restore.status == 0, "\(restore.all.suffix(2000))")
+        let differences = TreeComparison.differences(workspace.source, workspace.restored(under: target))
+        #expect(differences == [], "\(differences.prefix(20).joined(separator: "\n"))")
+    }
+}
