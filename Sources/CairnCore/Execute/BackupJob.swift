@@ -71,6 +71,7 @@ public struct BackupJob {
         let prepared = repository == nil && preparing ? try context.prepareRepository() : nil
         var scanner = Scanner(
             selection: try context.selection(), followSymlinks: context.set.followSymlinks, permissions: context.set.permissions,
+            spillFolder: Scanner.spillFolder(environment: context.environment),
             previousTree: { id in
                 guard let repository else { throw RepositoryError.missingObject("tree \(id.short)") }
                 return try await repository.tree(id)

@@ -103,9 +103,9 @@ extension Restorer {
         }
     }
 
-    /// Whether restored files are made without a name where the file system allows it
-    /// (CAIRN_RESTORE_NAMED_TEMPORARIES set: never, for tests of the other way).
-    static let unnamedFiles = ProcessInfo.processInfo.environment["CAIRN_RESTORE_NAMED_TEMPORARIES"] == nil
+    /// Whether restored files are made without a name where the file system allows it (the
+    /// test switch CAIRN_RESTORE_NAMED_TEMPORARIES: never, to test the other way).
+    static let unnamedFiles = !FaultInjection.namedRestoreTemporaries
 
     /// A file being restored: unnamed, or under a temporary name (`temporary`), in `directory`.
     struct NewFile {

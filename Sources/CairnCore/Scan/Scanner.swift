@@ -20,17 +20,27 @@ public struct Scanner {
     public var optionalSources: Set<FilePath> = []
     private var names = NameCache()
     /// Where finished folders' entries wait (`ScannedDirectory.seal`).
-    private let spill = SpillFile()
+    private let spill: SpillFile
     /// Why the scan is held in memory rather than in its spill file, when it is.
     public var spillWarning: String? {
         spill.failure.map { "\($0): the scan is held in memory instead (set TMPDIR to a folder with room)" }
     }
 
-    public init(selection: Selection, followSymlinks: Bool, permissions: Bool, previousTree: @escaping (ObjectID) async throws -> Tree) {
+    /// `spillFolder`: where the spill file is made ($TMPDIR, or /tmp: `spillFolder(environment:)`).
+    public init(
+        selection: Selection, followSymlinks: Bool, permissions: Bool, spillFolder: String = "/tmp",
+        previousTree: @escaping (ObjectID) async throws -> Tree
+    ) {
+        spill = SpillFile(in: spillFolder)
         self.selection = selection
         self.followSymlinks = followSymlinks
         self.permissions = permissions
         self.previousTree = previousTree
+    }
+
+    /// $TMPDIR when set, or /tmp.
+    public static func spillFolder(environment: [String: String]) -> String {
+        environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
     }
 
     /// Scans every source into one tree rooted at `/`, with the folders that lead to the sources.

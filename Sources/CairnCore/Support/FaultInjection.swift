@@ -33,6 +33,10 @@ public enum FaultInjection {
 
     private static let counter = Counter()
 
+    /// `CAIRN_RESTORE_NAMED_TEMPORARIES` set: a restore writes files under temporary names, as
+    /// on a file system without unnamed files (O_TMPFILE), so tests reach that way too.
+    static let namedRestoreTemporaries = ProcessInfo.processInfo.environment["CAIRN_RESTORE_NAMED_TEMPORARIES"] != nil
+
     final class Counter: @unchecked Sendable {
         private let lock = NSLock()
         private var counts: [String: Int] = [:]

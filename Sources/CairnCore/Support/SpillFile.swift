@@ -39,9 +39,8 @@ final class SpillFile: Sendable {
     private let state = Mutex(State())
     static let bufferSize = 1 << 20
 
-    /// A spill file in `folder` (by default $TMPDIR, or /tmp).
-    init(in folder: String? = nil) {
-        let folder = folder ?? ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+    /// A spill file in `folder`.
+    init(in folder: String) {
         self.folder = folder
         var template = Array("\(folder)/.cairn-spill-XXXXXX".utf8CString)
         let descriptor = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
