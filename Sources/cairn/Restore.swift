@@ -14,8 +14,10 @@ extension Cairn {
                 the snapshot: it is checked before anything is written, so when any PATH \
                 matches nothing, nothing is restored. An existing identical file is skipped without \
                 reading repository data; an existing file that differs is a conflict, never \
-                overwritten unless --overwrite says so. Each file is written under a temporary \
-                name, checked against its recorded hash, and renamed into place. --dry-run \
+                overwritten unless --overwrite says so. Each file is written without a name (or, \
+                where the file system cannot, under a temporary name), checked against its \
+                recorded hash, given its metadata, and only then put under its name, so an \
+                interrupted restore never leaves a partial file under a file's name. --dry-run \
                 prints what would be written, skipped and in conflict, and writes nothing. \
                 When the chosen snapshot is partial (an interrupted job) or incomplete (files \
                 that could not be read), the first line says so: its carried-over entries \
