@@ -54,4 +54,47 @@ struct ScaleTests {
         let differences = TreeComparison.differences(workspace.source, workspace.restored(under: target))
         #expect(differences == [], "\(differences.prefix(20).joined(separator: "\n"))")
     }
+
+    /// The snapshots of a set, as `cairn snapshots --json` gives them.
+    static func snapshots(_ workspace: Workspace) throws -> [[String: Any]] {
+        let output = try workspace.run(["snapshots", "--json"])
+        let list = try JSONSerialization.jsonObject(with: Data(output.standardOutput.utf8)) as? [[String: Any]] ?? []
+        return list.compactMap { $0["snapshot"] as? [String: Any] }
+    }
+
+    /// A folder whose entries are all as in the last snapshot keeps that snapshot's tree: a
+    /// backup with nothing changed records the same tree and the same counts (files, bytes,
+    /// folders, links and fifos, hard links among them) and stores nothing; after one change
+    /// deep down, only the folders above it are new, and the restore gives the tree back.
+    @Test func unchangedFoldersKeepTheirTreesAndCounts() throws {
+        let workspace = try Workspace()
+        var generator = TreeGenerator(root: workspace.source, seed: 21)
+        try generator.generate()
+        try Self.makeTree(workspace.source + "/many", count: 3_000)
+        #expect(try workspace.run(["backup", "-q"]).status == 0)
+        #expect(try workspace.run(["backup", "-q"]).status == 0)
+        var list = try Self.snapshots(workspace)
+        #expect(list.count == 2)
+        let first = list[0]["statistics"] as? [String: Int] ?? [:]
+        let second = list[1]["statistics"] as? [String: Int] ?? [:]
+        #expect(list[0]["tree"] as? String == list[1]["tree"] as? String, "the same tree")
+        for key in ["files", "bytes", "directories", "otherEntries"] {
+            #expect(first[key] != nil && first[key] == second[key], "\(key): \(first[key] ?? -1) then \(second[key] ?? -1)")
+        }
+        #expect(second["unchangedFiles"] == first["files"] && second["newObjects"] == 0, "\(second)")
+
+        try Data("changed deep down\n".utf8).write(to: URL(fileURLWithPath: workspace.source + "/many/d2/f27/5.txt"))
+        #expect(try workspace.run(["backup", "-q"]).status == 0)
+        list = try Self.snapshots(workspace)
+        let third = list[2]["statistics"] as? [String: Int] ?? [:]
+        #expect(third["files"] == first["files"] && third["directories"] == first["directories"] && third["otherEntries"] == first["otherEntries"])
+        #expect(third["changedFiles"] == 1 && third["unchangedFiles"] == (first["files"] ?? 0) - 1, "\(third)")
+        // The file's tree, and the trees of the four folders above it up to the source's
+        // parent, and the root's: nothing else is stored again.
+        #expect((third["newObjects"] ?? 0) <= 10, "\(third)")
+        let target = workspace.directory.subpath("restore")
+        #expect(try workspace.run(["restore", "files", "--to", target]).status == 0)
+        let differences = TreeComparison.differences(workspace.source, workspace.restored(under: target))
+        #expect(differences == [], "\(differences.prefix(20).joined(separator: "\n"))")
+    }
 }

@@ -74,7 +74,8 @@ extension BackupJob {
         for node in contents.children {
             switch node {
             case .directory(let inner):
-                try restrict(inner, planned: planned, removals: removals, seen: &seen, drift: &drift)
+                // Nothing in or under it changed since the scan.
+                if inner.unchangedTree == nil { try restrict(inner, planned: planned, removals: removals, seen: &seen, drift: &drift) }
                 kept.append(node)
             case .file(var file):
                 guard file.change != .unchanged else {

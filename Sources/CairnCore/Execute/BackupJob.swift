@@ -146,7 +146,7 @@ public struct BackupJob {
             for entry in contents.removed where sources.contains(where: { folder.path.appending(entry.name).isInside($0) }) {
                 if entry.kind == .file { count += 1 } else if entry.kind == .directory, let subtree = entry.subtree { trees.append(subtree) }
             }
-            for case .directory(let inner) in contents.children { folders.append(inner) }
+            for case .directory(let inner) in contents.children where inner.unchangedTree == nil { folders.append(inner) }
         }
         while let id = trees.popLast(), count <= limit {
             // A damaged tree is counted as nothing: verify and repair report it.

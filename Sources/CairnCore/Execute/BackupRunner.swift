@@ -168,6 +168,18 @@ public struct BackupRunner {
     /// stop are handled when their folder's tree is stored.
     private mutating func walk(_ directory: ScannedDirectory, reads: inout Reads, folders: inout Folders) async throws {
         let folder = ObjectIdentifier(directory)
+        if let tree = directory.unchangedTree {
+            // Its tree is the previous snapshot's: recorded again, nothing under it visited.
+            let totals = directory.totals
+            statistics.files += totals.files
+            statistics.bytes += totals.bytes
+            statistics.unchangedFiles += totals.files
+            statistics.directories += totals.directories
+            statistics.otherEntries += totals.others
+            folders.files += totals.files
+            folders.stored[folder] = tree
+            return
+        }
         let children = try directory.children
         folders.open[folder] = Folders.Open(directory: directory, children: children, firstFile: folders.files)
         for (index, node) in children.enumerated() {

@@ -242,6 +242,11 @@ public struct BackupPlan: Codable, Sendable, Equatable {
             stack[stack.count - 1].next += 1
             if case .directory(let inner) = children[next] {
                 if let change = inner.change { note(change, path: inner.path, entry: inner.entry) }
+                // Nothing in or under it changed: not visited.
+                if inner.unchangedTree != nil {
+                    summary.unchangedFiles += inner.totals.files
+                    continue
+                }
                 let contents = try inner.contents()
                 collectRemoved(inner, contents.removed)
                 stack.append((inner, contents.children, 0))

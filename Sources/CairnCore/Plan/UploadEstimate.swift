@@ -164,7 +164,7 @@ struct UploadEstimator {
         while let folder = folders.popLast() {
             for child in try folder.children {
                 switch child {
-                case .directory(let inner): folders.append(inner)
+                case .directory(let inner) where inner.unchangedTree == nil: folders.append(inner)
                 case .file(let file) where file.change != .unchanged:
                     await body(file, file.onlyStatusChanged)
                 default: continue
@@ -225,7 +225,7 @@ struct UploadEstimator {
             if changed.contains(folder.path.bytes) || plan.createsRepository {
                 total += UInt64(contents.children.count + contents.removed.count / 4 + 1) * Self.bytesPerTreeEntry + Self.objectOverhead
             }
-            for case .directory(let inner) in contents.children { folders.append(inner) }
+            for case .directory(let inner) in contents.children where inner.unchangedTree == nil { folders.append(inner) }
         }
         return total
     }

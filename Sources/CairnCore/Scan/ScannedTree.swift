@@ -13,6 +13,21 @@ public final class ScannedDirectory: @unchecked Sendable {
     /// How the symbolic links, fifos, sockets and devices in it differ, by name (only those
     /// that do: most do not).
     public var specialChanges: [[UInt8]: EntryChange] = [:]
+    /// The previous snapshot's tree of this folder, when its entries are exactly that tree's
+    /// (nothing in or under it changed): a backup records that tree again without reading,
+    /// storing or even visiting what is under it, and the plan has nothing there to show.
+    public var unchangedTree: ObjectID?
+    /// What is under it, for a snapshot's statistics when its tree is recorded again.
+    public var totals = Totals()
+
+    public struct Totals: Sendable, Equatable {
+        public var files = 0
+        public var bytes: UInt64 = 0
+        /// Folders under it (not itself).
+        public var directories = 0
+        /// Symbolic links, fifos, sockets and devices.
+        public var others = 0
+    }
 
     /// Its entries, and the entries of the previous snapshot's version of it that are gone now.
     public struct Contents: Sendable {
@@ -91,6 +106,11 @@ public final class ScannedDirectory: @unchecked Sendable {
                 }
                 writer.varint(sealed.place.offset)
                 writer.varint(sealed.place.count)
+                writer.optionalID(directory.unchangedTree)
+                writer.varint(directory.totals.files)
+                writer.varint(directory.totals.bytes)
+                writer.varint(directory.totals.directories)
+                writer.varint(directory.totals.others)
             case .file(let file):
                 writer.byte(2)
                 Tree.encode(file.entry, into: &writer, contentHashPrefix: nil)
@@ -152,6 +172,9 @@ public final class ScannedDirectory: @unchecked Sendable {
                     directory.specialChanges[name] = try decodeChange(&reader)
                 }
                 directory.sealed = (spill, SpillFile.Place(offset: try reader.count(), count: try reader.count(limit: Int(Int32.max))))
+                directory.unchangedTree = try reader.optionalID()
+                directory.totals = Totals(
+                    files: try reader.count(), bytes: try reader.varint(), directories: try reader.count(), others: try reader.count())
                 contents.children.append(.directory(directory))
             case 2:
                 let entry = try entry(&reader, limit: limit)

@@ -193,6 +193,9 @@ public struct Scanner {
                 return .directory(directory)
             }
             var children: [ScannedNode] = []
+            var totals = ScannedDirectory.Totals()
+            // Whether its tree will be the previous snapshot's: every entry exactly as there.
+            var unchanged = previous?.kind == .directory && previousTree != nil
             for childName in childNames.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
                 let child = path.appending(childName)
                 let previousChild = previousTree?.entry(named: childName)
@@ -200,10 +203,31 @@ public struct Scanner {
                     if case .special(let special) = node, let change = EntryChange.between(previousChild, special) {
                         directory.specialChanges[childName] = change
                     }
+                    switch node {
+                    case .file(let file):
+                        totals.files += 1
+                        totals.bytes += file.entry.size
+                        unchanged = unchanged && file.change == .unchanged && file.entry == previousChild
+                    case .special(let entry):
+                        totals.others += 1
+                        unchanged = unchanged && entry == previousChild
+                    case .directory(let inner):
+                        totals.files += inner.totals.files
+                        totals.bytes += inner.totals.bytes
+                        totals.directories += inner.totals.directories + 1
+                        totals.others += inner.totals.others
+                        var recorded = inner.entry
+                        recorded.subtree = inner.unchangedTree
+                        unchanged = unchanged && inner.unchangedTree != nil && recorded == previousChild
+                    case .carried:
+                        unchanged = false
+                    }
                     children.append(node)
                 }
             }
             if !included && children.isEmpty { return nil }
+            if unchanged, children.count == previousTree?.entries.count { directory.unchangedTree = previous?.subtree }
+            directory.totals = totals
             if let previousTree {
                 let names = Set(children.map(\.name))
                 directory.held.removed = previousTree.entries.filter { !names.contains($0.name) }
