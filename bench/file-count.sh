@@ -17,6 +17,9 @@ cairn=$here/../.build/release/cairn
 mkdir -p "$work"
 (cd "$here/.." && swift build -c release --static-swift-stdlib >/dev/null)
 command -v restic >/dev/null || { echo "restic is missing: apt-get install restic" >&2; exit 1; }
+source "$here/restore-fs.sh"
+restore_fs_setup "$work" 64G
+trap restore_fs_cleanup EXIT
 export CAIRN_KEY=bench-key RESTIC_PASSWORD=bench-key RESTIC_CACHE_DIR=$work/restic-cache NO_COLOR=1
 export XDG_STATE_HOME=$work/state XDG_CACHE_HOME=$work/cache
 results=$work/results.txt
@@ -35,7 +38,7 @@ printf '%-7s %-8s %8s %8s %8s\n' tool step files wall_s rss_mb
 for count in "${counts[@]}"; do
     tree=$work/tree-$count
     [[ -d $tree ]] || python3 "$here/smallfiles.py" create "$tree" --files "$count" --tiny --seed 7
-    rm -rf "$work/cairn-destination" "$work/restic-repo" "$work/restore-cairn" "$work/restore-restic" "$work/state" "$work/cache" "$work/restic-cache"
+    rm -rf "$work/cairn-destination" "$work/restic-repo" "$restore_root/restore-cairn" "$restore_root/restore-restic" "$work/state" "$work/cache" "$work/restic-cache"
     mkdir -p "$work/cairn-destination"
     cat >"$work/cairn.yaml" <<YAML
 version: 1
@@ -51,9 +54,9 @@ YAML
     measure restic full "$count" restic -q -r "$work/restic-repo" backup "$tree"
     measure cairn again "$count" "$cairn" backup tree -q -c "$work/cairn.yaml"
     measure restic again "$count" restic -q -r "$work/restic-repo" backup "$tree"
-    measure cairn restore "$count" "$cairn" restore tree --to "$work/restore-cairn" -q -c "$work/cairn.yaml"
-    measure restic restore "$count" sh -c "restic -q -r '$work/restic-repo' restore latest --target '$work/restore-restic' && sync"
-    rm -rf "$work/restore-cairn" "$work/restore-restic"
+    measure cairn restore "$count" "$cairn" restore tree --to "$restore_root/restore-cairn" -q -c "$work/cairn.yaml"
+    measure restic restore "$count" sh -c "restic -q -r '$work/restic-repo' restore latest --target '$restore_root/restore-restic' && sync"
+    rm -rf "$restore_root/restore-cairn" "$restore_root/restore-restic"
 done
 
 echo

@@ -14,16 +14,16 @@ struct RepositoryIndex: Sendable {
         var length: Int
     }
 
-    struct Value: Sendable {
+    struct IndexValue: Sendable {
         var pack: UInt32
         var kind: UInt8
         var offset: UInt32
         var length: UInt32
     }
 
-    struct Record: Sendable {
+    struct IndexRecord: Sendable {
         var id: ObjectID
-        var value: Value
+        var value: IndexValue
     }
 
     private var packs: [ObjectID] = []
@@ -31,7 +31,7 @@ struct RepositoryIndex: Sendable {
     /// Every object but the recent ones, sorted by id.
     private var table = Table()
     /// Objects added since the table was last merged with them.
-    private var recent: [ObjectID: Value] = [:]
+    private var recent: [ObjectID: IndexValue] = [:]
 
     var count: Int { table.count + recent.count }
 
@@ -46,7 +46,7 @@ struct RepositoryIndex: Sendable {
         return Location(pack: packs[Int(entry.pack)], kind: ObjectKind(rawValue: entry.kind)!, offset: Int(entry.offset), length: Int(entry.length))
     }
 
-    private func value(of id: ObjectID) -> Value? {
+    private func value(of id: ObjectID) -> IndexValue? {
         recent[id] ?? table.find(id)
     }
 
@@ -60,7 +60,7 @@ struct RepositoryIndex: Sendable {
             packNumbers[pack] = number
         }
         for entry in entries where value(of: entry.id) == nil {
-            recent[entry.id] = Value(pack: number, kind: entry.kind.rawValue, offset: UInt32(entry.offset), length: UInt32(entry.length))
+            recent[entry.id] = IndexValue(pack: number, kind: entry.kind.rawValue, offset: UInt32(entry.offset), length: UInt32(entry.length))
         }
         // Merged once the recent ones are an eighth of the table (at least 65,536): a backup of
         // a million new objects merges about 20 times, each a pass over the table.
@@ -70,14 +70,14 @@ struct RepositoryIndex: Sendable {
     /// Moves the recent objects into the table.
     private mutating func mergeRecent() {
         guard !recent.isEmpty else { return }
-        let added = recent.map { Record(id: $0.key, value: $0.value) }.sorted { $0.id < $1.id }
+        let added = recent.map { IndexRecord(id: $0.key, value: $0.value) }.sorted { $0.id < $1.id }
         if !isKnownUniquelyReferenced(&table) { table = table.copy() }
         table.merge(added)
         recent.removeAll(keepingCapacity: true)
     }
 
     /// Every object, in no particular order.
-    private func forEach(_ body: (ObjectID, Value) -> Void) {
+    private func forEach(_ body: (ObjectID, IndexValue) -> Void) {
         table.forEach(body)
         for (id, value) in recent { body(id, value) }
     }
@@ -106,7 +106,7 @@ struct RepositoryIndex: Sendable {
     /// Records sorted by id in memory of their own (malloc), grown with realloc: a large table
     /// grows by remapping its pages, never held twice while it is copied, as an array would be.
     final class Table: @unchecked Sendable {
-        private var records: UnsafeMutablePointer<Record>?
+        private var records: UnsafeMutablePointer<IndexRecord>?
         private(set) var count = 0
         private var capacity = 0
 
@@ -126,14 +126,14 @@ struct RepositoryIndex: Sendable {
             guard wanted > capacity else { return }
             // A quarter more than needed, so merges of a growing table do not remap every time.
             let grown = max(wanted, capacity + capacity / 4, 1024)
-            guard let memory = realloc(records, grown * MemoryLayout<Record>.stride) else {
+            guard let memory = realloc(records, grown * MemoryLayout<IndexRecord>.stride) else {
                 fatalError("out of memory for the repository index (\(grown) objects)")
             }
-            records = memory.assumingMemoryBound(to: Record.self)
+            records = memory.assumingMemoryBound(to: IndexRecord.self)
             capacity = grown
         }
 
-        func find(_ id: ObjectID) -> Value? {
+        func find(_ id: ObjectID) -> IndexValue? {
             guard let records else { return nil }
             var low = 0, high = count
             while low < high {
@@ -146,7 +146,7 @@ struct RepositoryIndex: Sendable {
         }
 
         /// Merges `added` (sorted, none of them in the table) in place, from the back.
-        func merge(_ added: [Record]) {
+        func merge(_ added: [IndexRecord]) {
             guard !added.isEmpty else { return }
             reserve(count + added.count)
             let records = self.records!
@@ -164,7 +164,7 @@ struct RepositoryIndex: Sendable {
             count += added.count
         }
 
-        func forEach(_ body: (ObjectID, Value) -> Void) {
+        func forEach(_ body: (ObjectID, IndexValue) -> Void) {
             for index in 0..<count { body(records![index].id, records![index].value) }
         }
     }
