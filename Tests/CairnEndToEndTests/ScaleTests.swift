@@ -97,4 +97,41 @@ struct ScaleTests {
         let differences = TreeComparison.differences(workspace.source, workspace.restored(under: target))
         #expect(differences == [], "\(differences.prefix(20).joined(separator: "\n"))")
     }
+
+    /// A source added inside another, under a folder the other's filter leaves out: the
+    /// enclosing folder's entries are as in the last snapshot, but it is no longer that tree
+    /// (the new source is added under it). It was left out of every backup.
+    @Test func aSourceAddedInsideAnUnchangedFolderIsStored() throws {
+        let workspace = try Workspace()
+        for folder in ["x/y", "other"] {
+            try FileManager.default.createDirectory(atPath: workspace.source + "/" + folder, withIntermediateDirectories: true)
+        }
+        for file in ["a.txt", "x/y/z.txt", "x/skipped.txt", "other/b.txt"] {
+            try Data(file.utf8).write(to: URL(fileURLWithPath: workspace.source + "/" + file))
+        }
+        func configure(_ sources: String) throws {
+            try workspace.directory.write("cairn.yaml", """
+                version: 1
+                accounts: {local: {destination: ./destination}}
+                encryption: {default: {algorithm: aes-256-gcm, key: {env: CAIRN_KEY}}}
+                backup-sets:
+                  files:
+                    account: local
+                    sources: [\(sources)]
+                    filters: [no-x]
+                filters:
+                  no-x: {top: ./source, apply-to: [directories], match: regex, patterns: ["^x$"], mode: exclude, others: keep}
+                """)
+        }
+        try configure("./source")
+        #expect(try workspace.run(["backup", "-q"]).status == 0)
+        try configure("./source, ./source/x/y")
+        let plan = try workspace.run(["plan"])
+        #expect(plan.standardOutput.contains("z.txt") || plan.standardOutput.contains("/x/y"), "\(plan.all)")
+        let backup = try workspace.run(["backup", "-q"])
+        #expect(backup.status == 0, "\(backup.all)")
+        let listing = try workspace.run(["ls", "files", workspace.source])
+        #expect(listing.standardOutput.contains(workspace.source + "/x/y/z.txt"), "\(listing.all)")
+        #expect(!listing.standardOutput.contains("skipped.txt"), "\(listing.all)")
+    }
 }

@@ -89,23 +89,27 @@ extension Restorer {
         _ entry: TreeEntry, in directory: SafeDirectory, path: FilePath, reads: JoinedReads, permissions: Bool
     ) async throws -> (UInt64, [String], Identity) {
         let progress = Progress()
-        let file = try NewFile(in: directory, path: path, permissions: permissions)
-        defer { file.close() }
+        var file: NewFile?
+        defer { file?.close() }
         do {
-            let (bytes, failures, identity) = try await writeFile(entry, to: file, path: path, reads: reads, permissions: permissions, progress: progress)
-            try file.place(as: entry.name, identity: identity, path: path)
+            let made = try NewFile(in: directory, path: path, permissions: permissions)
+            file = made
+            let (bytes, failures, identity) = try await writeFile(entry, to: made, path: path, reads: reads, permissions: permissions, progress: progress)
+            try made.place(as: entry.name, identity: identity, path: path)
             return (bytes, failures, identity)
         } catch {
-            file.discard()
+            file?.discard()
             // The objects it had not asked for yet are no longer waited for.
             await reads.forget(entry.content[progress.next...].map(\.object))
             throw error
         }
     }
 
-    /// Whether restored files are made without a name where the file system allows it (the
-    /// test switch CAIRN_RESTORE_NAMED_TEMPORARIES: never, to test the other way).
-    static let unnamedFiles = !FaultInjection.namedRestoreTemporaries
+    /// Whether restored files are made without a name where the file system allows it: not
+    /// when this process may be unable to name them (linking a descriptor needs root, or, on
+    /// older kernels, its /proc/self/fd link), nor with the test switch
+    /// CAIRN_RESTORE_NAMED_TEMPORARIES (to test the other way).
+    static let unnamedFiles = !FaultInjection.namedRestoreTemporaries && (geteuid() == 0 || access("/proc/self/fd", X_OK) == 0)
 
     /// A file being restored: unnamed, or under a temporary name (`temporary`), in `directory`.
     struct NewFile {
@@ -152,6 +156,8 @@ extension Restorer {
             let linked = SafeDirectory.withName(name) { cairn_link_unnamed(descriptor, directory.descriptor, $0) }
             if linked == 0 { return }
             guard errno == EEXIST else { throw FileMetadata.Failure(path: path, operation: "link", code: errno) }
+            // Locked before it has a name, so another restore never takes it for a leftover.
+            guard flock(descriptor, LOCK_EX) == 0 else { throw FileMetadata.Failure(path: path, operation: "lock", code: errno) }
             let temporary = SafeDirectory.temporaryName()
             guard SafeDirectory.withName(temporary, { cairn_link_unnamed(descriptor, directory.descriptor, $0) }) == 0 else {
                 throw FileMetadata.Failure(path: path, operation: "link", code: errno)

@@ -171,7 +171,7 @@ public final class ScannedDirectory: @unchecked Sendable {
                     let name = try reader.data()
                     directory.specialChanges[name] = try decodeChange(&reader)
                 }
-                directory.sealed = (spill, SpillFile.Place(offset: try reader.count(), count: try reader.count(limit: Int(Int32.max))))
+                directory.sealed = (spill, SpillFile.Place(offset: try reader.count(), count: try reader.count()))
                 directory.unchangedTree = try reader.optionalID()
                 directory.totals = Totals(
                     files: try reader.count(), bytes: try reader.varint(), directories: try reader.count(), others: try reader.count())

@@ -48,7 +48,7 @@ public struct Scanner {
         let root = try await directoryEntry(FilePath.root, name: [])
         let previous = try await loadPrevious(previousRoot)
         for source in selection.sources.sorted() {
-            try await attach(source, under: root, previous: previous)
+            try await attach(source, under: root, previous: previous, previousRoot: previousRoot)
         }
         try await markRemoved(root, previous: previous)
         return root
@@ -57,7 +57,7 @@ public struct Scanner {
     /// Adds the folders from `/` down to `source`, then the scan of `source` itself. An optional
     /// source that is absent keeps the previous snapshot's entry for it (or for the first of the
     /// folders leading to it that is absent).
-    private mutating func attach(_ source: FilePath, under root: ScannedDirectory, previous: Tree?) async throws {
+    private mutating func attach(_ source: FilePath, under root: ScannedDirectory, previous: Tree?, previousRoot: ObjectID?) async throws {
         var directory = root
         var previousTree = previous
         var path = FilePath.root
@@ -86,8 +86,10 @@ public struct Scanner {
                 return
             }
             if let existing = directory.held.children.first(where: { $0.name == name }), case .directory(let inner) = existing {
-                // A source inside another: its folder is filled again, in memory.
+                // A source inside another: its folder is filled again, in memory, and is no
+                // longer its previous tree (what is added here may be new there).
                 try inner.unseal()
+                inner.unchangedTree = nil
                 directory = inner
             } else {
                 guard let inner = try? await directoryEntry(path, name: name) else {
@@ -105,7 +107,13 @@ public struct Scanner {
             }
             previousTree = try await loadPrevious(previousEntry?.subtree)
         }
-        if parts.isEmpty, let node = try await scanEntry(.root, name: [], previous: nil, inherited: nil), case .directory(let scanned) = node {
+        // The source `/`: compared with the previous snapshot's root tree (without it, every
+        // file was new in every run). Only its contents are taken.
+        var previousRootEntry = previousRoot.map { _ in TreeEntry(name: [], kind: .directory) }
+        previousRootEntry?.subtree = previousRoot
+        if parts.isEmpty, let node = try await scanEntry(.root, name: [], previous: previousRootEntry, inherited: nil),
+            case .directory(let scanned) = node
+        {
             root.held = try scanned.contents()
         }
     }
