@@ -152,6 +152,8 @@ extension Cairn {
                     overwrite: Restorer.Overwrite(rawValue: overwrite)!, permissions: !noPermissions, dryRun: dryRun)
                 restorer.strip = strip
                 let quiet = quiet || json
+                // What is listed: every action, unless only the conflicts are shown.
+                restorer.keepsEveryAction = json || !quiet
                 func say(_ line: String) { if !quiet { print(line) } }
                 say("restoring snapshot \(record.id.short) of \(options.times(config)(record.snapshot.start))\(record.snapshot.statusNote) to \(target)\(dryRun ? " (dry run)" : "")")
                 // The totals are the snapshot's when all of it is restored.
@@ -176,8 +178,8 @@ extension Cairn {
                     print("removed \(restorer.leftoversRemoved) temporary file\(restorer.leftoversRemoved == 1 ? "" : "s") an interrupted restore had left")
                 }
                 CommandSupport.printProblems(restorer.problems)
-                let written = restorer.actions.filter { $0.kind == .write }.count
-                let identical = restorer.actions.filter { $0.kind == .identical }.count
+                let written = restorer.counts[.write] ?? 0
+                let identical = restorer.counts[.identical] ?? 0
                 if json {
                     let traffic = runner.context.traffic.summary
                     let document = Document(
