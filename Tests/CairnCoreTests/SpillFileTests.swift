@@ -35,6 +35,28 @@ struct SpillFileTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == [])
     }
 
+    /// A byte flipped in the file (bad luck on the disk): reading that piece back is an error
+    /// that says so, and a piece elsewhere still reads back.
+    @Test func aDamagedPieceIsAnErrorNotWrongBytes() throws {
+        let directory = try TemporaryDirectory()
+        let spill = SpillFile(in: directory.path)
+        let first = (0..<(SpillFile.bufferSize + 1000)).map { UInt8(truncatingIfNeeded: $0 * 7) }
+        let second = Array("still in the buffer".utf8)
+        let (damaged, kept) = (spill.append(first), spill.append(second))
+        let descriptor = try #require(spill.descriptor)
+        var byte: UInt8 = 0
+        #expect(pread(descriptor, &byte, 1, 5_000) == 1)
+        byte ^= 0x10
+        #expect(pwrite(descriptor, &byte, 1, 5_000) == 1)
+        #expect(throws: SpillFile.Failure.self) { try spill.read(damaged) }
+        do {
+            _ = try spill.read(damaged)
+        } catch {
+            #expect(error.description.contains("is damaged"), "\(error)")
+        }
+        #expect(try spill.read(kept) == second)
+    }
+
     @Test func aFolderThatCannotHoldItKeepsItInMemory() throws {
         let directory = try TemporaryDirectory()
         let spill = SpillFile(in: directory.subpath("missing"))

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+internal import CZlib
 
 #if canImport(Glibc)
     import Glibc
@@ -9,7 +10,8 @@ import Synchronization
 /// a scan keeps each finished folder's entries here (`ScannedDirectory`), so a tree of a million
 /// files is not held whole. The file is unlinked as soon as it is made (nothing is left however
 /// the process ends); writes are gathered in a buffer of `bufferSize` and what is still in it is
-/// read from it. Where no file can be made, or once it cannot be written (a full disk), what
+/// read from it. Each piece carries a CRC-32 of its bytes, checked when it is read back: a
+/// damaged spill file is an error, never a wrong snapshot. Where no file can be made, or once it cannot be written (a full disk), what
 /// comes next stays in memory, as before (`failure` says why, for a warning): a small /tmp
 /// costs memory, never the backup.
 final class SpillFile: Sendable {
@@ -18,7 +20,11 @@ final class SpillFile: Sendable {
         var folder: String
         var code: Int32
 
-        var description: String { "cannot \(operation) the scan's spill file in \(folder): \(String(cString: strerror(code)))" }
+        var description: String {
+            code == 0
+                ? "the scan's spill file in \(folder) is damaged (a piece read back does not match its checksum)"
+                : "cannot \(operation) the scan's spill file in \(folder): \(String(cString: strerror(code)))"
+        }
     }
 
     /// Where a piece of bytes went.
@@ -34,7 +40,8 @@ final class SpillFile: Sendable {
         var failure: Failure?
     }
 
-    private let descriptor: Int32?
+    /// Internal for tests that damage the file.
+    let descriptor: Int32?
     private let folder: String
     private let state = Mutex(State())
     static let bufferSize = 1 << 20
@@ -65,11 +72,13 @@ final class SpillFile: Sendable {
     }
     private let madeError: Int32
 
-    /// Appends `bytes`; where they are, for `read`.
+    /// Appends `bytes` and their checksum; where they are, for `read`.
     func append(_ bytes: [UInt8]) -> Place {
-        state.withLock { state -> Place in
-            let place = Place(offset: state.written + state.buffer.count, count: bytes.count)
+        let sum = Self.checksum(bytes)
+        return state.withLock { state -> Place in
+            let place = Place(offset: state.written + state.buffer.count, count: bytes.count + 4)
             state.buffer += bytes
+            state.buffer += withUnsafeBytes(of: sum.littleEndian) { Array($0) }
             if let descriptor, state.failure == nil, state.buffer.count >= Self.bufferSize {
                 do throws(Failure) {
                     try write(state.buffer, at: state.written, to: descriptor)
@@ -83,8 +92,21 @@ final class SpillFile: Sendable {
         }
     }
 
-    /// The bytes appended at `place`.
+    /// The bytes appended at `place`, checked against their checksum.
     func read(_ place: Place) throws(Failure) -> [UInt8] {
+        var bytes = try readRaw(place)
+        guard bytes.count >= 4 else { throw Failure(operation: "read", folder: folder, code: 0) }
+        let stored = bytes.suffix(4).reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        bytes.removeLast(4)
+        guard Self.checksum(bytes) == stored else { throw Failure(operation: "read", folder: folder, code: 0) }
+        return bytes
+    }
+
+    private static func checksum(_ bytes: [UInt8]) -> UInt32 {
+        bytes.withUnsafeBufferPointer { UInt32(crc32(0, $0.baseAddress, uInt($0.count))) }
+    }
+
+    private func readRaw(_ place: Place) throws(Failure) -> [UInt8] {
         let (inFile, buffered) = state.withLock { state -> (Int, [UInt8]) in
             let inFile = max(0, min(place.count, state.written - place.offset))
             let start = place.offset + inFile - state.written
