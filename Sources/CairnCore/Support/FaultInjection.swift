@@ -67,7 +67,9 @@ public enum FaultInjection {
         // The handler of SIGINT and SIGTERM runs on another thread: wait for it, so the point
         // where the job notices the signal is the same in every run.
         let deadline = ContinuousClock.now + .seconds(5)
-        while !Interruption.shared.isRequested && ContinuousClock.now < deadline { usleep(1000) }
+        // (Its stop request, not only its flag: the handler sets the flag first, and a job that
+        // went on in between could finish every file before it saw the stop.)
+        while !Interruption.shared.stop.isRequested && ContinuousClock.now < deadline { usleep(1000) }
     }
 }
 
