@@ -93,6 +93,13 @@ public final class Interruption: @unchecked Sendable {
 
     public var isRequested: Bool { signal != 0 }
 
+    /// Whether SIGINT and SIGTERM are caught (`install`).
+    public var isInstalled: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return !sources.isEmpty
+    }
+
     /// Catches SIGINT and SIGTERM from now on; a second signal ends the process at once.
     public func install() {
         lock.lock()

@@ -81,6 +81,13 @@ public enum TerminalPrompt {
         // Sent with the earlier handling back in place: SIGINT ends the process as it would
         // have, Ctrl-Z stops it.
         for number in noted { kill(getpid(), number) }
+        // In a job, SIGINT and SIGTERM are taken by a handler on another thread: wait for it,
+        // so the job sees its stop before it goes on to the next set (which asked for its key
+        // again, on a terminal that had asked to stop).
+        if Interruption.shared.isInstalled, noted.contains(where: { $0 == SIGINT || $0 == SIGTERM }) {
+            let deadline = ContinuousClock.now + .seconds(5)
+            while !Interruption.shared.stop.isRequested && ContinuousClock.now < deadline { usleep(1000) }
+        }
         if noted.contains(where: stopping.contains) { return .askAgain }
         if !noted.isEmpty { return .failed(.interrupted) }
         if let line { return .answer(line) }
