@@ -95,7 +95,7 @@ extension Cairn {
                     let job = try await BackupJob.plan(context, preparing: !context.keyIsTyped)
                     CommandSupport.printProblems(job.scanProblems)
                     plans.append(job.plan)
-                    if !json { job.plan.lines(verbose: verbose, colour: colour, times: options.times(config)).forEach { print($0) } }
+                    if !json { try job.plan.writeLines(verbose: verbose, colour: colour, times: options.times(config)) { print($0) } }
                     if let refusal = job.plan.refusal {
                         Terminal.standardError("cairn: error: \(refusal)")
                         return ExitStatus.error
@@ -104,10 +104,16 @@ extension Cairn {
                 })
             }
             let document = SavedPlan(created: CommandSupport.run.now, host: CommandSupport.run.hostName, configDigest: config.digest, plans: plans)
-            if json { print(try document.json()) }
+            if json {
+                try document.writeJSON { print($0, terminator: "") }
+                print()
+            }
             if let out {
                 do {
-                    try Data((try document.json() + "\n").utf8).write(to: URL(fileURLWithPath: out), options: .atomic)
+                    try DurableFile.write(to: out, mode: 0o600) { put in
+                        try document.writeJSON { try put(Data($0.utf8)) }
+                        try put(Data("\n".utf8))
+                    }
                     if !json { print("Saved the plan to \(out); carry it out with: cairn apply --plan \(out)") }
                 } catch {
                     CommandSupport.fail("cannot write the plan to \(out): \(error.localizedDescription)")

@@ -149,7 +149,7 @@ extension Cairn {
             if dryRun {
                 do {
                     let plan = try await BackupJob.plan(context).plan
-                    plan.lines(times: self.options.times(config)).forEach { print($0) }
+                    try plan.writeLines(times: self.options.times(config)) { print($0) }
                     if !check(plan) { throw ExitCode(ExitStatus.error) }
                 } catch let exit as ExitCode {
                     throw exit

@@ -147,7 +147,7 @@ extension BackupJob {
                     guard hasPre else { throw error }
                     report("before its pre-commands, the plan fails: \(error); they may change that, and run only after a yes")
                 }
-                if let first, options.showPlan { first.plan.lines(verbose: options.verbose, colour: options.colour, times: options.times).forEach(report) }
+                if let first, options.showPlan { try first.plan.writeLines(verbose: options.verbose, colour: options.colour, times: options.times) { report($0) } }
                 if let first, first.plan.refusal != nil, !hasPre {
                     job = first  // refused below; nothing to ask
                 } else {
@@ -165,10 +165,9 @@ extension BackupJob {
                         // What the pre-commands wrote is backed up too: planned again, and
                         // asked again when that plan is not the one answered.
                         job = try await plan(context)
-                        let shown = first?.plan.lines(verbose: true)
-                        if job.plan.lines(verbose: true) != shown {
+                        if try first.map({ try !job.plan.showsTheSame(as: $0.plan) }) ?? true {
                             report("after the pre-commands, the plan is:")
-                            if options.showPlan { job.plan.lines(verbose: options.verbose, colour: options.colour, times: options.times).forEach(report) }
+                            if options.showPlan { try job.plan.writeLines(verbose: options.verbose, colour: options.colour, times: options.times) { report($0) } }
                             if job.plan.refusal == nil {
                                 guard await confirm(job.plan) else {
                                     outcome.cancelled = true
@@ -187,7 +186,7 @@ extension BackupJob {
                 guard outcome.failure == nil else { return await finish(runPost: true) }
                 job = try await plan(context)
                 if outcome.failure == nil, options.saved == nil, options.showPlan {
-                    job.plan.lines(verbose: options.verbose, colour: options.colour, times: options.times).forEach(report)
+                    try job.plan.writeLines(verbose: options.verbose, colour: options.colour, times: options.times) { report($0) }
                 }
             }
             if outcome.failure == nil {

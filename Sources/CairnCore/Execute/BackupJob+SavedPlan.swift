@@ -44,7 +44,7 @@ extension BackupJob {
         }
         var planned: [[UInt8]: BackupPlan.Action] = [:]
         var plannedRemovals: Set<[UInt8]> = []
-        for action in saved.actions {
+        try saved.actions.forEach { action in
             if action.action == .removed { plannedRemovals.insert(action.pathBytes) } else { planned[action.pathBytes] = action }
         }
         var drift = Drift()

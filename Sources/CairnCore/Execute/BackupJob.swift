@@ -78,11 +78,12 @@ public struct BackupJob {
             })
         scanner.optionalSources = Set(context.set.optionalSources.map { FilePath($0) })
         let root = try await scanner.scan(previousRoot: previous?.snapshot.treeID)
-        var plan = try BackupPlan(
+        var plan = try await BackupPlan(
             set: context.set.name, repository: context.repositoryPath, createsRepository: repository == nil,
             previousSnapshot: previous?.id, scan: root, delta: context.deltaPolicy(now: now),
-            unusedRepositories: repository == nil ? context.unusedRepositories() : [])
-        if let repository { try await plan.listRemovedContents { try await repository.tree($0) } }
+            unusedRepositories: repository == nil ? context.unusedRepositories() : [],
+            spillFolder: Scanner.spillFolder(environment: context.environment),
+            tree: repository.map { repository in { try await repository.tree($0) } })
         let estimator = UploadEstimator(
             repository: repository, compressor: Compressor(context.set.compression),
             delta: repository.map { (BlockHasher(key: $0.signatureKey), SignatureCache(repositoryID: $0.descriptor.id, run: context.run)) },

@@ -19,6 +19,13 @@ public struct BackupPlan: Codable, Sendable, Equatable {
         public var ctime: Timestamp
         public var inode: UInt64
 
+        public init(size: UInt64, mtime: Timestamp, ctime: Timestamp, inode: UInt64) {
+            self.size = size
+            self.mtime = mtime
+            self.ctime = ctime
+            self.inode = inode
+        }
+
         init(_ entry: TreeEntry) {
             size = entry.size
             mtime = entry.mtime
@@ -112,7 +119,8 @@ public struct BackupPlan: Codable, Sendable, Equatable {
     /// For a new repository: other repositories in the destination that no set uses, as a set
     /// that was renamed would leave behind.
     public var unusedRepositories: [String]
-    public var actions: [Action]
+    /// In the order of the walk (`PlanActions`); past a few hundred, in a spill file.
+    public var actions: PlanActions
     public var summary: Summary
     /// Snapshots the set's retention policy expires once this run's snapshot exists.
     public var expirations: [Expiration] = []
@@ -145,7 +153,7 @@ public struct BackupPlan: Codable, Sendable, Equatable {
         createsRepository = try c.decode(Bool.self, forKey: .createsRepository)
         previousSnapshot = try c.decodeIfPresent(String.self, forKey: .previousSnapshot)
         unusedRepositories = try c.decode([String].self, forKey: .unusedRepositories)
-        actions = try c.decode([Action].self, forKey: .actions)
+        actions = try c.decode(PlanActions.self, forKey: .actions)
         summary = try c.decode(Summary.self, forKey: .summary)
         expirations = try c.decodeIfPresent([Expiration].self, forKey: .expirations) ?? []
         setChanges = try c.decodeIfPresent([String].self, forKey: .setChanges) ?? []
@@ -179,31 +187,34 @@ public struct BackupPlan: Codable, Sendable, Equatable {
         }
     }
 
-    /// The plan for a scan against the previous snapshot.
+    /// The plan for a scan against the previous snapshot. `tree` loads the previous snapshot's
+    /// trees, to list what was under a folder that is gone; `spillFolder` is where the actions
+    /// go once there are many ($TMPDIR).
     public init(
         set: String, repository: String, createsRepository: Bool, previousSnapshot: ObjectID?, scan root: ScannedDirectory,
-        delta: DeltaPolicy? = nil, unusedRepositories: [String] = []
-    ) throws {
+        delta: DeltaPolicy? = nil, unusedRepositories: [String] = [], spillFolder: String? = nil,
+        tree: ((ObjectID) async throws -> Tree)? = nil
+    ) async throws {
         self.set = set
         self.repository = repository
         self.createsRepository = createsRepository
         self.previousSnapshot = previousSnapshot?.hex
         self.unusedRepositories = unusedRepositories
-        self.actions = []
+        self.actions = PlanActions(spillFolder: spillFolder)
         self.summary = Summary()
-        try collect(root, delta: delta)
-        summary.uploadMaximum = Self.uploadLimit(actions)
+        summary.uploadMaximum = 4096
+        try await collect(root, delta: delta, tree: tree)
     }
 
-    /// An upper bound of what storing these files takes: content (incompressible at worst),
-    /// each object's seal and index entry, and the trees that change with them.
-    static func uploadLimit(_ actions: [Action]) -> UInt64 {
-        var total: UInt64 = 4096
-        for action in actions where action.action != .removed {
+    /// Records an action, and adds to `uploadMaximum`, an upper bound of what storing these
+    /// files takes: content (incompressible at worst), each object's seal and index entry, and
+    /// the trees that change with them.
+    private mutating func add(_ action: Action) {
+        if action.action != .removed {
             let objects = action.size / UInt64(Chunker.minimumSize) + 1
-            total += action.size + objects * 160 + UInt64(action.pathBytes.count) * 2 + 512
+            summary.uploadMaximum += action.size + objects * 160 + UInt64(action.pathBytes.count) * 2 + 512
         }
-        return total
+        actions.append(action)
     }
 
     public static func kindName(_ kind: TreeEntry.Kind) -> String {
@@ -226,69 +237,115 @@ public struct BackupPlan: Codable, Sendable, Equatable {
             fingerprint: entry.kind == .file ? Fingerprint(entry) : nil)
     }
 
+    /// An entry of a folder as the plan walks it: there now, or gone since the last snapshot.
+    private enum Item {
+        case present(ScannedNode)
+        case gone(TreeEntry)
+
+        var name: [UInt8] {
+            switch self {
+            case .present(let node): return node.name
+            case .gone(let entry): return entry.name
+            }
+        }
+    }
+
+    /// A folder's entries and its gone ones, merged in name order (both are in name order).
+    private static func items(_ contents: ScannedDirectory.Contents) -> [Item] {
+        var items: [Item] = []
+        items.reserveCapacity(contents.children.count + contents.removed.count)
+        var gone = contents.removed[...]
+        for node in contents.children {
+            while let first = gone.first, first.name.lexicographicallyPrecedes(node.name) {
+                items.append(.gone(first))
+                gone = gone.dropFirst()
+            }
+            items.append(.present(node))
+        }
+        items += gone.map { .gone($0) }
+        return items
+    }
+
     /// Walks the scanned folders depth first with a stack of positions rather than by
-    /// recursion (a tree thousands of levels deep overflowed the thread's stack), in the same
-    /// order: a folder's entries in turn, each subfolder's before the entries after it.
-    private mutating func collect(_ root: ScannedDirectory, delta: DeltaPolicy?) throws {
+    /// recursion (a tree thousands of levels deep overflowed the thread's stack): a folder's
+    /// entries in name order, gone ones among them, each subfolder's contents right after it,
+    /// and what was under a gone folder right after its line (its trees are read).
+    private mutating func collect(_ root: ScannedDirectory, delta: DeltaPolicy?, tree: ((ObjectID) async throws -> Tree)?) async throws {
         // Each folder's contents are read once (from the scan's spill file) while it is walked.
-        let top = try root.contents()
-        collectRemoved(root, top.removed)
-        var stack: [(directory: ScannedDirectory, children: [ScannedNode], next: Int)] = [(root, top.children, 0)]
-        while let (directory, children, next) = stack.last {
-            guard next < children.count else {
+        var stack: [(directory: ScannedDirectory, items: [Item], next: Int)] = [(root, Self.items(try root.contents()), 0)]
+        while let (directory, items, next) = stack.last {
+            guard next < items.count else {
                 stack.removeLast()
                 continue
             }
             stack[stack.count - 1].next += 1
-            if case .directory(let inner) = children[next] {
-                if let change = inner.change { note(change, path: inner.path, entry: inner.entry) }
+            switch items[next] {
+            case .gone(let old):
+                let path = directory.path.appending(old.name)
+                var info = stat()
+                let stillThere = path.withCString { lstat($0, &info) } == 0
+                let reason = stillThere ? "excluded from the set now" : "deleted"
+                add(Self.action(.removed, path: path, entry: old, reason: reason))
+                summary.removed += 1
+                if old.kind == .directory, let subtree = old.subtree { try await listGone(path, subtree, reason: reason, tree: tree) }
+            case .present(.directory(let inner)):
+                if let change = inner.change { try await note(change, path: inner.path, entry: inner.entry, tree: tree) }
                 // Nothing in or under it changed: not visited.
                 if inner.unchangedTree != nil {
                     summary.unchangedFiles += inner.totals.files
                     continue
                 }
-                let contents = try inner.contents()
-                collectRemoved(inner, contents.removed)
-                stack.append((inner, contents.children, 0))
-            } else {
-                collect(children[next], in: directory, delta: delta)
+                stack.append((inner, Self.items(try inner.contents()), 0))
+            case .present(let node):
+                try await collect(node, in: directory, delta: delta, tree: tree)
             }
         }
     }
 
-    /// Folders (and type changes) whose previous contents are gone: what was under them is
-    /// listed as removed by `listRemovedContents`, which reads their trees.
-    var goneSubtrees: [GoneSubtree] = []
-
-    struct GoneSubtree: Equatable, Sendable {
-        var path: FilePath
-        var subtree: ObjectID
-        var reason: String
-    }
-
-    private mutating func collectRemoved(_ directory: ScannedDirectory, _ removed: [TreeEntry]) {
-        for old in removed {
-            let path = directory.path.appending(old.name)
-            var info = stat()
-            let stillThere = path.withCString { lstat($0, &info) } == 0
-            let reason = stillThere ? "excluded from the set now" : "deleted"
-            actions.append(Self.action(.removed, path: path, entry: old, reason: reason))
+    /// Lists, as removed, everything that was under a folder that is gone or became something
+    /// else: each entry the run no longer records is in the plan.
+    private mutating func listGone(_ path: FilePath, _ subtree: ObjectID, reason: String, tree: ((ObjectID) async throws -> Tree)?) async throws {
+        guard let tree else { return }
+        var stack: [(path: FilePath, entries: [TreeEntry], next: Int)] = []
+        var pending: (path: FilePath, subtree: ObjectID)? = (path, subtree)
+        repeat {
+            if let (path, subtree) = pending {
+                pending = nil
+                // A tree that cannot be read is damage for verify and repair: what is under it
+                // is not listed, and the run goes on (it never reads that tree).
+                do {
+                    stack.append((path, try await tree(subtree).entries, 0))
+                } catch let error as StorageError where !error.isDamage {
+                    throw error
+                } catch {
+                    DamageWarnings.tell(["what was under \(path) cannot be listed as removed (\(Repository.reason(error))); 'cairn verify' says what else it affects"])
+                }
+            }
+            guard let (folder, entries, next) = stack.last else { break }
+            guard next < entries.count else {
+                stack.removeLast()
+                continue
+            }
+            stack[stack.count - 1].next += 1
+            let entry = entries[next]
+            let child = folder.appending(entry.name)
+            add(Self.action(.removed, path: child, entry: entry, reason: reason))
             summary.removed += 1
-            if old.kind == .directory, let subtree = old.subtree { goneSubtrees.append(GoneSubtree(path: path, subtree: subtree, reason: reason)) }
-        }
+            if entry.kind == .directory, let inner = entry.subtree { pending = (child, inner) }
+        } while !stack.isEmpty || pending != nil
     }
 
     /// An entry other than a file's content: a new, retyped, retargeted or re-described entry.
-    private mutating func note(_ change: EntryChange, path: FilePath, entry: TreeEntry) {
+    private mutating func note(_ change: EntryChange, path: FilePath, entry: TreeEntry, tree: ((ObjectID) async throws -> Tree)?) async throws {
         var action = Self.action(change.kind == .new ? .new : .changed, path: path, entry: entry, reason: change.reason)
         if change.kind != .new { action.change = change.kind }
         if entry.kind == .symlink { action.target = FilePath.display(entry.symlinkTarget) }
-        actions.append(action)
+        add(action)
         if change.kind == .new { summary.newEntries += 1 } else { summary.changedEntries += 1 }
-        if let subtree = change.previousSubtree { goneSubtrees.append(GoneSubtree(path: path, subtree: subtree, reason: "replaced by a \(Self.kindName(entry.kind))")) }
+        if let subtree = change.previousSubtree { try await listGone(path, subtree, reason: "replaced by a \(Self.kindName(entry.kind))", tree: tree) }
     }
 
-    private mutating func collect(_ node: ScannedNode, in directory: ScannedDirectory, delta: DeltaPolicy?) {
+    private mutating func collect(_ node: ScannedNode, in directory: ScannedDirectory, delta: DeltaPolicy?, tree: ((ObjectID) async throws -> Tree)?) async throws {
         switch node {
         case .file(let file):
             switch file.change {
@@ -300,15 +357,15 @@ public struct BackupPlan: Codable, Sendable, Equatable {
                 var action = Self.action(retyped == nil ? .new : .changed, path: file.path, entry: file.entry, reason: retyped?.reason ?? "not in the last snapshot")
                 action.change = retyped?.kind
                 action.delta = delta?.decide(size: file.entry.size, previous: nil)
-                actions.append(action)
+                add(action)
+                summary.newFiles += 1
+                summary.bytesToRead += file.entry.size
                 if let retyped {
                     summary.changedEntries += 1
-                    if let subtree = retyped.previousSubtree { goneSubtrees.append(GoneSubtree(path: file.path, subtree: subtree, reason: "replaced by a file")) }
+                    if let subtree = retyped.previousSubtree { try await listGone(file.path, subtree, reason: "replaced by a file", tree: tree) }
                 } else {
                     summary.newEntries += 1
                 }
-                summary.newFiles += 1
-                summary.bytesToRead += file.entry.size
             case .changed:
                 let contentSame = file.onlyStatusChanged
                 let metadata = file.previous.map { EntryChange.metadataDifferences($0, file.entry) } ?? []
@@ -320,47 +377,16 @@ public struct BackupPlan: Codable, Sendable, Equatable {
                     summary.deltaFiles += 1
                     summary.deltaBytes += file.entry.size
                 }
-                actions.append(action)
+                add(action)
                 summary.changedFiles += 1
                 summary.changedEntries += 1
                 summary.bytesToRead += file.entry.size
             }
         case .special(let entry):
-            if let change = directory.specialChanges[entry.name] { note(change, path: directory.path.appending(entry.name), entry: entry) }
+            if let change = directory.specialChanges[entry.name] { try await note(change, path: directory.path.appending(entry.name), entry: entry, tree: tree) }
         case .directory, .carried:
             break
         }
-    }
-
-    /// Lists, as removed, everything under folders that are gone or became something else:
-    /// each entry the run no longer records is in the plan. Reads the previous trees.
-    mutating func listRemovedContents(loading tree: (ObjectID) async throws -> Tree) async throws {
-        var pending = goneSubtrees
-        goneSubtrees = []
-        var removed: [Action] = []
-        while let gone = pending.popLast() {
-            let (path, subtree, reason) = (gone.path, gone.subtree, gone.reason)
-            // A tree that cannot be read is damage for verify and repair: what is under it is
-            // not listed, and the run goes on (it never reads that tree).
-            let loaded: Tree
-            do {
-                loaded = try await tree(subtree)
-            } catch let error as StorageError where !error.isDamage {
-                throw error
-            } catch {
-                DamageWarnings.tell(["what was under \(path) cannot be listed as removed (\(Repository.reason(error))); 'cairn verify' says what else it affects"])
-                continue
-            }
-            for entry in loaded.entries {
-                let child = path.appending(entry.name)
-                removed.append(Self.action(.removed, path: child, entry: entry, reason: reason))
-                if entry.kind == .directory, let inner = entry.subtree { pending.append(GoneSubtree(path: child, subtree: inner, reason: reason)) }
-            }
-        }
-        guard !removed.isEmpty else { return }
-        summary.removed += removed.count
-        actions += removed
-        actions.sort { $0.pathBytes.lexicographicallyPrecedes($1.pathBytes) }
     }
 
     /// What differs between a file's last version and now, in words.
@@ -373,6 +399,21 @@ public struct BackupPlan: Codable, Sendable, Equatable {
         if old.ctime != new.ctime && parts.isEmpty { parts.append("status changed \(new.ctime)") }
         if old.inode != new.inode { parts.append("replaced (new inode)") }
         return parts.isEmpty ? "changed" : parts.joined(separator: ", ")
+    }
+
+    /// Whether the plan says what `other` says (line for line, verbose), reading the actions of
+    /// both side by side.
+    public func showsTheSame(as other: BackupPlan) throws -> Bool {
+        guard set == other.set, repository == other.repository, createsRepository == other.createsRepository,
+            unusedRepositories == other.unusedRepositories, setChanges == other.setChanges, expirations == other.expirations,
+            localCopy == other.localCopy, warnings == other.warnings, refusal == other.refusal, summaryLine == other.summaryLine,
+            actions.count == other.actions.count
+        else { return false }
+        var mine = actions.reader(), theirs = other.actions.reader()
+        while let action = try mine.next() {
+            guard let that = try theirs.next(), Self.line(for: action) == Self.line(for: that) else { return false }
+        }
+        return true
     }
 
     /// The summary line: `Plan: 2 new, 1 changed, 1 removed; about 3.4 MB to upload.`

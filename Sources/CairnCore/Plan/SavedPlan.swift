@@ -28,16 +28,66 @@ public struct SavedPlan: Codable, Sendable, Equatable {
         self.plans = plans
     }
 
-    public static let encoder: JSONEncoder = {
+    public static let encoder: JSONEncoder = makeEncoder()
+
+    static func makeEncoder() -> JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.keyEncodingStrategy = .convertToSnakeCase
         encoder.userInfo[.timesAsText] = true
         return encoder
-    }()
+    }
 
     public func json() throws -> String {
-        String(decoding: try Self.encoder.encode(self), as: UTF8.self)
+        var text = ""
+        try writeJSON { text += $0 }
+        return text
+    }
+
+    /// The document as `json()` gives it, in pieces handed to `output`: each plan's actions are
+    /// read from their spill file and written one at a time (a plan of a million files is never
+    /// held as JSON text). The document is encoded with a marker in place of each plan's
+    /// actions, and the actions are written where the marker is, indented as it is.
+    public func writeJSON(_ output: (String) throws -> Void) throws {
+        let splice = ActionSplice()
+        let encoder = Self.makeEncoder()
+        encoder.userInfo[.actionSplice] = splice
+        let text = String(decoding: try encoder.encode(self), as: UTF8.self)
+        var rest = Substring(text)
+        let element = Self.makeEncoder()
+        for (marker, actions) in splice.registered {
+            guard let range = rest.range(of: "\"\(marker)\"") else { continue }
+            let before = rest[..<range.lowerBound]
+            try output(String(before))
+            let lineStart = before.lastIndex(of: "\n").map { before.index(after: $0) } ?? before.startIndex
+            let indent = String(before[lineStart...].prefix { $0 == " " })
+            if actions.isEmpty {
+                try output("[\n\n\(indent)]")
+            } else {
+                var first = true
+                var reader = actions.reader()
+                while let action = try reader.next() {
+                    let lines = String(decoding: try element.encode(action), as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+                    try output((first ? "[\n" : ",\n") + lines.map { indent + "  " + $0 }.joined(separator: "\n"))
+                    first = false
+                }
+                try output("\n\(indent)]")
+            }
+            rest = rest[range.upperBound...]
+        }
+        try output(String(rest))
+    }
+
+    /// The plans' actions met while encoding, each given a marker to stand for it.
+    final class ActionSplice: @unchecked Sendable {
+        private let prefix = "cairn-actions-\(UInt64.random(in: 0...UInt64.max))-"
+        var registered: [(marker: String, actions: PlanActions)] = []
+
+        func register(_ actions: PlanActions) -> String {
+            let marker = prefix + String(registered.count)
+            registered.append((marker, actions))
+            return marker
+        }
     }
 
     public enum Failure: Error, CustomStringConvertible, Equatable {
@@ -70,6 +120,11 @@ public struct SavedPlan: Codable, Sendable, Equatable {
             throw Failure.unreadable(path, "\(error)")
         }
     }
+}
+
+extension CodingUserInfoKey {
+    /// A `SavedPlan.ActionSplice`: actions are encoded as a marker, to be written in its place.
+    static let actionSplice = CodingUserInfoKey(rawValue: "cairn.action-splice")!
 }
 
 extension Config {

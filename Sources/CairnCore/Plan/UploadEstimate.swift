@@ -30,58 +30,62 @@ struct UploadEstimator {
     static let bytesPerTreeEntry: UInt64 = 100
     static let objectOverhead: UInt64 = 33
 
-    /// The estimate for `plan`, whose scan is `root`.
+    /// The estimate for `plan`, whose scan is `root`. Reads the scan twice and keeps no list of
+    /// the files (a plan of a million files held one: 150 bytes a file): first what each file
+    /// will contribute before compression (its size, a delta's new share of it, nothing for a
+    /// metadata-only change) and how many have each size, then what deduplicates and samples.
     func estimate(_ plan: BackupPlan, root: ScannedDirectory) async throws -> UInt64 {
-        // What each file will contribute before compression: its size, a delta's new share of
-        // it, nothing for a metadata-only change.
-        var content: [(path: FilePath, bytes: UInt64, fingerprint: BackupPlan.Fingerprint)] = []
+        let moved = try Self.movedFingerprints(plan)
+        var shares: [FilePath: UInt64] = [:]
+        var total: UInt64 = 0
+        var bySize: [UInt64: Int] = [:]
         try await Self.forEachFileToRead(root) { file, metadataOnly in
-            guard !metadataOnly else { return }
+            guard !metadataOnly, !moved.contains(Self.movedKey(BackupPlan.Fingerprint(file.entry))) else { return }
             var bytes = file.entry.size
             if let decision = policy?.decide(size: file.entry.size, previous: file.previous), decision.decision == .delta,
                 let base = decision.base, let share = await newShare(of: file.path, size: file.entry.size, base: base.signature)
             {
                 bytes = UInt64(Double(bytes) * share)
+                shares[file.path] = bytes
             }
-            content.append((file.path, bytes, BackupPlan.Fingerprint(file.entry)))
+            total += bytes
+            if bytes >= 4096 { bySize[bytes, default: 0] += 1 }
         }
-        let unique = Self.withoutDuplicates(content, moved: Self.movedFingerprints(plan))
-        let total = unique.reduce(UInt64(0)) { $0 + $1.bytes }
-        var stored = UInt64(Double(total) * compressionRatio(unique, total: total))
-        for item in unique where item.bytes > 0 { stored += (item.bytes / UInt64(Chunker.averageSize) + 1) * Self.objectOverhead }
+        // Leaves out what deduplicates within the run: files with the same size whose first,
+        // middle and last 4 KiB are the same as another's (copies).
+        var seen: Set<ObjectID> = []
+        var buffer = [UInt8](repeating: 0, count: 8 + 3 * Self.probeSize)
+        var sampler = Sampler(total: total, compressor: compressor)
+        var stored: UInt64 = 0
+        try await Self.forEachFileToRead(root) { file, metadataOnly in
+            guard !metadataOnly, !moved.contains(Self.movedKey(BackupPlan.Fingerprint(file.entry))) else { return }
+            let bytes = shares[file.path] ?? file.entry.size
+            if (bySize[bytes] ?? 0) > 1, let probe = Self.probe(file.path, size: bytes, buffer: &buffer) {
+                guard seen.insert(probe).inserted else { return }
+            }
+            sampler.take(file.path, bytes: bytes)
+            if bytes > 0 { stored += (bytes / UInt64(Chunker.averageSize) + 1) * Self.objectOverhead }
+        }
+        stored += UInt64(Double(sampler.total) * sampler.ratio)
         return stored + (try treeBytes(plan, root: root))
+    }
+
+    /// A fingerprint without its change time: a moved or renamed file keeps the rest.
+    static func movedKey(_ print: BackupPlan.Fingerprint) -> BackupPlan.Fingerprint {
+        var key = print
+        key.ctime = Timestamp(seconds: 0, nanoseconds: 0)
+        return key
     }
 
     /// Fingerprints (size, mtime, inode) of the entries the plan removes: a new file with one of
     /// them was moved or renamed, and its content is stored already.
-    static func movedFingerprints(_ plan: BackupPlan) -> Set<BackupPlan.Fingerprint> {
-        Set(plan.actions.filter { $0.action == .removed && $0.kind == "file" }.compactMap(\.fingerprint).map { print in
-            var key = print
-            key.ctime = Timestamp(seconds: 0, nanoseconds: 0)
-            return key
-        })
-    }
-
-    /// Leaves out what deduplicates within the run: moved files, and files with the same size
-    /// whose first, middle and last 4 KiB are the same as another's (copies).
-    static func withoutDuplicates(
-        _ content: [(path: FilePath, bytes: UInt64, fingerprint: BackupPlan.Fingerprint)], moved: Set<BackupPlan.Fingerprint>
-    ) -> [(path: FilePath, bytes: UInt64)] {
-        var bySize: [UInt64: Int] = [:]
-        for item in content where item.bytes >= 4096 { bySize[item.bytes, default: 0] += 1 }
-        var seen: Set<ObjectID> = []
-        var buffer = [UInt8](repeating: 0, count: 8 + 3 * probeSize)
-        var result: [(path: FilePath, bytes: UInt64)] = []
-        for item in content {
-            var key = item.fingerprint
-            key.ctime = Timestamp(seconds: 0, nanoseconds: 0)
-            if moved.contains(key) { continue }
-            if (bySize[item.bytes] ?? 0) > 1, let probe = probe(item.path, size: item.bytes, buffer: &buffer) {
-                guard seen.insert(probe).inserted else { continue }
-            }
-            result.append((item.path, item.bytes))
+    static func movedFingerprints(_ plan: BackupPlan) throws -> Set<BackupPlan.Fingerprint> {
+        guard plan.summary.removed > 0 else { return [] }
+        var moved: Set<BackupPlan.Fingerprint> = []
+        try plan.actions.forEach { action in
+            if action.action == .removed, action.kind == "file", let print = action.fingerprint { moved.insert(movedKey(print)) }
         }
-        return result
+        return moved
     }
 
     static let probeSize = 4096
@@ -119,41 +123,52 @@ struct UploadEstimator {
     }
 
     /// The share compression leaves, sampled by bytes: samples at evenly spaced places of all
-    /// the content to read, one after another (so a file gets samples in proportion to its
-    /// size, and a small file is read whole, as it is stored: one piece).
-    func compressionRatio(_ content: [(path: FilePath, bytes: UInt64)], total: UInt64) -> Double {
-        guard total > 0 else { return 1 }
-        let samples = UInt64(max(1, min(Self.sampleBudget / Self.sampleSize, Int(total / UInt64(Self.sampleSize)) + 1)))
-        let step = max(1, total / samples)
+    /// the content to read, one file after another (so a file gets samples in proportion to
+    /// its size, and a small file is read whole, as it is stored: one piece).
+    struct Sampler {
+        let compressor: Compressor
+        let step: UInt64
+        var next: UInt64
+        /// The bytes taken so far.
+        var total: UInt64 = 0
         var raw = 0, stored = 0
-        var next: UInt64 = step / 2
-        var start: UInt64 = 0
-        for item in content {
-            let end = start + item.bytes
-            if next < end {
-                let descriptor = item.path.withCString { Self.openRegular($0) }
-                if descriptor >= 0 {
-                    while next < end {
-                        let offset = item.bytes <= UInt64(Self.sampleSize) ? 0 : min(next - start, item.bytes - UInt64(Self.sampleSize))
-                        var buffer = [UInt8](repeating: 0, count: Int(min(UInt64(Self.sampleSize), item.bytes)))
-                        let got = buffer.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, $0.count, off_t(offset)) }
-                        if got > 0 {
-                            buffer.removeLast(buffer.count - got)
-                            raw += got
-                            stored += (try? compressor.compress(buffer).payload.count) ?? got
-                        }
-                        next += step
-                        // A small file read whole counts once, however many places fall in it.
-                        if item.bytes <= UInt64(Self.sampleSize) { while next < end { next += step } }
-                    }
-                    close(descriptor)
-                } else {
-                    while next < end { next += step }
-                }
-            }
-            start = end
+
+        /// `total`: about how many bytes will be taken (samples are spread over them).
+        init(total: UInt64, compressor: Compressor) {
+            self.compressor = compressor
+            let samples = UInt64(max(1, min(UploadEstimator.sampleBudget / UploadEstimator.sampleSize, Int(total / UInt64(UploadEstimator.sampleSize)) + 1)))
+            step = max(1, total / samples)
+            next = step / 2
         }
-        return raw > 0 ? Double(stored) / Double(raw) : 1
+
+        var ratio: Double { raw > 0 ? Double(stored) / Double(raw) : 1 }
+
+        mutating func take(_ path: FilePath, bytes: UInt64) {
+            let start = total
+            let end = start + bytes
+            total = end
+            guard next < end else { return }
+            let sampleSize = UInt64(UploadEstimator.sampleSize)
+            let descriptor = path.withCString { UploadEstimator.openRegular($0) }
+            guard descriptor >= 0 else {
+                while next < end { next += step }
+                return
+            }
+            defer { close(descriptor) }
+            while next < end {
+                let offset = bytes <= sampleSize ? 0 : min(next - start, bytes - sampleSize)
+                var buffer = [UInt8](repeating: 0, count: Int(min(sampleSize, bytes)))
+                let got = buffer.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, $0.count, off_t(offset)) }
+                if got > 0 {
+                    buffer.removeLast(buffer.count - got)
+                    raw += got
+                    stored += (try? compressor.compress(buffer).payload.count) ?? got
+                }
+                next += step
+                // A small file read whole counts once, however many places fall in it.
+                if bytes <= sampleSize { while next < end { next += step } }
+            }
+        }
     }
 
     /// Visits the new and changed files where the scan holds them (no copy of them all), with
@@ -204,27 +219,15 @@ struct UploadEstimator {
         return min(1, max(Double(unmatched) / Double(tried), Double(block) / Double(size)))
     }
 
-    /// Trees stored again: every folder with a change in or under it, at its entries' size.
+    /// Trees stored again: every folder with a change in or under it (every folder the walk
+    /// visits: the others keep their trees), at its entries' size.
     func treeBytes(_ plan: BackupPlan, root: ScannedDirectory) throws -> UInt64 {
         guard !plan.actions.isEmpty || plan.createsRepository else { return 0 }
-        var changed: Set<[UInt8]> = []
-        for action in plan.actions {
-            // Every folder above the entry: "/", then each prefix of the path.
-            let parts = FilePath(action.pathBytes).components
-            var path = FilePath.root
-            changed.insert(path.bytes)
-            for part in parts.dropLast() {
-                path = path.appending(part)
-                changed.insert(path.bytes)
-            }
-        }
         var total: UInt64 = 0
         var folders = [root]
         while let folder = folders.popLast() {
             let contents = try folder.contents()
-            if changed.contains(folder.path.bytes) || plan.createsRepository {
-                total += UInt64(contents.children.count + contents.removed.count / 4 + 1) * Self.bytesPerTreeEntry + Self.objectOverhead
-            }
+            total += UInt64(contents.children.count + contents.removed.count / 4 + 1) * Self.bytesPerTreeEntry + Self.objectOverhead
             for case .directory(let inner) in contents.children where inner.unchangedTree == nil { folders.append(inner) }
         }
         return total

@@ -6,7 +6,14 @@ public enum DurableFile {
     /// `mode`: the file's permissions (run state is the user's own; a metrics file is read by
     /// node_exporter).
     public static func write(_ data: Data, to path: String, mode: mode_t = 0o600) throws {
-        let folder = (path as NSString).deletingLastPathComponent
+        try write(to: path, mode: mode) { put in try put(data) }
+    }
+
+    /// The same, for a file written in pieces: `fill` hands each piece to the function it is
+    /// given (a saved plan of a million files is never held whole). Nothing is at `path` until
+    /// every piece is written and flushed; a failure leaves what was there before.
+    public static func write(to path: String, mode: mode_t = 0o600, _ fill: ((Data) throws -> Void) throws -> Void) throws {
+        let folder = (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         // A new name of its own (never a file or link someone placed there), then renamed.
         var temporary = ""
@@ -17,21 +24,26 @@ public enum DurableFile {
             if descriptor < 0 && errno != EEXIST { break }
         }
         guard descriptor >= 0 else { throw failure("create", temporary) }
-        var done = 0
-        let written = data.withUnsafeBytes { bytes -> Bool in
-            while done < bytes.count {
-                let count = Glibc.write(descriptor, bytes.baseAddress! + done, bytes.count - done)
-                if count < 0 {
-                    if errno == EINTR { continue }
-                    return false
+        func put(_ data: Data) throws {
+            var done = 0
+            let written = data.withUnsafeBytes { bytes -> Bool in
+                while done < bytes.count {
+                    let count = Glibc.write(descriptor, bytes.baseAddress! + done, bytes.count - done)
+                    if count < 0 {
+                        if errno == EINTR { continue }
+                        return false
+                    }
+                    done += count
                 }
-                done += count
+                return true
             }
-            return true
+            guard written else { throw failure("write", temporary) }
         }
-        // The mode as asked, whatever the umask.
-        guard written, fchmod(descriptor, mode) == 0, fsync(descriptor) == 0 else {
-            let error = failure("write", temporary)
+        do {
+            try fill(put)
+            // The mode as asked, whatever the umask.
+            guard fchmod(descriptor, mode) == 0, fsync(descriptor) == 0 else { throw failure("write", temporary) }
+        } catch {
             close(descriptor)
             unlink(temporary)
             throw error

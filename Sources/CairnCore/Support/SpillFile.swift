@@ -19,11 +19,12 @@ final class SpillFile: Sendable {
         var operation: String
         var folder: String
         var code: Int32
+        var what = "the scan's spill file"
 
         var description: String {
             code == 0
-                ? "the scan's spill file in \(folder) is damaged (a piece read back does not match its checksum)"
-                : "cannot \(operation) the scan's spill file in \(folder): \(String(cString: strerror(code)))"
+                ? "\(what) in \(folder) is damaged (a piece read back does not match its checksum)"
+                : "cannot \(operation) \(what) in \(folder): \(String(cString: strerror(code)))"
         }
     }
 
@@ -43,12 +44,15 @@ final class SpillFile: Sendable {
     /// Internal for tests that damage the file.
     let descriptor: Int32?
     private let folder: String
+    /// What it holds, for errors: `the scan's spill file`.
+    private let what: String
     private let state = Mutex(State())
     static let bufferSize = 1 << 20
 
     /// A spill file in `folder`.
-    init(in folder: String) {
+    init(in folder: String, what: String = "the scan's spill file") {
         self.folder = folder
+        self.what = what
         var template = Array("\(folder)/.cairn-spill-XXXXXX".utf8CString)
         let descriptor = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         madeError = descriptor >= 0 ? 0 : errno
@@ -67,7 +71,7 @@ final class SpillFile: Sendable {
 
     /// Why the file is not used (it could not be made or written), or nil.
     var failure: Failure? {
-        if descriptor == nil { return Failure(operation: "make", folder: folder, code: madeError) }
+        if descriptor == nil { return Failure(operation: "make", folder: folder, code: madeError, what: what) }
         return state.withLock { $0.failure }
     }
     private let madeError: Int32
@@ -95,10 +99,10 @@ final class SpillFile: Sendable {
     /// The bytes appended at `place`, checked against their checksum.
     func read(_ place: Place) throws(Failure) -> [UInt8] {
         var bytes = try readRaw(place)
-        guard bytes.count >= 4 else { throw Failure(operation: "read", folder: folder, code: 0) }
+        guard bytes.count >= 4 else { throw Failure(operation: "read", folder: folder, code: 0, what: what) }
         let stored = bytes.suffix(4).reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
         bytes.removeLast(4)
-        guard Self.checksum(bytes) == stored else { throw Failure(operation: "read", folder: folder, code: 0) }
+        guard Self.checksum(bytes) == stored else { throw Failure(operation: "read", folder: folder, code: 0, what: what) }
         return bytes
     }
 
@@ -124,7 +128,7 @@ final class SpillFile: Sendable {
             }
             return 0
         }
-        guard code == 0 else { throw Failure(operation: "read", folder: folder, code: code) }
+        guard code == 0 else { throw Failure(operation: "read", folder: folder, code: code, what: what) }
         return buffered.isEmpty ? bytes : bytes + buffered
     }
 
@@ -139,6 +143,6 @@ final class SpillFile: Sendable {
             }
             return 0
         }
-        guard code == 0 else { throw Failure(operation: "write", folder: folder, code: code) }
+        guard code == 0 else { throw Failure(operation: "write", folder: folder, code: code, what: what) }
     }
 }
