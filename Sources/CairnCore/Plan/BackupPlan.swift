@@ -206,6 +206,16 @@ public struct BackupPlan: Codable, Sendable, Equatable {
         try await collect(root, delta: delta, tree: tree)
     }
 
+    /// A plan of these actions alone, for tests of how a plan is shown.
+    init(set: String, actions: PlanActions) {
+        self.set = set
+        repository = "/repository"
+        createsRepository = false
+        unusedRepositories = []
+        self.actions = actions
+        summary = Summary()
+    }
+
     /// Records an action, and adds to `uploadMaximum`, an upper bound of what storing these
     /// files takes: content (incompressible at worst), each object's seal and index entry, and
     /// the trees that change with them.

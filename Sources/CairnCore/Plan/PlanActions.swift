@@ -48,6 +48,9 @@ public struct PlanActions: Sendable, Equatable, Codable {
         for action in actions { append(action) }
     }
 
+    /// The spill file's descriptor, for tests that damage it; nil while they are held.
+    var spillDescriptor: Int32? { storage.spill?.descriptor }
+
     public var count: Int { storage.count }
     public var isEmpty: Bool { storage.count == 0 }
 
