@@ -176,6 +176,53 @@ public struct Tree: Hashable, Sendable {
         return writer.bytes
     }
 
+    /// A tree encoded entry by entry as its entries come, in name order (a backup's folder of
+    /// 100,000 files held them all as values, and a sorted copy: 85 MB): the same bytes as
+    /// `encoded(contentHashPrefix:)` of a tree of those entries. Entries out of name order are
+    /// put in order at the end.
+    struct Builder {
+        private let contentHashPrefix: [UInt8]
+        private var body = BinaryWriter(capacity: 4096)
+        private var count = 0
+        private var lastName: [UInt8]?
+        private var inOrder = true
+
+        init(contentHashPrefix: [UInt8]) { self.contentHashPrefix = contentHashPrefix }
+
+        mutating func append(_ entry: TreeEntry) {
+            if let lastName, !lastName.lexicographicallyPrecedes(entry.name) { inOrder = false }
+            lastName = entry.name
+            Tree.encode(entry, into: &body, contentHashPrefix: contentHashPrefix)
+            count += 1
+        }
+
+        /// An entry encoded as this tree holds it (`Tree.encode` with the same prefix).
+        mutating func append(encoded bytes: [UInt8], name: [UInt8]) {
+            if let lastName, !lastName.lexicographicallyPrecedes(name) { inOrder = false }
+            lastName = name
+            body.raw(bytes)
+            count += 1
+        }
+
+        /// The tree's bytes.
+        func finish() throws -> [UInt8] {
+            guard inOrder else {
+                // Rare (entries added to a folder after its scan): decoded, sorted, encoded.
+                var reader = BinaryReader(body.bytes, what: "a tree being built")
+                var entries: [TreeEntry] = []
+                for _ in 0..<count {
+                    entries.append(try Tree.decodeEntry(from: &reader, version: Tree.version, what: "a tree being built", limit: body.bytes.count, contentHashPrefix: contentHashPrefix))
+                }
+                return Tree(entries: entries).encoded(contentHashPrefix: contentHashPrefix)
+            }
+            var header = BinaryWriter(capacity: body.bytes.count + 16)
+            header.varint(Tree.version)
+            header.varint(count)
+            header.raw(body.bytes)
+            return header.bytes
+        }
+    }
+
     /// One entry as a tree holds it. Without `contentHashPrefix`, the content hash is always
     /// recorded (a scan's spill, which must not spend a hash on it).
     static func encode(_ entry: TreeEntry, into writer: inout BinaryWriter, contentHashPrefix: [UInt8]?) {
