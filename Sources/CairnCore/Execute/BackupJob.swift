@@ -74,7 +74,7 @@ public struct BackupJob {
             spillFolder: Scanner.spillFolder(environment: context.environment),
             previousTree: { id in
                 guard let repository else { throw RepositoryError.missingObject("tree \(id.short)") }
-                return try await repository.tree(id)
+                return try await repository.treeCursor(id)
             })
         scanner.optionalSources = Set(context.set.optionalSources.map { FilePath($0) })
         let root = try await scanner.scan(previousRoot: previous?.snapshot.treeID)

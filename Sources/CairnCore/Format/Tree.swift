@@ -293,6 +293,48 @@ public struct Tree: Hashable, Sendable {
         return Tree(entries: entries)
     }
 
+    /// A stored tree's entries read one at a time, in name order, from its bytes (a folder of
+    /// 100,000 files took 70 MB as a `Tree`, 11 MB as bytes). Entries out of name order (or
+    /// twice) are damage: `next` throws, as for any other malformed tree.
+    public struct Cursor: Sendable {
+        /// How many entries it has.
+        public let count: Int
+        private var reader: BinaryReader
+        private let version: UInt64
+        private let contentHashPrefix: [UInt8]
+        private var done = 0
+        private var lastName: [UInt8]?
+
+        init(_ bytes: [UInt8], what: String, contentHashPrefix: [UInt8]) throws {
+            reader = BinaryReader(bytes, what: what)
+            version = try reader.varint()
+            guard (1...Tree.version).contains(version) else { throw FormatError.unsupportedVersion(what, Int(clamping: version)) }
+            count = try reader.count(limit: bytes.count)
+            self.contentHashPrefix = contentHashPrefix
+        }
+
+        /// The next entry, or nil after the last.
+        public mutating func next() throws -> TreeEntry? {
+            guard done < count else {
+                guard reader.isAtEnd else { throw FormatError.malformed(reader.what, "trailing bytes") }
+                return nil
+            }
+            let entry = try Tree.decodeEntry(from: &reader, version: version, what: reader.what, limit: reader.bytes.count, contentHashPrefix: contentHashPrefix)
+            if let lastName, !lastName.lexicographicallyPrecedes(entry.name) { throw FormatError.malformed(reader.what, "entries not in name order") }
+            lastName = entry.name
+            done += 1
+            return entry
+        }
+
+        /// Every entry left, as a tree.
+        public mutating func tree() throws -> Tree {
+            var entries: [TreeEntry] = []
+            entries.reserveCapacity(count - done)
+            while let entry = try next() { entries.append(entry) }
+            return Tree(entries: entries)
+        }
+    }
+
     /// One entry written by `encode` in a tree of `version`; `limit` bounds its counts.
     static func decodeEntry(from reader: inout BinaryReader, version: UInt64, what: String, limit: Int, contentHashPrefix: [UInt8]) throws -> TreeEntry {
         let name = try reader.data()

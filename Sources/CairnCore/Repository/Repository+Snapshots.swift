@@ -62,6 +62,11 @@ extension Repository {
         try await store(.tree, tree.encoded(contentHashPrefix: contentHashPrefix))
     }
 
+    /// A tree's entries, to read one at a time (`Tree.Cursor`).
+    public func treeCursor(_ id: ObjectID) async throws -> Tree.Cursor {
+        try Tree.Cursor(try await load(.tree, id), what: "tree \(id.short)", contentHashPrefix: contentHashPrefix)
+    }
+
     /// Stores a tree built entry by entry (`Tree.Builder`).
     func store(_ tree: Tree.Builder) async throws -> Stored {
         try await store(.tree, try tree.finish())

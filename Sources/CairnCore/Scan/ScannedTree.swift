@@ -90,9 +90,28 @@ public final class ScannedDirectory: @unchecked Sendable {
 
     private static let what = "the scan's spill file"
 
+    /// Seals contents whose children were encoded as they were scanned (`encode(_:into:)` of
+    /// each node, `count` of them): a folder of 100,000 files never holds them all as values.
+    func seal(children: BinaryWriter, count: Int, removed: [TreeEntry], into spill: SpillFile) {
+        precondition(sealed == nil && held.children.isEmpty, "a folder is sealed once")
+        var writer = BinaryWriter(capacity: children.bytes.count + removed.count * 128 + 16)
+        writer.varint(count)
+        writer.raw(children.bytes)
+        writer.varint(removed.count)
+        for entry in removed { Tree.encode(entry, into: &writer, contentHashPrefix: nil) }
+        sealed = (spill, spill.append(writer.bytes))
+        held = Contents()
+    }
+
     private static func encode(_ contents: Contents, into writer: inout BinaryWriter) {
         writer.varint(contents.children.count)
-        for node in contents.children {
+        for node in contents.children { encode(node, into: &writer) }
+        writer.varint(contents.removed.count)
+        for entry in contents.removed { Tree.encode(entry, into: &writer, contentHashPrefix: nil) }
+    }
+
+    /// One node of a folder's contents; a subfolder must be sealed already.
+    static func encode(_ node: ScannedNode, into writer: inout BinaryWriter) {
             switch node {
             case .directory(let directory):
                 guard let sealed = directory.sealed else { preconditionFailure("a folder is sealed after its subfolders") }
@@ -128,9 +147,6 @@ public final class ScannedDirectory: @unchecked Sendable {
                 writer.byte(4)
                 Tree.encode(entry, into: &writer, contentHashPrefix: nil)
             }
-        }
-        writer.varint(contents.removed.count)
-        for entry in contents.removed { Tree.encode(entry, into: &writer, contentHashPrefix: nil) }
     }
 
     private static func encode(_ change: EntryChange?, into writer: inout BinaryWriter) {

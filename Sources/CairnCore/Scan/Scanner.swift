@@ -10,8 +10,8 @@ public struct Scanner {
     public var selection: Selection
     public var followSymlinks: Bool
     public var permissions: Bool
-    /// Loads a tree of the previous snapshot, for change detection.
-    public var previousTree: (ObjectID) async throws -> Tree
+    /// Reads a tree of the previous snapshot, for change detection.
+    public var previousTree: (ObjectID) async throws -> Tree.Cursor
 
     public private(set) var problems: [Problem] = []
     /// Optional sources that were absent: their previous entries are carried over.
@@ -29,7 +29,7 @@ public struct Scanner {
     /// `spillFolder`: where the spill file is made ($TMPDIR, or /tmp: `spillFolder(environment:)`).
     public init(
         selection: Selection, followSymlinks: Bool, permissions: Bool, spillFolder: String = "/tmp",
-        previousTree: @escaping (ObjectID) async throws -> Tree
+        previousTree: @escaping (ObjectID) async throws -> Tree.Cursor
     ) {
         spill = SpillFile(in: spillFolder)
         self.selection = selection
@@ -148,7 +148,8 @@ public struct Scanner {
 
     private func loadPrevious(_ id: ObjectID?) async throws -> Tree? {
         guard let id else { return nil }
-        return try await previousTree(id)
+        var cursor = try await previousTree(id)
+        return try cursor.tree()
     }
 
     private mutating func directoryEntry(_ path: FilePath, name: [UInt8]) async throws -> ScannedDirectory {
@@ -185,7 +186,8 @@ public struct Scanner {
             let directory = ScannedDirectory(path: path, entry: entry)
             directory.change = EntryChange.between(previous, entry)
             let childInherited: Selection.Decision? = if case .filter = reason, included { .include } else { inherited }
-            let previousTree = try await loadPrevious(previous?.kind == .directory ? previous?.subtree : nil)
+            // The previous version's entries, read along with the names in the same order.
+            var previousEntries = try await (previous?.kind == .directory ? previous?.subtree : nil).asyncMap { try await previousTree($0) }
             let childNames: [[UInt8]]
             do {
                 childNames = try FileMetadata.list(path)
@@ -200,49 +202,66 @@ public struct Scanner {
                 directory.seal(into: spill)
                 return .directory(directory)
             }
-            var children: [ScannedNode] = []
+            // Each entry is encoded as soon as it is scanned: a folder of 100,000 files holds
+            // them as bytes, not as values.
+            var encoded = BinaryWriter(capacity: 4096)
+            var count = 0
+            var removed: [TreeEntry] = []
+            var nextPrevious = try previousEntries?.next()
             var totals = ScannedDirectory.Totals()
             // Whether its tree will be the previous snapshot's: every entry exactly as there.
-            var unchanged = previous?.kind == .directory && previousTree != nil
+            var unchanged = previous?.kind == .directory && previousEntries != nil
             for childName in childNames.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
-                let child = path.appending(childName)
-                let previousChild = previousTree?.entry(named: childName)
-                if let node = try await scanEntry(child, name: childName, previous: previousChild, inherited: childInherited) {
-                    if case .special(let special) = node, let change = EntryChange.between(previousChild, special) {
-                        directory.specialChanges[childName] = change
-                    }
-                    switch node {
-                    case .file(let file):
-                        totals.files += 1
-                        totals.bytes += file.entry.size
-                        unchanged = unchanged && file.change == .unchanged && file.entry == previousChild
-                    case .special(let entry):
-                        totals.others += 1
-                        unchanged = unchanged && entry == previousChild
-                    case .directory(let inner):
-                        totals.files += inner.totals.files
-                        totals.bytes += inner.totals.bytes
-                        totals.directories += inner.totals.directories + 1
-                        totals.others += inner.totals.others
-                        var recorded = inner.entry
-                        recorded.subtree = inner.unchangedTree
-                        unchanged = unchanged && inner.unchangedTree != nil && recorded == previousChild
-                    case .carried:
-                        unchanged = false
-                    }
-                    children.append(node)
+                // Entries of the previous version before this name are gone.
+                while let old = nextPrevious, old.name.lexicographicallyPrecedes(childName) {
+                    removed.append(old)
+                    nextPrevious = try previousEntries?.next()
                 }
+                var previousChild: TreeEntry?
+                if let old = nextPrevious, old.name == childName {
+                    previousChild = old
+                    nextPrevious = try previousEntries?.next()
+                }
+                let child = path.appending(childName)
+                guard let node = try await scanEntry(child, name: childName, previous: previousChild, inherited: childInherited) else {
+                    // Left out now (excluded, or gone since the listing): gone from the set.
+                    if let previousChild { removed.append(previousChild) }
+                    continue
+                }
+                if case .special(let special) = node, let change = EntryChange.between(previousChild, special) {
+                    directory.specialChanges[childName] = change
+                }
+                switch node {
+                case .file(let file):
+                    totals.files += 1
+                    totals.bytes += file.entry.size
+                    unchanged = unchanged && file.change == .unchanged && file.entry == previousChild
+                case .special(let entry):
+                    totals.others += 1
+                    unchanged = unchanged && entry == previousChild
+                case .directory(let inner):
+                    totals.files += inner.totals.files
+                    totals.bytes += inner.totals.bytes
+                    totals.directories += inner.totals.directories + 1
+                    totals.others += inner.totals.others
+                    var recorded = inner.entry
+                    recorded.subtree = inner.unchangedTree
+                    unchanged = unchanged && inner.unchangedTree != nil && recorded == previousChild
+                case .carried:
+                    unchanged = false
+                }
+                ScannedDirectory.encode(node, into: &encoded)
+                count += 1
             }
-            if !included && children.isEmpty { return nil }
-            if unchanged, children.count == previousTree?.entries.count { directory.unchangedTree = previous?.subtree }
+            while let old = nextPrevious {
+                removed.append(old)
+                nextPrevious = try previousEntries?.next()
+            }
+            if !included && count == 0 { return nil }
+            if unchanged, count == previousEntries?.count, removed.isEmpty { directory.unchangedTree = previous?.subtree }
             directory.totals = totals
-            if let previousTree {
-                let names = Set(children.map(\.name))
-                directory.held.removed = previousTree.entries.filter { !names.contains($0.name) }
-            }
-            directory.held.children = children
             // Finished: its entries wait in the spill file.
-            directory.seal(into: spill)
+            directory.seal(children: encoded, count: count, removed: removed, into: spill)
             return .directory(directory)
         }
 
@@ -308,5 +327,13 @@ public struct Scanner {
     private func markRemoved(_ root: ScannedDirectory, previous: Tree?) async throws {
         guard let previous, root.held.removed.isEmpty else { return }
         root.held.removed = previous.entries.filter { old in !root.held.children.contains { $0.name == old.name } }
+    }
+}
+
+extension Optional {
+    /// `map` with an asynchronous transform.
+    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
+        guard let self else { return nil }
+        return try await transform(self)
     }
 }
