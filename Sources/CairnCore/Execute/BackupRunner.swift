@@ -93,14 +93,14 @@ public struct BackupRunner {
             }
             var reads = Reads(group: group, reader: reader)
             var folders = Folders()
-            try await walk(directory, reads: &reads, folders: &folders)
+            let top = try await walk(directory, reads: &reads, folders: &folders)
             while reads.running > 0, let completed = try await reads.group.next() {
                 take(completed, folders: &folders, reads: &reads)
                 try await storeReady(&folders)
             }
             reads.group.cancelAll()  // the watcher, once every read is in
             try await storeReady(&folders)
-            guard let root = folders.stored.removeValue(forKey: ObjectIdentifier(directory)) else {
+            guard let root = folders.stored.removeValue(forKey: top) else {
                 preconditionFailure("the walk stores every folder it passed once its reads are in")
             }
             // Problems and delta outcomes in tree order (a folder's own files come after its
@@ -115,7 +115,8 @@ public struct BackupRunner {
 
     /// A file read in parallel: where it goes in its folder's tree.
     struct Completed: Sendable {
-        var directory: ObjectIdentifier
+        /// Its folder's number in the walk (`Folders`).
+        var directory: Int
         var index: Int
         /// Its number in tree order, for its problems.
         var file: Int
@@ -148,8 +149,10 @@ public struct BackupRunner {
     struct Folders {
         struct Open {
             let directory: ScannedDirectory
-            /// Its entries, read once from the scan while the folder is open.
-            let children: [ScannedNode]
+            /// Its subfolders as the walk read them, by their place in it (read again from the
+            /// scan, a subfolder is a new value; its entries are read one at a time, twice:
+            /// never all held).
+            var subfolders: [Int: Int] = [:]
             /// Reads of its files that are done, by the file's place in the folder.
             var results: [Int: Done] = [:]
             /// Reads of its files started and not done.
@@ -160,14 +163,17 @@ public struct BackupRunner {
             var afterSubfolder: [Int: Int] = [:]
         }
 
-        var open: [ObjectIdentifier: Open] = [:]
+        /// Folders are known by their number in the walk: a folder read from the scan is a new
+        /// value, freed once walked (its address, and so its `ObjectIdentifier`, can come back).
+        var walked = 0
+        var open: [Int: Open] = [:]
         /// Files walked so far, in tree order.
         var files = 0
         /// Folders the walk has passed, children before their parent: stored in this order.
-        var passed: [ObjectIdentifier] = []
+        var passed: [Int] = []
         var nextPassed = 0
         /// Trees stored whose parent is not stored yet (and the root's, at the end).
-        var stored: [ObjectIdentifier: ObjectID] = [:]
+        var stored: [Int: ObjectID] = [:]
     }
 
     /// Files are read at once up to this many MiB of read buffers (a file's buffer is its size
@@ -182,8 +188,11 @@ public struct BackupRunner {
     /// Starts reading the new and changed files under `directory`, storing the trees of the
     /// folders that are ready meanwhile; unchanged files, hard links and whatever comes after a
     /// stop are handled when their folder's tree is stored.
-    private mutating func walk(_ directory: ScannedDirectory, reads: inout Reads, folders: inout Folders) async throws {
-        let folder = ObjectIdentifier(directory)
+    /// Returns the folder's number in the walk, by which its tree is found once stored.
+    @discardableResult
+    private mutating func walk(_ directory: ScannedDirectory, reads: inout Reads, folders: inout Folders) async throws -> Int {
+        let folder = folders.walked
+        folders.walked += 1
         if let tree = directory.unchangedTree {
             // Its tree is the previous snapshot's: recorded again, nothing under it visited.
             let totals = directory.totals
@@ -194,15 +203,18 @@ public struct BackupRunner {
             statistics.otherEntries += totals.others
             folders.files += totals.files
             folders.stored[folder] = tree
-            return
+            return folder
         }
-        let children = try directory.children
-        folders.open[folder] = Folders.Open(directory: directory, children: children, firstFile: folders.files)
-        for (index, node) in children.enumerated() {
+        folders.open[folder] = Folders.Open(directory: directory, firstFile: folders.files)
+        var nodes = try directory.nodes()
+        var index = -1
+        while let node = try nodes.next() {
+            index += 1
             switch node {
             case .directory(let inner):
-                try await walk(inner, reads: &reads, folders: &folders)
+                let key = try await walk(inner, reads: &reads, folders: &folders)
                 folders.open[folder]!.afterSubfolder[index] = folders.files
+                folders.open[folder]!.subfolders[index] = key
             case .file(let file):
                 folders.files += 1
                 guard file.change != .unchanged, file.entry.links <= 1, !wasInterrupted, !stop.isRequested else { continue }
@@ -215,8 +227,9 @@ public struct BackupRunner {
                 }
                 let reader = reads.reader
                 let number = folders.files - 1
+                let place = index
                 reads.group.addTask {
-                    Completed(directory: folder, index: index, file: number, path: file.path, weight: weight, result: try await reader.read(file))
+                    Completed(directory: folder, index: place, file: number, path: file.path, weight: weight, result: try await reader.read(file))
                 }
                 reads.running += 1
                 reads.weight += weight
@@ -227,6 +240,7 @@ public struct BackupRunner {
         }
         folders.passed.append(folder)
         try await storeReady(&folders)
+        return folder
     }
 
     private mutating func take(_ completed: Completed?, folders: inout Folders, reads: inout Reads) {
@@ -280,15 +294,18 @@ public struct BackupRunner {
 
     /// Stores the tree of `directory`, whose subfolders' trees are stored, with the files read
     /// in parallel, the statistics in tree order.
-    private mutating func storeTree(_ open: Folders.Open, subtrees: inout [ObjectIdentifier: ObjectID]) async throws -> ObjectID {
+    private mutating func storeTree(_ open: Folders.Open, subtrees: inout [Int: ObjectID]) async throws -> ObjectID {
         var file = open.firstFile
         var entries = Tree.Builder(contentHashPrefix: contentHashPrefix)
-        for (index, node) in open.children.enumerated() {
+        var nodes = try open.directory.nodes()
+        var index = -1
+        while let node = try nodes.next() {
+            index += 1
             switch node {
             case .directory(let inner):
                 file = open.afterSubfolder[index]!
                 var entry = inner.entry
-                entry.subtree = subtrees.removeValue(forKey: ObjectIdentifier(inner))
+                entry.subtree = open.subfolders[index].flatMap { subtrees.removeValue(forKey: $0) }
                 precondition(entry.subtree != nil, "a folder's tree is stored after its subfolders'")
                 statistics.directories += 1
                 entries.append(entry)

@@ -28,8 +28,11 @@ final class PackWriter {
     /// Packs committed at once in the background (flushed and renamed into place) while the
     /// next one fills.
     static let uploadsInFlight = 1
-    /// An index file is written once this many packs are stored without one.
+    /// An index file is written once this many packs are stored without one, or packs with
+    /// this many objects (a million small files filled 32 packs: their entries were held to the
+    /// end of the run, 60 MB, and encoded at once, 60 MB more).
     static let packsPerIndexFile = 32
+    static let entriesPerIndexFile = 65_536
 
     init(storage: any StorageBackend, codec: ObjectCodec, cache: RepositoryCache? = nil) {
         self.storage = storage
@@ -122,7 +125,9 @@ final class PackWriter {
         unindexedPacks.append((upload.pack, upload.entries))
         for entry in upload.entries where writing[entry.id] == upload.pack { writing[entry.id] = nil }
         FaultInjection.reach("pack-written")
-        if unindexedPacks.count >= Self.packsPerIndexFile { try await writeIndex() }
+        if unindexedPacks.count >= Self.packsPerIndexFile || unindexedPacks.reduce(0, { $0 + $1.entries.count }) >= Self.entriesPerIndexFile {
+            try await writeIndex()
+        }
     }
 
     /// Writes an index file listing the stored packs no index file lists yet.

@@ -173,11 +173,46 @@ public final class ScannedDirectory: @unchecked Sendable {
         try Tree.decodeEntry(from: &reader, version: Tree.version, what: what, limit: limit, contentHashPrefix: [])
     }
 
-    private static func decode(_ reader: inout BinaryReader, parent: FilePath, spill: SpillFile, limit: Int) throws -> Contents {
-        var contents = Contents()
-        let count = try reader.count(limit: limit)
-        contents.children.reserveCapacity(count)
-        for _ in 0..<count {
+    /// Its entries one at a time, in name order: a folder of 100,000 files is read from the
+    /// spill file as bytes and never held as values (44 MB). A subfolder is a new value each
+    /// time it is read.
+    public struct Nodes {
+        private var held: IndexingIterator<[ScannedNode]>?
+        private var reader: BinaryReader?
+        private let parent: FilePath
+        private let spill: SpillFile?
+        private var remaining = 0
+
+        fileprivate init(held: [ScannedNode], parent: FilePath) {
+            self.held = held.makeIterator()
+            self.parent = parent
+            spill = nil
+        }
+
+        fileprivate init(bytes: [UInt8], parent: FilePath, spill: SpillFile) throws {
+            var reader = BinaryReader(bytes, what: ScannedDirectory.what)
+            remaining = try reader.count(limit: bytes.count)
+            self.reader = reader
+            self.parent = parent
+            self.spill = spill
+        }
+
+        public mutating func next() throws -> ScannedNode? {
+            if held != nil { return held!.next() }
+            guard remaining > 0, var current = reader, let spill else { return nil }
+            let node = try ScannedDirectory.decodeNode(&current, parent: parent, spill: spill, limit: current.bytes.count)
+            reader = current
+            remaining -= 1
+            return node
+        }
+    }
+
+    public func nodes() throws -> Nodes {
+        guard let sealed else { return Nodes(held: held.children, parent: path) }
+        return try Nodes(bytes: try sealed.spill.read(sealed.place), parent: path, spill: sealed.spill)
+    }
+
+    private static func decodeNode(_ reader: inout BinaryReader, parent: FilePath, spill: SpillFile, limit: Int) throws -> ScannedNode {
             switch try reader.byte() {
             case 1:
                 let entry = try entry(&reader, limit: limit)
@@ -191,7 +226,7 @@ public final class ScannedDirectory: @unchecked Sendable {
                 directory.unchangedTree = try reader.optionalID()
                 directory.totals = Totals(
                     files: try reader.count(), bytes: try reader.varint(), directories: try reader.count(), others: try reader.count())
-                contents.children.append(.directory(directory))
+                return .directory(directory)
             case 2:
                 let entry = try entry(&reader, limit: limit)
                 let change: ScannedFile.Change = switch try reader.byte() {
@@ -200,15 +235,21 @@ public final class ScannedDirectory: @unchecked Sendable {
                 default: .unchanged
                 }
                 let previous = try reader.byte() == 1 ? try self.entry(&reader, limit: limit) : nil
-                contents.children.append(.file(ScannedFile(path: parent.appending(entry.name), entry: entry, change: change, previous: previous)))
+                return .file(ScannedFile(path: parent.appending(entry.name), entry: entry, change: change, previous: previous))
             case 3:
-                contents.children.append(.special(try entry(&reader, limit: limit)))
+                return .special(try entry(&reader, limit: limit))
             case 4:
-                contents.children.append(.carried(try entry(&reader, limit: limit)))
+                return .carried(try entry(&reader, limit: limit))
             default:
                 throw FormatError.malformed(what, "unknown entry")
             }
-        }
+    }
+
+    private static func decode(_ reader: inout BinaryReader, parent: FilePath, spill: SpillFile, limit: Int) throws -> Contents {
+        var contents = Contents()
+        let count = try reader.count(limit: limit)
+        contents.children.reserveCapacity(count)
+        for _ in 0..<count { contents.children.append(try decodeNode(&reader, parent: parent, spill: spill, limit: limit)) }
         let removed = try reader.count(limit: limit)
         contents.removed.reserveCapacity(removed)
         for _ in 0..<removed { contents.removed.append(try entry(&reader, limit: limit)) }
