@@ -66,7 +66,7 @@ extension Cairn {
         @Flag(help: "Print the plan document as JSON.")
         var json = false
 
-        @Option(help: ArgumentHelp("Save the plan for cairn apply --plan FILE.", valueName: "file"))
+        @Option(help: ArgumentHelp("Save the plan for cairn apply --plan FILE (made readable by you alone: it lists your files; replaced whole or not at all).", valueName: "file"))
         var out: String?
 
         @Flag(help: "Exit with 2 when there are changes (entries to record, the set's sources, a new repository or snapshots to expire), 0 when there are none.")

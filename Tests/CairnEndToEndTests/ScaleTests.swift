@@ -55,6 +55,60 @@ struct ScaleTests {
         #expect(differences == [], "\(differences.prefix(20).joined(separator: "\n"))")
     }
 
+    /// A plan of thousands of entries keeps its actions in a spill file and streams them: the
+    /// JSON lists every entry once, each folder right before what is under it and what was
+    /// under a removed folder right after it; the text folds within its budget and lists every
+    /// entry with -v; the saved plan is the same document, readable by its owner alone, and
+    /// apply carries it out.
+    @Test func aPlanOfThousandsOfEntriesIsStreamedWholeAndApplied() throws {
+        let workspace = try Workspace()
+        try Self.makeTree(workspace.source, count: 3_000)
+        #expect(try workspace.run(["backup", "-q"]).status == 0)
+        try FileManager.default.removeItem(atPath: workspace.source + "/d1")
+        try Self.makeTree(workspace.source + "/new", count: 2_000)
+
+        let plan = try workspace.run(["plan", "--json"])
+        #expect(plan.status == 0, "\(plan.all.suffix(2000))")
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(plan.standardOutput.utf8)) as? [String: Any])
+        let actions = try #require(((document["plans"] as? [[String: Any]])?.first?["actions"]) as? [[String: Any]])
+        let paths = actions.compactMap { $0["path"] as? String }
+        #expect(Set(paths).count == paths.count, "each entry once")
+        // 2,000 new files in 20 folders under 2 folders and new/; 1,000 files in 10 folders under d1 removed.
+        let kinds = actions.map { $0["action"] as? String ?? "" }
+        let newCount = kinds.filter { $0 == "new" }.count
+        let removedCount = kinds.filter { $0 == "removed" }.count
+        #expect(newCount == 2_023)
+        #expect(removedCount == 1_011)
+        var seen: Set<String> = []
+        for path in paths {
+            let parent = (path as NSString).deletingLastPathComponent
+            if paths.contains(parent) { #expect(seen.contains(parent), "\(parent) comes before \(path)") }
+            seen.insert(path)
+        }
+        let removedFolder = try #require(paths.firstIndex(of: workspace.source + "/d1"))
+        #expect(paths[removedFolder + 1].hasPrefix(workspace.source + "/d1/"), "what was under it right after it")
+
+        let text = try workspace.run(["plan"]).standardOutput.split(separator: "\n")
+        #expect(text.count <= 45, "\(text.joined(separator: "\n"))")
+        #expect(text.contains { $0.hasPrefix("- \(workspace.source)/d1/ (1011 removed)") || $0.hasPrefix("- \(workspace.source)/d1/") }, "\(text.joined(separator: "\n"))")
+        let verbose = try workspace.run(["plan", "-v"]).standardOutput.split(separator: "\n")
+        #expect(verbose.filter { $0.hasPrefix("+ ") || $0.hasPrefix("- ") || $0.hasPrefix("~ ") }.count == actions.count, "every entry a line")
+
+        let saved = workspace.directory.subpath("plan.json")
+        #expect(try workspace.run(["plan", "--out", saved]).status == 0)
+        var info = stat()
+        #expect(stat(saved, &info) == 0 && info.st_mode & 0o777 == 0o600, "mode \(String(info.st_mode & 0o777, radix: 8))")
+        let file = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: saved))) as? [String: Any])
+        let savedPaths = (((file["plans"] as? [[String: Any]])?.first?["actions"]) as? [[String: Any]])?.compactMap { $0["path"] as? String }
+        #expect(savedPaths == paths)
+        let apply = try workspace.run(["apply", "--plan", saved])
+        #expect(apply.status == 0, "\(apply.all.suffix(2000))")
+        let target = workspace.directory.subpath("restore")
+        #expect(try workspace.run(["restore", "files", "--to", target]).status == 0)
+        let differences = TreeComparison.differences(workspace.source, workspace.restored(under: target))
+        #expect(differences == [], "\(differences.prefix(20).joined(separator: "\n"))")
+    }
+
     /// The snapshots of a set, as `cairn snapshots --json` gives them.
     static func snapshots(_ workspace: Workspace) throws -> [[String: Any]] {
         let output = try workspace.run(["snapshots", "--json"])
