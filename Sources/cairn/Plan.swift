@@ -111,8 +111,17 @@ extension Cairn {
             if let out {
                 do {
                     try DurableFile.write(to: out, mode: 0o600) { put in
-                        try document.writeJSON { try put(Data($0.utf8)) }
-                        try put(Data("\n".utf8))
+                        // Written in pieces of about 64 KiB, not an action at a time.
+                        var pending = Data()
+                        try document.writeJSON { piece in
+                            pending.append(contentsOf: piece.utf8)
+                            if pending.count >= 1 << 16 {
+                                try put(pending)
+                                pending.removeAll(keepingCapacity: true)
+                            }
+                        }
+                        pending.append(contentsOf: "\n".utf8)
+                        try put(pending)
                     }
                     if !json { print("Saved the plan to \(out); carry it out with: cairn apply --plan \(out)") }
                 } catch {

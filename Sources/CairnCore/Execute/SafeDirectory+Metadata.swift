@@ -14,7 +14,7 @@ private let AT_EMPTY_PATH: Int32 = 0x1000
 extension SafeDirectory {
     /// An entry that is not a folder or a regular file (a link, fifo, device, socket) opened
     /// without following links (`O_PATH`): its metadata is set through this descriptor.
-    struct Node {
+    struct OpenNode {
         let descriptor: Int32
         let info: stat
 
@@ -27,8 +27,8 @@ extension SafeDirectory {
         func close() { _ = Glibc.close(descriptor) }
     }
 
-    /// Opens `name` here as a `Node`, or nil when it is gone.
-    func node(_ name: [UInt8]) -> Node? {
+    /// Opens `name` here as a `OpenNode`, or nil when it is gone.
+    func node(_ name: [UInt8]) -> OpenNode? {
         let descriptor = Self.withName(name) { openat(self.descriptor, $0, O_PATH | O_NOFOLLOW | O_CLOEXEC) }
         guard descriptor >= 0 else { return nil }
         var info = stat()
@@ -36,7 +36,7 @@ extension SafeDirectory {
             close(descriptor)
             return nil
         }
-        return Node(descriptor: descriptor, info: info)
+        return OpenNode(descriptor: descriptor, info: info)
     }
 
     /// The file type an entry of this kind has on disk.
@@ -71,7 +71,7 @@ extension SafeDirectory {
 
     /// Sets the metadata of a node (the kernel has no fchmod or fsetxattr for an `O_PATH`
     /// descriptor: those go through its /proc/self/fd path, which is the object itself).
-    static func applyMetadata(_ entry: TreeEntry, toNode node: Node, permissions: Bool) -> [String] {
+    static func applyMetadata(_ entry: TreeEntry, toNode node: OpenNode, permissions: Bool) -> [String] {
         applyMetadata(
             entry, permissions: permissions,
             owner: { fchownat(node.descriptor, "", entry.uid, entry.gid, AT_EMPTY_PATH) },

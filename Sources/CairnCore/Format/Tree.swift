@@ -213,6 +213,9 @@ public struct Tree: Hashable, Sendable {
                 for _ in 0..<count {
                     entries.append(try Tree.decodeEntry(from: &reader, version: Tree.version, what: "a tree being built", limit: body.bytes.count, contentHashPrefix: contentHashPrefix))
                 }
+                // A name twice (never from a scan) is kept once: the first.
+                var seen: Set<[UInt8]> = []
+                entries = entries.filter { seen.insert($0.name).inserted }
                 return Tree(entries: entries).encoded(contentHashPrefix: contentHashPrefix)
             }
             var header = BinaryWriter(capacity: body.bytes.count + 16)

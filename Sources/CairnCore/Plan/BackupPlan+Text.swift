@@ -184,6 +184,12 @@ extension BackupPlan {
             for folder in chain { folder.count(action) }
             lastLeaf = nil
             guard complete, let holder = chain.last else { return }
+            if let itself = holder.children[name] {
+                // A folder met before its own line (not in walk order): its line all the same.
+                itself.planned = true
+                itself.count(action)
+                return
+            }
             holder.leaves += 1
             lastLeaf = (holder, name, action)
             if holder.width > budget { holder.becomeWide() }
@@ -203,7 +209,7 @@ extension BackupPlan {
             top = child
             topPath = topPath.appending(name)
         }
-        enum Item {
+        enum FoldItem {
             case folder(FilePath, Folder)
             /// An unfolded folder's own line.
             case own(Folder)
@@ -217,7 +223,7 @@ extension BackupPlan {
         }
         // Unfold groups smallest first, a whole tier of equal size at a time (so folders alike
         // are shown alike), while the plan stays within the budget.
-        var items: [Item] = [.folder(topPath, top)]
+        var items: [FoldItem] = [.folder(topPath, top)]
         while true {
             let groups = items.compactMap { item -> Folder? in
                 if case .folder(_, let folder) = item, folder.count > 1 { return folder }
@@ -228,7 +234,7 @@ extension BackupPlan {
             let cost = tier.reduce(0) { $0 + ($1.wide ? budget + 1 : $1.width - 1) }
             guard items.reduce(0, { $0 + $1.lines }) + cost <= budget else { break }
             let unfold = Set(tier.map(ObjectIdentifier.init))
-            var next: [Item] = []
+            var next: [FoldItem] = []
             for item in items {
                 guard case .folder(let path, let folder) = item, unfold.contains(ObjectIdentifier(folder)) else {
                     next.append(item)
@@ -271,9 +277,10 @@ extension BackupPlan {
                 return
             }
             guard complete, let holder = chain.last else { return }
-            if let itself = holder.children[name] {
+            if let itself = holder.children[name], itself.planned {
                 if ownOf.contains(ObjectIdentifier(itself)) { shown.append((FilePath(path), false, Self.line(for: action))) }
             } else if leavesOf.contains(ObjectIdentifier(holder)) {
+                // A leaf (or a folder whose line came apart from its contents: counted as one).
                 shown.append((FilePath(path), false, Self.line(for: action)))
             }
         }

@@ -248,7 +248,7 @@ public struct BackupPlan: Codable, Sendable, Equatable {
     }
 
     /// An entry of a folder as the plan walks it: there now, or gone since the last snapshot.
-    private enum Item {
+    private enum WalkItem {
         case present(ScannedNode)
         case gone(TreeEntry)
 
@@ -261,8 +261,8 @@ public struct BackupPlan: Codable, Sendable, Equatable {
     }
 
     /// A folder's entries and its gone ones, merged in name order (both are in name order).
-    private static func items(_ contents: ScannedDirectory.Contents) -> [Item] {
-        var items: [Item] = []
+    private static func items(_ contents: ScannedDirectory.Contents) -> [WalkItem] {
+        var items: [WalkItem] = []
         items.reserveCapacity(contents.children.count + contents.removed.count)
         var gone = contents.removed[...]
         for node in contents.children {
@@ -282,7 +282,7 @@ public struct BackupPlan: Codable, Sendable, Equatable {
     /// and what was under a gone folder right after its line (its trees are read).
     private mutating func collect(_ root: ScannedDirectory, delta: DeltaPolicy?, tree: ((ObjectID) async throws -> Tree)?) async throws {
         // Each folder's contents are read once (from the scan's spill file) while it is walked.
-        var stack: [(directory: ScannedDirectory, items: [Item], next: Int)] = [(root, Self.items(try root.contents()), 0)]
+        var stack: [(directory: ScannedDirectory, items: [WalkItem], next: Int)] = [(root, Self.items(try root.contents()), 0)]
         while let (directory, items, next) = stack.last {
             guard next < items.count else {
                 stack.removeLast()

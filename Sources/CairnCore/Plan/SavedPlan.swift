@@ -56,7 +56,9 @@ public struct SavedPlan: Codable, Sendable, Equatable {
         var rest = Substring(text)
         let element = Self.makeEncoder()
         for (marker, actions) in splice.registered {
-            guard let range = rest.range(of: "\"\(marker)\"") else { continue }
+            guard let range = rest.range(of: "\"\(marker)\"") else {
+                throw EncodingError.invalidValue(marker, EncodingError.Context(codingPath: [], debugDescription: "a plan's actions were not where they were to be written"))
+            }
             let before = rest[..<range.lowerBound]
             try output(String(before))
             let lineStart = before.lastIndex(of: "\n").map { before.index(after: $0) } ?? before.startIndex
