@@ -125,7 +125,10 @@ extension Cairn {
                     }
                     if !json { print("Saved the plan to \(out); carry it out with: cairn apply --plan \(out)") }
                 } catch {
-                    CommandSupport.fail("cannot write the plan to \(out): \(error.localizedDescription)")
+                    // DurableFile says what failed and why (a full disk); Foundation's errors say it in
+                    // their localized description.
+                    let why = error is DurableFile.Failure ? "\(error)" : error.localizedDescription
+                    CommandSupport.fail("cannot write the plan to \(out): \(why)")
                 }
             }
             let status = CommandSupport.combine(statuses)

@@ -109,6 +109,26 @@ struct ScaleTests {
         #expect(differences == [], "\(differences.prefix(20).joined(separator: "\n"))")
     }
 
+    /// A saved plan that does not fit its disk is an error that says so, and the plan saved
+    /// there before is left as it was, with nothing half-written beside it.
+    @Test(.enabled(if: getuid() == 0)) func aSavedPlanThatDoesNotFitLeavesTheOldOne() throws {
+        let workspace = try Workspace()
+        try Self.makeTree(workspace.source, count: 3_000)
+        let small = workspace.directory.subpath("small-disk")
+        try FileManager.default.createDirectory(atPath: small, withIntermediateDirectories: true)
+        #expect(mount("tmpfs", small, "tmpfs", 0, "size=64k") == 0, "mount a 64 KiB tmpfs: \(String(cString: strerror(errno)))")
+        defer { umount(small) }
+        let saved = small + "/plan.json"
+        try Data("the plan saved before\n".utf8).write(to: URL(fileURLWithPath: saved))
+
+        let plan = try workspace.run(["plan", "--out", saved])
+        #expect(plan.status != 0, "\(plan.all.suffix(1000))")
+        #expect(plan.standardError.contains("cannot write the plan to \(saved)"), "\(plan.all.suffix(1000))")
+        #expect(plan.standardError.contains("No space left on device"), "\(plan.all.suffix(1000))")
+        #expect(try String(contentsOfFile: saved, encoding: .utf8) == "the plan saved before\n")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: small) == ["plan.json"])
+    }
+
     /// The snapshots of a set, as `cairn snapshots --json` gives them.
     static func snapshots(_ workspace: Workspace) throws -> [[String: Any]] {
         let output = try workspace.run(["snapshots", "--json"])

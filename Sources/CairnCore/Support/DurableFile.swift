@@ -61,8 +61,8 @@ public enum DurableFile {
         }
     }
 
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
     }
 
     private static func failure(_ what: String, _ path: String) -> Failure {
