@@ -15,6 +15,13 @@ struct ScaleTests {
         }
     }
 
+    /// A tmpfs of `size` mounted at `path` (made first); a mount that fails fails the test.
+    static func smallDisk(_ path: String, size: String) throws -> String {
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        try #require(mount("tmpfs", path, "tmpfs", 0, "size=\(size)") == 0, "mount a \(size) tmpfs: \(String(cString: strerror(errno)))")
+        return path
+    }
+
     /// The counts of a plan printed with --json.
     static func summary(_ json: String) -> [String: Int] {
         let document = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
@@ -28,9 +35,7 @@ struct ScaleTests {
     @Test(.enabled(if: getuid() == 0)) func aScanLargerThanItsSpillFolderIsHeldInMemory() throws {
         var workspace = try Workspace()
         try Self.makeTree(workspace.source, count: 20_000)
-        let small = workspace.directory.subpath("small-tmp")
-        try FileManager.default.createDirectory(atPath: small, withIntermediateDirectories: true)
-        #expect(mount("tmpfs", small, "tmpfs", 0, "size=256k") == 0, "mount a 256 KiB tmpfs: \(String(cString: strerror(errno)))")
+        let small = try Self.smallDisk(workspace.directory.subpath("small-tmp"), size: "256k")
         defer { umount(small) }
         workspace.environment["TMPDIR"] = small
 
@@ -114,9 +119,7 @@ struct ScaleTests {
     @Test(.enabled(if: getuid() == 0)) func aSavedPlanThatDoesNotFitLeavesTheOldOne() throws {
         let workspace = try Workspace()
         try Self.makeTree(workspace.source, count: 3_000)
-        let small = workspace.directory.subpath("small-disk")
-        try FileManager.default.createDirectory(atPath: small, withIntermediateDirectories: true)
-        #expect(mount("tmpfs", small, "tmpfs", 0, "size=64k") == 0, "mount a 64 KiB tmpfs: \(String(cString: strerror(errno)))")
+        let small = try Self.smallDisk(workspace.directory.subpath("small-disk"), size: "64k")
         defer { umount(small) }
         let saved = small + "/plan.json"
         try Data("the plan saved before\n".utf8).write(to: URL(fileURLWithPath: saved))

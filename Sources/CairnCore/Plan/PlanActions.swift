@@ -133,11 +133,9 @@ public struct PlanActions: Sendable, Equatable, Codable {
 
     /// The first action that matches, reading no further.
     public func first(where matches: (Action) -> Bool) throws -> Action? {
-        struct Found: Error { var action: Action }
-        do {
-            try forEach { if matches($0) { throw Found(action: $0) } }
-        } catch let found as Found {
-            return found.action
+        var reader = reader()
+        while let action = try reader.next() {
+            if matches(action) { return action }
         }
         return nil
     }

@@ -187,7 +187,8 @@ public struct Scanner {
             directory.change = EntryChange.between(previous, entry)
             let childInherited: Selection.Decision? = if case .filter = reason, included { .include } else { inherited }
             // The previous version's entries, read along with the names in the same order.
-            var previousEntries = try await (previous?.kind == .directory ? previous?.subtree : nil).asyncMap { try await previousTree($0) }
+            var previousEntries: Tree.Cursor?
+            if previous?.kind == .directory, let subtree = previous?.subtree { previousEntries = try await previousTree(subtree) }
             let childNames: [[UInt8]]
             do {
                 childNames = try FileMetadata.list(path)
@@ -327,13 +328,5 @@ public struct Scanner {
     private func markRemoved(_ root: ScannedDirectory, previous: Tree?) async throws {
         guard let previous, root.held.removed.isEmpty else { return }
         root.held.removed = previous.entries.filter { old in !root.held.children.contains { $0.name == old.name } }
-    }
-}
-
-extension Optional {
-    /// `map` with an asynchronous transform.
-    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
-        guard let self else { return nil }
-        return try await transform(self)
     }
 }

@@ -81,18 +81,7 @@ extension DurableFile {
 
     /// Writes all of `data`, sets `mode` and flushes; false on failure (errno says why).
     private static func fill(_ descriptor: Int32, _ data: Data, mode: mode_t?) -> Bool {
-        var done = 0
-        let written = data.withUnsafeBytes { bytes -> Bool in
-            while done < bytes.count {
-                let count = Glibc.write(descriptor, bytes.baseAddress! + done, bytes.count - done)
-                if count < 0 {
-                    if errno == EINTR { continue }
-                    return false
-                }
-                done += count
-            }
-            return true
-        }
+        let written = writeAll(descriptor, data)
         if let mode, fchmod(descriptor, mode) != 0 { return false }
         return written && fsync(descriptor) == 0
     }

@@ -25,19 +25,7 @@ public enum DurableFile {
         }
         guard descriptor >= 0 else { throw failure("create", temporary) }
         func put(_ data: Data) throws {
-            var done = 0
-            let written = data.withUnsafeBytes { bytes -> Bool in
-                while done < bytes.count {
-                    let count = Glibc.write(descriptor, bytes.baseAddress! + done, bytes.count - done)
-                    if count < 0 {
-                        if errno == EINTR { continue }
-                        return false
-                    }
-                    done += count
-                }
-                return true
-            }
-            guard written else { throw failure("write", temporary) }
+            guard writeAll(descriptor, data) else { throw failure("write", temporary) }
         }
         do {
             try fill(put)
@@ -58,6 +46,23 @@ public enum DurableFile {
         if directory >= 0 {
             fsync(directory)
             close(directory)
+        }
+    }
+
+    /// Writes all of `data` (again after EINTR and short writes); false on failure (errno says
+    /// why).
+    static func writeAll(_ descriptor: Int32, _ data: Data) -> Bool {
+        var done = 0
+        return data.withUnsafeBytes { bytes -> Bool in
+            while done < bytes.count {
+                let count = Glibc.write(descriptor, bytes.baseAddress! + done, bytes.count - done)
+                if count < 0 {
+                    if errno == EINTR { continue }
+                    return false
+                }
+                done += count
+            }
+            return true
         }
     }
 
