@@ -53,4 +53,86 @@ struct RepositoryIndexTests {
         for (pack, entry) in expected.values { reference[pack, default: []].insert(entry) }
         #expect(byPack.mapValues(Set.init) == reference)
     }
+
+    /// Ids that share their first 7 bytes (the part the table holds) are told apart by the
+    /// full ids read back, in the table and among the recent ones; one more with those bytes
+    /// is not found.
+    @Test func idsThatShareTheirFirstBytesAreToldApart() throws {
+        var random = SeededGenerator(state: 5)
+        func word() -> UInt64 { UInt64.random(in: 0...UInt64.max, using: &random) }
+        let shared = word() & ~0xFF
+        let twins = (0..<6).map { ObjectID(words: shared | UInt64($0), word(), word(), word()) }
+        let stranger = ObjectID(words: shared | 1, word(), word(), word())
+        var index = RepositoryIndex()
+        // The first three go into the table with many others; the last three stay recent.
+        var entries = twins[..<3].enumerated().map { PackEntry(kind: .blob, id: $1, offset: $0 * 10, length: 10) }
+        entries += (0..<RepositoryIndex.recentLimit).map { PackEntry(kind: .tree, id: ObjectID(words: word(), word(), word(), word()), offset: $0, length: 1) }
+        let pack = ObjectID(words: word(), word(), word(), word())
+        index.add(pack: pack, entries: entries)
+        index.add(pack: pack, entries: twins[3...].enumerated().map { PackEntry(kind: .tree, id: $1, offset: 100 + $0, length: 7) })
+        for (number, twin) in twins.enumerated() {
+            let expected = number < 3
+                ? RepositoryIndex.Location(pack: pack, kind: .blob, offset: number * 10, length: 10)
+                : RepositoryIndex.Location(pack: pack, kind: .tree, offset: 100 + number - 3, length: 7)
+            #expect(index.location(of: twin) == expected)
+        }
+        #expect(!index.contains(stranger))
+        #expect(index.count == entries.count + 3)
+    }
+
+    /// The full ids damaged on disk match nothing: the index says the objects are not stored
+    /// (a backup stores them again) rather than answering for objects it cannot confirm; added
+    /// again, they are found.
+    @Test func aDamagedIDFileOnlyFailsToMatch() throws {
+        var random = SeededGenerator(state: 9)
+        func id() -> ObjectID { ObjectID((0..<32).map { _ in UInt8.random(in: 0...255, using: &random) }) }
+        var index = RepositoryIndex()
+        let pack = id()
+        let entries = (0..<(RepositoryIndex.recentLimit + 10)).map { PackEntry(kind: .blob, id: id(), offset: $0, length: 1) }
+        index.add(pack: pack, entries: entries)
+        #expect(entries.allSatisfy { index.contains($0.id) })
+        let descriptor = try #require(index.ids.descriptor, "the ids went to a file")
+        let garbage = [UInt8](repeating: 0xA5, count: RepositoryIndex.recentLimit * 32)
+        #expect(garbage.withUnsafeBytes { pwrite(descriptor, $0.baseAddress!, $0.count, 0) } == garbage.count)
+        let found = entries.filter { index.contains($0.id) }.count
+        #expect(found == 10, "only the recent ones, not yet in the file, are still confirmed")
+        index.add(pack: pack, entries: entries)
+        #expect(entries.allSatisfy { index.contains($0.id) })
+    }
+
+    /// Where the id file cannot be made, the ids stay in memory and every answer is the same.
+    @Test func idsWithoutAFolderStayInMemory() throws {
+        var random = SeededGenerator(state: 3)
+        func id() -> ObjectID { ObjectID((0..<32).map { _ in UInt8.random(in: 0...255, using: &random) }) }
+        var index = RepositoryIndex(spillFolder: "/nonexistent/cairn-ids")
+        let pack = id()
+        let entries = (0..<(RepositoryIndex.recentLimit * 2 + 5)).map { PackEntry(kind: .blob, id: id(), offset: $0, length: 1) }
+        index.add(pack: pack, entries: entries)
+        #expect(index.ids.descriptor == nil)
+        #expect(entries.allSatisfy { index.location(of: $0.id)?.offset == $0.offset })
+        #expect(!index.contains(id()))
+        #expect(Set(index.entriesByPack()[pack] ?? []) == Set(entries))
+    }
+
+    /// A folder that fills up part way (a 64 KiB file system, room for about 2,000 ids): what
+    /// was written is read from the file, the rest stays in memory, every object is found.
+    @Test(.enabled(if: getuid() == 0)) func idsThatDoNotFitStayInMemory() throws {
+        var random = SeededGenerator(state: 4)
+        func id() -> ObjectID { ObjectID((0..<32).map { _ in UInt8.random(in: 0...255, using: &random) }) }
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("cairn-ids-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try #require(mount("tmpfs", folder, "tmpfs", 0, "size=64k") == 0, "mount a 64 KiB tmpfs: \(String(cString: strerror(errno)))")
+        defer {
+            umount(folder)
+            try? FileManager.default.removeItem(atPath: folder)
+        }
+        var index = RepositoryIndex(spillFolder: folder)
+        let pack = id()
+        let entries = (0..<(RepositoryIndex.recentLimit * 3)).map { PackEntry(kind: .blob, id: id(), offset: $0, length: 1) }
+        index.add(pack: pack, entries: entries)
+        #expect(index.ids.descriptor != nil)
+        #expect(entries.allSatisfy { index.location(of: $0.id)?.offset == $0.offset })
+        #expect(!index.contains(id()))
+        #expect(Set(index.entriesByPack()[pack] ?? []) == Set(entries))
+    }
 }

@@ -16,7 +16,11 @@ struct SpillFileTests {
         while appended < total {
             let count = Int.random(in: 0...(Int.random(in: 0...9, using: &random) == 0 ? 3 * SpillFile.bufferSize / 2 : 5_000), using: &random)
             let bytes = (0..<count).map { _ in UInt8.random(in: 0...255, using: &random) }
-            pieces.append((spill.append(bytes), bytes))
+            // Some in parts, as a folder's nodes are spilled.
+            let cuts = (0..<Int.random(in: 0...2, using: &random)).map { _ in Int.random(in: 0...count, using: &random) }.sorted()
+            let bounds = [0] + cuts + [count]
+            let parts = zip(bounds, bounds.dropFirst()).map { Array(bytes[$0..<$1]) }
+            pieces.append((parts.count == 1 ? spill.append(bytes) : spill.append(parts: parts), bytes))
             appended += count
             // Now and then, something read back while more is appended.
             if let (place, expected) = pieces.randomElement(using: &random) { #expect(try spill.read(place) == expected) }
@@ -75,5 +79,45 @@ struct SpillFileTests {
         let spill = SpillFile(in: small)
         try roundTrip(spill, seed: 7, total: 4 * SpillFile.bufferSize)
         #expect(spill.failure?.description.contains("No space left on device") == true, "\(String(describing: spill.failure))")
+    }
+
+    /// A folder of 8,000 entries (about 2 MiB encoded) is spilled in several pieces as its
+    /// nodes come: read back one by one they are the nodes given, in order, and whole with
+    /// the removed entries; a byte flipped in a middle piece is an error, never fewer nodes.
+    @Test func aLargeFolderIsSpilledAndReadInPieces() throws {
+        let directory = try TemporaryDirectory()
+        let spill = SpillFile(in: directory.path)
+        let folder = ScannedDirectory(path: FilePath("/data"), entry: TreeEntry(name: Array("data".utf8), kind: .directory))
+        var sealer = ScannedDirectory.Sealer(spill: spill)
+        var names: [[UInt8]] = []
+        for number in 0..<8_000 {
+            var entry = TreeEntry(name: Array(String(format: "link-%05d-", number).utf8) + [UInt8](repeating: 0x61, count: 200), kind: .symlink)
+            entry.symlinkTarget = Array("/target/\(number)".utf8)
+            names.append(entry.name)
+            sealer.add(.special(entry))
+        }
+        let gone = TreeEntry(name: Array("gone".utf8), kind: .file)
+        sealer.seal(folder, removed: [gone])
+
+        var nodes = try folder.nodes()
+        var read: [[UInt8]] = []
+        while let node = try nodes.next() { read.append(node.name) }
+        #expect(read == names)
+        let contents = try folder.contents()
+        #expect(contents.children.map(\.name) == names)
+        #expect(contents.removed.map(\.name) == [gone.name])
+
+        // 400,000 is in the second piece of 256 KiB, written to the file with the first MiB.
+        let descriptor = try #require(spill.descriptor)
+        var byte: UInt8 = 0
+        #expect(pread(descriptor, &byte, 1, 400_000) == 1)
+        byte ^= 0x01
+        #expect(pwrite(descriptor, &byte, 1, 400_000) == 1)
+        var damaged = try folder.nodes()
+        var count = 0
+        #expect(throws: SpillFile.Failure.self) {
+            while try damaged.next() != nil { count += 1 }
+        }
+        #expect(count > 0 && count < names.count)
     }
 }

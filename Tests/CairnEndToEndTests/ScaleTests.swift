@@ -1,3 +1,4 @@
+import CairnCore
 import CairnTesting
 import Foundation
 import Testing
@@ -112,6 +113,36 @@ struct ScaleTests {
         #expect(try workspace.run(["restore", "files", "--to", target]).status == 0)
         let differences = TreeComparison.differences(workspace.source, workspace.restored(under: target))
         #expect(differences == [], "\(differences.prefix(20).joined(separator: "\n"))")
+    }
+
+    /// One folder of 12,500 files, a few of several chunks (more objects than a restore
+    /// announces at once, so they are announced in batches as the walk goes): a whole restore
+    /// and a restore of a few of its files come back byte for byte, and nothing else comes.
+    @Test func aFolderOfThousandsOfFilesIsRestoredInBatches() throws {
+        let workspace = try Workspace()
+        let folder = workspace.source + "/big"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        var random = SeededGenerator(state: 21)
+        for number in 0..<12_500 {
+            let size = number % 2_500 == 7 ? 3 << 20 : Int.random(in: 0...300, using: &random)
+            let bytes = (0..<size).map { _ in UInt8.random(in: 0...255, using: &random) }
+            try Data(bytes).write(to: URL(fileURLWithPath: String(format: "%@/f%05d", folder, number)))
+        }
+        let backup = try workspace.run(["backup", "files"])
+        #expect(backup.status == 0, "\(backup.all.suffix(2000))")
+
+        let target = workspace.directory.subpath("restore")
+        let restore = try workspace.run(["restore", "files", "--to", target])
+        #expect(restore.status == 0, "\(restore.all.suffix(2000))")
+        let differences = TreeComparison.differences(workspace.source, workspace.restored(under: target))
+        #expect(differences == [], "\(differences.prefix(20).joined(separator: "\n"))")
+
+        let some = workspace.directory.subpath("some")
+        let chosen = ["f00007", "f09999", "f12499"].map { "\(folder)/\($0)" }
+        let partial = try workspace.run(["restore", "files", "--to", some] + chosen)
+        #expect(partial.status == 0, "\(partial.all.suffix(2000))")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: some + folder).sorted() == ["f00007", "f09999", "f12499"])
+        for path in chosen { #expect(FileManager.default.contentsEqual(atPath: path, andPath: some + path), "\(path)") }
     }
 
     /// A saved plan that does not fit its disk is an error that says so, and the plan saved

@@ -148,6 +148,8 @@ public struct Restorer {
     static let filesInParallel = 4
     /// Objects announced at once for a folder and the subfolders below it, at most.
     static let lookahead = 20_000
+    /// Objects of a folder's files announced to the joined reads at once, about.
+    static let announceBatch = 10_000
     /// Folders whose metadata waits for the files being written into them, at most.
     static let foldersWaiting = 128
 
@@ -162,46 +164,66 @@ public struct Restorer {
     }
 
     /// `fresh`: this restore made `folder`, so nothing is in it yet to compare with.
+    ///
+    /// The tree is read entry by entry, twice (once ahead for the objects its files need, once
+    /// to restore them): a folder of 100,000 files is held as its tree's bytes, not as values
+    /// (with their places, 130 MB), and its objects are announced a batch at a time.
     private mutating func restoreTree(_ id: ObjectID, at location: Location, in folder: WalkFolder?, fresh: Bool, all: Bool, writes: inout Writes) async throws {
-        let tree = try await repository.tree(id)
+        let tree = try await entries(of: id)
         if !fresh, !dryRun, let directory = folder?.directory { leftoversRemoved += directory.removeLeftovers() }
-        // Whether each entry is restored (`selected`) or leads to what is (`below`).
-        let chosen = tree.entries.map { entry in
+        // Whether an entry is restored (`selected`) or leads to what is (`below`).
+        func chosen(_ entry: TreeEntry) -> (location: Location, selected: Bool, below: Bool) {
             let childLocation = location.appending(entry.name)
             let (selected, below) = all ? (true, true) : selection(of: childLocation.path)
-            return (entry: entry, location: childLocation, selected: selected, below: below)
+            return (childLocation, selected, below)
         }
+        // The folder's files are written next, in this order: their objects are read in runs
+        // of neighbours. On an object store (where trees are cached on this machine), into a
+        // folder this restore made (where every file is written, none is found identical),
+        // the files of the subfolders too, in the order the walk writes them: a pack holds the
+        // files of many folders, read in a few runs (the objects of a run given up wait in a
+        // scratch file) instead of one request per folder. Announced a batch of about
+        // `announceBatch` objects at a time, the next once the walk reaches the last one's
+        // first entry: one batch is always ahead of the walk, and no more.
+        var announcer: (pass: TreeEntries, read: Int, lastBatchStart: Int, bounded: Bool)?
         if let ahead = announcedAhead[id] {
             // Announced with a folder above.
             announcedAhead[id] = ahead > 1 ? ahead - 1 : nil
         } else if !dryRun {
-            // The folder's files are written next, in this order: their objects are read in
-            // runs of neighbours. On an object store (where trees are cached on this machine),
-            // into a folder this restore made (where every file is written, none is found
-            // identical), the files of the subfolders too, in the order the walk writes them:
-            // a pack holds the files of many folders, read in a few runs (the objects of a run
-            // given up wait in a scratch file) instead of one request per folder.
-            let ahead = repository.cache != nil && fresh
+            announcer = (tree, 0, 0, false)
+        }
+        let ahead = repository.cache != nil && fresh
+        func announceBatch() async throws {
+            guard var state = announcer else { return }
             var objects: [ObjectID] = []
             var trees: [ObjectID] = []
-            var bounded = false
-            for item in chosen where item.selected && SafeDirectory.isSafeName(item.entry.name) {
-                if item.entry.kind == .file {
-                    objects += item.entry.content.map(\.object)
-                } else if ahead, !bounded, item.entry.kind == .directory, let subtree = item.entry.subtree {
-                    bounded = await !collect(subtree, objects: &objects, trees: &trees)
+            state.lastBatchStart = state.read
+            while objects.count < Self.announceBatch, let entry = try state.pass.next() {
+                state.read += 1
+                guard chosen(entry).selected, SafeDirectory.isSafeName(entry.name) else { continue }
+                if entry.kind == .file {
+                    objects += entry.content.map(\.object)
+                } else if ahead, !state.bounded, entry.kind == .directory, let subtree = entry.subtree {
+                    state.bounded = await !collect(subtree, objects: &objects, trees: &trees)
                 }
             }
+            announcer = objects.isEmpty && trees.isEmpty ? nil : state
             await reads.announce(objects)
             for tree in trees { announcedAhead[tree, default: 0] += 1 }
         }
-        for (entry, childLocation, selected, below) in chosen {
+        try await announceBatch()
+        var walk = tree
+        var walked = 0
+        while let entry = try walk.next() {
+            if let state = announcer, walked >= state.lastBatchStart { try await announceBatch() }
+            walked += 1
             if folder?.lost == true { break }
             guard SafeDirectory.isSafeName(entry.name) else {
                 let shown = location.path.appending(Array(entry.name.prefix(64)).map { $0 == 0x2F ? 0x5F : $0 })
                 problems.append(Problem(path: shown, message: "an entry with an unsafe name ('\(FilePath.display(entry.name))') was not restored"))
                 continue
             }
+            let (childLocation, selected, below) = chosen(entry)
             guard selected || below else { continue }
             if entry.kind == .directory {
                 try await restoreDirectory(entry, at: childLocation, in: folder, fresh: fresh, all: all || selected, writes: &writes)
@@ -215,15 +237,50 @@ public struct Restorer {
         }
     }
 
+    /// A tree's entries in name order, one at a time: read from its bytes, or for a tree stored
+    /// out of order or with a name twice (cairn never writes one; a hostile repository may), from
+    /// its entries sorted in memory, as every tree was read before.
+    struct TreeEntries {
+        var cursor: Tree.Cursor?
+        var sorted: IndexingIterator<[TreeEntry]>?
+
+        mutating func next() throws -> TreeEntry? {
+            if cursor != nil { return try cursor!.next() }
+            return sorted?.next()
+        }
+    }
+
+    /// The entries of tree `id`, checked once through.
+    private func entries(of id: ObjectID) async throws -> TreeEntries {
+        let cursor = try await repository.treeCursor(id)
+        var check = cursor
+        do {
+            while try check.next() != nil {}
+            return TreeEntries(cursor: cursor)
+        } catch {
+            guard let tree = try? await repository.tree(id) else { throw error }
+            return TreeEntries(sorted: tree.entries.makeIterator())
+        }
+    }
+
     /// Appends the objects of the files under tree `id` in the order the walk writes them, and
     /// the trees walked; false (and nothing appended) when that would pass `lookahead` objects
     /// or a tree cannot be read: the walk announces the rest when it gets there.
     private func collect(_ id: ObjectID, objects: inout [ObjectID], trees: inout [ObjectID]) async -> Bool {
         let (objectsBefore, treesBefore) = (objects.count, trees.count)
         var complete = false
-        if let tree = try? await repository.tree(id) {
+        if var tree = try? await repository.treeCursor(id) {
             complete = true
-            for entry in tree.entries where complete && SafeDirectory.isSafeName(entry.name) {
+            while complete {
+                let next: TreeEntry?
+                do {
+                    next = try tree.next()
+                } catch {
+                    complete = false
+                    break
+                }
+                guard let entry = next else { break }
+                guard SafeDirectory.isSafeName(entry.name) else { continue }
                 if entry.kind == .file {
                     objects += entry.content.map(\.object)
                 } else if entry.kind == .directory, let subtree = entry.subtree {

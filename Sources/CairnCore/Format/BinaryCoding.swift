@@ -32,6 +32,13 @@ struct BinaryWriter {
 
     mutating func raw(_ value: [UInt8]) { bytes += value }
 
+    mutating func raw(_ value: ArraySlice<UInt8>) { bytes += value }
+
+    /// Replaces the first `count` bytes with `bytes`, in place (no copy of the rest).
+    mutating func replacePrefix(_ count: Int, with replacement: [UInt8]) {
+        bytes.replaceSubrange(0..<count, with: replacement)
+    }
+
     /// Zigzag seconds, then nanoseconds.
     mutating func timestamp(_ value: Timestamp) {
         signed(value.seconds)

@@ -7,6 +7,10 @@ public struct ObjectID: Hashable, Sendable, Comparable, CustomStringConvertible 
 
     public static let size = 32
 
+    init(words a: UInt64, _ b: UInt64, _ c: UInt64, _ d: UInt64) {
+        (self.a, self.b, self.c, self.d) = (a, b, c, d)
+    }
+
     public init(_ bytes: [UInt8]) {
         precondition(bytes.count == Self.size, "an object id is 32 bytes")
         func word(_ at: Int) -> UInt64 {

@@ -1,11 +1,16 @@
+import Foundation
+import Synchronization
+
 #if canImport(Glibc)
     import Glibc
 #endif
 
 /// Where every stored object is: its pack, offset and length. Loaded whole when a repository
-/// is opened: 48 bytes an object in a table sorted by id (`Table`), the objects added since it
-/// was last sorted in a small dictionary beside it. (A dictionary of every object took 64 to
-/// 128 bytes each, and twice that for a moment each time it grew: 150 MB at a million objects.)
+/// is opened, in 24 bytes an object: a table sorted by the first 7 bytes of each id
+/// (`Table`), with the pack, offset and length, and the number of the full id in an `IDFile`
+/// beside it on this machine's disk (read back to confirm a match). The objects added since the
+/// table was last sorted wait in a small dictionary. (A dictionary of every object took 64 to
+/// 128 bytes each, and a table of full ids 48 bytes: 51 MB at a million objects.)
 struct RepositoryIndex: Sendable {
     struct Location: Hashable, Sendable {
         var pack: ObjectID
@@ -21,17 +26,36 @@ struct RepositoryIndex: Sendable {
         var length: UInt32
     }
 
-    struct IndexRecord: Sendable {
-        var id: ObjectID
-        var value: IndexValue
+    /// One object in the table: `key` is the id's first 7 bytes, then its kind; `ordinal` is
+    /// where its full id is in the id file.
+    struct Record: Sendable {
+        var key: UInt64
+        var pack: UInt32
+        var offset: UInt32
+        var length: UInt32
+        var ordinal: UInt32
+
+        var value: IndexValue { IndexValue(pack: pack, kind: UInt8(truncatingIfNeeded: key), offset: offset, length: length) }
+
+        static func key(_ id: ObjectID, kind: UInt8) -> UInt64 { id.a & ~0xFF | UInt64(kind) }
     }
+
+    /// The most objects added before they are sorted into the table.
+    static let recentLimit = 1 << 16
 
     private var packs: [ObjectID] = []
     private var packNumbers: [ObjectID: UInt32] = [:]
-    /// Every object but the recent ones, sorted by id.
+    /// Every object but the recent ones, sorted by `key`.
     private var table = Table()
     /// Objects added since the table was last merged with them.
     private var recent: [ObjectID: IndexValue] = [:]
+    /// The full ids of the table's objects; shared by copies (only ever appended to).
+    let ids: IDFile
+
+    /// An empty index whose full ids go to a file in `spillFolder` (the run's $TMPDIR, or /tmp).
+    init(spillFolder: String = "/tmp") {
+        ids = IDFile(in: spillFolder)
+    }
 
     var count: Int { table.count + recent.count }
 
@@ -42,12 +66,12 @@ struct RepositoryIndex: Sendable {
     var allPacks: [ObjectID] { packs }
 
     func location(of id: ObjectID) -> Location? {
-        guard let entry = value(of: id) else { return nil }
-        return Location(pack: packs[Int(entry.pack)], kind: ObjectKind(rawValue: entry.kind)!, offset: Int(entry.offset), length: Int(entry.length))
+        guard let entry = value(of: id), let kind = ObjectKind(rawValue: entry.kind) else { return nil }
+        return Location(pack: packs[Int(entry.pack)], kind: kind, offset: Int(entry.offset), length: Int(entry.length))
     }
 
     private func value(of id: ObjectID) -> IndexValue? {
-        recent[id] ?? table.find(id)
+        recent[id] ?? table.find(id, ids: ids)
     }
 
     mutating func add(pack: ObjectID, entries: [PackEntry]) {
@@ -61,16 +85,22 @@ struct RepositoryIndex: Sendable {
         }
         for entry in entries where value(of: entry.id) == nil {
             recent[entry.id] = IndexValue(pack: number, kind: entry.kind.rawValue, offset: UInt32(entry.offset), length: UInt32(entry.length))
+            if recent.count >= Self.recentLimit { mergeRecent() }
         }
-        // Merged once the recent ones are an eighth of the table (at least 65,536): a backup of
-        // a million new objects merges about 20 times, each a pass over the table.
-        if recent.count >= max(1 << 16, table.count / 8) { mergeRecent() }
     }
 
-    /// Moves the recent objects into the table.
+    /// Moves the recent objects into the table, their full ids into the id file. At most
+    /// 65,536 wait (3 MB): a backup of a million new objects merges 16 times, each a pass
+    /// over a table of 24 bytes an object.
     private mutating func mergeRecent() {
         guard !recent.isEmpty else { return }
-        let added = recent.map { IndexRecord(id: $0.key, value: $0.value) }.sorted { $0.id < $1.id }
+        var added: [Record] = []
+        added.reserveCapacity(recent.count)
+        for (id, value) in recent {
+            added.append(
+                Record(key: Record.key(id, kind: value.kind), pack: value.pack, offset: value.offset, length: value.length, ordinal: ids.append(id)))
+        }
+        added.sort { $0.key < $1.key }
         if !isKnownUniquelyReferenced(&table) { table = table.copy() }
         table.merge(added)
         recent.removeAll(keepingCapacity: true)
@@ -78,18 +108,23 @@ struct RepositoryIndex: Sendable {
 
     /// Every object, in no particular order.
     private func forEach(_ body: (ObjectID, IndexValue) -> Void) {
-        table.forEach(body)
+        if table.count > 0 {
+            let all = ids.all()
+            table.forEach { record in body(all[Int(record.ordinal)], record.value) }
+        }
         for (id, value) in recent { body(id, value) }
     }
 
     /// How many objects of each kind are stored, and their stored bytes (sealed and compressed).
     func totals() -> [ObjectKind: (count: Int, bytes: Int)] {
         var result: [ObjectKind: (count: Int, bytes: Int)] = [:]
-        forEach { _, entry in
+        func count(_ entry: IndexValue) {
             guard let kind = ObjectKind(rawValue: entry.kind) else { return }
             result[kind, default: (0, 0)].count += 1
             result[kind, default: (0, 0)].bytes += Int(entry.length)
         }
+        table.forEach { count($0.value) }
+        for value in recent.values { count(value) }
         return result
     }
 
@@ -103,10 +138,10 @@ struct RepositoryIndex: Sendable {
         return result
     }
 
-    /// Records sorted by id in memory of their own (malloc), grown with realloc: a large table
+    /// Records sorted by key in memory of their own (malloc), grown with realloc: a large table
     /// grows by remapping its pages, never held twice while it is copied, as an array would be.
     final class Table: @unchecked Sendable {
-        private var records: UnsafeMutablePointer<IndexRecord>?
+        private var records: UnsafeMutablePointer<Record>?
         private(set) var count = 0
         private var capacity = 0
 
@@ -124,35 +159,40 @@ struct RepositoryIndex: Sendable {
 
         private func reserve(_ wanted: Int) {
             guard wanted > capacity else { return }
-            // A quarter more than needed, so merges of a growing table do not remap every time.
-            let grown = max(wanted, capacity + capacity / 4, 1024)
-            guard let memory = realloc(records, grown * MemoryLayout<IndexRecord>.stride) else {
+            // An eighth more than needed, so merges of a growing table do not remap every time.
+            let grown = max(wanted, capacity + capacity / 8, 1024)
+            guard let memory = realloc(records, grown * MemoryLayout<Record>.stride) else {
                 fatalError("out of memory for the repository index (\(grown) objects)")
             }
-            records = memory.assumingMemoryBound(to: IndexRecord.self)
+            records = memory.assumingMemoryBound(to: Record.self)
             capacity = grown
         }
 
-        func find(_ id: ObjectID) -> IndexValue? {
+        /// The value of `id`: among the records whose key has its first 7 bytes, the one whose
+        /// full id is `id` (two ids share 7 bytes about once in 10^16 pairs).
+        func find(_ id: ObjectID, ids: IDFile) -> IndexValue? {
             guard let records else { return nil }
+            let prefix = id.a >> 8
             var low = 0, high = count
             while low < high {
                 let middle = (low + high) / 2
-                let found = records[middle].id
-                if found == id { return records[middle].value }
-                if found < id { low = middle + 1 } else { high = middle }
+                if records[middle].key >> 8 < prefix { low = middle + 1 } else { high = middle }
+            }
+            while low < count, records[low].key >> 8 == prefix {
+                if ids.id(at: records[low].ordinal) == id { return records[low].value }
+                low += 1
             }
             return nil
         }
 
-        /// Merges `added` (sorted, none of them in the table) in place, from the back.
-        func merge(_ added: [IndexRecord]) {
+        /// Merges `added` (sorted by key, none of them in the table) in place, from the back.
+        func merge(_ added: [Record]) {
             guard !added.isEmpty else { return }
             reserve(count + added.count)
             let records = self.records!
             var old = count - 1, new = added.count - 1, to = count + added.count - 1
             while new >= 0 {
-                if old >= 0 && added[new].id < records[old].id {
+                if old >= 0 && added[new].key < records[old].key {
                     (records + to).initialize(to: records[old])
                     old -= 1
                 } else {
@@ -164,8 +204,8 @@ struct RepositoryIndex: Sendable {
             count += added.count
         }
 
-        func forEach(_ body: (ObjectID, IndexValue) -> Void) {
-            for index in 0..<count { body(records![index].id, records![index].value) }
+        func forEach(_ body: (Record) -> Void) {
+            for index in 0..<count { body(records![index]) }
         }
     }
 

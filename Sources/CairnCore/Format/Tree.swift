@@ -182,12 +182,20 @@ public struct Tree: Hashable, Sendable {
     /// put in order at the end.
     struct Builder {
         private let contentHashPrefix: [UInt8]
-        private var body = BinaryWriter(capacity: 4096)
+        /// Room for the header (`finish` writes it in place), then the entries.
+        private var body: BinaryWriter
+        private static let headerRoom = 20
         private var count = 0
         private var lastName: [UInt8]?
         private var inOrder = true
 
-        init(contentHashPrefix: [UInt8]) { self.contentHashPrefix = contentHashPrefix }
+        /// `capacity`: about the bytes the entries will take (room reserved is not memory used
+        /// until written, and a tree grown by doubling is copied each time).
+        init(contentHashPrefix: [UInt8], capacity: Int = 4096) {
+            self.contentHashPrefix = contentHashPrefix
+            body = BinaryWriter(capacity: capacity + Self.headerRoom)
+            body.raw([UInt8](repeating: 0, count: Self.headerRoom))
+        }
 
         mutating func append(_ entry: TreeEntry) {
             if let lastName, !lastName.lexicographicallyPrecedes(entry.name) { inOrder = false }
@@ -197,18 +205,18 @@ public struct Tree: Hashable, Sendable {
         }
 
         /// An entry encoded as this tree holds it (`Tree.encode` with the same prefix).
-        mutating func append(encoded bytes: [UInt8], name: [UInt8]) {
+        mutating func append(encoded bytes: ArraySlice<UInt8>, name: [UInt8]) {
             if let lastName, !lastName.lexicographicallyPrecedes(name) { inOrder = false }
             lastName = name
             body.raw(bytes)
             count += 1
         }
 
-        /// The tree's bytes.
-        func finish() throws -> [UInt8] {
+        /// The tree's bytes: the entries' own buffer, its header written in place.
+        consuming func finish() throws -> [UInt8] {
             guard inOrder else {
                 // Rare (entries added to a folder after its scan): decoded, sorted, encoded.
-                var reader = BinaryReader(body.bytes, what: "a tree being built")
+                var reader = BinaryReader(Array(body.bytes.dropFirst(Self.headerRoom)), what: "a tree being built")
                 var entries: [TreeEntry] = []
                 for _ in 0..<count {
                     entries.append(try Tree.decodeEntry(from: &reader, version: Tree.version, what: "a tree being built", limit: body.bytes.count, contentHashPrefix: contentHashPrefix))
@@ -218,11 +226,11 @@ public struct Tree: Hashable, Sendable {
                 entries = entries.filter { seen.insert($0.name).inserted }
                 return Tree(entries: entries).encoded(contentHashPrefix: contentHashPrefix)
             }
-            var header = BinaryWriter(capacity: body.bytes.count + 16)
+            var header = BinaryWriter(capacity: 20)
             header.varint(Tree.version)
             header.varint(count)
-            header.raw(body.bytes)
-            return header.bytes
+            body.replacePrefix(Self.headerRoom, with: header.bytes)
+            return body.bytes
         }
     }
 

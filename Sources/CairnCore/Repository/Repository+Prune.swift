@@ -211,7 +211,7 @@ extension Repository {
         }
 
         // The index as it now is.
-        index = RepositoryIndex()
+        index = RepositoryIndex(spillFolder: run.temporaryDirectory)
         writer.unindexedPacks = []
         for pack in remaining { index.add(pack: pack.id, entries: pack.entries) }
         return result

@@ -68,7 +68,7 @@ extension Repository {
     }
 
     /// Stores a tree built entry by entry (`Tree.Builder`).
-    func store(_ tree: Tree.Builder) async throws -> Stored {
+    func store(_ tree: consuming Tree.Builder) async throws -> Stored {
         try await store(.tree, try tree.finish())
     }
 

@@ -22,7 +22,7 @@ public actor Repository {
     public nonisolated let cache: RepositoryCache?
 
     var compressor = Compressor(.default)
-    var index = RepositoryIndex()
+    var index: RepositoryIndex
     /// Writes objects into packs and index files.
     let writer: PackWriter
     /// Damage found while opening, each a sentence naming the file (commands print them as
@@ -56,6 +56,7 @@ public actor Repository {
         self.openedWith = openedWith
         keys = try RepositoryKeys(encryption: descriptor.encryption, master: master, location: storage.location)
         writer = PackWriter(storage: storage, codec: keys.codec, cache: cache)
+        index = RepositoryIndex(spillFolder: run.temporaryDirectory)
     }
 
     public var encryptionAlgorithm: AEAD.Algorithm? { AEAD.Algorithm(rawValue: descriptor.encryption) }
@@ -259,7 +260,7 @@ public actor Repository {
     public func reloadIndexIfChanged() async throws {
         let now = Set(try await storage.listAll(prefix: "index/").map(\.key))
         guard now != loadedIndexFiles else { return }
-        index = RepositoryIndex()
+        index = RepositoryIndex(spillFolder: run.temporaryDirectory)
         writer.unindexedPacks = []
         damagedIndexFiles = []
         damagedPacks = []

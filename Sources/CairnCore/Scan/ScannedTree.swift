@@ -37,8 +37,9 @@ public final class ScannedDirectory: @unchecked Sendable {
 
     /// The contents while in memory (the scan filling them, or changed since: `replace`).
     var held = Contents()
-    /// Where the contents are once sealed.
-    private var sealed: (spill: SpillFile, place: SpillFile.Place)?
+    /// Where the contents are once sealed: pieces of children, each its count of nodes then
+    /// the nodes, and a last piece with the removed entries.
+    private var sealed: (spill: SpillFile, pieces: [SpillFile.Place])?
 
     init(path: FilePath, entry: TreeEntry) {
         self.path = path
@@ -50,16 +51,27 @@ public final class ScannedDirectory: @unchecked Sendable {
         get throws { try contents().children }
     }
 
-    /// Entries of the previous snapshot's version of this directory that are gone now.
+    /// Entries of the previous snapshot's version of this directory that are gone now (read
+    /// without its children).
     public var removed: [TreeEntry] {
-        get throws { try contents().removed }
+        get throws {
+            guard let sealed else { return held.removed }
+            let bytes = try sealed.spill.read(sealed.pieces.last!)
+            var reader = BinaryReader(bytes, what: Self.what)
+            var removed: [TreeEntry] = []
+            for _ in 0..<(try reader.count(limit: bytes.count)) { removed.append(try Self.entry(&reader, limit: bytes.count)) }
+            guard reader.isAtEnd else { throw FormatError.malformed(Self.what, "trailing bytes") }
+            return removed
+        }
     }
 
     public func contents() throws -> Contents {
         guard let sealed else { return held }
-        let bytes = try sealed.spill.read(sealed.place)
-        var reader = BinaryReader(bytes, what: Self.what)
-        return try Self.decode(&reader, parent: path, spill: sealed.spill, limit: bytes.count)
+        var contents = Contents()
+        var nodes = try self.nodes()
+        while let node = try nodes.next() { contents.children.append(node) }
+        contents.removed = try removed
+        return contents
     }
 
     /// Changes the contents (applying a saved plan): sealed again when they were sealed (its
@@ -81,33 +93,55 @@ public final class ScannedDirectory: @unchecked Sendable {
     /// Moves the contents to `spill`; every subfolder among them must be sealed already.
     func seal(into spill: SpillFile) {
         guard sealed == nil else { return }
-        var writer = BinaryWriter(capacity: held.children.count * 128 + 16)
-        Self.encode(held, into: &writer)
-        sealed = (spill, spill.append(writer.bytes))
-        held = Contents()
+        var sealer = Sealer(spill: spill)
+        for node in held.children { sealer.add(node) }
+        sealer.seal(self, removed: held.removed)
     }
-
 
     private static let what = "the scan's spill file"
 
-    /// Seals contents whose children were encoded as they were scanned (`encode(_:into:)` of
-    /// each node, `count` of them): a folder of 100,000 files never holds them all as values.
-    func seal(children: BinaryWriter, count: Int, removed: [TreeEntry], into spill: SpillFile) {
-        precondition(sealed == nil && held.children.isEmpty, "a folder is sealed once")
-        var writer = BinaryWriter(capacity: children.bytes.count + removed.count * 128 + 16)
-        writer.varint(count)
-        writer.raw(children.bytes)
-        writer.varint(removed.count)
-        for entry in removed { Tree.encode(entry, into: &writer, contentHashPrefix: nil) }
-        sealed = (spill, spill.append(writer.bytes))
-        held = Contents()
-    }
+    /// Seals a folder's contents as they come, node by node, each encoded at once and spilled
+    /// in pieces of about 256 KiB: a folder of 100,000 files is held neither as values nor
+    /// whole as bytes, when scanned or when read back (`nodes`).
+    struct Sealer {
+        static let pieceSize = 1 << 18
+        let spill: SpillFile
+        private var pieces: [SpillFile.Place] = []
+        private var writer = BinaryWriter(capacity: 4096)
+        private var inPiece = 0
+        /// Nodes added.
+        private(set) var count = 0
 
-    private static func encode(_ contents: Contents, into writer: inout BinaryWriter) {
-        writer.varint(contents.children.count)
-        for node in contents.children { encode(node, into: &writer) }
-        writer.varint(contents.removed.count)
-        for entry in contents.removed { Tree.encode(entry, into: &writer, contentHashPrefix: nil) }
+        init(spill: SpillFile) { self.spill = spill }
+
+        /// Adds a node; a subfolder must be sealed already.
+        mutating func add(_ node: ScannedNode) {
+            ScannedDirectory.encode(node, into: &writer)
+            inPiece += 1
+            count += 1
+            if writer.bytes.count >= Self.pieceSize { flush() }
+        }
+
+        private mutating func flush() {
+            guard inPiece > 0 else { return }
+            var head = BinaryWriter(capacity: 10)
+            head.varint(inPiece)
+            pieces.append(spill.append(parts: [head.bytes, writer.bytes]))
+            writer = BinaryWriter(capacity: min(writer.bytes.count + 4096, Self.pieceSize + 4096))
+            inPiece = 0
+        }
+
+        /// Seals `directory` with the nodes added and the `removed` entries.
+        consuming func seal(_ directory: ScannedDirectory, removed: [TreeEntry]) {
+            precondition(directory.sealed == nil, "a folder is sealed once")
+            flush()
+            var tail = BinaryWriter(capacity: removed.count * 128 + 10)
+            tail.varint(removed.count)
+            for entry in removed { Tree.encode(entry, into: &tail, contentHashPrefix: nil) }
+            pieces.append(spill.append(tail.bytes))
+            directory.sealed = (spill, pieces)
+            directory.held = Contents()
+        }
     }
 
     /// One node of a folder's contents; a subfolder must be sealed already.
@@ -123,8 +157,11 @@ public final class ScannedDirectory: @unchecked Sendable {
                     writer.data(name)
                     encode(change, into: &writer)
                 }
-                writer.varint(sealed.place.offset)
-                writer.varint(sealed.place.count)
+                writer.varint(sealed.pieces.count)
+                for piece in sealed.pieces {
+                    writer.varint(piece.offset)
+                    writer.varint(piece.count)
+                }
                 writer.optionalID(directory.unchangedTree)
                 writer.varint(directory.totals.files)
                 writer.varint(directory.totals.bytes)
@@ -181,6 +218,9 @@ public final class ScannedDirectory: @unchecked Sendable {
         private var reader: BinaryReader?
         private let parent: FilePath
         private let spill: SpillFile?
+        /// The pieces of children not read yet (the last piece, of removed entries, is not read).
+        private var pieces: ArraySlice<SpillFile.Place> = []
+        /// Nodes left in the piece being read.
         private var remaining = 0
 
         fileprivate init(held: [ScannedNode], parent: FilePath) {
@@ -189,17 +229,28 @@ public final class ScannedDirectory: @unchecked Sendable {
             spill = nil
         }
 
-        fileprivate init(bytes: [UInt8], parent: FilePath, spill: SpillFile) throws {
-            var reader = BinaryReader(bytes, what: ScannedDirectory.what)
-            remaining = try reader.count(limit: bytes.count)
-            self.reader = reader
+        fileprivate init(pieces: [SpillFile.Place], parent: FilePath, spill: SpillFile) {
+            self.pieces = pieces.dropLast()
             self.parent = parent
             self.spill = spill
         }
 
         public mutating func next() throws -> ScannedNode? {
             if held != nil { return held!.next() }
-            guard remaining > 0, var current = reader, let spill else { return nil }
+            guard let spill else { return nil }
+            while remaining == 0 {
+                if let current = reader, !current.isAtEnd { throw FormatError.malformed(ScannedDirectory.what, "trailing bytes") }
+                guard let piece = pieces.popFirst() else {
+                    reader = nil
+                    return nil
+                }
+                let bytes = try spill.read(piece)
+                var next = BinaryReader(bytes, what: ScannedDirectory.what)
+                remaining = try next.count(limit: bytes.count)
+                reader = next
+            }
+            var current = reader!
+            reader = nil
             let node = try ScannedDirectory.decodeNode(&current, parent: parent, spill: spill, limit: current.bytes.count)
             reader = current
             remaining -= 1
@@ -209,7 +260,7 @@ public final class ScannedDirectory: @unchecked Sendable {
 
     public func nodes() throws -> Nodes {
         guard let sealed else { return Nodes(held: held.children, parent: path) }
-        return try Nodes(bytes: try sealed.spill.read(sealed.place), parent: path, spill: sealed.spill)
+        return Nodes(pieces: sealed.pieces, parent: path, spill: sealed.spill)
     }
 
     private static func decodeNode(_ reader: inout BinaryReader, parent: FilePath, spill: SpillFile, limit: Int) throws -> ScannedNode {
@@ -222,7 +273,10 @@ public final class ScannedDirectory: @unchecked Sendable {
                     let name = try reader.data()
                     directory.specialChanges[name] = try decodeChange(&reader)
                 }
-                directory.sealed = (spill, SpillFile.Place(offset: try reader.count(), count: try reader.count()))
+                var pieces: [SpillFile.Place] = []
+                for _ in 0..<(try reader.count(limit: limit)) { pieces.append(SpillFile.Place(offset: try reader.count(), count: try reader.count())) }
+                guard !pieces.isEmpty else { throw FormatError.malformed(what, "a folder without its pieces") }
+                directory.sealed = (spill, pieces)
                 directory.unchangedTree = try reader.optionalID()
                 directory.totals = Totals(
                     files: try reader.count(), bytes: try reader.varint(), directories: try reader.count(), others: try reader.count())
@@ -245,16 +299,6 @@ public final class ScannedDirectory: @unchecked Sendable {
             }
     }
 
-    private static func decode(_ reader: inout BinaryReader, parent: FilePath, spill: SpillFile, limit: Int) throws -> Contents {
-        var contents = Contents()
-        let count = try reader.count(limit: limit)
-        contents.children.reserveCapacity(count)
-        for _ in 0..<count { contents.children.append(try decodeNode(&reader, parent: parent, spill: spill, limit: limit)) }
-        let removed = try reader.count(limit: limit)
-        contents.removed.reserveCapacity(removed)
-        for _ in 0..<removed { contents.removed.append(try entry(&reader, limit: limit)) }
-        return contents
-    }
 }
 
 public enum ScannedNode: Sendable {

@@ -203,10 +203,9 @@ public struct Scanner {
                 directory.seal(into: spill)
                 return .directory(directory)
             }
-            // Each entry is encoded as soon as it is scanned: a folder of 100,000 files holds
-            // them as bytes, not as values.
-            var encoded = BinaryWriter(capacity: 4096)
-            var count = 0
+            // Each entry is encoded as soon as it is scanned, and spilled in pieces: a folder of
+            // 100,000 files is never held whole, as values or as bytes.
+            var sealer = ScannedDirectory.Sealer(spill: spill)
             var removed: [TreeEntry] = []
             var nextPrevious = try previousEntries?.next()
             var totals = ScannedDirectory.Totals()
@@ -251,18 +250,17 @@ public struct Scanner {
                 case .carried:
                     unchanged = false
                 }
-                ScannedDirectory.encode(node, into: &encoded)
-                count += 1
+                sealer.add(node)
             }
             while let old = nextPrevious {
                 removed.append(old)
                 nextPrevious = try previousEntries?.next()
             }
-            if !included && count == 0 { return nil }
-            if unchanged, count == previousEntries?.count, removed.isEmpty { directory.unchangedTree = previous?.subtree }
+            if !included && sealer.count == 0 { return nil }
+            if unchanged, sealer.count == previousEntries?.count, removed.isEmpty { directory.unchangedTree = previous?.subtree }
             directory.totals = totals
             // Finished: its entries wait in the spill file.
-            directory.seal(children: encoded, count: count, removed: removed, into: spill)
+            sealer.seal(directory, removed: removed)
             return .directory(directory)
         }
 

@@ -66,6 +66,9 @@ public struct RunEnvironment: Sendable {
     }
 
     /// Where cairn keeps caches it can rebuild: `$XDG_CACHE_HOME/cairn`, by default `~/.cache/cairn`.
+    /// Where files that live only as long as the run go (spill files): $TMPDIR, or /tmp.
+    public var temporaryDirectory: String { variables["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp" }
+
     public var cacheDirectory: String? { baseDirectory("XDG_CACHE_HOME", else: ".cache").map { $0 + "/cairn" } }
 
     private func baseDirectory(_ variable: String, else underHome: String) -> String? {

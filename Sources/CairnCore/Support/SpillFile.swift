@@ -77,12 +77,41 @@ final class SpillFile: Sendable {
     private let madeError: Int32
 
     /// Appends `bytes` and their checksum; where they are, for `read`.
-    func append(_ bytes: [UInt8]) -> Place {
-        let sum = Self.checksum(bytes)
+    func append(_ bytes: [UInt8]) -> Place { append(parts: [bytes]) }
+
+    /// Appends `parts` one after the other as one piece (read back whole), without joining
+    /// them first: a folder of 100,000 entries is not copied to be spilled. A piece larger than
+    /// the buffer goes to the file from where it is, the buffer written first.
+    func append(parts: [[UInt8]]) -> Place {
+        var sum = UInt32(crc32(0, nil, 0))
+        for part in parts {
+            sum = part.withUnsafeBufferPointer { UInt32(crc32(uLong(sum), $0.baseAddress, uInt($0.count))) }
+        }
+        let trailer = withUnsafeBytes(of: sum.littleEndian) { Array($0) }
+        let count = parts.reduce(4) { $0 + $1.count }
         return state.withLock { state -> Place in
-            let place = Place(offset: state.written + state.buffer.count, count: bytes.count + 4)
-            state.buffer += bytes
-            state.buffer += withUnsafeBytes(of: sum.littleEndian) { Array($0) }
+            let place = Place(offset: state.written + state.buffer.count, count: count)
+            if let descriptor, state.failure == nil, count >= Self.bufferSize {
+                do throws(Failure) {
+                    try write(state.buffer, at: state.written, to: descriptor)
+                    state.written += state.buffer.count
+                    state.buffer.removeAll(keepingCapacity: true)
+                    for part in parts + [trailer] {
+                        try write(part, at: state.written, to: descriptor)
+                        state.written += part.count
+                    }
+                    return place
+                } catch {
+                    // What did not reach the file stays in memory: the buffer, then this piece
+                    // whole (a part written before the failure is written again).
+                    state.failure = error
+                    let kept = Place(offset: state.written + state.buffer.count, count: count)
+                    for part in parts + [trailer] { state.buffer += part }
+                    return kept
+                }
+            }
+            for part in parts { state.buffer += part }
+            state.buffer += trailer
             if let descriptor, state.failure == nil, state.buffer.count >= Self.bufferSize {
                 do throws(Failure) {
                     try write(state.buffer, at: state.written, to: descriptor)
