@@ -180,10 +180,16 @@ public struct BackupRunner {
             /// scan, a subfolder is a new value; its entries are read one at a time, twice:
             /// never all held).
             var subfolders: [Int: Int] = [:]
-            /// Reads of its files that are done, by the file's place in the folder.
-            var results: [Int: Done] = [:]
+            /// Reads of its files that are done, by the file's place in the folder (16 bytes a
+            /// place: a dictionary took 55).
+            var results: [Done?] = []
             /// Their entries.
             var encoded = Encoded()
+
+            mutating func record(_ done: Done, at index: Int) {
+                if results.count <= index { results += repeatElement(nil, count: index + 1 - results.count) }
+                results[index] = done
+            }
             /// Reads of its files started and not done.
             var running = 0
             /// The number in tree order of its first file, and the next number after each
@@ -299,7 +305,7 @@ public struct BackupRunner {
         } else {
             done = .missing(stopped: completed.result.wasStopped)
         }
-        folders.open[completed.directory]!.results[completed.index] = done
+        folders.open[completed.directory]!.record(done, at: completed.index)
         folders.open[completed.directory]!.running -= 1
     }
 
@@ -339,7 +345,7 @@ public struct BackupRunner {
                 entries.append(entry)
             case .file(let scanned):
                 defer { file += 1 }
-                switch open.results[index] {
+                switch index < open.results.count ? open.results[index] : nil {
                 case .entry(let place):
                     entries.append(encoded: open.encoded[place], name: scanned.entry.name)
                 case .missing(let stopped):

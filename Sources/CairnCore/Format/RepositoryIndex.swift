@@ -41,7 +41,7 @@ struct RepositoryIndex: Sendable {
     }
 
     /// The most objects added before they are sorted into the table.
-    static let recentLimit = 1 << 16
+    static let recentLimit = 1 << 15
 
     private var packs: [ObjectID] = []
     private var packNumbers: [ObjectID: UInt32] = [:]
@@ -90,7 +90,7 @@ struct RepositoryIndex: Sendable {
     }
 
     /// Moves the recent objects into the table, their full ids into the id file. At most
-    /// 65,536 wait (3 MB): a backup of a million new objects merges 16 times, each a pass
+    /// 32,768 wait (3 MB): a backup of a million new objects merges 32 times, each a pass
     /// over a table of 24 bytes an object.
     private mutating func mergeRecent() {
         guard !recent.isEmpty else { return }

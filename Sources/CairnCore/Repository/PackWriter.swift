@@ -19,9 +19,9 @@ final class PackWriter {
     private var builderWaiters: [CheckedContinuation<Void, Never>] = []
     /// Objects of the pack being filled.
     private(set) var pending: Set<ObjectID> = []
-    /// Objects of packs being committed in the background, and their packs.
-    private(set) var writing: [ObjectID: ObjectID] = [:]
-    private var uploads: [(pack: ObjectID, entries: [PackEntry], task: Task<Void, Error>)] = []
+    /// Packs being committed in the background, with their objects (a set each, freed with
+    /// the upload: one dictionary of them all grew to 8 MB).
+    private var uploads: [(pack: ObjectID, entries: [PackEntry], ids: Set<ObjectID>, task: Task<Void, Error>)] = []
     /// Stored packs that no index file lists yet.
     var unindexedPacks: [(id: ObjectID, entries: [PackEntry])] = []
 
@@ -41,10 +41,10 @@ final class PackWriter {
     }
 
     /// Whether `id` is in the pack being filled or in one being committed.
-    func holds(_ id: ObjectID) -> Bool { pending.contains(id) || writing[id] != nil }
+    func holds(_ id: ObjectID) -> Bool { pending.contains(id) || committing(id) != nil }
 
     /// The pack of an object being committed, if it is.
-    func committing(_ id: ObjectID) -> ObjectID? { writing[id] }
+    func committing(_ id: ObjectID) -> ObjectID? { uploads.first { $0.ids.contains(id) }?.pack }
 
     /// Adds a sealed box to the pack being filled; false when `known` says, once the pack is
     /// held, that the object is stored already (another task stored it meanwhile).
@@ -99,10 +99,9 @@ final class PackWriter {
         var finishing = builder
         defer { builder = finishing }
         guard let pack = try await finishing.finish(codec: codec) else { return }
-        for entry in pack.entries { writing[entry.id] = pack.id }
-        pending = []
         let upload = pack.upload
-        uploads.append((pack.id, pack.entries, Task { try await upload.commit() }))
+        uploads.append((pack.id, pack.entries, pending, Task { try await upload.commit() }))
+        pending = []
         while uploads.count > Self.uploadsInFlight { try await completeOldestUpload(on: repository) }
     }
 
@@ -123,7 +122,6 @@ final class PackWriter {
         uploads.removeFirst()
         repository.index.add(pack: upload.pack, entries: upload.entries)
         unindexedPacks.append((upload.pack, upload.entries))
-        for entry in upload.entries where writing[entry.id] == upload.pack { writing[entry.id] = nil }
         FaultInjection.reach("pack-written")
         if unindexedPacks.count >= Self.packsPerIndexFile || unindexedPacks.reduce(0, { $0 + $1.entries.count }) >= Self.entriesPerIndexFile {
             try await writeIndex()
