@@ -48,7 +48,7 @@ struct RepositoryIndexTests {
         let totals = index.totals()
         #expect(totals[.blob]?.count == expected.values.filter { $0.entry.kind == .blob }.count)
         #expect(totals[.tree]?.bytes == expected.values.filter { $0.entry.kind == .tree }.reduce(0) { $0 + $1.entry.length })
-        let byPack = index.entriesByPack()
+        let byPack = try index.entriesByPack()
         var reference: [ObjectID: Set<PackEntry>] = [:]
         for (pack, entry) in expected.values { reference[pack, default: []].insert(entry) }
         #expect(byPack.mapValues(Set.init) == reference)
@@ -98,6 +98,13 @@ struct RepositoryIndexTests {
         #expect(found == 10, "only the recent ones, not yet in the file, are still confirmed")
         index.add(pack: pack, entries: entries)
         #expect(entries.allSatisfy { index.contains($0.id) })
+        // Verify and prune, which act on what is not listed, get an error, never wrong ids.
+        #expect(throws: IDFile.Failure.self) { try index.entriesByPack() }
+        do {
+            _ = try index.entriesByPack()
+        } catch {
+            #expect(error.description.contains("is damaged"), "\(error)")
+        }
     }
 
     /// Where the id file cannot be made, the ids stay in memory and every answer is the same.
@@ -111,7 +118,7 @@ struct RepositoryIndexTests {
         #expect(index.ids.descriptor == nil)
         #expect(entries.allSatisfy { index.location(of: $0.id)?.offset == $0.offset })
         #expect(!index.contains(id()))
-        #expect(Set(index.entriesByPack()[pack] ?? []) == Set(entries))
+        #expect(Set(try index.entriesByPack()[pack] ?? []) == Set(entries))
     }
 
     /// A folder that fills up part way (a 64 KiB file system, room for about 2,000 ids): what
@@ -133,6 +140,6 @@ struct RepositoryIndexTests {
         #expect(index.ids.descriptor != nil)
         #expect(entries.allSatisfy { index.location(of: $0.id)?.offset == $0.offset })
         #expect(!index.contains(id()))
-        #expect(Set(index.entriesByPack()[pack] ?? []) == Set(entries))
+        #expect(Set(try index.entriesByPack()[pack] ?? []) == Set(entries))
     }
 }

@@ -85,4 +85,13 @@ struct SelectionTests {
     func wildcards(pattern: String, name: String, matches: Bool) {
         #expect(Wildcard.matches(Array(pattern.utf8), Array(name.utf8)) == matches)
     }
+
+    /// A path's name is its last component, whatever slashes surround it (the name is found
+    /// without splitting the path).
+    @Test(arguments: [("/", ""), ("", ""), ("/a", "a"), ("/a/b", "b"), ("/a/b/", "b"), ("a", "a"), ("//x//", "x"), ("/a/\u{e9}t\u{e9}", "\u{e9}t\u{e9}")])
+    func names(path: String, name: String) {
+        #expect(FilePath(path).name == Array(name.utf8))
+        #expect(FilePath(path).name == (FilePath(path).components.last ?? []))
+    }
 }
+

@@ -89,7 +89,7 @@ public struct Verifier {
         report.keyFiles = try await repository.keys().count
 
         // Packs the index names must exist and be long enough for their objects.
-        let byPack = await repository.packContents()
+        let byPack = try await repository.packContents()
         var packSizes: [ObjectID: Int] = [:]
         for (pack, entries) in byPack {
             let key = PackFormat.key(for: pack)

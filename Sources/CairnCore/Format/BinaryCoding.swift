@@ -34,7 +34,8 @@ struct BinaryWriter {
 
     mutating func raw(_ value: ArraySlice<UInt8>) { bytes += value }
 
-    /// Replaces the first `count` bytes with `bytes`, in place (no copy of the rest).
+    /// Replaces the first `count` bytes with `replacement` in the same buffer (the rest moves
+    /// within it: no second buffer).
     mutating func replacePrefix(_ count: Int, with replacement: [UInt8]) {
         bytes.replaceSubrange(0..<count, with: replacement)
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+internal import CZlib
 
 #if canImport(Glibc)
     import Glibc
@@ -10,11 +11,25 @@ import Synchronization
 /// a match (a read of 32 bytes from the page cache).
 ///
 /// The file is made in `folder` on the first write and unlinked at once (nothing is left however
-/// the process ends); ids are written 4,096 at a time. Where no file can be made or written (a
-/// full disk), the ids stay in memory: it costs memory, never an answer. A read that fails, or
-/// an id damaged on disk, only fails to match: the index then says an object is not stored,
-/// and a backup stores it again rather than counting on an object it cannot confirm.
+/// the process ends); ids are written 4,096 at a time, with a CRC-32 of each batch kept here.
+/// Where no file can be made or written (a full disk), the ids stay in memory: it costs memory,
+/// never an answer. A read of one id that fails, or an id damaged on disk, only fails to match:
+/// the index then says an object is not stored, and a backup stores it again rather than
+/// counting on an object it cannot confirm. Reading every id (`all`, for verify and prune, which
+/// act on what is not listed) checks each batch against its CRC and throws rather than give an
+/// id it cannot vouch for.
 final class IDFile: Sendable {
+    struct Failure: Error, CustomStringConvertible {
+        var folder: String
+        var code: Int32
+
+        var description: String {
+            code == 0
+                ? "the repository index's id file in \(folder) is damaged (a batch read back does not match its checksum)"
+                : "cannot read the repository index's id file in \(folder): \(String(cString: strerror(code)))"
+        }
+    }
+
     private struct State: ~Copyable {
         /// The file, once made; nil before, or for good once it failed (`failed`).
         var descriptor: Int32?
@@ -23,6 +38,8 @@ final class IDFile: Sendable {
         var written = 0
         /// The ids after those.
         var pending: [ObjectID] = []
+        /// The CRC-32 of each batch in the file.
+        var sums: [UInt32] = []
 
         deinit { if let descriptor { close(descriptor) } }
     }
@@ -68,23 +85,30 @@ final class IDFile: Sendable {
         return got == size ? id : nil
     }
 
-    /// Every id, in number order (for a pass over the whole index: verify, prune). Ids that
-    /// cannot be read are all zeros, which match nothing.
-    func all() -> [ObjectID] {
-        state.withLock { state in
+    /// Every id, in number order (for a pass over the whole index: verify, prune), each batch
+    /// checked against its CRC: an id that cannot be read, or is not as written, is an error.
+    func all() throws(Failure) -> [ObjectID] {
+        try state.withLock { state throws(Failure) -> [ObjectID] in
             let size = MemoryLayout<ObjectID>.size
             var result = [ObjectID](repeating: ObjectID(words: 0, 0, 0, 0), count: state.written)
             if let descriptor = state.descriptor, state.written > 0 {
-                var done = 0
                 let total = state.written * size
-                result.withUnsafeMutableBytes { buffer in
+                let code = result.withUnsafeMutableBytes { buffer -> Int32 in
+                    var done = 0
                     while done < total {
                         let got = pread(descriptor, buffer.baseAddress! + done, total - done, off_t(done))
                         if got < 0, errno == EINTR { continue }
-                        guard got > 0 else { break }
+                        guard got > 0 else { return got == 0 ? EIO : errno }
                         done += got
                     }
+                    let batchBytes = Self.batch * size
+                    for (number, sum) in state.sums.enumerated() {
+                        let start = buffer.baseAddress! + number * batchBytes
+                        guard UInt32(crc32(0, start.assumingMemoryBound(to: UInt8.self), uInt(batchBytes))) == sum else { return 0 }
+                    }
+                    return -1
                 }
+                guard code == -1 else { throw Failure(folder: folder, code: code) }
             }
             return result + state.pending
         }
@@ -105,6 +129,8 @@ final class IDFile: Sendable {
         let size = MemoryLayout<ObjectID>.size
         let descriptor = state.descriptor!
         let offset = state.written * size
+        precondition(state.pending.count == Self.batch && state.sums.count * Self.batch == state.written, "ids are written a batch at a time")
+        let sum = state.pending.withUnsafeBytes { UInt32(crc32(0, $0.baseAddress!.assumingMemoryBound(to: UInt8.self), uInt($0.count))) }
         let complete = state.pending.withUnsafeBytes { buffer -> Bool in
             var done = 0
             while done < buffer.count {
@@ -121,6 +147,7 @@ final class IDFile: Sendable {
             return
         }
         state.written += state.pending.count
+        state.sums.append(sum)
         state.pending.removeAll(keepingCapacity: true)
     }
 }

@@ -40,7 +40,9 @@ struct RepositoryIndex: Sendable {
         static func key(_ id: ObjectID, kind: UInt8) -> UInt64 { id.a & ~0xFF | UInt64(kind) }
     }
 
-    /// The most objects added before they are sorted into the table.
+    /// The fewest objects added before they are sorted into the table: at least this many, and
+    /// a sixteenth of the table (merges grow with it, so adding n objects moves about 16n
+    /// records, not n² / 32,768: a flat bound took 36 GB of copying to open ten million).
     static let recentLimit = 1 << 15
 
     private var packs: [ObjectID] = []
@@ -85,13 +87,12 @@ struct RepositoryIndex: Sendable {
         }
         for entry in entries where value(of: entry.id) == nil {
             recent[entry.id] = IndexValue(pack: number, kind: entry.kind.rawValue, offset: UInt32(entry.offset), length: UInt32(entry.length))
-            if recent.count >= Self.recentLimit { mergeRecent() }
+            if recent.count >= max(Self.recentLimit, table.count / 16) { mergeRecent() }
         }
     }
 
-    /// Moves the recent objects into the table, their full ids into the id file. At most
-    /// 32,768 wait (3 MB): a backup of a million new objects merges 32 times, each a pass
-    /// over a table of 24 bytes an object.
+    /// Moves the recent objects into the table, their full ids into the id file: at a million
+    /// objects, 65,536 wait at most (6 MB).
     private mutating func mergeRecent() {
         guard !recent.isEmpty else { return }
         var added: [Record] = []
@@ -106,10 +107,11 @@ struct RepositoryIndex: Sendable {
         recent.removeAll(keepingCapacity: true)
     }
 
-    /// Every object, in no particular order.
-    private func forEach(_ body: (ObjectID, IndexValue) -> Void) {
+    /// Every object, in no particular order; an id file that cannot be read back whole is an
+    /// error (verify and prune act on what is not listed).
+    private func forEach(_ body: (ObjectID, IndexValue) -> Void) throws(IDFile.Failure) {
         if table.count > 0 {
-            let all = ids.all()
+            let all = try ids.all()
             table.forEach { record in body(all[Int(record.ordinal)], record.value) }
         }
         for (id, value) in recent { body(id, value) }
@@ -129,9 +131,9 @@ struct RepositoryIndex: Sendable {
     }
 
     /// The entries of every object, grouped by pack, for writing index files and for verify.
-    func entriesByPack() -> [ObjectID: [PackEntry]] {
+    func entriesByPack() throws(IDFile.Failure) -> [ObjectID: [PackEntry]] {
         var result: [ObjectID: [PackEntry]] = [:]
-        forEach { id, entry in
+        try forEach { id, entry in
             result[packs[Int(entry.pack)], default: []].append(
                 PackEntry(kind: ObjectKind(rawValue: entry.kind)!, id: id, offset: Int(entry.offset), length: Int(entry.length)))
         }

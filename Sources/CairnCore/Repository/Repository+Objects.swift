@@ -152,5 +152,5 @@ extension Repository {
     public func storedBytes(of ids: [ObjectID]) -> Int { ids.reduce(0) { $0 + (index.location(of: $1)?.length ?? 0) } }
 
     /// The objects of each indexed pack, as the index lists them.
-    func packContents() -> [ObjectID: [PackEntry]] { index.entriesByPack() }
+    func packContents() throws -> [ObjectID: [PackEntry]] { try index.entriesByPack() }
 }

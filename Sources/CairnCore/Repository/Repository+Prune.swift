@@ -106,7 +106,7 @@ extension Repository {
         }
 
         // Packs: all dead, mostly dead (repacked), or kept as they are.
-        let byPack = index.entriesByPack()
+        let byPack = try index.entriesByPack()
         var deletions: [ObjectID] = []
         var repacks: [(pack: ObjectID, live: [PackEntry])] = []
         var stays: [(id: ObjectID, entries: [PackEntry])] = []

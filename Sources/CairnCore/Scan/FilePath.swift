@@ -19,7 +19,15 @@ public struct FilePath: Hashable, Sendable, Comparable, CustomStringConvertible 
         bytes.split(separator: 0x2F, omittingEmptySubsequences: true).map(Array.init)
     }
 
-    public var name: [UInt8] { components.last ?? [] }
+    /// The last name (`components.last`), without splitting the whole path (the scan asks it of
+    /// every entry).
+    public var name: [UInt8] {
+        var end = bytes.count
+        while end > 0, bytes[end - 1] == 0x2F { end -= 1 }
+        var start = end
+        while start > 0, bytes[start - 1] != 0x2F { start -= 1 }
+        return Array(bytes[start..<end])
+    }
 
     /// Whether this path is `other` or inside it.
     public func isInside(_ other: FilePath) -> Bool {

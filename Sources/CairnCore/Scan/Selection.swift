@@ -65,7 +65,7 @@ public struct Selection: Sendable {
     /// The decision for the entry at `path`; `inherited` is what a filter decided for the
     /// nearest directory above it, if any.
     public func decide(_ path: FilePath, isDirectory: Bool, inherited: Decision? = nil) -> (Decision, Reason) {
-        let name = path.name
+        lazy var name = path.name
         for compiled in filters where path.isInside(compiled.top) && path != compiled.top && compiled.applies(toDirectory: isDirectory) {
             if compiled.matches(name) {
                 return (compiled.filter.mode == .include ? .include : .exclude, .filter(compiled.filter.name))

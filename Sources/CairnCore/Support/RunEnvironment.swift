@@ -65,10 +65,10 @@ public struct RunEnvironment: Sendable {
         return homeDirectory.map { $0 + "/.local/state/cairn" }
     }
 
-    /// Where cairn keeps caches it can rebuild: `$XDG_CACHE_HOME/cairn`, by default `~/.cache/cairn`.
     /// Where files that live only as long as the run go (spill files): $TMPDIR, or /tmp.
     public var temporaryDirectory: String { variables["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp" }
 
+    /// Where cairn keeps caches it can rebuild: `$XDG_CACHE_HOME/cairn`, by default `~/.cache/cairn`.
     public var cacheDirectory: String? { baseDirectory("XDG_CACHE_HOME", else: ".cache").map { $0 + "/cairn" } }
 
     private func baseDirectory(_ variable: String, else underHome: String) -> String? {
