@@ -30,9 +30,9 @@ final class IDFile: Sendable {
         }
     }
 
-    private struct State: ~Copyable {
-        /// The file, once made; nil before, or for good once it failed (`failed`).
-        var descriptor: Int32?
+    private struct State {
+        /// The file, once made (nil also when it cannot be: then `failed`).
+        var file: ScratchFile?
         var failed = false
         /// How many ids are in the file (the first ones).
         var written = 0
@@ -40,21 +40,19 @@ final class IDFile: Sendable {
         var pending: [ObjectID] = []
         /// The CRC-32 of each batch in the file.
         var sums: [UInt32] = []
-
-        deinit { if let descriptor { close(descriptor) } }
     }
 
     private let folder: String
-    private let state: Mutex<State>
+    private let state = Mutex(State())
     static let batch = 4096
+    private static let size = MemoryLayout<ObjectID>.size
 
     init(in folder: String) {
         self.folder = folder
-        state = Mutex(State())
     }
 
     /// The file, once made (tests damage it).
-    var descriptor: Int32? { state.withLock { $0.descriptor } }
+    var descriptor: Int32? { state.withLock { $0.file?.descriptor } }
 
     /// Adds `id`; its number, for `id(at:)`.
     func append(_ id: ObjectID) -> UInt32 {
@@ -70,84 +68,54 @@ final class IDFile: Sendable {
     /// The id numbered `number`, or nil when it cannot be read.
     func id(at number: UInt32) -> ObjectID? {
         let number = Int(number)
-        let found: (descriptor: Int32?, id: ObjectID?) = state.withLock { state in
-            if number < state.written { return (state.descriptor, nil) }
+        let found: (file: ScratchFile?, id: ObjectID?) = state.withLock { state in
+            if number < state.written { return (state.file, nil) }
             let index = number - state.written
             return (nil, index < state.pending.count ? state.pending[index] : nil)
         }
-        guard let descriptor = found.descriptor else { return found.id }
+        guard let file = found.file else { return found.id }
         var id = ObjectID(words: 0, 0, 0, 0)
-        let size = MemoryLayout<ObjectID>.size
-        var got = 0
-        repeat {
-            got = withUnsafeMutableBytes(of: &id) { pread(descriptor, $0.baseAddress!, size, off_t(number * size)) }
-        } while got < 0 && errno == EINTR
-        return got == size ? id : nil
+        let code = withUnsafeMutableBytes(of: &id) { file.read(into: $0, at: number * Self.size) }
+        return code == 0 ? id : nil
     }
 
     /// Every id, in number order (for a pass over the whole index: verify, prune), each batch
     /// checked against its CRC: an id that cannot be read, or is not as written, is an error.
     func all() throws(Failure) -> [ObjectID] {
         try state.withLock { state throws(Failure) -> [ObjectID] in
-            let size = MemoryLayout<ObjectID>.size
             var result = [ObjectID](repeating: ObjectID(words: 0, 0, 0, 0), count: state.written)
-            if let descriptor = state.descriptor, state.written > 0 {
-                let total = state.written * size
+            if let file = state.file, state.written > 0 {
                 let code = result.withUnsafeMutableBytes { buffer -> Int32 in
-                    var done = 0
-                    while done < total {
-                        let got = pread(descriptor, buffer.baseAddress! + done, total - done, off_t(done))
-                        if got < 0, errno == EINTR { continue }
-                        guard got > 0 else { return got == 0 ? EIO : errno }
-                        done += got
+                    let code = file.read(into: buffer, at: 0)
+                    guard code == 0 else { return code }
+                    let batchBytes = Self.batch * Self.size
+                    for (number, sum) in state.sums.enumerated() where Self.checksum(UnsafeRawBufferPointer(rebasing: buffer[number * batchBytes..<(number + 1) * batchBytes])) != sum {
+                        return -1
                     }
-                    let batchBytes = Self.batch * size
-                    for (number, sum) in state.sums.enumerated() {
-                        let start = buffer.baseAddress! + number * batchBytes
-                        guard UInt32(crc32(0, start.assumingMemoryBound(to: UInt8.self), uInt(batchBytes))) == sum else { return 0 }
-                    }
-                    return -1
+                    return 0
                 }
-                guard code == -1 else { throw Failure(folder: folder, code: code) }
+                guard code == 0 else { throw Failure(folder: folder, code: max(code, 0)) }
             }
             return result + state.pending
         }
     }
 
+    private static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        UInt32(crc32(0, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), uInt(bytes.count)))
+    }
+
+    /// Writes the pending batch; where it cannot (no file can be made, a full disk), it and
+    /// all that follows stay in memory.
     private func flush(_ state: inout State) {
-        if state.descriptor == nil {
-            var template = Array("\(folder)/.cairn-ids-XXXXXX".utf8CString)
-            let descriptor = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-            guard descriptor >= 0 else {
-                state.failed = true
-                return
-            }
-            _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC)
-            template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
-            state.descriptor = descriptor
-        }
-        let size = MemoryLayout<ObjectID>.size
-        let descriptor = state.descriptor!
-        let offset = state.written * size
         precondition(state.pending.count == Self.batch && state.sums.count * Self.batch == state.written, "ids are written a batch at a time")
-        let sum = state.pending.withUnsafeBytes { UInt32(crc32(0, $0.baseAddress!.assumingMemoryBound(to: UInt8.self), uInt($0.count))) }
-        let complete = state.pending.withUnsafeBytes { buffer -> Bool in
-            var done = 0
-            while done < buffer.count {
-                let count = pwrite(descriptor, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
-                if count < 0, errno == EINTR { continue }
-                guard count > 0 else { return false }
-                done += count
-            }
-            return true
-        }
-        guard complete else {
-            // What was written stays readable; the rest, and all that follows, stays here.
+        if state.file == nil { state.file = ScratchFile(in: folder) }
+        let written = state.written
+        guard let file = state.file, state.pending.withUnsafeBytes({ file.write($0, at: written * Self.size) }) else {
             state.failed = true
             return
         }
+        state.sums.append(state.pending.withUnsafeBytes { Self.checksum($0) })
         state.written += state.pending.count
-        state.sums.append(sum)
         state.pending.removeAll(keepingCapacity: true)
     }
 }

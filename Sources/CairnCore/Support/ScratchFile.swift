@@ -6,14 +6,15 @@ internal import CLinux
 #endif
 
 /// A file on this machine, gone from its folder as soon as it is made (so nothing is left when
-/// the process ends, however it ends), holding bytes read from a storage until they are used:
-/// on an object store a joined read that had to be given up keeps its objects here instead of
-/// reading each of them again, one paid request at a time. The space of bytes that were used
-/// is handed back to the file system (a hole is punched), so the file holds at most what is
-/// waiting. Bytes read back are opened and checked as stored bytes are: damage here only
-/// costs reading the object from the storage.
+/// the process ends, however it ends), holding bytes written and read back at offsets the
+/// caller keeps. On an object store a joined read that had to be given up keeps its objects
+/// here instead of reading each of them again, one paid request at a time (the space of bytes
+/// that were used is handed back to the file system: a hole is punched, so the file holds at
+/// most what is waiting; bytes read back are opened and checked as stored bytes are). The
+/// repository index keeps its full ids in one (`IDFile`).
 final class ScratchFile: @unchecked Sendable {
-    private let descriptor: Int32
+    /// Internal for tests that damage the file.
+    let descriptor: Int32
 
     /// A scratch file in `folder`; nil when none can be made there.
     init?(in folder: String) {
@@ -42,17 +43,21 @@ final class ScratchFile: @unchecked Sendable {
     /// `count` bytes at `offset`; nil when they cannot be read whole.
     func read(_ count: Int, at offset: Int) -> [UInt8]? {
         var bytes = [UInt8](repeating: 0, count: count)
+        let code = bytes.withUnsafeMutableBytes { read(into: $0, at: offset) }
+        return code == 0 ? bytes : nil
+    }
+
+    /// Fills `buffer` with the bytes at `offset`: 0, or why it could not (EIO: the file ends
+    /// first).
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) -> Int32 {
         var done = 0
-        let complete = bytes.withUnsafeMutableBytes { buffer -> Bool in
-            while done < count {
-                let got = pread(descriptor, buffer.baseAddress! + done, count - done, off_t(offset + done))
-                if got < 0, errno == EINTR { continue }
-                guard got > 0 else { return false }
-                done += got
-            }
-            return true
+        while done < buffer.count {
+            let got = pread(descriptor, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
+            if got < 0, errno == EINTR { continue }
+            guard got > 0 else { return got == 0 ? EIO : errno }
+            done += got
         }
-        return complete ? bytes : nil
+        return 0
     }
 
     /// Hands the space of `count` bytes at `offset` back to the file system; false where it
