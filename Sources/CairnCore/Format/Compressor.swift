@@ -48,7 +48,7 @@ public struct Compressor: Sendable {
         switch setting.algorithm {
         case .none: return nil
         case .zstd:
-            written = try Self.zstdCompress(data, level: setting.level ?? Self.automaticZstdLevel(forSize: data.count), into: room)
+            written = try Self.zstdCompress(data, level: setting.level ?? Self.defaultZstdLevel, into: room)
             method = .zstd
         case .zlib:
             written = try Self.zlibCompress(data, level: setting.level ?? 6, into: room)
@@ -58,13 +58,11 @@ public struct Compressor: Sendable {
         return (method, written)
     }
 
-    /// zstd's level when the set names none: 3 for pieces of the chunker's minimum and more (at
-    /// ~330 MB/s per core it keeps up with reading), 4 for smaller ones (whole small files, a
-    /// file's last piece, trees), which then come out ~12% smaller for ~5% more of a backup's
-    /// CPU time (small pieces cost more in system calls than in compression).
-    static func automaticZstdLevel(forSize size: Int) -> Int {
-        size < Chunker.minimumSize ? 4 : 3
-    }
+    /// zstd's level when the set names none. Level 3 for every piece: on pieces of a few KiB
+    /// (whole small files, trees) level 4 is another strategy (greedy) at half the speed
+    /// (~165 MB/s a core against ~360), which made a backup of 80,000 small files spend ~20%
+    /// more CPU time for ~6% less stored (docs/BENCHMARKS.md).
+    static let defaultZstdLevel = 3
 
     /// Decompresses a payload to exactly `originalSize` bytes; anything else is damage.
     public static func decompress(_ payload: [UInt8], method: Method, originalSize: Int) throws -> [UInt8] {
