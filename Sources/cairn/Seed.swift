@@ -132,7 +132,7 @@ extension Cairn {
             // What goes in, whether it fits: said of the plan the run carries out (asked with
             // it before anything is stored), or of a plan alone with --dry-run.
             @Sendable func check(_ plan: BackupPlan) -> Bool {
-                let estimate = plan.summary.uploadEstimate + UInt64(plan.summary.newFiles + plan.summary.changedFiles + 64) * 1536 + (1 << 20)
+                let estimate = (plan.summary.uploadEstimate ?? plan.summary.bytesToRead) + UInt64(plan.summary.newFiles + plan.summary.changedFiles + 64) * 1536 + (1 << 20)
                 let volumes = max(1, Int((estimate + UInt64(volumeSize) - 1) / UInt64(volumeSize)))
                 if !quiet || dryRun { print("seed-load into \(folder): about \(ByteCountText.format(estimate)) in \(volumes) volume\(volumes == 1 ? "" : "s") of at most \(ByteCountText.format(UInt64(volumeSize)))") }
                 var space = statvfs()

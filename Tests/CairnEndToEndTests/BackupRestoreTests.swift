@@ -200,6 +200,35 @@ struct BackupRestoreTests {
         #expect(second.standardOutput.contains(" files, 32 B;"), "hard links are read once: \(second.all)")
     }
 
+    /// The upload estimate reads samples of the files to compare: made for a plan someone sees
+    /// (and kept in its job report), left out of a quiet run's.
+    @Test func onlyAShownPlanIsGivenAnUploadEstimate() throws {
+        let workspace = try Workspace()
+        try workspace.directory.write("source/a.txt", String(repeating: "some text to compress ", count: 400))
+        try workspace.directory.write("source/b.txt", String(repeating: "other text ", count: 300))
+        func planSummaries() throws -> [[String: Any]] {
+            let log = try workspace.run(["log", "files", "--json"])
+            #expect(try Workspace.validate(log.standardOutput, against: "schemas/job-report.schema.json").hasPrefix("valid"))
+            let reports = try #require(try JSONSerialization.jsonObject(with: Data(log.standardOutput.utf8)) as? [[String: Any]], "\(log.all)")
+            return reports.compactMap { $0["plan"] as? [String: Any] }
+        }
+        // --json is quiet too: the plan is not printed.
+        let quiet = try workspace.run(["backup", "--json"])
+        #expect(quiet.status == 0, "\(quiet.all)")
+        #expect(!quiet.all.contains("to upload"), "\(quiet.all)")
+        let unestimated = try #require(try planSummaries().first, "a report")
+        #expect(unestimated["newFiles"] as? Int == 2 && unestimated["uploadEstimate"] == nil, "\(unestimated)")
+
+        try workspace.directory.write("source/c.txt", String(repeating: "a third file ", count: 500))
+        let shown = try workspace.run(["backup"])
+        #expect(shown.status == 0, "\(shown.all)")
+        #expect(shown.standardOutput.contains("Plan: 1 new, ") && shown.standardOutput.contains(" to upload (6.5 kB to read)."), "\(shown.all)")
+        let estimated = try #require(try planSummaries().first { $0["newFiles"] as? Int == 1 }, "the second report")
+        let estimate = try #require(estimated["uploadEstimate"] as? Int, "\(estimated)")
+        // 6.5 kB of repeated words: compressed, far less than read, but more than nothing.
+        #expect(estimate > 0 && estimate < 6_500, "\(estimate)")
+    }
+
     @Test func restoreSkipsIdenticalFilesAndNeverOverwritesDifferingOnes() throws {
         let workspace = try Workspace()
         try FileManager.default.createDirectory(atPath: workspace.source, withIntermediateDirectories: true)

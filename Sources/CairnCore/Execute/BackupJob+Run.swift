@@ -14,6 +14,7 @@ extension BackupJob {
         public var confirm: (@Sendable (BackupPlan?) async -> Bool)?
         /// Skip the job when the plan has no changes (`cairn apply`).
         public var skipWithoutChanges = false
+        /// Print the plan before running it; a plan not shown is not given an upload estimate.
         public var showPlan = true
         public var verbose = false
         public var colour = false
@@ -135,13 +136,15 @@ extension BackupJob {
 
         do {
             var job: BackupJob
+            // The estimate of what will be stored is for a plan someone sees.
+            let estimating = options.saved == nil && (options.showPlan || options.confirm != nil)
             if let confirm = options.confirm, options.saved == nil {
                 // Asked first: nothing runs, pre-commands included, until the answer is yes;
                 // and nothing is stored that was not shown before a yes.
                 let hasPre = !context.set.commands.pre.isEmpty
                 var first: BackupJob?
                 do {
-                    first = try await plan(context)
+                    first = try await plan(context, estimating: estimating)
                 } catch {
                     // What the pre-commands make (a dump, a mount) may be what is missing now.
                     guard hasPre else { throw error }
@@ -164,7 +167,7 @@ extension BackupJob {
                         guard outcome.failure == nil else { return await finish(runPost: true) }
                         // What the pre-commands wrote is backed up too: planned again, and
                         // asked again when that plan is not the one answered.
-                        job = try await plan(context)
+                        job = try await plan(context, estimating: estimating)
                         if try first.map({ try !job.plan.showsTheSame(as: $0.plan) }) ?? true {
                             report("after the pre-commands, the plan is:")
                             if options.showPlan { try job.plan.writeLines(verbose: options.verbose, colour: options.colour, times: options.times) { report($0) } }
@@ -184,7 +187,7 @@ extension BackupJob {
             } else {
                 await runPreCommands()
                 guard outcome.failure == nil else { return await finish(runPost: true) }
-                job = try await plan(context)
+                job = try await plan(context, estimating: estimating)
                 if outcome.failure == nil, options.saved == nil, options.showPlan {
                     try job.plan.writeLines(verbose: options.verbose, colour: options.colour, times: options.times) { report($0) }
                 }

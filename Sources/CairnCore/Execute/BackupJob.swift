@@ -40,8 +40,10 @@ public struct BackupJob {
     /// Plans the backup of a set. Reads, never writes. `preparing`: a new repository's identity
     /// and first key are made now (so a key that cannot be read fails before anything runs);
     /// `cairn plan` leaves that out when the key is typed at a prompt, asking for it only to
-    /// read a repository that exists.
-    public static func plan(_ context: SetContext, now: Date? = nil, preparing: Bool = true) async throws -> BackupJob {
+    /// read a repository that exists. `estimating`: whether to estimate what the run will store
+    /// (`UploadEstimator`), which reads samples of the files; a run whose plan no one sees
+    /// leaves it out.
+    public static func plan(_ context: SetContext, now: Date? = nil, preparing: Bool = true, estimating: Bool = true) async throws -> BackupJob {
         let now = now ?? context.run.now
         try context.checkSources()
         let repository = try await context.openRepository()
@@ -84,11 +86,13 @@ public struct BackupJob {
             unusedRepositories: repository == nil ? context.unusedRepositories() : [],
             spillFolder: Scanner.spillFolder(environment: context.environment),
             tree: repository.map { repository in { try await repository.tree($0) } })
-        let estimator = UploadEstimator(
-            repository: repository, compressor: Compressor(context.set.compression),
-            delta: repository.map { (BlockHasher(key: $0.signatureKey), SignatureCache(repositoryID: $0.descriptor.id, run: context.run)) },
-            policy: context.deltaPolicy(now: now))
-        plan.summary.uploadEstimate = try await estimator.estimate(plan, root: root)
+        if estimating {
+            let estimator = UploadEstimator(
+                repository: repository, compressor: Compressor(context.set.compression),
+                delta: repository.map { (BlockHasher(key: $0.signatureKey), SignatureCache(repositoryID: $0.descriptor.id, run: context.run)) },
+                policy: context.deltaPolicy(now: now))
+            plan.summary.uploadEstimate = try await estimator.estimate(plan, root: root)
+        }
         if let warning = scanner.spillWarning { plan.warnings.append(warning) }
         plan.warnings += scanner.absentSources.map { source in
             "optional source \(source) is absent: its entries are carried over from the previous snapshot, marked as not seen"

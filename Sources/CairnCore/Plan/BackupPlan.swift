@@ -78,8 +78,10 @@ public struct BackupPlan: Codable, Sendable, Equatable {
         public var uploadMinimum: UInt64 = 0
         public var uploadMaximum: UInt64 = 0
         /// What the run will probably store (`UploadEstimator`): compression sampled,
-        /// in-file deltas' new data sampled, metadata-only changes and trees counted.
-        public var uploadEstimate: UInt64 = 0
+        /// in-file deltas' new data sampled, metadata-only changes and trees counted. Nil when
+        /// the run did not estimate (a backup whose plan is not shown: reading samples of the
+        /// files to compare would cost it ~10% of its time on small files).
+        public var uploadEstimate: UInt64?
 
         public init() {}
 
@@ -100,7 +102,7 @@ public struct BackupPlan: Codable, Sendable, Equatable {
             bytesToRead = try c.decodeIfPresent(UInt64.self, forKey: .bytesToRead) ?? 0
             uploadMinimum = try c.decodeIfPresent(UInt64.self, forKey: .uploadMinimum) ?? 0
             uploadMaximum = try c.decodeIfPresent(UInt64.self, forKey: .uploadMaximum) ?? 0
-            uploadEstimate = try c.decodeIfPresent(UInt64.self, forKey: .uploadEstimate) ?? 0
+            uploadEstimate = try c.decodeIfPresent(UInt64.self, forKey: .uploadEstimate)
             deltaFiles = try c.decodeIfPresent(Int.self, forKey: .deltaFiles) ?? 0
             deltaBytes = try c.decodeIfPresent(UInt64.self, forKey: .deltaBytes) ?? 0
         }
@@ -437,7 +439,8 @@ public struct BackupPlan: Codable, Sendable, Equatable {
         guard hasChanges else { return "No changes." }
         var counts = "Plan: \(summary.newEntries) new, \(summary.changedEntries) changed, \(summary.removed) removed"
         if !expirations.isEmpty { counts += ", \(expirations.count) snapshot\(expirations.count == 1 ? "" : "s") to expire" }
-        return "\(counts); about \(ByteCountText.format(summary.uploadEstimate)) to upload (\(ByteCountText.format(summary.bytesToRead)) to read)."
+        guard let estimate = summary.uploadEstimate else { return "\(counts); \(ByteCountText.format(summary.bytesToRead)) to read." }
+        return "\(counts); about \(ByteCountText.format(estimate)) to upload (\(ByteCountText.format(summary.bytesToRead)) to read)."
     }
 }
 
