@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 internal import CLinux
 
@@ -129,22 +130,22 @@ public func directoryEntryName(_ entry: UnsafeMutablePointer<dirent>) -> [UInt8]
 }
 
 /// User and group names by id, looked up once each.
-struct NameCache {
+struct NameCache: Sendable {
+    private static let lookups = Mutex(())
     private var users: [uid_t: String] = [:]
     private var groups: [gid_t: String] = [:]
 
     mutating func user(_ id: uid_t) -> String {
         if let name = users[id] { return name }
-        var name = ""
-        if let entry = getpwuid(id), let text = entry.pointee.pw_name { name = String(cString: text) }
+        // getpwuid's result is static, shared by the scan's walkers: one lookup at a time.
+        let name = Self.lookups.withLock { _ in getpwuid(id).flatMap { $0.pointee.pw_name.map { String(cString: $0) } } ?? "" }
         users[id] = name
         return name
     }
 
     mutating func group(_ id: gid_t) -> String {
         if let name = groups[id] { return name }
-        var name = ""
-        if let entry = getgrgid(id), let text = entry.pointee.gr_name { name = String(cString: text) }
+        let name = Self.lookups.withLock { _ in getgrgid(id).flatMap { $0.pointee.gr_name.map { String(cString: $0) } } ?? "" }
         groups[id] = name
         return name
     }

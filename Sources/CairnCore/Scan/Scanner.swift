@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -6,12 +7,12 @@ import Foundation
 
 /// Walks a set's sources and decides, entry by entry, what a backup holds and what changed since
 /// the previous snapshot (by size, mtime, ctime and inode: only new or changed files are read).
-public struct Scanner {
+public struct Scanner: Sendable {
     public var selection: Selection
     public var followSymlinks: Bool
     public var permissions: Bool
     /// Reads a tree of the previous snapshot, for change detection.
-    public var previousTree: (ObjectID) async throws -> Tree.Cursor
+    public var previousTree: @Sendable (ObjectID) async throws -> Tree.Cursor
 
     public private(set) var problems: [Problem] = []
     /// Optional sources that were absent: their previous entries are carried over.
@@ -21,17 +22,22 @@ public struct Scanner {
     private var names = NameCache()
     /// Where finished folders' entries wait (`ScannedDirectory.seal`).
     private let spill: SpillFile
+    /// How many subfolders may be scanned by tasks of their own at once, beside the scan.
+    private let slots: ScanSlots
     /// Why the scan is held in memory rather than in its spill file, when it is.
     public var spillWarning: String? {
         spill.failure.map { "\($0): the scan is held in memory instead (set TMPDIR to a folder with room)" }
     }
 
     /// `spillFolder`: where the spill file is made ($TMPDIR, or /tmp: `spillFolder(environment:)`).
+    /// `walkers`: how many folders may be scanned at once (by default as many as cores, at
+    /// least 2); 1 scans one entry after another.
     public init(
-        selection: Selection, followSymlinks: Bool, permissions: Bool, spillFolder: String = "/tmp",
-        previousTree: @escaping (ObjectID) async throws -> Tree.Cursor
+        selection: Selection, followSymlinks: Bool, permissions: Bool, spillFolder: String = "/tmp", walkers: Int? = nil,
+        previousTree: @escaping @Sendable (ObjectID) async throws -> Tree.Cursor
     ) {
         spill = SpillFile(in: spillFolder)
+        slots = ScanSlots(count: max(0, (walkers ?? max(2, sysconf(Int32(_SC_NPROCESSORS_ONLN)))) - 1))
         self.selection = selection
         self.followSymlinks = followSymlinks
         self.permissions = permissions
@@ -163,107 +169,238 @@ public struct Scanner {
 
     /// The node for one entry, or nil when the selection leaves it out (or it cannot be read).
     private mutating func scanEntry(_ path: FilePath, name: [UInt8], previous: TreeEntry?, inherited: Selection.Decision?) async throws -> ScannedNode? {
+        switch try look(at: path, name: name, previous: previous, inherited: inherited) {
+        case .done(let node): return node
+        case .folder(let folder): return try await scan(folder)
+        }
+    }
+
+    /// What a first look at an entry (its metadata) finds: its node, or nothing, or a folder whose
+    /// entries are to be scanned.
+    enum Look {
+        case done(ScannedNode?)
+        case folder(Folder)
+    }
+
+    /// A folder the selection keeps (or may keep something below), its entries not yet read.
+    struct Folder: Sendable {
+        let directory: ScannedDirectory
+        let previous: TreeEntry?
+        let included: Bool
+        let childInherited: Selection.Decision?
+    }
+
+    private mutating func look(at path: FilePath, name: [UInt8], previous: TreeEntry?, inherited: Selection.Decision?) throws -> Look {
         var info: stat
         do {
             info = try FileMetadata.lstat(path)
             if followSymlinks, (info.st_mode & S_IFMT) == S_IFLNK { info = try FileMetadata.statFollowingLinks(path) }
         } catch let failure as FileMetadata.Failure {
-            guard failure.code != ENOENT else { return nil }
+            guard failure.code != ENOENT else { return .done(nil) }
             let kept = Self.carry(previous, .readFailed)
             problems.append(
                 Problem(path: path, message: "cannot read its metadata: \(String(cString: strerror(failure.code)))\(kept == nil ? "" : "; its previous version is kept")"))
-            return kept
+            return .done(kept)
         }
-        guard var entry = FileMetadata.entry(name: name, info: info, names: &names) else { return nil }
+        guard var entry = FileMetadata.entry(name: name, info: info, names: &names) else { return .done(nil) }
         let isDirectory = entry.kind == .directory
         let (decision, reason) = selection.decide(path, isDirectory: isDirectory, inherited: inherited)
 
         if isDirectory {
-            if decision == .exclude, case .filter = reason { return nil }
+            if decision == .exclude, case .filter = reason { return .done(nil) }
             let included = decision == .include
-            if !included && !selection.mayIncludeBelow(path) { return nil }
+            if !included && !selection.mayIncludeBelow(path) { return .done(nil) }
             if permissions { entry.xattrs = Self.unchangedXattrs(entry, previous: previous) ?? readXattrs(path) }
             let directory = ScannedDirectory(path: path, entry: entry)
             directory.change = EntryChange.between(previous, entry)
             let childInherited: Selection.Decision? = if case .filter = reason, included { .include } else { inherited }
-            // The previous version's entries, read along with the names in the same order.
-            var previousEntries: Tree.Cursor?
-            if previous?.kind == .directory, let subtree = previous?.subtree { previousEntries = try await previousTree(subtree) }
-            let childNames: [[UInt8]]
-            do {
-                childNames = try FileMetadata.list(path)
-            } catch let failure as FileMetadata.Failure {
-                // What the folder held before is kept: an unreadable folder is not an empty one.
-                let kept = previous?.kind == .directory ? Self.carry(previous, .readFailed) : nil
-                problems.append(
-                    Problem(
-                        path: path,
-                        message: "cannot list the directory: \(String(cString: strerror(failure.code)))\(kept == nil ? "" : "; its previous contents are kept")"))
-                guard kept == nil, included else { return kept }
-                directory.seal(into: spill)
-                return .directory(directory)
+            return .folder(Folder(directory: directory, previous: previous, included: included, childInherited: childInherited))
+        }
+        return .done(finish(entry, at: path, decision: decision, previous: previous))
+    }
+
+    /// Scans a folder's entries, in name order, each compared with its previous version. A
+    /// subfolder is scanned by another task while a scanning slot is free (`ScanSlots`: as many
+    /// walkers as cores), the entries after it waiting for it, in order, up to
+    /// `waitingBound`; what is finished is spilled in name order as before, so the scan is the
+    /// same whoever scanned what (problems included, in the order of the entries).
+    private mutating func scan(_ folder: Folder) async throws -> ScannedNode? {
+        let directory = folder.directory, path = directory.path, previous = folder.previous
+        // The previous version's entries, read along with the names in the same order.
+        var previousEntries: Tree.Cursor?
+        if previous?.kind == .directory, let subtree = previous?.subtree { previousEntries = try await previousTree(subtree) }
+        let childNames: [[UInt8]]
+        do {
+            childNames = try FileMetadata.list(path)
+        } catch let failure as FileMetadata.Failure {
+            // What the folder held before is kept: an unreadable folder is not an empty one.
+            let kept = previous?.kind == .directory ? Self.carry(previous, .readFailed) : nil
+            problems.append(
+                Problem(
+                    path: path,
+                    message: "cannot list the directory: \(String(cString: strerror(failure.code)))\(kept == nil ? "" : "; its previous contents are kept")"))
+            guard kept == nil, folder.included else { return kept }
+            directory.seal(into: spill)
+            return .directory(directory)
+        }
+        // Each entry is encoded as soon as it is scanned (or, behind a subfolder scanned
+        // elsewhere, once that is), and spilled in pieces: a folder of 100,000 files is never
+        // held whole, as values or as bytes.
+        var assembly = Assembly(directory: directory, sealer: ScannedDirectory.Sealer(spill: spill))
+        // Whether its tree will be the previous snapshot's: every entry exactly as there.
+        assembly.unchanged = previous?.kind == .directory && previousEntries != nil
+        var nextPrevious = try previousEntries?.next()
+        try await withThrowingTaskGroup(of: (Int, ScannedNode?, [Problem]).self) { group in
+            // Entries not yet assembled, in name order: `waiting[i]` is the entry numbered
+            // `base + i`; a nil node with `done` false is a subfolder scanned by another task.
+            var waiting: [Waiting] = []
+            var base = 0, first = 0
+            func assembleFinished() {
+                while first < waiting.count, waiting[first].done {
+                    assembly.take(waiting[first])
+                    problems += waiting[first].problems
+                    waiting[first] = Waiting(name: [], previous: nil)
+                    first += 1
+                }
+                if first > 1024, first * 2 > waiting.count {
+                    waiting.removeFirst(first)
+                    base += first
+                    first = 0
+                }
             }
-            // Each entry is encoded as soon as it is scanned, and spilled in pieces: a folder of
-            // 100,000 files is never held whole, as values or as bytes.
-            var sealer = ScannedDirectory.Sealer(spill: spill)
-            var removed: [TreeEntry] = []
-            var nextPrevious = try previousEntries?.next()
-            var totals = ScannedDirectory.Totals()
-            // Whether its tree will be the previous snapshot's: every entry exactly as there.
-            var unchanged = previous?.kind == .directory && previousEntries != nil
+            func collectOne() async throws {
+                // While this walker waits, another may walk in its stead.
+                slots.give()
+                defer { slots.reclaim() }
+                guard let (number, node, found) = try await group.next() else { return }
+                waiting[number - base].node = node
+                waiting[number - base].problems = found
+                waiting[number - base].done = true
+            }
             for childName in childNames.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
                 // Entries of the previous version before this name are gone.
                 while let old = nextPrevious, old.name.lexicographicallyPrecedes(childName) {
-                    removed.append(old)
+                    assembly.removed.append(old)
                     nextPrevious = try previousEntries?.next()
                 }
-                var previousChild: TreeEntry?
+                var child = Waiting(name: childName, previous: nil)
                 if let old = nextPrevious, old.name == childName {
-                    previousChild = old
+                    child.previous = old
                     nextPrevious = try previousEntries?.next()
                 }
-                let child = path.appending(childName)
-                guard let node = try await scanEntry(child, name: childName, previous: previousChild, inherited: childInherited) else {
-                    // Left out now (excluded, or gone since the listing): gone from the set.
-                    if let previousChild { removed.append(previousChild) }
-                    continue
+                let before = problems.count
+                switch try look(at: path.appending(childName), name: childName, previous: child.previous, inherited: folder.childInherited) {
+                case .done(let node):
+                    child.node = node
+                    child.done = true
+                case .folder(let inner):
+                    if slots.take() {
+                        let number = base + waiting.count
+                        let walker = self
+                        group.addTask {
+                            defer { walker.slots.give() }
+                            var scanner = walker
+                            scanner.problems = []
+                            let node = try await scanner.scan(inner)
+                            return (number, node, scanner.problems)
+                        }
+                    } else {
+                        child.node = try await scan(inner)
+                        child.done = true
+                    }
                 }
-                if case .special(let special) = node, let change = EntryChange.between(previousChild, special) {
-                    directory.specialChanges[childName] = change
+                // Problems go with their entry, in name order, whoever found them.
+                child.problems = Array(problems[before...])
+                problems.removeSubrange(before...)
+                waiting.append(child)
+                assembleFinished()
+                while waiting.count - first > Self.waitingBound {
+                    try await collectOne()
+                    assembleFinished()
                 }
-                switch node {
-                case .file(let file):
-                    totals.files += 1
-                    totals.bytes += file.entry.size
-                    unchanged = unchanged && file.change == .unchanged && file.entry == previousChild
-                case .special(let entry):
-                    totals.others += 1
-                    unchanged = unchanged && entry == previousChild
-                case .directory(let inner):
-                    totals.files += inner.totals.files
-                    totals.bytes += inner.totals.bytes
-                    totals.directories += inner.totals.directories + 1
-                    totals.others += inner.totals.others
-                    var recorded = inner.entry
-                    recorded.subtree = inner.unchangedTree
-                    unchanged = unchanged && inner.unchangedTree != nil && recorded == previousChild
-                case .carried:
-                    unchanged = false
-                }
-                sealer.add(node)
             }
-            while let old = nextPrevious {
-                removed.append(old)
-                nextPrevious = try previousEntries?.next()
+            while first < waiting.count {
+                try await collectOne()
+                assembleFinished()
             }
-            if !included && sealer.count == 0 { return nil }
-            if unchanged, sealer.count == previousEntries?.count, removed.isEmpty { directory.unchangedTree = previous?.subtree }
-            directory.totals = totals
-            // Finished: its entries wait in the spill file.
-            sealer.seal(directory, removed: removed)
-            return .directory(directory)
         }
+        while let old = nextPrevious {
+            assembly.removed.append(old)
+            nextPrevious = try previousEntries?.next()
+        }
+        if !folder.included && assembly.sealer.count == 0 { return nil }
+        if assembly.unchanged, assembly.sealer.count == previousEntries?.count, assembly.removed.isEmpty { directory.unchangedTree = previous?.subtree }
+        directory.totals = assembly.totals
+        // Gone entries in name order (those left out now were added as their turn came).
+        assembly.removed.sort { $0.name.lexicographicallyPrecedes($1.name) }
+        // Finished: its entries wait in the spill file.
+        assembly.sealer.seal(directory, removed: assembly.removed)
+        return .directory(directory)
+    }
 
+    /// How many entries of a folder may wait behind a subfolder being scanned by another task
+    /// before the folder's own scan waits for it.
+    static let waitingBound = 1024
+
+    /// One entry of a folder being scanned, until it is assembled.
+    struct Waiting {
+        var name: [UInt8]
+        var previous: TreeEntry?
+        var node: ScannedNode?
+        var problems: [Problem] = []
+        var done = false
+
+        init(name: [UInt8], previous: TreeEntry?) {
+            self.name = name
+            self.previous = previous
+        }
+    }
+
+    /// A folder's scanned entries taken in name order: counted, compared with their previous
+    /// versions, and spilled.
+    struct Assembly {
+        let directory: ScannedDirectory
+        var sealer: ScannedDirectory.Sealer
+        var removed: [TreeEntry] = []
+        var totals = ScannedDirectory.Totals()
+        var unchanged = false
+
+        mutating func take(_ child: Waiting) {
+            let previousChild = child.previous
+            guard let node = child.node else {
+                // Left out now (excluded, or gone since the listing): gone from the set.
+                if let previousChild { removed.append(previousChild) }
+                return
+            }
+            if case .special(let special) = node, let change = EntryChange.between(previousChild, special) {
+                directory.specialChanges[child.name] = change
+            }
+            switch node {
+            case .file(let file):
+                totals.files += 1
+                totals.bytes += file.entry.size
+                unchanged = unchanged && file.change == .unchanged && file.entry == previousChild
+            case .special(let entry):
+                totals.others += 1
+                unchanged = unchanged && entry == previousChild
+            case .directory(let inner):
+                totals.files += inner.totals.files
+                totals.bytes += inner.totals.bytes
+                totals.directories += inner.totals.directories + 1
+                totals.others += inner.totals.others
+                var recorded = inner.entry
+                recorded.subtree = inner.unchangedTree
+                unchanged = unchanged && inner.unchangedTree != nil && recorded == previousChild
+            case .carried:
+                unchanged = false
+            }
+            sealer.add(node)
+        }
+    }
+
+    /// A file, link or other entry, once its metadata is read and the selection keeps it.
+    private mutating func finish(_ scanned: TreeEntry, at path: FilePath, decision: Selection.Decision, previous: TreeEntry?) -> ScannedNode? {
+        var entry = scanned
         guard decision == .include else { return nil }
         if permissions { entry.xattrs = Self.unchangedXattrs(entry, previous: previous) ?? readXattrs(path) }
         if !permissions {
@@ -327,4 +464,26 @@ public struct Scanner {
         guard let previous, root.held.removed.isEmpty else { return }
         root.held.removed = previous.entries.filter { old in !root.held.children.contains { $0.name == old.name } }
     }
+}
+
+/// A count of free scanning slots, taken without waiting: a scan that finds none scans the
+/// folder itself. A walker waiting for the subfolders it handed out lends its slot meanwhile.
+final class ScanSlots: Sendable {
+    private let free: Mutex<Int>
+
+    init(count: Int) { free = Mutex(count) }
+
+    func take() -> Bool {
+        free.withLock { count in
+            guard count > 0 else { return false }
+            count -= 1
+            return true
+        }
+    }
+
+    func give() { free.withLock { $0 += 1 } }
+
+    /// Takes a slot back after `give`, even when another walker took it meanwhile (the count
+    /// then stays below zero until one of them is done).
+    func reclaim() { free.withLock { $0 -= 1 } }
 }

@@ -1,0 +1,116 @@
+import CairnTesting
+import Foundation
+import Testing
+
+@testable import CairnCore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The scan hands subfolders to other walkers while it goes on with the folder's other
+/// entries; what it records must not depend on who scanned what, or in what order they ended.
+@Suite("A scan by several walkers")
+struct ParallelScanTests {
+    /// Folders of every size, a folder of 3,000 files whose first entry is a subfolder (so
+    /// more entries wait behind it than `Scanner.waitingBound`), links, a fifo, and two chains
+    /// of folders deeper than a path can name, in different folders, so several walkers report
+    /// problems. Scanned against a previous snapshot after files were added, changed and
+    /// removed: one walker and four give the same scan, and the problems in path order.
+    @Test func severalWalkersScanWhatOneDoes() async throws {
+        let directory = try TemporaryDirectory()
+        let context = try localSetContext(directory)
+        let source = directory.subpath("source")
+        defer {
+            DeepTree.remove(source + "/d05/deep")
+            DeepTree.remove(source + "/d30/deep")
+        }
+        for folder in 0..<40 {
+            let name = String(format: "d%02d", folder)
+            for file in 0..<(3 + folder % 7 * 4) { try directory.write("source/\(name)/f\(file).txt", "\(name) file \(file)") }
+            if folder % 3 == 0 {
+                for file in 0..<5 { try directory.write("source/\(name)/sub/inner/g\(file).txt", "inner \(file)") }
+            }
+        }
+        try directory.write("source/big/000-first/a.txt", "first")
+        for file in 0..<200 { try directory.write("source/big/000-first/x\(file)", "x\(file)") }
+        for file in 0..<3_000 { try directory.write("source/big/file\(file)", "big \(file)") }
+        symlink("../d01/f0.txt", source + "/d02/link")
+        symlink("nowhere", source + "/big/dangling")
+        #expect(mkfifo(source + "/d03/fifo", 0o644) == 0)
+        for folder in ["d05/deep", "d30/deep"] {
+            try FileManager.default.createDirectory(atPath: source + "/" + folder, withIntermediateDirectories: true)
+            try DeepTree.make(in: source + "/" + folder, depth: 2_100, every: 700)
+        }
+
+        var first = try await BackupJob.plan(context)
+        let result = try await first.execute()
+        let repository = try #require(first.repository)
+        let previousRoot = try #require(result.snapshot.treeID)
+
+        try FileManager.default.removeItem(atPath: source + "/d10")
+        for file in 0..<5 { try FileManager.default.removeItem(atPath: source + "/d20/f\(file).txt") }
+        for file in 0..<9 { try directory.write("source/d25/new\(file).txt", "new \(file)") }
+        try directory.write("source/big/file1500", "changed, and longer")
+        try FileManager.default.removeItem(atPath: source + "/big/000-first/x7")
+        try FileManager.default.removeItem(atPath: source + "/d33/f1.txt")
+        try directory.write("source/d33/f1.txt/now-a-folder.txt", "a file became a folder")
+        try FileManager.default.removeItem(atPath: source + "/d02/link")
+        symlink("../d04/f0.txt", source + "/d02/link")
+        try directory.write("source/zz-new/one.txt", "a new folder")
+
+        func scan(walkers: Int) async throws -> (lines: [String], problems: [String]) {
+            var scanner = Scanner(
+                selection: try context.selection(), followSymlinks: false, permissions: true, spillFolder: directory.path, walkers: walkers,
+                previousTree: { id in try await repository.treeCursor(id) })
+            let root = try await scanner.scan(previousRoot: previousRoot)
+            var lines: [String] = []
+            try Self.dump(root, into: &lines)
+            return (lines, scanner.problems.map { "\($0.path): \($0.message)" })
+        }
+        let one = try await scan(walkers: 1)
+        #expect(one.lines.count > 3_400)
+        #expect(one.lines.contains { $0.hasPrefix("gone ") && $0.contains("/d10") }, "the removed folder")
+        #expect(one.problems.count == 2 && one.problems.allSatisfy { $0.contains("File name too long") }, "\(one.problems.map { $0.suffix(80) })")
+        #expect(one.problems.first?.contains("/d05/deep/") == true && one.problems.last?.contains("/d30/deep/") == true)
+        for _ in 0..<3 {
+            let several = try await scan(walkers: 4)
+            #expect(several.problems == one.problems)
+            #expect(several.lines == one.lines, "first difference: \(zip(several.lines, one.lines).first { $0 != $1 }.map { "\($0) / \($1)" } ?? "in the count: \(several.lines.count) and \(one.lines.count)")")
+        }
+    }
+
+    /// A line for each folder (its change, whether its tree is the previous one, its totals and
+    /// its changed links), each gone entry and each entry in it, in the scan's order. Without
+    /// recursion: the deep chains are 2,000 folders deep.
+    static func dump(_ root: ScannedDirectory, into lines: inout [String]) throws {
+        enum Item {
+            case folder(ScannedDirectory)
+            case line(String)
+        }
+        var stack: [Item] = [.folder(root)]
+        while let item = stack.popLast() {
+            guard case .folder(let directory) = item else {
+                if case .line(let line) = item { lines.append(line) }
+                continue
+            }
+            let specials = directory.specialChanges.keys.map { String(decoding: $0, as: UTF8.self) }.sorted()
+            lines.append(
+                "folder \(directory.path) \(String(describing: directory.change)) \(directory.unchangedTree?.hex ?? "-") \(directory.totals) \(specials)")
+            let contents = try directory.contents()
+            for gone in contents.removed { lines.append("gone \(directory.path)/\(String(decoding: gone.name, as: UTF8.self)) \(gone.kind)") }
+            var items: [Item] = []
+            for child in contents.children {
+                switch child {
+                case .directory(let inner): items.append(.folder(inner))
+                case .file(let file):
+                    items.append(.line("file \(file.path) \(file.change) \(file.entry.size) \(file.entry.inode) \(file.previous?.size ?? 0)"))
+                case .special(let entry):
+                    items.append(.line("special \(String(decoding: entry.name, as: UTF8.self)) \(entry.kind) \(entry.symlinkTarget ?? [])"))
+                case .carried(let entry): items.append(.line("carried \(String(decoding: entry.name, as: UTF8.self)) \(String(describing: entry.carried))"))
+                }
+            }
+            stack += items.reversed()
+        }
+    }
+}
