@@ -5,6 +5,7 @@
 #include <unistd.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <sched.h>
 
 #include <string.h>
 #include <stdio.h>
@@ -60,6 +61,12 @@ int cairn_link_unnamed(int fd, int directory, const char *name) {
 }
 
 void cairn_name_thread(const char *name) { pthread_setname_np(pthread_self(), name); }
+
+int cairn_available_cores(void) {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) != 0) return 0;
+    return CPU_COUNT(&set);
+}
 
 void cairn_limit_malloc_arenas(int count) { mallopt(M_ARENA_MAX, count); }
 

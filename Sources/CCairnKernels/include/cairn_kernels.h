@@ -32,6 +32,9 @@ int cairn_link_unnamed(int fd, int directory, const char *name);
 /// Names the calling thread (at most 15 bytes are kept), as ps and perf show it.
 void cairn_name_thread(const char *name);
 
+/// The processors this process may run on (its affinity mask), or 0 when that cannot be read.
+int cairn_available_cores(void);
+
 /// Limits glibc malloc to `count` arenas.
 void cairn_limit_malloc_arenas(int count);
 

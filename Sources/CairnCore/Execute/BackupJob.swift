@@ -147,11 +147,14 @@ public struct BackupJob {
         var folders = [root]
         var trees: [ObjectID] = []
         while let folder = folders.popLast(), count <= limit {
-            let contents = try folder.contents()
-            for entry in contents.removed where sources.contains(where: { folder.path.appending(entry.name).isInside($0) }) {
+            for entry in try folder.removed where sources.contains(where: { folder.path.appending(entry.name).isInside($0) }) {
                 if entry.kind == .file { count += 1 } else if entry.kind == .directory, let subtree = entry.subtree { trees.append(subtree) }
             }
-            for case .directory(let inner) in contents.children where inner.unchangedTree == nil { folders.append(inner) }
+            // One node at a time (a large folder is not read whole).
+            var children = try folder.nodes()
+            while let child = try children.next() {
+                if case .directory(let inner) = child, inner.unchangedTree == nil { folders.append(inner) }
+            }
         }
         while let id = trees.popLast(), count <= limit {
             // A damaged tree is counted as nothing: verify and repair report it.

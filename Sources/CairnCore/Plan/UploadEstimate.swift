@@ -177,7 +177,9 @@ struct UploadEstimator {
     static func forEachFileToRead(_ root: ScannedDirectory, _ body: (ScannedFile, _ metadataOnly: Bool) async -> Void) async throws {
         var folders = [root]
         while let folder = folders.popLast() {
-            for child in try folder.children {
+            // One node at a time: a folder of 100,000 files read whole took 75 MB.
+            var children = try folder.nodes()
+            while let child = try children.next() {
                 switch child {
                 case .directory(let inner) where inner.unchangedTree == nil: folders.append(inner)
                 case .file(let file) where file.change != .unchanged:
@@ -226,9 +228,12 @@ struct UploadEstimator {
         var total: UInt64 = 0
         var folders = [root]
         while let folder = folders.popLast() {
-            let contents = try folder.contents()
-            total += UInt64(contents.children.count + contents.removed.count / 4 + 1) * Self.bytesPerTreeEntry + Self.objectOverhead
-            for case .directory(let inner) in contents.children where inner.unchangedTree == nil { folders.append(inner) }
+            var children = try folder.nodes(), count = 0
+            while let child = try children.next() {
+                count += 1
+                if case .directory(let inner) = child, inner.unchangedTree == nil { folders.append(inner) }
+            }
+            total += UInt64(count + (try folder.removed.count) / 4 + 1) * Self.bytesPerTreeEntry + Self.objectOverhead
         }
         return total
     }

@@ -46,7 +46,7 @@ public enum FileMetadata {
     }
 
     /// A tree entry filled from `info`; content, subtree and xattrs are left to the caller.
-    static func entry(name: [UInt8], info: Glibc.stat, names: inout NameCache) -> TreeEntry? {
+    static func entry(name: [UInt8], info: Glibc.stat, names: NameCache) -> TreeEntry? {
         guard let kind = kind(of: info.st_mode) else { return nil }
         var entry = TreeEntry(name: name, kind: kind)
         entry.mode = UInt32(info.st_mode & 0o7777)
@@ -129,25 +129,32 @@ public func directoryEntryName(_ entry: UnsafeMutablePointer<dirent>) -> [UInt8]
     return Array(UnsafeRawBufferPointer(start: name, count: strlen(name)))
 }
 
-/// User and group names by id, looked up once each.
-struct NameCache: Sendable {
-    private static let lookups = Mutex(())
-    private var users: [uid_t: String] = [:]
-    private var groups: [gid_t: String] = [:]
+/// User and group names by id, looked up once each, for all of a scan's walkers (so every
+/// entry of one owner gets the same name, whatever the name service says later on).
+final class NameCache: Sendable {
+    private struct Names {
+        var users: [uid_t: String] = [:]
+        var groups: [gid_t: String] = [:]
+    }
+    /// Held while looking up: getpwuid and getgrgid return static storage.
+    private let names = Mutex(Names())
 
-    mutating func user(_ id: uid_t) -> String {
-        if let name = users[id] { return name }
-        // getpwuid's result is static, shared by the scan's walkers: one lookup at a time.
-        let name = Self.lookups.withLock { _ in getpwuid(id).flatMap { $0.pointee.pw_name.map { String(cString: $0) } } ?? "" }
-        users[id] = name
-        return name
+    func user(_ id: uid_t) -> String {
+        names.withLock { names in
+            if let name = names.users[id] { return name }
+            let name = getpwuid(id).flatMap { $0.pointee.pw_name.map { String(cString: $0) } } ?? ""
+            names.users[id] = name
+            return name
+        }
     }
 
-    mutating func group(_ id: gid_t) -> String {
-        if let name = groups[id] { return name }
-        let name = Self.lookups.withLock { _ in getgrgid(id).flatMap { $0.pointee.gr_name.map { String(cString: $0) } } ?? "" }
-        groups[id] = name
-        return name
+    func group(_ id: gid_t) -> String {
+        names.withLock { names in
+            if let name = names.groups[id] { return name }
+            let name = getgrgid(id).flatMap { $0.pointee.gr_name.map { String(cString: $0) } } ?? ""
+            names.groups[id] = name
+            return name
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+internal import CCairnKernels
 
 #if canImport(Glibc)
     import Glibc
@@ -19,11 +20,11 @@ public struct Scanner: Sendable {
     public private(set) var absentSources: [FilePath] = []
     /// Sources that may be absent (`{path: ..., optional: true}`).
     public var optionalSources: Set<FilePath> = []
-    private var names = NameCache()
+    private let names = NameCache()
     /// Where finished folders' entries wait (`ScannedDirectory.seal`).
     private let spill: SpillFile
     /// How many subfolders may be scanned by tasks of their own at once, beside the scan.
-    private let slots: ScanSlots
+    let slots: ScanSlots
     /// Why the scan is held in memory rather than in its spill file, when it is.
     public var spillWarning: String? {
         spill.failure.map { "\($0): the scan is held in memory instead (set TMPDIR to a folder with room)" }
@@ -37,11 +38,18 @@ public struct Scanner: Sendable {
         previousTree: @escaping @Sendable (ObjectID) async throws -> Tree.Cursor
     ) {
         spill = SpillFile(in: spillFolder)
-        slots = ScanSlots(count: max(0, (walkers ?? max(2, sysconf(Int32(_SC_NPROCESSORS_ONLN)))) - 1))
+        slots = ScanSlots(count: max(0, (walkers ?? Self.defaultWalkers) - 1))
         self.selection = selection
         self.followSymlinks = followSymlinks
         self.permissions = permissions
         self.previousTree = previousTree
+    }
+
+    /// As many walkers as cores, 2 at least and 8 at most: each holds the folders it is in
+    /// (their names, their previous trees), so more would cost memory for little more speed.
+    static var defaultWalkers: Int {
+        let allowed = Int(cairn_available_cores())
+        return min(8, max(2, allowed > 0 ? allowed : sysconf(Int32(_SC_NPROCESSORS_ONLN))))
     }
 
     /// $TMPDIR when set, or /tmp.
@@ -160,7 +168,7 @@ public struct Scanner: Sendable {
 
     private mutating func directoryEntry(_ path: FilePath, name: [UInt8]) async throws -> ScannedDirectory {
         let info = try FileMetadata.lstat(path)
-        guard var entry = FileMetadata.entry(name: name, info: info, names: &names), entry.kind == .directory else {
+        guard var entry = FileMetadata.entry(name: name, info: info, names: names), entry.kind == .directory else {
             throw FileMetadata.Failure(path: path, operation: "lstat", code: ENOTDIR)
         }
         if permissions { entry.xattrs = (try? FileMetadata.xattrs(path)) ?? [] }
@@ -202,7 +210,7 @@ public struct Scanner: Sendable {
                 Problem(path: path, message: "cannot read its metadata: \(String(cString: strerror(failure.code)))\(kept == nil ? "" : "; its previous version is kept")"))
             return .done(kept)
         }
-        guard var entry = FileMetadata.entry(name: name, info: info, names: &names) else { return .done(nil) }
+        guard var entry = FileMetadata.entry(name: name, info: info, names: names) else { return .done(nil) }
         let isDirectory = entry.kind == .directory
         let (decision, reason) = selection.decide(path, isDirectory: isDirectory, inherited: inherited)
 
@@ -262,7 +270,11 @@ public struct Scanner: Sendable {
                     waiting[first] = Waiting(name: [], previous: nil)
                     first += 1
                 }
-                if first > 1024, first * 2 > waiting.count {
+                if first == waiting.count {
+                    base += first
+                    first = 0
+                    waiting.removeAll(keepingCapacity: true)
+                } else if first > 1024, first * 2 > waiting.count {
                     waiting.removeFirst(first)
                     base += first
                     first = 0
@@ -274,10 +286,13 @@ public struct Scanner: Sendable {
                 defer { slots.reclaim() }
                 guard let (number, node, found) = try await group.next() else { return }
                 waiting[number - base].node = node
-                waiting[number - base].problems = found
+                // After what the look at the folder itself found (its attributes).
+                waiting[number - base].problems += found
                 waiting[number - base].done = true
             }
             for childName in childNames.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
+                // A walker that failed stops the others soon, not after their whole subtrees.
+                try Task.checkCancellation()
                 // Entries of the previous version before this name are gone.
                 while let old = nextPrevious, old.name.lexicographicallyPrecedes(childName) {
                     assembly.removed.append(old)
@@ -296,11 +311,13 @@ public struct Scanner: Sendable {
                 case .folder(let inner):
                     if slots.take() {
                         let number = base + waiting.count
-                        let walker = self
+                        // A copy without the problems found so far (the root's list can be long).
+                        var walker = self
+                        walker.problems = []
+                        let scanner = walker
                         group.addTask {
-                            defer { walker.slots.give() }
-                            var scanner = walker
-                            scanner.problems = []
+                            defer { scanner.slots.give() }
+                            var scanner = scanner
                             let node = try await scanner.scan(inner)
                             return (number, node, scanner.problems)
                         }
@@ -469,21 +486,30 @@ public struct Scanner: Sendable {
 /// A count of free scanning slots, taken without waiting: a scan that finds none scans the
 /// folder itself. A walker waiting for the subfolders it handed out lends its slot meanwhile.
 final class ScanSlots: Sendable {
-    private let free: Mutex<Int>
+    private struct Count {
+        var free: Int
+        /// How many folders were handed out, for tests.
+        var granted = 0
+    }
+    private let count: Mutex<Count>
 
-    init(count: Int) { free = Mutex(count) }
+    init(count: Int) { self.count = Mutex(Count(free: count)) }
 
     func take() -> Bool {
-        free.withLock { count in
-            guard count > 0 else { return false }
-            count -= 1
+        count.withLock { count in
+            guard count.free > 0 else { return false }
+            count.free -= 1
+            count.granted += 1
             return true
         }
     }
 
-    func give() { free.withLock { $0 += 1 } }
+    func give() { count.withLock { $0.free += 1 } }
 
     /// Takes a slot back after `give`, even when another walker took it meanwhile (the count
     /// then stays below zero until one of them is done).
-    func reclaim() { free.withLock { $0 -= 1 } }
+    func reclaim() { count.withLock { $0.free -= 1 } }
+
+    var free: Int { count.withLock { $0.free } }
+    var granted: Int { count.withLock { $0.granted } }
 }
