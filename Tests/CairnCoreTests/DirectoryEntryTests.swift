@@ -1,3 +1,4 @@
+import CairnTesting
 import Testing
 
 @testable import CairnCore
@@ -24,5 +25,27 @@ struct DirectoryEntryTests {
         let entry = (memory + start).bindMemory(to: dirent.self, capacity: 1)
         (memory + start + offset).copyMemory(from: name, byteCount: name.count)
         #expect(directoryEntryName(entry) == Array("notes.txt".utf8))
+    }
+
+    /// A read of a directory that fails ends `readdir` as its end does: the failure is told
+    /// apart (a listing cut short would make the entries not read look removed). Here the
+    /// stream's descriptor is closed under it, so the read fails with EBADF.
+    @Test func aFailedReadIsAnErrorNotTheEnd() throws {
+        let directory = try TemporaryDirectory()
+        for index in 0..<3 { try directory.write("f\(index)", "\(index)") }
+        let whole = try #require(opendir(directory.path))
+        var names = 0
+        while case .success(let entry?) = nextDirectoryEntry(whole) { names += directoryEntryName(entry).first == 0x2E ? 0 : 1 }
+        if case .failure = nextDirectoryEntry(whole) { Issue.record("the end of a listing read as a failure") }
+        closedir(whole)
+        #expect(names == 3)
+
+        let broken = try #require(opendir(directory.path))
+        close(dirfd(broken))
+        switch nextDirectoryEntry(broken) {
+        case .success(let entry): Issue.record("a read of a closed descriptor gave \(entry == nil ? "the end" : "an entry")")
+        case .failure(let failure): #expect(failure.code == EBADF)
+        }
+        closedir(broken)
     }
 }

@@ -111,14 +111,32 @@ public enum FileMetadata {
         guard let stream = path.withCString({ opendir($0) }) else { throw Failure(path: path, operation: "opendir", code: errno) }
         defer { closedir(stream) }
         var names: [[UInt8]] = []
-        errno = 0
-        while let entry = readdir(stream) {
+        while true {
+            let next: UnsafeMutablePointer<dirent>?
+            switch nextDirectoryEntry(stream) {
+            case .success(let entry): next = entry
+            case .failure(let failure): throw Failure(path: path, operation: "readdir", code: failure.code)
+            }
+            guard let entry = next else { break }
             let name = directoryEntryName(entry)
             if name == [0x2E] || name == [0x2E, 0x2E] { continue }
             names.append(name)
         }
         return names
     }
+}
+
+/// The next entry of a directory stream, nil at its end, or the errno of a read that failed
+/// (EIO, a network file system gone): `readdir` ends the same way for both, and a listing cut
+/// short would make the entries not read look removed.
+public func nextDirectoryEntry(_ stream: OpaquePointer) -> Result<UnsafeMutablePointer<dirent>?, DirectoryReadError> {
+    errno = 0
+    if let entry = readdir(stream) { return .success(entry) }
+    return errno == 0 ? .success(nil) : .failure(DirectoryReadError(code: errno))
+}
+
+public struct DirectoryReadError: Error {
+    public let code: Int32
 }
 
 /// The name of an entry `readdir` returned, read in place: an entry takes only the bytes its

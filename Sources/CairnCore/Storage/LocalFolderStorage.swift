@@ -211,7 +211,8 @@ public struct LocalFolderStorage: StorageBackend {
             throw Self.failure(path)
         }
         defer { closedir(stream) }
-        while let entry = readdir(stream) {
+        // A listing cut short by a failed read is an error: packs not listed would look gone.
+        while let entry = try Self.next(stream, path) {
             let name = String(decoding: directoryEntryName(entry), as: UTF8.self)
             if name == "." || name == ".." || name.hasPrefix(Self.temporaryPrefix) { continue }
             let key = directory.isEmpty ? name : directory + "/" + name
@@ -222,6 +223,14 @@ public struct LocalFolderStorage: StorageBackend {
             } else if (info.st_mode & S_IFMT) == S_IFREG {
                 visit(key, Int(info.st_size))
             }
+        }
+    }
+
+    /// The next entry of a listing, nil at its end; a read that fails is an error.
+    private static func next(_ stream: OpaquePointer, _ path: String) throws -> UnsafeMutablePointer<dirent>? {
+        switch nextDirectoryEntry(stream) {
+        case .success(let entry): return entry
+        case .failure(let error): throw failure(path, error.code)
         }
     }
 
@@ -248,7 +257,7 @@ public struct LocalFolderStorage: StorageBackend {
         }
         defer { closedir(stream) }
         var removed = 0
-        while let entry = readdir(stream) {
+        while let entry = try Self.next(stream, path) {
             let name = String(decoding: directoryEntryName(entry), as: UTF8.self)
             if name == "." || name == ".." { continue }
             let child = path + "/" + name
