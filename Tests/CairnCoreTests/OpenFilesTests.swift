@@ -48,4 +48,38 @@ struct OpenFilesTests {
         for _ in 0..<50 { _ = try await storage.read("locks/a", range: 0..<100) }
         #expect(try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count <= descriptors)
     }
+
+    /// A pack's ranges asked for ahead are read into the page cache in the background (packs
+    /// are written past it); a key with no file is no error.
+    @Test func rangesAskedForAheadComeIntoTheCache() async throws {
+        let directory = try TemporaryDirectory()
+        let storage = LocalFolderStorage(root: directory.path)
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let size = 64 * page
+        try await storage.put("data/ab/pack", [UInt8](repeating: 7, count: size))
+        let path = directory.subpath("data/ab/pack")
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        #expect(descriptor >= 0)
+        defer { close(descriptor) }
+        func resident() -> [Bool] {
+            guard let memory = mmap(nil, size, PROT_READ, MAP_SHARED, descriptor, 0), memory != MAP_FAILED else { return [] }
+            defer { munmap(memory, size) }
+            var pages = [UInt8](repeating: 0, count: size / page)
+            guard mincore(memory, size, &pages) == 0 else { return [] }
+            return pages.map { $0 & 1 == 1 }
+        }
+        fsync(descriptor)
+        #expect(posix_fadvise(descriptor, 0, off_t(size), POSIX_FADV_DONTNEED) == 0)
+        #expect(resident().filter { $0 }.isEmpty, "out of the cache to start with")
+        storage.prefetch("data/ab/pack", ranges: [page * 2..<page * 4, page * 40..<page * 41])
+        var now: [Bool] = []
+        for _ in 0..<200 {
+            now = resident()
+            if now[2], now[3], now[40] { break }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(now.count == 64 && now[2] && now[3] && now[40], "\(now.enumerated().filter(\.element).map(\.offset))")
+        storage.prefetch("data/ab/missing", ranges: [0..<10])
+        storage.prefetch("../outside", ranges: [0..<10])
+    }
 }

@@ -80,6 +80,30 @@ struct RepositoryIndexTests {
         #expect(index.count == entries.count + 3)
     }
 
+    /// The trees' places, for reading them ahead: by pack, sorted, joined across small gaps,
+    /// blobs left out, from the table and from the recent objects alike.
+    @Test func theRangesOfAKindAreJoinedByPack() throws {
+        var random = SeededGenerator(state: 9)
+        func id() -> ObjectID { ObjectID(words: UInt64.random(in: 0...UInt64.max, using: &random), 1, 2, 3) }
+        let first = id(), second = id()
+        var index = RepositoryIndex()
+        // Many blobs, so the first pack's objects are merged into the table.
+        var entries = (0..<RepositoryIndex.recentLimit).map { PackEntry(kind: .blob, id: id(), offset: 1_000_000 + $0 * 10, length: 10) }
+        entries += [
+            PackEntry(kind: .tree, id: id(), offset: 80_000, length: 500),
+            PackEntry(kind: .tree, id: id(), offset: 0, length: 100),
+            PackEntry(kind: .tree, id: id(), offset: 100 + 32_768, length: 50),  // a gap of 32 KiB: joined
+            PackEntry(kind: .tree, id: id(), offset: 40_000, length: 10),  // inside the gap rule of the one before
+        ]
+        index.add(pack: first, entries: entries)
+        index.add(pack: second, entries: [PackEntry(kind: .tree, id: id(), offset: 5, length: 5), PackEntry(kind: .blob, id: id(), offset: 10, length: 90)])
+        let ranges = index.ranges(of: .tree)
+        #expect(ranges.map(\.pack) == [first, second])
+        #expect(ranges.first?.ranges == [0..<40_010, 80_000..<80_500])
+        #expect(ranges.last?.ranges == [5..<10])
+        #expect(index.ranges(of: .signature).isEmpty)
+    }
+
     /// The full ids damaged on disk match nothing: the index says the objects are not stored
     /// (a backup stores them again) rather than answering for objects it cannot confirm; added
     /// again, they are found.

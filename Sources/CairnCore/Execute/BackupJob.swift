@@ -70,6 +70,8 @@ public struct BackupJob {
                 previous = nil
             }
         }
+        // The scan reads the previous snapshot's trees: asked for now, read while it starts.
+        if let repository, previous != nil { await repository.prefetchTrees() }
         let prepared = repository == nil && preparing ? try context.prepareRepository() : nil
         var scanner = Scanner(
             selection: try context.selection(), followSymlinks: context.set.followSymlinks, permissions: context.set.permissions,

@@ -127,6 +127,29 @@ struct RepositoryIndex: Sendable {
         return result
     }
 
+    /// Where the objects of `kind` are, by pack (in the order packs were added), each pack's
+    /// ranges sorted and joined across gaps of up to `gap` bytes; no ids are read.
+    func ranges(of kind: ObjectKind, gap: Int = 32 << 10) -> [(pack: ObjectID, ranges: [Range<Int>])] {
+        var byPack: [UInt32: [Range<Int>]] = [:]
+        func take(_ value: IndexValue) {
+            guard value.kind == kind.rawValue else { return }
+            byPack[value.pack, default: []].append(Int(value.offset)..<Int(value.offset) + Int(value.length))
+        }
+        table.forEach { take($0.value) }
+        for value in recent.values { take(value) }
+        return byPack.keys.sorted().map { number in
+            var joined: [Range<Int>] = []
+            for range in byPack[number]!.sorted(by: { $0.lowerBound < $1.lowerBound }) {
+                if let last = joined.last, range.lowerBound <= last.upperBound + gap {
+                    joined[joined.count - 1] = last.lowerBound..<max(last.upperBound, range.upperBound)
+                } else {
+                    joined.append(range)
+                }
+            }
+            return (packs[Int(number)], joined)
+        }
+    }
+
     /// The entries of every object, grouped by pack, for writing index files and for verify.
     func entriesByPack() throws(IDFile.Failure) -> [ObjectID: [PackEntry]] {
         var result: [ObjectID: [PackEntry]] = [:]

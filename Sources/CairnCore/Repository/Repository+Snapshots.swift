@@ -62,6 +62,28 @@ extension Repository {
         try await store(.tree, tree.encoded(contentHashPrefix: contentHashPrefix))
     }
 
+    /// Starts reading the stored trees into the system's cache in the background, up to
+    /// `budget` bytes of packs (a backup compares the sources with the previous snapshot's
+    /// trees, read one small range at a time). Only where the storage can (a local folder:
+    /// its packs are written past the cache); returns at once.
+    public func prefetchTrees(budget: Int = 64 << 20) {
+        var left = budget
+        var work: [(key: String, ranges: [Range<Int>])] = []
+        for (pack, ranges) in index.ranges(of: .tree) where left > 0 {
+            var taken: [Range<Int>] = []
+            for range in ranges where left > 0 {
+                taken.append(range)
+                left -= range.count
+            }
+            work.append((PackFormat.key(for: pack), taken))
+        }
+        guard !work.isEmpty else { return }
+        let storage = self.storage, asked = work
+        BlockingIO.start {
+            for (key, ranges) in asked { storage.prefetch(key, ranges: ranges) }
+        }
+    }
+
     /// A tree's entries, to read one at a time (`Tree.Cursor`).
     public func treeCursor(_ id: ObjectID) async throws -> Tree.Cursor {
         try Tree.Cursor(try await load(.tree, id), what: "tree \(id.short)", contentHashPrefix: contentHashPrefix)

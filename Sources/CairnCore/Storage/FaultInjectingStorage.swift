@@ -121,6 +121,8 @@ public final class FaultInjectingStorage: StorageBackend, Sendable {
         try await run(.get, key) { try await base.get(key) }
     }
 
+    public func prefetch(_ key: String, ranges: [Range<Int>]) { base.prefetch(key, ranges: ranges) }
+
     public func read(_ key: String, range: Range<Int>) async throws -> StorageBuffer {
         let buffer = try await run(.read, key) { try await base.read(key, range: range) }
         let short = buffer.count > 0 && state.withLock { $0.random.unit() < plan.shortReads }

@@ -67,6 +67,17 @@ public struct LocalFolderStorage: StorageBackend {
         return try Self.read(descriptor, from: 0, count: Int(info.st_size), path: path, key: key)
     }
 
+    /// Asks the kernel to read `ranges` of the file into the page cache in the background
+    /// (`POSIX_FADV_WILLNEED`): packs are written past the cache, and a backup then reads the
+    /// previous snapshot's trees, small ranges all over them, one at a time from the disk.
+    public func prefetch(_ key: String, ranges: [Range<Int>]) {
+        guard let path = try? path(key) else { return }
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return }
+        defer { close(descriptor) }
+        for range in ranges { _ = posix_fadvise(descriptor, off_t(range.lowerBound), off_t(range.count), POSIX_FADV_WILLNEED) }
+    }
+
     /// Ranges at least this large are read past the page cache (O_DIRECT) into aligned
     /// memory. Packs are written that way, so they are not in the cache: a read through it
     /// copies every byte once more, and on these machines that copy was a fifth of a large

@@ -87,6 +87,8 @@ public struct RetryingStorage: StorageBackend {
         try await retrying { _ in try await base.get(key) }
     }
 
+    public func prefetch(_ key: String, ranges: [Range<Int>]) { base.prefetch(key, ranges: ranges) }
+
     public func read(_ key: String, range: Range<Int>) async throws -> StorageBuffer {
         try await retrying { _ in
             let buffer = try await base.read(key, range: range)

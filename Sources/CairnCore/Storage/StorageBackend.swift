@@ -51,6 +51,11 @@ public protocol StorageBackend: Sendable {
     /// folder's temporary files; an object store's incomplete multipart uploads); returns how
     /// many. Only while nothing writes there: prune, under the repository's exclusive lock.
     func removeAbandonedUploads(prefix: String) async throws -> Int
+
+    /// Says that `ranges` of the file (sorted, apart) will be read soon: a local folder asks the
+    /// kernel to read them into its cache in the background (packs are written past it). A
+    /// hint only: nothing is returned or reported. The default does nothing.
+    func prefetch(_ key: String, ranges: [Range<Int>])
 }
 
 /// A file being written: see `StorageBackend.openUpload`. Used by one task at a time.
@@ -191,6 +196,8 @@ public struct StorageItem: Hashable, Sendable {
 }
 
 extension StorageBackend {
+    public func prefetch(_ key: String, ranges: [Range<Int>]) {}
+
     public func openUpload(_ key: String) async throws -> any StorageUpload {
         try StorageKey.check(key)
         return BufferedUpload(storage: self, key: key)
