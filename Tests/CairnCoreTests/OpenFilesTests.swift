@@ -75,7 +75,7 @@ struct OpenFilesTests {
         var now: [Bool] = []
         for _ in 0..<200 {
             now = resident()
-            if now[2], now[3], now[40] { break }
+            if now.count == 64, now[2], now[3], now[40] { break }
             try await Task.sleep(for: .milliseconds(10))
         }
         #expect(now.count == 64 && now[2] && now[3] && now[40], "\(now.enumerated().filter(\.element).map(\.offset))")

@@ -135,6 +135,12 @@ struct PlanApplyTests {
 
         let apply = try workspace.run(["apply", "--plan", planFile])
         #expect(apply.status == 0, "\(apply.all)")
+        // The job report keeps the estimate the saved plan showed (the run plans again, unseen).
+        let savedEstimate = try #require(
+            ((try json(String(contentsOfFile: planFile, encoding: .utf8))["plans"] as? [[String: Any]])?.first?["summary"] as? [String: Any])?["upload_estimate"] as? Int)
+        let reports = try #require(try JSONSerialization.jsonObject(with: Data(try workspace.run(["log", "files", "--json"]).standardOutput.utf8)) as? [[String: Any]])
+        let applied = try #require(reports.compactMap { $0["plan"] as? [String: Any] }.first { $0["changedFiles"] as? Int == 1 })
+        #expect(applied["uploadEstimate"] as? Int == savedEstimate, "\(applied)")
         let again = try workspace.run(["apply", "--plan", planFile])
         #expect(again.status == 1)
         #expect(again.standardError.contains("someone backed up since (or cairn tag gave it a new id); make a new plan"), "\(again.all)")

@@ -194,6 +194,8 @@ extension BackupJob {
             }
             if outcome.failure == nil {
                 outcome.report.plan = job.plan.summary
+                // A saved plan was shown when it was made: its estimate is the one the run had.
+                if let saved = options.saved { outcome.report.plan?.uploadEstimate = saved.summary.uploadEstimate }
                 if let saved = options.saved {
                     let drift = try job.restrict(to: saved, strict: options.strict)
                     outcome.drift = drift

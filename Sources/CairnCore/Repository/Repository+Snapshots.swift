@@ -65,15 +65,23 @@ extension Repository {
     /// Starts reading the stored trees into the system's cache in the background, up to
     /// `budget` bytes of packs (a backup compares the sources with the previous snapshot's
     /// trees, read one small range at a time). Only where the storage can (a local folder:
-    /// its packs are written past the cache); returns at once.
+    /// its packs are written past the cache). The ranges are gathered here (a pass over the
+    /// index's table, a few milliseconds a million objects); the reads are asked for on a
+    /// background thread. Packs come in the index's order, not by age: a repository with more
+    /// than `budget` of trees gets some of them ahead, not necessarily the latest snapshot's.
     public func prefetchTrees(budget: Int = 64 << 20) {
         var left = budget
         var work: [(key: String, ranges: [Range<Int>])] = []
-        for (pack, ranges) in index.ranges(of: .tree) where left > 0 {
+        packs: for (pack, ranges) in index.ranges(of: .tree) {
             var taken: [Range<Int>] = []
-            for range in ranges where left > 0 {
-                taken.append(range)
-                left -= range.count
+            for range in ranges {
+                guard left > 0 else {
+                    if !taken.isEmpty { work.append((PackFormat.key(for: pack), taken)) }
+                    break packs
+                }
+                let clipped = range.lowerBound..<range.lowerBound + min(range.count, left)
+                taken.append(clipped)
+                left -= clipped.count
             }
             work.append((PackFormat.key(for: pack), taken))
         }

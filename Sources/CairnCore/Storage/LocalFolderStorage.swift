@@ -228,7 +228,11 @@ public struct LocalFolderStorage: StorageBackend {
             if name == "." || name == ".." || name.hasPrefix(Self.temporaryPrefix) { continue }
             let key = directory.isEmpty ? name : directory + "/" + name
             var info = Glibc.stat()
-            guard lstat(root + "/" + key, &info) == 0 else { continue }
+            // Gone since it was listed: left out; any other failure leaves the listing unknown.
+            guard lstat(root + "/" + key, &info) == 0 else {
+                if errno == ENOENT { continue }
+                throw Self.failure(root + "/" + key)
+            }
             if (info.st_mode & S_IFMT) == S_IFDIR {
                 try walk(key, visit)
             } else if (info.st_mode & S_IFMT) == S_IFREG {

@@ -76,6 +76,8 @@ public struct ReadOnlyStorage: StorageBackend {
         if mode == .refuse { throw StorageError.readOnly("\(base.location) (opened read-only)") }
     }
 
+    public func prefetch(_ key: String, ranges: [Range<Int>]) { base.prefetch(key, ranges: ranges) }
+
     public func get(_ key: String) async throws -> [UInt8] {
         switch await overlay.lookup(key) {
         case .some(.some(let data)): return data
