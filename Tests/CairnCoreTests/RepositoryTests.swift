@@ -33,6 +33,24 @@ struct RepositoryTests {
         #expect(await reopened.objectCount == 1)
     }
 
+    /// The trees are asked for ahead when they all fit the budget (joined ranges of their
+    /// packs), and not at all when they do not: which the scan needs cannot be told apart.
+    @Test func treesAreReadAheadOnlyWhenTheyAllFit() async throws {
+        let storage = MemoryStorage()
+        let repository = try await create(storage)
+        #expect(await repository.prefetchTrees() == 0, "no trees yet")
+        for index in 0..<20 {
+            let entry = TreeEntry(name: Array("file-\(index)".utf8), kind: .file)
+            _ = try await repository.store(Tree(entries: [entry]))
+            _ = try await repository.store(.blob, Array(String(repeating: "content \(index) ", count: 4_000).utf8))
+        }
+        try await repository.flush()
+        let asked = await repository.prefetchTrees()
+        #expect(asked > 0 && asked < 1 << 20, "\(asked)")
+        #expect(await repository.prefetchTrees(budget: asked) == asked)
+        #expect(await repository.prefetchTrees(budget: asked - 1) == 0)
+    }
+
     @Test func nothingInTheDestinationRevealsNamesOrContent() async throws {
         let storage = MemoryStorage()
         let repository = try await create(storage)

@@ -62,34 +62,26 @@ extension Repository {
         try await store(.tree, tree.encoded(contentHashPrefix: contentHashPrefix))
     }
 
-    /// Starts reading the stored trees into the system's cache in the background, up to
-    /// `budget` bytes of packs (a backup compares the sources with the previous snapshot's
-    /// trees, read one small range at a time). Only where the storage can (a local folder:
-    /// its packs are written past the cache). The ranges are gathered here (a pass over the
-    /// index's table, a few milliseconds a million objects); the reads are asked for on a
-    /// background thread. Packs come in the index's order, not by age: a repository with more
-    /// than `budget` of trees gets some of them ahead, not necessarily the latest snapshot's.
-    public func prefetchTrees(budget: Int = 64 << 20) {
-        var left = budget
-        var work: [(key: String, ranges: [Range<Int>])] = []
-        packs: for (pack, ranges) in index.ranges(of: .tree) {
-            var taken: [Range<Int>] = []
-            for range in ranges {
-                guard left > 0 else {
-                    if !taken.isEmpty { work.append((PackFormat.key(for: pack), taken)) }
-                    break packs
-                }
-                let clipped = range.lowerBound..<range.lowerBound + min(range.count, left)
-                taken.append(clipped)
-                left -= clipped.count
-            }
-            work.append((PackFormat.key(for: pack), taken))
-        }
-        guard !work.isEmpty else { return }
-        let storage = self.storage, asked = work
+    /// Starts reading the stored trees into the system's cache in the background, when they
+    /// take no more than `budget` bytes of packs (a backup compares the sources with the
+    /// previous snapshot's trees, read one small range at a time). Only where the storage can
+    /// (a local folder: its packs are written past the cache). A repository with more trees
+    /// than that gets none ahead: which of them the scan will need cannot be told apart (packs
+    /// come in the index's order, not by age), and reading others would only compete with it.
+    /// The ranges are gathered here (a pass over the index's table, a few milliseconds a
+    /// million objects); the reads are asked for on a background thread. Returns the bytes
+    /// asked for.
+    @discardableResult
+    public func prefetchTrees(budget: Int = 64 << 20) -> Int {
+        let ranges = index.ranges(of: .tree)
+        let total = ranges.reduce(0) { sum, pack in pack.ranges.reduce(sum) { $0 + $1.count } }
+        guard total > 0, total <= budget else { return 0 }
+        let storage = self.storage
+        let asked = ranges.map { (key: PackFormat.key(for: $0.pack), ranges: $0.ranges) }
         BlockingIO.start {
             for (key, ranges) in asked { storage.prefetch(key, ranges: ranges) }
         }
+        return total
     }
 
     /// A tree's entries, to read one at a time (`Tree.Cursor`).
