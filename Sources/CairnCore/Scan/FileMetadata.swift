@@ -150,27 +150,22 @@ public func directoryEntryName(_ entry: UnsafeMutablePointer<dirent>) -> [UInt8]
 /// User and group names by id, looked up once each, for all of a scan's walkers (so every
 /// entry of one owner gets the same name, whatever the name service says later on).
 final class NameCache: Sendable {
-    private struct Names {
-        var users: [uid_t: String] = [:]
-        var groups: [gid_t: String] = [:]
+    private struct Key: Hashable {
+        var isGroup: Bool
+        var id: UInt32
     }
     /// Held while looking up: getpwuid and getgrgid return static storage.
-    private let names = Mutex(Names())
+    private let names = Mutex<[Key: String]>([:])
 
-    func user(_ id: uid_t) -> String {
-        names.withLock { names in
-            if let name = names.users[id] { return name }
-            let name = getpwuid(id).flatMap { $0.pointee.pw_name.map { String(cString: $0) } } ?? ""
-            names.users[id] = name
-            return name
-        }
-    }
+    func user(_ id: uid_t) -> String { name(Key(isGroup: false, id: id)) { getpwuid(id)?.pointee.pw_name } }
 
-    func group(_ id: gid_t) -> String {
+    func group(_ id: gid_t) -> String { name(Key(isGroup: true, id: id)) { getgrgid(id)?.pointee.gr_name } }
+
+    private func name(_ key: Key, lookup: () -> UnsafeMutablePointer<CChar>?) -> String {
         names.withLock { names in
-            if let name = names.groups[id] { return name }
-            let name = getgrgid(id).flatMap { $0.pointee.gr_name.map { String(cString: $0) } } ?? ""
-            names.groups[id] = name
+            if let name = names[key] { return name }
+            let name = lookup().map { String(cString: $0) } ?? ""
+            names[key] = name
             return name
         }
     }
