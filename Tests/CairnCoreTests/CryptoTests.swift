@@ -111,7 +111,7 @@ struct CompressionTests {
         #expect(try compressor.compress(try SecureRandom.bytes(1 << 20)).method == .none)
     }
 
-    @Test func withoutALevelEveryPieceIsZstdLevel3() throws {
+    @Test func withoutALevelSmallPiecesAreZstdLevel3AndLargeOnesLevel2() throws {
         // Words drawn at random from a small vocabulary, as in the bench's small text files; seeded,
         // so the comparison is the same every run.
         var generator = SeededGenerator(state: 7)
@@ -126,17 +126,24 @@ struct CompressionTests {
         let automatic = Compressor(.default)
         let level3 = Compressor(Compression(algorithm: .zstd, level: 3))
         let level4 = Compressor(Compression(algorithm: .zstd, level: 4))
-        // A small file and a chunk of a large one: level 3, byte for byte zstd's own output.
-        for piece in [text(12 << 10), text(Chunker.minimumSize)] {
-            let plainZstd3 = try [UInt8](unsafeUninitializedCapacity: piece.count) { buffer, count in
-                count = try #require(try Compressor.zstdCompress(piece, level: 3, into: buffer))
+        func zstd(_ piece: [UInt8], level: Int) throws -> [UInt8] {
+            try [UInt8](unsafeUninitializedCapacity: piece.count) { buffer, count in
+                count = try #require(try Compressor.zstdCompress(piece, level: level, into: buffer))
             }
-            #expect(try automatic.compress(piece).payload == plainZstd3)
-            #expect(try level3.compress(piece).payload == plainZstd3)
+        }
+        // Up to 256 KiB (a small file, a tree): level 3, byte for byte zstd's own output; past
+        // it (a chunk of a large file), level 2.
+        for (piece, level) in [(text(12 << 10), 3), (text(Compressor.largePiece), 3), (text(Compressor.largePiece + 1), 2), (text(Chunker.minimumSize), 2)] {
+            let expected = try zstd(piece, level: level)
+            #expect(try automatic.compress(piece).payload == expected, "\(piece.count) bytes at level \(level)")
+            #expect(try zstd(piece, level: 5 - level) != expected, "levels 2 and 3 differ on \(piece.count) bytes")
             #expect(try Compressor.decompress(automatic.compress(piece).payload, method: .zstd, originalSize: piece.count) == piece)
         }
-        // A level given applies whatever the size: level 4 is another result on a small piece.
+        // A level given applies whatever the size: level 3 on a large piece, 4 on a small one.
+        let large = text(Chunker.minimumSize)
+        #expect(try level3.compress(large).payload == zstd(large, level: 3))
         let small = text(12 << 10)
+        #expect(try level4.compress(small).payload == zstd(small, level: 4))
         #expect(try level4.compress(small).payload != automatic.compress(small).payload)
         #expect(try Compressor.decompress(level4.compress(small).payload, method: .zstd, originalSize: small.count) == small)
     }

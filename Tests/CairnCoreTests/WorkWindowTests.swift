@@ -42,6 +42,34 @@ struct WorkWindowTests {
         #expect(gauge.most <= 3 && gauge.most >= 2, "most at once: \(gauge.most)")
     }
 
+    @Test func aWeightBudgetBoundsWhatIsPendingAndAHeavierPieceRunsAlone() async throws {
+        let window = WorkWindow<Int>(width: 3, weightBudget: 10)
+        let gauge = Gauge()
+        // Weights as a file's chunks: mostly small, some at the budget, one over it.
+        let weights = [2, 3, 4, 1, 10, 5, 5, 6, 12, 1, 1, 1, 1, 9, 2, 3]
+        let load = Shared((now: 0, most: 0, heavyWithOthers: false))
+        var results: [Int] = []
+        for (number, weight) in weights.enumerated() {
+            let delay = UInt64((number * 7919) % 4) * 1_000_000
+            results += try await window.start(weight: weight) {
+                gauge.enter()
+                defer { gauge.leave() }
+                try await Task.sleep(nanoseconds: delay)
+                return number
+            }
+            #expect(window.count <= 3)
+            #expect(window.weight <= 10 || window.count == 1, "\(window.weight) pending in \(window.count) pieces")
+            load.withLock { $0.most = max($0.most, window.weight) }
+            if weight > 10 { load.withLock { $0.heavyWithOthers = $0.heavyWithOthers || window.count > 1 } }
+        }
+        while let done = try await window.next() { results.append(done) }
+        #expect(results == Array(0..<weights.count), "every result once, in the order started")
+        #expect(window.weight == 0)
+        #expect(load.withLock { $0.most } == 12, "the heavier piece ran alone")
+        #expect(!load.withLock { $0.heavyWithOthers })
+        #expect(gauge.most >= 2 && gauge.most <= 3, "most at once: \(gauge.most)")
+    }
+
     @Test func oneAtATimeRunsEachPieceAfterTheOneBefore() async throws {
         let window = WorkWindow<Void>(width: 2, oneAtATime: true)
         let gauge = Gauge()

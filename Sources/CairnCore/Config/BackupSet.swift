@@ -74,14 +74,14 @@ public struct VerifySchedule: Sendable {
     }
 }
 
-/// How stored data is compressed: `zstd` (default; level 3),
+/// How stored data is compressed: `zstd` (default; level 3, or 2 for pieces past 256 KiB),
 /// `zlib` (level 6) or `none`, as `NAME[:LEVEL]`.
 public struct Compression: Hashable, Sendable, CustomStringConvertible {
     public enum Algorithm: String, CaseIterable, Sendable {
         case zstd, zlib, none
 
-        /// The levels the algorithm accepts. Without one, zstd's is 3
-        /// (`Compressor.defaultZstdLevel`) and zlib's is 6.
+        /// The levels the algorithm accepts. Without one, zstd's is 3, or 2 for pieces past
+        /// 256 KiB (`Compressor.defaultZstdLevel(size:)`), and zlib's is 6.
         public var levels: ClosedRange<Int>? {
             switch self {
             case .zstd: return 1...22
@@ -91,7 +91,7 @@ public struct Compression: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// zstd at its default level (`Compressor.defaultZstdLevel`).
+    /// zstd at its default levels (`Compressor.defaultZstdLevel(size:)`).
     public static let `default` = Compression(algorithm: .zstd, level: nil)
 
     public var algorithm: Algorithm

@@ -36,10 +36,18 @@ public struct BackupRunner {
     /// How each file with in-file delta was stored, and why (`full: delta 63% > 50%`).
     public private(set) var deltaOutcomes: [(path: FilePath, outcome: String)] = []
 
-    /// Files read at once, and chunks of one file in flight (the one being cut and one being
-    /// stored).
+    /// Files read at once.
     static let filesInParallel = 3
-    static let chunksInFlight = 2
+    /// Chunks of one file stored at once while the next is cut: up to three, of at most a
+    /// maximum chunk's bytes together (or one larger). With one, a large file kept one core
+    /// busy compressing and the other waiting: a backup of /usr used 1.3 of 2 cores.
+    static let storesPerFile = 3
+    static let storedBytesPerFile = Chunker.maximumSize
+
+    /// The window of a file's chunks being stored.
+    static func storeWindow() -> WorkWindow<FileReader.ChunkResult> {
+        WorkWindow(width: storesPerFile, weightBudget: storedBytesPerFile, finishesPieces: true)
+    }
 
     struct Pair: Hashable {
         var device: UInt64
@@ -593,7 +601,7 @@ struct FileReader: Sendable {
         _ descriptor: Int32, path: FilePath, statistics: inout Snapshot.Statistics, signature: SignatureStream?
     ) async throws -> ([Extent], ObjectID, UInt64) {
         var extents: [Extent] = []
-        let stores = WorkWindow<ChunkResult>(width: BackupRunner.chunksInFlight - 1, finishesPieces: true)
+        let stores = BackupRunner.storeWindow()
         // A small file needs a small buffer: memory stays low while several are read at once.
         var info = stat()
         let expected = fstat(descriptor, &info) == 0 ? Int(info.st_size) : Chunker.maximumSize
@@ -641,7 +649,9 @@ struct FileReader: Sendable {
                     let chunk = BufferPool.shared.copy(UnsafeBufferPointer(rebasing: data[start..<start + length]))
                     try await signature?.feed(chunk)
                     let repository = self.repository, compressor = self.compressor, handoff = ChunkHandoff(consume chunk)
-                    collect(try await stores.add { try await Self.store(handoff, repository: repository, compressor: compressor) })
+                    for stored in try await stores.start(weight: length, { try await Self.store(handoff, repository: repository, compressor: compressor) }) {
+                        collect(stored)
+                    }
                     progress?.read(UInt64(length))
                     // Within a large file too, every 32 MiB.
                     if (total + UInt64(length)) >> 25 != total >> 25 { cairn_trim_heap() }

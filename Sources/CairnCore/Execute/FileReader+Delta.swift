@@ -65,7 +65,7 @@ extension FileReader {
 
         var batch = BufferPool.shared.empty(capacity: Self.literalBatch)
         var batchIDs: [ObjectID] = []
-        let stores = WorkWindow<ChunkResult>(width: BackupRunner.chunksInFlight - 1, finishesPieces: true)
+        let stores = BackupRunner.storeWindow()
 
         func collect(_ result: ChunkResult?) {
             guard let result else { return }
@@ -77,10 +77,12 @@ extension FileReader {
         func flushBatch() async throws {
             guard !batch.isEmpty else { return }
             batchIDs.append(repository.contentID(of: batch))
-            let handoff = ChunkHandoff(batch)
+            let weight = batch.count, handoff = ChunkHandoff(batch)
             batch = BufferPool.shared.empty(capacity: Self.literalBatch)
             let repository = self.repository, compressor = self.compressor
-            collect(try await stores.add { try await Self.store(handoff, repository: repository, compressor: compressor) })
+            for stored in try await stores.start(weight: weight, { try await Self.store(handoff, repository: repository, compressor: compressor) }) {
+                collect(stored)
+            }
         }
         func literal(_ data: UnsafeBufferPointer<UInt8>) async throws {
             guard !data.isEmpty else { return }

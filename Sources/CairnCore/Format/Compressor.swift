@@ -48,7 +48,7 @@ public struct Compressor: Sendable {
         switch setting.algorithm {
         case .none: return nil
         case .zstd:
-            written = try Self.zstdCompress(data, level: setting.level ?? Self.defaultZstdLevel, into: room)
+            written = try Self.zstdCompress(data, level: setting.level ?? Self.defaultZstdLevel(size: data.count), into: room)
             method = .zstd
         case .zlib:
             written = try Self.zlibCompress(data, level: setting.level ?? 6, into: room)
@@ -58,11 +58,19 @@ public struct Compressor: Sendable {
         return (method, written)
     }
 
-    /// zstd's level when the set names none. Level 3 for every piece: on pieces of a few KiB
-    /// (whole small files, trees) level 4 is another strategy (greedy) at half the speed
-    /// (~165 MB/s a core against ~360), which made a backup of 80,000 small files spend ~20%
-    /// more CPU time for ~6% less stored (docs/BENCHMARKS.md).
-    static let defaultZstdLevel = 3
+    /// zstd's level when the set names none: 3 for pieces up to 256 KiB (small files, trees),
+    /// 2 for larger ones (the chunks of larger files). zstd picks its parameters by level and
+    /// size: past 256 KiB, level 3's tables (768 KiB) outgrow a core's cache, and level 2
+    /// compressed executables and libraries 1.3-1.4x faster for 2.5-5% more; a backup of /usr
+    /// took 15 s instead of 20, its repository 2.6% larger. On pieces of a few KiB level 2 is
+    /// no faster than 3, and stores 6% more; level 4 there is another strategy (greedy) at half
+    /// the speed (docs/BENCHMARKS.md).
+    static func defaultZstdLevel(size: Int) -> Int {
+        size > largePiece ? 2 : 3
+    }
+
+    /// The size past which a piece is large, for the default level.
+    static let largePiece = 256 << 10
 
     /// Decompresses a payload to exactly `originalSize` bytes; anything else is damage.
     public static func decompress(_ payload: [UInt8], method: Method, originalSize: Int) throws -> [UInt8] {
