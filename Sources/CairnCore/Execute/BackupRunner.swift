@@ -649,8 +649,14 @@ struct FileReader: Sendable {
                     let chunk = BufferPool.shared.copy(UnsafeBufferPointer(rebasing: data[start..<start + length]))
                     try await signature?.feed(chunk)
                     let repository = self.repository, compressor = self.compressor, handoff = ChunkHandoff(consume chunk)
-                    for stored in try await stores.start(weight: length, { try await Self.store(handoff, repository: repository, compressor: compressor) }) {
-                        collect(stored)
+                    if atEnd && start == 0 && length == filled && stores.isEmpty {
+                        // The whole file in one chunk (most files): stored by this task, as
+                        // nothing is read meanwhile; one task less a file.
+                        collect(try await Self.store(handoff, repository: repository, compressor: compressor))
+                    } else {
+                        for stored in try await stores.start(weight: length, { try await Self.store(handoff, repository: repository, compressor: compressor) }) {
+                            collect(stored)
+                        }
                     }
                     progress?.read(UInt64(length))
                     // Within a large file too, every 32 MiB.
