@@ -72,7 +72,8 @@ public struct BackupJob {
         }
         // The scan reads the previous snapshot's trees: asked for now, read while it starts.
         if let repository, previous != nil { await repository.prefetchTrees() }
-        let prepared = repository == nil && preparing ? try context.prepareRepository() : nil
+        // A new repository's key is derived while the scan runs: the scan reads nothing stored.
+        let preparation = repository == nil && preparing ? try context.startPreparingRepository() : nil
         var scanner = Scanner(
             selection: try context.selection(), followSymlinks: context.set.followSymlinks, permissions: context.set.permissions,
             spillFolder: Scanner.spillFolder(environment: context.environment),
@@ -81,7 +82,14 @@ public struct BackupJob {
                 return try await repository.treeCursor(id)
             })
         scanner.optionalSources = Set(context.set.optionalSources.map { FilePath($0) })
-        let root = try await scanner.scan(previousRoot: previous?.snapshot.treeID)
+        let root: ScannedDirectory
+        do {
+            root = try await scanner.scan(previousRoot: previous?.snapshot.treeID)
+        } catch {
+            preparation?.cancel()
+            throw error
+        }
+        let prepared = try await preparation?.value
         var plan = try await BackupPlan(
             set: context.set.name, repository: context.repositoryPath, createsRepository: repository == nil,
             previousSnapshot: previous?.id, scan: root, delta: context.deltaPolicy(now: now),

@@ -219,6 +219,18 @@ public struct SetContext: Sendable {
         try Repository.Prepared.make(algorithm: algorithm, passphrase: try passphrase(), run: run, location: repositoryPath)
     }
 
+    /// The same, with the key read now (so a key that cannot be read fails at once) and the
+    /// slow part, deriving the key that wraps the new master key (scrypt: a fifth of a second
+    /// of one core), started on a thread of its own, for the caller to await once it has done
+    /// other work meanwhile.
+    func startPreparingRepository() throws -> Task<Repository.Prepared, any Error> {
+        let passphrase = try passphrase()
+        let algorithm = algorithm, run = run, location = repositoryPath
+        return Task {
+            try await BlockingIO.run { try Repository.Prepared.make(algorithm: algorithm, passphrase: passphrase, run: run, location: location) }
+        }
+    }
+
     /// Creates the set's repository with its profile's algorithm and key.
     public func createRepository(prepared: Repository.Prepared? = nil) async throws -> Repository {
         let repository = try await Repository.create(storage: try storage(), prepared: try prepared ?? prepareRepository(), run: run, cached: isRemote)
