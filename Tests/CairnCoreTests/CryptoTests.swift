@@ -22,6 +22,57 @@ struct CryptoTests {
         #expect(Self.hex(mac) == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
     }
 
+    @Test func aKeyedHashIsHMACUnderItsKeyFromManyThreadsAtOnce() async throws {
+        let jefe = try KeyedHash(key: Array("Jefe".utf8))
+        #expect(Self.hex(jefe.mac(Array("what do ya want for nothing?".utf8))) == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
+        let key = try SecureRandom.bytes(32)
+        let keyed = try KeyedHash(key: key)
+        let messages = try [0, 1, 63, 64, 65, 9_400, 1 << 20].map { try SecureRandom.bytes($0) }
+        // The key's context is copied by every call: used by several threads, it stays the key's.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<8 {
+                group.addTask {
+                    for message in messages + messages.reversed() {
+                        #expect(keyed.mac(message) == Hashing.hmacSHA256(key: key, message))
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    @Test func aesGCMMatchesAKnownAnswerWithPlaintext() throws {
+        // NIST GCM test case 14: 256-bit zero key, zero IV, 16 zero bytes of plaintext.
+        let aead = try AEAD(.aes256GCM, key: [UInt8](repeating: 0, count: 32))
+        let ciphertext: [UInt8] = [0xce, 0xa7, 0x40, 0x3d, 0x4d, 0x60, 0x6b, 0x6e, 0x07, 0x4e, 0xc5, 0xd3, 0xba, 0xf3, 0x9d, 0x18]
+        let tag: [UInt8] = [0xd0, 0xd1, 0xc8, 0xa7, 0x99, 0x99, 0x6b, 0xf0, 0x26, 0x5b, 0x98, 0xb5, 0xd4, 0x8a, 0xb9, 0x19]
+        #expect(try aead.open([UInt8](repeating: 0, count: 12) + ciphertext + tag) == [UInt8](repeating: 0, count: 16))
+    }
+
+    @Test(arguments: AEAD.Algorithm.allCases)
+    func oneKeySealsAndOpensFromManyThreadsAtOnce(algorithm: AEAD.Algorithm) async throws {
+        let key = try SecureRandom.bytes(32)
+        let aead = try AEAD(algorithm, key: key)
+        let plaintexts = try [0, 1, 17, 2_400, 100_000].map { try SecureRandom.bytes($0) }
+        let boxes = try await withThrowingTaskGroup(of: [[UInt8]].self) { group in
+            for round in 0..<8 {
+                group.addTask { try plaintexts.map { try aead.seal($0, associatedData: [UInt8(round)]) } }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        // Another value of the same key opens what was sealed, every box with its own nonce.
+        let again = try AEAD(algorithm, key: key)
+        var nonces = Set<[UInt8]>()
+        for sealed in boxes {
+            let round = try #require((0..<8).first { round in (try? again.open(sealed[0], associatedData: [UInt8(round)])) != nil })
+            for (box, plaintext) in zip(sealed, plaintexts) {
+                #expect(try again.open(box, associatedData: [UInt8(round)]) == plaintext)
+                nonces.insert(Array(box.prefix(AEAD.nonceSize)))
+            }
+        }
+        #expect(nonces.count == 8 * plaintexts.count)
+    }
+
     @Test(arguments: AEAD.Algorithm.allCases)
     func sealedBoxesOpenOnlyWithTheSameKeyAndAssociatedData(algorithm: AEAD.Algorithm) throws {
         let key = try SecureRandom.bytes(32)
@@ -171,7 +222,7 @@ struct ObjectSealingTests {
 
     @Test(arguments: [AEAD.Algorithm.aes256GCM, .chacha20Poly1305, nil], [Compression(algorithm: .zstd, level: nil), Compression(algorithm: .zlib, level: 6), Compression(algorithm: .none, level: nil)])
     func sealedObjectsOpenToTheirPlaintextAndDamageIsFound(algorithm: AEAD.Algorithm?, compression: Compression) throws {
-        let codec = ObjectCodec(aead: try algorithm.map { try AEAD($0, key: try SecureRandom.bytes(32)) }, identificationKey: algorithm == nil ? nil : try SecureRandom.bytes(32))
+        let codec = try algorithm.map { try ObjectCodec(aead: try AEAD($0, key: try SecureRandom.bytes(32)), identificationKey: try SecureRandom.bytes(32)) } ?? .unencrypted
         let overhead = algorithm == nil ? 32 : AEAD.overhead
         for plaintext in try Self.samples() {
             let id = codec.contentID(of: plaintext)

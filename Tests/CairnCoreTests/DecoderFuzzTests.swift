@@ -90,7 +90,7 @@ struct DecoderFuzzTests {
 
     @Test(arguments: [1, 2] as [UInt64])
     func packHeadersObjectsAndKeyFilesNeverTrap(seed: UInt64) async throws {
-        let codec = ObjectCodec(aead: nil, identificationKey: nil)
+        let codec = ObjectCodec.unencrypted
         // A pack's header: sealed (unencrypted: checksummed) after mutating its plaintext, so
         // the checks after the seal are what is exercised.
         var header = BinaryWriter()

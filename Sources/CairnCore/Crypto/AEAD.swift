@@ -18,18 +18,59 @@ public struct AEAD: Sendable {
     public static let overhead = nonceSize + tagSize
 
     public let algorithm: Algorithm
-    private let key: [UInt8]
+    private let keyed: KeyedCipher
 
     public init(_ algorithm: Algorithm, key: [UInt8]) throws {
         guard key.count == Self.keySize else { throw CryptoError.invalidInput("an AEAD key is 32 bytes, got \(key.count)") }
         self.algorithm = algorithm
-        self.key = key
+        let cipher = algorithm == .aes256GCM ? Self.aes256GCM : Self.chacha20Poly1305
+        guard let cipher else { throw CryptoError.fromQueue("\(algorithm.rawValue) is not available") }
+        keyed = try KeyedCipher(cipher, key: key)
     }
 
-    private var cipher: OpaquePointer? {
-        switch algorithm {
-        case .aes256GCM: return EVP_aes_256_gcm()
-        case .chacha20Poly1305: return EVP_chacha20_poly1305()
+    /// The algorithms, looked up once (OpenSSL 3 looks one up by name at every use of
+    /// `EVP_aes_256_gcm()`).
+    /// (Fetched algorithms are immutable and may be used from any thread.)
+    nonisolated(unsafe) private static let aes256GCM = EVP_CIPHER_fetch(nil, "AES-256-GCM", nil)
+    nonisolated(unsafe) private static let chacha20Poly1305 = EVP_CIPHER_fetch(nil, "ChaCha20-Poly1305", nil)
+
+    /// A key set up once for each direction; each box's context is a copy with its nonce set.
+    /// (Looking the algorithm up and setting the key for every box cost about 0.5 µs an object,
+    /// against 1.6 µs for sealing a small file's 2 KB.) Copying only reads the set-up contexts,
+    /// so several threads may copy at once. Both algorithms take a 12-byte nonce by default.
+    private final class KeyedCipher: @unchecked Sendable {
+        let encrypting: OpaquePointer
+        let decrypting: OpaquePointer
+
+        init(_ cipher: OpaquePointer, key: [UInt8]) throws {
+            guard let encrypting = EVP_CIPHER_CTX_new() else { throw CryptoError.fromQueue("EVP_CIPHER_CTX_new") }
+            guard let decrypting = EVP_CIPHER_CTX_new() else {
+                EVP_CIPHER_CTX_free(encrypting)
+                throw CryptoError.fromQueue("EVP_CIPHER_CTX_new")
+            }
+            self.encrypting = encrypting
+            self.decrypting = decrypting
+            guard EVP_EncryptInit_ex2(encrypting, cipher, key, nil, nil) == 1, EVP_DecryptInit_ex2(decrypting, cipher, key, nil, nil) == 1,
+                EVP_CIPHER_CTX_get_iv_length(encrypting) == Int32(AEAD.nonceSize)
+            else { throw CryptoError.fromQueue("encryption setup") }
+        }
+
+        deinit {
+            EVP_CIPHER_CTX_free(encrypting)
+            EVP_CIPHER_CTX_free(decrypting)
+        }
+
+        /// A context for one box, with its nonce set; nil when OpenSSL fails (its queue says why).
+        func context(encrypting: Bool, nonce: UnsafePointer<UInt8>) -> OpaquePointer? {
+            guard let context = EVP_CIPHER_CTX_new() else { return nil }
+            let ready =
+                EVP_CIPHER_CTX_copy(context, encrypting ? self.encrypting : decrypting) == 1
+                && (encrypting ? EVP_EncryptInit_ex2(context, nil, nil, nonce, nil) : EVP_DecryptInit_ex2(context, nil, nil, nonce, nil)) == 1
+            guard ready else {
+                EVP_CIPHER_CTX_free(context)
+                return nil
+            }
+            return context
         }
     }
 
@@ -53,13 +94,9 @@ public struct AEAD: Sendable {
         precondition(box.count >= Self.overhead + plaintextCount, "a box has room for its nonce, plaintext and tag")
         let base = box.baseAddress!
         guard RAND_bytes(base, Int32(Self.nonceSize)) == 1 else { throw CryptoError.fromQueue("RAND_bytes") }
-        guard let context = EVP_CIPHER_CTX_new() else { throw CryptoError.fromQueue("EVP_CIPHER_CTX_new") }
+        guard let context = keyed.context(encrypting: true, nonce: base) else { throw CryptoError.fromQueue("encryption setup") }
         defer { EVP_CIPHER_CTX_free(context) }
         var length: Int32 = 0
-        guard EVP_EncryptInit_ex(context, cipher, nil, nil, nil) == 1,
-            EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_SET_IVLEN, Int32(Self.nonceSize), nil) == 1,
-            EVP_EncryptInit_ex(context, nil, nil, key, base) == 1
-        else { throw CryptoError.fromQueue("encryption setup") }
         if !associatedData.isEmpty {
             guard EVP_EncryptUpdate(context, nil, &length, associatedData, Int32(associatedData.count)) == 1 else {
                 throw CryptoError.fromQueue("associated data")
@@ -91,14 +128,16 @@ public struct AEAD: Sendable {
     /// Opens a box held in memory the caller owns (a buffer read past the page cache).
     public func open(_ box: UnsafeRawBufferPointer, associatedData: [UInt8] = []) throws -> [UInt8] {
         guard box.count >= Self.overhead else { throw CryptoError.authenticationFailed }
-        guard let context = EVP_CIPHER_CTX_new() else { throw CryptoError.fromQueue("EVP_CIPHER_CTX_new") }
+        guard let context = keyed.context(encrypting: false, nonce: box.baseAddress!.assumingMemoryBound(to: UInt8.self)) else {
+            throw CryptoError.fromQueue("decryption setup")
+        }
         defer { EVP_CIPHER_CTX_free(context) }
         let ciphertextCount = box.count - Self.overhead
         var length: Int32 = 0
         var ok = false
         // One block of room beyond the plaintext, so the final call always has a valid pointer.
         let output = BufferPool.shared.make(count: ciphertextCount + 16) { out in
-            ok = Self.decrypt(context, cipher: cipher, key: key, box: box, associatedData: associatedData, into: out, length: &length)
+            ok = Self.decrypt(context, box: box, associatedData: associatedData, into: out, length: &length)
             return ciphertextCount
         }
         ERR_clear_error()
@@ -107,15 +146,11 @@ public struct AEAD: Sendable {
     }
 
     private static func decrypt(
-        _ context: OpaquePointer, cipher: OpaquePointer?, key: [UInt8], box: UnsafeRawBufferPointer, associatedData: [UInt8],
+        _ context: OpaquePointer, box: UnsafeRawBufferPointer, associatedData: [UInt8],
         into out: UnsafeMutableBufferPointer<UInt8>, length: inout Int32
     ) -> Bool {
         let ciphertextCount = box.count - overhead
         let base = box.baseAddress!.assumingMemoryBound(to: UInt8.self)
-        guard EVP_DecryptInit_ex(context, cipher, nil, nil, nil) == 1,
-            EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_SET_IVLEN, Int32(Self.nonceSize), nil) == 1,
-            EVP_DecryptInit_ex(context, nil, nil, key, base) == 1
-        else { return false }
         if !associatedData.isEmpty {
             guard EVP_DecryptUpdate(context, nil, &length, associatedData, Int32(associatedData.count)) == 1 else { return false }
         }

@@ -39,6 +39,52 @@ public enum Hashing {
     }
 }
 
+/// HMAC-SHA-256 under one key, for many messages: the key is set once in a context that each
+/// message's context is copied from. (OpenSSL 3's one-shot `HMAC` looks the algorithm up by
+/// name and sets the key again for every call: about 0.7 µs more for each object a backup
+/// stores, when hashing a small file takes 5 µs.) Copying is safe from several threads at once:
+/// the key's context is only read.
+public final class KeyedHash: @unchecked Sendable {
+    private let template: OpaquePointer
+    private let key: [UInt8]
+
+    /// (A fetched algorithm is immutable and may be used from any thread.)
+    nonisolated(unsafe) private static let mac: OpaquePointer? = EVP_MAC_fetch(nil, "HMAC", nil)
+
+    public init(key: [UInt8]) throws {
+        self.key = key
+        guard let mac = Self.mac, let template = EVP_MAC_CTX_new(mac) else { throw CryptoError.fromQueue("HMAC setup") }
+        self.template = template
+        let status = "SHA256".withCString { digest in
+            "digest".withCString { name in
+                var parameters = [
+                    OSSL_PARAM_construct_utf8_string(name, UnsafeMutablePointer(mutating: digest), 0), OSSL_PARAM_construct_end(),
+                ]
+                return key.withUnsafeBufferPointer { EVP_MAC_init(template, $0.baseAddress, $0.count, &parameters) }
+            }
+        }
+        guard status == 1 else {
+            EVP_MAC_CTX_free(template)
+            throw CryptoError.fromQueue("HMAC key")
+        }
+    }
+
+    deinit { EVP_MAC_CTX_free(template) }
+
+    /// HMAC-SHA-256 of `data` under the key.
+    public func mac<D: ContiguousBytes>(_ data: D) -> [UInt8] {
+        guard let context = EVP_MAC_CTX_dup(template) else { return Hashing.hmacSHA256(key: key, data) }
+        defer { EVP_MAC_CTX_free(context) }
+        var digest = [UInt8](repeating: 0, count: 32)
+        var length = 0
+        let done = data.withUnsafeBytes { bytes in
+            EVP_MAC_update(context, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count) == 1
+                && EVP_MAC_final(context, &digest, &length, digest.count) == 1 && length == 32
+        }
+        return done ? digest : Hashing.hmacSHA256(key: key, data)
+    }
+}
+
 /// Incremental SHA-256, for hashing a stream without holding it.
 public final class SHA256Stream {
     private let context: OpaquePointer

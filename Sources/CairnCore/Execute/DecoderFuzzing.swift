@@ -15,7 +15,7 @@ enum DecoderFuzzing {
         case 4: _ = try? RepositoryDescriptor.decode(input, at: "descriptor")
         default:
             // An unencrypted sealed object: checksummed, not authenticated, so anyone can craft one.
-            let codec = ObjectCodec(aead: nil, identificationKey: nil)
+            let codec = ObjectCodec.unencrypted
             let box = input + Hashing.sha256(ObjectCodec.associatedData(.blob, PackFormat.headerID) + input)
             _ = try? codec.open(.blob, id: PackFormat.headerID, box: box, where: "object")
         }

@@ -33,12 +33,25 @@ public enum ObjectKind: UInt8, Sendable, CaseIterable {
 struct ObjectCodec: Sendable {
     let aead: AEAD?
     /// The key of the content hash; nil with encryption `none`, where ids are plain SHA-256.
-    let identificationKey: [UInt8]?
+    let identificationKey: KeyedHash?
+
+    private init(aead: AEAD?, keyed: KeyedHash?) {
+        self.aead = aead
+        self.identificationKey = keyed
+    }
+
+    /// An encrypted repository's codec.
+    init(aead: AEAD, identificationKey: [UInt8]) throws {
+        self.init(aead: aead, keyed: try KeyedHash(key: identificationKey))
+    }
+
+    /// The codec of a repository with encryption `none`.
+    static let unencrypted = ObjectCodec(aead: nil, keyed: nil)
 
     /// The id of content: HMAC-SHA-256 under the repository's key, so identical content is
     /// stored once and the destination cannot recognise known files by their hash.
     func contentID<D: ContiguousBytes>(of plaintext: D) -> ObjectID {
-        if let identificationKey { return ObjectID(Hashing.hmacSHA256(key: identificationKey, plaintext)) }
+        if let identificationKey { return ObjectID(identificationKey.mac(plaintext)) }
         return ObjectID(Hashing.sha256(plaintext))
     }
 

@@ -22,13 +22,13 @@ public struct RepositoryKeys: Sendable {
             guard let algorithm = AEAD.Algorithm(rawValue: encryption) else {
                 throw RepositoryError.unsupported("the repository at \(location) uses the unknown encryption \(encryption)")
             }
-            codec = ObjectCodec(aead: try AEAD(algorithm, key: master.encryption), identificationKey: master.identification)
+            codec = try ObjectCodec(aead: try AEAD(algorithm, key: master.encryption), identificationKey: master.identification)
             chunkerKey = master.identification
             signatureKey = Hashing.hmacSHA256(key: master.identification, Array("cairn-block-signature".utf8))
             contentHashPrefix = Hashing.hmacSHA256(key: master.identification, Array("cairn-content-hash".utf8))
             seedManifestKey = Hashing.hmacSHA256(key: master.identification, Array("cairn-seed-manifest".utf8))
         } else {
-            codec = ObjectCodec(aead: nil, identificationKey: nil)
+            codec = .unencrypted
             chunkerKey = Array("cairn-unencrypted-chunker".utf8)
             signatureKey = Array("cairn-unencrypted-signature".utf8)
             contentHashPrefix = []
