@@ -229,6 +229,40 @@ struct BackupRestoreTests {
         #expect(estimate > 0 && estimate < 6_500, "\(estimate)")
     }
 
+    /// A quiet run counts its plan beside the backup: the job report's counts are those of the
+    /// plan made before it, removed folders' contents, changes and new files included.
+    @Test func aQuietRunReportsThePlansCounts() throws {
+        let workspace = try Workspace()
+        for index in 0..<6 { try workspace.directory.write("source/keep/\(index).txt", "kept \(index)") }
+        for index in 0..<4 { try workspace.directory.write("source/gone/inner/\(index).txt", "to go \(index)") }
+        try workspace.directory.write("source/edit.txt", "before")
+        #expect(try workspace.run(["backup", "-q"]).status == 0)
+        try FileManager.default.removeItem(atPath: workspace.source + "/gone")
+        try workspace.directory.write("source/edit.txt", "after the edit")
+        try workspace.directory.write("source/new/a.txt", String(repeating: "new ", count: 100))
+        try workspace.directory.write("source/new/b.txt", "new b")
+
+        let planned = try workspace.run(["plan", "--json"])
+        #expect(planned.status == 0, "\(planned.all)")
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(planned.standardOutput.utf8)) as? [String: Any])
+        let summary = try #require(((document["plans"] as? [[String: Any]])?.first)?["summary"] as? [String: Any], "\(planned.all)")
+        let quiet = try workspace.run(["backup", "-q"])
+        #expect(quiet.status == 0 && quiet.standardOutput.isEmpty, "\(quiet.all)")
+        let log = try workspace.run(["log", "files", "--json"])
+        #expect(try Workspace.validate(log.standardOutput, against: "schemas/job-report.schema.json").hasPrefix("valid"))
+        let reports = try #require(try JSONSerialization.jsonObject(with: Data(log.standardOutput.utf8)) as? [[String: Any]], "\(log.all)")
+        let counted = try #require(reports.compactMap { $0["plan"] as? [String: Any] }.first { ($0["removed"] as? Int ?? 0) > 0 }, "\(log.all)")
+        for (report, plan) in [
+            ("newFiles", "new_files"), ("changedFiles", "changed_files"), ("newEntries", "new_entries"), ("changedEntries", "changed_entries"),
+            ("removed", "removed"), ("unchangedFiles", "unchanged_files"), ("bytesToRead", "bytes_to_read"), ("uploadMaximum", "upload_maximum"),
+        ] {
+            #expect(counted[report] as? Int == summary[plan] as? Int, "\(report): \(counted[report] ?? "none") against the plan's \(summary[plan] ?? "none")")
+        }
+        // The folder gone and what was under it, the edit, and the new folder with its files.
+        #expect(counted["removed"] as? Int == 6 && counted["changedFiles"] as? Int == 1 && counted["newFiles"] as? Int == 2, "\(counted)")
+        #expect(counted["uploadEstimate"] == nil, "\(counted)")
+    }
+
     @Test func restoreSkipsIdenticalFilesAndNeverOverwritesDifferingOnes() throws {
         let workspace = try Workspace()
         try FileManager.default.createDirectory(atPath: workspace.source, withIntermediateDirectories: true)

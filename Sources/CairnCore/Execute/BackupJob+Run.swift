@@ -187,11 +187,15 @@ extension BackupJob {
             } else {
                 await runPreCommands()
                 guard outcome.failure == nil else { return await finish(runPost: true) }
-                job = try await plan(context, estimating: estimating)
+                // A plan no one looks at before the run is counted beside it.
+                let countingLater = !options.showPlan && options.progress == nil && !options.skipWithoutChanges && options.saved == nil
+                job = try await plan(context, estimating: estimating, countingLater: countingLater)
                 if outcome.failure == nil, options.saved == nil, options.showPlan {
                     try job.plan.writeLines(verbose: options.verbose, colour: options.colour, times: options.times) { report($0) }
                 }
             }
+            // Counting the plan beside a run that fails stops with it.
+            defer { job.counting?.cancel() }
             if outcome.failure == nil {
                 outcome.report.plan = job.plan.summary
                 // A saved plan was shown when it was made: its estimate is the one the run had.
@@ -242,6 +246,14 @@ extension BackupJob {
                         let planned = options.saved?.expirations ?? job.plan.expirations
                         outcome.report.prune = await Self.prune(
                             repository, retention, group: context.group, now: context.run.now, planned: planned, command: options.command, times: options.times)
+                    }
+                }
+                if let counting = job.counting {
+                    do {
+                        outcome.report.plan = try await counting.value
+                    } catch {
+                        outcome.report.plan = nil
+                        if !(error is CancellationError) { report("the plan's counts for the job report could not be made: \(error)") }
                     }
                 }
                 // The local copy follows the repository, whatever this run stored (a partial

@@ -141,7 +141,7 @@ public struct BackupPlan: Codable, Sendable, Equatable {
 
     /// Whether the run changes anything: a new repository, an entry, the set's sources, or a
     /// snapshot to expire. (A run without changes still records a snapshot: the job ran.)
-    public var hasChanges: Bool { createsRepository || !actions.isEmpty || !setChanges.isEmpty || !expirations.isEmpty }
+    public var hasChanges: Bool { createsRepository || !actions.isEmpty || unlisted > 0 || !setChanges.isEmpty || !expirations.isEmpty }
 
     enum CodingKeys: String, CodingKey {
         case set, repository, createsRepository, previousSnapshot, unusedRepositories, actions, summary, expirations, setChanges
@@ -194,7 +194,7 @@ public struct BackupPlan: Codable, Sendable, Equatable {
     /// go once there are many ($TMPDIR).
     public init(
         set: String, repository: String, createsRepository: Bool, previousSnapshot: ObjectID?, scan root: ScannedDirectory,
-        delta: DeltaPolicy? = nil, unusedRepositories: [String] = [], spillFolder: String? = nil,
+        delta: DeltaPolicy? = nil, unusedRepositories: [String] = [], spillFolder: String? = nil, collecting: Collecting = .actions,
         tree: ((ObjectID) async throws -> Tree)? = nil
     ) async throws {
         self.set = set
@@ -204,9 +204,25 @@ public struct BackupPlan: Codable, Sendable, Equatable {
         self.unusedRepositories = unusedRepositories
         self.actions = PlanActions(spillFolder: spillFolder)
         self.summary = Summary()
+        self.listsActions = collecting == .actions
         summary.uploadMaximum = 4096
-        try await collect(root, delta: delta, tree: tree)
+        if collecting != .nothing { try await collect(root, delta: delta, tree: tree) }
     }
+
+    /// What making a plan walks the scan for.
+    public enum Collecting: Sendable {
+        /// Every action, and the counts (a plan to show, save or compare).
+        case actions
+        /// The counts alone (`summary`): for a job report, when no one sees the plan.
+        case counts
+        /// Neither: the plan's other parts (the counts are made beside the backup).
+        case nothing
+    }
+
+    /// Whether `add` keeps the actions, or only counts them.
+    private var listsActions = true
+    /// Actions counted and not kept.
+    private var unlisted = 0
 
     /// A plan of these actions alone, for tests of how a plan is shown.
     init(set: String, actions: PlanActions) {
@@ -226,7 +242,7 @@ public struct BackupPlan: Codable, Sendable, Equatable {
             let objects = action.size / UInt64(Chunker.minimumSize) + 1
             summary.uploadMaximum += action.size + objects * 160 + UInt64(action.pathBytes.count) * 2 + 512
         }
-        actions.append(action)
+        if listsActions { actions.append(action) } else { unlisted += 1 }
     }
 
     public static func kindName(_ kind: TreeEntry.Kind) -> String {
@@ -294,6 +310,8 @@ public struct BackupPlan: Codable, Sendable, Equatable {
         while !stack.isEmpty {
             guard let item = try stack[stack.count - 1].next() else {
                 stack.removeLast()
+                // Counting beside a backup that failed or was stopped is cancelled.
+                try Task.checkCancellation()
                 continue
             }
             let directory = stack[stack.count - 1].directory
