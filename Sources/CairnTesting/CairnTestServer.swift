@@ -1,5 +1,6 @@
 import CairnCore
 import Foundation
+import Synchronization
 
 /// A `cairn server` on loopback for tests: a test CA and a certificate for 127.0.0.1 and
 /// 127.0.0.2 made with openssl in a temporary folder, a server.yaml with the accounts given,
@@ -65,6 +66,17 @@ public final class CairnTestServer: @unchecked Sendable {
         _ = try folder.write("server.yaml", lines.joined(separator: "\n") + "\n")
     }
 
+    /// Servers running, killed when the test process exits: a suite's shared server (a static
+    /// property) is never deinitialized, and was left running after every test run.
+    private static let running = Mutex<Set<pid_t>>([])
+    private static let killedAtExit: Void = {
+        atexit { CairnTestServer.running.withLock { $0.forEach { kill($0, SIGKILL) } } }
+    }()
+
+    private static func forget(_ process: Process) {
+        _ = running.withLock { $0.remove(process.processIdentifier) }
+    }
+
     /// Starts the server and waits for its "listening on" line.
     public func start(environment: [String: String] = [:]) throws {
         let process = Process()
@@ -79,6 +91,8 @@ public final class CairnTestServer: @unchecked Sendable {
         process.standardOutput = log
         process.standardInput = FileHandle.nullDevice
         try process.run()
+        Self.killedAtExit
+        Self.running.withLock { _ = $0.insert(process.processIdentifier) }
         self.process = process
         let deadline = Date().addingTimeInterval(60)
         let before = self.log.components(separatedBy: "listening on").count
@@ -120,7 +134,11 @@ public final class CairnTestServer: @unchecked Sendable {
     }
 
     /// Waits until the process ends (after a fault point's SIGKILL).
-    public func waitForExit() { process?.waitUntilExit() }
+    public func waitForExit() {
+        guard let process else { return }
+        process.waitUntilExit()
+        Self.forget(process)
+    }
 
     /// Files under the storage whose names start with `.tmp-`: uploads not committed.
     public var temporaryFiles: [String] {
@@ -140,6 +158,7 @@ public final class CairnTestServer: @unchecked Sendable {
         guard let process, process.isRunning else { return }
         kill(process.processIdentifier, crash ? SIGKILL : SIGTERM)
         process.waitUntilExit()
+        Self.forget(process)
     }
 
     deinit {
@@ -147,6 +166,7 @@ public final class CairnTestServer: @unchecked Sendable {
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
+        if let process { Self.forget(process) }
     }
 
     /// `openssl` making a CA and a server certificate it signed, for 127.0.0.1, 127.0.0.2 and localhost.
