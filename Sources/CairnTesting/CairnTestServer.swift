@@ -1,6 +1,5 @@
 import CairnCore
 import Foundation
-import Synchronization
 
 /// A `cairn server` on loopback for tests: a test CA and a certificate for 127.0.0.1 and
 /// 127.0.0.2 made with openssl in a temporary folder, a server.yaml with the accounts given,
@@ -68,13 +67,19 @@ public final class CairnTestServer: @unchecked Sendable {
 
     /// Servers running, killed when the test process exits: a suite's shared server (a static
     /// property) is never deinitialized, and was left running after every test run.
-    private static let running = Mutex<Set<pid_t>>([])
+    /// Only those still running are killed: the pid of one that ended may be another's by then.
+    nonisolated(unsafe) private static var running: [ObjectIdentifier: Process] = [:]
+    private static let runningLock = NSLock()
     private static let killedAtExit: Void = {
-        atexit { CairnTestServer.running.withLock { $0.forEach { kill($0, SIGKILL) } } }
+        atexit {
+            CairnTestServer.runningLock.withLock {
+                for process in CairnTestServer.running.values where process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            }
+        }
     }()
 
     private static func forget(_ process: Process) {
-        _ = running.withLock { $0.remove(process.processIdentifier) }
+        _ = runningLock.withLock { running.removeValue(forKey: ObjectIdentifier(process)) }
     }
 
     /// Starts the server and waits for its "listening on" line.
@@ -92,7 +97,7 @@ public final class CairnTestServer: @unchecked Sendable {
         process.standardInput = FileHandle.nullDevice
         try process.run()
         Self.killedAtExit
-        Self.running.withLock { _ = $0.insert(process.processIdentifier) }
+        Self.runningLock.withLock { Self.running[ObjectIdentifier(process)] = process }
         self.process = process
         let deadline = Date().addingTimeInterval(60)
         let before = self.log.components(separatedBy: "listening on").count

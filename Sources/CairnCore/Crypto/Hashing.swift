@@ -30,9 +30,11 @@ public enum Hashing {
         key.withUnsafeBytes { keyBytes in
             data.withUnsafeBytes { bytes in
                 var length: UInt32 = 0
-                _ = HMAC(
+                let done = HMAC(
                     EVP_sha256(), keyBytes.baseAddress, Int32(keyBytes.count),
                     bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count, &digest, &length)
+                // Only when memory runs out; a digest of zeros would be a wrong id, never used.
+                guard done != nil, length == 32 else { fatalError("HMAC-SHA-256 failed: \(CryptoError.fromQueue("HMAC"))") }
             }
         }
         return digest
@@ -53,35 +55,41 @@ public final class KeyedHash: @unchecked Sendable {
 
     public init(key: [UInt8]) throws {
         self.key = key
-        guard let mac = Self.mac, let template = EVP_MAC_CTX_new(mac) else { throw CryptoError.fromQueue("HMAC setup") }
-        self.template = template
+        guard let mac = Self.mac, let context = EVP_MAC_CTX_new(mac) else { throw CryptoError.fromQueue("HMAC setup") }
         let status = "SHA256".withCString { digest in
             "digest".withCString { name in
                 var parameters = [
                     OSSL_PARAM_construct_utf8_string(name, UnsafeMutablePointer(mutating: digest), 0), OSSL_PARAM_construct_end(),
                 ]
-                return key.withUnsafeBufferPointer { EVP_MAC_init(template, $0.baseAddress, $0.count, &parameters) }
+                return key.withUnsafeBufferPointer { EVP_MAC_init(context, $0.baseAddress, $0.count, &parameters) }
             }
         }
         guard status == 1 else {
-            EVP_MAC_CTX_free(template)
+            // Freed here: `template` is not set, so deinit does not run.
+            EVP_MAC_CTX_free(context)
             throw CryptoError.fromQueue("HMAC key")
         }
+        template = context
     }
 
     deinit { EVP_MAC_CTX_free(template) }
 
-    /// HMAC-SHA-256 of `data` under the key.
+    /// HMAC-SHA-256 of `data` under the key. OpenSSL fails here only when memory runs out; the
+    /// one-shot function is tried then, and if it fails too the process stops: an id that is
+    /// not the content's would store one content under another's name.
     public func mac<D: ContiguousBytes>(_ data: D) -> [UInt8] {
-        guard let context = EVP_MAC_CTX_dup(template) else { return Hashing.hmacSHA256(key: key, data) }
-        defer { EVP_MAC_CTX_free(context) }
         var digest = [UInt8](repeating: 0, count: 32)
-        var length = 0
-        let done = data.withUnsafeBytes { bytes in
-            EVP_MAC_update(context, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count) == 1
-                && EVP_MAC_final(context, &digest, &length, digest.count) == 1 && length == 32
+        if let context = EVP_MAC_CTX_dup(template) {
+            defer { EVP_MAC_CTX_free(context) }
+            var length = 0
+            let done = data.withUnsafeBytes { bytes in
+                EVP_MAC_update(context, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count) == 1
+                    && EVP_MAC_final(context, &digest, &length, digest.count) == 1 && length == 32
+            }
+            if done { return digest }
         }
-        return done ? digest : Hashing.hmacSHA256(key: key, data)
+        ERR_clear_error()
+        return Hashing.hmacSHA256(key: key, data)
     }
 }
 

@@ -134,6 +134,9 @@ extension BackupJob {
             return outcome
         }
 
+        // The plan's counts made beside the run, when they are (`BackupJob.counting`): the job
+        // report gets them once the run is over, failed or not.
+        var counting: Task<BackupPlan.Summary, any Error>?
         do {
             var job: BackupJob
             // The estimate of what will be stored is for a plan someone sees.
@@ -194,10 +197,9 @@ extension BackupJob {
                     try job.plan.writeLines(verbose: options.verbose, colour: options.colour, times: options.times) { report($0) }
                 }
             }
-            // Counting the plan beside a run that fails stops with it.
-            defer { job.counting?.cancel() }
+            counting = job.counting
             if outcome.failure == nil {
-                outcome.report.plan = job.plan.summary
+                outcome.report.plan = counting == nil ? job.plan.summary : nil
                 // A saved plan was shown when it was made: its estimate is the one the run had.
                 if let saved = options.saved { outcome.report.plan?.uploadEstimate = saved.summary.uploadEstimate }
                 if let saved = options.saved {
@@ -248,13 +250,9 @@ extension BackupJob {
                             repository, retention, group: context.group, now: context.run.now, planned: planned, command: options.command, times: options.times)
                     }
                 }
-                if let counting = job.counting {
-                    do {
-                        outcome.report.plan = try await counting.value
-                    } catch {
-                        outcome.report.plan = nil
-                        if !(error is CancellationError) { report("the plan's counts for the job report could not be made: \(error)") }
-                    }
+                if let taken = counting {
+                    counting = nil
+                    outcome.report.plan = await Self.counts(taken, report: report)
                 }
                 // The local copy follows the repository, whatever this run stored (a partial
                 // snapshot too), and catches up on what an earlier run could not copy.
@@ -268,7 +266,19 @@ extension BackupJob {
             }
         } catch {
             outcome.failure = "\(error)"
+            if let counting { outcome.report.plan = await Self.counts(counting, report: report) }
         }
         return await finish(runPost: true)
+    }
+
+    /// The counts of a plan made beside the run, for its job report; nil, said in a line, when
+    /// they could not be made (a tree of the previous snapshot that cannot be read).
+    private static func counts(_ counting: Task<BackupPlan.Summary, any Error>, report: (String) -> Void) async -> BackupPlan.Summary? {
+        do {
+            return try await counting.value
+        } catch {
+            if !(error is CancellationError) { report("the plan's counts for the job report could not be made: \(error)") }
+            return nil
+        }
     }
 }

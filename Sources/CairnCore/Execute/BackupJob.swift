@@ -90,13 +90,9 @@ public struct BackupJob {
                 return try await repository.treeCursor(id)
             })
         scanner.optionalSources = Set(context.set.optionalSources.map { FilePath($0) })
-        let root: ScannedDirectory
-        do {
-            root = try await scanner.scan(previousRoot: previous?.snapshot.treeID)
-        } catch {
-            preparation?.cancel()
-            throw error
-        }
+        // (A scan that fails leaves the key's derivation to finish on its thread: it cannot be
+        // stopped half-way, and takes a fifth of a second.)
+        let root = try await scanner.scan(previousRoot: previous?.snapshot.treeID)
         let prepared = try await preparation?.value
         let makePlan = { @Sendable [previousID = previous?.id] (collecting: BackupPlan.Collecting) in
             try await BackupPlan(
@@ -110,6 +106,9 @@ public struct BackupJob {
         // for 80,000 new files) no longer holds the backup back.
         var plan = try await makePlan(countingLater && !estimating ? .nothing : .actions)
         let counting = countingLater && !estimating ? Task { try await makePlan(.counts).summary } : nil
+        // Stopped with the plan when what follows fails; the job cancels it when its run does.
+        var handedOver = false
+        defer { if !handedOver { counting?.cancel() } }
         if estimating {
             let estimator = UploadEstimator(
                 repository: repository, compressor: Compressor(context.set.compression),
@@ -155,6 +154,7 @@ public struct BackupJob {
                 records, retention.evaluation, now: now, group: context.group, protectOtherGroups: true,
                 partial: false)
         }
+        handedOver = true
         return BackupJob(
             context: context, repository: repository, previous: previous, scan: root, plan: plan, scanProblems: scanner.problems,
             started: Timestamp(now), prepared: prepared, counting: counting, absentSources: scanner.absentSources)

@@ -20,10 +20,12 @@ public struct Compressor: Sendable {
 
     /// The payload compressed by the set's method, or kept as it is when compression would not
     /// save at least 1/256 of it; returns the method used.
-    public func compress(_ data: [UInt8]) throws -> (method: Method, payload: [UInt8]) {
+    /// `pieceSize`: the size of the piece `data` stands for, when it is a sample of one (the
+    /// default level depends on it).
+    public func compress(_ data: [UInt8], pieceSize: Int? = nil) throws -> (method: Method, payload: [UInt8]) {
         var method = Method.none
         let payload = try BufferPool.shared.make(count: data.count) { output in
-            guard let compressed = try compress(data, into: output) else { return 0 }
+            guard let compressed = try compress(data, into: output, pieceSize: pieceSize) else { return 0 }
             method = compressed.method
             return compressed.count
         }
@@ -37,7 +39,7 @@ public struct Compressor: Sendable {
     /// Compresses `data` into `output` by the set's method; nil when that would not save at
     /// least 1/256 of it (or does not fit `output`), so the data is better stored as it is.
     /// Room for `data.count` bytes is enough: a larger result is never kept.
-    func compress(_ data: [UInt8], into output: UnsafeMutableBufferPointer<UInt8>) throws -> (method: Method, count: Int)? {
+    func compress(_ data: [UInt8], into output: UnsafeMutableBufferPointer<UInt8>, pieceSize: Int? = nil) throws -> (method: Method, count: Int)? {
         guard data.count >= 64, setting.algorithm != .none else { return nil }
         // Random-looking data (already compressed media, encrypted files) is common and costs
         // as much to try as text: a fast look at a sample decides whether to try at all.
@@ -48,7 +50,7 @@ public struct Compressor: Sendable {
         switch setting.algorithm {
         case .none: return nil
         case .zstd:
-            written = try Self.zstdCompress(data, level: setting.level ?? Self.defaultZstdLevel(size: data.count), into: room)
+            written = try Self.zstdCompress(data, level: setting.level ?? Self.defaultZstdLevel(size: pieceSize ?? data.count), into: room)
             method = .zstd
         case .zlib:
             written = try Self.zlibCompress(data, level: setting.level ?? 6, into: room)

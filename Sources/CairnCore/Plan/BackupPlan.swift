@@ -215,7 +215,9 @@ public struct BackupPlan: Codable, Sendable, Equatable {
         case actions
         /// The counts alone (`summary`): for a job report, when no one sees the plan.
         case counts
-        /// Neither: the plan's other parts (the counts are made beside the backup).
+        /// Neither: the plan's other parts (the counts are made beside the backup). Such a
+        /// plan's `hasChanges`, counts and text say nothing of the files: it is for a run that
+        /// looks at none of them before it is over.
         case nothing
     }
 

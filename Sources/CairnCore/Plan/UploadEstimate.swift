@@ -162,7 +162,8 @@ struct UploadEstimator {
                 if got > 0 {
                     buffer.removeLast(buffer.count - got)
                     raw += got
-                    stored += (try? compressor.compress(buffer).payload.count) ?? got
+                    // At the level the file's pieces get (a larger file's chunks, level 2).
+                    stored += (try? compressor.compress(buffer, pieceSize: Int(clamping: bytes)).payload.count) ?? got
                 }
                 next += step
                 // A small file read whole counts once, however many places fall in it.
