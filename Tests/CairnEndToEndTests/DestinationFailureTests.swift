@@ -36,7 +36,7 @@ struct DestinationFailureTests {
 
     @Test(.enabled(if: canMount)) func aFullDiskIsAClearErrorAndLosesNothing() throws {
         let workspace = try Workspace()
-        guard mountSmall(workspace.destination, size: "3m") else { return }
+        try #require(mountSmall(workspace.destination, size: "3m"), "a tmpfs of 3 MB could not be mounted")
         defer { unmount(workspace.destination) }
         try FileManager.default.createDirectory(atPath: workspace.source, withIntermediateDirectories: true)
         try Data("first".utf8).write(to: URL(fileURLWithPath: workspace.source + "/first.txt"))
@@ -48,6 +48,12 @@ struct DestinationFailureTests {
         let full = try workspace.run(["backup", "-q"])
         #expect(full.status == 1)
         #expect(full.standardError.contains("no space left on the device"), "\(full.all)")
+        // The failed run's job report still has its plan's counts (made beside the run).
+        let log = try workspace.run(["log", "files", "--json"])
+        let reports = try #require(try JSONSerialization.jsonObject(with: Data(log.standardOutput.utf8)) as? [[String: Any]], "\(log.all)")
+        let failed = try #require(reports.first { $0["status"] as? String == "failed" }, "\(log.all)")
+        let plan = try #require(failed["plan"] as? [String: Any], "\(failed)")
+        #expect(plan["newFiles"] as? Int == 1 && plan["bytesToRead"] as? Int == 6 << 20 && plan["unchangedFiles"] as? Int == 1, "\(plan)")
         let leftovers = try FileManager.default.subpathsOfDirectory(atPath: workspace.destination).filter { $0.split(separator: "/").last?.hasPrefix(".tmp-") == true }
         #expect(leftovers == [], "the pack being written is removed, not left taking the space")
 
@@ -60,12 +66,12 @@ struct DestinationFailureTests {
 
     @Test(.enabled(if: canMount)) func aReadOnlyDestinationIsAClearError() throws {
         let workspace = try Workspace()
-        guard mountSmall(workspace.destination, size: "8m") else { return }
+        try #require(mountSmall(workspace.destination, size: "8m"), "a tmpfs of 8 MB could not be mounted")
         defer { unmount(workspace.destination) }
         try FileManager.default.createDirectory(atPath: workspace.source, withIntermediateDirectories: true)
         try Data("first".utf8).write(to: URL(fileURLWithPath: workspace.source + "/first.txt"))
         #expect(try workspace.run(["backup", "-q"]).status == 0)
-        guard remountReadOnly(workspace.destination) else { return }
+        try #require(remountReadOnly(workspace.destination), "the tmpfs could not be remounted read-only")
         try Data("second".utf8).write(to: URL(fileURLWithPath: workspace.source + "/second.txt"))
         let output = try workspace.run(["backup", "-q"])
         #expect(output.status == 1)

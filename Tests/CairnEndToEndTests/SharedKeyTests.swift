@@ -167,7 +167,7 @@ struct SharedKeyTests {
         let workspace = try Self.makeWorkspace(photosDestination: "./removable")
         let removable = workspace.directory.subpath("removable")
         try FileManager.default.createDirectory(atPath: removable, withIntermediateDirectories: true)
-        guard mounts.mountSmall(removable, size: "8m") else { return }
+        try #require(mounts.mountSmall(removable, size: "8m"), "a tmpfs of 8 MB could not be mounted")
         defer { mounts.unmount(removable) }
         #expect(try workspace.run(["backup", "-q", "files", "photos"]).status == 0)
         #expect(mounts.remountReadOnly(removable))
