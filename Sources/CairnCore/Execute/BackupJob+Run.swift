@@ -200,9 +200,9 @@ extension BackupJob {
             counting = job.counting
             if outcome.failure == nil {
                 outcome.report.plan = counting == nil ? job.plan.summary : nil
-                // A saved plan was shown when it was made: its estimate is the one the run had.
-                if let saved = options.saved { outcome.report.plan?.uploadEstimate = saved.summary.uploadEstimate }
                 if let saved = options.saved {
+                    // A saved plan was shown when it was made: its estimate is the one the run had.
+                    outcome.report.plan?.uploadEstimate = saved.summary.uploadEstimate
                     let drift = try job.restrict(to: saved, strict: options.strict)
                     outcome.drift = drift
                     for (path, what) in drift.drifted { report("drifted: \(path) (\(what)): backed up as it is now") }

@@ -104,8 +104,9 @@ public struct BackupJob {
         }
         // A plan no one sees first is counted beside the backup: its walk (0.2 s of one core
         // for 80,000 new files) no longer holds the backup back.
-        var plan = try await makePlan(countingLater && !estimating ? .nothing : .actions)
-        let counting = countingLater && !estimating ? Task { try await makePlan(.counts).summary } : nil
+        let countsLater = countingLater && !estimating
+        var plan = try await makePlan(countsLater ? .nothing : .actions)
+        let counting = countsLater ? Task { try await makePlan(.counts).summary } : nil
         // Stopped with the plan when what follows fails; the job cancels it when its run does.
         var handedOver = false
         defer { if !handedOver { counting?.cancel() } }

@@ -59,9 +59,8 @@ final class WorkWindow<Value: Sendable>: Sendable {
     @discardableResult
     func add(_ work: @escaping @Sendable () async throws -> Value) async throws -> Value? {
         precondition(weightBudget == nil, "a window with a weight budget starts pieces with start(weight:)")
-        let taken = count >= width ? try await next() : nil
-        append(weight: 1, work)
-        return taken
+        // Without a budget, at most the one oldest piece is taken.
+        return try await start(weight: 1, work).first
     }
 
     /// Starts `work`, of `weight`, once it fits: the oldest pending pieces' results are taken
@@ -70,11 +69,6 @@ final class WorkWindow<Value: Sendable>: Sendable {
     func start(weight: Int, _ work: @escaping @Sendable () async throws -> Value) async throws -> [Value] {
         var taken: [Value] = []
         while isFull(adding: weight), let value = try await next() { taken.append(value) }
-        append(weight: weight, work)
-        return taken
-    }
-
-    private func append(weight: Int, _ work: @escaping @Sendable () async throws -> Value) {
         pending.withLock { pending in
             let task: Task<Value, any Error>
             if oneAtATime, let previous = pending.pieces.last?.task {
@@ -89,6 +83,7 @@ final class WorkWindow<Value: Sendable>: Sendable {
             pending.pieces.append((task, weight))
             pending.weight += weight
         }
+        return taken
     }
 
     /// The oldest pending piece's result (its error thrown); nil when none is pending.
