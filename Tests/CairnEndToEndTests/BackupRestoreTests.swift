@@ -1,3 +1,4 @@
+import CairnCore
 import CairnTesting
 import Foundation
 import Testing
@@ -132,6 +133,45 @@ struct BackupRestoreTests {
         #expect(differences == [], "\(differences.joined(separator: "\n"))")
         #expect(TreeComparison.xattrs(Array((workspace.restored(under: second) + "/script.sh").utf8))["user.cairn.note"] == note)
         #expect(TreeComparison.xattrs(Array((workspace.restored(under: second) + "/deep").utf8))["user.cairn.folder"] == note)
+    }
+
+    /// A restored file is made with its permissions where the umask leaves them (sparing a
+    /// chmod) and given them afterwards where it does not; a chown is spared when the owner is
+    /// already right. Under any umask, as root, every file's mode and owner come back: set-id
+    /// and sticky bits, no permissions at all, owners other than root's, a file of many chunks.
+    @Test func modesAndOwnersComeBackUnderAnyUmask() throws {
+        try #require(geteuid() == 0, "owners other than one's own are restored by root (CI runs as root)")
+        let workspace = try Workspace()
+        try FileManager.default.createDirectory(atPath: workspace.source, withIntermediateDirectories: true)
+        var random = SeededGenerator(state: 41)
+        let files: [(name: String, mode: mode_t, uid: uid_t, gid: gid_t, size: Int)] = [
+            ("plain", 0o644, 0, 0, 100), ("script", 0o755, 0, 0, 5000), ("private", 0o600, 1234, 5678, 10),
+            ("read-only", 0o444, 0, 0, 1), ("nothing", 0o000, 1234, 0, 7), ("setuid", 0o4755, 1234, 5678, 300),
+            ("setgid", 0o2750, 0, 5678, 300), ("sticky", 0o1644, 0, 0, 20), ("group-write", 0o664, 0, 5678, 4096),
+            ("large", 0o640, 4321, 4321, 5 << 20),
+        ]
+        for file in files {
+            let path = workspace.source + "/" + file.name
+            try Data(random.bytes(file.size)).write(to: URL(fileURLWithPath: path))
+            #expect(chown(path, file.uid, file.gid) == 0)
+            #expect(chmod(path, file.mode) == 0)
+        }
+        #expect(try workspace.run(["backup", "-q"]).status == 0)
+        for mask in ["077", "022", "000", "777"] {
+            let target = workspace.directory.subpath("restore-\(mask)")
+            let restore = try workspace.cairn.run(
+                ["restore", "files", "--to", target], in: workspace.directory.path, environment: workspace.environment,
+                prefix: ["/bin/sh", "-c", "umask \(mask) && exec \"$@\"", "sh"])
+            #expect(restore.status == 0, "umask \(mask): \(restore.standardError)")
+            let differences = TreeComparison.differences(workspace.source, workspace.restored(under: target))
+            #expect(differences == [], "umask \(mask): \(differences.joined(separator: "\n"))")
+            for file in files {
+                var info = stat()
+                #expect(lstat(workspace.restored(under: target) + "/" + file.name, &info) == 0)
+                #expect(info.st_mode & 0o7777 == file.mode, "umask \(mask): \(file.name)")
+                #expect(info.st_uid == file.uid && info.st_gid == file.gid, "umask \(mask): \(file.name) is owned by \(info.st_uid):\(info.st_gid)")
+            }
+        }
     }
 
     @Test func noPermissionsAndFollowSymlinks() throws {

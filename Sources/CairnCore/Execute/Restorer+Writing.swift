@@ -92,7 +92,7 @@ extension Restorer {
         var file: NewFile?
         defer { file?.close() }
         do {
-            let made = try NewFile(in: directory, path: path, permissions: permissions)
+            let made = try NewFile(in: directory, path: path, mode: permissions ? mode_t(entry.mode) & 0o777 : nil)
             file = made
             let (bytes, failures, identity) = try await writeFile(entry, to: made, path: path, reads: reads, permissions: permissions, progress: progress)
             try made.place(as: entry.name, identity: identity, path: path)
@@ -117,12 +117,13 @@ extension Restorer {
         let directory: SafeDirectory
         let temporary: [UInt8]?
 
-        init(in directory: SafeDirectory, path: FilePath, permissions: Bool) throws {
+        /// `mode`: the permissions it is to have, nil for the umask's default.
+        init(in directory: SafeDirectory, path: FilePath, mode wanted: mode_t?) throws {
             self.directory = directory
-            // Private until its mode is applied; without permissions, the umask's default.
-            let mode: Int32 = permissions ? 0o600 : 0o666
             if Restorer.unnamedFiles {
-                let unnamed = cairn_open_unnamed(directory.descriptor, mode)
+                // Made with its permissions (no one can open a file without a name), which
+                // spares a chmod when the umask leaves them as they are.
+                let unnamed = cairn_open_unnamed(directory.descriptor, Int32(wanted ?? 0o666))
                 if unnamed >= 0 {
                     descriptor = unnamed
                     temporary = nil
@@ -132,6 +133,8 @@ extension Restorer {
                     throw FileMetadata.Failure(path: path, operation: "create", code: errno)
                 }
             }
+            // Private while its name is temporary; without permissions, the umask's default.
+            let mode: Int32 = wanted == nil ? 0o666 : 0o600
             let name = SafeDirectory.temporaryName()
             let named = SafeDirectory.withName(name) {
                 openat(directory.descriptor, $0, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode_t(mode))
@@ -300,7 +303,7 @@ extension Restorer {
         // in batches (one request per file cost 14% of the time restoring 100,000 tiny files).
         if entry.size >= writebackMinimum && entry.size < directMinimum { _ = cairn_start_writeback(descriptor, 0, 0) }
         FaultInjection.reach("restore-entry-created")
-        return (UInt64(offset), SafeDirectory.applyMetadata(entry, toFile: descriptor, permissions: permissions), Identity(info))
+        return (UInt64(offset), SafeDirectory.applyMetadata(entry, toFile: descriptor, permissions: permissions, current: info), Identity(info))
     }
 
     /// Loaded objects a file's later extents may use again. (The benchmark's 1 GiB delta

@@ -53,10 +53,17 @@ extension SafeDirectory {
     }
 
     /// Sets the metadata of a regular file or folder open at `file`.
-    static func applyMetadata(_ entry: TreeEntry, toFile file: Int32, permissions: Bool) -> [String] {
-        applyMetadata(
+    ///
+    /// `current`, the file's status when nothing else can have changed it since (a file this
+    /// restore made and has not named yet), spares the calls that would set what it already
+    /// has: a restore made as root of files owned by root skips a chown per file, and a file
+    /// made with its mode skips its chmod.
+    static func applyMetadata(_ entry: TreeEntry, toFile file: Int32, permissions: Bool, current: stat? = nil) -> [String] {
+        let owned = current.map { $0.st_uid == entry.uid && $0.st_gid == entry.gid } ?? false
+        let moded = current.map { owned && $0.st_mode & 0o7777 == mode_t(entry.mode) & 0o7777 } ?? false
+        return applyMetadata(
             entry, permissions: permissions,
-            owner: { fchown(file, entry.uid, entry.gid) },
+            owner: { owned ? 0 : fchown(file, entry.uid, entry.gid) },
             xattrs: { xattrs in
                 xattrs.compactMap { xattr in
                     let result = withName(xattr.name) { xattrName in
@@ -65,7 +72,7 @@ extension SafeDirectory {
                     return result != 0 && errno != ENOTSUP ? xattrFailure(xattr) : nil
                 }
             },
-            mode: { fchmod(file, $0) },
+            mode: { moded ? 0 : fchmod(file, $0) },
             times: { times in times.withUnsafeBufferPointer { futimens(file, $0.baseAddress) } })
     }
 
