@@ -62,4 +62,31 @@ struct AlignedFileWriterTests {
             #expect(dense.allocated >= content.count, "everything written (\(dense.allocated) bytes allocated)")
         }
     }
+    /// Through the page cache, a task's pieces of 4 KiB or more are written from where they
+    /// are (never copied into the buffer), smaller ones are buffered, and zero blocks in either
+    /// still become holes, at any offset.
+    @Test func largePiecesArePassedThroughAndStillLeaveHoles() async throws {
+        let directory = try TemporaryDirectory()
+        var random = SeededGenerator(state: 11)
+        let pieces: [[UInt8]] = [
+            [UInt8](repeating: 0, count: 256 << 10), random.bytes(5000), [UInt8](repeating: 0, count: 2 << 20), random.bytes(100),
+            random.bytes(70_000), [UInt8](repeating: 0, count: 4096), random.bytes(4096), [UInt8](repeating: 0, count: 300 << 10),
+        ]
+        let path = directory.path + "/restored"
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        #expect(descriptor >= 0)
+        defer { close(descriptor) }
+        let content = pieces.flatMap { $0 }
+        var writer = try AlignedFileWriter(descriptor: descriptor, size: content.count, direct: false, sparse: true)
+        for piece in pieces { try await writer.write(piece) }
+        let size = try writer.finish()
+        #expect(size == content.count)
+        #expect(writer.end < size, "the last bytes are zeros, not written")
+        #expect(ftruncate(descriptor, off_t(size)) == 0)
+        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        #expect(bytes == content)
+        var info = stat()
+        #expect(fstat(descriptor, &info) == 0)
+        #expect(Int(info.st_blocks) * 512 < 1 << 20, "the zero runs are holes (\(Int(info.st_blocks) * 512) bytes allocated)")
+    }
 }

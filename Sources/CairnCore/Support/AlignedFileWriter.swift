@@ -21,11 +21,15 @@ struct AlignedFileWriter: ~Copyable {
     }
 
     static let alignment = 4096
+    /// Pieces at least this large are written from where they are (see `write(_:)`).
+    static let passThroughMinimum = 4096
     /// Zero runs are looked for in blocks of this size.
     static let zeroBlock = 64 << 10
 
     let descriptor: Int32
-    private var buffer: (memory: UnsafeMutableRawPointer, size: Int)
+    /// Made when first needed: a file written only through the page cache in large pieces
+    /// never needs it (see `write(_:)`).
+    private var buffer: (memory: UnsafeMutableRawPointer, size: Int)?
     /// The buffer being written on another thread, in direct mode.
     private var spare: (memory: UnsafeMutableRawPointer, size: Int)?
     private var inFlight: Region?
@@ -43,7 +47,6 @@ struct AlignedFileWriter: ~Copyable {
         self.sparse = sparse
         let wanted = max(Self.alignment, min(bufferSize, size))
         capacity = (wanted + Self.alignment - 1) / Self.alignment * Self.alignment
-        buffer = try Self.allocate(capacity)
         self.direct = false
         if direct {
             let flags = fcntl(descriptor, F_GETFL)
@@ -53,7 +56,7 @@ struct AlignedFileWriter: ~Copyable {
 
     deinit {
         inFlight?.finished.wait()
-        AlignedMemory.release(buffer.memory, size: buffer.size)
+        if let buffer { AlignedMemory.release(buffer.memory, size: buffer.size) }
         if let spare { AlignedMemory.release(spare.memory, size: spare.size) }
     }
 
@@ -76,17 +79,32 @@ struct AlignedFileWriter: ~Copyable {
     mutating func write(_ bytes: UnsafeRawBufferPointer) throws {
         var done = 0
         while done < bytes.count {
-            done += take(bytes, from: done)
+            done += try take(bytes, from: done)
             if filled == capacity { try flushFull(inBackground: false) }
         }
     }
 
     /// The same for a task: while the device writes the last full buffer, the task is
     /// suspended instead of blocking one of the few threads tasks run on.
+    ///
+    /// Through the page cache, a piece of `passThroughMinimum` bytes or more is written from
+    /// where it is, not copied into the buffer first (a restore of /usr spent 2.4% of its time
+    /// in that copy).
     mutating func write(_ bytes: some UploadBytes) async throws {
+        if !direct, filled == 0, bytes.byteCount >= Self.passThroughMinimum {
+            try bytes.withUploadBytes { bytes in
+                var region = Region(
+                    descriptor: descriptor, buffer: UnsafeMutableRawPointer(mutating: bytes.baseAddress!), offset: offset, sparse: sparse,
+                    direct: false)
+                try region.write(from: 0, to: bytes.count)
+                end = max(end, region.outcome.end)
+            }
+            offset += bytes.byteCount
+            return
+        }
         var done = 0
         while done < bytes.byteCount {
-            done += bytes.withUploadBytes { take($0, from: done) }
+            done += try bytes.withUploadBytes { try take($0, from: done) }
             if filled == capacity {
                 await settle()
                 try flushFull(inBackground: true)
@@ -95,9 +113,10 @@ struct AlignedFileWriter: ~Copyable {
     }
 
     /// Copies what the buffer has room for of `bytes[done...]`; returns how much.
-    private mutating func take(_ bytes: UnsafeRawBufferPointer, from done: Int) -> Int {
+    private mutating func take(_ bytes: UnsafeRawBufferPointer, from done: Int) throws(Failure) -> Int {
+        if buffer == nil { buffer = try Self.allocate(capacity) }
         let piece = min(capacity - filled, bytes.count - done)
-        (buffer.memory + filled).copyMemory(from: bytes.baseAddress! + done, byteCount: piece)
+        (buffer!.memory + filled).copyMemory(from: bytes.baseAddress! + done, byteCount: piece)
         filled += piece
         return piece
     }
@@ -112,12 +131,14 @@ struct AlignedFileWriter: ~Copyable {
     /// After async writes, `settle` first.
     mutating func finish() throws -> Int {
         try awaitWrite()
-        let aligned = filled / Self.alignment * Self.alignment
-        var region = Region(descriptor: descriptor, buffer: buffer.memory, offset: offset, sparse: sparse, direct: direct)
-        try region.write(from: 0, to: aligned)
-        region.leaveDirect()
-        try region.write(from: aligned, to: filled)
-        end = max(end, region.outcome.end)
+        if let buffer {
+            let aligned = filled / Self.alignment * Self.alignment
+            var region = Region(descriptor: descriptor, buffer: buffer.memory, offset: offset, sparse: sparse, direct: direct)
+            try region.write(from: 0, to: aligned)
+            region.leaveDirect()
+            try region.write(from: aligned, to: filled)
+            end = max(end, region.outcome.end)
+        }
         direct = false
         offset += filled
         filled = 0
@@ -134,16 +155,16 @@ struct AlignedFileWriter: ~Copyable {
     private mutating func flushFull(inBackground: Bool) throws {
         try awaitWrite()
         if direct && inBackground {
-            let region = Region(descriptor: descriptor, buffer: buffer.memory, offset: offset, sparse: sparse, direct: direct)
+            let region = Region(descriptor: descriptor, buffer: buffer!.memory, offset: offset, sparse: sparse, direct: direct)
             if spare == nil { spare = try Self.allocate(capacity) }
-            let full = buffer
+            let full = buffer!
             buffer = spare!
             spare = full
             inFlight = region
             let count = capacity
             BlockingIO.start { region.writeInBackground(count) }
         } else {
-            var region = Region(descriptor: descriptor, buffer: buffer.memory, offset: offset, sparse: sparse, direct: direct)
+            var region = Region(descriptor: descriptor, buffer: buffer!.memory, offset: offset, sparse: sparse, direct: direct)
             try region.write(from: 0, to: capacity)
             end = max(end, region.outcome.end)
         }
