@@ -7,9 +7,9 @@ import Testing
 struct BufferPoolTests {
     func address(_ array: [UInt8]) -> UnsafePointer<UInt8>? { array.withUnsafeBufferPointer { $0.baseAddress } }
 
-    @Test func aGivenBackArrayIsUsedAgain() {
+    @Test func aGivenBackArrayIsUsedAgain() throws {
         let pool = BufferPool(limit: 8 << 20)
-        let first = pool.make(count: 1 << 20) { buffer in
+        let first = try pool.make(count: 1 << 20) { buffer in
             for index in buffer.indices { buffer[index] = UInt8(truncatingIfNeeded: index) }
             return buffer.count - 10
         }
@@ -17,7 +17,7 @@ struct BufferPoolTests {
         #expect(first.last == UInt8(truncatingIfNeeded: (1 << 20) - 11))
         let place = address(first)
         pool.recycle(consume first)
-        let second = pool.make(count: 900 << 10) { buffer in
+        let second = try pool.make(count: 900 << 10) { buffer in
             buffer.update(repeating: 7)
             return buffer.count
         }
@@ -25,14 +25,14 @@ struct BufferPoolTests {
         #expect(second == [UInt8](repeating: 7, count: 900 << 10))
     }
 
-    @Test func aSharedArrayIsNotTaken() {
+    @Test func aSharedArrayIsNotTaken() throws {
         let pool = BufferPool(limit: 8 << 20)
         var random = SeededGenerator(state: 3)
         let bytes = random.bytes(600 << 10)
         let copy = bytes.withUnsafeBufferPointer { pool.copy($0) }
         let keptElsewhere = copy
         pool.recycle(copy)
-        let next = pool.make(count: 600 << 10) { buffer in
+        let next = try pool.make(count: 600 << 10) { buffer in
             buffer.update(repeating: 1)
             return buffer.count
         }
@@ -40,19 +40,63 @@ struct BufferPoolTests {
         #expect(keptElsewhere == bytes, "the other holder's bytes are untouched")
     }
 
-    @Test func thePoolKeepsNoMoreThanItsLimit() {
+    @Test func thePoolKeepsNoMoreThanItsLimit() throws {
         let pool = BufferPool(limit: (2 << 20) + (64 << 10))  // room for two (capacities are rounded up a little)
-        var arrays = (0..<4).map { _ in pool.make(count: 1 << 20) { $0.count } }
+        var arrays = try (0..<4).map { _ in try pool.make(count: 1 << 20) { $0.count } }
         while let array = arrays.popLast() { pool.recycle(consume array) }
         #expect(pool.kept.arrays == 2, "two of four kept")
         #expect(pool.kept.bytes <= pool.limit)
-        _ = pool.make(count: 1 << 20) { $0.count }
+        _ = try pool.make(count: 1 << 20) { $0.count }
         #expect(pool.kept.arrays == 1, "one taken again")
     }
 
-    @Test func smallArraysAreLeftToMalloc() {
+    /// A kept array is filled in place (its room used as it is, no zeros written first): what
+    /// `fill` writes is all the array holds, whatever it held before, and a shorter fill cuts it.
+    @Test func aKeptArrayIsFilledInPlaceAndCutToWhatWasWritten() throws {
+        let pool = BufferPool(limit: 8 << 20)
+        var random = SeededGenerator(state: 5)
+        let old = random.bytes(1 << 20)
+        let first = try pool.make(count: 1 << 20) { buffer in
+            _ = buffer.initialize(from: old)
+            return buffer.count
+        }
+        let place = address(first)
+        pool.recycle(consume first)
+        var seen = -1
+        let second = try pool.make(count: 700 << 10) { buffer in
+            seen = buffer.count
+            buffer.baseAddress!.update(repeating: 0xAB, count: 300 << 10)
+            return 300 << 10
+        }
+        #expect(seen == 700 << 10, "fill is given exactly the count asked for")
+        #expect(address(second) == place)
+        #expect(second == [UInt8](repeating: 0xAB, count: 300 << 10))
+        // Grown afterwards, it holds what is appended, nothing of the old bytes.
+        var grown = second
+        grown.append(contentsOf: [1, 2, 3])
+        #expect(grown.count == (300 << 10) + 3 && grown.suffix(3) == [1, 2, 3])
+    }
+
+    struct Refused: Error, Equatable {}
+
+    /// A fill that throws gives its error, kept array or new, and the pool stays usable.
+    @Test func aFillThatThrowsGivesItsError() throws {
+        let pool = BufferPool(limit: 8 << 20)
+        #expect(throws: Refused.self) { try pool.make(count: 1 << 20) { _ in throw Refused() } }
+        let made = try pool.make(count: 1 << 20) { $0.count }
+        pool.recycle(consume made)
+        #expect(pool.kept.arrays == 1)
+        #expect(throws: Refused.self) { try pool.make(count: 1 << 20) { _ in throw Refused() } }
+        let next = try pool.make(count: 512 << 10) { buffer in
+            buffer.update(repeating: 4)
+            return buffer.count
+        }
+        #expect(next == [UInt8](repeating: 4, count: 512 << 10))
+    }
+
+    @Test func smallArraysAreLeftToMalloc() throws {
         let pool = BufferPool()
-        let small = pool.make(count: 1000) { buffer in
+        let small = try pool.make(count: 1000) { buffer in
             buffer.update(repeating: 9)
             return 999
         }

@@ -136,7 +136,7 @@ public struct AEAD: Sendable {
         var length: Int32 = 0
         var ok = false
         // One block of room beyond the plaintext, so the final call always has a valid pointer.
-        let output = BufferPool.shared.make(count: ciphertextCount + 16) { out in
+        let output = try BufferPool.shared.make(count: ciphertextCount + 16) { out in
             ok = Self.decrypt(context, box: box, associatedData: associatedData, into: out, length: &length)
             return ciphertextCount
         }

@@ -129,7 +129,7 @@ public struct Compressor: Sendable {
         let context = ZstdContexts.shared.takeDecompressor()
         defer { ZstdContexts.shared.give(decompressor: context) }
         var written = 0
-        let output = BufferPool.shared.make(count: max(originalSize, 1)) { buffer in
+        let output = try BufferPool.shared.make(count: max(originalSize, 1)) { buffer in
             written = payload.withUnsafeBytes { input in
                 ZSTD_decompressDCtx(context, buffer.baseAddress, originalSize, input.baseAddress, input.count)
             }

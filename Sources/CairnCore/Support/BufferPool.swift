@@ -20,8 +20,6 @@ final class BufferPool: Sendable {
     static let granule = 256 << 10
 
     private let free: Mutex<KeptBySize<[UInt8]>>
-    nonisolated(unsafe) private static let zeros = UnsafeBufferPointer(
-        start: calloc(1 << 20, 1)!.assumingMemoryBound(to: UInt8.self), count: 1 << 20)
     /// The capacity kept for later use, at most. 12 MiB: with 8 MiB a third of a full backup's
     /// arrays were new (each page a fault, and on a VM that hands freed memory back to its
     /// host, a slow one); the memory that packs no longer hold (they are written as they fill)
@@ -38,23 +36,32 @@ final class BufferPool: Sendable {
 
     /// An array of `count` bytes whose content `fill` writes (all of it, or the first bytes it
     /// returns the number of: the array is cut to that).
-    func make(count: Int, _ fill: (UnsafeMutableBufferPointer<UInt8>) throws -> Int) rethrows -> [UInt8] {
-        guard count >= Self.minimumSize, var array = reused(capacity: count) else {
+    func make(count: Int, _ fill: (UnsafeMutableBufferPointer<UInt8>) throws -> Int) throws -> [UInt8] {
+        var failure: Error?
+        let array: [UInt8]
+        if count >= Self.minimumSize, var reused = reused(capacity: count) {
+            // `fill` writes into the kept array's room past its (empty) content, in place.
+            withoutActuallyEscaping(fill) { fill in
+                reused.append(
+                    contentsOf: FilledInPlace(count: count) { buffer in
+                        do {
+                            return try fill(buffer)
+                        } catch {
+                            failure = error
+                            return 0
+                        }
+                    })
+            }
+            array = reused
+        } else {
             // A new array: `fill` writes into it directly, so pages it does not reach are never
             // touched (a compression bound, a box's room for compressing its chunk).
             let capacity = count >= Self.minimumSize ? Self.rounded(count) : max(count, 1)
-            return try [UInt8](unsafeUninitializedCapacity: capacity) { buffer, initialized in
+            array = try [UInt8](unsafeUninitializedCapacity: capacity) { buffer, initialized in
                 initialized = try fill(UnsafeMutableBufferPointer(rebasing: buffer[0..<count]))
             }
         }
-        // The array's count must cover what `fill` writes: zeros are copied in from a region
-        // that is never written (it maps the kernel's zero page), at memcpy's speed.
-        while array.count < count {
-            let piece = min(Self.zeros.count, count - array.count)
-            array.append(contentsOf: UnsafeBufferPointer(rebasing: Self.zeros[0..<piece]))
-        }
-        let written = try array.withUnsafeMutableBufferPointer { try fill($0) }
-        array.removeLast(count - written)
+        if let failure { throw failure }
         return array
     }
 
@@ -104,6 +111,28 @@ final class BufferPool: Sendable {
 
     private static func rounded(_ capacity: Int) -> Int {
         (capacity + granule - 1) / granule * granule
+    }
+}
+
+/// Bytes an array appends by letting `fill` write them into its room (the first `count` bytes of
+/// it, of which `fill` returns how many it wrote): `Array.append(contentsOf:)` hands a sequence
+/// the array's uninitialized capacity through `_copyContents(initializing:)`, the standard
+/// library's way for a sequence to copy itself out. A kept array's room is then used as it is;
+/// growing its count otherwise means writing every byte first (zeros copied in before each
+/// object decompressed into it: 1.9% of a restore's time).
+private struct FilledInPlace: Sequence {
+    let count: Int
+    let fill: (UnsafeMutableBufferPointer<UInt8>) -> Int
+
+    var underestimatedCount: Int { 0 }
+
+    func makeIterator() -> EmptyCollection<UInt8>.Iterator { EmptyCollection<UInt8>.Iterator() }
+
+    func _copyContents(initializing buffer: UnsafeMutableBufferPointer<UInt8>) -> (EmptyCollection<UInt8>.Iterator, Int) {
+        precondition(buffer.count >= count, "an array from the pool has less room than it was taken for")
+        let written = fill(UnsafeMutableBufferPointer(rebasing: buffer[0..<count]))
+        precondition(written <= count)
+        return (makeIterator(), written)
     }
 }
 
