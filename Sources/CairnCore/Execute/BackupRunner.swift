@@ -496,7 +496,9 @@ struct FileReader: Sendable {
         var result = BackupRunner.FileResult()
         var entry = file.entry
         if Task.isCancelled { return result }
-        let flags = O_RDONLY | O_CLOEXEC | cairn_o_noatime() | (followSymlinks ? 0 : O_NOFOLLOW)
+        // Not blocking, and never a controlling terminal: what is opened may have been replaced
+        // since the scan by a fifo or a device (it is then not read, see below).
+        let flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | cairn_o_noatime() | (followSymlinks ? 0 : O_NOFOLLOW)
         var descriptor = file.path.withCString { open($0, flags) }
         if descriptor < 0 && errno == EPERM {
             descriptor = file.path.withCString { open($0, flags & ~cairn_o_noatime()) }
@@ -509,17 +511,29 @@ struct FileReader: Sendable {
             return result
         }
         defer { close(descriptor) }
+        // What was opened must still be a regular file: one replaced since the scan by a
+        // device or a fifo would never end, or never answer.
+        var opened = stat()
+        guard fstat(descriptor, &opened) == 0, opened.st_mode & S_IFMT == S_IFREG else {
+            let code = errno
+            let what = opened.st_mode & S_IFMT == 0 ? "cannot be read: \(String(cString: strerror(code)))" : "is no longer a regular file"
+            result.problems.append(Problem(path: file.path, message: what + (file.previous == nil ? "" : "; its previous version is kept")))
+            result.statistics.problems += 1
+            return result
+        }
         progress?.start(file.path, size: entry.size)
         defer { progress?.finish(file.path) }
         do {
             let content: [Extent], hash: ObjectID, size: UInt64
             if let delta, file.change != .unchanged, let decision = delta.policy.decide(size: entry.size, previous: file.previous) {
-                let stored = try await readWithDelta(descriptor, path: file.path, expected: entry.size, decision: decision, delta: delta, statistics: &result.statistics)
+                let stored = try await readWithDelta(
+                    descriptor, path: file.path, expected: entry.size, size: Int(opened.st_size), decision: decision, delta: delta,
+                    statistics: &result.statistics)
                 (content, hash, size) = (stored.content, stored.hash, stored.size)
                 entry.delta = stored.info
                 result.deltaOutcome = stored.outcome
             } else {
-                (content, hash, size) = try await readContent(descriptor, path: file.path, statistics: &result.statistics)
+                (content, hash, size) = try await readContent(descriptor, path: file.path, size: Int(opened.st_size), statistics: &result.statistics)
                 entry.delta = nil
             }
             entry.content = content
@@ -577,34 +591,41 @@ struct FileReader: Sendable {
     }
 
     /// Reads until the buffer is full or the file ends; true at the end of the file.
-    static func fill(_ descriptor: Int32, _ buffer: UnsafeMutableBufferPointer<UInt8>, filled: inout Int, path: FilePath) throws -> Bool {
+    ///
+    /// `end`, where the file ends as its status said when it was opened (counted from the
+    /// buffer's first byte), when known: a read that stops short there is the file's end,
+    /// without the read of nothing that would say so (a call less for every small file). A
+    /// file that grew since then has more to read; one that grew or was written while it was
+    /// read is found by the status taken after reading (`read(_:)`).
+    static func fill(_ descriptor: Int32, _ buffer: UnsafeMutableBufferPointer<UInt8>, filled: inout Int, end: Int? = nil, path: FilePath) throws -> Bool {
         while filled < buffer.count {
-            let got = Glibc.read(descriptor, buffer.baseAddress! + filled, buffer.count - filled)
+            let asked = buffer.count - filled
+            let got = Glibc.read(descriptor, buffer.baseAddress! + filled, asked)
             if got < 0 {
                 if errno == EINTR { continue }
                 throw FileMetadata.Failure(path: path, operation: "read", code: errno)
             }
             if got == 0 { return true }
             filled += got
+            if got < asked && filled == end { return true }
         }
         return false
     }
 
     /// Reads a file in content-defined chunks; several chunks are stored at once while reading
     /// goes on. Memory stays within one buffer of a maximum chunk and the chunks in flight.
-    func readContent(_ descriptor: Int32, path: FilePath, statistics: inout Snapshot.Statistics) async throws -> ([Extent], ObjectID, UInt64) {
-        try await readContent(descriptor, path: path, statistics: &statistics, signature: nil)
+    /// `size`: the file's size when it was opened (it is read from its start).
+    func readContent(_ descriptor: Int32, path: FilePath, size: Int, statistics: inout Snapshot.Statistics) async throws -> ([Extent], ObjectID, UInt64) {
+        try await readContent(descriptor, path: path, size: size, statistics: &statistics, signature: nil)
     }
 
     /// The same, making the file's block signature (`signature`) on the way.
     func readContent(
-        _ descriptor: Int32, path: FilePath, statistics: inout Snapshot.Statistics, signature: SignatureStream?
+        _ descriptor: Int32, path: FilePath, size expected: Int, statistics: inout Snapshot.Statistics, signature: SignatureStream?
     ) async throws -> ([Extent], ObjectID, UInt64) {
         var extents: [Extent] = []
         let stores = BackupRunner.storeWindow()
         // A small file needs a small buffer: memory stays low while several are read at once.
-        var info = stat()
-        let expected = fstat(descriptor, &info) == 0 ? Int(info.st_size) : Chunker.maximumSize
         var capacity = max(64 << 10, min(Chunker.maximumSize, expected + (64 << 10)))
         // A kept buffer may be larger than asked for (never more than a maximum chunk).
         var buffer = ReadBuffers.shared.take(capacity: capacity)
@@ -628,7 +649,7 @@ struct FileReader: Sendable {
         do {
             while !atEnd || filled > 0 {
                 try Task.checkCancellation()
-                if !atEnd { atEnd = try Self.fill(descriptor, buffer, filled: &filled, path: path) }
+                if !atEnd { atEnd = try Self.fill(descriptor, buffer, filled: &filled, end: expected - Int(total), path: path) }
                 if !atEnd && filled == capacity && capacity < Chunker.maximumSize {
                     // The file is longer than it was: read on in a buffer of the full size.
                     let larger = ReadBuffers.shared.take(capacity: Chunker.maximumSize)

@@ -226,8 +226,9 @@ extension FileReader {
     /// Stores a file of a set with in-file delta as its decision says: a delta against the base
     /// signature, or the whole file with a new signature when the decision, an unreadable
     /// signature or too much new data says so.
+    /// `expected`: the size the scan saw; `size`: the file's size when it was opened.
     func readWithDelta(
-        _ descriptor: Int32, path: FilePath, expected: UInt64, decision: DeltaDecision, delta: DeltaContext,
+        _ descriptor: Int32, path: FilePath, expected: UInt64, size openedSize: Int, decision: DeltaDecision, delta: DeltaContext,
         statistics: inout Snapshot.Statistics
     ) async throws -> DeltaStored {
         var reason = decision.reason
@@ -263,7 +264,7 @@ extension FileReader {
         }
         let signature = SignatureStream(
             SignatureBuilder(hasher: delta.hasher, blockSize: delta.policy.blockSize(forFileSize: expected), expectedSize: expected))
-        let (content, hash, size) = try await readContent(descriptor, path: path, statistics: &statistics, signature: signature)
+        let (content, hash, size) = try await readContent(descriptor, path: path, size: openedSize, statistics: &statistics, signature: signature)
         let id = try await store(try await signature.finish(extents: content), delta: delta, statistics: &statistics)
         let info = DeltaInfo(
             isFull: true, deltas: 0, signature: id, fullSignature: id, stored: delta.stored, fullStored: delta.stored, newBytes: size)

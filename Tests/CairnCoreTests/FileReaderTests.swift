@@ -1,0 +1,98 @@
+import CairnTesting
+import Foundation
+import Testing
+
+@testable import CairnCore
+
+/// A file read for a backup: its content whole at any size (a small file's end is known from
+/// its size, with no read of nothing after it), a file that grew since it was opened read to
+/// its real end, and what is no longer a regular file (a fifo or a device swapped in since the
+/// scan) not read at all, at once.
+@Suite("Reading a file for a backup")
+struct FileReaderTests {
+    func reader() async throws -> (FileReader, Repository) {
+        let repository = try await Repository.create(storage: MemoryStorage(), algorithm: .aes256GCM, passphrase: passphrase, scrypt: testScrypt)
+        let reader = FileReader(
+            repository: repository, chunker: Chunker(key: repository.chunkerKey), compressor: Compressor(.default), followSymlinks: false,
+            progress: nil, delta: nil)
+        return (reader, repository)
+    }
+
+    /// The file at `path` as the scan saw it.
+    func scanned(_ path: String) throws -> ScannedFile {
+        let info = try FileMetadata.lstat(FilePath(path))
+        let entry = try #require(FileMetadata.entry(name: Array((path as NSString).lastPathComponent.utf8), info: info, names: NameCache()))
+        return ScannedFile(path: FilePath(path), entry: entry, change: .new, previous: nil)
+    }
+
+    /// The content an entry's extents hold.
+    func content(of entry: TreeEntry, in repository: Repository) async throws -> [UInt8] {
+        var bytes: [UInt8] = []
+        for extent in entry.content {
+            bytes += try await repository.load(.blob, extent.object)[extent.offset..<extent.offset + extent.length]
+        }
+        return bytes
+    }
+
+    @Test(arguments: [0, 1, 4095, 4096, 65_536, (64 << 10) + 1, 300_000, 3 << 20])
+    func everySizeIsReadWhole(size: Int) async throws {
+        let directory = try TemporaryDirectory()
+        var random = SeededGenerator(state: UInt64(size) + 1)
+        let bytes = random.bytes(size)
+        let path = directory.subpath("file")
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let (reader, repository) = try await reader()
+        let result = try await reader.read(try scanned(path))
+        #expect(result.problems.isEmpty, "\(result.problems)")
+        let entry = try #require(result.entry)
+        #expect(entry.size == UInt64(size))
+        #expect(try await content(of: entry, in: repository) == bytes)
+        #expect(result.statistics.bytesRead == UInt64(size))
+    }
+
+    /// A file that grew between the scan and its reading is read to its end, and said to have
+    /// changed (the scan's size is not what was read).
+    @Test func aFileThatGrewSinceTheScanIsReadToItsEnd() async throws {
+        let directory = try TemporaryDirectory()
+        var random = SeededGenerator(state: 9)
+        let first = random.bytes(5000)
+        let path = directory.subpath("growing")
+        try Data(first).write(to: URL(fileURLWithPath: path))
+        let file = try scanned(path)
+        let more = random.bytes(70_000)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data(more))
+        try handle.close()
+        let (reader, repository) = try await reader()
+        let result = try await reader.read(file)
+        let entry = try #require(result.entry)
+        #expect(try await content(of: entry, in: repository) == first + more)
+        #expect(entry.size == UInt64(first.count + more.count))
+        #expect(result.problems.map(\.message) == ["changed while it was read; stored as read (it had no earlier version), and read again next time"])
+    }
+
+    /// A fifo or a device where the scan saw a regular file is not opened for reading, read
+    /// forever or waited on: a problem, at once.
+    @Test(.timeLimit(.minutes(1)), arguments: ["fifo", "/dev/zero", "/dev/null"])
+    func whatIsNoLongerARegularFileIsNotRead(replacement: String) async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.subpath("file")
+        try Data("regular".utf8).write(to: URL(fileURLWithPath: path))
+        let file = try scanned(path)
+        #expect(unlink(path) == 0)
+        if replacement == "fifo" {
+            #expect(mkfifo(path, 0o600) == 0)
+        } else {
+            #expect(symlink(replacement, path) == 0)
+        }
+        // Through a link, as a backup that follows them would open it.
+        let (plain, repository) = try await reader()
+        let following = FileReader(
+            repository: repository, chunker: plain.chunker, compressor: plain.compressor, followSymlinks: true, progress: nil, delta: nil)
+        let result = try await following.read(file)
+        #expect(result.entry == nil)
+        #expect(result.problems.map(\.message) == ["is no longer a regular file"])
+        #expect(result.statistics.problems == 1)
+    }
+}
