@@ -100,6 +100,28 @@ struct CryptoTests {
         #expect(a.prefix(12) != b.prefix(12))
     }
 
+    /// Nonces come from random bytes made a batch at a time: across many batches and from many
+    /// tasks at once, none is handed out twice, and none is all zeros (a used byte is wiped in
+    /// the batch, never in what was handed out).
+    @Test func noncesAreNeverHandedOutTwice() async throws {
+        let perTask = 3 * SecureRandom.batch / AEAD.nonceSize
+        let nonces = try await withThrowingTaskGroup(of: [[UInt8]].self) { group in
+            for _ in 0..<8 {
+                group.addTask {
+                    try (0..<perTask).map { _ in
+                        var nonce = [UInt8](repeating: 0, count: AEAD.nonceSize)
+                        try nonce.withUnsafeMutableBufferPointer { try SecureRandom.fill($0.baseAddress!, count: $0.count) }
+                        return nonce
+                    }
+                }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+        #expect(nonces.count == 8 * perTask)
+        #expect(Set(nonces).count == nonces.count)
+        #expect(!nonces.contains([UInt8](repeating: 0, count: AEAD.nonceSize)))
+    }
+
     @Test func aesGCMMatchesAKnownAnswer() throws {
         // NIST GCM test case 13 (256-bit zero key, zero IV, empty plaintext): tag 530f8afbc74536b9a963b4f1c4cb738b.
         // cairn picks random nonces, so the known answer is checked by opening a box built from it.

@@ -93,7 +93,7 @@ public struct AEAD: Sendable {
         let plaintextCount = inPlace + more.count
         precondition(box.count >= Self.overhead + plaintextCount, "a box has room for its nonce, plaintext and tag")
         let base = box.baseAddress!
-        guard RAND_bytes(base, Int32(Self.nonceSize)) == 1 else { throw CryptoError.fromQueue("RAND_bytes") }
+        try SecureRandom.fill(base, count: Self.nonceSize)
         guard let context = keyed.context(encrypting: true, nonce: base) else { throw CryptoError.fromQueue("encryption setup") }
         defer { EVP_CIPHER_CTX_free(context) }
         var length: Int32 = 0

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 internal import COpenSSL
 
 /// SHA-256 and HMAC-SHA-256 through OpenSSL.
@@ -125,4 +126,36 @@ public enum SecureRandom {
         guard count == 0 || RAND_bytes(&bytes, Int32(count)) == 1 else { throw CryptoError.fromQueue("RAND_bytes") }
         return bytes
     }
+
+    /// Writes `count` random bytes (at most `batch`) to `destination`, from bytes OpenSSL
+    /// makes a batch at a time, each handed out once and wiped from the batch as it is.
+    ///
+    /// For the nonce of every box sealed: a call to RAND_bytes for each cost about 1 µs (most
+    /// of it OpenSSL's fork check, a getpid system call), 1.5% of the CPU of a backup of small
+    /// files, against tens of nanoseconds a nonce this way. (The bytes left in a batch would be shared with a
+    /// forked child; cairn starts other programs with posix_spawn, which runs nothing of it.)
+    static func fill(_ destination: UnsafeMutablePointer<UInt8>, count: Int) throws {
+        precondition(count <= batch)
+        let taken = pool.withLock { pool -> Bool in
+            guard pool.bytes.count - pool.used >= count else { return false }
+            pool.bytes.withUnsafeMutableBufferPointer { bytes in
+                destination.update(from: bytes.baseAddress! + pool.used, count: count)
+                (bytes.baseAddress! + pool.used).update(repeating: 0, count: count)
+            }
+            pool.used += count
+            return true
+        }
+        if taken { return }
+        var fresh = [UInt8](repeating: 0, count: batch)
+        guard RAND_bytes(&fresh, Int32(batch)) == 1 else { throw CryptoError.fromQueue("RAND_bytes") }
+        fresh.withUnsafeMutableBufferPointer { bytes in
+            destination.update(from: bytes.baseAddress!, count: count)
+            bytes.baseAddress!.update(repeating: 0, count: count)
+        }
+        // The fresh batch replaces what is left of the old one (fewer bytes than a nonce).
+        pool.withLock { $0 = (fresh, count) }
+    }
+
+    static let batch = 4096
+    private static let pool = Mutex<(bytes: [UInt8], used: Int)>(([], 0))
 }
