@@ -28,7 +28,7 @@ struct BinaryWriter {
 
     mutating func string(_ value: String) { data(Array(value.utf8)) }
 
-    mutating func id(_ value: ObjectID) { bytes += value.bytes }
+    mutating func id(_ value: ObjectID) { value.append(to: &bytes) }
 
     mutating func raw(_ value: [UInt8]) { bytes += value }
 
@@ -139,7 +139,7 @@ struct BinaryReader {
     mutating func id() throws -> ObjectID {
         guard end - position >= ObjectID.size else { throw FormatError.truncated(what) }
         defer { position += ObjectID.size }
-        return ObjectID(Array(bytes[position..<position + ObjectID.size]))
+        return bytes.withUnsafeBytes { ObjectID(raw: UnsafeRawBufferPointer(rebasing: $0[position..<position + ObjectID.size])) }
     }
 }
 

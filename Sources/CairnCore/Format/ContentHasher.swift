@@ -30,7 +30,7 @@ public final class ContentHasher: @unchecked Sendable {
     private static func hash(ofIDs ids: some Sequence<ObjectID>, count: Int, prefix: [UInt8]) -> ObjectID {
         var message = prefix
         message.reserveCapacity(prefix.count + count * ObjectID.size)
-        for id in ids { message += id.bytes }
+        for id in ids { id.append(to: &message) }
         return ObjectID(Hashing.sha256(message))
     }
 

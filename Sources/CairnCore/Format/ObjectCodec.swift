@@ -56,7 +56,11 @@ struct ObjectCodec: Sendable {
     }
 
     static func associatedData(_ kind: ObjectKind, _ id: ObjectID) -> [UInt8] {
-        [kind.rawValue] + id.bytes
+        var data: [UInt8] = []
+        data.reserveCapacity(1 + ObjectID.size)
+        data.append(kind.rawValue)
+        id.append(to: &data)
+        return data
     }
 
     /// Seals an object into one buffer: compressed into its place in the box and encrypted

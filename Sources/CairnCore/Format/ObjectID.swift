@@ -13,9 +13,13 @@ public struct ObjectID: Hashable, Sendable, Comparable, CustomStringConvertible 
 
     public init(_ bytes: [UInt8]) {
         precondition(bytes.count == Self.size, "an object id is 32 bytes")
-        func word(_ at: Int) -> UInt64 {
-            bytes[at..<at + 8].reduce(0) { $0 << 8 | UInt64($1) }
-        }
+        self = bytes.withUnsafeBytes { ObjectID(raw: $0) }
+    }
+
+    /// The id in the first 32 bytes of `raw` (which has at least that many).
+    init(raw: UnsafeRawBufferPointer) {
+        precondition(raw.count >= Self.size, "an object id is 32 bytes")
+        func word(_ at: Int) -> UInt64 { UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: at, as: UInt64.self)) }
         (a, b, c, d) = (word(0), word(8), word(16), word(24))
     }
 
@@ -44,12 +48,19 @@ public struct ObjectID: Hashable, Sendable, Comparable, CustomStringConvertible 
     public static func random() throws -> ObjectID { ObjectID(try SecureRandom.bytes(size)) }
 
     public var bytes: [UInt8] {
-        var result = [UInt8]()
-        result.reserveCapacity(32)
-        for word in [a, b, c, d] {
-            for shift in stride(from: 56, through: 0, by: -8) { result.append(UInt8(truncatingIfNeeded: word >> UInt64(shift))) }
-        }
-        return result
+        withBytes { Array($0) }
+    }
+
+    /// Calls `body` with the id's 32 bytes, without making an array of them (ids are written
+    /// for every object sealed, every tree entry and every file's content hash).
+    func withBytes<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
+        var words = (a.bigEndian, b.bigEndian, c.bigEndian, d.bigEndian)
+        return try withUnsafeBytes(of: &words) { try body($0) }
+    }
+
+    /// Appends the id's 32 bytes to `array`.
+    func append(to array: inout [UInt8]) {
+        withBytes { array.append(contentsOf: $0) }
     }
 
     public var hex: String {
