@@ -41,6 +41,7 @@ int cairn_is_zero(const uint8_t *data, size_t length) {
 }
 
 int cairn_o_noatime(void) { return O_NOATIME; }
+int cairn_o_path(void) { return O_PATH; }
 
 int cairn_o_direct(void) { return O_DIRECT; }
 

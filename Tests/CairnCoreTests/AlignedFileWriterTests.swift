@@ -78,7 +78,11 @@ struct AlignedFileWriterTests {
         defer { close(descriptor) }
         let content = pieces.flatMap { $0 }
         var writer = try AlignedFileWriter(descriptor: descriptor, size: content.count, direct: false, sparse: true)
-        for piece in pieces { try await writer.write(piece) }
+        for (number, piece) in pieces.enumerated() {
+            try await writer.write(piece)
+            // Until the first small piece, nothing went through the buffer.
+            #expect(writer.hasBuffer == (number >= 3), "piece \(number)")
+        }
         let size = try writer.finish()
         #expect(size == content.count)
         #expect(writer.end < size, "the last bytes are zeros, not written")
@@ -88,5 +92,28 @@ struct AlignedFileWriterTests {
         var info = stat()
         #expect(fstat(descriptor, &info) == 0)
         #expect(Int(info.st_blocks) * 512 < 1 << 20, "the zero runs are holes (\(Int(info.st_blocks) * 512) bytes allocated)")
+    }
+    /// A full buffer written out empties it, and the large pieces after it are passed through
+    /// again, zeros of exactly 4 KiB included; the file is whole and its zero runs are holes.
+    @Test func afterAFullBufferLargePiecesArePassedThroughAgain() async throws {
+        let directory = try TemporaryDirectory()
+        var random = SeededGenerator(state: 12)
+        // Small pieces that fill the 64 KiB buffer exactly, then large ones.
+        var pieces: [[UInt8]] = (0..<16).map { _ in random.bytes(4095) } + [random.bytes(16)]
+        pieces += [[UInt8](repeating: 0, count: 4096), random.bytes(10_000), [UInt8](repeating: 0, count: 1 << 20), random.bytes(4096)]
+        let path = directory.path + "/restored"
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        #expect(descriptor >= 0)
+        defer { close(descriptor) }
+        let content = pieces.flatMap { $0 }
+        #expect(content.count > 1 << 20)
+        var writer = try AlignedFileWriter(descriptor: descriptor, size: content.count, direct: false, sparse: true, bufferSize: 64 << 10)
+        for piece in pieces { try await writer.write(piece) }
+        #expect(try writer.finish() == content.count)
+        #expect(writer.end == content.count, "the file ends in data")
+        #expect(try [UInt8](Data(contentsOf: URL(fileURLWithPath: path))) == content)
+        var info = stat()
+        #expect(fstat(descriptor, &info) == 0)
+        #expect(Int(info.st_blocks) * 512 < 512 << 10, "the megabyte of zeros is a hole (\(Int(info.st_blocks) * 512) bytes allocated)")
     }
 }

@@ -87,6 +87,7 @@ struct BufferPoolTests {
         pool.recycle(consume made)
         #expect(pool.kept.arrays == 1)
         #expect(throws: Refused.self) { try pool.make(count: 1 << 20) { _ in throw Refused() } }
+        #expect(pool.kept.arrays == 1, "the array a failed fill was given is kept again")
         let next = try pool.make(count: 512 << 10) { buffer in
             buffer.update(repeating: 4)
             return buffer.count

@@ -72,6 +72,42 @@ struct FileReaderTests {
         #expect(result.problems.map(\.message) == ["changed while it was read; stored as read (it had no earlier version), and read again next time"])
     }
 
+    /// A read that stops short exactly at the size the file had when opened is its end: no
+    /// read of nothing follows. (A pipe shows it: with its writer still open, another read
+    /// would wait for ever.)
+    @Test(.timeLimit(.minutes(1))) func aShortReadAtTheOpenedSizeIsTheEnd() throws {
+        var ends: [Int32] = [0, 0]
+        #expect(pipe(&ends) == 0)
+        defer { close(ends[0]); close(ends[1]) }
+        let bytes = [UInt8](repeating: 7, count: 5000)
+        #expect(write(ends[1], bytes, bytes.count) == bytes.count)
+        let buffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: 70_000)
+        defer { buffer.deallocate() }
+        var filled = 0
+        #expect(try FileReader.fill(ends[0], buffer, filled: &filled, end: 5000, path: FilePath("/pipe")))
+        #expect(filled == 5000)
+    }
+
+    /// A file that grows after it is opened is read past the size it had then, to its end.
+    @Test func aFileThatGrowsAfterItIsOpenedIsReadToItsEnd() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.subpath("growing")
+        try Data([UInt8](repeating: 1, count: 5000)).write(to: URL(fileURLWithPath: path))
+        let descriptor = open(path, O_RDONLY)
+        #expect(descriptor >= 0)
+        defer { close(descriptor) }
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data([UInt8](repeating: 2, count: 3000)))
+        try handle.close()
+        let buffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: 70_000)
+        defer { buffer.deallocate() }
+        var filled = 0
+        #expect(try FileReader.fill(descriptor, buffer, filled: &filled, end: 5000, path: FilePath(path)))
+        #expect(filled == 8000)
+        #expect(Array(buffer[4999..<5001]) == [1, 2])
+    }
+
     /// A fifo or a device where the scan saw a regular file is not opened for reading, read
     /// forever or waited on: a problem, at once.
     @Test(.timeLimit(.minutes(1)), arguments: ["fifo", "/dev/zero", "/dev/null"])
@@ -86,7 +122,8 @@ struct FileReaderTests {
         } else {
             #expect(symlink(replacement, path) == 0)
         }
-        // Through a link, as a backup that follows them would open it.
+        // Through a link, as a backup that follows them opens it (resolved first, the device
+        // never opened), and without following links (a link is refused, a fifo not waited on).
         let (plain, repository) = try await reader()
         let following = FileReader(
             repository: repository, chunker: plain.chunker, compressor: plain.compressor, followSymlinks: true, progress: nil, delta: nil)
@@ -94,5 +131,10 @@ struct FileReaderTests {
         #expect(result.entry == nil)
         #expect(result.problems.map(\.message) == ["is no longer a regular file"])
         #expect(result.statistics.problems == 1)
+        let notFollowing = try await plain.read(file)
+        #expect(notFollowing.entry == nil)
+        #expect(notFollowing.problems.count == 1)
+        let expected = replacement == "fifo" ? "is no longer a regular file" : "cannot be read: Too many levels of symbolic links"
+        #expect(notFollowing.problems.map(\.message) == [expected])
     }
 }

@@ -157,10 +157,13 @@ struct BackupRestoreTests {
             #expect(chmod(path, file.mode) == 0)
         }
         #expect(try workspace.run(["backup", "-q"]).status == 0)
-        for mask in ["077", "022", "000", "777"] {
-            let target = workspace.directory.subpath("restore-\(mask)")
+        // Unnamed files, and files under a temporary name (made private, then given their mode).
+        for (mask, named) in [("077", false), ("022", false), ("000", false), ("777", false), ("022", true), ("000", true)] {
+            let target = workspace.directory.subpath("restore-\(mask)-\(named)")
+            var environment = workspace.environment
+            if named { environment["CAIRN_RESTORE_NAMED_TEMPORARIES"] = "1" }
             let restore = try workspace.cairn.run(
-                ["restore", "files", "--to", target], in: workspace.directory.path, environment: workspace.environment,
+                ["restore", "files", "--to", target], in: workspace.directory.path, environment: environment,
                 prefix: ["/bin/sh", "-c", "umask \(mask) && exec \"$@\"", "sh"])
             #expect(restore.status == 0, "umask \(mask): \(restore.standardError)")
             let differences = TreeComparison.differences(workspace.source, workspace.restored(under: target))

@@ -14,6 +14,8 @@ int cairn_is_zero(const uint8_t *data, size_t length);
 
 /// O_NOATIME, which needs _GNU_SOURCE.
 int cairn_o_noatime(void);
+/// O_PATH, which needs _GNU_SOURCE.
+int cairn_o_path(void);
 
 /// O_DIRECT, which needs _GNU_SOURCE.
 int cairn_o_direct(void);

@@ -496,31 +496,21 @@ struct FileReader: Sendable {
         var result = BackupRunner.FileResult()
         var entry = file.entry
         if Task.isCancelled { return result }
-        // Not blocking, and never a controlling terminal: what is opened may have been replaced
-        // since the scan by a fifo or a device (it is then not read, see below).
-        let flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | cairn_o_noatime() | (followSymlinks ? 0 : O_NOFOLLOW)
-        var descriptor = file.path.withCString { open($0, flags) }
-        if descriptor < 0 && errno == EPERM {
-            descriptor = file.path.withCString { open($0, flags & ~cairn_o_noatime()) }
-        }
-        guard descriptor >= 0 else {
-            let code = errno
+        let descriptor: Int32, opened: stat
+        switch Self.openToRead(file.path, followSymlinks: followSymlinks) {
+        case .file(let file, let status):
+            (descriptor, opened) = (file, status)
+        case .notRegular:
+            result.problems.append(Problem(path: file.path, message: "is no longer a regular file" + (file.previous == nil ? "" : "; its previous version is kept")))
+            result.statistics.problems += 1
+            return result
+        case .failed(let code):
             let message = code == ENOENT ? "vanished before it could be read" : "cannot be read: \(String(cString: strerror(code)))"
             result.problems.append(Problem(path: file.path, message: message + (file.previous == nil ? "" : "; its previous version is kept")))
             result.statistics.problems += 1
             return result
         }
         defer { close(descriptor) }
-        // What was opened must still be a regular file: one replaced since the scan by a
-        // device or a fifo would never end, or never answer.
-        var opened = stat()
-        guard fstat(descriptor, &opened) == 0, opened.st_mode & S_IFMT == S_IFREG else {
-            let code = errno
-            let what = opened.st_mode & S_IFMT == 0 ? "cannot be read: \(String(cString: strerror(code)))" : "is no longer a regular file"
-            result.problems.append(Problem(path: file.path, message: what + (file.previous == nil ? "" : "; its previous version is kept")))
-            result.statistics.problems += 1
-            return result
-        }
         progress?.start(file.path, size: entry.size)
         defer { progress?.finish(file.path) }
         do {
@@ -568,6 +558,60 @@ struct FileReader: Sendable {
         }
     }
 
+    enum Opened {
+        /// Open for reading, with its status.
+        case file(Int32, stat)
+        /// Something else is there now: not opened, or opened and closed again.
+        case notRegular
+        case failed(Int32)
+    }
+
+    /// Opens a file the scan found, to read it: only a regular file, and never as a controlling
+    /// terminal.
+    ///
+    /// Without following links, the name is opened without blocking (no device can be there
+    /// that the scan did not see: making one needs root, and a link is refused), so a fifo put
+    /// in the file's place is not waited on; a lease on the file (a file server's delegation,
+    /// which refuses a non-blocking open) is waited for by opening it again the usual way.
+    /// Following links, the name could lead anywhere, to a device whose opening does something
+    /// (a watchdog starts, a tape rewinds): it is resolved first (`O_PATH`), checked to be a
+    /// regular file, and that very file opened through its /proc/self/fd link.
+    static func openToRead(_ path: FilePath, followSymlinks: Bool) -> Opened {
+        let flags = O_RDONLY | O_CLOEXEC | O_NOCTTY
+        // Without updating the access time where the file is this user's (O_NOATIME needs that).
+        func open(_ name: UnsafePointer<CChar>, _ flags: Int32) -> Int32 {
+            let descriptor = Glibc.open(name, flags | cairn_o_noatime())
+            return descriptor < 0 && errno == EPERM ? Glibc.open(name, flags) : descriptor
+        }
+        var descriptor: Int32
+        if followSymlinks {
+            let node = path.withCString { Glibc.open($0, cairn_o_path() | O_CLOEXEC) }
+            guard node >= 0 else { return .failed(errno) }
+            defer { close(node) }
+            var info = stat()
+            guard fstat(node, &info) == 0 else { return .failed(errno) }
+            guard info.st_mode & S_IFMT == S_IFREG else { return .notRegular }
+            descriptor = "/proc/self/fd/\(node)".withCString { open($0, flags) }
+            // Without /proc: the name again, not blocking (checked below).
+            if descriptor < 0 && errno == ENOENT { descriptor = path.withCString { open($0, flags | O_NONBLOCK) } }
+        } else {
+            descriptor = path.withCString { open($0, flags | O_NOFOLLOW | O_NONBLOCK) }
+            if descriptor < 0 && errno == EWOULDBLOCK { descriptor = path.withCString { open($0, flags | O_NOFOLLOW) } }
+        }
+        guard descriptor >= 0 else { return .failed(errno) }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else {
+            let code = errno
+            close(descriptor)
+            return .failed(code)
+        }
+        guard info.st_mode & S_IFMT == S_IFREG else {
+            close(descriptor)
+            return .notRegular
+        }
+        return .file(descriptor, info)
+    }
+
     struct ChunkResult: Sendable {
         var extent: Extent
         var stored: Repository.Stored
@@ -603,6 +647,11 @@ struct FileReader: Sendable {
             let got = Glibc.read(descriptor, buffer.baseAddress! + filled, asked)
             if got < 0 {
                 if errno == EINTR { continue }
+                // Opened without blocking, on a file system that takes it for reads too.
+                if errno == EAGAIN {
+                    let flags = fcntl(descriptor, F_GETFL)
+                    if flags >= 0, flags & O_NONBLOCK != 0, fcntl(descriptor, F_SETFL, flags & ~O_NONBLOCK) == 0 { continue }
+                }
                 throw FileMetadata.Failure(path: path, operation: "read", code: errno)
             }
             if got == 0 { return true }
@@ -649,7 +698,10 @@ struct FileReader: Sendable {
         do {
             while !atEnd || filled > 0 {
                 try Task.checkCancellation()
-                if !atEnd { atEnd = try Self.fill(descriptor, buffer, filled: &filled, end: expected - Int(total), path: path) }
+                // Not at a multiple of 4 KiB, where virtual files that say less than they hold
+                // stop (a page at a time).
+                let end = expected % 4096 == 0 ? nil : expected - Int(total)
+                if !atEnd { atEnd = try Self.fill(descriptor, buffer, filled: &filled, end: end, path: path) }
                 if !atEnd && filled == capacity && capacity < Chunker.maximumSize {
                     // The file is longer than it was: read on in a buffer of the full size.
                     let larger = ReadBuffers.shared.take(capacity: Chunker.maximumSize)

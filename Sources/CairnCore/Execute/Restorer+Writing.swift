@@ -121,8 +121,9 @@ extension Restorer {
         init(in directory: SafeDirectory, path: FilePath, mode wanted: mode_t?) throws {
             self.directory = directory
             if Restorer.unnamedFiles {
-                // Made with its permissions (no one can open a file without a name), which
-                // spares a chmod when the umask leaves them as they are.
+                // Made with its permissions (a file without a name can be opened only by this
+                // process, or root, through /proc), which spares a chmod when the umask leaves
+                // them as they are.
                 let unnamed = cairn_open_unnamed(directory.descriptor, Int32(wanted ?? 0o666))
                 if unnamed >= 0 {
                     descriptor = unnamed

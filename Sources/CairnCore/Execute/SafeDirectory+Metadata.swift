@@ -54,9 +54,9 @@ extension SafeDirectory {
 
     /// Sets the metadata of a regular file or folder open at `file`.
     ///
-    /// `current`, the file's status when nothing else can have changed it since (a file this
-    /// restore made and has not named yet), spares the calls that would set what it already
-    /// has: a restore made as root of files owned by root skips a chown per file, and a file
+    /// `current`, the file's status when nothing else can have changed its owner or mode since
+    /// (a file this restore made, which no other user can reach), spares the calls that would
+    /// set what it already has: a restore made as root of files owned by root skips a chown per file, and a file
     /// made with its mode skips its chmod.
     static func applyMetadata(_ entry: TreeEntry, toFile file: Int32, permissions: Bool, current: stat? = nil) -> [String] {
         let owned = current.map { $0.st_uid == entry.uid && $0.st_gid == entry.gid } ?? false

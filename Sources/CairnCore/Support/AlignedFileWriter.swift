@@ -6,9 +6,10 @@ internal import CCairnKernels
     import Glibc
 #endif
 
-/// Writes a file front to back through an aligned buffer: past the page cache (O_DIRECT) when
+/// Writes a file front to back: through an aligned buffer past the page cache (O_DIRECT) when
 /// asked and the file system allows it, through the page cache otherwise, and the unaligned
-/// tail always through the page cache.
+/// tail always through the page cache. Through the page cache, a task's large pieces are
+/// written from where they are, without the buffer (see `write(_:)`).
 ///
 /// On this kind of machine copying data into the page cache costs more than the disk write
 /// itself (1.6 GB: 4.8 s buffered and 0.9 s of flush, 1.4 s direct), so large files that are
@@ -69,6 +70,9 @@ struct AlignedFileWriter: ~Copyable {
 
     /// The bytes written so far.
     var size: Int { offset + filled }
+
+    /// Whether the aligned buffer was made (for tests: pieces passed through never need it).
+    var hasBuffer: Bool { buffer != nil }
 
     /// The end of the last bytes that reached the file (less than the size when it ends in
     /// skipped zeros): known after `finish`.

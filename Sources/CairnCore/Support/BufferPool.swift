@@ -37,13 +37,14 @@ final class BufferPool: Sendable {
     /// An array of `count` bytes whose content `fill` writes (all of it, or the first bytes it
     /// returns the number of: the array is cut to that).
     func make(count: Int, _ fill: (UnsafeMutableBufferPointer<UInt8>) throws -> Int) throws -> [UInt8] {
-        var failure: Error?
-        let array: [UInt8]
         if count >= Self.minimumSize, var reused = reused(capacity: count) {
             // `fill` writes into the kept array's room past its (empty) content, in place.
+            var called = false
+            var failure: Error?
             withoutActuallyEscaping(fill) { fill in
                 reused.append(
                     contentsOf: FilledInPlace(count: count) { buffer in
+                        called = true
                         do {
                             return try fill(buffer)
                         } catch {
@@ -52,17 +53,23 @@ final class BufferPool: Sendable {
                         }
                     })
             }
-            array = reused
-        } else {
-            // A new array: `fill` writes into it directly, so pages it does not reach are never
-            // touched (a compression bound, a box's room for compressing its chunk).
-            let capacity = count >= Self.minimumSize ? Self.rounded(count) : max(count, 1)
-            array = try [UInt8](unsafeUninitializedCapacity: capacity) { buffer, initialized in
-                initialized = try fill(UnsafeMutableBufferPointer(rebasing: buffer[0..<count]))
+            // A standard library that stopped handing the room over would give empty arrays.
+            precondition(called, "Array.append(contentsOf:) no longer hands a sequence the array's room")
+            if let failure {
+                // Given back as the only reference to it (`reused` is captured above).
+                var given: [UInt8] = []
+                swap(&given, &reused)
+                recycle(consume given)
+                throw failure
             }
+            return reused
         }
-        if let failure { throw failure }
-        return array
+        // A new array: `fill` writes into it directly, so pages it does not reach are never
+        // touched (a compression bound, a box's room for compressing its chunk).
+        let capacity = count >= Self.minimumSize ? Self.rounded(count) : max(count, 1)
+        return try [UInt8](unsafeUninitializedCapacity: capacity) { buffer, initialized in
+            initialized = try fill(UnsafeMutableBufferPointer(rebasing: buffer[0..<count]))
+        }
     }
 
     /// A copy of `bytes` in an array from the pool.
