@@ -132,8 +132,9 @@ public enum SecureRandom {
     ///
     /// For the nonce of every box sealed: a call to RAND_bytes for each cost about 1 µs (most
     /// of it OpenSSL's fork check, a getpid system call), 1.5% of the CPU of a backup of small
-    /// files, against tens of nanoseconds a nonce this way. (The bytes left in a batch would be shared with a
-    /// forked child; cairn starts other programs with posix_spawn, which runs nothing of it.)
+    /// files, against tens of nanoseconds a nonce this way. (The bytes left in a batch would be
+    /// shared with a forked child; cairn starts other programs with posix_spawn, which runs
+    /// nothing of it.)
     static func fill(_ destination: UnsafeMutablePointer<UInt8>, count: Int) throws {
         precondition(count <= batch)
         let taken = pool.withLock { pool -> Bool in

@@ -496,19 +496,18 @@ struct FileReader: Sendable {
         var result = BackupRunner.FileResult()
         var entry = file.entry
         if Task.isCancelled { return result }
-        let descriptor: Int32, opened: stat
-        switch Self.openToRead(file.path, followSymlinks: followSymlinks) {
-        case .file(let file, let status):
-            (descriptor, opened) = (file, status)
-        case .notRegular:
-            result.problems.append(Problem(path: file.path, message: "is no longer a regular file" + (file.previous == nil ? "" : "; its previous version is kept")))
-            result.statistics.problems += 1
-            return result
-        case .failed(let code):
-            let message = code == ENOENT ? "vanished before it could be read" : "cannot be read: \(String(cString: strerror(code)))"
+        // A file that is not read is a problem; its previous version, if any, is kept.
+        func notRead(_ message: String) -> BackupRunner.FileResult {
             result.problems.append(Problem(path: file.path, message: message + (file.previous == nil ? "" : "; its previous version is kept")))
             result.statistics.problems += 1
             return result
+        }
+        let descriptor: Int32, opened: stat
+        switch Self.openToRead(file.path, followSymlinks: followSymlinks) {
+        case .file(let file, let status): (descriptor, opened) = (file, status)
+        case .notRegular: return notRead("is no longer a regular file")
+        case .failed(ENOENT): return notRead("vanished before it could be read")
+        case .failed(let code): return notRead("cannot be read: \(String(cString: strerror(code)))")
         }
         defer { close(descriptor) }
         progress?.start(file.path, size: entry.size)

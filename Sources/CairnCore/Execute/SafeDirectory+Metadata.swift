@@ -56,8 +56,8 @@ extension SafeDirectory {
     ///
     /// `current`, the file's status when nothing else can have changed its owner or mode since
     /// (a file this restore made, which no other user can reach), spares the calls that would
-    /// set what it already has: a restore made as root of files owned by root skips a chown per file, and a file
-    /// made with its mode skips its chmod.
+    /// set what it already has: a restore made as root of files owned by root skips a chown per
+    /// file, and a file made with its mode skips its chmod.
     static func applyMetadata(_ entry: TreeEntry, toFile file: Int32, permissions: Bool, current: stat? = nil) -> [String] {
         let owned = current.map { $0.st_uid == entry.uid && $0.st_gid == entry.gid } ?? false
         let moded = current.map { owned && $0.st_mode & 0o7777 == mode_t(entry.mode) & 0o7777 } ?? false
