@@ -122,6 +122,48 @@ struct RepositoryTests {
         #expect(await reopened.objectCount == 160)
     }
 
+    /// Storing tasks stopped midway (a stop cancels them) cut no pack short: on a local
+    /// folder, whose writes run to their end, the pack is filled on the storing task; behind a
+    /// latency (a sleep, which a cancellation ends) on a task of its own.
+    @Test(arguments: [false, true])
+    func storingTasksCancelledMidwayCutNoPackShort(latency: Bool) async throws {
+        let directory = try TemporaryDirectory()
+        let local = LocalFolderStorage(root: directory.path)
+        var plan = FaultInjectingStorage.Plan()
+        plan.latency = .milliseconds(2)
+        let storage: any StorageBackend = latency ? FaultInjectingStorage(local, plan: plan) : local
+        #expect(storage.capabilities.writesRunToCompletion == !latency)
+        #expect(RetryingStorage(local).capabilities.writesRunToCompletion == false)
+        let repository = try await create(storage)
+        let storers = (0..<8).map { task in
+            Task { () -> (stored: [(ObjectID, [UInt8])], failure: (any Error)?) in
+                var random = SeededGenerator(state: UInt64(task + 1))
+                var stored: [(ObjectID, [UInt8])] = []
+                while !Task.isCancelled {
+                    let data = random.bytes(100_000)
+                    do { stored.append((try await repository.store(.blob, data).id, data)) } catch { return (stored, error) }
+                }
+                return (stored, nil)
+            }
+        }
+        try await Task.sleep(for: .milliseconds(latency ? 60 : 20))
+        for storer in storers { storer.cancel() }
+        var everything: [(ObjectID, [UInt8])] = []
+        for storer in storers {
+            let (stored, failure) = await storer.value
+            #expect(failure == nil, "a store failed: \(failure!)")
+            everything += stored
+        }
+        // The pack being filled is whole: more goes into it, and everything stored reads back.
+        let after = try await repository.store(.blob, Array("after the stop".utf8))
+        try await repository.flush()
+        let reopened = try await Repository.open(storage: local, passphrase: passphrase)
+        #expect(!everything.isEmpty)
+        for (id, data) in everything { #expect(try await reopened.load(.blob, id) == data) }
+        #expect(try await reopened.load(.blob, after.id) == Array("after the stop".utf8))
+        #expect(await reopened.objectCount == everything.count + 1)
+    }
+
     @Test func aPackWhoseWriteFailedIsNeverStored() async throws {
         // The destination fills up during the second object and has room again after it: the
         // pack's bytes no longer match its entries, so it must not be finished.

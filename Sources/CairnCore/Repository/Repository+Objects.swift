@@ -39,15 +39,24 @@ extension Repository {
 
     /// The pack being filled is shared by every task that stores: a write cut short by its
     /// caller's cancellation (a stop) would leave the pack's upload failed for all of them, so
-    /// the write runs on a task of its own, which a caller's cancellation does not reach.
+    /// the write runs on a task of its own, which a caller's cancellation does not reach;
+    /// on the caller's task where the storage's writes run to their end anyway (a local
+    /// folder: one task less an object, 5% of a backup of small files).
     private func add(_ kind: ObjectKind, id: ObjectID, box: [UInt8]) async throws -> Stored {
-        let added = try await Task { try await writer.add(kind, id: id, box: box, known: { index.contains($0) || writer.holds($0) }, on: self) }.value
+        let added = storage.capabilities.writesRunToCompletion
+            ? try await addToPack(kind, id: id, box: box)
+            : try await Task { try await addToPack(kind, id: id, box: box) }.value
         guard added else {
             return Stored(id: id, isNew: false, storedSize: 0)
         }
         // The next run reads the trees of this one: kept for it (used only once the index lists them).
         if kind == .tree { cache?.keep("trees/\(id.hex)", box) }
         return Stored(id: id, isNew: true, storedSize: box.count)
+    }
+
+    /// Adds a box to the pack being filled; false when it is stored already.
+    private func addToPack(_ kind: ObjectKind, id: ObjectID, box: [UInt8]) async throws -> Bool {
+        try await writer.add(kind, id: id, box: box, known: { index.contains($0) || writer.holds($0) }, on: self)
     }
 
     /// Loads and verifies an object: its seal, its kind, and for content its hash. Only the

@@ -69,7 +69,12 @@ public final class FaultInjectingStorage: StorageBackend, Sendable {
     }
 
     public var location: String { base.location }
-    public var capabilities: StorageCapabilities { base.capabilities }
+    /// The base's, except that a latency is a sleep, which ends with its task's cancellation.
+    public var capabilities: StorageCapabilities {
+        var capabilities = base.capabilities
+        if plan.latency > .zero { capabilities.writesRunToCompletion = false }
+        return capabilities
+    }
 
     /// How many faults were injected so far.
     public var injected: Int { state.withLock { $0.injected } }

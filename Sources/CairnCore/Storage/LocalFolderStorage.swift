@@ -15,9 +15,10 @@ public struct LocalFolderStorage: StorageBackend {
     public var location: String { root }
 
     /// A disk gains from a few reads at once (the page cache's read-ahead, a queue for the
-    /// device); a system call costs about what reading 32 KiB from the cache does.
+    /// device); a system call costs about what reading 32 KiB from the cache does. Its writes
+    /// are system calls, which no cancellation stops.
     public var capabilities: StorageCapabilities {
-        StorageCapabilities(concurrentRequests: 8, atomicPutIfAbsent: true, rangedReadOverhead: 32 << 10)
+        StorageCapabilities(concurrentRequests: 8, atomicPutIfAbsent: true, rangedReadOverhead: 32 << 10, writesRunToCompletion: true)
     }
 
     static let temporaryPrefix = ".tmp-"

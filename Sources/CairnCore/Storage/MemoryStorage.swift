@@ -4,7 +4,7 @@ public actor MemoryStorage: StorageBackend {
 
     public nonisolated let location = "memory"
     public nonisolated var capabilities: StorageCapabilities {
-        StorageCapabilities(concurrentRequests: 64, atomicPutIfAbsent: true, rangedReadOverhead: 0)
+        StorageCapabilities(concurrentRequests: 64, atomicPutIfAbsent: true, rangedReadOverhead: 0, writesRunToCompletion: true)
     }
 
     public init() {}

@@ -56,7 +56,12 @@ public struct RetryingStorage: StorageBackend {
     }
 
     public var location: String { base.location }
-    public var capabilities: StorageCapabilities { base.capabilities }
+    /// The base's, except that a wait between tries ends with its task's cancellation.
+    public var capabilities: StorageCapabilities {
+        var capabilities = base.capabilities
+        capabilities.writesRunToCompletion = false
+        return capabilities
+    }
 
     /// Runs `body` until it succeeds, fails with a permanent error, or the policy gives up;
     /// `retried` is true from the second try on.

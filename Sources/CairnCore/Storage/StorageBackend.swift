@@ -83,11 +83,17 @@ public struct StorageCapabilities: Sendable, Equatable {
     /// What a ranged read costs beyond its bytes, as the number of bytes that could be read in
     /// the same time: objects of one pack closer than this are better read in one request.
     public var rangedReadOverhead: Int
+    /// Whether what a backup writes (`openUpload`, an upload's writes and commit, `put`) runs
+    /// to its end whatever its task's cancellation: nothing waits on a network or a timer. A
+    /// repository then fills its pack on the storing task itself; otherwise on a task of its
+    /// own, so a stop cannot cut a write short for every object of the pack.
+    public var writesRunToCompletion: Bool
 
-    public init(concurrentRequests: Int, atomicPutIfAbsent: Bool, rangedReadOverhead: Int) {
+    public init(concurrentRequests: Int, atomicPutIfAbsent: Bool, rangedReadOverhead: Int, writesRunToCompletion: Bool = false) {
         self.concurrentRequests = concurrentRequests
         self.atomicPutIfAbsent = atomicPutIfAbsent
         self.rangedReadOverhead = rangedReadOverhead
+        self.writesRunToCompletion = writesRunToCompletion
     }
 }
 
