@@ -61,13 +61,7 @@ struct OpenFilesTests {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         #expect(descriptor >= 0)
         defer { close(descriptor) }
-        func resident() -> [Bool] {
-            guard let memory = mmap(nil, size, PROT_READ, MAP_SHARED, descriptor, 0), memory != MAP_FAILED else { return [] }
-            defer { munmap(memory, size) }
-            var pages = [UInt8](repeating: 0, count: size / page)
-            guard mincore(memory, size, &pages) == 0 else { return [] }
-            return pages.map { $0 & 1 == 1 }
-        }
+        func resident() -> [Bool] { residentPages(of: path) ?? [] }
         fsync(descriptor)
         #expect(posix_fadvise(descriptor, 0, off_t(size), POSIX_FADV_DONTNEED) == 0)
         #expect(resident().filter { $0 }.isEmpty, "out of the cache to start with")

@@ -177,6 +177,37 @@ struct BackupRestoreTests {
         }
     }
 
+    /// Files from 64 KiB up to those written past the page cache (8 MiB) let their pages go
+    /// as later ones are written, and the last ones after the final flush: a restore leaves
+    /// none of them in the cache, and every byte and attribute as it was; also through
+    /// temporary names.
+    @Test func midSizeFilesComeBackExactAndOutOfThePageCache() throws {
+        let workspace = try Workspace()
+        try FileManager.default.createDirectory(atPath: workspace.source + "/nested/deeper", withIntermediateDirectories: true)
+        var random = SeededGenerator(state: 77)
+        var names: [String] = []
+        for index in 0..<90 {
+            let name = (index % 3 == 0 ? "nested/" : index % 3 == 1 ? "nested/deeper/" : "") + "file-\(index)"
+            let size = (64 << 10) + Int(random.next() % UInt64(index == 0 ? 7 << 20 : 400 << 10))
+            try Data(random.bytes(size)).write(to: URL(fileURLWithPath: workspace.source + "/" + name))
+            names.append(name)
+        }
+        #expect(link(workspace.source + "/file-2", workspace.source + "/file-2-again") == 0)
+        #expect(try workspace.run(["backup", "-q"]).status == 0)
+        for named in [false, true] {
+            let target = workspace.directory.subpath("restore-\(named)")
+            var environment = workspace.environment
+            if named { environment["CAIRN_RESTORE_NAMED_TEMPORARIES"] = "1" }
+            let restore = try workspace.cairn.run(["restore", "files", "--to", target], in: workspace.directory.path, environment: environment)
+            #expect(restore.status == 0, "\(restore.all)")
+            // Before the comparison, which reads them.
+            let cached = names.map { residentPages(of: workspace.restored(under: target) + "/" + $0)?.filter { $0 }.count ?? -1 }
+            #expect(cached.allSatisfy { $0 == 0 }, "pages left in the cache: \(cached)")
+            let differences = TreeComparison.differences(workspace.source, workspace.restored(under: target))
+            #expect(differences == [], "\(differences.joined(separator: "\n"))")
+        }
+    }
+
     @Test func noPermissionsAndFollowSymlinks() throws {
         let workspace = try Workspace(extra: "    follow-symlinks: true\n")
         try FileManager.default.createDirectory(atPath: workspace.source, withIntermediateDirectories: true)

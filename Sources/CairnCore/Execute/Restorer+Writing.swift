@@ -27,7 +27,8 @@ extension Restorer {
                 }
                 directory.remove(temporary)
             }
-            let (bytes, failures, identity) = try await Self.writeFile(entry, in: directory, path: path, reads: reads, permissions: permissions)
+            let (bytes, failures, identity) = try await Self.writeFile(
+                entry, in: directory, path: path, reads: reads, permissions: permissions, dropBehind: dropBehind)
             bytesWritten += bytes
             problems += failures.map { Problem(path: path, message: $0) }
             if entry.links > 1 { rememberLink(entry, directory: directory, identity: identity) }
@@ -85,8 +86,10 @@ extension Restorer {
     /// one), it is linked under a temporary name and renamed over it. Where the file system has
     /// no unnamed files, it is written under a temporary name, locked while it is written so
     /// another restore never takes it for a leftover, and renamed into place.
+    /// A file written through the page cache and large enough goes to `dropBehind` once in
+    /// place, which closes it.
     static func writeFile(
-        _ entry: TreeEntry, in directory: SafeDirectory, path: FilePath, reads: JoinedReads, permissions: Bool
+        _ entry: TreeEntry, in directory: SafeDirectory, path: FilePath, reads: JoinedReads, permissions: Bool, dropBehind: DropBehind
     ) async throws -> (UInt64, [String], Identity) {
         let progress = Progress()
         var file: NewFile?
@@ -96,6 +99,12 @@ extension Restorer {
             file = made
             let (bytes, failures, identity) = try await writeFile(entry, to: made, path: path, reads: reads, permissions: permissions, progress: progress)
             try made.place(as: entry.name, identity: identity, path: path)
+            if entry.size >= writebackMinimum && entry.size < directMinimum {
+                file = nil
+                // A lock it took while it had a temporary name ends with its writing.
+                _ = flock(made.descriptor, LOCK_UN)
+                dropBehind.add(made.descriptor, bytes: Int(entry.size))
+            }
             return (bytes, failures, identity)
         } catch {
             file?.discard()
@@ -300,8 +309,9 @@ extension Restorer {
             guard ftruncate(descriptor, off_t(offset)) == 0 else { throw FileMetadata.Failure(path: path, operation: "truncate", code: errno) }
         }
         // Its flush starts now, while later files are read: the restore's one flush at the
-        // end then finds little left to write. Not for small files, which the kernel flushes
-        // in batches (one request per file cost 14% of the time restoring 100,000 tiny files).
+        // end then finds little left to write, and its pages can be let go of once later files
+        // are written (`DropBehind`). Not for small files, which the kernel flushes in batches
+        // (one request per file cost 14% of the time restoring 100,000 tiny files).
         if entry.size >= writebackMinimum && entry.size < directMinimum { _ = cairn_start_writeback(descriptor, 0, 0) }
         FaultInjection.reach("restore-entry-created")
         return (UInt64(offset), SafeDirectory.applyMetadata(entry, toFile: descriptor, permissions: permissions, current: info), Identity(info))
@@ -317,15 +327,16 @@ extension Restorer {
     /// at its end: files of 1-4 MiB restored 50% slower that way.)
     static let directMinimum: UInt64 = 8 << 20
 
-    /// Files smaller than this are left to the kernel's own flushing (see `writeFile`).
-    static let writebackMinimum: UInt64 = 1 << 20
+    /// Files smaller than this are left to the kernel's own flushing and page cache (see
+    /// `writeFile`).
+    static let writebackMinimum: UInt64 = 64 << 10
 
     /// Writes a regular file that is not a hard link: safe to run for several files at once.
     static func writePlainFile(
-        _ entry: TreeEntry, at path: FilePath, in directory: SafeDirectory, reads: JoinedReads, permissions: Bool
+        _ entry: TreeEntry, at path: FilePath, in directory: SafeDirectory, reads: JoinedReads, permissions: Bool, dropBehind: DropBehind
     ) async -> (bytes: UInt64, problems: [Problem]) {
         do {
-            let (bytes, failures, _) = try await writeFile(entry, in: directory, path: path, reads: reads, permissions: permissions)
+            let (bytes, failures, _) = try await writeFile(entry, in: directory, path: path, reads: reads, permissions: permissions, dropBehind: dropBehind)
             FaultInjection.reach("file-restored")
             return (bytes, failures.map { Problem(path: path, message: $0) })
         } catch {

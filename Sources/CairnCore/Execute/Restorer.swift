@@ -31,6 +31,8 @@ public struct Restorer {
     public let repository: Repository
     /// Objects of the files ahead, read a run of neighbours at a time.
     let reads: JoinedReads
+    /// Files written, whose pages are let go of as later ones are written.
+    let dropBehind = DropBehind()
     public var target: FilePath
     public var paths: [FilePath]
     public var overwrite: Overwrite
@@ -110,6 +112,8 @@ public struct Restorer {
             }
         }
         let directory = dryRun ? (try? SafeDirectory.openTarget(target, create: false)) : try SafeDirectory.openTarget(target, create: true)
+        // After the flush below, which has written their pages.
+        defer { dropBehind.finish() }
         let top = directory.map(WalkFolder.init)
         openFolders = top.map { [$0] } ?? []
         // A tree that cannot be read stops the walk; the files already started are finished.
@@ -304,10 +308,10 @@ public struct Restorer {
             writes.running -= 1
             record(result)
         }
-        let reads = self.reads, permissions = self.permissions, progress = self.progress
+        let reads = self.reads, permissions = self.permissions, progress = self.progress, dropBehind = self.dropBehind
         writes.group.addTask {
             progress?.start(path, size: entry.size)
-            let result = await Self.writePlainFile(entry, at: path, in: directory, reads: reads, permissions: permissions)
+            let result = await Self.writePlainFile(entry, at: path, in: directory, reads: reads, permissions: permissions, dropBehind: dropBehind)
             progress?.read(result.0)
             progress?.finish(path)
             return result
