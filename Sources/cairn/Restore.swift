@@ -32,7 +32,10 @@ extension Cairn {
                 are made and changed through descriptors, never following a symbolic link, \
                 and an entry or folder that someone replaced or moved while the restore ran is \
                 left as it is and reported as a problem (exit status 3). The restore keeps a \
-                bounded number of folders open, however deep the tree.
+                bounded number of folders open, however deep the tree. It ends once what it \
+                wrote is on disk (a flush of the target's file system), and leaves little of it \
+                in the page cache: the pages of files of 64 KiB and more are let go once \
+                written, so a large restore does not push out what the machine was using.
 
                 --strip places the one PATH given at DIR itself instead of under its full \
                 path: a folder's content goes into DIR, a file or another entry into DIR \
