@@ -44,6 +44,22 @@ struct DropBehindTests {
         }
     }
 
+    /// The files waiting keep their descriptors: fewer under a low limit of open files, none
+    /// at 64 or less (each is then let go of as it comes).
+    @Test func aLowLimitOfOpenFilesKeepsFewerWaiting() throws {
+        #expect(DropBehind.files(openLimit: 1024) == 64)
+        #expect(DropBehind.files(openLimit: 256) == 48)
+        #expect(DropBehind.files(openLimit: 100) == 9)
+        #expect(DropBehind.files(openLimit: 64) == 0)
+        #expect(DropBehind.files(openLimit: 20) == 0)
+        let directory = try TemporaryDirectory()
+        let none = DropBehind(limit: 1 << 30, files: DropBehind.files(openLimit: 40))
+        let (path, descriptor) = try written(directory, "file", 64 << 10)
+        none.add(descriptor, bytes: 64 << 10)
+        #expect(none.count == 0)
+        #expect(cached(path) == 0)
+    }
+
     @Test func theOldestGoOnceMoreFilesWait() throws {
         let directory = try TemporaryDirectory()
         let dropBehind = DropBehind(limit: 1 << 30, files: 2)

@@ -1,4 +1,5 @@
 import Synchronization
+internal import CLinux
 
 #if canImport(Glibc)
     import Glibc
@@ -10,8 +11,8 @@ import Synchronization
 ///
 /// A file handed over (its descriptor, its flush already started) waits in line behind the
 /// ones handed over before it; once more than `limit` bytes or `files` files wait, the
-/// oldest's pages are dropped (`POSIX_FADV_DONTNEED`, which keeps pages not yet written)
-/// and its descriptor closed. The pages freed serve the files written next, where fresh
+/// oldest's flush is waited for (done as a rule: it started `limit` bytes ago), its pages are
+/// dropped (`POSIX_FADV_DONTNEED`) and its descriptor closed. The pages freed serve the files written next, where fresh
 /// ones may cost more: a restore of /usr on a machine with little free memory took 3.9 s
 /// more of system time to take new pages (docs/BENCHMARKS.md).
 final class DropBehind: Sendable {
@@ -19,9 +20,19 @@ final class DropBehind: Sendable {
     let limit: Int
     let files: Int
 
-    init(limit: Int = 64 << 20, files: Int = 64) {
+    init(limit: Int = 64 << 20, files: Int = DropBehind.files()) {
         self.limit = limit
         self.files = files
+    }
+
+    /// The files waiting keep their descriptors open: 64 of them, fewer under a low limit of
+    /// open files (a quarter of what it allows past 64, which the restore keeps for itself:
+    /// it needs about 20), none at 64 or less.
+    static func files(openLimit: Int? = nil) -> Int {
+        var limit = rlimit()
+        // No limit (RLIM_INFINITY, the largest value) clamps to Int.max.
+        let open = openLimit ?? (getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 ? Int(clamping: limit.rlim_cur) : 1024)
+        return max(0, min(64, (open - 64) / 4))
     }
 
     /// Takes `descriptor` over (this closes it) for a file of `bytes` bytes.
@@ -54,6 +65,9 @@ final class DropBehind: Sendable {
     var count: Int { waiting.withLock { $0.files.count } }
 
     private static func drop(_ descriptor: Int32) {
+        // Its flush, started when it was written, is done by now as a rule; a page still being
+        // written would stay.
+        _ = cairn_wait_writeback(descriptor)
         _ = posix_fadvise(descriptor, 0, 0, POSIX_FADV_DONTNEED)
         close(descriptor)
     }
