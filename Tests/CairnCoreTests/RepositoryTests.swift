@@ -135,6 +135,9 @@ struct RepositoryTests {
         #expect(storage.capabilities.writesRunToCompletion == !latency)
         #expect(RetryingStorage(local).capabilities.writesRunToCompletion == false)
         let repository = try await create(storage)
+        // Cancelled once 200 objects (20 MB: past two full packs, so packs are finished and
+        // committed meanwhile) are stored.
+        let count = StoredCount()
         let storers = (0..<8).map { task in
             Task { () -> (stored: [(ObjectID, [UInt8])], failure: (any Error)?) in
                 var random = SeededGenerator(state: UInt64(task + 1))
@@ -142,11 +145,12 @@ struct RepositoryTests {
                 while !Task.isCancelled {
                     let data = random.bytes(100_000)
                     do { stored.append((try await repository.store(.blob, data).id, data)) } catch { return (stored, error) }
+                    count.value.add(1, ordering: .relaxed)
                 }
                 return (stored, nil)
             }
         }
-        try await Task.sleep(for: .milliseconds(latency ? 60 : 20))
+        while count.value.load(ordering: .relaxed) < 200 { try await Task.sleep(for: .milliseconds(2)) }
         for storer in storers { storer.cancel() }
         var everything: [(ObjectID, [UInt8])] = []
         for storer in storers {
@@ -367,4 +371,9 @@ final class ShortOfSpace: StorageBackend {
 
         func commit() async throws { try await storage.inner.put(key, bytes) }
     }
+}
+
+/// Objects stored so far, counted by the storing tasks.
+final class StoredCount: Sendable {
+    let value = Atomic<Int>(0)
 }

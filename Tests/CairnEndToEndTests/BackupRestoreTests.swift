@@ -194,14 +194,14 @@ struct BackupRestoreTests {
         }
         #expect(link(workspace.source + "/file-2", workspace.source + "/file-2-again") == 0)
         #expect(try workspace.run(["backup", "-q"]).status == 0)
-        // A limit of 100 open files keeps 9 waiting instead of 64.
-        for (named, openFiles) in [(false, "unlimited"), (true, "unlimited"), (false, "100")] {
+        // A limit of 300 open files keeps 11 waiting instead of 64.
+        for (named, openFiles) in [(false, "inherited"), (true, "inherited"), (false, "300")] {
             let target = workspace.directory.subpath("restore-\(named)-\(openFiles)")
             var environment = workspace.environment
             if named { environment["CAIRN_RESTORE_NAMED_TEMPORARIES"] = "1" }
             let restore = try workspace.cairn.run(
                 ["restore", "files", "--to", target], in: workspace.directory.path, environment: environment,
-                prefix: openFiles == "unlimited" ? [] : ["/bin/sh", "-c", "ulimit -n \(openFiles) && exec \"$@\"", "sh"])
+                prefix: openFiles == "inherited" ? [] : ["/bin/sh", "-c", "ulimit -n \(openFiles) && exec \"$@\"", "sh"])
             #expect(restore.status == 0, "\(restore.all)")
             // Before the comparison, which reads them.
             let cached = names.map { residentPages(of: workspace.restored(under: target) + "/" + $0)?.filter { $0 }.count ?? -1 }

@@ -99,7 +99,7 @@ extension Restorer {
             file = made
             let (bytes, failures, identity) = try await writeFile(entry, to: made, path: path, reads: reads, permissions: permissions, progress: progress)
             try made.place(as: entry.name, identity: identity, path: path)
-            if entry.size >= writebackMinimum && entry.size < directMinimum {
+            if entry.size >= writebackMinimum && entry.size < directMinimum && dropBehind.takesFiles {
                 file = nil
                 // A lock it took while it had a temporary name ends with its writing.
                 _ = flock(made.descriptor, LOCK_UN)
