@@ -20,19 +20,24 @@ struct DropBehindTests {
 
     func cached(_ path: String) -> Int { residentPages(of: path)?.filter { $0 }.count ?? -1 }
 
+    /// Writes `count` files of `bytes` bytes named `prefix-N`, each in the cache once written,
+    /// and hands them to `dropBehind` in turn; returns their paths.
+    func handOver(_ count: Int, of bytes: Int, named prefix: String, in directory: TemporaryDirectory, to dropBehind: DropBehind) throws -> [String] {
+        try (0..<count).map { index in
+            let (path, descriptor) = try written(directory, "\(prefix)-\(index)", bytes)
+            #expect(cached(path) == pages(bytes), "written pages are in the cache to start with")
+            dropBehind.add(descriptor, bytes: bytes)
+            return path
+        }
+    }
+
     /// Pages of `bytes` bytes.
     func pages(_ bytes: Int) -> Int { (bytes + Int(sysconf(Int32(_SC_PAGESIZE))) - 1) / Int(sysconf(Int32(_SC_PAGESIZE))) }
 
     @Test func theOldestGoOnceMoreBytesWaitThanTheLimit() throws {
         let directory = try TemporaryDirectory()
         let dropBehind = DropBehind(limit: 1 << 20, files: 100)
-        var paths: [String] = []
-        for index in 0..<5 {
-            let (path, descriptor) = try written(directory, "file-\(index)", 512 << 10)
-            #expect(cached(path) == pages(512 << 10), "written pages are in the cache to start with")
-            dropBehind.add(descriptor, bytes: 512 << 10)
-            paths.append(path)
-        }
+        let paths = try handOver(5, of: 512 << 10, named: "file", in: directory, to: dropBehind)
         // 2.5 MiB handed over, 1 MiB may wait: the three oldest went, the two newest wait.
         dropBehind.settle()
         #expect(dropBehind.count == 2)
@@ -63,12 +68,7 @@ struct DropBehindTests {
     @Test func theOldestGoOnceMoreFilesWait() throws {
         let directory = try TemporaryDirectory()
         let dropBehind = DropBehind(limit: 1 << 30, files: 2)
-        var paths: [String] = []
-        for index in 0..<4 {
-            let (path, descriptor) = try written(directory, "file-\(index)", 64 << 10)
-            dropBehind.add(descriptor, bytes: 64 << 10)
-            paths.append(path)
-        }
+        let paths = try handOver(4, of: 64 << 10, named: "file", in: directory, to: dropBehind)
         dropBehind.settle()
         #expect(dropBehind.count == 2)
         #expect(paths.map(cached) == [0, 0, pages(64 << 10), pages(64 << 10)])
@@ -76,11 +76,7 @@ struct DropBehindTests {
         var others: [String] = []
         do {
             let other = DropBehind(limit: 1 << 30, files: 100)
-            for index in 0..<3 {
-                let (path, descriptor) = try written(directory, "other-\(index)", 64 << 10)
-                other.add(descriptor, bytes: 64 << 10)
-                others.append(path)
-            }
+            others = try handOver(3, of: 64 << 10, named: "other", in: directory, to: other)
             withExtendedLifetime(other) {
                 #expect(other.count == 3)
                 #expect(others.map(cached) == Array(repeating: pages(64 << 10), count: 3))

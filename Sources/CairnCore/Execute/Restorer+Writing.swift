@@ -99,7 +99,7 @@ extension Restorer {
             file = made
             let (bytes, failures, identity) = try await writeFile(entry, to: made, path: path, reads: reads, permissions: permissions, progress: progress)
             try made.place(as: entry.name, identity: identity, path: path)
-            if entry.size >= writebackMinimum && entry.size < directMinimum && dropBehind.takesFiles {
+            if Self.flushesEarly(entry.size) && dropBehind.takesFiles {
                 file = nil
                 // A lock it took while it had a temporary name ends with its writing.
                 _ = flock(made.descriptor, LOCK_UN)
@@ -312,7 +312,7 @@ extension Restorer {
         // end then finds little left to write, and its pages can be let go of once later files
         // are written (`DropBehind`). Not for small files, which the kernel flushes in batches
         // (one request per file cost 14% of the time restoring 100,000 tiny files).
-        if entry.size >= writebackMinimum && entry.size < directMinimum { _ = cairn_start_writeback(descriptor, 0, 0) }
+        if Self.flushesEarly(entry.size) { _ = cairn_start_writeback(descriptor, 0, 0) }
         FaultInjection.reach("restore-entry-created")
         return (UInt64(offset), SafeDirectory.applyMetadata(entry, toFile: descriptor, permissions: permissions, current: info), Identity(info))
     }
@@ -330,6 +330,10 @@ extension Restorer {
     /// Files smaller than this are left to the kernel's own flushing and page cache (see
     /// `writeFile`).
     static let writebackMinimum: UInt64 = 64 << 10
+
+    /// Whether a file of `size` bytes, written through the page cache, starts its flush once
+    /// written and lets its pages go after (`DropBehind`).
+    static func flushesEarly(_ size: UInt64) -> Bool { size >= writebackMinimum && size < directMinimum }
 
     /// Writes a regular file that is not a hard link: safe to run for several files at once.
     static func writePlainFile(
