@@ -27,9 +27,14 @@ extension Cairn {
 
                 With --plan FILE (written by cairn plan --out FILE): carries out exactly that \
                 plan. It refuses when the config or a set's latest snapshot changed since the \
-                plan was made. Planned files that changed since are backed up as they are now \
-                and listed as drifted (--strict refuses instead); files that appeared since \
-                wait for the next plan; planned files that vanished are reported.
+                plan was made. Planned entries that changed since are backed up as they are \
+                now and listed as drifted (--strict refuses instead), as are planned entries \
+                that are back as in the last snapshot. Changes the plan does not have wait \
+                for the next plan, listed as not in the plan: the snapshot keeps the last \
+                version of a file, a link, a folder's own attributes and a deleted entry, and \
+                leaves out what is new (a new folder with all under it). Planned entries that \
+                vanished are reported. The plan is read one action at a time: a plan of a \
+                million files needs no more memory than one of a thousand.
 
                 Examples:
                   cairn apply documents                  show the plan, ask, then run it
@@ -79,7 +84,7 @@ extension Cairn {
             if let plan {
                 let saved: SavedPlan
                 do {
-                    saved = try SavedPlan.read(plan)
+                    saved = try SavedPlan.read(plan, spillFolder: Scanner.spillFolder(environment: CommandSupport.run.variables))
                 } catch {
                     CommandSupport.fail("\(error)")
                 }

@@ -40,6 +40,26 @@ struct DeepTreeTests {
         #expect((peak ?? .max) < 300_000, "peak memory \(peak ?? -1) kB")
     }
 
+    /// A saved plan of a tree as deep as paths allow (about 2,000 folders) is carried out: the
+    /// scan restricted to it is walked with a stack of its own, not by recursion.
+    @Test func aSavedPlanOfATreeAsDeepAsPathsAllowIsApplied() throws {
+        let workspace = try Workspace(algorithm: "none")
+        try FileManager.default.createDirectory(atPath: workspace.source, withIntermediateDirectories: true)
+        defer { DeepTree.remove(workspace.source) }
+        let depth = (Int(PATH_MAX) - 100 - workspace.source.utf8.count) / 2
+        try DeepTree.make(in: workspace.source, depth: depth, every: 500)
+        #expect(try workspace.run(["backup", "-q"]).status == 0)
+        let bottom = workspace.source + String(repeating: "/d", count: depth)
+        try Data("new at the bottom".utf8).write(to: URL(fileURLWithPath: bottom + "/new"))
+        let planFile = workspace.directory.subpath("plan.json")
+        let plan = try workspace.run(["plan", "--out", planFile, "-v"])
+        #expect(plan.status == 0 && plan.standardOutput.contains("/d/d/new (17 B)"), "\(plan.all.suffix(2000))")
+        let apply = try workspace.run(["apply", "--plan", planFile])
+        #expect(apply.status == 0, "\(apply.all.suffix(2000))")
+        #expect(!apply.all.contains("vanished") && !apply.all.contains("not in the plan"), "\(apply.all.suffix(2000))")
+        #expect(try workspace.run(["plan"]).standardOutput == "No changes.\n")
+    }
+
     /// The latest snapshot with the source folder's tree replaced by the whole chain.
     static func snapshotOfTheWholeChain(_ workspace: Workspace) async throws -> ObjectID {
         let repository = try await Repository.open(storage: LocalFolderStorage(root: workspace.destination + "/files"), passphrase: nil)

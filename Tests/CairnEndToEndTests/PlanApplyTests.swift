@@ -231,37 +231,13 @@ struct PlanApplyTests {
         var workspace = try Workspace()
         workspace.environment["NO_COLOR"] = "1"
         let manager = FileManager.default
-        try write(workspace, [
-            "content.txt": "old", "metadata.txt": "same", "to-folder": "a file", "to-link": "a file", "gone.txt": "x",
-            "folder-to-file/inner.txt": "i", "folder-chmod/keep.txt": "k", "kept/excluded-later": "e",
-        ])
-        try manager.createSymbolicLink(atPath: workspace.source + "/link", withDestinationPath: "content.txt")
-        try manager.createSymbolicLink(atPath: workspace.source + "/link-to-file", withDestinationPath: "content.txt")
-        mkfifo(workspace.source + "/old-fifo", 0o644)
+        try makeEveryKindOfEntry(workspace)
         #expect(try workspace.run(["backup", "-q"]).status == 0)
 
         // Excluded from now on: told apart from deleted.
         let config = try String(contentsOfFile: workspace.directory.subpath("cairn.yaml"), encoding: .utf8)
         try workspace.directory.write("cairn.yaml", config.replacingOccurrences(of: "sources: [./source]", with: "sources: [./source]\n    exclude: [./source/kept]"))
-        try write(workspace, ["content.txt": "new content"])
-        chmod(workspace.source + "/metadata.txt", 0o600)
-        try manager.removeItem(atPath: workspace.source + "/to-folder")
-        try write(workspace, ["to-folder/under.txt": "u"])
-        try manager.removeItem(atPath: workspace.source + "/to-link")
-        try manager.createSymbolicLink(atPath: workspace.source + "/to-link", withDestinationPath: "content.txt")
-        try manager.removeItem(atPath: workspace.source + "/gone.txt")
-        try manager.removeItem(atPath: workspace.source + "/folder-to-file")
-        try write(workspace, ["folder-to-file": "now a file"])
-        chmod(workspace.source + "/folder-chmod", 0o700)
-        try manager.removeItem(atPath: workspace.source + "/link")
-        try manager.createSymbolicLink(atPath: workspace.source + "/link", withDestinationPath: "metadata.txt")
-        try manager.removeItem(atPath: workspace.source + "/link-to-file")
-        try write(workspace, ["link-to-file": "now a file"])
-        try manager.createSymbolicLink(atPath: workspace.source + "/new-link", withDestinationPath: "../elsewhere")
-        try manager.createDirectory(atPath: workspace.source + "/new-empty", withIntermediateDirectories: false)
-        mkfifo(workspace.source + "/new-fifo", 0o644)
-        try manager.removeItem(atPath: workspace.source + "/old-fifo")
-        link(workspace.source + "/content.txt", workspace.source + "/hard-link")
+        try makeEveryKindOfChange(workspace)
 
         let text = try workspace.run(["plan", "-v"]).standardOutput
             .replacingOccurrences(of: workspace.directory.path, with: "WORKSPACE")
@@ -279,6 +255,99 @@ struct PlanApplyTests {
         #expect(plan.standardOutput.contains("+ \(quiet.source)/l -> a"))
         #expect(try quiet.run(["apply", "--yes", "-q"]).status == 0)
         #expect(try quiet.run(["plan"]).standardOutput == "No changes.\n")
+    }
+
+    /// The entries `makeEveryKindOfChange` changes.
+    func makeEveryKindOfEntry(_ workspace: Workspace) throws {
+        let manager = FileManager.default
+        try write(workspace, [
+            "content.txt": "old", "metadata.txt": "same", "to-folder": "a file", "to-link": "a file", "gone.txt": "x",
+            "folder-to-file/inner.txt": "i", "folder-chmod/keep.txt": "k", "kept/excluded-later": "e",
+        ])
+        try manager.createSymbolicLink(atPath: workspace.source + "/link", withDestinationPath: "content.txt")
+        try manager.createSymbolicLink(atPath: workspace.source + "/link-to-file", withDestinationPath: "content.txt")
+        mkfifo(workspace.source + "/old-fifo", 0o644)
+    }
+
+    /// Every kind of change a plan shows (issue 17's table): content, mode, types changed both
+    /// ways, a link retargeted, entries new and gone of every type, a hard link.
+    func makeEveryKindOfChange(_ workspace: Workspace) throws {
+        let manager = FileManager.default
+        try write(workspace, ["content.txt": "new content"])
+        chmod(workspace.source + "/metadata.txt", 0o600)
+        try manager.removeItem(atPath: workspace.source + "/to-folder")
+        try write(workspace, ["to-folder/under.txt": "u"])
+        try manager.removeItem(atPath: workspace.source + "/to-link")
+        try manager.createSymbolicLink(atPath: workspace.source + "/to-link", withDestinationPath: "content.txt")
+        try manager.removeItem(atPath: workspace.source + "/gone.txt")
+        try manager.removeItem(atPath: workspace.source + "/folder-to-file")
+        try write(workspace, ["folder-to-file": "now a file"])
+        chmod(workspace.source + "/folder-chmod", 0o700)
+        try manager.removeItem(atPath: workspace.source + "/link")
+        try manager.createSymbolicLink(atPath: workspace.source + "/link", withDestinationPath: "metadata.txt")
+        try manager.removeItem(atPath: workspace.source + "/link-to-file")
+        try write(workspace, ["link-to-file": "now a file"])
+        try manager.createSymbolicLink(atPath: workspace.source + "/new-link", withDestinationPath: "../elsewhere")
+        try manager.createDirectory(atPath: workspace.source + "/new-empty", withIntermediateDirectories: false)
+        try write(workspace, ["new-folder/deeper/file.txt": "n"])
+        mkfifo(workspace.source + "/new-fifo", 0o644)
+        try manager.removeItem(atPath: workspace.source + "/old-fifo")
+        link(workspace.source + "/content.txt", workspace.source + "/hard-link")
+    }
+
+    /// The action lines of a plan (`-v`): what it would do, without its header and totals.
+    func actionLines(_ workspace: Workspace) throws -> [String] {
+        let plan = try workspace.run(["plan", "-v"])
+        return plan.standardOutput.split(separator: "\n").map(String.init).filter { ["+", "~", "-"].contains($0.first.map(String.init) ?? "") }
+    }
+
+    /// A saved plan of every kind of change, applied as made: no entry drifted, waits or
+    /// vanished (new folders were once reported as vanished), and nothing is left to plan.
+    @Test func aSavedPlanOfEveryKindOfChangeIsCarriedOutWhole() throws {
+        var workspace = try Workspace()
+        workspace.environment["NO_COLOR"] = "1"
+        try makeEveryKindOfEntry(workspace)
+        #expect(try workspace.run(["backup", "-q"]).status == 0)
+        try makeEveryKindOfChange(workspace)
+        let planFile = workspace.directory.subpath("plan.json")
+        #expect(try workspace.run(["plan", "--out", planFile]).status == 0)
+        let apply = try workspace.run(["apply", "--plan", planFile])
+        #expect(apply.status == 0, "\(apply.all)")
+        for word in ["drifted:", "not in the plan:", "vanished:"] { #expect(!apply.all.contains(word), "\(apply.all)") }
+        #expect(try workspace.run(["plan"]).standardOutput == "No changes.\n")
+    }
+
+    /// Every kind of change made after a plan that had none waits for the next plan: the
+    /// snapshot records every entry as the last one did (files, folders' own attributes,
+    /// links, fifos, what is gone and what is new), and the next plan shows them all.
+    @Test func changesMadeAfterThePlanWaitForTheNextPlan() throws {
+        var workspace = try Workspace()
+        workspace.environment["NO_COLOR"] = "1"
+        try makeEveryKindOfEntry(workspace)
+        #expect(try workspace.run(["backup", "-q"]).status == 0)
+        // Every entry, with its attributes and content, but not the snapshot it is listed from.
+        func entries() throws -> [Substring] {
+            try workspace.run(["ls", "files", workspace.source, "--json"]).standardOutput.split(separator: "\n").filter { !$0.contains("\"snapshot\" :") }
+        }
+        let before = try entries()
+        #expect(before.count > 100)
+        let planFile = workspace.directory.subpath("plan.json")
+        #expect(try workspace.run(["plan", "--out", planFile]).status == 0)
+        try makeEveryKindOfChange(workspace)
+        let pending = try actionLines(workspace)
+        #expect(pending.count > 15, "\(pending)")
+
+        let apply = try workspace.run(["apply", "--plan", planFile])
+        #expect(apply.status == 0, "\(apply.all)")
+        #expect(!apply.all.contains("vanished:") && !apply.all.contains("drifted:"), "\(apply.all)")
+        for name in ["content.txt", "metadata.txt", "to-folder", "to-link", "gone.txt", "folder-to-file", "folder-chmod", "link", "new-link", "new-folder", "new-fifo", "old-fifo"] {
+            #expect(apply.standardOutput.contains("not in the plan: \(workspace.source)/\(name): waits for the next plan"), "\(name): \(apply.all)")
+        }
+        // What is under a new folder waits with it.
+        #expect(!apply.standardOutput.contains("new-folder/deeper"), "\(apply.all)")
+        #expect(try snapshotIDs(workspace).count == 2)
+        #expect(try entries() == before)
+        #expect(try actionLines(workspace) == pending)
     }
 
     @Test func theTextOfAPlanMatchesItsGoldenFiles() throws {

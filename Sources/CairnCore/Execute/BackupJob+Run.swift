@@ -203,7 +203,7 @@ extension BackupJob {
                 if let saved = options.saved {
                     // A saved plan was shown when it was made: its estimate is the one the run had.
                     outcome.report.plan?.uploadEstimate = saved.summary.uploadEstimate
-                    let drift = try job.restrict(to: saved, strict: options.strict)
+                    let drift = try await job.restrict(to: saved, strict: options.strict)
                     outcome.drift = drift
                     for (path, what) in drift.drifted { report("drifted: \(path) (\(what)): backed up as it is now") }
                     for path in drift.deferred { report("not in the plan: \(path): waits for the next plan") }

@@ -33,7 +33,11 @@ extension BackupJob {
 
     /// Restricts this job to `saved`: refuses when the set's latest snapshot is not the one the
     /// plan was made against; returns what drifted. With `strict`, any drifted file refuses.
-    public mutating func restrict(to saved: BackupPlan, strict: Bool) throws -> Drift {
+    ///
+    /// The scan and the plan's actions are both in the order of the walk, and are merged in
+    /// that order (`Restriction`): a plan of a million files is read one action at a time, and
+    /// only folders whose contents differ from the plan are written again.
+    public mutating func restrict(to saved: BackupPlan, strict: Bool) async throws -> Drift {
         let now = previous?.id.hex
         guard now == saved.previousSnapshot else {
             let what =
@@ -42,71 +46,291 @@ extension BackupJob {
                 : "the set's latest snapshot is now \(now.map { String($0.prefix(8)) } ?? "none"), but the plan was made against \(saved.previousSnapshot!.prefix(8))"
             throw SavedPlanFailure.baseChanged("\(what): someone backed up since (or cairn tag gave it a new id); make a new plan")
         }
-        var planned: [[UInt8]: BackupPlan.Action] = [:]
-        var plannedRemovals: Set<[UInt8]> = []
-        try saved.actions.forEach { action in
-            if action.action == .removed { plannedRemovals.insert(action.pathBytes) } else { planned[action.pathBytes] = action }
-        }
-        var drift = Drift()
-        var seen: Set<[UInt8]> = []
-        try Self.restrict(scan, planned: planned, removals: plannedRemovals, seen: &seen, drift: &drift)
-        for (path, action) in planned where !seen.contains(path) {
-            drift.vanished.append(action.path)
-        }
+        let repository = repository
+        var restriction = try Restriction(
+            saved.actions, previousRoot: previous?.snapshot.treeID,
+            tree: { id in
+                guard let repository else { throw RepositoryError.missingObject("tree \(id.short)") }
+                return try await repository.tree(id)
+            })
+        try await restriction.run(scan)
+        var drift = restriction.drift
         drift.vanished.sort()
         if strict, !drift.drifted.isEmpty { throw SavedPlanFailure.strict(drift.drifted.map(\.path)) }
         return drift
     }
+}
 
-    private static func restrict(
-        _ directory: ScannedDirectory, planned: [[UInt8]: BackupPlan.Action], removals: Set<[UInt8]>, seen: inout Set<[UInt8]>,
-        drift: inout Drift
-    ) throws {
-        var contents = try directory.contents()
-        // Entries deleted after planning stay as they were in the last snapshot.
-        for old in contents.removed where !removals.contains(directory.path.appending(old.name).bytes) {
-            contents.children.append(.special(old))
-            let path = directory.path.appending(old.name)
-            if planned[path.bytes] == nil { drift.deferred.append(path.description) }
-        }
-        contents.removed.removeAll { !removals.contains(directory.path.appending($0.name).bytes) }
-        var kept: [ScannedNode] = []
-        for node in contents.children {
-            switch node {
-            case .directory(let inner):
-                // Nothing in or under it changed since the scan.
-                if inner.unchangedTree == nil { try restrict(inner, planned: planned, removals: removals, seen: &seen, drift: &drift) }
-                kept.append(node)
-            case .file(var file):
-                guard file.change != .unchanged else {
-                    kept.append(node)
-                    continue
-                }
-                if let action = planned[file.path.bytes] {
-                    seen.insert(file.path.bytes)
-                    if let fingerprint = action.fingerprint, fingerprint != BackupPlan.Fingerprint(file.entry) {
-                        drift.drifted.append((file.path.description, BackupPlan.differences(Self.entry(from: fingerprint, like: file.entry), file.entry)))
-                    }
-                    kept.append(.file(file))
-                } else {
-                    drift.deferred.append(file.path.description)
-                    if let previous = file.previous, previous.kind == .file {
-                        file.entry = previous
-                        file.change = .unchanged
-                        kept.append(.file(file))
-                    } else if let previous = file.previous {
-                        kept.append(.special(previous))
-                    }
-                }
-            case .special, .carried:
-                kept.append(node)
-            }
-        }
-        contents.children = kept
-        directory.replace(contents)
+/// A scan restricted to a saved plan: the scan's folders walked depth first, each one's entries
+/// (those there now, and those gone since the last snapshot) in name order, merged with the
+/// plan's actions, which come in the same order. For each entry:
+///
+/// - planned, and changed now: recorded as it is now; drifted when it is not what the plan saw
+///   (a file's size, times or inode; a link's target; another type);
+/// - changed now but not planned: the change waits for the next plan, and the snapshot keeps
+///   the last version (a file's content, a folder's own attributes, a link, a gone entry) or
+///   leaves out what is new (a new folder with everything under it);
+/// - planned, but not changed now (or not there): drifted when it is there again as in the
+///   last snapshot, vanished when it is not there at all.
+struct Restriction {
+    typealias Action = BackupPlan.Action
+    typealias Drift = BackupJob.Drift
+
+    private var actions: PlanActions.Reader
+    /// The next action of the plan not yet matched, with its path's bytes.
+    private var ahead: (action: Action, path: [UInt8])?
+    private let previousRoot: ObjectID?
+    private let tree: (ObjectID) async throws -> Tree
+    /// The last folder of the previous snapshot read for an entry.
+    private var lastPreviousFolder: (path: FilePath, tree: Tree?)?
+    private(set) var drift = Drift()
+
+    init(_ saved: PlanActions, previousRoot: ObjectID?, tree: @escaping (ObjectID) async throws -> Tree) throws {
+        actions = saved.reader()
+        self.previousRoot = previousRoot
+        self.tree = tree
+        try advance()
     }
 
-    private static func entry(from fingerprint: BackupPlan.Fingerprint, like entry: TreeEntry) -> TreeEntry {
+    private mutating func advance() throws {
+        ahead = try actions.next().map { ($0, $0.pathBytes) }
+    }
+
+    /// Whether path `a` comes before `b` in the walk: by name, folder by folder, a folder
+    /// before what is under it (`/` ends a name, so it sorts below every byte of one).
+    static func precedes(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        let count = min(a.count, b.count)
+        var index = 0
+        while index < count, a[index] == b[index] { index += 1 }
+        if index == count { return a.count < b.count }
+        let x = a[index], y = b[index]
+        if x == UInt8(ascii: "/") { return true }
+        if y == UInt8(ascii: "/") { return false }
+        return x < y
+    }
+
+    /// Whether `path` is under the folder `folder`.
+    static func isUnder(_ path: [UInt8], _ folder: [UInt8]) -> Bool {
+        guard path.count > folder.count, path.starts(with: folder) else { return false }
+        return folder.last == UInt8(ascii: "/") || path[folder.count] == UInt8(ascii: "/")
+    }
+
+    /// A folder being walked, and its contents written again once they differ from the scan's.
+    private struct Frame {
+        var walk: ScannedDirectory.Walk
+        var directory: ScannedDirectory { walk.directory }
+        /// Gone entries whose removal is planned: they stay gone.
+        var stillRemoved: [TreeEntry] = []
+        /// Set at the first difference, with the nodes before it copied.
+        var writer: ScannedDirectory.Rewriter?
+        /// Its own entry was changed (a folder's attributes kept as last recorded).
+        var entryChanged = false
+
+        init(_ directory: ScannedDirectory) throws {
+            walk = try ScannedDirectory.Walk(directory)
+        }
+
+        /// Records what becomes of the item just taken: `node` in its place (nil: left out).
+        /// `same`: it is the scan's node, unchanged (or the gone entry staying gone).
+        mutating func record(_ node: ScannedNode?, same: Bool, wasPresent: Bool) throws {
+            if writer == nil {
+                guard !same else { return }
+                // The first difference: what came before it is copied as it was.
+                var rewriter = ScannedDirectory.Rewriter(for: directory)
+                var original = try directory.nodes()
+                for _ in 0..<(walk.taken - (wasPresent ? 1 : 0)) {
+                    guard let earlier = try original.next() else { break }
+                    rewriter.add(earlier)
+                }
+                writer = rewriter
+            }
+            if let node { writer!.add(node) }
+        }
+    }
+
+    mutating func run(_ root: ScannedDirectory) async throws {
+        var stack = [try Frame(root)]
+        while !stack.isEmpty {
+            guard let item = try stack[stack.count - 1].walk.next() else {
+                let frame = stack.removeLast()
+                // Planned entries under it that it no longer has.
+                try await leftovers(while: { Self.isUnder($0, frame.directory.path.bytes) })
+                let changed = frame.writer != nil || frame.entryChanged
+                if let writer = frame.writer { writer.finish(frame.directory, removed: frame.stillRemoved) }
+                if !stack.isEmpty { try stack[stack.count - 1].record(.directory(frame.directory), same: !changed, wasPresent: true) }
+                continue
+            }
+            let folder = stack[stack.count - 1].directory
+            let name: [UInt8]
+            switch item {
+            case .present(let node): name = node.name
+            case .gone(let old): name = old.name
+            }
+            let path = folder.path.appending(name)
+            // Planned entries before this one that the walk did not meet.
+            try await leftovers(while: { Self.precedes($0, path.bytes) })
+            var planned: Action?
+            if let ahead, ahead.path == path.bytes {
+                planned = ahead.action
+                try advance()
+            }
+            switch item {
+            case .gone(let old):
+                if planned?.action == .removed {
+                    stack[stack.count - 1].stillRemoved.append(old)
+                    try stack[stack.count - 1].record(nil, same: true, wasPresent: false)
+                } else {
+                    // Its deletion waits: the snapshot keeps its last version.
+                    if planned != nil { drift.vanished.append(path.description) } else { drift.deferred.append(path.description) }
+                    try stack[stack.count - 1].record(.special(old), same: false, wasPresent: false)
+                }
+                try await leftovers(while: { Self.isUnder($0, path.bytes) })
+            case .present(.directory(let inner)):
+                var entryChanged = false
+                if let change = inner.change {
+                    if let planned, planned.action != .removed {
+                        if planned.kind != "directory" { drift.drifted.append((path.description, "a \(planned.kind) in the plan, a directory now")) }
+                    } else if planned == nil, change.kind == .metadata {
+                        // Its own attributes wait; what is under it is restricted as usual.
+                        if var old = try await previousEntry(path), old.kind == .directory {
+                            drift.deferred.append(path.description)
+                            old.subtree = nil
+                            old.carried = nil
+                            inner.entry = old
+                            inner.change = nil
+                            entryChanged = true
+                        } else {
+                            drift.drifted.append((path.description, "its attributes changed since the plan (\(change.reason))"))
+                        }
+                    } else {
+                        // New (or another type) since the plan, or planned as removed: left for
+                        // the next plan, with everything under it.
+                        drift.deferred.append(path.description)
+                        try stack[stack.count - 1].record(try await lastVersion(path, planned: planned), same: false, wasPresent: true)
+                        try await leftovers(while: { Self.isUnder($0, path.bytes) })
+                        continue
+                    }
+                } else if let planned {
+                    drift.drifted.append((path.description, Self.unchangedNow(planned)))
+                }
+                if inner.unchangedTree == nil {
+                    var frame = try Frame(inner)
+                    frame.entryChanged = entryChanged
+                    stack.append(frame)
+                } else {
+                    try stack[stack.count - 1].record(.directory(inner), same: !entryChanged, wasPresent: true)
+                    try await leftovers(while: { Self.isUnder($0, path.bytes) })
+                }
+            case .present(.file(var file)):
+                var kept: ScannedNode? = .file(file)
+                var same = true
+                if file.change == .unchanged {
+                    if let planned { drift.drifted.append((path.description, Self.unchangedNow(planned))) }
+                } else if let planned, planned.action != .removed {
+                    if planned.kind != "file" {
+                        drift.drifted.append((path.description, "a \(planned.kind) in the plan, a file now"))
+                    } else if let fingerprint = planned.fingerprint, fingerprint != BackupPlan.Fingerprint(file.entry) {
+                        drift.drifted.append((path.description, BackupPlan.differences(BackupJob.entry(from: fingerprint, like: file.entry), file.entry)))
+                    }
+                } else {
+                    // The change waits: the last version stays (none when it is new, or when
+                    // the plan removes it).
+                    drift.deferred.append(path.description)
+                    same = false
+                    kept = nil
+                    if planned == nil, let previous = file.previous {
+                        if previous.kind == .file {
+                            file.entry = previous
+                            file.change = .unchanged
+                            file.previous = nil
+                            kept = .file(file)
+                        } else {
+                            kept = .special(previous)
+                        }
+                    }
+                }
+                try stack[stack.count - 1].record(kept, same: same, wasPresent: true)
+                try await leftovers(while: { Self.isUnder($0, path.bytes) })
+            case .present(.special(let entry)):
+                var kept: ScannedNode? = .special(entry)
+                if folder.specialChanges[name] != nil {
+                    if let planned, planned.action != .removed {
+                        let kind = BackupPlan.kindName(entry.kind)
+                        if planned.kind != kind {
+                            drift.drifted.append((path.description, "a \(planned.kind) in the plan, a \(kind) now"))
+                        } else if entry.kind == .symlink, let target = planned.target, target != FilePath.display(entry.symlinkTarget) {
+                            drift.drifted.append((path.description, "target \(target) -> \(FilePath.display(entry.symlinkTarget))"))
+                        }
+                    } else {
+                        drift.deferred.append(path.description)
+                        kept = try await lastVersion(path, planned: planned)
+                        try stack[stack.count - 1].record(kept, same: false, wasPresent: true)
+                        try await leftovers(while: { Self.isUnder($0, path.bytes) })
+                        continue
+                    }
+                } else if let planned {
+                    drift.drifted.append((path.description, Self.unchangedNow(planned)))
+                }
+                try stack[stack.count - 1].record(kept, same: true, wasPresent: true)
+                try await leftovers(while: { Self.isUnder($0, path.bytes) })
+            case .present(let node):
+                // Kept from the last snapshot whatever the plan says (an optional source absent).
+                if let planned, planned.action != .removed { drift.vanished.append(path.description) }
+                try stack[stack.count - 1].record(node, same: true, wasPresent: true)
+                try await leftovers(while: { Self.isUnder($0, path.bytes) })
+            }
+        }
+        try await leftovers(while: { _ in true })
+    }
+
+    /// What the snapshot records for an entry whose change waits: its last version, or nothing
+    /// when it is new (or its removal was planned).
+    private mutating func lastVersion(_ path: FilePath, planned: Action?) async throws -> ScannedNode? {
+        guard planned?.action != .removed, let old = try await previousEntry(path) else { return nil }
+        return .special(old)
+    }
+
+    /// Why a planned entry that is as in the last snapshot now drifted.
+    static func unchangedNow(_ planned: Action) -> String {
+        planned.action == .removed ? "there again, as in the last snapshot" : "as in the last snapshot again"
+    }
+
+    /// Planned entries the walk did not meet, while `matches` says so of the next one: there
+    /// now (as in the last snapshot: drifted), or gone (vanished; a planned removal is done).
+    private mutating func leftovers(while matches: ([UInt8]) -> Bool) async throws {
+        while let (action, bytes) = ahead, matches(bytes) {
+            try advance()
+            var info = stat()
+            let there = FilePath(bytes).withCString { lstat($0, &info) } == 0
+            if there {
+                drift.drifted.append((action.path, Self.unchangedNow(action)))
+            } else if action.action != .removed {
+                drift.vanished.append(action.path)
+            }
+        }
+    }
+
+    /// The previous snapshot's entry at `path`, read from its trees (the folder read last is
+    /// kept: entries that wait are often side by side).
+    private mutating func previousEntry(_ path: FilePath) async throws -> TreeEntry? {
+        guard let previousRoot else { return nil }
+        let folder = FilePath(Array(path.bytes[..<(path.bytes.lastIndex(of: UInt8(ascii: "/")).map { max($0, 1) } ?? 1)]))
+        if let last = lastPreviousFolder, last.path == folder { return last.tree?.entry(named: path.name) }
+        var current: Tree? = try await tree(previousRoot)
+        for name in folder.components {
+            guard let entry = current?.entry(named: name), entry.kind == .directory, let subtree = entry.subtree else {
+                current = nil
+                break
+            }
+            current = try await tree(subtree)
+        }
+        lastPreviousFolder = (folder, current)
+        return current?.entry(named: path.name)
+    }
+}
+
+extension BackupJob {
+    static func entry(from fingerprint: BackupPlan.Fingerprint, like entry: TreeEntry) -> TreeEntry {
         var old = entry
         old.size = fingerprint.size
         old.mtime = fingerprint.mtime

@@ -267,40 +267,6 @@ public struct BackupPlan: Codable, Sendable, Equatable {
             fingerprint: entry.kind == .file ? Fingerprint(entry) : nil)
     }
 
-    /// An entry of a folder as the plan walks it: there now, or gone since the last snapshot.
-    private enum WalkItem {
-        case present(ScannedNode)
-        case gone(TreeEntry)
-    }
-
-    /// A folder being walked: its entries read one at a time from the scan, and its gone ones,
-    /// merged in name order (both are in name order).
-    private struct WalkFolder {
-        let directory: ScannedDirectory
-        var nodes: ScannedDirectory.Nodes
-        let removed: [TreeEntry]
-        var nextRemoved = 0
-        /// The next node, read ahead to compare with the next gone entry.
-        var ahead: ScannedNode?
-
-        init(_ directory: ScannedDirectory) throws {
-            self.directory = directory
-            nodes = try directory.nodes()
-            removed = try directory.removed
-            ahead = try nodes.next()
-        }
-
-        mutating func next() throws -> WalkItem? {
-            if nextRemoved < removed.count, ahead.map({ removed[nextRemoved].name.lexicographicallyPrecedes($0.name) }) ?? true {
-                nextRemoved += 1
-                return .gone(removed[nextRemoved - 1])
-            }
-            guard let node = ahead else { return nil }
-            ahead = try nodes.next()
-            return .present(node)
-        }
-    }
-
     /// Walks the scanned folders depth first with a stack of positions rather than by
     /// recursion (a tree thousands of levels deep overflowed the thread's stack): a folder's
     /// entries in name order, gone ones among them, each subfolder's contents right after it,
@@ -308,7 +274,7 @@ public struct BackupPlan: Codable, Sendable, Equatable {
     /// folder's entries are read one at a time from the scan's spill file: a folder of 100,000
     /// files is never held as values (62 MB).
     private mutating func collect(_ root: ScannedDirectory, delta: DeltaPolicy?, tree: ((ObjectID) async throws -> Tree)?) async throws {
-        var stack = [try WalkFolder(root)]
+        var stack = [try ScannedDirectory.Walk(root)]
         while !stack.isEmpty {
             guard let item = try stack[stack.count - 1].next() else {
                 stack.removeLast()
@@ -333,7 +299,7 @@ public struct BackupPlan: Codable, Sendable, Equatable {
                     summary.unchangedFiles += inner.totals.files
                     continue
                 }
-                stack.append(try WalkFolder(inner))
+                stack.append(try ScannedDirectory.Walk(inner))
             case .present(let node):
                 try await collect(node, in: directory, delta: delta, tree: tree)
             }

@@ -154,7 +154,17 @@ public struct PlanActions: Sendable, Equatable, Codable {
         }
     }
 
+    /// An array of actions, or the marker `SavedPlan.read` left where it cut them out.
     public init(from decoder: Decoder) throws {
+        if let source = decoder.userInfo[.actionSource] as? SavedPlan.ActionSource,
+            let marker = try? decoder.singleValueContainer().decode(String.self)
+        {
+            guard let actions = source.actions(for: marker) else {
+                throw DecodingError.dataCorrupted(DecodingError.Context(codingPath: decoder.codingPath, debugDescription: "actions are a list, not a text"))
+            }
+            self = actions
+            return
+        }
         self.init(try [Action](from: decoder))
     }
 

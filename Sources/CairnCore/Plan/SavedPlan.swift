@@ -103,25 +103,6 @@ public struct SavedPlan: Codable, Sendable, Equatable {
             }
         }
     }
-
-    public static func read(_ path: String) throws -> SavedPlan {
-        guard let data = FileManager.default.contents(atPath: path) else { throw Failure.unreadable(path, "it cannot be read") }
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
-        struct Probe: Decodable {
-            var format: String?
-            var version: Int?
-        }
-        guard let probe = try? decoder.decode(Probe.self, from: data), probe.format == formatName else {
-            throw Failure.unreadable(path, "it has no \"format\": \"cairn-plan\"")
-        }
-        guard let version = probe.version, readableVersions.contains(version) else { throw Failure.unsupported(path, probe.version ?? 0) }
-        do {
-            return try decoder.decode(SavedPlan.self, from: data)
-        } catch {
-            throw Failure.unreadable(path, "\(error)")
-        }
-    }
 }
 
 extension CodingUserInfoKey {

@@ -74,13 +74,67 @@ public final class ScannedDirectory: @unchecked Sendable {
         return contents
     }
 
-    /// Changes the contents (applying a saved plan): sealed again when they were sealed (its
-    /// subfolders were changed first, and sealed again).
-    func replace(_ contents: Contents) {
-        let spill = sealed?.spill
-        held = contents
-        sealed = nil
-        if let spill { seal(into: spill) }
+    /// A folder's entries as a walk takes them (the plan's, a saved plan's restriction): those
+    /// there now, read one at a time from the spill file, and those gone since the last
+    /// snapshot, merged in name order (both are in name order).
+    struct Walk {
+        enum Visit {
+            case present(ScannedNode)
+            case gone(TreeEntry)
+        }
+
+        let directory: ScannedDirectory
+        private var nodes: ScannedDirectory.Nodes
+        let removed: [TreeEntry]
+        private var nextRemoved = 0
+        /// The next node, read ahead to compare with the next gone entry.
+        private var ahead: ScannedNode?
+        /// Nodes taken so far.
+        private(set) var taken = 0
+
+        init(_ directory: ScannedDirectory) throws {
+            self.directory = directory
+            nodes = try directory.nodes()
+            removed = try directory.removed
+            ahead = try nodes.next()
+        }
+
+        mutating func next() throws -> Visit? {
+            if nextRemoved < removed.count, ahead.map({ removed[nextRemoved].name.lexicographicallyPrecedes($0.name) }) ?? true {
+                nextRemoved += 1
+                return .gone(removed[nextRemoved - 1])
+            }
+            guard let node = ahead else { return nil }
+            ahead = try nodes.next()
+            taken += 1
+            return .present(node)
+        }
+    }
+
+    /// Contents written again node by node, in name order (applying a saved plan): sealed again
+    /// in the same spill file when they were sealed, held when they were held. A subfolder
+    /// added must be sealed already when this folder was.
+    struct Rewriter {
+        private var sealer: Sealer?
+        private var held: [ScannedNode] = []
+
+        init(for directory: ScannedDirectory) {
+            sealer = directory.sealed.map { Sealer(spill: $0.spill) }
+        }
+
+        mutating func add(_ node: ScannedNode) {
+            if sealer != nil { sealer!.add(node) } else { held.append(node) }
+        }
+
+        /// Makes these `directory`'s contents, with the `removed` entries.
+        consuming func finish(_ directory: ScannedDirectory, removed: [TreeEntry]) {
+            directory.sealed = nil
+            if let sealer {
+                sealer.seal(directory, removed: removed)
+            } else {
+                directory.held = Contents(children: held, removed: removed)
+            }
+        }
     }
 
     /// Puts the contents back in memory, for the scan to change them (a source inside another).
