@@ -91,6 +91,17 @@ struct SavedPlanReadingTests {
         let text2 = text.replacingOccurrences(of: "\"actions\" : [", with: "\"actions\" : \"cairn-actions-1-0\", \"was\" : [")
         #expect(failure(text2).hasPrefix("\(path) is not a cairn plan: "))
         #expect(failure("]").hasPrefix("\(path) is not a cairn plan: "))
+        // Brackets that do not match, and commas without an element, in an action list.
+        let end = "\n      ],\n      \"creates_repository\""
+        let last = try #require(text.range(of: end, options: .backwards))
+        for damaged in [
+            text.replacingCharacters(in: last, with: end.replacingOccurrences(of: "]", with: "}")),
+            text.replacingCharacters(in: last, with: "," + end),
+        ] {
+            #expect(failure(damaged).hasPrefix("\(path) is not a cairn plan: "), "\(failure(damaged))")
+        }
+        let first = try #require(text.range(of: "\"actions\" : [\n"))
+        #expect(failure(text.replacingCharacters(in: first, with: "\"actions\" : [\n,")).hasPrefix("\(path) is not a cairn plan: "))
         #expect(failure("{\"format\": \"other\"}") == "\(path) is not a cairn plan: it has no \"format\": \"cairn-plan\"")
         #expect("\((try? SavedPlan.read(directory.subpath("missing.json"))) as Any)" == "nil")
     }

@@ -350,6 +350,95 @@ struct PlanApplyTests {
         #expect(try actionLines(workspace) == pending)
     }
 
+    /// Sources nested in one another, and sources whose paths sort otherwise than their
+    /// names (`a-c` before `a/b` as bytes, after `a` as names): the folders leading to them
+    /// are in name order, as the plan walks them, and a saved plan of changes in each is
+    /// carried out whole.
+    @Test(arguments: ["sources: [./source, ./source/a/b]", "sources: [./source/a/b, ./source/a-c]"])
+    func aSavedPlanOfNestedSourcesIsCarriedOutWhole(sources: String) throws {
+        let workspace = try Workspace()
+        try write(workspace, ["a/b/x": "1", "a/c/y": "1", "a-c/z": "1", "top": "1"])
+        let config = try String(contentsOfFile: workspace.directory.subpath("cairn.yaml"), encoding: .utf8)
+        try workspace.directory.write("cairn.yaml", config.replacingOccurrences(of: "sources: [./source]", with: sources))
+        #expect(try workspace.run(["backup", "-q"]).status == 0)
+        try write(workspace, ["a/b/x": "22", "a/c/y": "22", "a-c/z": "22", "top": "22"])
+        let planFile = workspace.directory.subpath("plan.json")
+        #expect(try workspace.run(["plan", "--out", planFile]).status == 0)
+        let apply = try workspace.run(["apply", "--plan", planFile])
+        #expect(apply.status == 0, "\(apply.all)")
+        for word in ["drifted:", "not in the plan:", "vanished:"] { #expect(!apply.all.contains(word), "\(apply.all)") }
+        #expect(try workspace.run(["plan"]).standardOutput == "No changes.\n")
+    }
+
+    /// What the plan lists under an entry that is gone, excluded or retyped is removed with it:
+    /// never drifted (an excluded folder's files are still on disk, or behind a link now).
+    @Test func removalsUnderAnExcludedOrRetypedFolderAreNoDrift() throws {
+        let workspace = try Workspace()
+        try write(workspace, ["x/a": "a", "x/sub/b": "b", "d/a": "a", "other/a": "o", "keep": "k"])
+        #expect(try workspace.run(["backup", "-q"]).status == 0)
+        let config = try String(contentsOfFile: workspace.directory.subpath("cairn.yaml"), encoding: .utf8)
+        try workspace.directory.write("cairn.yaml", config.replacingOccurrences(of: "sources: [./source]", with: "sources: [./source]\n    exclude: [./source/x]"))
+        try FileManager.default.removeItem(atPath: workspace.source + "/d")
+        try FileManager.default.createSymbolicLink(atPath: workspace.source + "/d", withDestinationPath: "other")
+        let planFile = workspace.directory.subpath("plan.json")
+        #expect(try workspace.run(["plan", "--out", planFile]).status == 0)
+        let apply = try workspace.run(["apply", "--plan", planFile, "--strict"])
+        #expect(apply.status == 0, "\(apply.all)")
+        for word in ["drifted:", "not in the plan:", "vanished:"] { #expect(!apply.all.contains(word), "\(apply.all)") }
+        #expect(try workspace.run(["plan"]).standardOutput == "No changes.\n")
+    }
+
+    /// A planned folder whose mode changes again, and a planned link made again elsewhere,
+    /// are backed up as they are now and listed as drifted; a folder whose removal was planned
+    /// and that is made again waits, with what is in it, and nothing under it is called drifted.
+    @Test func plannedFoldersAndLinksThatChangeAgainDrift() throws {
+        let workspace = try Workspace()
+        try write(workspace, ["e/f": "1", "gone/a": "a", "keep": "k"])
+        try FileManager.default.createSymbolicLink(atPath: workspace.source + "/link", withDestinationPath: "keep")
+        #expect(try workspace.run(["backup", "-q"]).status == 0)
+        chmod(workspace.source + "/e", 0o750)
+        try FileManager.default.removeItem(atPath: workspace.source + "/gone")
+        try FileManager.default.removeItem(atPath: workspace.source + "/link")
+        try FileManager.default.createSymbolicLink(atPath: workspace.source + "/link", withDestinationPath: "e")
+        let planFile = workspace.directory.subpath("plan.json")
+        #expect(try workspace.run(["plan", "--out", planFile]).status == 0)
+        chmod(workspace.source + "/e", 0o700)
+        try FileManager.default.removeItem(atPath: workspace.source + "/link")
+        try FileManager.default.createSymbolicLink(atPath: workspace.source + "/link", withDestinationPath: "e/f")
+        try write(workspace, ["gone/a": "again"])
+
+        let apply = try workspace.run(["apply", "--plan", planFile])
+        #expect(apply.status == 3, "\(apply.all)")
+        #expect(apply.standardOutput.contains("drifted: \(workspace.source)/e ("), "\(apply.all)")
+        #expect(apply.standardOutput.contains("drifted: \(workspace.source)/link (target e -> e/f)"), "\(apply.all)")
+        #expect(apply.standardOutput.contains("not in the plan: \(workspace.source)/gone: waits for the next plan"), "\(apply.all)")
+        #expect(!apply.standardOutput.contains("gone/a"), "\(apply.all)")
+        let listing = try workspace.run(["ls", "files", workspace.source]).standardOutput
+        #expect(listing.contains("d0700") && listing.contains("/link -> e/f") && !listing.contains("/gone"), "\(listing)")
+    }
+
+    /// A plan whose actions are not in the order of the walk (edited, or from a cairn that
+    /// listed them otherwise) is refused before anything is stored, not misread.
+    @Test func aPlanOutOfTheWalksOrderIsRefused() throws {
+        let workspace = try Workspace()
+        try write(workspace, ["a": "1", "b": "1"])
+        #expect(try workspace.run(["backup", "-q"]).status == 0)
+        try write(workspace, ["a": "22", "b": "22"])
+        let planFile = workspace.directory.subpath("plan.json")
+        #expect(try workspace.run(["plan", "--out", planFile]).status == 0)
+        var document = try json(String(contentsOfFile: planFile, encoding: .utf8))
+        var plans = try #require(document["plans"] as? [[String: Any]])
+        let actions = try #require(plans[0]["actions"] as? [[String: Any]])
+        #expect(actions.count == 2)
+        plans[0]["actions"] = Array(actions.reversed())
+        document["plans"] = plans
+        try JSONSerialization.data(withJSONObject: document).write(to: URL(fileURLWithPath: planFile))
+        let apply = try workspace.run(["apply", "--plan", planFile])
+        #expect(apply.status == 1, "\(apply.all)")
+        #expect(apply.standardError.contains("the plan's actions are not in the order of the walk at \(workspace.source)/a"), "\(apply.all)")
+        #expect(try snapshotIDs(workspace).count == 1)
+    }
+
     @Test func theTextOfAPlanMatchesItsGoldenFiles() throws {
         var workspace = try Workspace()
         workspace.environment["NO_COLOR"] = "1"

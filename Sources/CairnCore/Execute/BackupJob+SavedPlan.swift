@@ -21,10 +21,13 @@ extension BackupJob {
     public enum SavedPlanFailure: Error, CustomStringConvertible, Equatable {
         case baseChanged(String)
         case strict([String])
+        case outOfOrder(String)
 
         public var description: String {
             switch self {
             case .baseChanged(let text): return text
+            case .outOfOrder(let path):
+                return "the plan's actions are not in the order of the walk at \(path) (a plan made by an older cairn, or edited): make a new plan"
             case .strict(let paths):
                 return "\(paths.count) planned file\(paths.count == 1 ? "" : "s") changed since the plan was made (--strict): \(paths.prefix(10).joined(separator: ", "))\(paths.count > 10 ? ", ..." : ""); plan again"
             }
@@ -92,8 +95,15 @@ struct Restriction {
         try advance()
     }
 
+    /// Takes the next action; one that does not come after the one before in the walk's order
+    /// (a plan from a cairn that listed them otherwise, or edited) refuses the plan: merged
+    /// with the scan, it would be misread.
     private mutating func advance() throws {
+        let before = ahead?.path
         ahead = try actions.next().map { ($0, $0.pathBytes) }
+        if let before, let next = ahead?.path, !Self.precedes(before, next) {
+            throw BackupJob.SavedPlanFailure.outOfOrder(ahead!.action.path)
+        }
     }
 
     /// Whether path `a` comes before `b` in the walk: by name, folder by folder, a folder
@@ -189,7 +199,7 @@ struct Restriction {
                 var entryChanged = false
                 if let change = inner.change {
                     if let planned, planned.action != .removed {
-                        if planned.kind != "directory" { drift.drifted.append((path.description, "a \(planned.kind) in the plan, a directory now")) }
+                        if let what = Self.drifted(planned, now: inner.entry) { drift.drifted.append((path.description, what)) }
                     } else if planned == nil, change.kind == .metadata {
                         // Its own attributes wait; what is under it is restricted as usual.
                         if var old = try await previousEntry(path), old.kind == .directory {
@@ -219,7 +229,7 @@ struct Restriction {
                     stack.append(frame)
                 } else {
                     try stack[stack.count - 1].record(.directory(inner), same: !entryChanged, wasPresent: true)
-                    try await leftovers(while: { Self.isUnder($0, path.bytes) })
+                    try await leftovers(while: { Self.isUnder($0, path.bytes) }, underUnchanged: true)
                 }
             case .present(.file(var file)):
                 var kept: ScannedNode? = .file(file)
@@ -227,11 +237,7 @@ struct Restriction {
                 if file.change == .unchanged {
                     if let planned { drift.drifted.append((path.description, Self.unchangedNow(planned))) }
                 } else if let planned, planned.action != .removed {
-                    if planned.kind != "file" {
-                        drift.drifted.append((path.description, "a \(planned.kind) in the plan, a file now"))
-                    } else if let fingerprint = planned.fingerprint, fingerprint != BackupPlan.Fingerprint(file.entry) {
-                        drift.drifted.append((path.description, BackupPlan.differences(BackupJob.entry(from: fingerprint, like: file.entry), file.entry)))
-                    }
+                    if let what = Self.drifted(planned, now: file.entry) { drift.drifted.append((path.description, what)) }
                 } else {
                     // The change waits: the last version stays (none when it is new, or when
                     // the plan removes it).
@@ -255,12 +261,7 @@ struct Restriction {
                 var kept: ScannedNode? = .special(entry)
                 if folder.specialChanges[name] != nil {
                     if let planned, planned.action != .removed {
-                        let kind = BackupPlan.kindName(entry.kind)
-                        if planned.kind != kind {
-                            drift.drifted.append((path.description, "a \(planned.kind) in the plan, a \(kind) now"))
-                        } else if entry.kind == .symlink, let target = planned.target, target != FilePath.display(entry.symlinkTarget) {
-                            drift.drifted.append((path.description, "target \(target) -> \(FilePath.display(entry.symlinkTarget))"))
-                        }
+                        if let what = Self.drifted(planned, now: entry) { drift.drifted.append((path.description, what)) }
                     } else {
                         drift.deferred.append(path.description)
                         kept = try await lastVersion(path, planned: planned)
@@ -290,19 +291,34 @@ struct Restriction {
         return .special(old)
     }
 
+    /// How a planned new or changed entry differs now from what the plan saw: another type, a
+    /// link's other target, or its fingerprint (size, times, inode: a change of mode, owner or
+    /// extended attributes changes its ctime); nil when it does not.
+    static func drifted(_ planned: Action, now entry: TreeEntry) -> String? {
+        let kind = BackupPlan.kindName(entry.kind)
+        if planned.kind != kind { return "a \(planned.kind) in the plan, a \(kind) now" }
+        if entry.kind == .symlink, let target = planned.target, target != FilePath.display(entry.symlinkTarget) {
+            return "target \(target) -> \(FilePath.display(entry.symlinkTarget))"
+        }
+        guard let fingerprint = planned.fingerprint, fingerprint != BackupPlan.Fingerprint(entry) else { return nil }
+        return BackupPlan.differences(BackupJob.entry(from: fingerprint, like: entry), entry)
+    }
+
     /// Why a planned entry that is as in the last snapshot now drifted.
     static func unchangedNow(_ planned: Action) -> String {
         planned.action == .removed ? "there again, as in the last snapshot" : "as in the last snapshot again"
     }
 
-    /// Planned entries the walk did not meet, while `matches` says so of the next one: there
-    /// now (as in the last snapshot: drifted), or gone (vanished; a planned removal is done).
-    private mutating func leftovers(while matches: ([UInt8]) -> Bool) async throws {
+    /// Planned entries the walk did not meet, while `matches` says so of the next one. Under a
+    /// folder whose contents are as in the last snapshot (`underUnchanged`), an entry that is
+    /// there is as it was then (drifted), one that is not vanished. Elsewhere nothing is there
+    /// for the scan: a planned removal is done (what was under a gone, excluded or retyped
+    /// entry), anything else vanished.
+    private mutating func leftovers(while matches: ([UInt8]) -> Bool, underUnchanged: Bool = false) async throws {
         while let (action, bytes) = ahead, matches(bytes) {
             try advance()
             var info = stat()
-            let there = FilePath(bytes).withCString { lstat($0, &info) } == 0
-            if there {
+            if underUnchanged, FilePath(bytes).withCString({ lstat($0, &info) }) == 0 {
                 drift.drifted.append((action.path, Self.unchangedNow(action)))
             } else if action.action != .removed {
                 drift.vanished.append(action.path)

@@ -45,7 +45,7 @@ public struct BackupPlan: Codable, Sendable, Equatable {
         public var size: UInt64
         /// Why: `not in the last snapshot`, `size 10 B → 12 B`, `deleted`, `excluded now`, ...
         public var reason: String
-        /// New and changed files: what they looked like when planned.
+        /// What the entry looked like when planned (every kind; before this version, files only).
         public var fingerprint: Fingerprint?
         /// Files with in-file delta: stored in full or as a delta, and why.
         public var delta: DeltaDecision?
@@ -264,7 +264,7 @@ public struct BackupPlan: Codable, Sendable, Equatable {
         return Action(
             action: kind, path: shown, pathBase64: shown == String(decoding: path.bytes, as: UTF8.self) ? nil : Data(path.bytes).base64EncodedString(),
             kind: kindName(entry.kind), size: entry.size, reason: reason,
-            fingerprint: entry.kind == .file ? Fingerprint(entry) : nil)
+            fingerprint: Fingerprint(entry))
     }
 
     /// Walks the scanned folders depth first with a stack of positions rather than by

@@ -114,6 +114,10 @@ extension SavedPlan {
         private var cutting: (depth: Int, actions: PlanActions)?
         /// The elements of the batch being cut: `[` then elements and commas.
         private var batch: [UInt8] = []
+        /// Whether anything but white space came since the array opened or its last comma, and
+        /// whether a comma came at all (an empty element, or a comma before `]`, is no JSON).
+        private var elementSinceComma = false
+        private var afterComma = false
         private let decoder: JSONDecoder
 
         init(spillFolder: String?) {
@@ -161,6 +165,9 @@ extension SavedPlan {
                     index += 1
                     continue
                 }
+                if cutting != nil, byte != UInt8(ascii: ","), byte != UInt8(ascii: "]"), byte > 0x20 || frames.count > cutting!.depth {
+                    elementSinceComma = true
+                }
                 switch byte {
                 case UInt8(ascii: "\""):
                     inString = true
@@ -177,13 +184,21 @@ extension SavedPlan {
                         frames.append(.array)
                         cutting = (frames.count, PlanActions(spillFolder: spillFolder))
                         batch = [UInt8(ascii: "[")]
+                        elementSinceComma = false
+                        afterComma = false
                         start = index + 1
                     } else {
                         frames.append(.array)
                     }
                 case UInt8(ascii: "]"), UInt8(ascii: "}"):
-                    guard !frames.isEmpty else { throw CutFailure(why: "a \(Character(UnicodeScalar(byte))) closes nothing") }
+                    let closesArray = byte == UInt8(ascii: "]")
+                    switch frames.last {
+                    case .array? where closesArray, .object? where !closesArray: break
+                    default: throw CutFailure(why: "a \(Character(UnicodeScalar(byte))) closes \(frames.isEmpty ? "nothing" : "what it did not open")")
+                    }
                     if let depth = cutting?.depth, depth == frames.count {
+                        // A comma with no element after it (the batch before it was decoded).
+                        guard elementSinceComma || !afterComma else { throw CutFailure(why: "an action list ends with a comma") }
                         keep(index)
                         start = index + 1
                         try decodeBatch(last: true)
@@ -194,6 +209,9 @@ extension SavedPlan {
                 case UInt8(ascii: ","):
                     if case .object(let key, _) = frames.last { frames[frames.count - 1] = .object(key: key, keyNext: true) }
                     if cutting?.depth == frames.count {
+                        guard elementSinceComma else { throw CutFailure(why: "an action list has an empty element") }
+                        elementSinceComma = false
+                        afterComma = true
                         keep(index + 1)
                         start = index + 1
                         if batch.count >= Self.batchBytes { try decodeBatch(last: false) }

@@ -33,6 +33,15 @@ public final class ScannedDirectory: @unchecked Sendable {
     public struct Contents: Sendable {
         public var children: [ScannedNode] = []
         public var removed: [TreeEntry] = []
+
+        /// Adds a node where its name goes (the folders leading to the sources are filled one
+        /// source at a time, in the order of their paths, where `/a-c` comes before `/a/b`):
+        /// every walk of the contents takes them in name order.
+        mutating func insertInNameOrder(_ node: ScannedNode) {
+            let name = node.name
+            let index = children.lastIndex { $0.name.lexicographicallyPrecedes(name) }.map { $0 + 1 } ?? 0
+            children.insert(node, at: index)
+        }
     }
 
     /// The contents while in memory (the scan filling them, or changed since: `replace`).

@@ -85,7 +85,7 @@ public struct Scanner: Sendable {
                 if let previousEntry, !directory.held.children.contains(where: { $0.name == name }) {
                     var carried = previousEntry
                     carried.carried = .sourceAbsent
-                    directory.held.children.append(.carried(carried))
+                    directory.held.insertInNameOrder(.carried(carried))
                 }
                 return
             }
@@ -95,7 +95,7 @@ public struct Scanner: Sendable {
                     if case .special(let special) = node, let change = EntryChange.between(previousEntry, special) {
                         directory.specialChanges[name] = change
                     }
-                    directory.held.children.append(node)
+                    directory.held.insertInNameOrder(node)
                 }
                 return
             }
@@ -109,14 +109,14 @@ public struct Scanner: Sendable {
                 guard let inner = try? await directoryEntry(path, name: name) else {
                     // Gone since it was checked: what the previous snapshot had there is kept.
                     if let kept = Self.carry(previousEntry, .readFailed), !directory.held.children.contains(where: { $0.name == name }) {
-                        directory.held.children.append(kept)
+                        directory.held.insertInNameOrder(kept)
                     }
                     problems.append(Problem(path: source, message: "the source does not exist or cannot be read"))
                     return
                 }
                 Self.keepTimes(of: previousEntry, in: inner)
                 inner.change = EntryChange.between(previousEntry, inner.entry)
-                directory.held.children.append(.directory(inner))
+                directory.held.insertInNameOrder(.directory(inner))
                 directory = inner
             }
             previousTree = try await loadPrevious(previousEntry?.subtree)
