@@ -370,6 +370,21 @@ struct PlanApplyTests {
         #expect(try workspace.run(["plan"]).standardOutput == "No changes.\n")
     }
 
+    /// A first backup through a saved plan, written beside the source: the folders leading
+    /// to the source change with what happens in them (the plan file itself), which is no
+    /// drift; the source's own folder is compared as any other.
+    @Test func aFirstBackupThroughASavedPlanIsNotDriftedByItsOwnFile() throws {
+        let workspace = try Workspace()
+        try write(workspace, ["a": "1"])
+        let planFile = workspace.directory.subpath("plan.json")
+        #expect(try workspace.run(["plan", "--out", planFile]).status == 0)
+        try Data("beside".utf8).write(to: URL(fileURLWithPath: workspace.directory.subpath("beside.txt")))
+        let apply = try workspace.run(["apply", "--plan", planFile, "--strict"])
+        #expect(apply.status == 0, "\(apply.all)")
+        #expect(!apply.all.contains("drifted"), "\(apply.all)")
+        #expect(try workspace.run(["plan"]).standardOutput == "No changes.\n")
+    }
+
     /// What the plan lists under an entry that is gone, excluded or retyped is removed with it:
     /// never drifted (an excluded folder's files are still on disk, or behind a link now).
     @Test func removalsUnderAnExcludedOrRetypedFolderAreNoDrift() throws {

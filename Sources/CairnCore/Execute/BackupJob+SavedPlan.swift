@@ -51,7 +51,7 @@ extension BackupJob {
         }
         let repository = repository
         var restriction = try Restriction(
-            saved.actions, previousRoot: previous?.snapshot.treeID,
+            saved.actions, previousRoot: previous?.snapshot.treeID, sources: try context.selection().sources,
             tree: { id in
                 guard let repository else { throw RepositoryError.missingObject("tree \(id.short)") }
                 return try await repository.tree(id)
@@ -83,13 +83,17 @@ struct Restriction {
     /// The next action of the plan not yet matched, with its path's bytes.
     private var ahead: (action: Action, path: [UInt8])?
     private let previousRoot: ObjectID?
+    /// The set's sources: the folders leading to them are recorded for their owner, mode and
+    /// extended attributes, and their times change with whatever else happens in them.
+    private let sources: [[UInt8]]
     private let tree: (ObjectID) async throws -> Tree
     /// The last folder of the previous snapshot read for an entry.
     private var lastPreviousFolder: (path: FilePath, tree: Tree?)?
     private(set) var drift = Drift()
 
-    init(_ saved: PlanActions, previousRoot: ObjectID?, tree: @escaping (ObjectID) async throws -> Tree) throws {
+    init(_ saved: PlanActions, previousRoot: ObjectID?, sources: [FilePath], tree: @escaping (ObjectID) async throws -> Tree) throws {
         actions = saved.reader()
+        self.sources = sources.map(\.bytes)
         self.previousRoot = previousRoot
         self.tree = tree
         try advance()
@@ -199,7 +203,9 @@ struct Restriction {
                 var entryChanged = false
                 if let change = inner.change {
                     if let planned, planned.action != .removed {
-                        if let what = Self.drifted(planned, now: inner.entry) { drift.drifted.append((path.description, what)) }
+                        if let what = Self.drifted(planned, now: inner.entry, fingerprint: !leadsToSources(path.bytes)) {
+                            drift.drifted.append((path.description, what))
+                        }
                     } else if planned == nil, change.kind == .metadata {
                         // Its own attributes wait; what is under it is restricted as usual.
                         if var old = try await previousEntry(path), old.kind == .directory {
@@ -294,14 +300,19 @@ struct Restriction {
     /// How a planned new or changed entry differs now from what the plan saw: another type, a
     /// link's other target, or its fingerprint (size, times, inode: a change of mode, owner or
     /// extended attributes changes its ctime); nil when it does not.
-    static func drifted(_ planned: Action, now entry: TreeEntry) -> String? {
+    static func drifted(_ planned: Action, now entry: TreeEntry, fingerprint compared: Bool = true) -> String? {
         let kind = BackupPlan.kindName(entry.kind)
         if planned.kind != kind { return "a \(planned.kind) in the plan, a \(kind) now" }
         if entry.kind == .symlink, let target = planned.target, target != FilePath.display(entry.symlinkTarget) {
             return "target \(target) -> \(FilePath.display(entry.symlinkTarget))"
         }
-        guard let fingerprint = planned.fingerprint, fingerprint != BackupPlan.Fingerprint(entry) else { return nil }
+        guard compared, let fingerprint = planned.fingerprint, fingerprint != BackupPlan.Fingerprint(entry) else { return nil }
         return BackupPlan.differences(BackupJob.entry(from: fingerprint, like: entry), entry)
+    }
+
+    /// Whether `path` is a folder leading to a source (above one, and not in one).
+    func leadsToSources(_ path: [UInt8]) -> Bool {
+        sources.contains { Self.isUnder($0, path) } && !sources.contains { $0 == path || Self.isUnder(path, $0) }
     }
 
     /// Why a planned entry that is as in the last snapshot now drifted.
