@@ -2,8 +2,9 @@
 # Memory and time against the number of files: trees of COUNTS tiny files (0-2 KiB each,
 # bench/smallfiles.py --tiny, about 16 files a folder), each backed up by cairn and restic in
 # turn: cairn's plan, a full backup, a backup with nothing changed, a restore (until on disk:
-# restic's restore is followed by a timed sync, as cairn flushes its own). Prints wall seconds
-# and peak RSS (GNU time) per tool, step and count.
+# restic's restore is followed by a timed sync, as cairn flushes its own); then, cairn only, a
+# first backup through a saved plan (plan --out, apply --plan). Prints wall seconds and peak
+# RSS (GNU time) per tool, step and count.
 #
 #   bench/file-count.sh [COUNTS...]     (default: 10000 100000 1000000)
 #
@@ -57,6 +58,13 @@ YAML
     measure cairn restore "$count" "$cairn" restore tree --to "$restore_root/restore-cairn" -q -c "$work/cairn.yaml"
     measure restic restore "$count" sh -c "restic -q -r '$work/restic-repo' restore latest --target '$restore_root/restore-restic' && sync"
     rm -rf "$restore_root/restore-cairn" "$restore_root/restore-restic"
+    # A first backup through a saved plan (cairn only): the plan written, then read back a
+    # piece at a time and merged with the scan.
+    rm -rf "$work/cairn-destination" "$work/state" "$work/cache" "$work/plan.json"
+    mkdir -p "$work/cairn-destination"
+    measure cairn plan-out "$count" "$cairn" plan tree -c "$work/cairn.yaml" --out "$work/plan.json"
+    measure cairn apply-plan "$count" "$cairn" apply --plan "$work/plan.json" -q -c "$work/cairn.yaml"
+    rm -f "$work/plan.json"
 done
 
 echo
