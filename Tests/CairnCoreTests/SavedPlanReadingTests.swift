@@ -106,6 +106,34 @@ struct SavedPlanReadingTests {
         #expect("\((try? SavedPlan.read(directory.subpath("missing.json"))) as Any)" == "nil")
     }
 
+    /// Actions are written by hand, byte for byte as Foundation's encoder writes them: every
+    /// optional field, every control character, slashes, quotes and non-ASCII text.
+    @Test func actionsWrittenByHandAreTheEncodersBytes() throws {
+        var random = SeededGenerator(state: 77)
+        let encoder = SavedPlan.makeEncoder()
+        let hostile = String(decoding: (0..<0x20).map { UInt8($0) } + Array("\u{7f}/\\\"é日本\u{2028}".utf8), as: UTF8.self)
+        var handled = 0
+        for index in 0..<3_000 {
+            var action = PlanActionsTests.randomAction(&random)
+            if index % 3 == 0 {
+                action.path += hostile
+                action.reason = hostile
+                action.target = hostile
+            }
+            var bytes: [UInt8] = []
+            let indent = "      "
+            let expected = String(decoding: try encoder.encode(action), as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+                .map { indent + $0 }.joined(separator: "\n")
+            if ActionJSON.append(action, indent: Array(indent.utf8), to: &bytes) {
+                handled += 1
+                #expect(String(decoding: bytes, as: UTF8.self) == expected, "\(expected)")
+            } else {
+                #expect(bytes.isEmpty && action.delta?.fullIfOver != nil)
+            }
+        }
+        #expect(handled > 2_500)
+    }
+
     /// The walk's order, which the plan's actions and the restricted scan share: by name, a
     /// folder's contents right after it and before its next sibling whatever bytes follow.
     @Test func pathsCompareInTheOrderOfTheWalk() {

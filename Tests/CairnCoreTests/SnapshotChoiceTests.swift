@@ -101,6 +101,18 @@ struct SnapshotChoiceTests {
             #expect(Timestamp(rfc3339: time.description) == time, "\(time.description)")
         }
         #expect(Timestamp(seconds: 300_000_000_000, nanoseconds: 0).description.hasPrefix("11476-"))
+        // Digits written by hand from year 0 to 9999, as String(format:) writes them.
+        var random = SeededGenerator(state: 5)
+        for _ in 0..<20_000 {
+            let time = Timestamp(seconds: Int64.random(in: -62_167_219_200...253_402_300_799, using: &random), nanoseconds: Int32.random(in: 0..<1_000_000_000, using: &random))
+            var clock = time_t(time.seconds)
+            var parts = tm()
+            gmtime_r(&clock, &parts)
+            let expected = String(
+                format: "%04d-%02d-%02dT%02d:%02d:%02d.%09dZ", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday), Int(parts.tm_hour),
+                Int(parts.tm_min), Int(parts.tm_sec), Int(time.nanoseconds))
+            #expect(time.description == expected)
+        }
         #expect(Timestamp(rfc3339: "2026-11-29T19:35:12Z") == Timestamp(seconds: 1_795_980_912, nanoseconds: 0))
         #expect(Timestamp(rfc3339: "2026-11-29T19:35:12.5Z")?.nanoseconds == 500_000_000)
         for bad in ["2026-11-29", "2026-13-01T00:00:00Z", "20x6-11-29T19:35:12Z", "2026-11-29T19:35:12.Z", "2026-11-29T19:35:12+01:00"] {

@@ -69,7 +69,8 @@ extension BackupJob {
 /// plan's actions, which come in the same order. For each entry:
 ///
 /// - planned, and changed now: recorded as it is now; drifted when it is not what the plan saw
-///   (a file's size, times or inode; a link's target; another type);
+///   (its fingerprint: size, times, inode; a link's target; another type), except for the
+///   times of the folders leading to the sources;
 /// - changed now but not planned: the change waits for the next plan, and the snapshot keeps
 ///   the last version (a file's content, a folder's own attributes, a link, a gone entry) or
 ///   leaves out what is new (a new folder with everything under it);

@@ -97,6 +97,29 @@ public struct Timestamp: Hashable, Sendable, Comparable, Codable, CustomStringCo
         var parts = tm()
         gmtime_r(&time, &parts)
         let year = Int(parts.tm_year) + 1900
+        // Digits written by hand in the usual range: String(format:) took a quarter of the
+        // time of writing a plan of a million files as JSON (two times an entry).
+        if (0...9999).contains(year), (0..<1_000_000_000).contains(nanoseconds) {
+            var bytes = [UInt8](repeating: UInt8(ascii: "0"), count: 30)
+            func put(_ value: Int, at end: Int, width: Int) {
+                var value = value
+                for index in stride(from: end - 1, through: end - width, by: -1) {
+                    bytes[index] = UInt8(ascii: "0") + UInt8(value % 10)
+                    value /= 10
+                }
+            }
+            put(year, at: 4, width: 4)
+            put(Int(parts.tm_mon) + 1, at: 7, width: 2)
+            put(Int(parts.tm_mday), at: 10, width: 2)
+            put(Int(parts.tm_hour), at: 13, width: 2)
+            put(Int(parts.tm_min), at: 16, width: 2)
+            put(Int(parts.tm_sec), at: 19, width: 2)
+            put(Int(nanoseconds), at: 29, width: 9)
+            for (index, byte) in [(4, "-"), (7, "-"), (10, "T"), (13, ":"), (16, ":"), (19, "."), (29, "Z")] as [(Int, Unicode.Scalar)] {
+                bytes[index] = UInt8(ascii: byte)
+            }
+            return String(decoding: bytes, as: UTF8.self)
+        }
         return String(
             format: "%@%04d-%02d-%02dT%02d:%02d:%02d.%09dZ", year < 0 ? "-" : "", abs(year), Int(parts.tm_mon) + 1, Int(parts.tm_mday),
             Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec), Int(nanoseconds))
