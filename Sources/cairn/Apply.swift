@@ -40,7 +40,7 @@ extension Cairn {
                   cairn apply documents                  show the plan, ask, then run it
                   cairn apply --yes                      this host's sets, without asking
                   cairn apply --plan plan.json           the plan cairn plan --out saved
-                  cairn apply --plan plan.json --strict  refuse if a planned file changed
+                  cairn apply --plan plan.json --strict  refuse if a planned entry changed
 
                 \(ExitStatus.withUnreadOrChangedFiles)
                 """
@@ -61,7 +61,7 @@ extension Cairn {
         @Flag(help: "Do not ask before carrying out the plan.")
         var yes = false
 
-        @Flag(help: "With --plan: refuse when a planned file changed since the plan was made.")
+        @Flag(help: "With --plan: refuse when a planned entry changed since the plan was made.")
         var strict = false
 
         @Flag(name: .shortAndLong, help: "Print nothing but errors and problems: no plan, no progress, no final line (the exit status says how it went).")

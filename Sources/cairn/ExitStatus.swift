@@ -29,7 +29,7 @@ enum ExitStatus {
     static let withUnreadOrChangedFiles = block(
         incomplete: """
             finished, but some files could not be read (each keeps its previous
-            version in the snapshot), or (with --plan) planned files had
+            version in the snapshot), or (with --plan) planned entries had
             changed and were backed up as they are now
             """)
 

@@ -93,7 +93,7 @@ enum JobRunning {
         } else if let drifted = outcome.drift?.drifted, !drifted.isEmpty {
             // Drift is not success: what was stored is not what the plan showed.
             Terminal.standardError(
-                "cairn: warning: backup set '\(name)': \(drifted.count) planned file\(drifted.count == 1 ? "" : "s") had changed since the plan and \(drifted.count == 1 ? "was" : "were") backed up as \(drifted.count == 1 ? "it is" : "they are") now (--strict refuses instead)")
+                "cairn: warning: backup set '\(name)': \(drifted.count) planned entr\(drifted.count == 1 ? "y" : "ies") had changed since the plan and \(drifted.count == 1 ? "was" : "were") backed up as \(drifted.count == 1 ? "it is" : "they are") now (--strict refuses instead)")
         }
         recorded(job, report)
         if !outcome.cancelled {

@@ -39,7 +39,8 @@ extension Cairn {
                 to read a repository that exists.
 
                 --out FILE saves the plan with what it was based on (the config's digest, each \
-                set's latest snapshot, each planned file's size, times and inode) for cairn \
+                set's latest snapshot, each planned entry's size, times and inode, a folder's \
+                mode and owner) for cairn \
                 apply --plan FILE. --json prints the same document (docs/PLAN-JSON.md).
 
                 Examples:

@@ -103,6 +103,8 @@ struct SavedPlanReadingTests {
         let first = try #require(text.range(of: "\"actions\" : [\n"))
         #expect(failure(text.replacingCharacters(in: first, with: "\"actions\" : [\n,")).hasPrefix("\(path) is not a cairn plan: "))
         #expect(failure("{\"format\": \"other\"}") == "\(path) is not a cairn plan: it has no \"format\": \"cairn-plan\"")
+        // Plans of earlier versions had fingerprints for files only: made again, not misread.
+        #expect(failure(text.replacingOccurrences(of: "\"version\" : 3", with: "\"version\" : 2")) == "\(path) is a plan of format version 2, which this cairn cannot apply")
         #expect("\((try? SavedPlan.read(directory.subpath("missing.json"))) as Any)" == "nil")
     }
 

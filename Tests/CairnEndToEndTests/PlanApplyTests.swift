@@ -175,7 +175,7 @@ struct PlanApplyTests {
 
         let apply = try workspace.run(["apply", "--plan", planFile])
         #expect(apply.status == 3, "drift is not success: \(apply.all)")
-        #expect(apply.standardError.contains("1 planned file had changed since the plan and was backed up as it is now"))
+        #expect(apply.standardError.contains("1 planned entry had changed since the plan and was backed up as it is now"))
         #expect(apply.standardOutput.contains("drifted: \(workspace.source)/planned.txt"))
         #expect(apply.standardOutput.contains("not in the plan: \(workspace.source)/other.txt: waits for the next plan"))
         #expect(apply.standardOutput.contains("not in the plan: \(workspace.source)/late.txt"))
@@ -430,6 +430,39 @@ struct PlanApplyTests {
         #expect(!apply.standardOutput.contains("gone/a"), "\(apply.all)")
         let listing = try workspace.run(["ls", "files", workspace.source]).standardOutput
         #expect(listing.contains("d0700") && listing.contains("/link -> e/f") && !listing.contains("/gone"), "\(listing)")
+    }
+
+    /// A folder is compared by what it is itself (mode, owner, inode), not by its times: a
+    /// file added to a planned folder after the plan waits, and the folder is no drift; a
+    /// planned folder leading to a source whose mode changes again is, and --strict refuses.
+    @Test func plannedFoldersDriftByTheirModeNotTheirTimes() throws {
+        let workspace = try Workspace()
+        try write(workspace, ["inner/f": "1", "inner/d/g": "1"])
+        let config = try String(contentsOfFile: workspace.directory.subpath("cairn.yaml"), encoding: .utf8)
+        try workspace.directory.write("cairn.yaml", config.replacingOccurrences(of: "sources: [./source]", with: "sources: [./source/inner]"))
+        #expect(try workspace.run(["backup", "-q"]).status == 0)
+        try write(workspace, ["inner/d/new": "planned"])
+        chmod(workspace.source, 0o750)
+        let planFile = workspace.directory.subpath("plan.json")
+        let plan = try workspace.run(["plan", "--out", planFile, "-v"])
+        #expect(plan.standardOutput.contains("~ \(workspace.source): mode 0755 -> 0750"), "\(plan.all)")
+        #expect(plan.standardOutput.contains("~ \(workspace.source)/inner/d: "), "\(plan.all)")
+
+        // Added after the plan: waits; its folder's times changed, which is no drift.
+        try write(workspace, ["inner/d/late": "late"])
+        let apply = try workspace.run(["apply", "--plan", planFile, "--strict"])
+        #expect(apply.status == 0, "\(apply.all)")
+        #expect(apply.standardOutput.contains("not in the plan: \(workspace.source)/inner/d/late: waits for the next plan"), "\(apply.all)")
+        #expect(!apply.all.contains("drifted"), "\(apply.all)")
+
+        // A folder leading to the source, planned, whose mode changes again: drifted.
+        chmod(workspace.source, 0o700)
+        let second = workspace.directory.subpath("plan2.json")
+        #expect(try workspace.run(["plan", "--out", second]).status == 0)
+        chmod(workspace.source, 0o755)
+        let strict = try workspace.run(["apply", "--plan", second, "--strict"])
+        #expect(strict.status == 1, "\(strict.all)")
+        #expect(strict.standardError.contains("1 planned entry changed since the plan was made (--strict): \(workspace.source)"), "\(strict.all)")
     }
 
     /// A plan whose actions are not in the order of the walk (edited, or from a cairn that

@@ -29,7 +29,7 @@ extension BackupJob {
             case .outOfOrder(let path):
                 return "the plan's actions are not in the order of the walk at \(path) (a plan made by an older cairn, or edited): make a new plan"
             case .strict(let paths):
-                return "\(paths.count) planned file\(paths.count == 1 ? "" : "s") changed since the plan was made (--strict): \(paths.prefix(10).joined(separator: ", "))\(paths.count > 10 ? ", ..." : ""); plan again"
+                return "\(paths.count) planned entr\(paths.count == 1 ? "y" : "ies") changed since the plan was made (--strict): \(paths.prefix(10).joined(separator: ", "))\(paths.count > 10 ? ", ..." : ""); plan again"
             }
         }
     }
@@ -51,7 +51,7 @@ extension BackupJob {
         }
         let repository = repository
         var restriction = try Restriction(
-            saved.actions, previousRoot: previous?.snapshot.treeID, sources: try context.selection().sources,
+            saved.actions, previousRoot: previous?.snapshot.treeID,
             tree: { id in
                 guard let repository else { throw RepositoryError.missingObject("tree \(id.short)") }
                 return try await repository.tree(id)
@@ -69,8 +69,8 @@ extension BackupJob {
 /// plan's actions, which come in the same order. For each entry:
 ///
 /// - planned, and changed now: recorded as it is now; drifted when it is not what the plan saw
-///   (its fingerprint: size, times, inode; a link's target; another type), except for the
-///   times of the folders leading to the sources;
+///   (its fingerprint: size, times, inode; a folder's mode, owner and inode, not its times,
+///   which change with what is added to it; a link's target; another type);
 /// - changed now but not planned: the change waits for the next plan, and the snapshot keeps
 ///   the last version (a file's content, a folder's own attributes, a link, a gone entry) or
 ///   leaves out what is new (a new folder with everything under it);
@@ -84,17 +84,13 @@ struct Restriction {
     /// The next action of the plan not yet matched, with its path's bytes.
     private var ahead: (action: Action, path: [UInt8])?
     private let previousRoot: ObjectID?
-    /// The set's sources: the folders leading to them are recorded for their owner, mode and
-    /// extended attributes, and their times change with whatever else happens in them.
-    private let sources: [[UInt8]]
     private let tree: (ObjectID) async throws -> Tree
     /// The last folder of the previous snapshot read for an entry.
     private var lastPreviousFolder: (path: FilePath, tree: Tree?)?
     private(set) var drift = Drift()
 
-    init(_ saved: PlanActions, previousRoot: ObjectID?, sources: [FilePath], tree: @escaping (ObjectID) async throws -> Tree) throws {
+    init(_ saved: PlanActions, previousRoot: ObjectID?, tree: @escaping (ObjectID) async throws -> Tree) throws {
         actions = saved.reader()
-        self.sources = sources.map(\.bytes)
         self.previousRoot = previousRoot
         self.tree = tree
         try advance()
@@ -204,9 +200,7 @@ struct Restriction {
                 var entryChanged = false
                 if let change = inner.change {
                     if let planned, planned.action != .removed {
-                        if let what = Self.drifted(planned, now: inner.entry, fingerprint: !leadsToSources(path.bytes)) {
-                            drift.drifted.append((path.description, what))
-                        }
+                        if let what = Self.drifted(planned, now: inner.entry) { drift.drifted.append((path.description, what)) }
                     } else if planned == nil, change.kind == .metadata {
                         // Its own attributes wait; what is under it is restricted as usual.
                         if var old = try await previousEntry(path), old.kind == .directory {
@@ -301,19 +295,28 @@ struct Restriction {
     /// How a planned new or changed entry differs now from what the plan saw: another type, a
     /// link's other target, or its fingerprint (size, times, inode: a change of mode, owner or
     /// extended attributes changes its ctime); nil when it does not.
-    static func drifted(_ planned: Action, now entry: TreeEntry, fingerprint compared: Bool = true) -> String? {
+    static func drifted(_ planned: Action, now entry: TreeEntry) -> String? {
         let kind = BackupPlan.kindName(entry.kind)
         if planned.kind != kind { return "a \(planned.kind) in the plan, a \(kind) now" }
         if entry.kind == .symlink, let target = planned.target, target != FilePath.display(entry.symlinkTarget) {
             return "target \(target) -> \(FilePath.display(entry.symlinkTarget))"
         }
-        guard compared, let fingerprint = planned.fingerprint, fingerprint != BackupPlan.Fingerprint(entry) else { return nil }
+        guard let fingerprint = planned.fingerprint else { return "the plan has no fingerprint of it" }
+        if entry.kind == .directory {
+            // A folder's times change with what is added to it or taken from it (those wait,
+            // or were planned): its mode, owner and inode say whether it changed itself.
+            var old = entry
+            old.mode = fingerprint.mode ?? entry.mode
+            old.uid = fingerprint.uid ?? entry.uid
+            old.gid = fingerprint.gid ?? entry.gid
+            old.inode = fingerprint.inode
+            if old.uid != entry.uid { old.user = "" }
+            if old.gid != entry.gid { old.group = "" }
+            let parts = EntryChange.metadataDifferences(old, entry)
+            return parts.isEmpty ? nil : parts.joined(separator: ", ")
+        }
+        guard fingerprint != BackupPlan.Fingerprint(entry) else { return nil }
         return BackupPlan.differences(BackupJob.entry(from: fingerprint, like: entry), entry)
-    }
-
-    /// Whether `path` is a folder leading to a source (above one, and not in one).
-    func leadsToSources(_ path: [UInt8]) -> Bool {
-        sources.contains { Self.isUnder($0, path) } && !sources.contains { $0 == path || Self.isUnder(path, $0) }
     }
 
     /// Why a planned entry that is as in the last snapshot now drifted.

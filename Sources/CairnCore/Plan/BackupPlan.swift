@@ -18,12 +18,20 @@ public struct BackupPlan: Codable, Sendable, Equatable {
         public var mtime: Timestamp
         public var ctime: Timestamp
         public var inode: UInt64
+        /// A folder's mode and owner: its times change with what happens in it, so they are
+        /// what says it changed (nil for other kinds).
+        public var mode: UInt32?
+        public var uid: UInt32?
+        public var gid: UInt32?
 
-        public init(size: UInt64, mtime: Timestamp, ctime: Timestamp, inode: UInt64) {
+        public init(size: UInt64, mtime: Timestamp, ctime: Timestamp, inode: UInt64, mode: UInt32? = nil, uid: UInt32? = nil, gid: UInt32? = nil) {
             self.size = size
             self.mtime = mtime
             self.ctime = ctime
             self.inode = inode
+            self.mode = mode
+            self.uid = uid
+            self.gid = gid
         }
 
         init(_ entry: TreeEntry) {
@@ -31,6 +39,11 @@ public struct BackupPlan: Codable, Sendable, Equatable {
             mtime = entry.mtime
             ctime = entry.ctime
             inode = entry.inode
+            if entry.kind == .directory {
+                mode = entry.mode
+                uid = entry.uid
+                gid = entry.gid
+            }
         }
     }
 

@@ -195,6 +195,14 @@ public struct PlanActions: Sendable, Equatable, Codable {
             writer.timestamp(print.mtime)
             writer.timestamp(print.ctime)
             writer.varint(print.inode)
+            if let mode = print.mode, let uid = print.uid, let gid = print.gid {
+                writer.byte(1)
+                writer.varint(UInt64(mode))
+                writer.varint(UInt64(uid))
+                writer.varint(UInt64(gid))
+            } else {
+                writer.byte(0)
+            }
         } else {
             writer.byte(0)
         }
@@ -244,6 +252,11 @@ public struct PlanActions: Sendable, Equatable, Codable {
         var fingerprint: BackupPlan.Fingerprint?
         if try reader.byte() != 0 {
             fingerprint = BackupPlan.Fingerprint(size: try reader.varint(), mtime: try reader.timestamp(), ctime: try reader.timestamp(), inode: try reader.varint())
+            if try reader.byte() != 0 {
+                fingerprint?.mode = UInt32(truncatingIfNeeded: try reader.varint())
+                fingerprint?.uid = UInt32(truncatingIfNeeded: try reader.varint())
+                fingerprint?.gid = UInt32(truncatingIfNeeded: try reader.varint())
+            }
         }
         var delta: DeltaDecision?
         if try reader.byte() != 0 {

@@ -5,10 +5,12 @@ import Foundation
 /// docs/PLAN-JSON.md describes it; its `version` changes when its meaning does.
 public struct SavedPlan: Codable, Sendable, Equatable {
     public static let formatName = "cairn-plan"
-    /// 2: times are RFC 3339 text in UTC with nanoseconds, as in every --json output (1 wrote
-    /// them as seconds and nanoseconds; still read).
-    public static let currentVersion = 2
-    static let readableVersions = 1...2
+    /// 3: every action has a fingerprint (a folder's with its mode and owner), in the order of
+    /// the walk; apply --plan checks what it carries out against them. 2 (times as RFC 3339
+    /// text) and 1 (times as seconds and nanoseconds, actions in another order) had them for
+    /// files only, and are refused: a plan is made again in a moment.
+    public static let currentVersion = 3
+    static let readableVersions = 3...3
 
     public var format: String
     public var version: Int
@@ -183,12 +185,24 @@ enum ActionJSON {
             object("fingerprint") {
                 key("ctime", depth: 2)
                 string(print.ctime.description)
+                if let gid = print.gid {
+                    key("gid", depth: 2)
+                    number(UInt64(gid))
+                }
                 key("inode", depth: 2)
                 number(print.inode)
+                if let mode = print.mode {
+                    key("mode", depth: 2)
+                    number(UInt64(mode))
+                }
                 key("mtime", depth: 2)
                 string(print.mtime.description)
                 key("size", depth: 2)
                 number(print.size)
+                if let uid = print.uid {
+                    key("uid", depth: 2)
+                    number(UInt64(uid))
+                }
             }
         }
         key("kind")
