@@ -21,6 +21,11 @@ struct PlanActionsTests {
             action.fingerprint = BackupPlan.Fingerprint(
                 size: UInt64.random(in: 0...1 << 40, using: &random), mtime: Timestamp(seconds: Int64.random(in: -1 << 40...1 << 40, using: &random), nanoseconds: 999_999_999),
                 ctime: Timestamp(seconds: -5, nanoseconds: 0), inode: UInt64.max)
+            if Bool.random(using: &random) {
+                action.fingerprint?.mode = UInt32.random(in: 0...0o177777, using: &random)
+                action.fingerprint?.uid = UInt32.random(in: 0...UInt32.max, using: &random)
+                action.fingerprint?.gid = 0
+            }
         }
         if Int.random(in: 0..<5, using: &random) == 0 {
             action.delta = DeltaDecision(decision: Bool.random(using: &random) ? .full : .delta, reason: "delta on 2026-11-20 version", fullIfOver: Bool.random(using: &random) ? 62.5 : nil)
