@@ -40,7 +40,7 @@ extension Cairn {
                   cairn apply documents                  show the plan, ask, then run it
                   cairn apply --yes                      this host's sets, without asking
                   cairn apply --plan plan.json           the plan cairn plan --out saved
-                  cairn apply --plan plan.json --strict  refuse if a planned entry changed
+                  cairn apply --plan plan.json --strict  refuse if anything drifted
 
                 \(ExitStatus.withUnreadOrChangedFiles)
                 """
