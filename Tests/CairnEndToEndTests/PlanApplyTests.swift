@@ -301,6 +301,17 @@ struct PlanApplyTests {
         return plan.standardOutput.split(separator: "\n").map(String.init).filter { ["+", "~", "-"].contains($0.first.map(String.init) ?? "") }
     }
 
+    /// Saves a plan, applies it (with `options`), and expects no entry drifted, waiting or
+    /// vanished, and nothing left to plan.
+    func expectSavedPlanCarriedOutWhole(_ workspace: Workspace, options: [String] = []) throws {
+        let planFile = workspace.directory.subpath("plan.json")
+        #expect(try workspace.run(["plan", "--out", planFile]).status == 0)
+        let apply = try workspace.run(["apply", "--plan", planFile] + options)
+        #expect(apply.status == 0, "\(apply.all)")
+        for word in ["drifted:", "not in the plan:", "vanished:"] { #expect(!apply.all.contains(word), "\(apply.all)") }
+        #expect(try workspace.run(["plan"]).standardOutput == "No changes.\n")
+    }
+
     /// A saved plan of every kind of change, applied as made: no entry drifted, waits or
     /// vanished (new folders were once reported as vanished), and nothing is left to plan.
     @Test func aSavedPlanOfEveryKindOfChangeIsCarriedOutWhole() throws {
@@ -309,12 +320,7 @@ struct PlanApplyTests {
         try makeEveryKindOfEntry(workspace)
         #expect(try workspace.run(["backup", "-q"]).status == 0)
         try makeEveryKindOfChange(workspace)
-        let planFile = workspace.directory.subpath("plan.json")
-        #expect(try workspace.run(["plan", "--out", planFile]).status == 0)
-        let apply = try workspace.run(["apply", "--plan", planFile])
-        #expect(apply.status == 0, "\(apply.all)")
-        for word in ["drifted:", "not in the plan:", "vanished:"] { #expect(!apply.all.contains(word), "\(apply.all)") }
-        #expect(try workspace.run(["plan"]).standardOutput == "No changes.\n")
+        try expectSavedPlanCarriedOutWhole(workspace)
     }
 
     /// Every kind of change made after a plan that had none waits for the next plan: the
@@ -362,12 +368,7 @@ struct PlanApplyTests {
         try workspace.directory.write("cairn.yaml", config.replacingOccurrences(of: "sources: [./source]", with: sources))
         #expect(try workspace.run(["backup", "-q"]).status == 0)
         try write(workspace, ["a/b/x": "22", "a/c/y": "22", "a-c/z": "22", "top": "22"])
-        let planFile = workspace.directory.subpath("plan.json")
-        #expect(try workspace.run(["plan", "--out", planFile]).status == 0)
-        let apply = try workspace.run(["apply", "--plan", planFile])
-        #expect(apply.status == 0, "\(apply.all)")
-        for word in ["drifted:", "not in the plan:", "vanished:"] { #expect(!apply.all.contains(word), "\(apply.all)") }
-        #expect(try workspace.run(["plan"]).standardOutput == "No changes.\n")
+        try expectSavedPlanCarriedOutWhole(workspace)
     }
 
     /// A first backup through a saved plan, written beside the source: the folders leading
@@ -395,12 +396,7 @@ struct PlanApplyTests {
         try workspace.directory.write("cairn.yaml", config.replacingOccurrences(of: "sources: [./source]", with: "sources: [./source]\n    exclude: [./source/x]"))
         try FileManager.default.removeItem(atPath: workspace.source + "/d")
         try FileManager.default.createSymbolicLink(atPath: workspace.source + "/d", withDestinationPath: "other")
-        let planFile = workspace.directory.subpath("plan.json")
-        #expect(try workspace.run(["plan", "--out", planFile]).status == 0)
-        let apply = try workspace.run(["apply", "--plan", planFile, "--strict"])
-        #expect(apply.status == 0, "\(apply.all)")
-        for word in ["drifted:", "not in the plan:", "vanished:"] { #expect(!apply.all.contains(word), "\(apply.all)") }
-        #expect(try workspace.run(["plan"]).standardOutput == "No changes.\n")
+        try expectSavedPlanCarriedOutWhole(workspace, options: ["--strict"])
     }
 
     /// A planned folder whose mode changes again, and a planned link made again elsewhere,
