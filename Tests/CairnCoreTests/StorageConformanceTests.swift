@@ -439,4 +439,22 @@ struct ServerStorageTests {
         #expect(try await storage.list(prefix: "data/", after: nil, limit: 10).map(\.key) == ["data/ab/a b+c%25é"])
         #expect(FileManager.default.fileExists(atPath: server.storage + "/alice/laptop/home é/data/ab/a b+c%25é"))
     }
+
+    /// The byte-wise key check refuses exactly what a check over split strings refuses: every
+    /// key of up to six pieces from letters, dots, slashes, NUL and a two-byte letter.
+    @Test func keyCheckMatchesTheCheckOverComponents() {
+        func reference(_ key: String) -> Bool {
+            let parts = key.split(separator: "/", omittingEmptySubsequences: false)
+            return !key.isEmpty && !parts.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }) && !key.contains("\0")
+        }
+        let pieces = ["a", ".", "/", "\0", "é", "b."]
+        var keys: [String] = [""]
+        for _ in 1...6 { keys = keys + keys.flatMap { key in pieces.map { key + $0 } } }
+        var refused = 0
+        for key in Set(keys) {
+            #expect(StorageKey.isValid(key) == reference(key), "\(key.debugDescription)")
+            if !reference(key) { refused += 1 }
+        }
+        #expect(refused > 1000 && refused < Set(keys).count - 1000)
+    }
 }

