@@ -135,6 +135,79 @@ struct ParallelScanTests {
                 })
             await #expect(throws: RepositoryError.self) { _ = try await scanner.scan(previousRoot: previousRoot) }
             #expect(scanner.slots.free == walkers - 1)
+            #expect(scanner.openFolders.free == Scanner.openFolderLimit, "every folder held open is closed")
+        }
+    }
+
+    /// Entries looked at by name in a folder held open (`fstatat`) are recorded as when
+    /// looked at by their whole paths: files, links (followed or not), a dangling link, a
+    /// fifo, a chain of folders deeper than the folders that may be held open, and names
+    /// too long for a path beside it. Every folder held open is closed after the scan.
+    @Test func foldersHeldOpenScanWhatPathsDo() async throws {
+        let directory = try TemporaryDirectory()
+        let context = try localSetContext(directory)
+        let source = directory.subpath("source")
+        for folder in 0..<12 {
+            for file in 0..<(2 + folder) { try directory.write("source/d\(folder)/f\(file)", "\(folder) \(file)") }
+        }
+        var chain = "source/chain"
+        for level in 0..<(Scanner.openFolderLimit + 36) {
+            chain += "/l\(level)"
+            if level % 9 == 0 { try directory.write(chain + "/file", "level \(level)") }
+        }
+        try directory.write(chain + "/bottom", "the bottom")
+        // Folders of long names, and in the last a file whose path passes PATH_MAX (4096 bytes).
+        var long = directory.subpath("source/long")
+        var level = 0
+        while long.utf8.count < 3_900 {
+            long += "/" + String(repeating: Character(String(level % 10)), count: 100)
+            level += 1
+        }
+        try FileManager.default.createDirectory(atPath: long, withIntermediateDirectories: true)
+        let last = open(long, O_RDONLY | O_DIRECTORY)
+        #expect(last >= 0)
+        let tooLong = openat(last, String(repeating: "f", count: 4_100 - long.utf8.count), O_WRONLY | O_CREAT | O_EXCL, 0o644)
+        #expect(tooLong >= 0)
+        close(tooLong)
+        close(last)
+        symlink("../d1/f0", source + "/d2/link")
+        symlink("../d3", source + "/d4/folder-link")
+        symlink("nowhere", source + "/d5/dangling")
+        #expect(mkfifo(source + "/d6/fifo", 0o644) == 0)
+        var first = try await BackupJob.plan(context)
+        let result = try await first.execute()
+        let repository = try #require(first.repository)
+        let previousRoot = try #require(result.snapshot.treeID)
+        try directory.write("source/d7/f0", "changed since")
+        try FileManager.default.removeItem(atPath: source + "/d8/f1")
+
+        for follow in [false, true] {
+            var lines: [[String]] = []
+            var problems: [[String]] = []
+            for (walkers, open) in [(1, 0), (1, Scanner.openFolderLimit), (4, 0), (4, Scanner.openFolderLimit), (4, 3)] {
+                var scanner = Scanner(
+                    selection: try context.selection(), followSymlinks: follow, permissions: true, spillFolder: directory.path, walkers: walkers,
+                    openFolders: open, previousTree: { try await repository.treeCursor($0) })
+                let root = try await scanner.scan(previousRoot: previousRoot)
+                var dump: [String] = []
+                try Self.dump(root, into: &dump)
+                lines.append(dump)
+                problems.append(scanner.problems.map { "\($0.path): \($0.message)" })
+                #expect(scanner.openFolders.free == open, "every folder held open is closed (\(walkers) walkers, \(open) open)")
+            }
+            #expect(lines[0].count > 200)
+            #expect(lines[0].contains { $0.contains("/l99/bottom ") })
+            // Followed, a link to nothing is nothing (stat finds no entry).
+            #expect(lines[0].contains { $0.hasPrefix("special dangling symlink") } == !follow)
+            #expect(lines[0].contains { $0.hasPrefix("folder ") && $0.contains("/d4/folder-link ") } == follow)
+            #expect(lines[0].contains { $0.hasPrefix("special fifo fifo") })
+            #expect(problems[0].contains { $0.contains("File name too long") }, "\(problems[0])")
+            for index in 1..<lines.count {
+                #expect(problems[index] == problems[0])
+                #expect(
+                    lines[index] == lines[0],
+                    "first difference: \(zip(lines[index], lines[0]).first { $0 != $1 }.map { "\($0) / \($1)" } ?? "in the count")")
+            }
         }
     }
 

@@ -32,6 +32,42 @@ public enum FileMetadata {
         return info
     }
 
+    /// The metadata of the entry `name` of the folder open as `folder` (or of `path`, when no
+    /// folder is open): the kernel then looks up one name, not every folder of the path
+    /// again, and the entry is the one in the folder that was listed, even if the folder was
+    /// moved since. `follow` reads what a symbolic link points to. A path too long for the
+    /// kernel fails by its path in both cases: what a scan records must not depend on whether
+    /// the folder could be held open.
+    static func lstat(_ name: [UInt8], in folder: Int32?, path: FilePath, follow: Bool = false) throws -> Glibc.stat {
+        guard let folder, path.bytes.count < PATH_MAX else { return try follow ? statFollowingLinks(path) : lstat(path) }
+        var info = Glibc.stat()
+        let result = withCName(name) { fstatat(folder, $0, &info, follow ? 0 : AT_SYMLINK_NOFOLLOW) }
+        guard result == 0 else { throw Failure(path: path, operation: follow ? "stat" : "lstat", code: errno) }
+        return info
+    }
+
+    /// `readLink`, of the entry `name` of the folder open as `folder` when there is one.
+    static func readLink(_ name: [UInt8], in folder: Int32?, path: FilePath) throws -> [UInt8] {
+        guard let folder, path.bytes.count < PATH_MAX else { return try readLink(path) }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let count = withCName(name) { cName in
+            buffer.withUnsafeMutableBufferPointer { readlinkat(folder, cName, UnsafeMutableRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), $0.count) }
+        }
+        guard count >= 0 else { throw Failure(path: path, operation: "readlink", code: errno) }
+        return Array(buffer[0..<count])
+    }
+
+    /// `name` with a NUL after it, on the stack (names from a listing have no NUL).
+    private static func withCName<Result>(_ name: [UInt8], _ body: (UnsafePointer<CChar>) -> Result) -> Result {
+        withUnsafeTemporaryAllocation(of: CChar.self, capacity: name.count + 1) { buffer in
+            name.withUnsafeBytes { bytes in
+                UnsafeMutableRawPointer(buffer.baseAddress!).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+            }
+            buffer[name.count] = 0
+            return body(buffer.baseAddress!)
+        }
+    }
+
     static func kind(of mode: mode_t) -> TreeEntry.Kind? {
         switch mode & S_IFMT {
         case S_IFREG: return .file
@@ -108,8 +144,33 @@ public enum FileMetadata {
 
     /// The names in a directory, without `.` and `..`.
     public static func list(_ path: FilePath) throws -> [[UInt8]] {
-        guard let stream = path.withCString({ opendir($0) }) else { throw Failure(path: path, operation: "opendir", code: errno) }
-        defer { closedir(stream) }
+        try list(path, keepOpen: false).names
+    }
+
+    /// The names in a directory, without `.` and `..`, and with `keepOpen` the directory
+    /// still open (a descriptor for `lstat(_:in:path:)`, the caller's to close).
+    static func list(_ path: FilePath, keepOpen: Bool) throws -> (names: [[UInt8]], folder: Int32?) {
+        let folder = path.withCString { open($0, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK) }
+        guard folder >= 0 else { throw Failure(path: path, operation: "opendir", code: errno) }
+        let listed = keepOpen ? dup(folder) : folder
+        guard listed >= 0, let stream = fdopendir(listed) else {
+            let code = errno
+            if listed >= 0 { close(listed) }
+            if keepOpen { close(folder) }
+            throw Failure(path: path, operation: "opendir", code: code)
+        }
+        do {
+            let names = try list(stream, path: path)
+            closedir(stream)
+            return (names, keepOpen ? folder : nil)
+        } catch {
+            closedir(stream)
+            if keepOpen { close(folder) }
+            throw error
+        }
+    }
+
+    private static func list(_ stream: OpaquePointer, path: FilePath) throws -> [[UInt8]] {
         var names: [[UInt8]] = []
         while true {
             let next: UnsafeMutablePointer<dirent>?

@@ -25,6 +25,8 @@ public struct Scanner: Sendable {
     private let spill: SpillFile
     /// How many subfolders may be scanned by tasks of their own at once, beside the scan.
     let slots: ScanSlots
+    /// How many folders being scanned may be held open, their entries looked at by name.
+    let openFolders: ScanSlots
     /// Why the scan is held in memory rather than in its spill file, when it is.
     public var spillWarning: String? {
         spill.failure.map { "\($0): the scan is held in memory instead (set TMPDIR to a folder with room)" }
@@ -32,12 +34,14 @@ public struct Scanner: Sendable {
 
     /// `spillFolder`: where the spill file is made ($TMPDIR, or /tmp: `spillFolder(environment:)`).
     /// `walkers`: how many folders may be scanned at once (by default as many as cores, at
-    /// least 2); 1 scans one entry after another.
+    /// least 2); 1 scans one entry after another. `openFolders`: how many folders may be held
+    /// open at once (0: every entry is looked at by its whole path).
     public init(
         selection: Selection, followSymlinks: Bool, permissions: Bool, spillFolder: String = "/tmp", walkers: Int? = nil,
-        previousTree: @escaping @Sendable (ObjectID) async throws -> Tree.Cursor
+        openFolders: Int = Scanner.openFolderLimit, previousTree: @escaping @Sendable (ObjectID) async throws -> Tree.Cursor
     ) {
         spill = SpillFile(in: spillFolder)
+        self.openFolders = ScanSlots(count: openFolders)
         slots = ScanSlots(count: max(0, (walkers ?? Self.defaultWalkers) - 1))
         self.selection = selection
         self.followSymlinks = followSymlinks
@@ -51,6 +55,11 @@ public struct Scanner: Sendable {
         let allowed = Int(cairn_available_cores())
         return min(8, max(2, allowed > 0 ? allowed : sysconf(Int32(_SC_NPROCESSORS_ONLN))))
     }
+
+    /// Folders held open at once, by all walkers: enough for every folder a walker is in on
+    /// most trees; deeper ones are looked at by whole paths, as before (a tree as deep as
+    /// paths allow would otherwise hold a descriptor for each of its thousands of levels).
+    public static let openFolderLimit = 64
 
     /// $TMPDIR when set, or /tmp.
     public static func spillFolder(environment: [String: String]) -> String {
@@ -177,7 +186,7 @@ public struct Scanner: Sendable {
 
     /// The node for one entry, or nil when the selection leaves it out (or it cannot be read).
     private mutating func scanEntry(_ path: FilePath, name: [UInt8], previous: TreeEntry?, inherited: Selection.Decision?) async throws -> ScannedNode? {
-        switch try look(at: path, name: name, previous: previous, inherited: inherited) {
+        switch try look(at: path, name: name, in: nil, previous: previous, inherited: inherited) {
         case .done(let node): return node
         case .folder(let folder): return try await scan(folder)
         }
@@ -198,11 +207,12 @@ public struct Scanner: Sendable {
         let childInherited: Selection.Decision?
     }
 
-    private mutating func look(at path: FilePath, name: [UInt8], previous: TreeEntry?, inherited: Selection.Decision?) throws -> Look {
+    /// `folder`: the folder holding the entry, when it is held open (`FileMetadata.list`).
+    private mutating func look(at path: FilePath, name: [UInt8], in folder: Int32?, previous: TreeEntry?, inherited: Selection.Decision?) throws -> Look {
         var info: stat
         do {
-            info = try FileMetadata.lstat(path)
-            if followSymlinks, (info.st_mode & S_IFMT) == S_IFLNK { info = try FileMetadata.statFollowingLinks(path) }
+            info = try FileMetadata.lstat(name, in: folder, path: path)
+            if followSymlinks, (info.st_mode & S_IFMT) == S_IFLNK { info = try FileMetadata.lstat(name, in: folder, path: path, follow: true) }
         } catch let failure as FileMetadata.Failure {
             guard failure.code != ENOENT else { return .done(nil) }
             let kept = Self.carry(previous, .readFailed)
@@ -224,7 +234,7 @@ public struct Scanner: Sendable {
             let childInherited: Selection.Decision? = if case .filter = reason, included { .include } else { inherited }
             return .folder(Folder(directory: directory, previous: previous, included: included, childInherited: childInherited))
         }
-        return .done(finish(entry, at: path, decision: decision, previous: previous))
+        return .done(finish(entry, at: path, in: folder, decision: decision, previous: previous))
     }
 
     /// Scans a folder's entries, in name order, each compared with its previous version. A
@@ -238,9 +248,14 @@ public struct Scanner: Sendable {
         var previousEntries: Tree.Cursor?
         if previous?.kind == .directory, let subtree = previous?.subtree { previousEntries = try await previousTree(subtree) }
         let childNames: [[UInt8]]
+        // Held open while its entries are looked at, when few enough folders are.
+        let keepOpen = openFolders.take()
+        let openFolder: Int32?
         do {
-            childNames = try FileMetadata.list(path)
-        } catch let failure as FileMetadata.Failure {
+            (childNames, openFolder) = try FileMetadata.list(path, keepOpen: keepOpen)
+        } catch {
+            if keepOpen { openFolders.give() }
+            guard let failure = error as? FileMetadata.Failure else { throw error }
             // What the folder held before is kept: an unreadable folder is not an empty one.
             let kept = previous?.kind == .directory ? Self.carry(previous, .readFailed) : nil
             problems.append(
@@ -250,6 +265,10 @@ public struct Scanner: Sendable {
             guard kept == nil, folder.included else { return kept }
             directory.seal(into: spill)
             return .directory(directory)
+        }
+        defer {
+            if let openFolder { close(openFolder) }
+            if keepOpen { openFolders.give() }
         }
         // Each entry is encoded as soon as it is scanned (or, behind a subfolder scanned
         // elsewhere, once that is), and spilled in pieces: a folder of 100,000 files is never
@@ -304,7 +323,7 @@ public struct Scanner: Sendable {
                     nextPrevious = try previousEntries?.next()
                 }
                 let before = problems.count
-                switch try look(at: path.appending(childName), name: childName, previous: child.previous, inherited: folder.childInherited) {
+                switch try look(at: path.appending(childName), name: childName, in: openFolder, previous: child.previous, inherited: folder.childInherited) {
                 case .done(let node):
                     child.node = node
                     child.done = true
@@ -416,7 +435,7 @@ public struct Scanner: Sendable {
     }
 
     /// A file, link or other entry, once its metadata is read and the selection keeps it.
-    private mutating func finish(_ scanned: TreeEntry, at path: FilePath, decision: Selection.Decision, previous: TreeEntry?) -> ScannedNode? {
+    private mutating func finish(_ scanned: TreeEntry, at path: FilePath, in folder: Int32?, decision: Selection.Decision, previous: TreeEntry?) -> ScannedNode? {
         var entry = scanned
         guard decision == .include else { return nil }
         if permissions { entry.xattrs = Self.unchangedXattrs(entry, previous: previous) ?? readXattrs(path) }
@@ -444,7 +463,7 @@ public struct Scanner: Sendable {
             return .file(ScannedFile(path: path, entry: entry, change: change, previous: change == .unchanged ? nil : previous))
         case .symlink:
             do {
-                entry.symlinkTarget = try FileMetadata.readLink(path)
+                entry.symlinkTarget = try FileMetadata.readLink(entry.name, in: folder, path: path)
             } catch {
                 let kept = Self.carry(previous, .readFailed)
                 problems.append(Problem(path: path, message: "cannot read the link\(kept == nil ? "" : "; its previous version is kept")"))
