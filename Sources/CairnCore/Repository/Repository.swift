@@ -143,6 +143,8 @@ public actor Repository {
     public static func open(storage: any StorageBackend, passphrase: [UInt8]?, run: RunEnvironment = .live(), cached: Bool = false) async throws -> Repository {
         let descriptor = try await readDescriptor(storage)
         let cache = cached ? RepositoryCache.of(repository: descriptor.id, run: run) : nil
+        // Listed while the key is derived (scrypt: about 0.2 s of one core), which they do not need.
+        async let listing = IndexListing.of(storage)
         var warnings: [String] = []
         var master: MasterKey?
         var opened: String?
@@ -181,7 +183,7 @@ public actor Repository {
         }
         let repository = try Repository(storage: storage, descriptor: descriptor, master: master, openedWith: opened, run: run, cache: cache)
         await repository.noteWarnings(warnings)
-        try await repository.loadIndex()
+        try await repository.loadIndex(try await listing)
         return repository
     }
 
@@ -204,12 +206,27 @@ public actor Repository {
         warnings += more
     }
 
+    /// The index files and the packs, listed in that order: a pack written after the first
+    /// listing, its index file with it, is in the second, and its header is read.
+    struct IndexListing: Sendable {
+        var indexFiles: [StorageItem]
+        var packs: [StorageItem]
+
+        static func of(_ storage: any StorageBackend) async throws -> IndexListing {
+            let indexFiles = try await storage.listAll(prefix: "index/")
+            return IndexListing(indexFiles: indexFiles, packs: try await storage.listAll(prefix: "data/"))
+        }
+    }
+
     /// Loads the index files, then reads the headers of the packs none of them lists (packs
     /// of a run that ended before its index, or of a damaged index file). The index is
     /// redundant with the packs' headers: a damaged index file is ignored, with a warning,
-    /// and its packs are found from their headers.
-    func loadIndex() async throws {
-        let indexFiles = try await storage.listAll(prefix: "index/")
+    /// and its packs are found from their headers. `listing`: made earlier (while the key was
+    /// derived); a prune since is found by `reloadIndexIfChanged`, which lists again.
+    func loadIndex(_ listing: IndexListing? = nil) async throws {
+        let listed: IndexListing
+        if let listing { listed = listing } else { listed = try await IndexListing.of(storage) }
+        let indexFiles = listed.indexFiles
         loadedIndexFiles = Set(indexFiles.map(\.key))
         cache?.retain(folder: "index", keys: loadedIndexFiles)
         for item in indexFiles {
@@ -231,7 +248,7 @@ public actor Repository {
             }
         }
         // Packs written by a run that ended before its index: read their headers.
-        for item in try await storage.listAll(prefix: "data/") {
+        for item in listed.packs {
             guard let id = ObjectID(hex: String(item.key.split(separator: "/").last ?? "")), !index.containsPack(id) else { continue }
             do {
                 let entries = try await PackHeader.read(from: storage, key: item.key, size: item.size, codec: codec)
