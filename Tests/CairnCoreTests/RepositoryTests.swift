@@ -5,6 +5,10 @@ import Testing
 
 @testable import CairnCore
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Cheap scrypt for tests; the standard parameters are tested in CryptoTests.
 let testScrypt = ScryptParameters(logN: 10, r: 8, p: 1)
 let passphrase = Array("correct horse battery staple".utf8)
@@ -49,6 +53,42 @@ struct RepositoryTests {
         #expect(asked > 0 && asked < 1 << 20, "\(asked)")
         #expect(await repository.prefetchTrees(budget: asked) == asked)
         #expect(await repository.prefetchTrees(budget: asked - 1) == 0)
+    }
+
+    /// A local folder's packs are written past the page cache; the trees of each pack stored
+    /// are asked back into it, so the next command does not read them from the disk one small
+    /// range at a time. The file data beside them stays out of the cache.
+    @Test func treesOfAStoredPackAreAskedBackIntoTheCache() async throws {
+        let directory = try TemporaryDirectory()
+        let repository = try await create(LocalFolderStorage(root: directory.path))
+        var random = SystemRandomNumberGenerator()
+        for index in 0..<20 {
+            let entry = TreeEntry(name: Array("file-\(index)".utf8), kind: .file)
+            _ = try await repository.store(Tree(entries: [entry]))
+            _ = try await repository.store(.blob, (0..<(96 << 10)).map { _ in UInt8.random(in: 0...255, using: &random) })
+        }
+        try await repository.flush()
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let index = await repository.index
+        let trees = index.ranges(of: .tree, gap: 0)
+        let blobs = index.ranges(of: .blob, gap: 0)
+        #expect(trees.count == 1 && trees[0].ranges.count == 20, "one pack, its trees apart: \(trees.map(\.ranges.count))")
+        let path = directory.subpath(PackFormat.key(for: trees[0].pack))
+        func pages(_ ranges: [Range<Int>]) -> Set<Int> {
+            Set(ranges.flatMap { $0.lowerBound / page...($0.upperBound - 1) / page })
+        }
+        let treePages = pages(trees[0].ranges)
+        // Only the pages that hold nothing but file data.
+        let dataPages = pages(blobs.first { $0.pack == trees[0].pack }?.ranges ?? []).subtracting(treePages)
+        var resident: [Bool] = []
+        for _ in 0..<500 {
+            resident = residentPages(of: path) ?? []
+            if !resident.isEmpty, treePages.allSatisfy({ $0 < resident.count && resident[$0] }) { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(treePages.allSatisfy { $0 < resident.count && resident[$0] }, "the trees' pages are in the cache")
+        #expect(dataPages.count > 400)
+        #expect(dataPages.filter { $0 < resident.count && resident[$0] }.count < dataPages.count / 4, "the file data was written past the cache")
     }
 
     @Test func nothingInTheDestinationRevealsNamesOrContent() async throws {
