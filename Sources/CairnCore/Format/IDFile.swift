@@ -108,9 +108,9 @@ final class IDFile: Sendable {
     /// all that follows stay in memory.
     private func flush(_ state: inout State) {
         precondition(state.pending.count == Self.batch && state.sums.count * Self.batch == state.written, "ids are written a batch at a time")
-        if state.file == nil { state.file = ScratchFile(in: folder) }
+        if state.file == nil { state.file = try? ScratchFile(in: folder) }
         let written = state.written
-        guard let file = state.file, state.pending.withUnsafeBytes({ file.write($0, at: written * Self.size) }) else {
+        guard let file = state.file, state.pending.withUnsafeBytes({ file.write($0, at: written * Self.size) }) == 0 else {
             state.failed = true
             return
         }

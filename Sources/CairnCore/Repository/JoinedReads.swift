@@ -103,7 +103,7 @@ public actor JoinedReads {
         maximumRun = remote ? (16 << 20) + Chunker.maximumSize + (1 << 20) : 4 << 20
         self.budget = budget ?? (remote ? 64 << 20 : 32 << 20)
         let folder = scratchFolder ?? (remote ? repository.cache?.scratchFolder : nil)
-        scratch = folder.flatMap { ScratchFile(in: $0) }
+        scratch = folder.flatMap { try? ScratchFile(in: $0) }
     }
 
     /// Objects the reader will ask for, in about this order. Objects not in the index (damage)
@@ -358,7 +358,7 @@ public actor JoinedReads {
     func damageScratch() -> Bool {
         guard let scratch, scratchEnd > 0 else { return false }
         let garbage = [UInt8](repeating: 0x5A, count: scratchEnd)
-        return garbage.withUnsafeBytes { scratch.write($0, at: 0) }
+        return garbage.withUnsafeBytes { scratch.write($0, at: 0) } == 0
     }
 
     private func landed(_ bytes: Int) {
@@ -396,7 +396,7 @@ public actor JoinedReads {
             let buffer = try? await task.value
             let done = buffer.map { buffer in
                 places.allSatisfy { place in
-                    place.range.upperBound <= buffer.count && buffer.slice(place.range).withUnsafeBytes { scratch.write($0, at: place.offset) }
+                    place.range.upperBound <= buffer.count && buffer.slice(place.range).withUnsafeBytes { scratch.write($0, at: place.offset) } == 0
                 }
             }
             await self.landed(held)

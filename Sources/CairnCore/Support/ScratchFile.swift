@@ -11,16 +11,23 @@ internal import CLinux
 /// here instead of reading each of them again, one paid request at a time (the space of bytes
 /// that were used is handed back to the file system: a hole is punched, so the file holds at
 /// most what is waiting; bytes read back are opened and checked as stored bytes are). The
-/// repository index keeps its full ids in one (`IDFile`).
+/// repository index keeps its full ids in one (`IDFile`), a scan its finished folders
+/// (`SpillFile`).
 final class ScratchFile: @unchecked Sendable {
+    /// Why no scratch file could be made: mkstemp's errno.
+    struct Unavailable: Error {
+        var code: Int32
+    }
+
     /// Internal for tests that damage the file.
     let descriptor: Int32
 
-    /// A scratch file in `folder`; nil when none can be made there.
-    init?(in folder: String) {
-        var template = Array("\(folder)/.scratch-XXXXXX".utf8CString)
+    /// A scratch file in `folder`, named `prefix` and six random characters until it is
+    /// unlinked, at once.
+    init(in folder: String, prefix: String = ".scratch-") throws(Unavailable) {
+        var template = Array("\(folder)/\(prefix)XXXXXX".utf8CString)
         let descriptor = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-        guard descriptor >= 0 else { return nil }
+        guard descriptor >= 0 else { throw Unavailable(code: errno) }
         _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC)
         template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
         self.descriptor = descriptor
@@ -28,16 +35,17 @@ final class ScratchFile: @unchecked Sendable {
 
     deinit { close(descriptor) }
 
-    /// Writes all of `bytes` at `offset`; false when the file system refused (a full disk).
-    func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) -> Bool {
+    /// Writes all of `bytes` at `offset`: 0, or why the file system refused (ENOSPC: a full
+    /// disk).
+    func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) -> Int32 {
         var done = 0
         while done < bytes.count {
             let count = pwrite(descriptor, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
             if count < 0, errno == EINTR { continue }
-            guard count > 0 else { return false }
+            guard count > 0 else { return count == 0 ? ENOSPC : errno }
             done += count
         }
-        return true
+        return 0
     }
 
     /// `count` bytes at `offset`; nil when they cannot be read whole.

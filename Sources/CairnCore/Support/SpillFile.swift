@@ -41,8 +41,10 @@ final class SpillFile: Sendable {
         var failure: Failure?
     }
 
+    /// The file, nil when none could be made.
+    private let file: ScratchFile?
     /// Internal for tests that damage the file.
-    let descriptor: Int32?
+    var descriptor: Int32? { file?.descriptor }
     private let folder: String
     /// What it holds, for errors: `the scan's spill file`.
     private let what: String
@@ -53,25 +55,18 @@ final class SpillFile: Sendable {
     init(in folder: String, what: String = "the scan's spill file") {
         self.folder = folder
         self.what = what
-        var template = Array("\(folder)/.cairn-spill-XXXXXX".utf8CString)
-        let descriptor = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-        madeError = descriptor >= 0 ? 0 : errno
-        if descriptor >= 0 {
-            _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC)
-            template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
-            self.descriptor = descriptor
-        } else {
-            self.descriptor = nil
+        do {
+            file = try ScratchFile(in: folder, prefix: ".cairn-spill-")
+            madeError = 0
+        } catch {
+            file = nil
+            madeError = error.code
         }
-    }
-
-    deinit {
-        if let descriptor { close(descriptor) }
     }
 
     /// Why the file is not used (it could not be made or written), or nil.
     var failure: Failure? {
-        if descriptor == nil { return Failure(operation: "make", folder: folder, code: madeError, what: what) }
+        if file == nil { return Failure(operation: "make", folder: folder, code: madeError, what: what) }
         return state.withLock { $0.failure }
     }
     private let madeError: Int32
@@ -91,13 +86,13 @@ final class SpillFile: Sendable {
         let count = parts.reduce(4) { $0 + $1.count }
         return state.withLock { state -> Place in
             let place = Place(offset: state.written + state.buffer.count, count: count)
-            if let descriptor, state.failure == nil, count >= Self.bufferSize {
+            if let file, state.failure == nil, count >= Self.bufferSize {
                 do throws(Failure) {
-                    try write(state.buffer, at: state.written, to: descriptor)
+                    try write(state.buffer, at: state.written, to: file)
                     state.written += state.buffer.count
                     state.buffer.removeAll(keepingCapacity: true)
                     for part in parts + [trailer] {
-                        try write(part, at: state.written, to: descriptor)
+                        try write(part, at: state.written, to: file)
                         state.written += part.count
                     }
                     return place
@@ -112,9 +107,9 @@ final class SpillFile: Sendable {
             }
             for part in parts { state.buffer += part }
             state.buffer += trailer
-            if let descriptor, state.failure == nil, state.buffer.count >= Self.bufferSize {
+            if let file, state.failure == nil, state.buffer.count >= Self.bufferSize {
                 do throws(Failure) {
-                    try write(state.buffer, at: state.written, to: descriptor)
+                    try write(state.buffer, at: state.written, to: file)
                     state.written += state.buffer.count
                     state.buffer.removeAll(keepingCapacity: true)
                 } catch {
@@ -145,33 +140,15 @@ final class SpillFile: Sendable {
             let start = place.offset + inFile - state.written
             return (inFile, inFile < place.count ? Array(state.buffer[start..<start + place.count - inFile]) : [])
         }
-        guard inFile > 0, let descriptor else { return buffered }
+        guard inFile > 0, let file else { return buffered }
         var bytes = [UInt8](repeating: 0, count: inFile)
-        var done = 0
-        let code = bytes.withUnsafeMutableBytes { buffer -> Int32 in
-            while done < inFile {
-                let got = pread(descriptor, buffer.baseAddress! + done, inFile - done, off_t(place.offset + done))
-                if got < 0, errno == EINTR { continue }
-                guard got > 0 else { return got == 0 ? EIO : errno }
-                done += got
-            }
-            return 0
-        }
+        let code = bytes.withUnsafeMutableBytes { file.read(into: $0, at: place.offset) }
         guard code == 0 else { throw Failure(operation: "read", folder: folder, code: code, what: what) }
         return buffered.isEmpty ? bytes : bytes + buffered
     }
 
-    private func write(_ bytes: [UInt8], at offset: Int, to descriptor: Int32) throws(Failure) {
-        var done = 0
-        let code = bytes.withUnsafeBytes { buffer -> Int32 in
-            while done < buffer.count {
-                let count = pwrite(descriptor, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
-                if count < 0, errno == EINTR { continue }
-                guard count > 0 else { return count == 0 ? ENOSPC : errno }
-                done += count
-            }
-            return 0
-        }
+    private func write(_ bytes: [UInt8], at offset: Int, to file: ScratchFile) throws(Failure) {
+        let code = bytes.withUnsafeBytes { file.write($0, at: offset) }
         guard code == 0 else { throw Failure(operation: "write", folder: folder, code: code, what: what) }
     }
 }
