@@ -55,6 +55,43 @@ struct RepositoryTests {
         #expect(await repository.prefetchTrees(budget: asked - 1) == 0)
     }
 
+    /// The index files and packs are listed while the key is derived. When an index file is
+    /// gone by the time it is read (another host's prune replaced it), packs were written since
+    /// the listing: they are listed again and read from their headers, so no object of theirs
+    /// is missing from the index.
+    @Test func anIndexFileGoneSinceTheListingListsThePacksAgain() async throws {
+        let storage = MemoryStorage()
+        let repository = try await create(storage)
+        let first = Array(String(repeating: "listed before ", count: 300).utf8)
+        let later = Array(String(repeating: "written after the listing ", count: 300).utf8)
+        let firstID = try await repository.store(.blob, first).id
+        try await repository.flush()
+        let before = Set(try await storage.listAll(prefix: "").map(\.key))
+        let laterID = try await repository.store(.blob, later).id
+        try await repository.flush()
+        // What the other host writes after the listing: the pack and index of `later`.
+        var written: [(String, [UInt8])] = []
+        for item in try await storage.listAll(prefix: "") where !before.contains(item.key) {
+            written.append((item.key, try await storage.get(item.key)))
+            await storage.delete(item.key)
+        }
+        #expect(written.count == 2 && written.contains { $0.0.hasPrefix("data/") } && written.contains { $0.0.hasPrefix("index/") })
+        let listedIndex = try #require(before.first { $0.hasPrefix("index/") })
+        var plan = FaultInjectingStorage.Plan()
+        let moved = Mutex(false)
+        plan.beforeCall = { [written] operation, key in
+            // The first read of the listed index file finds it replaced.
+            guard operation == .get, key == listedIndex, !moved.withLock({ $0 }) else { return }
+            moved.withLock { $0 = true }
+            for (key, bytes) in written { try? await storage.put(key, bytes) }
+            await storage.delete(listedIndex)
+        }
+        let reopened = try await Repository.open(storage: FaultInjectingStorage(storage, plan: plan), passphrase: passphrase)
+        #expect(moved.withLock { $0 })
+        #expect(try await reopened.load(.blob, laterID) == later)
+        #expect(try await reopened.load(.blob, firstID) == first)
+    }
+
     /// A local folder's packs are written past the page cache; the trees of each pack stored
     /// are asked back into it, so the next command does not read them from the disk one small
     /// range at a time. The file data beside them stays out of the cache.

@@ -207,14 +207,16 @@ public actor Repository {
     }
 
     /// The index files and the packs, listed in that order: a pack written after the first
-    /// listing, its index file with it, is in the second, and its header is read.
+    /// listing, its index file with it, is in the second, and its header is read. Made while
+    /// the key is derived, it stops between pages when the open fails first (a wrong key: an
+    /// object store's listing of a large repository is many requests).
     struct IndexListing: Sendable {
         var indexFiles: [StorageItem]
         var packs: [StorageItem]
 
         static func of(_ storage: any StorageBackend) async throws -> IndexListing {
-            let indexFiles = try await storage.listAll(prefix: "index/")
-            return IndexListing(indexFiles: indexFiles, packs: try await storage.listAll(prefix: "data/"))
+            let indexFiles = try await storage.listAll(prefix: "index/", stopsWhenCancelled: true)
+            return IndexListing(indexFiles: indexFiles, packs: try await storage.listAll(prefix: "data/", stopsWhenCancelled: true))
         }
     }
 
@@ -222,13 +224,16 @@ public actor Repository {
     /// of a run that ended before its index, or of a damaged index file). The index is
     /// redundant with the packs' headers: a damaged index file is ignored, with a warning,
     /// and its packs are found from their headers. `listing`: made earlier (while the key was
-    /// derived); a prune since is found by `reloadIndexIfChanged`, which lists again.
+    /// derived). An index file gone since (another host's prune replaced it) means packs were
+    /// written since too: the packs are listed again, so those that replaced its packs are
+    /// read from their headers.
     func loadIndex(_ listing: IndexListing? = nil) async throws {
         let listed: IndexListing
         if let listing { listed = listing } else { listed = try await IndexListing.of(storage) }
         let indexFiles = listed.indexFiles
         loadedIndexFiles = Set(indexFiles.map(\.key))
         cache?.retain(folder: "index", keys: loadedIndexFiles)
+        var indexFileGone = false
         for item in indexFiles {
             let name = String(item.key.dropFirst("index/".count))
             guard let id = ObjectID(hex: name) else { continue }
@@ -238,6 +243,7 @@ public actor Repository {
                 }
                 for pack in packs { index.add(pack: pack.id, entries: pack.entries) }
             } catch StorageError.notFound {
+                indexFileGone = true
                 continue  // removed since it was listed (a prune replaced it): its packs are read below
             } catch let error as StorageError where !error.isDamage {
                 throw error
@@ -248,7 +254,8 @@ public actor Repository {
             }
         }
         // Packs written by a run that ended before its index: read their headers.
-        for item in listed.packs {
+        let packs = listing != nil && indexFileGone ? try await storage.listAll(prefix: "data/") : listed.packs
+        for item in packs {
             guard let id = ObjectID(hex: String(item.key.split(separator: "/").last ?? "")), !index.containsPack(id) else { continue }
             do {
                 let entries = try await PackHeader.read(from: storage, key: item.key, size: item.size, codec: codec)

@@ -45,6 +45,9 @@ public final class FaultInjectingStorage: StorageBackend, Sendable {
         public var crashAfterWrites: Int?
         public var crashAfterApplying = false
         public var seed: UInt64 = 1
+        /// Called before every call with its operation and key, and waited for: another
+        /// host's work done at that very moment (a prune between a listing and a read).
+        public var beforeCall: (@Sendable (Operation, String) async -> Void)?
 
         public init() {}
     }
@@ -89,6 +92,7 @@ public final class FaultInjectingStorage: StorageBackend, Sendable {
     /// the crash point (carried out, then the error).
     private func enter(_ operation: Operation, _ key: String, bytes: Int = 0) async throws -> Bool {
         if plan.latency > .zero { try await Task.sleep(for: plan.latency) }
+        await plan.beforeCall?(operation, key)
         return try state.withLock { state in
             state.calls[operation, default: 0] += 1
             if state.crashed { throw Self.crashError(key) }

@@ -220,11 +220,13 @@ extension StorageBackend {
         try await read(key, range: range).bytes
     }
 
-    /// Every file under `prefix`, fetching page by page.
-    public func listAll(prefix: String, pageSize: Int = 1000) async throws -> [StorageItem] {
+    /// Every file under `prefix`, fetching page by page. `stopsWhenCancelled`: a cancelled
+    /// task's listing ends between pages (with `CancellationError`) instead of after them all.
+    public func listAll(prefix: String, pageSize: Int = 1000, stopsWhenCancelled: Bool = false) async throws -> [StorageItem] {
         var items: [StorageItem] = []
         var after: String?
         while true {
+            if stopsWhenCancelled { try Task.checkCancellation() }
             let page = try await list(prefix: prefix, after: after, limit: pageSize)
             items += page
             guard page.count == pageSize, let last = page.last else { return items }
