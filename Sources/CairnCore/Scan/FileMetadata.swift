@@ -34,8 +34,8 @@ public enum FileMetadata {
 
     /// The metadata of the entry `name` of the folder open as `folder` (or of `path`, when no
     /// folder is open): the kernel then looks up one name, not every folder of the path
-    /// again, and the entry is the one in the folder that was listed, even if the folder was
-    /// moved since. `follow` reads what a symbolic link points to. A path too long for the
+    /// again, and it is the entry in the folder that was listed, even if the folder was moved
+    /// since. `follow` reads what a symbolic link points to. A path too long for the
     /// kernel fails by its path in both cases: what a scan records must not depend on whether
     /// the folder could be held open.
     static func lstat(_ name: [UInt8], in folder: Int32?, path: FilePath, follow: Bool = false) throws -> Glibc.stat {
@@ -152,7 +152,7 @@ public enum FileMetadata {
     static func list(_ path: FilePath, keepOpen: Bool) throws -> (names: [[UInt8]], folder: Int32?) {
         let folder = path.withCString { open($0, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK) }
         guard folder >= 0 else { throw Failure(path: path, operation: "opendir", code: errno) }
-        let listed = keepOpen ? dup(folder) : folder
+        let listed = keepOpen ? fcntl(folder, F_DUPFD_CLOEXEC, 0) : folder
         guard listed >= 0, let stream = fdopendir(listed) else {
             let code = errno
             if listed >= 0 { close(listed) }

@@ -59,7 +59,12 @@ public struct Scanner: Sendable {
     /// Folders held open at once, by all walkers: enough for every folder a walker is in on
     /// most trees; deeper ones are looked at by whole paths, as before (a tree as deep as
     /// paths allow would otherwise hold a descriptor for each of its thousands of levels).
-    public static let openFolderLimit = 64
+    /// 64, or a sixteenth of the descriptors the process may open where that is less.
+    public static let openFolderLimit: Int = {
+        var limit = rlimit()
+        guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 64 }
+        return Int(min(64, limit.rlim_cur / 16))
+    }()
 
     /// $TMPDIR when set, or /tmp.
     public static func spillFolder(environment: [String: String]) -> String {
@@ -252,7 +257,12 @@ public struct Scanner: Sendable {
         let keepOpen = openFolders.take()
         let openFolder: Int32?
         do {
-            (childNames, openFolder) = try FileMetadata.list(path, keepOpen: keepOpen)
+            do {
+                (childNames, openFolder) = try FileMetadata.list(path, keepOpen: keepOpen)
+            } catch let failure as FileMetadata.Failure where keepOpen && (failure.code == EMFILE || failure.code == ENFILE) {
+                // Out of descriptors: listed without holding it, its entries looked at by path.
+                (childNames, openFolder) = try FileMetadata.list(path, keepOpen: false)
+            }
         } catch {
             if keepOpen { openFolders.give() }
             guard let failure = error as? FileMetadata.Failure else { throw error }
