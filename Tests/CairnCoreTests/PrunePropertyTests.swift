@@ -92,4 +92,42 @@ struct PrunePropertyTests {
         let twice = try await reopened.prune(evaluation, now: now, dryRun: false)
         #expect(twice.expired.isEmpty && twice.packsDeleted == 0 && twice.packsRepacked == 0, "pruning twice changes nothing")
     }
+
+    /// A prune opens the repository before it takes its lease: a backup that ends in between
+    /// (its snapshot, packs and index file written) is taken into account, not reported as a
+    /// snapshot with objects missing, and everything kept reads back.
+    @Test func aBackupBetweenAPrunesOpeningAndItsLeaseIsKnownToIt() async throws {
+        let directory = try TemporaryDirectory()
+        let context = try context(directory)
+        var time = Date(timeIntervalSince1970: 1_790_000_000)
+        var expected: [Timestamp: [String: [UInt8]]] = [:]
+        func backup(_ files: [String: String]) async throws {
+            for name in try FileManager.default.contentsOfDirectory(atPath: directory.subpath("source")) {
+                try FileManager.default.removeItem(atPath: directory.subpath("source/\(name)"))
+            }
+            for (name, text) in files { try directory.write("source/\(name)", text) }
+            time += 86_400
+            var job = try await BackupJob.plan(context, now: time)
+            expected[try await job.execute().snapshot.start] = files.mapValues { Array($0.utf8) }
+        }
+        try await backup(["a.txt": "first", "b.txt": String(repeating: "kept in both ", count: 500)])
+        try await backup(["a.txt": "second", "b.txt": String(repeating: "kept in both ", count: 500)])
+        let storage = LocalFolderStorage(root: context.repositoryPath)
+        let pruning = try await Repository.open(storage: storage, passphrase: nil)
+        // Opened: now a backup runs to its end before the prune takes its lease.
+        try await backup(["a.txt": "third, after the prune opened", "c.txt": String(repeating: "new ", count: 700)])
+        let evaluation = RetentionEvaluation(policy: .keepJobs(2), timeZone: TimeZone(identifier: "UTC")!)
+        let pruned = try await pruning.withLease(.exclusive, command: "test prune") {
+            try await pruning.prune(evaluation, now: time, dryRun: false)
+        }
+        #expect(pruned.expired.count == 1)
+        let reopened = try await Repository.open(storage: storage, passphrase: nil)
+        let kept = try await reopened.snapshots()
+        #expect(kept.count == 2)
+        for record in kept {
+            #expect(try await contents(of: record, in: reopened) == expected[record.snapshot.start], "snapshot \(record.id.short) reads back")
+        }
+        let report = try await Verifier(repository: reopened).run(readData: 1)
+        #expect(report.damages.isEmpty, "\(report.damages.map(\.message))")
+    }
 }

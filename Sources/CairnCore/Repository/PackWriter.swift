@@ -178,7 +178,12 @@ final class PackWriter {
         let box = try codec.seal(.index, id: id, plaintext: RepositoryIndex.encode(packs), compressor: Compressor(.default))
         try await storage.put("index/\(id.hex)", box)
         cache?.keep("index/\(id.hex)", box)
+        writtenIndexFiles.insert("index/\(id.hex)")
     }
+
+    /// The index files this process wrote: what they list is in its index already
+    /// (`Repository.reloadIndexIfChanged` does not count them as another host's).
+    private(set) var writtenIndexFiles: Set<String> = []
 
     /// Writes everything added so far: the last pack, then the index file that lists it.
     func flush(on repository: isolated Repository) async throws {

@@ -66,6 +66,9 @@ extension Repository {
         forget: Set<String>? = nil, progress makeProgress: ((_ packs: Int, _ bytes: UInt64) -> (any ProgressSink)?)? = nil
     ) async throws -> PruneResult {
         var result = PruneResult()
+        // Opened before its lease was taken: a backup may have ended meanwhile, its snapshot
+        // listed below and its packs in index files not yet read.
+        try await reloadIndexIfChanged()
         let records = try await snapshots()
         // What a damaged snapshot uses cannot be marked: deleting anything now could delete
         // the data of a snapshot that is readable again once repaired.

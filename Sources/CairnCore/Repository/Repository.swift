@@ -278,12 +278,15 @@ public actor Repository {
     /// How many index files the repository had when its index was loaded.
     var indexFileCount: Int { loadedIndexFiles.count }
 
-    /// Loads the index again when its files changed since it was loaded (a prune ran between a
-    /// backup's plan and its lease): a backup must not count on objects of packs deleted since.
-    /// One listing when nothing changed.
+    /// Loads the index again when its files changed since it was loaded, other than by this
+    /// process's own writes (a prune ran between a backup's plan and its lease; a backup ran
+    /// between a prune's opening and its lease): a backup must not count on objects of packs
+    /// deleted since, and a prune must know every pack and snapshot it decides about. One
+    /// listing when nothing changed.
     public func reloadIndexIfChanged() async throws {
         let now = Set(try await storage.listAll(prefix: "index/").map(\.key))
-        guard now != loadedIndexFiles else { return }
+        let own = writer.writtenIndexFiles
+        guard now.subtracting(own) != loadedIndexFiles.subtracting(own) else { return }
         index = RepositoryIndex(spillFolder: run.temporaryDirectory)
         writer.unindexedPacks = []
         damagedIndexFiles = []
