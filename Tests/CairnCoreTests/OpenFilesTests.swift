@@ -44,12 +44,19 @@ struct OpenFilesTests {
         #expect(try await storage.read("locks/a", range: 0..<10).bytes == Array(repeating: 1, count: 10))
         try await storage.put("locks/a", Array(repeating: 2, count: 20_000))
         #expect(try await storage.read("locks/a", range: 0..<20_000).bytes == Array(repeating: 2, count: 20_000))
-        // Descriptors of this file only: other tests run in this process at the same time.
+        // Descriptors of this file only (by device and inode): other tests run in this process
+        // at the same time.
+        var file = stat()
+        #expect(stat(directory.subpath("locks/a"), &file) == 0)
         func descriptors() throws -> Int {
             try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").filter { name in
-                (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(name)")) == directory.subpath("locks/a")
+                var info = stat()
+                return stat("/proc/self/fd/\(name)", &info) == 0 && info.st_dev == file.st_dev && info.st_ino == file.st_ino
             }.count
         }
+        let control = open(directory.subpath("locks/a"), O_RDONLY | O_CLOEXEC)
+        #expect(try descriptors() == 1, "a descriptor of the file is seen")
+        close(control)
         for _ in 0..<50 { _ = try await storage.read("locks/a", range: 0..<100) }
         #expect(try descriptors() == 0, "no descriptor of the file is left open")
     }

@@ -121,6 +121,13 @@ struct PrunePropertyTests {
             try await pruning.prune(evaluation, now: time, dryRun: false)
         }
         #expect(pruned.expired.count == 1)
+        // The same instance, whose index files are now those its prune wrote, prunes again
+        // after another backup: it loads that backup's index file too.
+        try await backup(["a.txt": "fourth", "d.txt": String(repeating: "newer ", count: 700)])
+        let again = try await pruning.withLease(.exclusive, command: "test prune") {
+            try await pruning.prune(evaluation, now: time, dryRun: false)
+        }
+        #expect(again.expired.count == 1)
         let reopened = try await Repository.open(storage: storage, passphrase: nil)
         let kept = try await reopened.snapshots()
         #expect(kept.count == 2)

@@ -181,9 +181,15 @@ final class PackWriter {
         writtenIndexFiles.insert("index/\(id.hex)")
     }
 
-    /// The index files this process wrote: what they list is in its index already
-    /// (`Repository.reloadIndexIfChanged` does not count them as another host's).
+    /// The index files this process wrote, less those its prune removed: what they list is in
+    /// its index already (`Repository.reloadIndexIfChanged` does not count them as another
+    /// host's).
     private(set) var writtenIndexFiles: Set<String> = []
+
+    /// Index files removed by this process (its prune), no longer expected.
+    func forgetIndexFiles(_ keys: some Sequence<String>) {
+        writtenIndexFiles.subtract(keys)
+    }
 
     /// Writes everything added so far: the last pack, then the index file that lists it.
     func flush(on repository: isolated Repository) async throws {

@@ -200,6 +200,9 @@ extension Repository {
         // Phase 2: delete. Old index files first, so no index names a pack being deleted.
         try await confirmLeases()
         try await storage.delete(oldIndexes.map(\.key))
+        // The index files there now are those just written (`reloadIndexIfChanged`).
+        loadedIndexFiles.subtract(oldIndexes.map(\.key))
+        writer.forgetIndexFiles(oldIndexes.map(\.key))
         // Packs go only once no old index file names them: checked, not assumed.
         let left = Set(try await storage.listAll(prefix: "index/").map(\.key)).intersection(oldIndexes.map(\.key))
         if let still = left.sorted().first {

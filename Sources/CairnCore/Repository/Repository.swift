@@ -254,7 +254,7 @@ public actor Repository {
             }
         }
         // Packs written by a run that ended before its index: read their headers.
-        let packs = listing != nil && indexFileGone ? try await storage.listAll(prefix: "data/") : listed.packs
+        let packs = indexFileGone ? try await storage.listAll(prefix: "data/") : listed.packs
         for item in packs {
             guard let id = ObjectID(hex: String(item.key.split(separator: "/").last ?? "")), !index.containsPack(id) else { continue }
             do {
@@ -282,11 +282,12 @@ public actor Repository {
     /// process's own writes (a prune ran between a backup's plan and its lease; a backup ran
     /// between a prune's opening and its lease): a backup must not count on objects of packs
     /// deleted since, and a prune must know every pack and snapshot it decides about. One
-    /// listing when nothing changed.
+    /// listing when nothing changed. The index files expected are those loaded and those this
+    /// process wrote since, less those its prune removed: one of them gone (another host's
+    /// prune) is a change too.
     public func reloadIndexIfChanged() async throws {
         let now = Set(try await storage.listAll(prefix: "index/").map(\.key))
-        let own = writer.writtenIndexFiles
-        guard now.subtracting(own) != loadedIndexFiles.subtracting(own) else { return }
+        guard now != loadedIndexFiles.union(writer.writtenIndexFiles) else { return }
         index = RepositoryIndex(spillFolder: run.temporaryDirectory)
         writer.unindexedPacks = []
         damagedIndexFiles = []
