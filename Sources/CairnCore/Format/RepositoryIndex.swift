@@ -137,17 +137,20 @@ struct RepositoryIndex: Sendable {
         }
         table.forEach { take($0.value) }
         for value in recent.values { take(value) }
-        return byPack.keys.sorted().map { number in
-            var joined: [Range<Int>] = []
-            for range in byPack[number]!.sorted(by: { $0.lowerBound < $1.lowerBound }) {
-                if let last = joined.last, range.lowerBound <= last.upperBound + gap {
-                    joined[joined.count - 1] = last.lowerBound..<max(last.upperBound, range.upperBound)
-                } else {
-                    joined.append(range)
-                }
+        return byPack.keys.sorted().map { number in (packs[Int(number)], Self.joined(byPack[number]!, gap: gap)) }
+    }
+
+    /// `ranges` sorted, those less than `gap` bytes apart joined into one.
+    static func joined(_ ranges: [Range<Int>], gap: Int) -> [Range<Int>] {
+        var joined: [Range<Int>] = []
+        for range in ranges.sorted(by: { $0.lowerBound < $1.lowerBound }) {
+            if let last = joined.last, range.lowerBound <= last.upperBound + gap {
+                joined[joined.count - 1] = last.lowerBound..<max(last.upperBound, range.upperBound)
+            } else {
+                joined.append(range)
             }
-            return (packs[Int(number)], joined)
         }
+        return joined
     }
 
     /// The entries of every object, grouped by pack, for writing index files and for verify.

@@ -129,11 +129,9 @@ final class PackWriter {
         }
     }
 
-    /// Tree bytes asked back into the system's cache so far (`keepTreesCached`).
+    /// Tree bytes asked back into the system's cache so far (`keepTreesCached`): at most
+    /// `Repository.treeCacheBudget` a run.
     private var treeBytesKept = 0
-    /// At most this many bytes of a run's trees are asked back (the budget of
-    /// `Repository.prefetchTrees`).
-    static let treeBytesKeptLimit = 64 << 20
 
     /// Asks the storage to read the trees of a pack just stored back into the system's cache,
     /// in the background. A local folder writes packs past the cache, so the next command
@@ -141,21 +139,13 @@ final class PackWriter {
     /// range at a time: a backup of the real tree with nothing changed took 1.3 s instead of
     /// 1.0 s right after the backup that stored them. Storages that cannot do nothing.
     private func keepTreesCached(_ pack: ObjectID, entries: [PackEntry]) {
-        guard treeBytesKept < Self.treeBytesKeptLimit else { return }
-        var ranges: [Range<Int>] = []
-        let trees = entries.filter { $0.kind == .tree }.map { $0.offset..<$0.offset + $0.length }
-        // Neighbours within 32 KiB are read as one.
-        for range in trees.sorted(by: { $0.lowerBound < $1.lowerBound }) {
-            if let last = ranges.last, range.lowerBound <= last.upperBound + (32 << 10) {
-                ranges[ranges.count - 1] = last.lowerBound..<max(last.upperBound, range.upperBound)
-            } else {
-                ranges.append(range)
-            }
-        }
+        guard treeBytesKept < Repository.treeCacheBudget else { return }
+        // Neighbours within 32 KiB are read as one, as `Repository.prefetchTrees` reads them.
+        let ranges = RepositoryIndex.joined(entries.filter { $0.kind == .tree }.map { $0.offset..<$0.offset + $0.length }, gap: 32 << 10)
         guard !ranges.isEmpty else { return }
         treeBytesKept += ranges.reduce(0) { $0 + $1.count }
-        let storage = self.storage, key = PackFormat.key(for: pack), asked = ranges
-        BlockingIO.start { storage.prefetch(key, ranges: asked) }
+        let storage = self.storage, key = PackFormat.key(for: pack)
+        BlockingIO.start { storage.prefetch(key, ranges: ranges) }
     }
 
     /// Writes an index file listing the stored packs no index file lists yet.

@@ -72,7 +72,7 @@ extension Repository {
     /// million objects); the reads are asked for on a background thread. Returns the bytes
     /// asked for.
     @discardableResult
-    public func prefetchTrees(budget: Int = 64 << 20) -> Int {
+    public func prefetchTrees(budget: Int = Repository.treeCacheBudget) -> Int {
         let ranges = index.ranges(of: .tree)
         let total = ranges.reduce(0) { sum, pack in pack.ranges.reduce(sum) { $0 + $1.count } }
         guard total > 0, total <= budget else { return 0 }
@@ -83,6 +83,11 @@ extension Repository {
         }
         return total
     }
+
+    /// The bytes of trees a run asks the storage to read into the system's cache, at most: ahead
+    /// of a backup's scan (`prefetchTrees`), and back after its packs are stored
+    /// (`PackWriter.keepTreesCached`).
+    public static let treeCacheBudget = 64 << 20
 
     /// A tree's entries, to read one at a time (`Tree.Cursor`).
     public func treeCursor(_ id: ObjectID) async throws -> Tree.Cursor {

@@ -49,10 +49,13 @@ public enum FileMetadata {
     /// `readLink`, of the entry `name` of the folder open as `folder` when there is one.
     static func readLink(_ name: [UInt8], in folder: Int32?, path: FilePath) throws -> [UInt8] {
         guard let folder, path.bytes.count < PATH_MAX else { return try readLink(path) }
+        return try readLink(path) { buffer, size in withCName(name) { readlinkat(folder, $0, buffer, size) } }
+    }
+
+    /// The target `read` puts in a buffer of 4096 bytes (readlink or readlinkat).
+    private static func readLink(_ path: FilePath, _ read: (UnsafeMutablePointer<CChar>, Int) -> Int) throws -> [UInt8] {
         var buffer = [UInt8](repeating: 0, count: 4096)
-        let count = withCName(name) { cName in
-            buffer.withUnsafeMutableBufferPointer { readlinkat(folder, cName, UnsafeMutableRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), $0.count) }
-        }
+        let count = buffer.withUnsafeMutableBufferPointer { read(UnsafeMutableRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), $0.count) }
         guard count >= 0 else { throw Failure(path: path, operation: "readlink", code: errno) }
         return Array(buffer[0..<count])
     }
@@ -101,12 +104,7 @@ public enum FileMetadata {
     }
 
     public static func readLink(_ path: FilePath) throws -> [UInt8] {
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        let count = path.withCString { pointer in
-            buffer.withUnsafeMutableBufferPointer { readlink(pointer, UnsafeMutableRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), $0.count) }
-        }
-        guard count >= 0 else { throw Failure(path: path, operation: "readlink", code: errno) }
-        return Array(buffer[0..<count])
+        try readLink(path) { buffer, size in path.withCString { readlink($0, buffer, size) } }
     }
 
     /// The entry's extended attributes (POSIX ACLs among them), sorted by name, without
