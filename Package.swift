@@ -49,7 +49,7 @@ let package = Package(
             ]
         ),
         .target(name: "CairnTesting", dependencies: ["CairnCore", "CLinux"]),
-        .testTarget(name: "CairnCoreTests", dependencies: ["CairnCore", "CairnTesting"]),
+        .testTarget(name: "CairnCoreTests", dependencies: ["CairnCore", "CairnTesting", "CZstd"]),
         .testTarget(name: "CairnEndToEndTests", dependencies: ["cairn", "CairnCore", "CairnTesting"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,3 +1,4 @@
+import CZstd
 import Foundation
 import Testing
 
@@ -219,6 +220,45 @@ struct CompressionTests {
         #expect(try level4.compress(small).payload == zstd(small, level: 4))
         #expect(try level4.compress(small).payload != automatic.compress(small).payload)
         #expect(try Compressor.decompress(level4.compress(small).payload, method: .zstd, originalSize: small.count) == small)
+    }
+
+    /// Pieces up to 256 KiB are compressed in contexts of fixed room, kept from piece to piece
+    /// whatever came before: each result is still byte for byte what zstd makes in a new
+    /// context, at every level, for pieces taken in turns from tiny to larger than that room.
+    @Test(arguments: [1, 2, 3, 9, 19, -5])
+    func fixedContextsGiveWhatANewContextGives(level: Int) async throws {
+        var generator = SeededGenerator(state: UInt64(level + 100))
+        let words = (0..<64).map { _ in generator.bytes(Int.random(in: 2...9, using: &generator)).map { $0 % 26 + 97 } }
+        func text(_ size: Int) -> [UInt8] {
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(size + 16)
+            while bytes.count < size { bytes += words.randomElement(using: &generator)! + [32] }
+            return Array(bytes.prefix(size))
+        }
+        let sizes = [64, ZstdContexts.fixedRoomSize, 1000, 3 << 20, 5000, ZstdContexts.fixedRoomSize + 1, 200_000, 70, 16 << 10, 700_000, 12_345]
+        // Two at once too: contexts taken and given back by several tasks.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for round in 0..<2 {
+                let pieces = sizes.map { text($0 + round) }
+                group.addTask {
+                    for piece in pieces {
+                        let bound = ZSTD_compressBound(piece.count)
+                        let ours = try [UInt8](unsafeUninitializedCapacity: bound) { buffer, count in
+                            count = try #require(try Compressor.zstdCompress(piece, level: level, into: buffer))
+                        }
+                        var written = 0
+                        let theirs = [UInt8](unsafeUninitializedCapacity: bound) { buffer, count in
+                            written = piece.withUnsafeBytes { ZSTD_compress(buffer.baseAddress, bound, $0.baseAddress, $0.count, Int32(level)) }
+                            count = ZSTD_isError(written) == 0 ? written : 0
+                        }
+                        #expect(ZSTD_isError(written) == 0)
+                        #expect(ours == theirs, "\(piece.count) bytes at level \(level)")
+                        #expect(try Compressor.decompress(ours, method: .zstd, originalSize: piece.count) == piece)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
     }
 
     @Test func damagedPayloadsAreDetected() throws {

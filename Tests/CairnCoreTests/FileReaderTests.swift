@@ -109,6 +109,41 @@ struct FileReaderTests {
         #expect(Array(buffer[4999..<5001]) == [1, 2])
     }
 
+    /// A small file is read whole into the array that is stored, given the size it had when
+    /// opened. When it holds more by then (it grew after it was opened, even past the chunker's
+    /// least cut) or less, what it holds is what is stored, with the same object a read by
+    /// chunks gives.
+    @Test(arguments: [
+        (said: 5000, holds: 5000), (said: 4096, holds: 4096), (said: 0, holds: 0), (said: 0, holds: 3000), (said: 5000, holds: 5001),
+        (said: 8192, holds: 12_000), (said: 5000, holds: 4000), (said: 8192, holds: 100), (said: 5000, holds: Chunker.minimumSize + 70_000),
+        (said: Chunker.minimumSize - 1, holds: Chunker.minimumSize - 1), (said: Chunker.minimumSize - 1, holds: Chunker.minimumSize),
+    ])
+    func aSmallFileIsReadWholeAsItIsNow(said: Int, holds: Int) async throws {
+        let directory = try TemporaryDirectory()
+        var random = SeededGenerator(state: UInt64(said * 31 + holds))
+        let bytes = random.bytes(holds)
+        let path = directory.subpath("file")
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let descriptor = open(path, O_RDONLY)
+        #expect(descriptor >= 0)
+        defer { close(descriptor) }
+        let (reader, repository) = try await reader()
+        var statistics = Snapshot.Statistics()
+        let (extents, hash, size) = try await reader.readContent(descriptor, path: FilePath(path), size: said, statistics: &statistics)
+        #expect(size == UInt64(holds))
+        #expect(statistics.bytesRead == UInt64(holds))
+        var entry = TreeEntry(name: Array("file".utf8), kind: .file)
+        entry.content = extents
+        #expect(try await content(of: entry, in: repository) == bytes)
+        // The same as a read by chunks: a buffer past the whole-file size says nothing of the size.
+        let chunked = try #require(open(path, O_RDONLY) as Int32?)
+        defer { close(chunked) }
+        var again = Snapshot.Statistics()
+        let byChunks = try await reader.readContent(chunked, path: FilePath(path), size: FileReader.wholeFileSize, statistics: &again)
+        #expect(byChunks.0 == extents)
+        #expect(byChunks.1 == hash)
+    }
+
     /// A fifo or a device where the scan saw a regular file is not opened for reading, read
     /// forever or waited on: a problem, at once. (The limit counts from the test's start, and
     /// in the whole suite's parallel run a test can wait behind the end-to-end suites for

@@ -660,6 +660,31 @@ struct FileReader: Sendable {
         return false
     }
 
+    /// Files smaller than this are one chunk (the chunker never cuts before its minimum) and are
+    /// read whole by `readWhole` when they still are.
+    static let wholeFileSize = Chunker.minimumSize
+
+    /// A small file read straight into the array that is stored: no read buffer (a fresh
+    /// allocation of 64 KiB and more for every small file) and no copy out of it. nil, with the
+    /// file back at its start, when it holds more than `expected` bytes now (it grew since it
+    /// was opened): it is then read by chunks like any other.
+    func readWhole(_ descriptor: Int32, path: FilePath, expected: Int) throws -> [UInt8]? {
+        var whole = false
+        // One byte more than expected: a read that fills it says the file grew.
+        let chunk = try BufferPool.shared.make(count: expected + 1) { buffer in
+            var filled = 0
+            // Not at a multiple of 4 KiB, where virtual files that say less than they hold stop.
+            whole = try Self.fill(descriptor, buffer, filled: &filled, end: expected % 4096 == 0 ? nil : expected, path: path)
+            return filled
+        }
+        guard whole else {
+            guard lseek(descriptor, 0, SEEK_SET) == 0 else { throw FileMetadata.Failure(path: path, operation: "lseek", code: errno) }
+            BufferPool.shared.recycle(consume chunk)
+            return nil
+        }
+        return chunk
+    }
+
     /// Reads a file in content-defined chunks; several chunks are stored at once while reading
     /// goes on. Memory stays within one buffer of a maximum chunk and the chunks in flight.
     /// `size`: the file's size when it was opened (it is read from its start).
@@ -671,6 +696,25 @@ struct FileReader: Sendable {
     func readContent(
         _ descriptor: Int32, path: FilePath, size expected: Int, statistics: inout Snapshot.Statistics, signature: SignatureStream?
     ) async throws -> ([Extent], ObjectID, UInt64) {
+        if signature == nil, expected < Self.wholeFileSize,
+            let chunk = try readWhole(descriptor, path: path, expected: expected)
+        {
+            let length = chunk.count
+            var extents: [Extent] = []
+            if length > 0 {
+                let stored = try await Self.store(ChunkHandoff(consume chunk), repository: repository, compressor: compressor)
+                if stored.stored.isNew {
+                    statistics.newObjects += 1
+                    statistics.bytesStored += UInt64(stored.stored.storedSize)
+                } else {
+                    statistics.bytesDeduplicated += UInt64(length)
+                }
+                extents.append(stored.extent)
+                progress?.read(UInt64(length))
+            }
+            statistics.bytesRead += UInt64(length)
+            return (extents, ContentHasher.hash(ofChunks: extents.map(\.object), keys: repository.keys), UInt64(length))
+        }
         var extents: [Extent] = []
         let stores = BackupRunner.storeWindow()
         // A small file needs a small buffer: memory stays low while several are read at once.

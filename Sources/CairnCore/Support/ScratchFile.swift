@@ -50,8 +50,11 @@ final class ScratchFile: @unchecked Sendable {
 
     /// `count` bytes at `offset`; nil when they cannot be read whole.
     func read(_ count: Int, at offset: Int) -> [UInt8]? {
-        var bytes = [UInt8](repeating: 0, count: count)
-        let code = bytes.withUnsafeMutableBytes { read(into: $0, at: offset) }
+        var code: Int32 = 0
+        let bytes = [UInt8](unsafeUninitializedCapacity: count) { room, initialized in
+            code = read(into: UnsafeMutableRawBufferPointer(room), at: offset)
+            initialized = code == 0 ? count : 0
+        }
         return code == 0 ? bytes : nil
     }
 

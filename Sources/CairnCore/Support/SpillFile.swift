@@ -141,10 +141,18 @@ final class SpillFile: Sendable {
             return (inFile, inFile < place.count ? Array(state.buffer[start..<start + place.count - inFile]) : [])
         }
         guard inFile > 0, let file else { return buffered }
-        var bytes = [UInt8](repeating: 0, count: inFile)
-        let code = bytes.withUnsafeMutableBytes { file.read(into: $0, at: place.offset) }
+        // Read into the array's room as it is (not zeroed first: a folder's nodes are read back
+        // twice a backup, and zeroing them was 1.7% of a backup of small files), the part
+        // still in the buffer after it.
+        var code: Int32 = 0
+        let bytes = [UInt8](unsafeUninitializedCapacity: inFile + buffered.count) { room, count in
+            code = file.read(into: UnsafeMutableRawBufferPointer(UnsafeMutableBufferPointer(rebasing: room[0..<inFile])), at: place.offset)
+            guard code == 0 else { return }
+            _ = UnsafeMutableBufferPointer(rebasing: room[inFile...]).initialize(from: buffered)
+            count = room.count
+        }
         guard code == 0 else { throw Failure(operation: "read", folder: folder, code: code, what: what) }
-        return buffered.isEmpty ? bytes : bytes + buffered
+        return bytes
     }
 
     private func write(_ bytes: [UInt8], at offset: Int, to file: ScratchFile) throws(Failure) {
