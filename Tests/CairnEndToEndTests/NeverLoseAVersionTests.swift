@@ -26,6 +26,44 @@ struct NeverLoseAVersionTests {
         }
     }
 
+    /// A job opens the repository, then takes its lease: a backup that ends in between (its
+    /// snapshot listed by the job, its index file not yet read when the repository was opened)
+    /// is seen whole once the lease is held. Restore, verify and prune each stop between the
+    /// two while another backup runs to its end, then go on: the restore brings back that
+    /// backup's version, verify checks its objects, and prune keeps it readable.
+    @Test(arguments: ["restore", "verify", "prune"])
+    func aBackupThatEndsBeforeAJobsLeaseIsSeenByTheJob(command: String) throws {
+        let workspace = try Workspace()
+        try write(workspace.source + "/notes.txt", "version 1")
+        #expect(try workspace.run(["backup", "-q"]).status == 0)
+        let target = workspace.directory.subpath("restored")
+        let arguments = command == "restore" ? ["restore", "files", "--to", target] : [command, "files"]
+        var environment = workspace.environment
+        environment["CAIRN_FAULT_INJECTION"] = "job-opened:1:STOP"
+        let running = try workspace.cairn.start(arguments, in: workspace.directory.path, environment: environment)
+        #expect(running.waitUntilStopped(), "the \(command) stops between opening the repository and taking its lease")
+        try write(workspace.source + "/notes.txt", "version 2, longer")
+        try write(workspace.source + "/new/added.txt", "added")
+        let backup = try workspace.run(["backup", "-q"])
+        #expect(backup.status == 0, "\(backup.all)")
+        running.resume()
+        let job = try running.wait()
+        #expect(job.status == 0, "\(job.all)")
+        switch command {
+        case "restore":
+            #expect(read(workspace.restored(under: target) + "/notes.txt") == "version 2, longer")
+            #expect(read(workspace.restored(under: target) + "/new/added.txt") == "added")
+        case "prune":
+            // Nothing of the backup that ended meanwhile was taken for unused.
+            let check = try workspace.run(["verify", "files", "--read-data"])
+            #expect(check.status == 0, "\(check.all)")
+            #expect(try workspace.run(["restore", "files", "--to", target]).status == 0)
+            #expect(read(workspace.restored(under: target) + "/new/added.txt") == "added")
+        default:
+            #expect(!job.all.contains("missing"), "\(job.all)")
+        }
+    }
+
     @Test func aMissingSourceFailsItsSetNothingIsExpiredAndOtherSetsGoOn() throws {
         let workspace = try Workspace(extra: """
                 retention: one

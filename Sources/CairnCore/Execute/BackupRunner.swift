@@ -73,7 +73,11 @@ public struct BackupRunner {
         /// For a file with in-file delta: how it was stored, and why.
         var deltaOutcome: String?
         /// Neither stored nor a problem: a stop was requested while it was read.
-        var wasStopped: Bool { entry == nil && problems.isEmpty }
+        var wasStopped: Bool {
+            // Not `entry == nil`, which copied the whole entry: twice for every file read.
+            if case .some = entry { return false }
+            return problems.isEmpty
+        }
     }
 
     /// Stores everything under `directory` and returns the id of its tree.

@@ -59,6 +59,7 @@ public struct JobRunner: Sendable {
             // A repository read with --from takes no lease: nothing may be written there (it
             // may be read-only media), and nothing else writes to a copy.
             if context.source != nil { return try await body(repository) }
+            FaultInjection.reach("job-opened")
             return try await repository.withLease(mode, command: "cairn \(command) \(context.set.name)") {
                 // Opened before the lease: a backup may have ended meanwhile (its snapshot would
                 // be listed, its index file not read), or a prune run.
