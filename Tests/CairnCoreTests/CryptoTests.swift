@@ -261,6 +261,24 @@ struct CompressionTests {
         }
     }
 
+    /// A fixed context has room for every piece up to its size at every level: zstd's
+    /// parameters for 16 KiB and 128 KiB need more than those for 256 KiB at some levels.
+    @Test func aFixedContextHasRoomForEverySmallPiece() throws {
+        var generator = SeededGenerator(state: 5)
+        let text = generator.bytes(ZstdContexts.fixedRoomSize).map { $0 % 16 + 97 }
+        for level in [-5, 1, 2, 3, 4, 5, 6, 9, 12, 16, 19, 22] {
+            for size in [100, 16 << 10, (16 << 10) + 1, 100_000, 128 << 10, (128 << 10) + 1, ZstdContexts.fixedRoomSize] {
+                let fixed = try #require(ZstdContexts.shared.takeFixed(level: level))
+                defer { ZstdContexts.shared.give(fixed) }
+                let bound = ZSTD_compressBound(size)
+                let room = UnsafeMutableRawPointer.allocate(byteCount: bound, alignment: 8)
+                defer { room.deallocate() }
+                let written = text.withUnsafeBytes { ZSTD_compressCCtx(fixed.context, room, bound, $0.baseAddress, size, Int32(level)) }
+                #expect(ZSTD_isError(written) == 0, "level \(level), \(size) bytes: \(String(cString: ZSTD_getErrorName(written)))")
+            }
+        }
+    }
+
     @Test func damagedPayloadsAreDetected() throws {
         var (method, payload) = try Compressor(.default).compress(Self.text)
         payload[payload.count / 2] ^= 0xFF

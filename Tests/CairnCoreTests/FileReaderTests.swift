@@ -136,12 +136,32 @@ struct FileReaderTests {
         entry.content = extents
         #expect(try await content(of: entry, in: repository) == bytes)
         // The same as a read by chunks: a buffer past the whole-file size says nothing of the size.
-        let chunked = try #require(open(path, O_RDONLY) as Int32?)
+        let chunked = open(path, O_RDONLY)
+        try #require(chunked >= 0)
         defer { close(chunked) }
         var again = Snapshot.Statistics()
         let byChunks = try await reader.readContent(chunked, path: FilePath(path), size: FileReader.wholeFileSize, statistics: &again)
         #expect(byChunks.0 == extents)
         #expect(byChunks.1 == hash)
+    }
+
+    /// Read whole: the bytes of a file as large as it was or smaller; nil for one that grew,
+    /// with what was read handed on and the file not sought back (a pipe cannot seek).
+    @Test func aFileReadWholeGivesWhatItHoldsOrHandsOnWhatWasRead() async throws {
+        let (reader, _) = try await reader()
+        var ends: [Int32] = [0, 0]
+        #expect(pipe(&ends) == 0)
+        defer { close(ends[0]) }
+        let bytes = (0..<9000).map { UInt8($0 % 251) }
+        #expect(write(ends[1], bytes, bytes.count) == bytes.count)
+        close(ends[1])
+        var started: [UInt8] = []
+        #expect(try reader.readWhole(ends[0], path: FilePath("/pipe"), expected: 5000, started: &started) == nil)
+        #expect(started == Array(bytes[0..<5001]))
+        // A shorter file, then one of the size it said, read whole.
+        var rest: [UInt8] = []
+        #expect(try reader.readWhole(ends[0], path: FilePath("/pipe"), expected: 5000, started: &rest) == Array(bytes[5001...]))
+        #expect(rest.isEmpty)
     }
 
     /// A fifo or a device where the scan saw a regular file is not opened for reading, read

@@ -669,10 +669,11 @@ struct FileReader: Sendable {
     static let wholeFileSize = Chunker.minimumSize
 
     /// A small file read straight into the array that is stored: no read buffer (a fresh
-    /// allocation of 64 KiB and more for every small file) and no copy out of it. nil, with the
-    /// file back at its start, when it holds more than `expected` bytes now (it grew since it
-    /// was opened): it is then read by chunks like any other.
-    func readWhole(_ descriptor: Int32, path: FilePath, expected: Int) throws -> [UInt8]? {
+    /// allocation of 64 KiB and more for every small file) and no copy out of it. nil when it
+    /// holds more than `expected` bytes now (it grew since it was opened), with what was read
+    /// in `started`: it is then read on by chunks like any other (without seeking back: some
+    /// files cannot seek).
+    func readWhole(_ descriptor: Int32, path: FilePath, expected: Int, started: inout [UInt8]) throws -> [UInt8]? {
         var whole = false
         // One byte more than expected: a read that fills it says the file grew.
         let chunk = try BufferPool.shared.make(count: expected + 1) { buffer in
@@ -682,8 +683,7 @@ struct FileReader: Sendable {
             return filled
         }
         guard whole else {
-            guard lseek(descriptor, 0, SEEK_SET) == 0 else { throw FileMetadata.Failure(path: path, operation: "lseek", code: errno) }
-            BufferPool.shared.recycle(consume chunk)
+            started = chunk
             return nil
         }
         return chunk
@@ -700,9 +700,8 @@ struct FileReader: Sendable {
     func readContent(
         _ descriptor: Int32, path: FilePath, size expected: Int, statistics: inout Snapshot.Statistics, signature: SignatureStream?
     ) async throws -> ([Extent], ObjectID, UInt64) {
-        if signature == nil, expected < Self.wholeFileSize,
-            let chunk = try readWhole(descriptor, path: path, expected: expected)
-        {
+        var started: [UInt8] = []
+        if signature == nil, expected < Self.wholeFileSize, let chunk = try readWhole(descriptor, path: path, expected: expected, started: &started) {
             let length = chunk.count
             var extents: [Extent] = []
             if length > 0 {
@@ -727,7 +726,11 @@ struct FileReader: Sendable {
         var buffer = ReadBuffers.shared.take(capacity: capacity)
         capacity = buffer.count
         defer { ReadBuffers.shared.give(buffer) }
-        var filled = 0
+        // What `readWhole` read of a file that grew: the start of the buffer.
+        precondition(started.count <= capacity, "a read buffer holds what was read whole")
+        started.withUnsafeBufferPointer { _ = UnsafeMutableBufferPointer(rebasing: buffer[0..<$0.count]).initialize(fromContentsOf: $0) }
+        var filled = started.count
+        started = []
         var total: UInt64 = 0
         var atEnd = false
 

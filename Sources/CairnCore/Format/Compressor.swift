@@ -243,7 +243,11 @@ final class ZstdContexts: @unchecked Sendable {
             return fixed.remove(at: index)
         }
         lock.unlock()
-        let size = ZSTD_estimateCCtxSize_usingCParams(ZSTD_getCParams(Int32(level), UInt64(Self.fixedRoomSize), 0))
+        // zstd picks its parameters by size tier, and a smaller tier may need more room (level 4:
+        // greedy at 256 KiB, double fast at 128 KiB): the largest of the tiers up to the size.
+        let size = [16 << 10, 128 << 10, Self.fixedRoomSize].map {
+            ZSTD_estimateCCtxSize_usingCParams(ZSTD_getCParams(Int32(level), UInt64($0), 0))
+        }.max()!
         let room = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 64)
         guard let context = ZSTD_initStaticCCtx(room, size) else {
             room.deallocate()
