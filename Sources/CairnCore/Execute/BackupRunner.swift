@@ -664,6 +664,16 @@ struct FileReader: Sendable {
         return false
     }
 
+    /// Counts a stored chunk: a new object, or bytes found stored already.
+    static func count(_ result: ChunkResult, in statistics: inout Snapshot.Statistics) {
+        if result.stored.isNew {
+            statistics.newObjects += 1
+            statistics.bytesStored += UInt64(result.stored.storedSize)
+        } else {
+            statistics.bytesDeduplicated += UInt64(result.extent.length)
+        }
+    }
+
     /// Files smaller than this are one chunk (the chunker never cuts before its minimum) and are
     /// read whole by `readWhole` when they still are.
     static let wholeFileSize = Chunker.minimumSize
@@ -706,12 +716,7 @@ struct FileReader: Sendable {
             var extents: [Extent] = []
             if length > 0 {
                 let stored = try await Self.store(ChunkHandoff(consume chunk), repository: repository, compressor: compressor)
-                if stored.stored.isNew {
-                    statistics.newObjects += 1
-                    statistics.bytesStored += UInt64(stored.stored.storedSize)
-                } else {
-                    statistics.bytesDeduplicated += UInt64(length)
-                }
+                Self.count(stored, in: &statistics)
                 extents.append(stored.extent)
                 progress?.read(UInt64(length))
             }
@@ -737,12 +742,7 @@ struct FileReader: Sendable {
         func collect(_ result: ChunkResult?) {
             guard let result else { return }
             extents.append(result.extent)
-            if result.stored.isNew {
-                statistics.newObjects += 1
-                statistics.bytesStored += UInt64(result.stored.storedSize)
-            } else {
-                statistics.bytesDeduplicated += UInt64(result.extent.length)
-            }
+            Self.count(result, in: &statistics)
         }
 
         do {

@@ -50,12 +50,19 @@ final class ScratchFile: @unchecked Sendable {
 
     /// `count` bytes at `offset`; nil when they cannot be read whole.
     func read(_ count: Int, at offset: Int) -> [UInt8]? {
+        let (bytes, code) = readBytes(count, at: offset)
+        return code == 0 ? bytes : nil
+    }
+
+    /// `count` bytes at `offset`, read into an array not zeroed first, and 0; or no bytes and why
+    /// they could not be read whole (`read(into:at:)`).
+    func readBytes(_ count: Int, at offset: Int) -> (bytes: [UInt8], code: Int32) {
         var code: Int32 = 0
         let bytes = [UInt8](unsafeUninitializedCapacity: count) { room, initialized in
             code = read(into: UnsafeMutableRawBufferPointer(room), at: offset)
             initialized = code == 0 ? count : 0
         }
-        return code == 0 ? bytes : nil
+        return (bytes, code)
     }
 
     /// Fills `buffer` with the bytes at `offset`: 0, or why it could not (EIO: the file ends

@@ -141,17 +141,11 @@ final class SpillFile: Sendable {
             return (inFile, inFile < place.count ? Array(state.buffer[start..<start + place.count - inFile]) : [])
         }
         guard inFile > 0, let file else { return buffered }
-        // Read into the array's room as it is (not zeroed first: a folder's nodes are read back
-        // twice a backup, and zeroing them was 1.7% of a backup of small files), the part
-        // still in the buffer after it.
-        var code: Int32 = 0
-        let bytes = [UInt8](unsafeUninitializedCapacity: inFile + buffered.count) { room, count in
-            code = file.read(into: UnsafeMutableRawBufferPointer(UnsafeMutableBufferPointer(rebasing: room[0..<inFile])), at: place.offset)
-            guard code == 0 else { return }
-            _ = UnsafeMutableBufferPointer(rebasing: room[inFile...]).initialize(from: buffered)
-            count = room.count
-        }
+        // Read by the scratch file (into an array not zeroed first), the part still in the
+        // buffer after it (a piece only rarely straddles the two).
+        var (bytes, code) = file.readBytes(inFile, at: place.offset)
         guard code == 0 else { throw Failure(operation: "read", folder: folder, code: code, what: what) }
+        bytes += buffered
         return bytes
     }
 
